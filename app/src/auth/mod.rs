@@ -1,0 +1,69 @@
+//! Panel sign-in and sign-out.
+//!
+//! Flow: the login form posts email and password to the `auth/login` server function.
+//! The password is checked with argon2id (a dummy hash stands in for an unknown user, so
+//! unknown user, wrong password and disabled user take the same time and get the same
+//! answer; the real reason is kept in the audit log only). On success the session gets a
+//! new ID (a planted cookie is never adopted), then the user's id and the time of
+//! sign-in, which the absolute timeout counts from; the idle timeout is the session
+//! cookie's and row's expiry, pushed forward on each request.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub use components::{LoginPage, SignOutButton};
+
+/// The signed-in user as the browser sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub last_login_at: Option<i64>,
+    /// When this session signed in and when it will end at the latest (Unix seconds).
+    pub signed_in_at: i64,
+    pub session_ends_at: i64,
+}
+
+pub const GENERIC_SIGN_IN_ERROR: &str = "Incorrect email or password.";
+
+#[server(prefix = "/fn", endpoint = "auth/login")]
+pub async fn login(email: String, password: String) -> Result<(), AppError> {
+    let ctx = ssr::RequestCtx::from_leptos().await?;
+    match ssr::sign_in(&ctx, &email, &password).await {
+        Ok(()) => {
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        Err(e) => {
+            // A plain form post (no JavaScript) cannot show the error in place: send it back
+            // to the form with a flag the page turns into the same generic message.
+            if ctx.is_plain_form_post() && matches!(e, AppError::Validation { .. }) {
+                leptos_axum::redirect("/login?error=credentials");
+                return Err(e);
+            }
+            Err(e.reply())
+        }
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), AppError> {
+    let ctx = ssr::RequestCtx::from_leptos().await?;
+    ssr::sign_out(&ctx).await?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The signed-in user, or `Unauthenticated`.
+#[server(prefix = "/fn", endpoint = "auth/me")]
+pub async fn get_me() -> Result<Me, AppError> {
+    let ctx = ssr::RequestCtx::from_leptos().await?;
+    ssr::require_user(&ctx).await.map_err(AppError::reply)
+}

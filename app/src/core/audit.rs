@@ -1,0 +1,200 @@
+//! The audit log: one function records an event; each row carries the hash of the row
+//! before it, so editing or deleting a past row breaks the chain where it happened.
+//!
+//! The chain head (`audit_chain`, one row) is updated first in the event's transaction:
+//! that takes the row lock on PostgreSQL and the write lock on SQLite, so concurrent
+//! writers take turns and the chain never forks.
+
+use super::db::Db;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    User(i64),
+    Key(&'a str),
+    System,
+    /// Someone not (yet) signed in, e.g. a failed sign-in.
+    Anonymous,
+}
+
+impl Actor<'_> {
+    fn parts(&self) -> (&'static str, Option<String>) {
+        match self {
+            Actor::User(id) => ("user", Some(id.to_string())),
+            Actor::Key(id) => ("key", Some((*id).to_owned())),
+            Actor::System => ("system", None),
+            Actor::Anonymous => ("anonymous", None),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// One event. `details` is JSON kept server-side (e.g. the real reason a sign-in failed);
+/// it must never hold a secret, a code, a password or a session ID.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    pub actor: Actor<'a>,
+    pub action: &'a str,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+fn chain_hash(prev: &str, seq: i64, at: i64, fields: &[Option<&str>]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    for f in fields {
+        match f {
+            // Length-prefixed so that moving text between fields changes the hash.
+            Some(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u64).to_be_bytes());
+                h.update(s.as_bytes());
+            }
+            None => h.update([0u8]),
+        }
+    }
+    hex(&h.finalize())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records an event inside the caller's transaction (so it commits or rolls back with
+/// the change it describes).
+pub async fn record_in(
+    tx: &mut sqlx::AnyConnection,
+    now: i64,
+    ev: &Event<'_>,
+) -> Result<(), sqlx::Error> {
+    let (seq, prev): (i64, String) =
+        sqlx::query_as("update audit_chain set seq = seq + 1, updated_at = $1 where id = 1 returning seq, last_hash")
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+    let (actor_type, actor_id) = ev.actor.parts();
+    let details = ev.details.to_string();
+    let ua = ev.user_agent.as_deref().map(|s| truncate(s, 512));
+    let hash = chain_hash(
+        &prev,
+        seq,
+        now,
+        &[
+            Some(actor_type),
+            actor_id.as_deref(),
+            Some(ev.action),
+            ev.target.as_deref(),
+            ev.ip.as_deref(),
+            ua,
+            Some(ev.outcome.as_str()),
+            Some(&details),
+        ],
+    );
+    sqlx::query(
+        "insert into audit_events (seq, occurred_at, actor_type, actor_id, action, target, ip, user_agent, outcome, details, prev_hash, hash, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $2, $2)",
+    )
+    .bind(seq)
+    .bind(now)
+    .bind(actor_type)
+    .bind(actor_id)
+    .bind(ev.action)
+    .bind(ev.target.clone())
+    .bind(ev.ip.clone())
+    .bind(ua.map(str::to_owned))
+    .bind(ev.outcome.as_str())
+    .bind(details)
+    .bind(prev)
+    .bind(hash.clone())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update audit_chain set last_hash = $1 where id = 1")
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Records an event in its own transaction.
+pub async fn record(db: &Db, now: i64, ev: &Event<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    record_in(&mut tx, now, ev).await?;
+    tx.commit().await
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Walks the whole chain and returns the `seq` of the first row whose hash does not
+/// follow from its predecessor, or `None` when the chain is intact.
+pub async fn verify_chain(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    type Row = (
+        i64,
+        i64,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select seq, occurred_at, actor_type, actor_id, action, target, ip, user_agent, outcome, details, prev_hash, hash from audit_events order by seq",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut prev = "0".repeat(64);
+    for (seq, at, at_type, aid, action, target, ip, ua, outcome, details, prev_hash, hash) in rows {
+        let want = chain_hash(
+            &prev,
+            seq,
+            at,
+            &[
+                Some(&at_type),
+                aid.as_deref(),
+                Some(&action),
+                target.as_deref(),
+                ip.as_deref(),
+                ua.as_deref(),
+                Some(&outcome),
+                Some(&details),
+            ],
+        );
+        if prev_hash != prev || hash != want {
+            return Ok(Some(seq));
+        }
+        prev = hash;
+    }
+    Ok(None)
+}

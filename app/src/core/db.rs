@@ -1,0 +1,122 @@
+//! One data layer for both databases.
+//!
+//! Keyward talks to SQLite and PostgreSQL through sqlx's `Any` driver with one set of
+//! portable SQL: `$1` placeholders (both engines accept them), lowercase statements,
+//! explicit column lists, integers for times (Unix seconds, UTC) and `bigint` ids.
+//! Each backend has its own migration folder with the same file names, since DDL
+//! (identity columns, blob types) is the one place the dialects differ.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open the database at {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The file behind a `sqlite://` URL, if it is one (`None` for in-memory databases).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(PathBuf::from(path))
+    }
+}
+
+/// Where a URL points, with any password removed (for messages).
+pub fn describe(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl Db {
+    /// Connects (creating a SQLite file when missing) and checks the connection.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let target = describe(url);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let mut opts = AnyConnectOptions::from_str(&url).map_err(|source| DbError::Connect {
+            target: target.clone(),
+            source,
+        })?;
+        opts = opts.disable_statement_logging();
+        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        pool = match backend {
+            // WAL lets readers proceed during a write; a busy timeout queues writers instead of failing.
+            Backend::Sqlite => pool.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor as _;
+                    conn.execute("pragma journal_mode = wal; pragma busy_timeout = 5000; pragma foreign_keys = on; pragma synchronous = normal;").await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => pool.max_connections(16),
+        };
+        let pool = pool
+            .connect_with(opts)
+            .await
+            .map_err(|source| DbError::Connect { target, source })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `select 1`: true when the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("select 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Seconds since the Unix epoch, the one time representation in the database.
+pub type UnixTime = i64;
+
+/// True when a database error is a UNIQUE violation (the races the indexes decide).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}

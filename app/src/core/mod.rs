@@ -1,0 +1,13 @@
+//! Server-only domain code, called by both doors (the panel's server functions and the
+//! REST API): configuration, the database, password hashing, sessions, client address,
+//! audit. Compiled only with the `ssr` feature.
+
+pub mod audit;
+pub mod client_ip;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod password;
+pub mod session_store;
+pub mod state;
+pub mod users;

@@ -1,0 +1,162 @@
+//! Password hashing: argon2id with m=19456 KiB, t=2, p=1 (OWASP's recommendation).
+//!
+//! Hashing costs ~20 MiB and tens of milliseconds of CPU, so it runs on the blocking pool
+//! behind a semaphore: a burst of sign-in attempts queues instead of exhausting memory or
+//! starving the async workers. Passwords over 128 bytes are refused before any hashing,
+//! so a huge "password" cannot be used to burn CPU. Verification of an unknown user runs
+//! against a fixed dummy hash, so every failure takes about the same time.
+
+use argon2::{
+    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
+    Algorithm, Argon2, Params, Version,
+};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
+
+pub const MAX_PASSWORD_BYTES: usize = 128;
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("Passwords are at most {MAX_PASSWORD_BYTES} bytes long.")]
+    TooLong,
+    #[error("Passwords are at least {MIN_PASSWORD_CHARS} characters long.")]
+    TooShort,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19_456, 2, 1, None).expect("static argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks a new password's length (the composition rules of NIST 800-63B: none).
+pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Hasher {
+    /// `concurrency` hashes at once (each holds ~19 MiB while it runs).
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        let password = password.to_owned();
+        self.run(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| PasswordError::Hash(e.to_string()))
+        })
+        .await
+    }
+
+    /// True when `password` matches `hash`. With `hash = None` (unknown user) the same work
+    /// is done against a dummy hash and the answer is false.
+    #[tracing::instrument(skip_all)]
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(false);
+        }
+        let password = password.to_owned();
+        let known = hash.is_some();
+        let hash = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| dummy_hash().to_owned());
+        self.run(move || {
+            let parsed =
+                PasswordHash::new(&hash).map_err(|e| PasswordError::Hash(e.to_string()))?;
+            let ok = argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            Ok(ok && known)
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| PasswordError::Hash(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| PasswordError::Hash(e.to_string()))?
+    }
+}
+
+/// A hash of a random password, made once per process, with the same parameters as real ones.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        use rand::RngCore as _;
+        let mut pw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut pw);
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon2()
+            .hash_password(&pw, &salt)
+            .expect("hashing random bytes succeeds")
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_password_rules() {
+        assert_eq!(check_new_password("short"), Err(PasswordError::TooShort));
+        assert_eq!(
+            check_new_password(&"x".repeat(129)),
+            Err(PasswordError::TooLong)
+        );
+        // 12 characters that are more than 12 bytes still count as 12.
+        assert!(check_new_password("ééééééééééé").is_err());
+        assert!(check_new_password("éééééééééééé").is_ok());
+        assert!(check_new_password("correct horse battery").is_ok());
+        assert!(check_new_password(&"x".repeat(128)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hash_uses_the_required_parameters_and_verifies() {
+        let h = Hasher::new(2);
+        let hash = h.hash("correct horse battery").await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(h
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!h.verify("wrong horse battery", Some(&hash)).await.unwrap());
+        assert!(!h.verify("correct horse battery", None).await.unwrap());
+        assert_eq!(h.hash(&"x".repeat(129)).await, Err(PasswordError::TooLong));
+        assert!(!h.verify(&"x".repeat(129), Some(&hash)).await.unwrap());
+    }
+}

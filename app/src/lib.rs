@@ -1,0 +1,71 @@
+//! Keyward's panel: pages rendered on the server and hydrated in the browser, the server
+//! functions behind them, and (with `ssr`) the domain code both the panel and the REST
+//! API call.
+
+#![recursion_limit = "256"]
+
+pub mod auth;
+pub mod error;
+pub mod overview;
+mod shell_ui;
+
+#[cfg(feature = "ssr")]
+pub mod core;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+/// The HTML document. Runs on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        // The CSP nonce the security-headers middleware put in this response's header.
+        if let Some(nonce) = use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<CspNonce>().cloned())
+        {
+            provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+        }
+    }
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                // No favicon request (and no 404) on every page.
+                <link rel="icon" href="data:,"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// A per-request CSP nonce (base64), set by the server's middleware.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keyward.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "Keyward".to_owned() } else { format!("{page} · Keyward") }/>
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <Router>
+            <Routes fallback=shell_ui::NotFound>
+                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

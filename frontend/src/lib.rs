@@ -1,0 +1,8 @@
+//! The browser half: hydrates the HTML the server rendered, so pages that already work
+//! without JavaScript gain in-place updates when it is on.
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,266 @@
+//! The security base every route sits behind.
+//!
+//! - the client address, computed once per request (trusted-proxy rules) and stored in
+//!   the request's extensions for every later check;
+//! - cross-origin state-changing requests refused: a browser tells us where a request
+//!   comes from (`Sec-Fetch-Site`, else `Origin`), and a POST from another site is
+//!   refused before any handler runs. The REST API (`/api/v1/`) authenticates with a
+//!   Bearer key, never a cookie, so it is exempt;
+//! - security headers on every response, with a fresh CSP nonce per request that the
+//!   page's hydration scripts carry;
+//! - `Cache-Control: no-store` on everything but the static bundle;
+//! - signed-out visitors sent to /login before any panel page renders.
+
+use app::{auth::ssr::ClientIp, core::state::AppState, CspNonce};
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use base64::Engine as _;
+use rand::RngCore as _;
+use std::net::SocketAddr;
+
+const STATIC_PREFIX: &str = "/pkg/";
+
+fn random_b64(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// True when a browser tells us a state-changing request comes from another origin.
+pub fn is_cross_origin(
+    method: &Method,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    public_origin: &str,
+) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || path.starts_with("/api/v1/")
+    {
+        return false;
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return origin.as_bytes() != public_origin.as_bytes();
+    }
+    // No browser provenance headers: not a browser, so no ambient cookies to abuse.
+    false
+}
+
+pub async fn security(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or([0, 0, 0, 0].into());
+    let ip = app::core::client_ip::client_addr(peer, req.headers(), &state.config.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    let request_id = random_b64(12);
+    let path = req.uri().path().to_owned();
+
+    let mut res = if is_cross_origin(
+        req.method(),
+        &path,
+        req.headers(),
+        &state.config.public_url.origin,
+    ) {
+        tracing::warn!(%ip, path, request_id, "cross-origin request refused");
+        (StatusCode::FORBIDDEN, "Cross-origin request refused.\n").into_response()
+    } else {
+        let nonce = random_b64(18);
+        req.extensions_mut().insert(CspNonce(nonce.clone()));
+        let mut res = next.run(req).await;
+        let csp = format!(
+            "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
+             img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        res
+    };
+
+    if !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        res.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    if state.config.public_url.https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    if !path.starts_with(STATIC_PREFIX) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    res
+}
+
+/// Request bodies over the configured limit get 413 before any handler reads them:
+/// a declared `Content-Length` is refused at once; a body without one (chunked) is read
+/// up to the limit and refused as soon as it goes past it.
+pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.config.max_body_bytes;
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body larger than {limit} bytes.\n"),
+        )
+            .into_response()
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) && declared.is_none() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => too_large(),
+    }
+}
+
+/// Paths a signed-out visitor may load.
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with(STATIC_PREFIX)
+        || path.starts_with("/fn/")
+        || path.starts_with("/api/")
+        || matches!(path, "/healthz" | "/readyz" | "/favicon.ico")
+}
+
+/// Panel pages need a signed-in user: others are sent to /login before anything renders.
+/// (Server functions check the session themselves; this only spares a signed-out
+/// visitor a page of errors.)
+pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Some(session) = req.extensions().get::<tower_sessions::Session>().cloned() else {
+        return next.run(req).await;
+    };
+    match app::auth::ssr::current_user(&state, &session).await {
+        Ok(Some(_)) => next.run(req).await,
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(_) => Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Body::from(
+                "Keyward cannot reach its database right now. Try again shortly.\n",
+            ))
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn hm(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cross_origin_rules() {
+        let o = "http://127.0.0.1:3000";
+        assert!(!is_cross_origin(
+            &Method::GET,
+            "/",
+            &hm(&[("origin", "https://evil.example")]),
+            o
+        ));
+        assert!(is_cross_origin(
+            &Method::POST,
+            "/fn/auth/login",
+            &hm(&[("origin", "https://evil.example")]),
+            o
+        ));
+        assert!(is_cross_origin(
+            &Method::POST,
+            "/fn/auth/login",
+            &hm(&[("origin", "null")]),
+            o
+        ));
+        assert!(!is_cross_origin(
+            &Method::POST,
+            "/fn/auth/login",
+            &hm(&[("origin", o)]),
+            o
+        ));
+        assert!(is_cross_origin(
+            &Method::POST,
+            "/x",
+            &hm(&[("sec-fetch-site", "cross-site"), ("origin", o)]),
+            o
+        ));
+        assert!(is_cross_origin(
+            &Method::POST,
+            "/x",
+            &hm(&[("sec-fetch-site", "same-site")]),
+            o
+        ));
+        assert!(!is_cross_origin(
+            &Method::POST,
+            "/x",
+            &hm(&[("sec-fetch-site", "same-origin")]),
+            o
+        ));
+        assert!(!is_cross_origin(&Method::POST, "/x", &hm(&[]), o));
+        assert!(!is_cross_origin(
+            &Method::POST,
+            "/api/v1/sdk/events",
+            &hm(&[("origin", "https://app.example")]),
+            o
+        ));
+        assert!(is_cross_origin(
+            &Method::DELETE,
+            "/x",
+            &hm(&[("origin", "https://evil.example")]),
+            o
+        ));
+    }
+}

@@ -1,0 +1,52 @@
+//! The router: health probes, the panel (pages and server functions), static files,
+//! wrapped in the security layers.
+
+use crate::{health, middleware};
+use app::{core::state::AppState, shell, App};
+use axum::{middleware::from_fn_with_state, routing::get, Router};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+
+pub const SESSION_COOKIE: &str = "keyward_session";
+
+pub fn build(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    let cfg = state.config.clone();
+
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(cfg.public_url.https)
+        .with_path("/")
+        // Idle timeout: every request pushes the expiry (cookie and row) forward.
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            cfg.session_idle.as_secs() as i64,
+        )))
+        .with_always_save(true);
+
+    // Panel pages and server functions: sessions and the sign-in gate.
+    let panel = Router::new()
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::require_sign_in,
+        ))
+        .layer(sessions);
+
+    // Probes and the static bundle never touch the session store (a cookie on an asset
+    // request would otherwise cost a session read and write).
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route(
+            "/pkg/{*file}",
+            get(leptos_axum::file_and_error_handler::<AppState, _>(shell)),
+        )
+        .merge(panel)
+        .layer(from_fn_with_state(state.clone(), middleware::limit_body))
+        .layer(from_fn_with_state(state.clone(), middleware::security))
+        .with_state(state)
+}

@@ -1,0 +1,130 @@
+//! `keyward serve`: open the database, migrate, listen.
+
+use crate::cli::{open_db, CliError};
+use app::core::{
+    clock::Clock,
+    config::{Config, MasterKey, Secret},
+    state::AppState,
+};
+use base64::Engine as _;
+use leptos::config::LeptosOptions;
+use std::{net::SocketAddr, path::Path, time::Duration};
+use tower_sessions::ExpiredDeletion as _;
+
+pub async fn serve(config: Config) -> Result<(), CliError> {
+    let db = open_db(&config).await?;
+    let master_key = load_master_key(&config.master_key)?;
+    if app::core::users::count(&db)
+        .await
+        .map_err(|e| CliError::Message(format!("database: {e}")))?
+        == 0
+    {
+        eprintln!("keyward: no users yet; create the first Owner with: keyward admin create --email you@example.com");
+    }
+    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+    if !Path::new(&site_root).join("pkg/keyward.wasm").exists() {
+        tracing::warn!(site_root, "the browser bundle is missing: pages will work without JavaScript only; build it with scripts/build.sh");
+    }
+    let leptos_options = LeptosOptions::builder()
+        .output_name("keyward")
+        .site_root(site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build();
+    let listen = config.listen;
+    let public = config.public_url.url.clone();
+    let state = AppState::new(leptos_options, config, db, Clock::system(), master_key);
+
+    // Expired sessions are cleaned up in the background (every instance may do it; the
+    // delete is idempotent).
+    let store = state.sessions.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "deleting expired sessions failed");
+            }
+        }
+    });
+
+    let app = crate::router::build(state);
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        CliError::Message(format!("cannot listen on {listen} (KEYWARD_LISTEN): {e}"))
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    tracing::info!("Keyward listening on http://{bound} (public URL {public})");
+    eprintln!("keyward: listening on http://{bound}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| CliError::Message(format!("server error: {e}")))
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// The given key, or (development) the key kept beside the database, generated on first start.
+pub fn load_master_key(mk: &MasterKey) -> Result<Secret<[u8; 32]>, CliError> {
+    let path = match mk {
+        MasterKey::Given(k) => return Ok(k.clone()),
+        MasterKey::GenerateBeside(p) => p,
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Message(format!(
+                "cannot read the master key {}: {e}",
+                path.display()
+            ))
+        })?;
+        let bytes = b64.decode(text.trim()).map_err(|_| {
+            CliError::Message(format!(
+                "the master key file {} is not base64",
+                path.display()
+            ))
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            CliError::Message(format!(
+                "the master key file {} does not hold 32 bytes",
+                path.display()
+            ))
+        })?;
+        return Ok(Secret::new(key));
+    }
+    use rand::RngCore as _;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(|e| {
+        CliError::Message(format!(
+            "cannot create the development master key {}: {e}",
+            path.display()
+        ))
+    })?;
+    std::io::Write::write_all(&mut f, format!("{}\n", b64.encode(key)).as_bytes())
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    tracing::warn!(path = %path.display(), "generated a development master key; in production set KEYWARD_MASTER_KEY");
+    Ok(Secret::new(key))
+}

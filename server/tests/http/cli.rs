@@ -1,0 +1,202 @@
+use super::*;
+
+fn run(
+    dir: &tempfile::TempDir,
+    db_url: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    let mut cmd = command(dir, db_url);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn sqlite(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("k.db").display())
+}
+
+#[test]
+fn malformed_config_stops_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(&dir);
+    for (var, value) in [
+        ("KEYWARD_LISTEN", "localhost"),
+        ("KEYWARD_ENV", "staging"),
+        ("KEYWARD_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("KEYWARD_PUBLIC_URL", "keys.example.com"),
+        ("KEYWARD_MASTER_KEY", "not base64!"),
+    ] {
+        let out = run(&dir, &db, &[(var, value)], &["serve"], None);
+        assert!(!out.status.success(), "{var}={value} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{var}: {err}");
+    }
+    // A malformed keyward.toml too.
+    std::fs::write(dir.path().join("keyward.toml"), "listen = [\n").unwrap();
+    let out = run(&dir, &db, &[], &["migrate"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("configuration error"));
+}
+
+#[test]
+fn production_without_smtp_or_master_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &dir,
+        &sqlite(&dir),
+        &[("KEYWARD_ENV", "production")],
+        &["serve"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYWARD_SMTP_URL"));
+    let out = run(
+        &dir,
+        &sqlite(&dir),
+        &[
+            ("KEYWARD_ENV", "production"),
+            ("KEYWARD_SMTP_URL", "smtp://127.0.0.1:2525"),
+        ],
+        &["serve"],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("KEYWARD_MASTER_KEY") && err.contains("openssl rand -base64 32"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_database_is_a_clear_error_and_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("postgres://keyward:s3cret@127.0.0.1:{port}/keyward");
+    let out = run(&dir, &url, &[], &["migrate"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot open the database at postgres://…@127.0.0.1:{port}/keyward"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "the password leaked: {err}");
+    // A SQLite file in a folder that does not exist.
+    let out = run(
+        &dir,
+        "sqlite:///nonexistent/dir/k.db",
+        &[],
+        &["migrate"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the database"));
+}
+
+#[test]
+fn admin_create_from_stdin_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(&dir);
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["admin", "create", "--email", "Ada@Example.com"],
+        Some("correct horse battery\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Created Owner ada@example.com"));
+
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "another long password\n").unwrap();
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &[
+            "admin",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+
+    // Duplicate (compared case-insensitively), short password, bad email: refused with a reason.
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["admin", "create", "--email", "ADA@example.com"],
+        Some("correct horse battery\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["admin", "create", "--email", "c@example.com"],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["admin", "create", "--email", "c@example.com"],
+        Some(&format!("{}\n", "x".repeat(129))),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 128"));
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["admin", "create", "--email", "a@b.com, c@d.com"],
+        Some("correct horse battery\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--email"));
+}
+
+#[tokio::test]
+async fn healthcheck_command() {
+    let s = Server::start(&[]).await;
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let out = run(
+        &s.dir,
+        &s.db_url,
+        &[("KEYWARD_LISTEN", &format!("127.0.0.1:{port}"))],
+        &["healthcheck"],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = run(
+        &s.dir,
+        &s.db_url,
+        &[("KEYWARD_LISTEN", &format!("127.0.0.1:{}", free_port()))],
+        &["healthcheck"],
+        None,
+    );
+    assert!(!out.status.success());
+}

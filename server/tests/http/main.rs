@@ -1,0 +1,192 @@
+//! HTTP tests against the real `keyward` binary, started on a free loopback port with a
+//! fresh database. One test binary with modules, so it links once.
+
+mod cli;
+mod health;
+mod security;
+mod sign_in;
+
+use std::{
+    io::Write as _,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    log: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts `keyward serve` on SQLite (unless `env` sets KEYWARD_DATABASE_URL) with an
+    /// Owner `owner@example.com` / PASSWORD.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = env
+            .iter()
+            .find(|(k, _)| *k == "KEYWARD_DATABASE_URL")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("keyward.db").display()));
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = dir.path().join("server.log");
+        std::fs::create_dir_all(dir.path().join("site/pkg")).unwrap();
+        std::fs::write(dir.path().join("site/pkg/keyward.css"), "body{}").unwrap();
+        let mut cmd = command(&dir, &db_url);
+        cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args([
+                "admin",
+                "create",
+                "--email",
+                "owner@example.com",
+                "--name",
+                "Olive",
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        feed(out, PASSWORD);
+        let mut cmd = command(&dir, &db_url);
+        cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Self {
+            child,
+            base,
+            dir,
+            db_url,
+            log,
+        };
+        s.wait_healthy().await;
+        s
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = client().get(self.url("/healthz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not start:\n{}", self.log());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.db_url).await.unwrap()
+    }
+
+    /// Posts the sign-in form as a browser without JavaScript would.
+    pub async fn login_form(
+        &self,
+        email: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = client()
+            .post(self.url("/fn/auth/login"))
+            .header("accept", "text/html")
+            .header("origin", &self.base)
+            .header("referer", self.url("/login"))
+            .form(&[("email", email), ("password", password)]);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs in the Owner and returns the session cookie (`name=value`).
+    pub async fn sign_in(&self) -> String {
+        let r = self.login_form("owner@example.com", PASSWORD, &[]).await;
+        assert_eq!(r.status(), 302, "{}", self.log());
+        assert_eq!(r.headers()["location"], "/");
+        session_cookie(&r).expect("sign-in sets the session cookie")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn command(dir: &tempfile::TempDir, db_url: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYWARD_DATABASE_URL", db_url)
+        .env("KEYWARD_LOG", "info")
+        .env("LEPTOS_SITE_ROOT", dir.path().join("site"));
+    cmd
+}
+
+pub fn feed(mut child: Child, input: &str) {
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{input}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "admin create failed: {out:?}");
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `keyward_session=…` pair from a response's Set-Cookie, if any.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    set_cookie(r).map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+pub fn set_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("keyward_session="))
+}

@@ -4,10 +4,29 @@
 
 #![recursion_limit = "256"]
 
+/// Runs the body of a server function that needs `$perm`: signs in, authorises, and sets
+/// the HTTP status of any error. `$ctx` and `$grant` are bound for the body.
+#[cfg(feature = "ssr")]
+#[macro_export]
+macro_rules! guarded {
+    ($perm:expr, |$ctx:ident, $grant:ident| $body:expr) => {{
+        async {
+            let $ctx = $crate::auth::ssr::RequestCtx::from_leptos().await?;
+            let who = $ctx.signed_in().await?;
+            let $grant = who.principal.require($perm)?;
+            $body.await
+        }
+        .await
+        .map_err($crate::error::AppError::reply)
+    }};
+}
+
 pub mod auth;
 pub mod error;
 pub mod overview;
+pub mod roles;
 mod shell_ui;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod core;
@@ -65,6 +84,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=shell_ui::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
+                <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
+                <Route path=path!("/roles") view=roles::RolesPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -1,11 +1,18 @@
 //! The signed-in page frame: header with the user and sign-out, navigation, main landmark.
 
 use crate::auth::{Me, SignOutButton};
+use crate::error::AppError;
+use crate::roles::Permission;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The sections that exist. Navigation shows only these.
-const SECTIONS: &[(&str, &str)] = &[("/", "Overview")];
+/// The sections that exist, with the permission each needs (`None`: every signed-in
+/// user). Navigation shows only the ones the user's role opens.
+const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
+    ("/", "Overview", None),
+    ("/users", "Users", Some(Permission::UserManage)),
+    ("/roles", "Roles", Some(Permission::RoleManage)),
+];
 
 #[component]
 pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
@@ -17,7 +24,8 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
                 <ul>
                     {SECTIONS
                         .iter()
-                        .map(|(href, label)| {
+                        .filter(|(_, _, need)| need.is_none_or(|p| me.permissions.contains(&p)))
+                        .map(|(href, label, _)| {
                             let href = *href;
                             let current = move || if path.get() == href { Some("page") } else { None };
                             view! { <li><a href=href aria-current=current>{*label}</a></li> }
@@ -52,10 +60,29 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-/// Shown when a data load fails: signed out (with a link to sign in) or another error.
+/// Shown when a data load fails: signed out (with a link to sign in), not allowed (403),
+/// or another error.
 #[component]
-pub fn LoadError(error: crate::error::AppError) -> impl IntoView {
-    let signed_out = matches!(error, crate::error::AppError::Unauthenticated);
+pub fn LoadError(error: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(code) = http::StatusCode::from_u16(error.status()) {
+            resp.set_status(code);
+        }
+    }
+    let signed_out = matches!(error, AppError::Unauthenticated);
+    if matches!(error, AppError::Forbidden) {
+        return view! {
+            <main id="main" class="auth-page">
+                <section class="card">
+                    <h1>"Not allowed"</h1>
+                    <p role="alert">"Your role does not allow this page."</p>
+                    <p><a href="/">"Go to the overview"</a></p>
+                </section>
+            </main>
+        }
+        .into_any();
+    }
     view! {
         <main id="main" class="auth-page">
             <section class="card">
@@ -66,5 +93,66 @@ pub fn LoadError(error: crate::error::AppError) -> impl IntoView {
                 }}
             </section>
         </main>
+    }
+    .into_any()
+}
+
+/// The outcome of a form's last submission: the error (also after a plain form post
+/// without JavaScript, which comes back with it in the URL) or a confirmation.
+#[component]
+pub fn ActionResult<S, F>(action: ServerAction<S>, ok: F) -> impl IntoView
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+    F: Fn(&S::Output) -> String + Send + Sync + 'static,
+{
+    let value = action.value();
+    move || {
+        value.with(|v| match v {
+            Some(Ok(out)) => {
+                Some(view! { <p class="alert alert-ok" role="status">{ok(out)}</p> }.into_any())
+            }
+            Some(Err(e)) => Some(
+                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+            ),
+            None => None,
+        })
+    }
+}
+
+/// A time as shown in the panel (UTC, the same on server and client so hydration matches).
+pub fn format_time(unix: i64) -> String {
+    // Rendered identically on server and client (UTC), so hydration matches.
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::format_time(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 }

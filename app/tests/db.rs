@@ -112,7 +112,7 @@ async fn add_user(db: &Db, email: &str, status: UserStatus) -> i64 {
             email,
             display_name: "Test",
             password_hash: "$argon2id$x",
-            role: "owner",
+            role_id: 1,
             status,
         },
     )
@@ -146,7 +146,7 @@ async fn users_queries() {
             .unwrap();
         assert_eq!(u.id, id);
         assert_eq!(u.status, UserStatus::Active);
-        assert_eq!(u.role, "owner");
+        assert_eq!((u.role_id, u.role_name.as_str()), (1, "Owner"));
         assert_eq!(u.last_login_at, None);
         assert!(users::find_by_email(&db, "nobody@example.com")
             .await
@@ -163,7 +163,7 @@ async fn users_queries() {
                 email: "ada@example.com",
                 display_name: "x",
                 password_hash: "x",
-                role: "owner",
+                role_id: 1,
                 status: UserStatus::Active,
             },
         )

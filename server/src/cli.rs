@@ -1,13 +1,14 @@
 //! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`.
 
 use app::core::{
-    audit::{self, Actor, Event, Outcome},
+    audit::{Actor, Origin},
     clock::Clock,
     config::{Config, ConfigError},
     db::{Db, DbError},
-    password::{check_new_password, Hasher},
-    users::{self, NewUser, UserStatus},
+    password::Hasher,
+    users::{self, Registration},
 };
+use app::{error::AppError, roles::BuiltinRole};
 use clap::{Parser, Subcommand};
 use std::{io::Read as _, path::PathBuf};
 
@@ -35,6 +36,9 @@ enum Command {
     },
     /// Ask the running server's /healthz (for container health checks).
     Healthcheck,
+    /// List every panel page and server function the binary serves (one per line:
+    /// KIND METHOD PATH), e.g. to review what is exposed.
+    Routes,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,6 +70,12 @@ fn msg(s: impl Into<String>) -> CliError {
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    if matches!(cli.command, Some(Command::Routes)) {
+        for line in crate::router::listing() {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let config = Config::load()?;
     for w in &config.warnings {
         tracing::warn!("{w}");
@@ -108,6 +118,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Healthcheck => crate::health::check(&config).await,
+        Command::Routes => Ok(()),
     }
 }
 
@@ -155,58 +166,32 @@ pub async fn create_owner(
     name: Option<&str>,
     password: &str,
 ) -> Result<i64, CliError> {
-    let email = users::normalise_email(email).map_err(|e| msg(format!("--email: {e}")))?;
-    check_new_password(password).map_err(|e| msg(format!("password: {e}")))?;
-    let hash = hasher
-        .hash(password)
-        .await
-        .map_err(|e| msg(e.to_string()))?;
-    let display = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
-    if display.chars().count() > 100 {
-        return Err(msg("--name: at most 100 characters"));
-    }
-    let now = clock.now();
-    let mut tx = db
-        .pool
-        .begin()
-        .await
-        .map_err(|e| msg(format!("database: {e}")))?;
-    let id = users::create(
-        &mut tx,
-        now,
-        &NewUser {
-            email: &email,
-            display_name: &display,
-            password_hash: &hash,
-            role: "owner",
-            status: UserStatus::Active,
-        },
+    let r = Registration {
+        email,
+        display_name: name,
+        password,
+        role_id: BuiltinRole::Owner.id(),
+    };
+    users::register(
+        db,
+        hasher,
+        clock.now(),
+        Actor::System,
+        &Origin::default(),
+        "cli",
+        &r,
     )
     .await
     .map_err(|e| match e {
-        users::UserError::EmailTaken => {
-            msg(format!("a user with the email {email} already exists"))
+        AppError::Validation { field, message } => {
+            let flag = match field.as_str() {
+                "email" => "--email",
+                "display_name" => "--name",
+                _ => "password",
+            };
+            msg(format!("{flag}: {message}"))
         }
-        other => msg(format!("database: {other}")),
-    })?;
-    let ev = Event {
-        actor: Actor::System,
-        action: "user.created",
-        target: Some(email.clone()),
-        ip: None,
-        user_agent: None,
-        outcome: Outcome::Success,
-        details: serde_json::json!({ "via": "cli", "role": "owner", "user_id": id }),
-    };
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(|e| msg(format!("database: {e}")))?;
-    tx.commit()
-        .await
-        .map_err(|e| msg(format!("database: {e}")))?;
-    Ok(id)
+        AppError::Internal => msg("database error (see the log above)"),
+        other => msg(other.to_string()),
+    })
 }

@@ -50,3 +50,19 @@ pub fn build(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), middleware::security))
         .with_state(state)
 }
+
+/// Every panel page and server function, one per line: `page GET /path` or
+/// `fn POST /fn/...`. Generated from the router and the server-function registry, so the
+/// endpoint table test cannot miss a new one.
+pub fn listing() -> Vec<String> {
+    let mut out: Vec<String> = generate_route_list(App)
+        .iter()
+        .map(|r| format!("page GET {}", r.path()))
+        .collect();
+    out.extend(
+        leptos::server_fn::axum::server_fn_paths().map(|(path, method)| format!("fn {method} {path}")),
+    );
+    out.sort();
+    out.dedup();
+    out
+}

@@ -9,6 +9,7 @@
 //! cookie's and row's expiry, pushed forward on each request.
 
 use crate::error::AppError;
+use crate::roles::Permission;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,10 @@ pub struct Me {
     pub id: i64,
     pub email: String,
     pub display_name: String,
+    /// The name of the user's role.
     pub role: String,
+    /// What the role allows now (the navigation shows only what these open).
+    pub permissions: Vec<Permission>,
     pub last_login_at: Option<i64>,
     /// When this session signed in and when it will end at the latest (Unix seconds).
     pub signed_in_at: i64,
@@ -65,5 +69,8 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "auth/me")]
 pub async fn get_me() -> Result<Me, AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
-    ssr::require_user(&ctx).await.map_err(AppError::reply)
+    ctx.signed_in()
+        .await
+        .map(|s| s.me)
+        .map_err(AppError::reply)
 }

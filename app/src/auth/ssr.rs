@@ -3,7 +3,8 @@
 
 use super::Me;
 use crate::core::{
-    audit::{self, Actor, Event, Outcome},
+    access::{self, Principal, Subject},
+    audit::{self, Actor, Event, Origin, Outcome},
     client_ip::client_addr,
     password::MAX_PASSWORD_BYTES,
     session_store::USER_ID_KEY,
@@ -79,6 +80,21 @@ impl RequestCtx {
             user_agent,
             accepts_html,
         })
+    }
+
+    /// Where this request came from, for audit rows.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            ip: Some(self.ip.to_string()),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    /// The signed-in user and what they may do, or `Unauthenticated`.
+    pub async fn signed_in(&self) -> Result<SignedIn, AppError> {
+        current_user(&self.state, &self.session)
+            .await?
+            .ok_or(AppError::Unauthenticated)
     }
 
     /// True for a browser form post without JavaScript (it asks for HTML back).
@@ -207,9 +223,19 @@ pub async fn sign_out(ctx: &RequestCtx) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The signed-in, active user of this session; ends the session when its absolute
-/// lifetime is over or the user is no longer active.
-pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<Me>, AppError> {
+/// A signed-in user: what the browser sees and what the guard checks.
+pub struct SignedIn {
+    pub me: Me,
+    pub principal: Principal,
+}
+
+/// The signed-in, active user of this session with the permissions their role holds
+/// now; ends the session when its absolute lifetime is over or the user is no longer
+/// active.
+pub async fn current_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<SignedIn>, AppError> {
     let Some(uid) = session.get::<i64>(USER_ID_KEY).await.map_err(session_err)? else {
         return Ok(None);
     };
@@ -235,19 +261,20 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
         session.flush().await.map_err(session_err)?;
         return Ok(None);
     }
-    Ok(Some(Me {
-        id: user.id,
-        email: user.email,
-        display_name: user.display_name,
-        role: user.role,
-        last_login_at: user.last_login_at,
-        signed_in_at: auth_at,
-        session_ends_at: ends_at,
+    let permissions = access::role_permissions(&state.db, user.role_id)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Some(SignedIn {
+        me: Me {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            role: user.role_name,
+            permissions: permissions.iter().copied().collect(),
+            last_login_at: user.last_login_at,
+            signed_in_at: auth_at,
+            session_ends_at: ends_at,
+        },
+        principal: Principal::new(Subject::User(user.id), user.role_id, permissions),
     }))
-}
-
-pub async fn require_user(ctx: &RequestCtx) -> Result<Me, AppError> {
-    current_user(&ctx.state, &ctx.session)
-        .await?
-        .ok_or(AppError::Unauthenticated)
 }

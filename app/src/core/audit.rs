@@ -56,6 +56,34 @@ pub struct Event<'a> {
     pub details: serde_json::Value,
 }
 
+/// Where a request came from, copied onto the audit rows it causes.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    /// A successful action by `actor` from `origin`.
+    pub fn success(
+        actor: Actor<'a>,
+        action: &'a str,
+        origin: &Origin,
+        target: Option<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            actor,
+            action,
+            target,
+            ip: origin.ip.clone(),
+            user_agent: origin.user_agent.clone(),
+            outcome: Outcome::Success,
+            details,
+        }
+    }
+}
+
 fn chain_hash(prev: &str, seq: i64, at: i64, fields: &[Option<&str>]) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());

@@ -2,12 +2,14 @@
 //! REST API): configuration, the database, password hashing, sessions, client address,
 //! audit. Compiled only with the `ssr` feature.
 
+pub mod access;
 pub mod audit;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod password;
+pub mod roles;
 pub mod session_store;
 pub mod state;
 pub mod users;

@@ -1,32 +1,17 @@
 //! Users: the rows and the queries on them.
 
-use super::db::{is_unique_violation, Db};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UserStatus {
-    Invited,
-    Active,
-    Disabled,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Invited => "invited",
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
-    fn parse(s: &str) -> Self {
-        match s {
-            "active" => Self::Active,
-            "invited" => Self::Invited,
-            // Anything unexpected is treated as the most restrictive state.
-            _ => Self::Disabled,
-        }
-    }
-}
+use super::{
+    access::{Grant, Principal},
+    audit::{self, Actor, Event, Origin},
+    db::{is_unique_violation, Db},
+    password::{check_new_password, Hasher},
+    roles,
+    session_store::DbSessionStore,
+};
+use crate::error::AppError;
+use crate::roles::{BuiltinRole, Permission};
+pub use crate::users::UserInfo;
+pub use crate::users::UserStatus;
 
 /// A user row. Holds the password hash, so it is not `Serialize` and its `Debug` omits it.
 #[derive(Clone)]
@@ -36,7 +21,8 @@ pub struct UserRow {
     pub display_name: String,
     pub password_hash: String,
     pub status: UserStatus,
-    pub role: String,
+    pub role_id: i64,
+    pub role_name: String,
     pub last_login_at: Option<i64>,
 }
 
@@ -50,21 +36,34 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
-type Row = (i64, String, String, String, String, String, Option<i64>);
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+);
 
-fn from_row((id, email, display_name, password_hash, status, role, last_login_at): Row) -> UserRow {
+fn from_row(
+    (id, email, display_name, password_hash, status, role_id, role_name, last_login_at): Row,
+) -> UserRow {
     UserRow {
         id,
         email,
         display_name,
         password_hash,
         status: UserStatus::parse(&status),
-        role,
+        role_id,
+        role_name,
         last_login_at,
     }
 }
 
-const COLUMNS: &str = "id, email, display_name, password_hash, status, role, last_login_at";
+const SELECT: &str = "select u.id, u.email, u.display_name, u.password_hash, u.status, u.role_id, r.name, u.last_login_at \
+     from users u join roles r on r.id = u.role_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -112,7 +111,7 @@ pub fn normalise_email(input: &str) -> Result<String, UserError> {
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from users where email = $1"))
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where u.email = $1"))
         .bind(email)
         .fetch_optional(&db.pool)
         .await?;
@@ -120,7 +119,7 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx
 }
 
 pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from users where id = $1"))
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where u.id = $1"))
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
@@ -131,7 +130,7 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub display_name: &'a str,
     pub password_hash: &'a str,
-    pub role: &'a str,
+    pub role_id: i64,
     pub status: UserStatus,
 }
 
@@ -142,13 +141,13 @@ pub async fn create(
     u: &NewUser<'_>,
 ) -> Result<i64, UserError> {
     let res: Result<(i64,), sqlx::Error> = sqlx::query_as(
-        "insert into users (email, display_name, password_hash, status, role, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6) returning id",
+        "insert into users (email, display_name, password_hash, status, role_id, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6) returning id",
     )
     .bind(u.email)
     .bind(u.display_name)
     .bind(u.password_hash)
     .bind(u.status.as_str())
-    .bind(u.role)
+    .bind(u.role_id)
     .bind(now)
     .fetch_one(&mut *conn)
     .await;
@@ -188,6 +187,293 @@ pub async fn set_status(
         .execute(&db.pool)
         .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Trims a display name (empty → the email's local part) and checks it.
+pub fn display_name_or_default(name: Option<&str>, email: &str) -> Result<String, AppError> {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
+    if name.chars().count() > 100 {
+        return Err(AppError::validation(
+            "display_name",
+            "A name has at most 100 characters.",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::validation(
+            "display_name",
+            "A name cannot contain control characters.",
+        ));
+    }
+    Ok(name)
+}
+
+/// A new active user, from the panel's users page or the CLI.
+pub struct Registration<'a> {
+    pub email: &'a str,
+    pub display_name: Option<&'a str>,
+    pub password: &'a str,
+    pub role_id: i64,
+}
+
+/// Validates, hashes the password and inserts the user with its audit row, in one
+/// transaction. Who may assign which role is checked by the caller (`create_user` for
+/// the panel; the CLI is the operator).
+pub async fn register(
+    db: &Db,
+    hasher: &Hasher,
+    now: i64,
+    actor: Actor<'_>,
+    origin: &Origin,
+    via: &str,
+    r: &Registration<'_>,
+) -> Result<i64, AppError> {
+    let email = normalise_email(r.email).map_err(|e| AppError::validation("email", e.to_string()))?;
+    let display_name = display_name_or_default(r.display_name, &email)?;
+    check_new_password(r.password).map_err(|e| AppError::validation("password", e.to_string()))?;
+    let (role_name,): (String,) = sqlx::query_as("select name from roles where id = $1")
+        .bind(r.role_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::validation("role", "Choose a role that exists."))?;
+    let hash = hasher.hash(r.password).await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let id = create(
+        &mut tx,
+        now,
+        &NewUser {
+            email: &email,
+            display_name: &display_name,
+            password_hash: &hash,
+            role_id: r.role_id,
+            status: UserStatus::Active,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        UserError::EmailTaken => {
+            AppError::validation("email", "A user with this email already exists.")
+        }
+        UserError::InvalidEmail(m) => AppError::validation("email", m),
+        UserError::Db(e) => AppError::internal(e),
+    })?;
+    let ev = Event::success(
+        actor,
+        "user.created",
+        origin,
+        Some(email),
+        serde_json::json!({ "via": via, "user_id": id, "role": role_name }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    Ok(id)
+}
+
+/// Refuses (403) assigning a role that holds a permission the principal does not, or the
+/// Owner role by anyone but an Owner.
+async fn check_may_assign(db: &Db, p: &Principal, role_id: i64) -> Result<String, AppError> {
+    let (name, perms) = roles::find(db, role_id)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::validation("role", "Choose a role that exists."))?;
+    if role_id == BuiltinRole::Owner.id() && !p.is_owner() {
+        tracing::info!(subject = ?p.subject, "refused: only an Owner makes Owners");
+        return Err(AppError::Forbidden);
+    }
+    if perms.iter().any(|x| !p.has(*x)) {
+        tracing::info!(subject = ?p.subject, role_id, "refused: assigning a role above one's own");
+        return Err(AppError::Forbidden);
+    }
+    Ok(name)
+}
+
+/// Panel: create an active user with a password and a role (until invitations land).
+pub async fn create_user(
+    db: &Db,
+    hasher: &Hasher,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    r: &Registration<'_>,
+) -> Result<i64, AppError> {
+    let p = grant.ensure(Permission::UserManage)?;
+    check_may_assign(db, p, r.role_id).await?;
+    register(db, hasher, now, Actor::User(p.user_id()), origin, "panel", r).await
+}
+
+/// Everyone, for the users page.
+pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by u.email"))
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(from_row)
+        .map(|u| UserInfo {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            role_id: u.role_id,
+            role_name: u.role_name,
+            status: u.status,
+            last_login_at: u.last_login_at,
+        })
+        .collect())
+}
+
+/// The target of a change made by someone else, with the rules every such change
+/// shares: not yourself, and an Owner is changed only by an Owner.
+async fn target_of(db: &Db, p: &Principal, target_id: i64, what: &str) -> Result<UserRow, AppError> {
+    if p.user_id() == target_id {
+        return Err(AppError::validation(
+            "user",
+            format!("You cannot change your own {what}."),
+        ));
+    }
+    let target = find_by_id(db, target_id)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or(AppError::NotFound)?;
+    if target.role_id == BuiltinRole::Owner.id() && !p.is_owner() {
+        tracing::info!(subject = ?p.subject, target_id, "refused: only an Owner changes an Owner");
+        return Err(AppError::Forbidden);
+    }
+    Ok(target)
+}
+
+/// Serialises every change that could remove an active Owner: the Owner role's row is
+/// written first, which takes its row lock on PostgreSQL (and the write lock on SQLite),
+/// so two Owners demoting each other at once take turns and the second sees the first.
+async fn lock_owners(tx: &mut sqlx::AnyConnection) -> Result<(), AppError> {
+    sqlx::query("update roles set updated_at = updated_at where id = $1")
+        .bind(BuiltinRole::Owner.id())
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// The condition a change must keep: the user is not an active Owner, or another
+/// active Owner remains.
+const KEEPS_AN_OWNER: &str = "(role_id <> 1 or status <> 'active' or exists \
+     (select 1 from users o where o.role_id = 1 and o.status = 'active' and o.id <> $1))";
+
+fn last_owner(email: &str) -> AppError {
+    AppError::Conflict(format!(
+        "{email} is the last active Owner. Make another user an Owner first."
+    ))
+}
+
+pub async fn change_role(
+    db: &Db,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    target_id: i64,
+    role_id: i64,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::UserManage)?;
+    let target = target_of(db, p, target_id, "role").await?;
+    let role_name = check_may_assign(db, p, role_id).await?;
+    if target.role_id == role_id {
+        return Ok(());
+    }
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    lock_owners(&mut tx).await?;
+    let r = sqlx::query(&format!(
+        "update users set role_id = $2, updated_at = $3 where id = $1 and {KEEPS_AN_OWNER}"
+    ))
+    .bind(target_id)
+    .bind(role_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        return Err(last_owner(&target.email));
+    }
+    let ev = Event::success(
+        Actor::User(p.user_id()),
+        "user.role_changed",
+        origin,
+        Some(target.email.clone()),
+        serde_json::json!({ "user_id": target_id, "from": target.role_name, "to": role_name }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)
+}
+
+/// Disables (ending every session of the user) or re-enables a user.
+pub async fn set_enabled(
+    db: &Db,
+    sessions: &DbSessionStore,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    target_id: i64,
+    enabled: bool,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::UserManage)?;
+    let target = target_of(db, p, target_id, "status").await?;
+    let (to, action) = if enabled {
+        (UserStatus::Active, "user.enabled")
+    } else {
+        (UserStatus::Disabled, "user.disabled")
+    };
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    lock_owners(&mut tx).await?;
+    let sql = if enabled {
+        "update users set status = $2, updated_at = $3 where id = $1 and status = 'disabled'".to_owned()
+    } else {
+        format!("update users set status = $2, updated_at = $3 where id = $1 and status <> 'disabled' and {KEEPS_AN_OWNER}")
+    };
+    let r = sqlx::query(&sql)
+        .bind(target_id)
+        .bind(to.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        drop(tx);
+        let status = find_by_id(db, target_id)
+            .await
+            .map_err(AppError::internal)?
+            .map(|u| u.status);
+        return match status {
+            None => Err(AppError::NotFound),
+            // Already in the asked state (or invited, which enabling does not change).
+            Some(s) if enabled || s == UserStatus::Disabled => Ok(()),
+            Some(_) => Err(last_owner(&target.email)),
+        };
+    }
+    let ev = Event::success(
+        Actor::User(p.user_id()),
+        action,
+        origin,
+        Some(target.email.clone()),
+        serde_json::json!({ "user_id": target_id }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    if !enabled {
+        // After the commit, so a sign-in racing with this sees the disabled status.
+        sessions
+            .delete_for_user(target_id)
+            .await
+            .map_err(AppError::internal)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

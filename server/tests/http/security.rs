@@ -77,7 +77,7 @@ async fn security_headers_and_a_fresh_nonce_per_page() {
         assert!(csp.contains("object-src 'none'"));
         assert!(!csp.contains("unsafe-inline"));
         assert_eq!(h["x-content-type-options"], "nosniff");
-        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["referrer-policy"], "same-origin");
         assert_eq!(h["x-frame-options"], "DENY");
         assert!(h.contains_key("x-request-id"));
         let nonce = csp

@@ -1,0 +1,121 @@
+//! Roles and permissions: the catalogue, the built-in roles, custom roles and the
+//! permission matrix (`/roles`, `role.manage`).
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+mod permission;
+
+pub use components::RolesPage;
+pub use permission::{can_view_key, BuiltinRole, Permission};
+
+/// A role as the panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub id: i64,
+    pub name: String,
+    pub builtin: bool,
+    pub permissions: Vec<Permission>,
+    /// How many users hold this role.
+    pub users: i64,
+}
+
+#[server(prefix = "/fn", endpoint = "roles/list")]
+pub async fn list_roles() -> Result<Vec<RoleInfo>, AppError> {
+    crate::guarded!(Permission::RoleManage, |ctx, _grant| async {
+        crate::core::roles::list(&ctx.state.db)
+            .await
+            .map_err(AppError::internal)
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "roles/create")]
+pub async fn create_role(
+    name: String,
+    #[server(default)] permission: Vec<Permission>,
+) -> Result<i64, AppError> {
+    crate::guarded!(Permission::RoleManage, |ctx, grant| async {
+        let perms = permission.into_iter().collect();
+        crate::core::roles::create(
+            &ctx.state.db,
+            ctx.state.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &name,
+            &perms,
+        )
+        .await
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "roles/rename")]
+pub async fn rename_role(id: i64, name: String) -> Result<(), AppError> {
+    crate::guarded!(Permission::RoleManage, |ctx, grant| async {
+        crate::core::roles::rename(
+            &ctx.state.db,
+            ctx.state.clock.now(),
+            &grant,
+            &ctx.origin(),
+            id,
+            &name,
+        )
+        .await
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "roles/delete")]
+pub async fn delete_role(id: i64) -> Result<(), AppError> {
+    crate::guarded!(Permission::RoleManage, |ctx, grant| async {
+        crate::core::roles::delete(
+            &ctx.state.db,
+            ctx.state.clock.now(),
+            &grant,
+            &ctx.origin(),
+            id,
+        )
+        .await
+    })
+}
+
+/// Saves the whole matrix: `role` lists the custom roles the form showed, `grant` holds
+/// `ROLE_ID:PERMISSION` for every ticked box.
+#[server(prefix = "/fn", endpoint = "roles/save")]
+pub async fn save_roles(
+    #[server(default)] role: Vec<i64>,
+    #[server(default)] grant: Vec<String>,
+) -> Result<usize, AppError> {
+    crate::guarded!(Permission::RoleManage, |ctx, g| async {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut wanted: BTreeMap<i64, BTreeSet<Permission>> =
+            role.iter().map(|id| (*id, BTreeSet::new())).collect();
+        for cell in &grant {
+            let parsed = cell
+                .split_once(':')
+                .and_then(|(r, p)| Some((r.parse::<i64>().ok()?, Permission::parse(p)?)));
+            let Some((role_id, p)) = parsed else {
+                return Err(AppError::validation("grant", "The matrix form was malformed."));
+            };
+            match wanted.get_mut(&role_id) {
+                Some(set) => {
+                    set.insert(p);
+                }
+                None => {
+                    return Err(AppError::validation(
+                        "grant",
+                        "The matrix form was malformed.",
+                    ))
+                }
+            }
+        }
+        crate::core::roles::save_matrix(
+            &ctx.state.db,
+            ctx.state.clock.now(),
+            &g,
+            &ctx.origin(),
+            &wanted,
+        )
+        .await
+    })
+}

@@ -1,0 +1,226 @@
+//! The permission catalogue: the only place a permission is spelled.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// One permission of the fixed catalogue. Serialised as its dotted name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    ApiKeyView,
+    ApiKeyViewAll,
+    ApiKeyCreate,
+    ApiKeyUpdate,
+    ApiKeyDelete,
+    AppManage,
+    ChannelKeyManage,
+    MessageCreate,
+    MessageApprove,
+    UserManage,
+    RoleManage,
+    SettingsManage,
+    AuditView,
+}
+
+impl Permission {
+    /// Every permission, in the order the panel lists them.
+    pub const ALL: [Permission; 13] = [
+        Self::ApiKeyView,
+        Self::ApiKeyViewAll,
+        Self::ApiKeyCreate,
+        Self::ApiKeyUpdate,
+        Self::ApiKeyDelete,
+        Self::AppManage,
+        Self::ChannelKeyManage,
+        Self::MessageCreate,
+        Self::MessageApprove,
+        Self::UserManage,
+        Self::RoleManage,
+        Self::SettingsManage,
+        Self::AuditView,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKeyView => "api.key.view",
+            Self::ApiKeyViewAll => "api.key.view_all",
+            Self::ApiKeyCreate => "api.key.create",
+            Self::ApiKeyUpdate => "api.key.update",
+            Self::ApiKeyDelete => "api.key.delete",
+            Self::AppManage => "app.manage",
+            Self::ChannelKeyManage => "channel.key.manage",
+            Self::MessageCreate => "message.create",
+            Self::MessageApprove => "message.approve",
+            Self::UserManage => "user.manage",
+            Self::RoleManage => "role.manage",
+            Self::SettingsManage => "settings.manage",
+            Self::AuditView => "audit.view",
+        }
+    }
+
+    /// What the permission allows, in the panel's words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::ApiKeyView => "See their own API keys",
+            Self::ApiKeyViewAll => "See everyone's API keys",
+            Self::ApiKeyCreate => "Create API keys",
+            Self::ApiKeyUpdate => "Edit and roll API keys",
+            Self::ApiKeyDelete => "Revoke API keys",
+            Self::AppManage => "Create and configure apps",
+            Self::ChannelKeyManage => "Manage channel keys",
+            Self::MessageCreate => "Compose messages",
+            Self::MessageApprove => "Approve or reject messages",
+            Self::UserManage => "Invite and manage users",
+            Self::RoleManage => "Create and edit roles",
+            Self::SettingsManage => "Change settings",
+            Self::AuditView => "Read the audit log",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Permission {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown permission {s:?}")))
+    }
+}
+
+/// The built-in roles: read-only, with fixed ids (seeded by the first migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinRole {
+    Owner,
+    Admin,
+    Developer,
+    Approver,
+    Viewer,
+}
+
+impl BuiltinRole {
+    pub const ALL: [BuiltinRole; 5] = [
+        Self::Owner,
+        Self::Admin,
+        Self::Developer,
+        Self::Approver,
+        Self::Viewer,
+    ];
+
+    /// The row id the migration gives this role.
+    pub const fn id(self) -> i64 {
+        match self {
+            Self::Owner => 1,
+            Self::Admin => 2,
+            Self::Developer => 3,
+            Self::Approver => 4,
+            Self::Viewer => 5,
+        }
+    }
+
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Developer => "developer",
+            Self::Approver => "approver",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn from_id(id: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.key() == key)
+    }
+
+    /// The permissions of this role. Owner and Admin hold the whole catalogue; what sets
+    /// the Owner apart (making and unmaking Owners) is not a permission but the role.
+    pub fn permissions(self) -> Vec<Permission> {
+        use Permission as P;
+        match self {
+            Self::Owner | Self::Admin => P::ALL.to_vec(),
+            Self::Developer => vec![
+                P::ApiKeyView,
+                P::ApiKeyCreate,
+                P::ApiKeyUpdate,
+                P::ApiKeyDelete,
+                P::MessageCreate,
+            ],
+            Self::Approver => vec![P::ApiKeyView, P::MessageApprove],
+            Self::Viewer => vec![P::ApiKeyView, P::AuditView],
+        }
+    }
+}
+
+/// Who may see a key: its owner with `api.key.view`, anyone with `api.key.view_all`.
+pub fn can_view_key(perms: &[Permission], viewer_id: i64, key_owner_id: i64) -> bool {
+    perms.contains(&Permission::ApiKeyViewAll)
+        || (perms.contains(&Permission::ApiKeyView) && viewer_id == key_owner_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+            assert!(seen.insert(p.as_str()));
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{}\"", p.as_str()));
+            assert_eq!(serde_json::from_str::<Permission>(&json).unwrap(), p);
+        }
+        assert!(Permission::parse("api.key.*").is_none());
+        assert!(serde_json::from_str::<Permission>("\"root\"").is_err());
+    }
+
+    #[test]
+    fn builtin_roles_match_the_product() {
+        use Permission as P;
+        assert_eq!(BuiltinRole::Owner.permissions().len(), P::ALL.len());
+        assert_eq!(BuiltinRole::Admin.permissions().len(), P::ALL.len());
+        assert!(!BuiltinRole::Developer
+            .permissions()
+            .contains(&P::ApiKeyViewAll));
+        assert_eq!(
+            BuiltinRole::Approver.permissions(),
+            vec![P::ApiKeyView, P::MessageApprove]
+        );
+        assert_eq!(
+            BuiltinRole::Viewer.permissions(),
+            vec![P::ApiKeyView, P::AuditView]
+        );
+        for r in BuiltinRole::ALL {
+            assert_eq!(BuiltinRole::from_id(r.id()), Some(r));
+            assert_eq!(BuiltinRole::parse(r.key()), Some(r));
+        }
+    }
+
+    #[test]
+    fn key_visibility() {
+        use Permission as P;
+        assert!(can_view_key(&[P::ApiKeyView], 7, 7));
+        assert!(!can_view_key(&[P::ApiKeyView], 7, 8));
+        assert!(can_view_key(&[P::ApiKeyViewAll], 7, 8));
+        assert!(!can_view_key(&[P::AuditView], 7, 7));
+    }
+}

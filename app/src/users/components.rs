@@ -1,0 +1,182 @@
+use super::{CreateUser, SetUserEnabled, SetUserRole, UserInfo, UserStatus, UsersData};
+use crate::auth::{get_me, Me};
+use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_enabled = ServerAction::<SetUserEnabled>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let data = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                set_role.version().get(),
+                set_enabled.version().get(),
+            )
+        },
+        |_| super::list_users(),
+    );
+    view! {
+        <Title text="Users"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let data = data.get()?;
+                Some(match (me, data) {
+                    (Ok(me), Ok(data)) => view! {
+                        <SignedIn me=me.clone()>
+                            <h1>"Users"</h1>
+                            <UserTable me=me.clone() data=data.clone() set_role set_enabled/>
+                            <NewUser data create/>
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn UserTable(
+    me: Me,
+    data: UsersData,
+    set_role: ServerAction<SetUserRole>,
+    set_enabled: ServerAction<SetUserEnabled>,
+) -> impl IntoView {
+    let roles = data.roles.clone();
+    let rows = data
+        .users
+        .into_iter()
+        .map(|u| view! { <UserRow me=me.clone() user=u roles=roles.clone() set_role set_enabled/> })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="users-title">
+            <h2 id="users-title">"Everyone"</h2>
+            <ActionResult action=set_role ok=|_: &()| "Role changed.".to_owned()/>
+            <ActionResult action=set_enabled ok=|_: &()| "Status changed.".to_owned()/>
+            <div class="table-wrap">
+                <table>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Email"</th>
+                            <th scope="col">"Name"</th>
+                            <th scope="col">"Role"</th>
+                            <th scope="col">"Status"</th>
+                            <th scope="col">"Last sign-in"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn UserRow(
+    me: Me,
+    user: UserInfo,
+    roles: Vec<(i64, String)>,
+    set_role: ServerAction<SetUserRole>,
+    set_enabled: ServerAction<SetUserEnabled>,
+) -> impl IntoView {
+    let is_me = me.id == user.id;
+    let last = user
+        .last_login_at
+        .map(format_time)
+        .unwrap_or_else(|| "Never".to_owned());
+    let select_id = format!("role-{}", user.id);
+    let role_label = format!("Role of {}", user.email);
+    let role_cell = if is_me {
+        view! { {user.role_name.clone()}" (you)" }.into_any()
+    } else {
+        let options = roles
+            .into_iter()
+            .map(|(id, name)| {
+                view! { <option value=id.to_string() selected=id == user.role_id>{name}</option> }
+            })
+            .collect_view();
+        view! {
+            <ActionForm action=set_role attr:class="inline-form">
+                <input type="hidden" name="user_id" value=user.id.to_string()/>
+                <label for=select_id.clone() class="visually-hidden">{role_label}</label>
+                <select id=select_id name="role_id">{options}</select>
+                <button type="submit" class="btn">"Change"</button>
+            </ActionForm>
+        }
+        .into_any()
+    };
+    let status_cell = if is_me {
+        view! { {user.status.label()} }.into_any()
+    } else {
+        let disabled = user.status == UserStatus::Disabled;
+        let (label, next) = if disabled {
+            ("Enable", "true")
+        } else {
+            ("Disable", "false")
+        };
+        let button_label = format!("{label} {}", user.email);
+        view! {
+            {user.status.label()}" "
+            <ActionForm action=set_enabled attr:class="inline-form">
+                <input type="hidden" name="user_id" value=user.id.to_string()/>
+                <input type="hidden" name="enabled" value=next/>
+                <button type="submit" class="btn" aria-label=button_label>{label}</button>
+            </ActionForm>
+        }
+        .into_any()
+    };
+    view! {
+        <tr>
+            <td>{user.email.clone()}</td>
+            <td>{user.display_name.clone()}</td>
+            <td>{role_cell}</td>
+            <td>{status_cell}</td>
+            <td>{last}</td>
+        </tr>
+    }
+}
+
+#[component]
+fn NewUser(data: UsersData, create: ServerAction<CreateUser>) -> impl IntoView {
+    let options = data
+        .roles
+        .into_iter()
+        .map(|(id, name)| {
+            let selected = id == crate::roles::BuiltinRole::Developer.id();
+            view! { <option value=id.to_string() selected=selected>{name}</option> }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="new-user-title">
+            <h2 id="new-user-title">"Add a user"</h2>
+            <p class="muted">"The user signs in with this email and password; share the password with them over a safe channel."</p>
+            <ActionResult action=create ok=|_: &i64| "User created.".to_owned()/>
+            <ActionForm action=create>
+                <div class="field">
+                    <label for="new-email">"Email"</label>
+                    <input id="new-email" type="email" name="email" required maxlength="254" autocomplete="off"/>
+                </div>
+                <div class="field">
+                    <label for="new-name">"Name"</label>
+                    <input id="new-name" type="text" name="display_name" maxlength="100" autocomplete="off"/>
+                </div>
+                <div class="field">
+                    <label for="new-password">"Password (12 to 128 characters)"</label>
+                    <input id="new-password" type="password" name="password" required minlength="12" maxlength="128" autocomplete="new-password"/>
+                </div>
+                <div class="field">
+                    <label for="new-role">"Role"</label>
+                    <select id="new-role" name="role_id">{options}</select>
+                </div>
+                <button type="submit" class="btn btn-primary">"Add user"</button>
+            </ActionForm>
+        </section>
+    }
+}

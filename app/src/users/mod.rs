@@ -1,0 +1,143 @@
+//! Users (`/users`, `user.manage`): the list, creating a user with a password (until
+//! invitations land), changing a role, disabling and enabling.
+//!
+//! Rules enforced in the domain code (`core::users`), whatever the form sends: nobody
+//! changes their own role or status; nobody assigns a role holding a permission they
+//! lack; only an Owner makes, demotes or disables an Owner; the last active Owner is
+//! never demoted or disabled.
+
+use crate::error::AppError;
+use crate::roles::Permission;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+
+pub use components::UsersPage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserStatus {
+    Invited,
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invited => "invited",
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "invited" => Self::Invited,
+            // Anything unexpected is treated as the most restrictive state.
+            _ => Self::Disabled,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Invited => "Invited",
+            Self::Active => "Active",
+            Self::Disabled => "Disabled",
+        }
+    }
+}
+
+/// A user as the users page shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role_id: i64,
+    pub role_name: String,
+    pub status: UserStatus,
+    pub last_login_at: Option<i64>,
+}
+
+/// What the users page needs: the users, the roles to choose from, and who is looking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersData {
+    pub users: Vec<UserInfo>,
+    pub roles: Vec<(i64, String)>,
+}
+
+#[server(prefix = "/fn", endpoint = "users/list")]
+pub async fn list_users() -> Result<UsersData, AppError> {
+    crate::guarded!(Permission::UserManage, |ctx, _grant| async {
+        let users = crate::core::users::list(&ctx.state.db)
+            .await
+            .map_err(AppError::internal)?;
+        let roles = crate::core::roles::list(&ctx.state.db)
+            .await
+            .map_err(AppError::internal)?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        Ok(UsersData { users, roles })
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "users/create")]
+pub async fn create_user(
+    email: String,
+    display_name: String,
+    password: String,
+    role_id: i64,
+) -> Result<i64, AppError> {
+    crate::guarded!(Permission::UserManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::users::create_user(
+            &st.db,
+            &st.hasher,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &crate::core::users::Registration {
+                email: &email,
+                display_name: Some(&display_name),
+                password: &password,
+                role_id,
+            },
+        )
+        .await
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "users/set_role")]
+pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
+    crate::guarded!(Permission::UserManage, |ctx, grant| async {
+        crate::core::users::change_role(
+            &ctx.state.db,
+            ctx.state.clock.now(),
+            &grant,
+            &ctx.origin(),
+            user_id,
+            role_id,
+        )
+        .await
+    })
+}
+
+/// `enabled`: "true" enables, anything else disables.
+#[server(prefix = "/fn", endpoint = "users/set_enabled")]
+pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppError> {
+    crate::guarded!(Permission::UserManage, |ctx, grant| async {
+        crate::core::users::set_enabled(
+            &ctx.state.db,
+            &ctx.state.sessions,
+            ctx.state.clock.now(),
+            &grant,
+            &ctx.origin(),
+            user_id,
+            enabled,
+        )
+        .await
+    })
+}

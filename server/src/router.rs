@@ -60,7 +60,8 @@ pub fn listing() -> Vec<String> {
         .map(|r| format!("page GET {}", r.path()))
         .collect();
     out.extend(
-        leptos::server_fn::axum::server_fn_paths().map(|(path, method)| format!("fn {method} {path}")),
+        leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, method)| format!("fn {method} {path}")),
     );
     out.sort();
     out.dedup();

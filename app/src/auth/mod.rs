@@ -69,8 +69,5 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "auth/me")]
 pub async fn get_me() -> Result<Me, AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
-    ctx.signed_in()
-        .await
-        .map(|s| s.me)
-        .map_err(AppError::reply)
+    ctx.signed_in().await.map(|s| s.me).map_err(AppError::reply)
 }

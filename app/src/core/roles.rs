@@ -193,13 +193,14 @@ pub async fn rename(
     let new_name = validate_name(new_name)?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let old = custom_role(&mut tx, id).await?;
-    let res = sqlx::query("update roles set name = $2, name_key = $3, updated_at = $4 where id = $1")
-        .bind(id)
-        .bind(&new_name)
-        .bind(new_name.to_lowercase())
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+    let res =
+        sqlx::query("update roles set name = $2, name_key = $3, updated_at = $4 where id = $1")
+            .bind(id)
+            .bind(&new_name)
+            .bind(new_name.to_lowercase())
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
     match res {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => return Err(name_taken()),
@@ -239,7 +240,11 @@ pub async fn delete(
         AppError::Conflict(format!(
             "The role {name} is assigned to {assigned} {}. Give {} another role first.",
             if assigned == 1 { "user" } else { "users" },
-            if assigned == 1 { "them" } else { "each of them" },
+            if assigned == 1 {
+                "them"
+            } else {
+                "each of them"
+            },
         ))
     };
     if assigned > 0 {

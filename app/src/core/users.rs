@@ -231,7 +231,8 @@ pub async fn register(
     via: &str,
     r: &Registration<'_>,
 ) -> Result<i64, AppError> {
-    let email = normalise_email(r.email).map_err(|e| AppError::validation("email", e.to_string()))?;
+    let email =
+        normalise_email(r.email).map_err(|e| AppError::validation("email", e.to_string()))?;
     let display_name = display_name_or_default(r.display_name, &email)?;
     check_new_password(r.password).map_err(|e| AppError::validation("password", e.to_string()))?;
     let (role_name,): (String,) = sqlx::query_as("select name from roles where id = $1")
@@ -304,7 +305,16 @@ pub async fn create_user(
 ) -> Result<i64, AppError> {
     let p = grant.ensure(Permission::UserManage)?;
     check_may_assign(db, p, r.role_id).await?;
-    register(db, hasher, now, Actor::User(p.user_id()), origin, "panel", r).await
+    register(
+        db,
+        hasher,
+        now,
+        Actor::User(p.user_id()),
+        origin,
+        "panel",
+        r,
+    )
+    .await
 }
 
 /// Everyone, for the users page.
@@ -329,7 +339,12 @@ pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
 
 /// The target of a change made by someone else, with the rules every such change
 /// shares: not yourself, and an Owner is changed only by an Owner.
-async fn target_of(db: &Db, p: &Principal, target_id: i64, what: &str) -> Result<UserRow, AppError> {
+async fn target_of(
+    db: &Db,
+    p: &Principal,
+    target_id: i64,
+    what: &str,
+) -> Result<UserRow, AppError> {
     if p.user_id() == target_id {
         return Err(AppError::validation(
             "user",
@@ -431,7 +446,8 @@ pub async fn set_enabled(
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     lock_owners(&mut tx).await?;
     let sql = if enabled {
-        "update users set status = $2, updated_at = $3 where id = $1 and status = 'disabled'".to_owned()
+        "update users set status = $2, updated_at = $3 where id = $1 and status = 'disabled'"
+            .to_owned()
     } else {
         format!("update users set status = $2, updated_at = $3 where id = $1 and status <> 'disabled' and {KEEPS_AN_OWNER}")
     };

@@ -95,7 +95,10 @@ pub async fn save_roles(
                 .split_once(':')
                 .and_then(|(r, p)| Some((r.parse::<i64>().ok()?, Permission::parse(p)?)));
             let Some((role_id, p)) = parsed else {
-                return Err(AppError::validation("grant", "The matrix form was malformed."));
+                return Err(AppError::validation(
+                    "grant",
+                    "The matrix form was malformed.",
+                ));
             };
             match wanted.get_mut(&role_id) {
                 Some(set) => {

@@ -96,8 +96,7 @@ impl Serialize for Permission {
 impl<'de> Deserialize<'de> for Permission {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Self::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown permission {s:?}")))
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown permission {s:?}")))
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP tests against the real `keyward` binary, started on a free loopback port with a
 //! fresh database. One test binary with modules, so it links once.
 
+mod access;
 mod cli;
 mod health;
 mod security;

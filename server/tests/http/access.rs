@@ -1,0 +1,448 @@
+//! The guard on every door. The endpoint list comes from the binary itself
+//! (`keyward routes`: the router's pages and the server-function registry), and the
+//! test fails when the table below does not name each one, so a new endpoint cannot
+//! be added without saying which permission it needs.
+
+use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user.
+    SignedIn,
+    /// A permission, by its catalogue name.
+    Perm(&'static str),
+}
+
+/// Ids the sample bodies point at, created by the test before it runs the table.
+struct Fixture {
+    bare_role: i64,
+    bare_user: i64,
+}
+
+/// Every endpoint with what it needs and a well-formed body whose action is within the
+/// needed permission (so "with it" must not be 403).
+fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Vec<(String, String)>)> {
+    let kv = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    let none = Vec::new();
+    let mut t = BTreeMap::new();
+    t.insert("page GET /login", (Need::Public, none.clone()));
+    t.insert("page GET /", (Need::SignedIn, none.clone()));
+    t.insert("page GET /users", (Need::Perm("user.manage"), none.clone()));
+    t.insert("page GET /roles", (Need::Perm("role.manage"), none.clone()));
+    t.insert(
+        "fn POST /fn/auth/login",
+        (
+            Need::Public,
+            kv(&[("email", "x@example.com".into()), ("password", "x".into())]),
+        ),
+    );
+    t.insert("fn POST /fn/auth/logout", (Need::Public, none.clone()));
+    t.insert("fn POST /fn/auth/me", (Need::SignedIn, none.clone()));
+    t.insert(
+        "fn POST /fn/roles/list",
+        (Need::Perm("role.manage"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/roles/create",
+        (
+            Need::Perm("role.manage"),
+            kv(&[("name", "Table test role".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/roles/rename",
+        (
+            Need::Perm("role.manage"),
+            kv(&[("id", "99999".into()), ("name", "x".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/roles/delete",
+        (Need::Perm("role.manage"), kv(&[("id", "99999".into())])),
+    );
+    t.insert(
+        "fn POST /fn/roles/save",
+        (
+            Need::Perm("role.manage"),
+            kv(&[("role[]", f.bare_role.to_string())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/users/list",
+        (Need::Perm("user.manage"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/users/create",
+        (
+            Need::Perm("user.manage"),
+            kv(&[
+                ("email", "table@example.com".into()),
+                ("display_name", "T".into()),
+                ("password", "a long enough password".into()),
+                ("role_id", f.bare_role.to_string()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/users/set_role",
+        (
+            Need::Perm("user.manage"),
+            kv(&[
+                ("user_id", f.bare_user.to_string()),
+                ("role_id", f.bare_role.to_string()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/users/set_enabled",
+        (
+            Need::Perm("user.manage"),
+            kv(&[("user_id", "99999".into()), ("enabled", "true".into())]),
+        ),
+    );
+    t
+}
+
+pub fn routes(s: &Server) -> Vec<String> {
+    let out = command(&s.dir, &s.db_url).arg("routes").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Posts a server function as the panel's JavaScript would.
+pub async fn post_fn(
+    s: &Server,
+    cookie: Option<&str>,
+    path: &str,
+    form: &[(String, String)],
+) -> reqwest::Response {
+    let mut req = client()
+        .post(s.url(path))
+        .header("origin", &s.base)
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.unwrap()
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Creates a role holding `perms` (through the panel's own server function) and returns its id.
+pub async fn make_role(s: &Server, owner: &str, name: &str, perms: &[&str]) -> i64 {
+    let mut form = pairs(&[("name", name)]);
+    form.extend(
+        perms
+            .iter()
+            .map(|p| ("permission[]".to_owned(), p.to_string())),
+    );
+    let r = post_fn(s, Some(owner), "/fn/roles/create", &form).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+/// Creates an active user with `role_id` and returns (id, signed-in cookie).
+pub async fn make_user(s: &Server, owner: &str, email: &str, role_id: i64) -> (i64, String) {
+    let form = pairs(&[
+        ("email", email),
+        ("display_name", "Test user"),
+        ("password", PASSWORD),
+        ("role_id", &role_id.to_string()),
+    ]);
+    let r = post_fn(s, Some(owner), "/fn/users/create", &form).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let id: i64 = r.json().await.unwrap();
+    let r = s.login_form(email, PASSWORD, &[]).await;
+    assert_eq!(r.status(), 302, "{}", s.log());
+    (id, session_cookie(&r).unwrap())
+}
+
+async fn status_of(s: &Server, cookie: Option<&str>, line: &str, body: &[(String, String)]) -> u16 {
+    let mut parts = line.splitn(3, ' ');
+    let (kind, _method, path) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    if kind == "page" {
+        let mut req = client().get(s.url(path));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap().status().as_u16()
+    } else {
+        post_fn(s, cookie, path, body).await.status().as_u16()
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_checks_sign_in_and_permission() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let bare_role = make_role(&s, &owner, "Nothing", &[]).await;
+    let (bare_user, bare) = make_user(&s, &owner, "bare@example.com", bare_role).await;
+    let f = Fixture {
+        bare_role,
+        bare_user,
+    };
+    let table = table(&f);
+
+    // The table names exactly the endpoints the binary serves.
+    let listed: BTreeSet<String> = routes(&s).into_iter().collect();
+    let known: BTreeSet<String> = table.keys().map(|k| k.to_string()).collect();
+    assert_eq!(
+        listed, known,
+        "every endpoint needs a row in this table (and every row an endpoint)"
+    );
+
+    // One user per permission the table uses, holding only that permission.
+    let mut holders: BTreeMap<&str, String> = BTreeMap::new();
+    for (need, _) in table.values() {
+        if let Need::Perm(p) = need {
+            if !holders.contains_key(p) {
+                let role = make_role(&s, &owner, &format!("Only {p}"), &[p]).await;
+                let email = format!("{}@example.com", p.replace('.', "-"));
+                let (_, cookie) = make_user(&s, &owner, &email, role).await;
+                holders.insert(p, cookie);
+            }
+        }
+    }
+
+    for (line, (need, body)) in &table {
+        let anon = status_of(&s, None, line, body).await;
+        if *need == Need::Public {
+            // (Not posted with a session: sign-out would end it.)
+            assert!(![401, 403].contains(&anon), "{line}: signed out got {anon}");
+            continue;
+        }
+        let nothing = status_of(&s, Some(&bare), line, body).await;
+        match need {
+            Need::Public => unreachable!(),
+            Need::SignedIn => {
+                let want = if line.starts_with("page") { 303 } else { 401 };
+                assert_eq!(anon, want, "{line}: signed out");
+                assert!(
+                    ![401, 403].contains(&nothing),
+                    "{line}: signed in got {nothing}"
+                );
+            }
+            Need::Perm(p) => {
+                let want = if line.starts_with("page") { 303 } else { 401 };
+                assert_eq!(anon, want, "{line}: signed out");
+                assert_eq!(nothing, 403, "{line}: signed in without {p}");
+                let with = status_of(&s, Some(&holders[p]), line, body).await;
+                assert!(
+                    ![401, 403].contains(&with) && with < 500,
+                    "{line}: with {p} got {with}\n{}",
+                    s.log()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn escalation_by_hand_is_refused() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    // A manager of roles and users who may see their own keys only.
+    let mgr_role = make_role(
+        &s,
+        &owner,
+        "Manager",
+        &["role.manage", "user.manage", "api.key.view"],
+    )
+    .await;
+    let (mgr_id, mgr) = make_user(&s, &owner, "mgr@example.com", mgr_role).await;
+    let dev_role = 3; // built-in Developer
+    let (dev_id, _) = make_user(&s, &owner, "dev@example.com", dev_role).await;
+    let owner_id = 1;
+
+    let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+        // a role with a permission the manager lacks
+        (
+            "/fn/roles/create",
+            pairs(&[("name", "Spy"), ("permission[]", "api.key.view_all")]),
+        ),
+        // the same through the matrix, on the manager's own role
+        (
+            "/fn/roles/save",
+            pairs(&[
+                ("role[]", &mgr_role.to_string()),
+                ("grant[]", &format!("{mgr_role}:role.manage")),
+                ("grant[]", &format!("{mgr_role}:user.manage")),
+                ("grant[]", &format!("{mgr_role}:api.key.view")),
+                ("grant[]", &format!("{mgr_role}:settings.manage")),
+            ]),
+        ),
+        // assigning a role above one's own, and the Owner role
+        (
+            "/fn/users/set_role",
+            pairs(&[("user_id", &dev_id.to_string()), ("role_id", "2")]),
+        ),
+        (
+            "/fn/users/set_role",
+            pairs(&[("user_id", &dev_id.to_string()), ("role_id", "1")]),
+        ),
+        // creating an Admin
+        (
+            "/fn/users/create",
+            pairs(&[
+                ("email", "evil@example.com"),
+                ("display_name", "E"),
+                ("password", PASSWORD),
+                ("role_id", "2"),
+            ]),
+        ),
+        // demoting or disabling the Owner
+        (
+            "/fn/users/set_role",
+            pairs(&[
+                ("user_id", &owner_id.to_string()),
+                ("role_id", &mgr_role.to_string()),
+            ]),
+        ),
+        (
+            "/fn/users/set_enabled",
+            pairs(&[("user_id", &owner_id.to_string()), ("enabled", "false")]),
+        ),
+    ];
+    for (path, form) in &cases {
+        let r = post_fn(&s, Some(&mgr), path, form).await;
+        assert_eq!(r.status(), 403, "{path} {form:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body, serde_json::json!("Forbidden"), "{path}");
+    }
+
+    // Own role: refused with a message, even with injected fields.
+    let r = post_fn(
+        &s,
+        Some(&mgr),
+        "/fn/users/set_role",
+        &pairs(&[
+            ("user_id", &mgr_id.to_string()),
+            ("role_id", &mgr_role.to_string()),
+            ("owner_id", "1"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("your own role"));
+
+    // Injected fields are ignored: `role_id` on a role creation, `owner_id` anywhere.
+    let r = post_fn(
+        &s,
+        Some(&mgr),
+        "/fn/roles/create",
+        &pairs(&[
+            ("name", "Helpers"),
+            ("permission[]", "api.key.view"),
+            ("role_id", "1"),
+            ("owner_id", "1"),
+            ("builtin", "owner"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let id: i64 = r.json().await.unwrap();
+    let pool = s.db().await;
+    let (builtin, perms): (Option<String>, i64) = sqlx::query_as(
+        "select r.builtin, (select count(*) from role_permissions p where p.role_id = r.id) from roles r where r.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((builtin, perms), (None, 1));
+
+    // Nothing changed for the people the refused requests aimed at.
+    let rows: Vec<(i64, i64, String)> =
+        sqlx::query_as("select id, role_id, status from users order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(rows.contains(&(owner_id, 1, "active".into())), "{rows:?}");
+    assert!(
+        rows.contains(&(dev_id, dev_role, "active".into())),
+        "{rows:?}"
+    );
+    assert!(
+        !rows.iter().any(|r| r.1 == 2),
+        "no Admin was made: {rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_permission_is_enforced_at_the_next_request() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let role = make_role(&s, &owner, "Managers", &["user.manage"]).await;
+    let (_, mgr) = make_user(&s, &owner, "m@example.com", role).await;
+    let r = post_fn(&s, Some(&mgr), "/fn/users/list", &[]).await;
+    assert_eq!(r.status(), 200);
+    // The Owner clears the role's permissions in the matrix.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/roles/save",
+        &pairs(&[("role[]", &role.to_string())]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post_fn(&s, Some(&mgr), "/fn/users/list", &[]).await;
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .get(s.url("/users"))
+        .header("cookie", &mgr)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The navigation no longer offers the section.
+    let html = client()
+        .get(s.url("/"))
+        .header("cookie", &mgr)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(r#"href="/users""#), "{html}");
+
+    // Disabling a user ends their sessions at once.
+    let (victim_id, victim) = make_user(&s, &owner, "v@example.com", 3).await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/users/set_enabled",
+        &pairs(&[("user_id", &victim_id.to_string()), ("enabled", "false")]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = post_fn(&s, Some(&victim), "/fn/auth/me", &[]).await;
+    assert_eq!(r.status(), 401);
+    let pool = s.db().await;
+    let (n,): (i64,) = sqlx::query_as("select count(*) from sessions where user_id = $1")
+        .bind(victim_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}

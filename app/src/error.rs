@@ -96,7 +96,22 @@ mod server_fn_error {
 impl AppError {
     /// Sets the HTTP status of the server-function response to match this error
     /// (server functions answer 500 for every error otherwise) and returns it.
+    ///
+    /// A plain form post (a browser without JavaScript, asking for HTML) is left alone:
+    /// it is answered with a redirect back to its page carrying the error, and a 4xx
+    /// status would stop the browser from following it.
     pub fn reply(self) -> Self {
+        let plain_form_post = leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.contains("text/html"))
+            })
+            .unwrap_or(false);
+        if plain_form_post {
+            return self;
+        }
         if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             if let Ok(code) = http::StatusCode::from_u16(self.status()) {
                 opts.set_status(code);

@@ -7,7 +7,6 @@
 //! never demoted or disabled.
 
 use crate::error::AppError;
-use crate::roles::Permission;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +69,7 @@ pub struct UsersData {
 
 #[server(prefix = "/fn", endpoint = "users/list")]
 pub async fn list_users() -> Result<UsersData, AppError> {
-    crate::guarded!(Permission::UserManage, |ctx, _grant| async {
+    crate::guarded!(crate::roles::Permission::UserManage, |ctx, _grant| async {
         let users = crate::core::users::list(&ctx.state.db)
             .await
             .map_err(AppError::internal)?;
@@ -91,7 +90,7 @@ pub async fn create_user(
     password: String,
     role_id: i64,
 ) -> Result<i64, AppError> {
-    crate::guarded!(Permission::UserManage, |ctx, grant| async {
+    crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         let st = &ctx.state;
         crate::core::users::create_user(
             &st.db,
@@ -112,7 +111,7 @@ pub async fn create_user(
 
 #[server(prefix = "/fn", endpoint = "users/set_role")]
 pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
-    crate::guarded!(Permission::UserManage, |ctx, grant| async {
+    crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::core::users::change_role(
             &ctx.state.db,
             ctx.state.clock.now(),
@@ -128,7 +127,7 @@ pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
 /// `enabled`: "true" enables, anything else disables.
 #[server(prefix = "/fn", endpoint = "users/set_enabled")]
 pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppError> {
-    crate::guarded!(Permission::UserManage, |ctx, grant| async {
+    crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::core::users::set_enabled(
             &ctx.state.db,
             &ctx.state.sessions,

@@ -24,7 +24,9 @@ struct Fixture {
 
 /// Every endpoint with what it needs and a well-formed body whose action is within the
 /// needed permission (so "with it" must not be 403).
-fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Vec<(String, String)>)> {
+type Form = Vec<(String, String)>;
+
+fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     let kv = |pairs: &[(&str, String)]| {
         pairs
             .iter()

@@ -21,10 +21,12 @@ macro_rules! guarded {
     }};
 }
 
+pub mod account;
 pub mod auth;
 pub mod error;
 pub mod overview;
 pub mod roles;
+pub mod settings;
 mod shell_ui;
 pub mod users;
 
@@ -86,6 +88,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
                 <Route path=path!("/roles") view=roles::RolesPage ssr=SsrMode::Async/>
+                <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

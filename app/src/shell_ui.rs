@@ -12,6 +12,7 @@ const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Overview", None),
     ("/users", "Users", Some(Permission::UserManage)),
     ("/roles", "Roles", Some(Permission::RoleManage)),
+    ("/settings", "Settings", Some(Permission::SettingsManage)),
 ];
 
 #[component]
@@ -34,7 +35,7 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
                 </ul>
             </nav>
             <div class="user">
-                <span class="user-name" title=me.email.clone()>{me.display_name.clone()}</span>
+                <a class="user-name" href="/account" title=me.email.clone()>{me.display_name.clone()}</a>
                 <SignOutButton/>
             </div>
         </header>

@@ -3,6 +3,7 @@
 //! requires it).
 #![cfg(feature = "ssr")]
 
+use app::core::throttle;
 use app::core::{
     access::{self, Principal, Subject},
     audit::Origin,
@@ -18,6 +19,7 @@ use app::core::{
     state::AppState,
     users::{self, NewUser, UserError, UserStatus},
 };
+use app::settings::SecuritySettings;
 use app::{
     error::AppError,
     roles::{BuiltinRole, Permission},
@@ -376,8 +378,17 @@ async fn current_user_enforces_absolute_timeout_and_status() {
         assert_eq!(me.id, uid);
         assert_eq!(me.session_ends_at, clock.now() + absolute);
 
-        // One second before the absolute limit: still in. At the limit: out, session emptied.
-        clock.advance(absolute - 1);
+        // Active every 20 minutes (inside the idle timeout) up to one second before the
+        // absolute limit: still in. At the limit: out, session emptied.
+        let start = clock.now();
+        while clock.now() + 1200 < start + absolute - 1 {
+            clock.advance(1200);
+            assert!(app::auth::ssr::current_user(&st, &session)
+                .await
+                .unwrap()
+                .is_some());
+        }
+        clock.advance(start + absolute - 1 - clock.now());
         assert!(app::auth::ssr::current_user(&st, &session)
             .await
             .unwrap()
@@ -400,6 +411,25 @@ async fn current_user_enforces_absolute_timeout_and_status() {
             .await
             .unwrap()
             .is_some());
+        // Idle: the configured minutes without a request end it (one second less does not).
+        let idle = st.config.session_idle.as_secs() as i64;
+        clock.advance(idle);
+        assert!(app::auth::ssr::current_user(&st, &session)
+            .await
+            .unwrap()
+            .is_some());
+        clock.advance(idle + 1);
+        assert!(app::auth::ssr::current_user(&st, &session)
+            .await
+            .unwrap()
+            .is_none());
+
+        let session = Session::new(None, Arc::new(st.sessions.clone()), None);
+        session.insert(USER_ID_KEY, uid).await.unwrap();
+        session
+            .insert(app::auth::ssr::AUTH_AT_KEY, clock.now())
+            .await
+            .unwrap();
         users::set_status(&db, uid, UserStatus::Disabled, clock.now())
             .await
             .unwrap();
@@ -409,6 +439,117 @@ async fn current_user_enforces_absolute_timeout_and_status() {
             .is_none());
     })
     .await;
+}
+
+#[tokio::test]
+async fn throttling_grows_and_ends_on_its_own() {
+    on_both(|db| async move {
+        let s = SecuritySettings {
+            throttle_account_attempts: 2,
+            throttle_ip_attempts: 100,
+            throttle_max_delay_secs: 8,
+            ..SecuritySettings::default()
+        };
+        let ip: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        let other_ip: std::net::IpAddr = "203.0.113.1".parse().unwrap();
+        let mut now = 1_000_000;
+        // Two free attempts, the third sets a 1 s delay.
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        assert_eq!(
+            throttle::attempt(&db, &s, now, "ada@example.com", ip).await,
+            Err(AppError::RateLimited {
+                retry_after_secs: 1
+            })
+        );
+        // The same account from another address is not slowed (the real user gets in).
+        throttle::attempt(&db, &s, now, "ada@example.com", other_ip)
+            .await
+            .unwrap();
+        // Delays double: 2 s, then 4 s, then capped at 8 s.
+        now += 1;
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        assert_eq!(
+            throttle::attempt(&db, &s, now, "ada@example.com", ip).await,
+            Err(AppError::RateLimited {
+                retry_after_secs: 2
+            })
+        );
+        now += 2;
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        now += 4;
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        now += 8;
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        assert_eq!(
+            throttle::attempt(&db, &s, now, "ada@example.com", ip).await,
+            Err(AppError::RateLimited {
+                retry_after_secs: 8
+            })
+        );
+        // The lock ends on its own; a success forgets the account's failures.
+        now += 8;
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        throttle::succeeded(&db, &s, "ada@example.com", ip)
+            .await
+            .unwrap();
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+            .await
+            .unwrap();
+        // Parallel attempts are counted one by one: of ten at once, at most the free
+        // ones and the one that sets the delay get through.
+        let fresh = "grace@example.com";
+        let results = futures_join_all(&db, &s, now, fresh, ip, 10).await;
+        let passed = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(passed, 3, "{results:?}");
+        // No email or address is stored in the clear.
+        let rows: Vec<(String,)> = sqlx::query_as("select scope from sign_in_throttle")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert!(rows.iter().all(|(k,)| k.len() == 64 && !k.contains('@')));
+    })
+    .await;
+}
+
+async fn futures_join_all(
+    db: &Db,
+    s: &SecuritySettings,
+    now: i64,
+    account: &str,
+    ip: std::net::IpAddr,
+    n: usize,
+) -> Vec<Result<(), AppError>> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (db, s, account) = (db.clone(), s.clone(), account.to_owned());
+        set.spawn(async move { throttle::attempt(&db, &s, now, &account, ip).await });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
 }
 
 // ---- roles, permissions and the rules on users ----
@@ -620,7 +761,16 @@ async fn nobody_grants_what_they_do_not_hold() {
             role_id: BuiltinRole::Admin.id(),
         };
         assert_eq!(
-            users::create_user(&db, &hasher, 4, &gu, &o, &reg).await,
+            users::create_user(
+                &db,
+                &Config::from_sources(None, &[]).unwrap(),
+                &hasher,
+                4,
+                &gu,
+                &o,
+                &reg
+            )
+            .await,
             Err(AppError::Forbidden)
         );
         // Within one's own permissions it works.

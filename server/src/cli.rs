@@ -103,6 +103,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let password = read_password(password_file)?;
             let id = create_owner(
                 &db,
+                &config,
                 &Hasher::new(1),
                 &Clock::system(),
                 &email,
@@ -160,6 +161,7 @@ fn read_password(file: Option<PathBuf>) -> Result<String, CliError> {
 
 pub async fn create_owner(
     db: &Db,
+    config: &Config,
     hasher: &Hasher,
     clock: &Clock,
     email: &str,
@@ -174,6 +176,7 @@ pub async fn create_owner(
     };
     users::register(
         db,
+        config,
         hasher,
         clock.now(),
         Actor::System,

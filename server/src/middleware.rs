@@ -161,6 +161,58 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
     }
 }
 
+/// The panel network allow-list (Settings > General): every panel request — pages, the
+/// sign-in form and every server function — from an address outside the list gets a
+/// clear page before any session is read, any password checked or any mail sent.
+pub async fn panel_network_gate(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or([0, 0, 0, 0].into());
+    let settings = match app::core::settings::security(&state.db, &state.config).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the security settings");
+            return database_unavailable();
+        }
+    };
+    if app::core::settings::network_allowed(&settings, ip) {
+        return next.run(req).await;
+    }
+    tracing::warn!(%ip, path = req.uri().path(), "panel request refused: network not allowed");
+    // `ip` is an IpAddr: its text is digits, dots, colons and hex only.
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not allowed from your network · Keyward</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/keyward.css\"></head><body>\
+         <main id=\"main\" class=\"auth-page\"><section class=\"card\">\
+         <h1>Sign-in is not allowed from your network ({ip})</h1>\
+         <p>This Keyward panel can only be used from the networks its administrators listed. \
+         Ask them to add yours, or connect from an allowed network.</p></section></main></body></html>\n"
+    );
+    Response::builder()
+        .status(StatusCode::FORBIDDEN)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn database_unavailable() -> Response {
+    Response::builder()
+        .status(StatusCode::SERVICE_UNAVAILABLE)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(
+            "Keyward cannot reach its database right now. Try again shortly.\n",
+        ))
+        .unwrap_or_default()
+}
+
 /// Paths a signed-out visitor may load.
 fn is_public(path: &str) -> bool {
     path == "/login"
@@ -183,13 +235,7 @@ pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: 
     match app::auth::ssr::current_user(&state, &session).await {
         Ok(Some(_)) => next.run(req).await,
         Ok(None) => Redirect::to("/login").into_response(),
-        Err(_) => Response::builder()
-            .status(StatusCode::SERVICE_UNAVAILABLE)
-            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(Body::from(
-                "Keyward cannot reach its database right now. Try again shortly.\n",
-            ))
-            .unwrap_or_default(),
+        Err(_) => database_unavailable(),
     }
 }
 

@@ -34,7 +34,11 @@ pub fn build(state: AppState) -> Router {
             state.clone(),
             middleware::require_sign_in,
         ))
-        .layer(sessions);
+        .layer(sessions)
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::panel_network_gate,
+        ));
 
     // Probes and the static bundle never touch the session store (a cookie on an asset
     // request would otherwise cost a session read and write).

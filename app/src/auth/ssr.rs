@@ -8,7 +8,9 @@ use crate::core::{
     client_ip::client_addr,
     password::MAX_PASSWORD_BYTES,
     session_store::USER_ID_KEY,
+    settings,
     state::AppState,
+    throttle,
     users::{self, UserStatus},
 };
 use crate::error::AppError;
@@ -18,6 +20,15 @@ use tower_sessions::Session;
 
 /// Session key: when this session signed in (Unix seconds), for the absolute timeout.
 pub const AUTH_AT_KEY: &str = "auth_at";
+/// Session key: when the password was last checked (sign-in or re-entry), for sudo mode.
+pub const SUDO_AT_KEY: &str = "sudo_at";
+/// Session key: the last request, for the idle timeout.
+pub const LAST_SEEN_KEY: &str = "seen_at";
+/// Session keys: the address and browser that signed in (shown on /account).
+pub const IP_KEY: &str = "ip";
+pub const USER_AGENT_KEY: &str = "ua";
+/// Sensitive actions ask for the password again when it was checked longer ago.
+pub const SUDO_SECS: i64 = 10 * 60;
 
 /// The client's address as computed once per request by the middleware (trusted-proxy
 /// rules applied), stored in the request's extensions.
@@ -139,7 +150,18 @@ pub async fn sign_in(ctx: &RequestCtx, email: &str, password: &str) -> Result<()
     if password.len() > MAX_PASSWORD_BYTES || email.len() > 320 {
         return Err(failed());
     }
+    let settings = settings::security(&st.db, &st.config)
+        .await
+        .map_err(AppError::internal)?;
     let normalised = users::normalise_email(email).ok();
+    // Throttling counts this attempt before any password work (see core::throttle).
+    let account = normalised
+        .clone()
+        .unwrap_or_else(|| email.trim().to_lowercase());
+    if let Err(e) = throttle::attempt(&st.db, &settings, st.clock.now(), &account, ctx.ip).await {
+        tracing::info!(ip = %ctx.ip, "sign-in refused: throttled");
+        return Err(e);
+    }
     let user = match &normalised {
         Some(e) => users::find_by_email(&st.db, e)
             .await
@@ -156,6 +178,7 @@ pub async fn sign_in(ctx: &RequestCtx, email: &str, password: &str) -> Result<()
         None => Some("unknown_user"),
         Some(_) if !matches => Some("wrong_password"),
         Some(u) if u.status != UserStatus::Active => Some("user_not_active"),
+        Some(u) if !settings::domain_allowed(&settings, &u.email) => Some("domain_not_allowed"),
         Some(_) => None,
     };
     let now = st.clock.now();
@@ -184,11 +207,17 @@ pub async fn sign_in(ctx: &RequestCtx, email: &str, password: &str) -> Result<()
         .insert(USER_ID_KEY, user.id)
         .await
         .map_err(session_err)?;
-    ctx.session
-        .insert(AUTH_AT_KEY, now)
-        .await
-        .map_err(session_err)?;
+    for (k, v) in [
+        (AUTH_AT_KEY, serde_json::json!(now)),
+        (SUDO_AT_KEY, serde_json::json!(now)),
+        (LAST_SEEN_KEY, serde_json::json!(now)),
+        (IP_KEY, serde_json::json!(ctx.ip.to_string())),
+        (USER_AGENT_KEY, serde_json::json!(ctx.user_agent)),
+    ] {
+        ctx.session.insert_value(k, v).await.map_err(session_err)?;
+    }
     ctx.session.save().await.map_err(session_err)?;
+    throttle::succeeded(&st.db, &settings, &account, ctx.ip).await?;
     users::touch_last_login(&st.db, user.id, now)
         .await
         .map_err(AppError::internal)?;
@@ -245,11 +274,29 @@ pub async fn current_user(
         .map_err(session_err)?
         .unwrap_or(0);
     let now = state.clock.now();
-    let ends_at = auth_at + state.config.session_absolute.as_secs() as i64;
-    if now >= ends_at {
+    let settings = settings::security(&state.db, &state.config)
+        .await
+        .map_err(AppError::internal)?;
+    let ends_at = auth_at + i64::from(settings.session_absolute_hours) * 3600;
+    let idle = i64::from(settings.session_idle_minutes) * 60;
+    let seen: i64 = session
+        .get(LAST_SEEN_KEY)
+        .await
+        .map_err(session_err)?
+        .unwrap_or(auth_at);
+    if now >= ends_at || now - seen > idle {
         session.flush().await.map_err(session_err)?;
         return Ok(None);
     }
+    // The idle timeout slides: this request counts, and the cookie and row expire `idle`
+    // from now (the setting may have changed since the session began).
+    session
+        .insert(LAST_SEEN_KEY, now)
+        .await
+        .map_err(session_err)?;
+    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
+        time::Duration::seconds(idle),
+    )));
     let Some(user) = users::find_by_id(&state.db, uid)
         .await
         .map_err(AppError::internal)?
@@ -277,4 +324,76 @@ pub async fn current_user(
         },
         principal: Principal::new(Subject::User(user.id), user.role_id, permissions),
     }))
+}
+
+/// True when this session's password check is recent enough for a sensitive action.
+pub async fn sudo_is_fresh(ctx: &RequestCtx) -> Result<bool, AppError> {
+    let at: i64 = ctx
+        .session
+        .get(SUDO_AT_KEY)
+        .await
+        .map_err(session_err)?
+        .unwrap_or(0);
+    Ok(ctx.state.clock.now() - at <= SUDO_SECS)
+}
+
+/// Sudo mode: a sensitive action goes ahead when the password was checked in the last
+/// ten minutes, else only with the password, checked here (throttled like sign-in, so a
+/// stolen session cannot guess it) and audited when wrong.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_sudo(ctx: &RequestCtx, user_id: i64, password: &str) -> Result<(), AppError> {
+    if sudo_is_fresh(ctx).await? {
+        return Ok(());
+    }
+    check_password(ctx, user_id, password, "sudo").await?;
+    ctx.session
+        .insert(SUDO_AT_KEY, ctx.state.clock.now())
+        .await
+        .map_err(session_err)
+}
+
+/// Checks the signed-in user's own password (sudo, password change): throttled, and a
+/// wrong one is audited.
+pub async fn check_password(
+    ctx: &RequestCtx,
+    user_id: i64,
+    password: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
+    let st = &ctx.state;
+    if password.is_empty() {
+        return Err(AppError::validation(
+            "password",
+            "Enter your password to confirm (it was last checked more than 10 minutes ago).",
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::validation("password", "Incorrect password."));
+    }
+    let user = users::find_by_id(&st.db, user_id)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or(AppError::Unauthenticated)?;
+    let settings = settings::security(&st.db, &st.config)
+        .await
+        .map_err(AppError::internal)?;
+    throttle::attempt(&st.db, &settings, st.clock.now(), &user.email, ctx.ip).await?;
+    let ok = st
+        .hasher
+        .verify(password, Some(&user.password_hash))
+        .await
+        .map_err(AppError::internal)?;
+    if !ok {
+        let ev = ctx.event(
+            Actor::User(user_id),
+            "auth.password_check",
+            Outcome::Failure,
+            serde_json::json!({ "purpose": purpose }),
+        );
+        audit::record(&st.db, st.clock.now(), &ev)
+            .await
+            .map_err(AppError::internal)?;
+        return Err(AppError::validation("password", "Incorrect password."));
+    }
+    throttle::succeeded(&st.db, &settings, &user.email, ctx.ip).await
 }

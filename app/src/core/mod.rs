@@ -11,5 +11,7 @@ pub mod db;
 pub mod password;
 pub mod roles;
 pub mod session_store;
+pub mod settings;
 pub mod state;
+pub mod throttle;
 pub mod users;

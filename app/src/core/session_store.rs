@@ -38,6 +38,83 @@ impl DbSessionStore {
     }
 }
 
+impl DbSessionStore {
+    /// A user's live sessions, most recently used first: (id_hash, data, created_at,
+    /// last seen).
+    pub async fn list_for_user(
+        &self,
+        user_id: i64,
+    ) -> std::result::Result<Vec<SessionRow>, sqlx::Error> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "select id_hash, data, created_at, updated_at from sessions \
+             where user_id = $1 and expires_at > $2 order by updated_at desc",
+        )
+        .bind(user_id)
+        .bind(now())
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id_hash, data, created_at, last_seen_at)| {
+                let data: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&data).unwrap_or_default();
+                let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                SessionRow {
+                    id_hash,
+                    ip: text("ip"),
+                    user_agent: text("ua"),
+                    created_at,
+                    last_seen_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Ends one of a user's sessions (by the hash /account shows); false when there was
+    /// no such session of theirs.
+    pub async fn delete_one(
+        &self,
+        user_id: i64,
+        id_hash: &str,
+    ) -> std::result::Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("delete from sessions where user_id = $1 and id_hash = $2")
+                .bind(user_id)
+                .bind(id_hash)
+                .execute(&self.db.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// Ends every session of a user but one (password change).
+    pub async fn delete_others(
+        &self,
+        user_id: i64,
+        keep_hash: &str,
+    ) -> std::result::Result<u64, sqlx::Error> {
+        Ok(
+            sqlx::query("delete from sessions where user_id = $1 and id_hash <> $2")
+                .bind(user_id)
+                .bind(keep_hash)
+                .execute(&self.db.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
+
+/// A session as /account lists it.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
 pub fn id_hash(id: &Id) -> String {
     hex(&Sha256::digest(id.to_string().as_bytes()))
 }

@@ -3,10 +3,12 @@
 use super::{
     access::{Grant, Principal},
     audit::{self, Actor, Event, Origin},
+    config::Config,
     db::{is_unique_violation, Db},
     password::{check_new_password, Hasher},
     roles,
     session_store::DbSessionStore,
+    settings,
 };
 use crate::error::AppError;
 use crate::roles::{BuiltinRole, Permission};
@@ -75,10 +77,29 @@ pub enum UserError {
     Db(#[from] sqlx::Error),
 }
 
-/// Lowercases and trims an email and checks that it is one plain address.
-/// (Domain allow-lists and international names are the sign-in security issue's.)
+/// A domain in the one form Keyward compares: lowercase, without a trailing dot,
+/// international names in their ASCII (Punycode) form, checked against the DNS rules
+/// (STD3 characters, label and name lengths). At least two labels.
+pub fn normalise_domain(input: &str) -> Result<String, &'static str> {
+    const BAD: &str = "Enter a domain such as example.com.";
+    let d = input.trim();
+    let d = d.strip_suffix('.').unwrap_or(d);
+    if d.is_empty() || d.contains(['@', '*', '/', ':']) || d.starts_with('.') {
+        return Err(BAD);
+    }
+    let ascii = idna::domain_to_ascii_strict(d).map_err(|_| BAD)?;
+    if !ascii.contains('.') || ascii.split('.').any(str::is_empty) {
+        return Err(BAD);
+    }
+    Ok(ascii)
+}
+
+/// Trims an email, lowercases it and checks that it is one plain address; the domain is
+/// normalised by `normalise_domain`, so `Ada@Bücher.Example.` and
+/// `ada@xn--bcher-kva.example` are the same user.
 pub fn normalise_email(input: &str) -> Result<String, UserError> {
-    let e = input.trim().to_lowercase();
+    const BAD: &str = "Enter a single email address such as name@example.com.";
+    let e = input.trim();
     if e.is_empty() {
         return Err(UserError::InvalidEmail("Enter an email address."));
     }
@@ -86,28 +107,27 @@ pub fn normalise_email(input: &str) -> Result<String, UserError> {
         || e.chars().any(|c| {
             c.is_whitespace()
                 || c.is_control()
-                || matches!(c, ',' | ';' | '<' | '>' | '"' | '(' | ')')
+                || matches!(
+                    c,
+                    ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\'
+                )
         })
     {
-        return Err(UserError::InvalidEmail(
-            "Enter a single email address such as name@example.com.",
-        ));
+        return Err(UserError::InvalidEmail(BAD));
     }
-    match e.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.') =>
-        {
-            Ok(e)
-        }
-        _ => Err(UserError::InvalidEmail(
-            "Enter a single email address such as name@example.com.",
-        )),
+    let Some((local, domain)) = e.split_once('@') else {
+        return Err(UserError::InvalidEmail(BAD));
+    };
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return Err(UserError::InvalidEmail(BAD));
     }
+    let domain = normalise_domain(domain).map_err(|_| UserError::InvalidEmail(BAD))?;
+    Ok(format!("{}@{domain}", local.to_lowercase()))
+}
+
+/// The (normalised) domain of a normalised email.
+pub fn email_domain(email: &str) -> &str {
+    email.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
@@ -222,8 +242,10 @@ pub struct Registration<'a> {
 /// Validates, hashes the password and inserts the user with its audit row, in one
 /// transaction. Who may assign which role is checked by the caller (`create_user` for
 /// the panel; the CLI is the operator).
+#[allow(clippy::too_many_arguments)]
 pub async fn register(
     db: &Db,
+    config: &Config,
     hasher: &Hasher,
     now: i64,
     actor: Actor<'_>,
@@ -233,6 +255,18 @@ pub async fn register(
 ) -> Result<i64, AppError> {
     let email =
         normalise_email(r.email).map_err(|e| AppError::validation("email", e.to_string()))?;
+    let security = settings::security(db, config)
+        .await
+        .map_err(AppError::internal)?;
+    if !settings::domain_allowed(&security, &email) {
+        return Err(AppError::validation(
+            "email",
+            format!(
+                "Only addresses at these domains can have an account: {}.",
+                security.allowed_domains.join(", ")
+            ),
+        ));
+    }
     let display_name = display_name_or_default(r.display_name, &email)?;
     check_new_password(r.password).map_err(|e| AppError::validation("password", e.to_string()))?;
     let (role_name,): (String,) = sqlx::query_as("select name from roles where id = $1")
@@ -297,6 +331,7 @@ async fn check_may_assign(db: &Db, p: &Principal, role_id: i64) -> Result<String
 /// Panel: create an active user with a password and a role (until invitations land).
 pub async fn create_user(
     db: &Db,
+    config: &Config,
     hasher: &Hasher,
     now: i64,
     grant: &Grant<'_>,
@@ -307,6 +342,7 @@ pub async fn create_user(
     check_may_assign(db, p, r.role_id).await?;
     register(
         db,
+        config,
         hasher,
         now,
         Actor::User(p.user_id()),
@@ -315,6 +351,45 @@ pub async fn create_user(
         r,
     )
     .await
+}
+
+/// Sets a user's own new password (the caller has checked the current one), audited.
+pub async fn set_password(
+    db: &Db,
+    hasher: &Hasher,
+    now: i64,
+    user_id: i64,
+    origin: &Origin,
+    new_password: &str,
+) -> Result<(), AppError> {
+    check_new_password(new_password)
+        .map_err(|e| AppError::validation("new_password", e.to_string()))?;
+    let hash = hasher
+        .hash(new_password)
+        .await
+        .map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let r = sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
+        .bind(user_id)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::NotFound);
+    }
+    let ev = Event::success(
+        Actor::User(user_id),
+        "user.password_changed",
+        origin,
+        None,
+        serde_json::json!({ "user_id": user_id }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)
 }
 
 /// Everyone, for the users page.
@@ -513,8 +588,42 @@ mod tests {
             "ada@localhost",
             "Ada <ada@example.com>",
             "ada@example.com\r\nBcc: x@y.z",
+            "ada@exa_mple.com",
+            "ada@.example.com",
+            "ada@example..com",
+            "ada@*.example.com",
         ] {
             assert!(normalise_email(bad).is_err(), "{bad:?} accepted");
+        }
+        // International names compare in their ASCII form; a trailing dot is dropped.
+        assert_eq!(
+            normalise_email("Ada@Bücher.Example.").unwrap(),
+            "ada@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            normalise_email("ada@xn--bcher-kva.example").unwrap(),
+            "ada@xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
+    fn domain_normalisation() {
+        assert_eq!(normalise_domain(" Example.COM. ").unwrap(), "example.com");
+        assert_eq!(
+            normalise_domain("bücher.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "",
+            "com",
+            ".",
+            "*.example.com",
+            "a@b.com",
+            "exa mple.com",
+            "example..com",
+            "http://example.com",
+        ] {
+            assert!(normalise_domain(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

@@ -94,6 +94,7 @@ pub async fn create_user(
         let st = &ctx.state;
         crate::core::users::create_user(
             &st.db,
+            &st.config,
             &st.hasher,
             st.clock.now(),
             &grant,

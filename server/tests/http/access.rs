@@ -40,6 +40,38 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("page GET /users", (Need::Perm("user.manage"), none.clone()));
     t.insert("page GET /roles", (Need::Perm("role.manage"), none.clone()));
     t.insert(
+        "page GET /settings",
+        (Need::Perm("settings.manage"), none.clone()),
+    );
+    t.insert("page GET /account", (Need::SignedIn, none.clone()));
+    t.insert(
+        "fn POST /fn/settings/general",
+        (Need::Perm("settings.manage"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/settings/general/save",
+        (Need::Perm("settings.manage"), default_settings_form()),
+    );
+    t.insert(
+        "fn POST /fn/account/sessions",
+        (Need::SignedIn, none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/account/end_session",
+        (Need::SignedIn, kv(&[("id", "no-such-session".into())])),
+    );
+    t.insert(
+        "fn POST /fn/account/password",
+        (
+            Need::SignedIn,
+            kv(&[
+                ("current_password", "not the password".into()),
+                ("new_password", "another long password".into()),
+                ("confirm_password", "another long password".into()),
+            ]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/auth/login",
         (
             Need::Public,
@@ -113,6 +145,19 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t
 }
 
+/// Settings > General as the page posts it, with the defaults.
+pub fn default_settings_form() -> Form {
+    pairs(&[
+        ("allowed_domains", ""),
+        ("panel_networks", ""),
+        ("session_idle_minutes", "30"),
+        ("session_absolute_hours", "12"),
+        ("throttle_account_attempts", "5"),
+        ("throttle_ip_attempts", "50"),
+        ("throttle_max_delay_secs", "900"),
+    ])
+}
+
 pub fn routes(s: &Server) -> Vec<String> {
     let out = command(&s.dir, &s.db_url).arg("routes").output().unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -140,7 +185,7 @@ pub async fn post_fn(
     req.send().await.unwrap()
 }
 
-fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()

@@ -1,0 +1,195 @@
+//! `/account`: the signed-in user's own sessions (browser, address, last seen; end any
+//! of them) and password change (needs the current password; ends the other sessions).
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+
+pub use components::AccountPage;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The SHA-256 of the session ID, as stored: it names the session without being
+    /// usable as a cookie.
+    pub id: String,
+    pub browser: String,
+    pub ip: String,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+    pub current: bool,
+}
+
+/// "Chrome on Linux" from a User-Agent header (a summary for people, not a parser).
+pub fn describe_browser(ua: Option<&str>) -> String {
+    let Some(ua) = ua.filter(|u| !u.is_empty()) else {
+        return "Unknown browser".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => format!("A browser on {o}"),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "account/sessions")]
+pub async fn list_sessions() -> Result<Vec<SessionInfo>, AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        let current = ctx
+            .session
+            .id()
+            .map(|id| crate::core::session_store::id_hash(&id));
+        let rows = ctx
+            .state
+            .sessions
+            .list_for_user(who.me.id)
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SessionInfo {
+                current: current.as_deref() == Some(r.id_hash.as_str()),
+                id: r.id_hash,
+                browser: describe_browser(r.user_agent.as_deref()),
+                ip: r.ip.unwrap_or_else(|| "unknown".into()),
+                signed_in_at: r.created_at,
+                last_seen_at: r.last_seen_at,
+            })
+            .collect())
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "account/end_session")]
+pub async fn end_session(id: String) -> Result<(), AppError> {
+    async {
+        use crate::core::audit::{self, Actor, Event};
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        // Only the user's own sessions: the delete is scoped by user id.
+        if !ctx
+            .state
+            .sessions
+            .delete_one(who.me.id, &id)
+            .await
+            .map_err(AppError::internal)?
+        {
+            return Err(AppError::NotFound);
+        }
+        let ev = Event::success(
+            Actor::User(who.me.id),
+            "session.ended",
+            &ctx.origin(),
+            None,
+            serde_json::json!({ "session": &id[..id.len().min(12)] }),
+        );
+        audit::record(&ctx.state.db, ctx.state.clock.now(), &ev)
+            .await
+            .map_err(AppError::internal)
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "account/password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<(), AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        let st = &ctx.state;
+        if new_password != confirm_password {
+            return Err(AppError::validation(
+                "confirm_password",
+                "The two new passwords are not the same.",
+            ));
+        }
+        crate::auth::ssr::check_password(&ctx, who.me.id, &current_password, "password_change")
+            .await
+            .map_err(|e| match e {
+                AppError::Validation { message, .. } => {
+                    AppError::validation("current_password", message)
+                }
+                other => other,
+            })?;
+        crate::core::users::set_password(
+            &st.db,
+            &st.hasher,
+            st.clock.now(),
+            who.me.id,
+            &ctx.origin(),
+            &new_password,
+        )
+        .await?;
+        // This browser stays signed in under a new session ID; every other session ends.
+        ctx.session
+            .cycle_id()
+            .await
+            .map_err(|e| AppError::internal(format!("session store: {e}")))?;
+        ctx.session
+            .save()
+            .await
+            .map_err(|e| AppError::internal(format!("session store: {e}")))?;
+        let keep = ctx
+            .session
+            .id()
+            .map(|id| crate::core::session_store::id_hash(&id))
+            .unwrap_or_default();
+        st.sessions
+            .delete_others(who.me.id, &keep)
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_browser;
+
+    #[test]
+    fn browser_summaries() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        assert_eq!(describe_browser(Some(chrome)), "Chrome on Linux");
+        assert_eq!(
+            describe_browser(Some(
+                "Mozilla/5.0 (Windows NT 10.0; rv:140.0) Gecko/20100101 Firefox/140.0"
+            )),
+            "Firefox on Windows"
+        );
+        assert_eq!(describe_browser(Some("curl/8.5.0")), "curl");
+        assert_eq!(describe_browser(None), "Unknown browser");
+    }
+}

@@ -1,0 +1,221 @@
+//! Organisation settings, stored as JSON per group in `settings`. The security group
+//! (`/settings`, Settings > General) decides who may sign in and from where, the session
+//! timeouts and the sign-in throttling limits. It is read from the database on every
+//! panel request, so a change applies at once on every instance.
+
+use super::{
+    access::Grant,
+    audit::{self, Actor, Event, Origin},
+    config::{parse_cidr, Config},
+    db::Db,
+    users::normalise_domain,
+};
+use crate::error::AppError;
+use crate::roles::Permission;
+use crate::settings::SecuritySettings;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+const SECURITY: &str = "security";
+const MAX_LINES: usize = 500;
+
+/// The security settings now: the saved ones, else the defaults (timeouts from the
+/// configuration).
+pub async fn security(db: &Db, config: &Config) -> Result<SecuritySettings, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("select value from settings where name = $1")
+        .bind(SECURITY)
+        .fetch_optional(&db.pool)
+        .await?;
+    let defaults = defaults(config);
+    Ok(match row {
+        // A value this version cannot read keeps the defaults rather than failing every
+        // request; it is logged so an operator sees it.
+        Some((json,)) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "stored security settings unreadable; using defaults");
+            defaults
+        }),
+        None => defaults,
+    })
+}
+
+pub fn defaults(config: &Config) -> SecuritySettings {
+    SecuritySettings {
+        session_idle_minutes: (config.session_idle.as_secs() / 60) as u32,
+        session_absolute_hours: (config.session_absolute.as_secs() / 3600) as u32,
+        ..SecuritySettings::default()
+    }
+}
+
+/// The panel allow-list as networks (entries were validated when saved).
+pub fn networks(s: &SecuritySettings) -> Vec<IpNet> {
+    s.panel_networks
+        .iter()
+        .filter_map(|n| parse_cidr(n))
+        .collect()
+}
+
+/// True when the panel may be used from `ip` (an empty list allows every address).
+pub fn network_allowed(s: &SecuritySettings, ip: IpAddr) -> bool {
+    s.panel_networks.is_empty() || networks(s).iter().any(|n| n.contains(&ip))
+}
+
+/// True when a normalised email's domain is on the list (an empty list allows any).
+/// Exact match: a subdomain is not its parent.
+pub fn domain_allowed(s: &SecuritySettings, normalised_email: &str) -> bool {
+    s.allowed_domains.is_empty()
+        || s.allowed_domains
+            .iter()
+            .any(|d| d == super::users::email_domain(normalised_email))
+}
+
+/// The form of Settings > General, as typed.
+#[derive(Debug, Clone)]
+pub struct SecurityForm {
+    pub allowed_domains: String,
+    pub panel_networks: String,
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    pub throttle_account_attempts: u32,
+    pub throttle_ip_attempts: u32,
+    pub throttle_max_delay_secs: u32,
+}
+
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| (i + 1, l))
+}
+
+fn range(field: &str, label: &str, v: u32, min: u32, max: u32) -> Result<u32, AppError> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(AppError::validation(
+            field,
+            format!("{label} must be between {min} and {max}."),
+        ))
+    }
+}
+
+/// Validates the form; `you` is the address of the admin saving it, which the panel
+/// allow-list must contain.
+pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, AppError> {
+    let mut domains = Vec::new();
+    for (n, line) in lines(&f.allowed_domains) {
+        let d = normalise_domain(line).map_err(|m| {
+            AppError::validation("allowed_domains", format!("Line {n} ({line}): {m}"))
+        })?;
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    let mut nets: Vec<IpNet> = Vec::new();
+    for (n, line) in lines(&f.panel_networks) {
+        let net = parse_cidr(line).ok_or_else(|| {
+            AppError::validation(
+                "panel_networks",
+                format!("Line {n} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32."),
+            )
+        })?;
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
+    }
+    if domains.len() > MAX_LINES || nets.len() > MAX_LINES {
+        return Err(AppError::validation(
+            "form",
+            format!("At most {MAX_LINES} entries per list."),
+        ));
+    }
+    if !nets.is_empty() && !nets.iter().any(|n| n.contains(&you)) {
+        return Err(AppError::validation(
+            "panel_networks",
+            format!("This list would block your own address ({you}). Add it, or a range that contains it, first."),
+        ));
+    }
+    let idle = range(
+        "session_idle_minutes",
+        "The idle timeout",
+        f.session_idle_minutes,
+        5,
+        24 * 60,
+    )?;
+    let absolute = range(
+        "session_absolute_hours",
+        "The absolute timeout",
+        f.session_absolute_hours,
+        1,
+        24 * 30,
+    )?;
+    if u64::from(idle) * 60 > u64::from(absolute) * 3600 {
+        return Err(AppError::validation(
+            "session_idle_minutes",
+            "The idle timeout cannot be longer than the absolute timeout.",
+        ));
+    }
+    Ok(SecuritySettings {
+        allowed_domains: domains,
+        panel_networks: nets.iter().map(ToString::to_string).collect(),
+        session_idle_minutes: idle,
+        session_absolute_hours: absolute,
+        throttle_account_attempts: range(
+            "throttle_account_attempts",
+            "Free attempts per account",
+            f.throttle_account_attempts,
+            1,
+            100,
+        )?,
+        throttle_ip_attempts: range(
+            "throttle_ip_attempts",
+            "Free attempts per address",
+            f.throttle_ip_attempts,
+            1,
+            10_000,
+        )?,
+        throttle_max_delay_secs: range(
+            "throttle_max_delay_secs",
+            "The longest delay",
+            f.throttle_max_delay_secs,
+            1,
+            3600,
+        )?,
+    })
+}
+
+/// Saves the security settings with their audit row (old and new values).
+pub async fn save_security(
+    db: &Db,
+    config: &Config,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    new: &SecuritySettings,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::SettingsManage)?;
+    let old = security(db, config).await.map_err(AppError::internal)?;
+    let json = serde_json::to_string(new).map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    sqlx::query(
+        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
+         on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(SECURITY)
+    .bind(&json)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        Actor::User(p.user_id()),
+        "settings.changed",
+        origin,
+        Some("general".into()),
+        serde_json::json!({ "from": old, "to": new }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)
+}

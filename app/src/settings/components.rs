@@ -1,0 +1,94 @@
+use super::{GeneralView, SaveGeneral};
+use crate::auth::get_me;
+use crate::shell_ui::{ActionResult, LoadError, SignedIn};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let save = ServerAction::<SaveGeneral>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let view_data = Resource::new(move || save.version().get(), |_| super::get_general());
+    view! {
+        <Title text="Settings"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let data = view_data.get()?;
+                Some(match (me, data) {
+                    (Ok(me), Ok(data)) => view! {
+                        <SignedIn me>
+                            <h1>"Settings"</h1>
+                            <General data save/>
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NumberField(
+    id: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    value: u32,
+    min: u32,
+    max: u32,
+) -> impl IntoView {
+    let hint_id = format!("{id}-hint");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id name=id type="number" required min=min.to_string() max=max.to_string() value=value.to_string() aria-describedby=hint_id.clone()/>
+            <p id=hint_id class="muted hint">{hint}</p>
+        </div>
+    }
+}
+
+#[component]
+fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView {
+    let s = data.settings;
+    let you = data.your_address;
+    view! {
+        <section class="card" aria-labelledby="general-title">
+            <h2 id="general-title">"General security"</h2>
+            <ActionResult action=save ok=|_: &()| "Settings saved.".to_owned()/>
+            <ActionForm action=save>
+                <fieldset>
+                    <legend>"Who may sign in"</legend>
+                    <div class="field">
+                        <label for="allowed_domains">"Allowed email domains"</label>
+                        <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-hint">{s.allowed_domains.join("\n")}</textarea>
+                        <p id="domains-hint" class="muted hint">"One per line, e.g. example.com. Only these exact domains (not their subdomains) can be given accounts and sign in. Empty: any domain."</p>
+                    </div>
+                    <div class="field">
+                        <label for="panel_networks">"Panel network allow-list"</label>
+                        <textarea id="panel_networks" name="panel_networks" rows="4" maxlength="20000" aria-describedby="networks-hint">{s.panel_networks.join("\n")}</textarea>
+                        <p id="networks-hint" class="muted hint">{format!("One IPv4 or IPv6 address or range per line, e.g. 10.0.0.0/8. Sign-in and every panel page are refused from anywhere else. Empty: any network. Your address is {you}.")}</p>
+                    </div>
+                </fieldset>
+                <fieldset>
+                    <legend>"Sessions"</legend>
+                    <NumberField id="session_idle_minutes" label="Idle timeout (minutes)" hint="A session ends after this long without a request." value=s.session_idle_minutes min=5 max=1440/>
+                    <NumberField id="session_absolute_hours" label="Absolute timeout (hours)" hint="A session ends this long after sign-in, however active." value=s.session_absolute_hours min=1 max=720/>
+                </fieldset>
+                <fieldset>
+                    <legend>"Sign-in throttling"</legend>
+                    <NumberField id="throttle_account_attempts" label="Free attempts per account and address" hint="Failed sign-ins to one account from one address before each further attempt must wait." value=s.throttle_account_attempts min=1 max=100/>
+                    <NumberField id="throttle_ip_attempts" label="Free attempts per address" hint="Failed sign-ins from one address, to any account, before delays start." value=s.throttle_ip_attempts min=1 max=10000/>
+                    <NumberField id="throttle_max_delay_secs" label="Longest delay (seconds)" hint="Delays double from 1 second up to this, then end on their own: nobody is locked out for good." value=s.throttle_max_delay_secs min=1 max=3600/>
+                </fieldset>
+                <div class="field">
+                    <label for="sudo-password">"Your password"</label>
+                    <input id="sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password aria-describedby="sudo-hint"/>
+                    <p id="sudo-hint" class="muted hint">{if data.needs_password { "Needed to save: you last confirmed your password more than 10 minutes ago." } else { "Not needed: you confirmed your password less than 10 minutes ago." }}</p>
+                </div>
+                <button type="submit" class="btn btn-primary">"Save settings"</button>
+            </ActionForm>
+        </section>
+    }
+}

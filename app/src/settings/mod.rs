@@ -1,0 +1,109 @@
+//! Settings > General (`/settings`, `settings.manage`): who may sign in (email domains),
+//! from where (panel network allow-list), session timeouts and sign-in throttling.
+//! Saving asks for the password again when it was last checked more than 10 minutes
+//! ago, and is audited with the old and new values.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+
+pub use components::SettingsPage;
+
+/// The security settings. Lists are normalised (domains in ASCII form, networks as
+/// CIDRs); empty lists allow everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecuritySettings {
+    pub allowed_domains: Vec<String>,
+    pub panel_networks: Vec<String>,
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    /// Failed sign-ins from one address to one account before delays start.
+    pub throttle_account_attempts: u32,
+    /// Failed sign-ins from one address (any account) before delays start.
+    pub throttle_ip_attempts: u32,
+    /// The longest delay, in seconds (delays double from 1 s up to this).
+    pub throttle_max_delay_secs: u32,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            allowed_domains: Vec::new(),
+            panel_networks: Vec::new(),
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            throttle_account_attempts: 5,
+            throttle_ip_attempts: 50,
+            throttle_max_delay_secs: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneralView {
+    pub settings: SecuritySettings,
+    /// The address Keyward sees for this request (trusted-proxy rules applied).
+    pub your_address: String,
+    /// True when saving will ask for the password.
+    pub needs_password: bool,
+}
+
+#[server(prefix = "/fn", endpoint = "settings/general")]
+pub async fn get_general() -> Result<GeneralView, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::SettingsManage,
+        |ctx, _grant| async {
+            let settings = crate::core::settings::security(&ctx.state.db, &ctx.state.config)
+                .await
+                .map_err(AppError::internal)?;
+            Ok(GeneralView {
+                settings,
+                your_address: ctx.ip.to_string(),
+                needs_password: !crate::auth::ssr::sudo_is_fresh(&ctx).await?,
+            })
+        }
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/fn", endpoint = "settings/general/save")]
+pub async fn save_general(
+    allowed_domains: String,
+    panel_networks: String,
+    session_idle_minutes: u32,
+    session_absolute_hours: u32,
+    throttle_account_attempts: u32,
+    throttle_ip_attempts: u32,
+    throttle_max_delay_secs: u32,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
+    crate::guarded!(
+        crate::roles::Permission::SettingsManage,
+        |ctx, grant| async {
+            use crate::core::settings;
+            let form = settings::SecurityForm {
+                allowed_domains,
+                panel_networks,
+                session_idle_minutes,
+                session_absolute_hours,
+                throttle_account_attempts,
+                throttle_ip_attempts,
+                throttle_max_delay_secs,
+            };
+            let new = settings::parse_form(&form, ctx.ip)?;
+            crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
+            settings::save_security(
+                &ctx.state.db,
+                &ctx.state.config,
+                ctx.state.clock.now(),
+                &grant,
+                &ctx.origin(),
+                &new,
+            )
+            .await
+        }
+    )
+}

@@ -4,6 +4,7 @@
 mod access;
 mod cli;
 mod health;
+mod panel_security;
 mod security;
 mod sign_in;
 

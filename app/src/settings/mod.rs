@@ -3,6 +3,10 @@
 //! Saving asks for the password again when it was last checked more than 10 minutes
 //! ago, and is audited with the old and new values.
 
+// The save server function takes the form's fields as arguments (so the page works as
+// a plain HTML form); the macro's generated client function inherits their number.
+#![allow(clippy::too_many_arguments)]
+
 use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -68,7 +72,6 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/fn", endpoint = "settings/general/save")]
 pub async fn save_general(
     allowed_domains: String,

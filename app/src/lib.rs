@@ -85,6 +85,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=shell_ui::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view=auth::VerifyPage ssr=SsrMode::Async/>
                 <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
                 <Route path=path!("/roles") view=roles::RolesPage ssr=SsrMode::Async/>

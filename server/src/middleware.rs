@@ -216,6 +216,7 @@ fn database_unavailable() -> Response {
 /// Paths a signed-out visitor may load.
 fn is_public(path: &str) -> bool {
     path == "/login"
+        || path == "/login/verify"
         || path.starts_with(STATIC_PREFIX)
         || path.starts_with("/fn/")
         || path.starts_with("/api/")

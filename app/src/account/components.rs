@@ -1,4 +1,4 @@
-use super::{ChangePassword, EndSession, SessionInfo};
+use super::{ChangePassword, ConfirmTotp, EndSession, SessionInfo, StartTotp, TotpInfo};
 use crate::auth::get_me;
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
@@ -8,7 +8,13 @@ use leptos_meta::Title;
 pub fn AccountPage() -> impl IntoView {
     let end = ServerAction::<EndSession>::new();
     let password = ServerAction::<ChangePassword>::new();
+    let start = ServerAction::<StartTotp>::new();
+    let confirm = ServerAction::<ConfirmTotp>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let totp = Resource::new(
+        move || (start.version().get(), confirm.version().get()),
+        |_| super::totp_status(),
+    );
     let sessions = Resource::new(
         move || (end.version().get(), password.version().get()),
         |_| super::list_sessions(),
@@ -19,16 +25,18 @@ pub fn AccountPage() -> impl IntoView {
             {move || {
                 let me = me.get()?;
                 let sessions = sessions.get()?;
-                Some(match (me, sessions) {
-                    (Ok(me), Ok(sessions)) => view! {
+                let totp = totp.get()?;
+                Some(match (me, sessions, totp) {
+                    (Ok(me), Ok(sessions), Ok(totp)) => view! {
                         <SignedIn me>
                             <h1>"Account"</h1>
+                            <Authenticator status=totp start confirm/>
                             <Sessions sessions end/>
                             <Password action=password/>
                         </SignedIn>
                     }
                     .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <LoadError error=e/> }.into_any(),
                 })
             }}
         </Suspense>
@@ -101,6 +109,58 @@ fn Password(action: ServerAction<ChangePassword>) -> impl IntoView {
                 </div>
                 <button type="submit" class="btn btn-primary">"Change password"</button>
             </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Authenticator(
+    status: TotpInfo,
+    start: ServerAction<StartTotp>,
+    confirm: ServerAction<ConfirmTotp>,
+) -> impl IntoView {
+    let codes = status.new_codes.clone().map(|codes| {
+        view! {
+            <div class="alert alert-ok" role="status">
+                <p><strong>"Your recovery codes."</strong>" Each works once, in place of a code from the app. Keep them somewhere safe: they are shown only now."</p>
+                <ul class="codes">{codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ul>
+            </div>
+        }
+    });
+    let body = if status.enrolled {
+        view! {
+            <p>{format!("An authenticator app is set up. Recovery codes left: {}.", status.recovery_left)}</p>
+            <p class="muted">"To move to a new phone, ask an administrator to reset your second factor, then set it up again."</p>
+        }
+        .into_any()
+    } else if let Some((secret, url, svg)) = status.pending {
+        view! {
+            <p>"Scan this QR code with your authenticator app, or enter the key by hand, then type the 6-digit code it shows."</p>
+            <div class="qr" role="img" aria-label="QR code of the authenticator key" inner_html=svg></div>
+            <p>"Key: "<code class="secret" data-otpauth=url>{secret}</code></p>
+            <ActionResult action=confirm ok=|_: &()| "Authenticator app set up.".to_owned()/>
+            <ActionForm action=confirm attr:class="inline-form">
+                <label for="totp-code">"Code from the app"</label>
+                <input id="totp-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="6"/>
+                <button type="submit" class="btn btn-primary">"Confirm"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        view! {
+            <p>"Add a second step to your sign-in: a code from an authenticator app on your phone."</p>
+            <ActionResult action=start ok=|_: &()| String::new()/>
+            <ActionForm action=start>
+                <button type="submit" class="btn btn-primary">"Set up an authenticator app"</button>
+            </ActionForm>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="totp-title">
+            <h2 id="totp-title">"Authenticator app"</h2>
+            {codes}
+            {body}
         </section>
     }
 }

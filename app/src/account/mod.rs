@@ -175,6 +175,92 @@ pub async fn change_password(
     .map_err(AppError::reply)
 }
 
+/// The authenticator app section of /account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpInfo {
+    pub enrolled: bool,
+    pub recovery_left: i64,
+    /// A seed waiting for its confirming code: the secret as text, the otpauth URL and
+    /// its QR code (SVG).
+    pub pending: Option<(String, String, String)>,
+    /// Recovery codes made by the confirmation just now: shown this once.
+    pub new_codes: Option<Vec<String>>,
+}
+
+/// Session key: the recovery codes to show once, after confirmation.
+#[cfg(feature = "ssr")]
+const RECOVERY_ONCE_KEY: &str = "recovery_once";
+
+#[server(prefix = "/fn", endpoint = "account/totp")]
+pub async fn totp_status() -> Result<TotpInfo, AppError> {
+    async {
+        use crate::core::totp;
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        let st = &ctx.state;
+        let new_codes: Option<Vec<String>> = ctx
+            .session
+            .remove(RECOVERY_ONCE_KEY)
+            .await
+            .map_err(|e| AppError::internal(format!("session store: {e}")))?;
+        let pending = totp::pending(&st.db, st.master_key.expose(), who.me.id, &who.me.email)
+            .await?
+            .map(|p| (p.secret_base32, p.otpauth_url, p.qr_svg));
+        Ok(TotpInfo {
+            enrolled: totp::is_enrolled(&st.db, who.me.id).await?,
+            recovery_left: totp::recovery_codes_left(&st.db, who.me.id).await?,
+            pending,
+            new_codes,
+        })
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "account/totp/start")]
+pub async fn start_totp() -> Result<(), AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        let st = &ctx.state;
+        crate::core::totp::start(
+            &st.db,
+            st.master_key.expose(),
+            st.clock.now(),
+            who.me.id,
+            &who.me.email,
+        )
+        .await
+        .map(|_| ())
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "account/totp/confirm")]
+pub async fn confirm_totp(code: String) -> Result<(), AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        let st = &ctx.state;
+        let codes = crate::core::totp::confirm(
+            &st.db,
+            st.master_key.expose(),
+            st.clock.now(),
+            who.me.id,
+            &ctx.origin(),
+            &code,
+        )
+        .await?;
+        ctx.session
+            .insert(RECOVERY_ONCE_KEY, codes)
+            .await
+            .map_err(|e| AppError::internal(format!("session store: {e}")))
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
 #[cfg(test)]
 mod tests {
     use super::describe_browser;

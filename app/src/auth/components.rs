@@ -46,3 +46,97 @@ pub fn SignOutButton() -> impl IntoView {
         </ActionForm>
     }
 }
+
+/// `/login/verify`: the second step of sign-in.
+#[component]
+pub fn VerifyPage() -> impl IntoView {
+    use super::{Resend, SecondFactor, Verify};
+    let verify = ServerAction::<Verify>::new();
+    let resend = ServerAction::<Resend>::new();
+    let pending = Resource::new(|| (), |_| super::get_pending());
+    let error = move || match verify.value().get() {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let resent = move || match resend.value().get() {
+        Some(Ok(())) => Some(("alert alert-ok", "A new code is on its way.".to_owned())),
+        Some(Err(e)) => Some(("alert alert-error", e.to_string())),
+        None => None,
+    };
+    view! {
+        <main id="main" class="auth-page">
+            <section class="card auth-card" aria-labelledby="verify-title">
+                <h1 id="verify-title">"Confirm it is you"</h1>
+                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || pending.get().map(|p| match p {
+                        Ok(Some(method)) => {
+                            let (hint, label) = match method {
+                                SecondFactor::Totp => ("Enter the 6-digit code from your authenticator app, or one of your recovery codes.", "Code"),
+                                SecondFactor::Email => ("We sent a 6-digit code to your email address. It is valid for 10 minutes.", "Code from the email"),
+                            };
+                            view! {
+                                <p>{hint}</p>
+                                <Show when=move || error().is_some()>
+                                    <p class="alert alert-error" role="alert">{error}</p>
+                                </Show>
+                                <ActionForm action=verify>
+                                    <div class="field">
+                                        <label for="code">{label}</label>
+                                        <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="64" autofocus/>
+                                    </div>
+                                    <button type="submit" class="btn btn-primary">"Verify"</button>
+                                </ActionForm>
+                                {(method == SecondFactor::Email).then(|| view! {
+                                    {move || resent().map(|(class, text)| view! { <p class=class role="status">{text}</p> })}
+                                    <ActionForm action=resend attr:class="inline-form">
+                                        <button type="submit" class="btn btn-link">"Send a new code"</button>
+                                    </ActionForm>
+                                })}
+                                <p><a href="/login">"Start again"</a></p>
+                            }.into_any()
+                        }
+                        Ok(None) => view! {
+                            <p role="alert">"This sign-in has expired or was never started."</p>
+                            <p><a href="/login">"Sign in"</a></p>
+                        }.into_any(),
+                        Err(e) => view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    })}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
+
+/// Sudo mode: the password again before sensitive actions (shown by pages whose
+/// actions need it when the last check is older than 10 minutes).
+#[component]
+pub fn SudoForm() -> impl IntoView {
+    let action = ServerAction::<super::ConfirmPassword>::new();
+    let needed = Resource::new(move || action.version().get(), |_| super::needs_password());
+    let form = move || {
+        view! {
+            <section class="card sudo" aria-labelledby="sudo-title">
+                <h2 id="sudo-title">"Confirm your password"</h2>
+                <p class="muted">"Changes on this page need your password when it was last checked more than 10 minutes ago."</p>
+                {move || match action.value().get() {
+                    Some(Ok(())) => Some(view! { <p class="alert alert-ok" role="status">"Confirmed for the next 10 minutes."</p> }.into_any()),
+                    Some(Err(e)) => Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()),
+                    None => None,
+                }}
+                <ActionForm action attr:class="inline-form">
+                    <label for="sudo-confirm" class="visually-hidden">"Your password"</label>
+                    <input id="sudo-confirm" name="password" type="password" autocomplete="current-password" required maxlength="1024" placeholder="Your password"/>
+                    <button type="submit" class="btn">"Confirm"</button>
+                </ActionForm>
+            </section>
+        }
+    };
+    view! {
+        <Suspense fallback=|| ()>
+            {move || needed.get().map(|n| match n {
+                Ok(true) => Some(form()),
+                _ => None,
+            })}
+        </Suspense>
+    }
+}

@@ -17,7 +17,7 @@ mod components;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-pub use components::{LoginPage, SignOutButton};
+pub use components::{LoginPage, SignOutButton, SudoForm, VerifyPage};
 
 /// The signed-in user as the browser sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,14 +35,28 @@ pub struct Me {
     pub session_ends_at: i64,
 }
 
+/// The second step of a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactor {
+    /// A code from an authenticator app (or a recovery code).
+    Totp,
+    /// A code sent by email.
+    Email,
+}
+
 pub const GENERIC_SIGN_IN_ERROR: &str = "Incorrect email or password.";
 
 #[server(prefix = "/fn", endpoint = "auth/login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
     match ssr::sign_in(&ctx, &email, &password).await {
-        Ok(()) => {
+        Ok(ssr::SignInStep::Done) => {
             leptos_axum::redirect("/");
+            Ok(())
+        }
+        Ok(ssr::SignInStep::Verify) => {
+            leptos_axum::redirect("/login/verify");
             Ok(())
         }
         Err(e) => {
@@ -70,4 +84,58 @@ pub async fn logout() -> Result<(), AppError> {
 pub async fn get_me() -> Result<Me, AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
     ctx.signed_in().await.map(|s| s.me).map_err(AppError::reply)
+}
+
+/// What the second-step page shows: which code to ask for.
+#[server(prefix = "/fn", endpoint = "auth/pending")]
+pub async fn get_pending() -> Result<Option<SecondFactor>, AppError> {
+    let ctx = ssr::RequestCtx::from_leptos().await?;
+    Ok(ssr::pending(&ctx)
+        .await
+        .map_err(AppError::reply)?
+        .map(|p| p.1))
+}
+
+#[server(prefix = "/fn", endpoint = "auth/verify")]
+pub async fn verify(code: String) -> Result<(), AppError> {
+    let ctx = ssr::RequestCtx::from_leptos().await?;
+    ssr::verify_second_factor(&ctx, &code)
+        .await
+        .map_err(AppError::reply)?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server(prefix = "/fn", endpoint = "auth/resend")]
+pub async fn resend() -> Result<(), AppError> {
+    let ctx = ssr::RequestCtx::from_leptos().await?;
+    ssr::resend_code(&ctx).await.map_err(AppError::reply)
+}
+
+/// Sudo mode: confirms the password for the sensitive actions of the next 10 minutes.
+#[server(prefix = "/fn", endpoint = "auth/sudo")]
+pub async fn confirm_password(password: String) -> Result<(), AppError> {
+    async {
+        let ctx = ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        ssr::check_password(&ctx, who.me.id, &password, "sudo").await?;
+        ctx.session
+            .insert(ssr::SUDO_AT_KEY, ctx.state.clock.now())
+            .await
+            .map_err(|e| AppError::internal(format!("session store: {e}")))
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+/// True when sensitive actions need the password again now.
+#[server(prefix = "/fn", endpoint = "auth/sudo_status")]
+pub async fn needs_password() -> Result<bool, AppError> {
+    async {
+        let ctx = ssr::RequestCtx::from_leptos().await?;
+        ctx.signed_in().await?;
+        Ok(!ssr::sudo_is_fresh(&ctx).await?)
+    }
+    .await
+    .map_err(AppError::reply)
 }

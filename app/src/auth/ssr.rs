@@ -1,16 +1,17 @@
 //! Server side of sign-in: the domain code the server functions (and, later, the REST
 //! API's session-free paths) call.
 
-use super::Me;
+use super::{Me, SecondFactor};
 use crate::core::{
     access::{self, Principal, Subject},
     audit::{self, Actor, Event, Origin, Outcome},
     client_ip::client_addr,
+    email_code,
     password::MAX_PASSWORD_BYTES,
     session_store::USER_ID_KEY,
     settings,
     state::AppState,
-    throttle,
+    throttle, totp,
     users::{self, UserStatus},
 };
 use crate::error::AppError;
@@ -27,6 +28,11 @@ pub const LAST_SEEN_KEY: &str = "seen_at";
 /// Session keys: the address and browser that signed in (shown on /account).
 pub const IP_KEY: &str = "ip";
 pub const USER_AGENT_KEY: &str = "ua";
+/// Session keys of a sign-in waiting for its second step (no user is signed in yet).
+pub const PENDING_UID_KEY: &str = "pending_uid";
+pub const PENDING_AT_KEY: &str = "pending_at";
+pub const PENDING_METHOD_KEY: &str = "pending_method";
+pub const PENDING_ATTEMPT_KEY: &str = "pending_attempt";
 /// Sensitive actions ask for the password again when it was checked longer ago.
 pub const SUDO_SECS: i64 = 10 * 60;
 
@@ -137,7 +143,11 @@ fn session_err(e: tower_sessions::session::Error) -> AppError {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn sign_in(ctx: &RequestCtx, email: &str, password: &str) -> Result<(), AppError> {
+pub async fn sign_in(
+    ctx: &RequestCtx,
+    email: &str,
+    password: &str,
+) -> Result<SignInStep, AppError> {
     let st = &ctx.state;
     let failed = || AppError::validation("credentials", super::GENERIC_SIGN_IN_ERROR);
     if email.trim().is_empty() || password.is_empty() {
@@ -200,11 +210,93 @@ pub async fn sign_in(ctx: &RequestCtx, email: &str, password: &str) -> Result<()
         return Err(failed());
     }
     let user = user.expect("reason is None only with a user");
+    throttle::succeeded(&st.db, &settings, &account, ctx.ip).await?;
 
-    // A fresh session ID at sign-in: whatever cookie the browser brought is not adopted.
+    // The second step: an authenticator app for users who set one up, else an email
+    // code when the settings require a second factor.
+    let method = if totp::is_enrolled(&st.db, user.id).await? {
+        Some(SecondFactor::Totp)
+    } else if settings.second_factor_required {
+        Some(SecondFactor::Email)
+    } else {
+        None
+    };
+    let Some(method) = method else {
+        complete_sign_in(ctx, user.id, &user.email, now, "password").await?;
+        return Ok(SignInStep::Done);
+    };
+    // A new session ID for the pending step too: no cookie planted before the password
+    // is carried into it.
     ctx.session.cycle_id().await.map_err(session_err)?;
+    let attempt: String = {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut b = [0u8; 18];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    };
+    for (k, v) in [
+        (PENDING_UID_KEY, serde_json::json!(user.id)),
+        (PENDING_AT_KEY, serde_json::json!(now)),
+        (PENDING_METHOD_KEY, serde_json::json!(method)),
+        (PENDING_ATTEMPT_KEY, serde_json::json!(attempt)),
+    ] {
+        ctx.session.insert_value(k, v).await.map_err(session_err)?;
+    }
+    ctx.session.save().await.map_err(session_err)?;
+    let mut ev = ctx.event(
+        Actor::User(user.id),
+        "auth.password_ok",
+        Outcome::Success,
+        serde_json::json!({ "next": method }),
+    );
+    ev.target = Some(user.email.clone());
+    audit::record(&st.db, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    if method == SecondFactor::Email {
+        email_code::issue(
+            &st.db,
+            &st.mailer,
+            now,
+            user.id,
+            &user.email,
+            &attempt,
+            &ctx.origin(),
+        )
+        .await?;
+    }
+    Ok(SignInStep::Verify)
+}
+
+/// What follows a correct password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInStep {
+    Done,
+    Verify,
+}
+
+/// Signs the session in: a fresh ID (whatever cookie the browser brought, or the
+/// pending step's, is not adopted), the user, and the times the timeouts count from.
+async fn complete_sign_in(
+    ctx: &RequestCtx,
+    user_id: i64,
+    email: &str,
+    now: i64,
+    method: &str,
+) -> Result<(), AppError> {
+    let st = &ctx.state;
+    ctx.session.cycle_id().await.map_err(session_err)?;
+    for k in [
+        PENDING_UID_KEY,
+        PENDING_AT_KEY,
+        PENDING_METHOD_KEY,
+        PENDING_ATTEMPT_KEY,
+    ] {
+        ctx.session.remove_value(k).await.map_err(session_err)?;
+    }
     ctx.session
-        .insert(USER_ID_KEY, user.id)
+        .insert(USER_ID_KEY, user_id)
         .await
         .map_err(session_err)?;
     for (k, v) in [
@@ -217,22 +309,128 @@ pub async fn sign_in(ctx: &RequestCtx, email: &str, password: &str) -> Result<()
         ctx.session.insert_value(k, v).await.map_err(session_err)?;
     }
     ctx.session.save().await.map_err(session_err)?;
-    throttle::succeeded(&st.db, &settings, &account, ctx.ip).await?;
-    users::touch_last_login(&st.db, user.id, now)
+    users::touch_last_login(&st.db, user_id, now)
         .await
         .map_err(AppError::internal)?;
     let mut ev = ctx.event(
-        Actor::User(user.id),
+        Actor::User(user_id),
         "auth.sign_in",
         Outcome::Success,
-        serde_json::json!({}),
+        serde_json::json!({ "method": method }),
     );
-    ev.target = Some(user.email.clone());
+    ev.target = Some(email.to_owned());
     audit::record(&st.db, now, &ev)
         .await
         .map_err(AppError::internal)?;
-    tracing::info!(user_id = user.id, ip = %ctx.ip, "signed in");
+    tracing::info!(user_id, ip = %ctx.ip, method, "signed in");
     Ok(())
+}
+
+/// The sign-in waiting for its second step in this session, if still valid.
+pub async fn pending(ctx: &RequestCtx) -> Result<Option<(i64, SecondFactor, String)>, AppError> {
+    let uid: Option<i64> = ctx
+        .session
+        .get(PENDING_UID_KEY)
+        .await
+        .map_err(session_err)?;
+    let at: Option<i64> = ctx.session.get(PENDING_AT_KEY).await.map_err(session_err)?;
+    let method: Option<SecondFactor> = ctx
+        .session
+        .get(PENDING_METHOD_KEY)
+        .await
+        .map_err(session_err)?;
+    let attempt: Option<String> = ctx
+        .session
+        .get(PENDING_ATTEMPT_KEY)
+        .await
+        .map_err(session_err)?;
+    match (uid, at, method, attempt) {
+        (Some(uid), Some(at), Some(m), Some(a))
+            if ctx.state.clock.now() - at <= email_code::VALID_SECS =>
+        {
+            Ok(Some((uid, m, a)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The second step: a TOTP code or a recovery code, or the emailed code.
+#[tracing::instrument(skip_all)]
+pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), AppError> {
+    let st = &ctx.state;
+    let Some((uid, method, attempt)) = pending(ctx).await? else {
+        ctx.session.flush().await.map_err(session_err)?;
+        return Err(AppError::validation(
+            "code",
+            "This sign-in has expired. Start again with your email and password.",
+        ));
+    };
+    let user = users::find_by_id(&st.db, uid)
+        .await
+        .map_err(AppError::internal)?
+        .filter(|u| u.status == UserStatus::Active)
+        .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
+    let settings = settings::security(&st.db, &st.config)
+        .await
+        .map_err(AppError::internal)?;
+    throttle::attempt(&st.db, &settings, st.clock.now(), &user.email, ctx.ip).await?;
+    let now = st.clock.now();
+    let code = code.trim();
+    let accepted = if code.len() > 64 {
+        None
+    } else {
+        match method {
+            SecondFactor::Totp => {
+                totp::verify(&st.db, st.master_key.expose(), now, uid, code).await?
+            }
+            SecondFactor::Email => email_code::check(&st.db, now, uid, &attempt, code)
+                .await?
+                .then_some("email_code"),
+        }
+    };
+    let Some(kind) = accepted else {
+        let mut ev = ctx.event(
+            Actor::User(uid),
+            "auth.code_failed",
+            Outcome::Failure,
+            serde_json::json!({ "method": method }),
+        );
+        ev.target = Some(user.email.clone());
+        audit::record(&st.db, now, &ev)
+            .await
+            .map_err(AppError::internal)?;
+        return Err(AppError::validation(
+            "code",
+            "That code is not right, or was already used.",
+        ));
+    };
+    throttle::succeeded(&st.db, &settings, &user.email, ctx.ip).await?;
+    complete_sign_in(ctx, uid, &user.email, now, kind).await
+}
+
+/// Sends a new email code for the pending sign-in (at most every 30 seconds).
+pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
+    let st = &ctx.state;
+    let Some((uid, SecondFactor::Email, attempt)) = pending(ctx).await? else {
+        return Err(AppError::validation(
+            "code",
+            "This sign-in has expired. Start again with your email and password.",
+        ));
+    };
+    let user = users::find_by_id(&st.db, uid)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or(AppError::NotFound)?;
+    email_code::issue(
+        &st.db,
+        &st.mailer,
+        st.clock.now(),
+        uid,
+        &user.email,
+        &attempt,
+        &ctx.origin(),
+    )
+    .await
 }
 
 pub async fn sign_out(ctx: &RequestCtx) -> Result<(), AppError> {
@@ -335,6 +533,19 @@ pub async fn sudo_is_fresh(ctx: &RequestCtx) -> Result<bool, AppError> {
         .map_err(session_err)?
         .unwrap_or(0);
     Ok(ctx.state.clock.now() - at <= SUDO_SECS)
+}
+
+/// Sudo mode for actions whose forms carry no password field: refused until the
+/// password is confirmed (the `SudoForm` on the page) when the last check is stale.
+pub async fn require_sudo(ctx: &RequestCtx) -> Result<(), AppError> {
+    if sudo_is_fresh(ctx).await? {
+        Ok(())
+    } else {
+        Err(AppError::validation(
+            "password",
+            "Confirm your password first (your last check was more than 10 minutes ago).",
+        ))
+    }
 }
 
 /// Sudo mode: a sensitive action goes ahead when the password was checked in the last

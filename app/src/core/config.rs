@@ -53,6 +53,8 @@ pub struct Config {
     pub env: RunMode,
     pub smtp_url: Option<Secret<String>>,
     pub mail_from: String,
+    /// Development without SMTP: where mail is written as `.eml` files.
+    pub outbox_dir: std::path::PathBuf,
     pub master_key: MasterKey,
     pub trusted_proxies: Vec<IpNet>,
     pub session_idle: Duration,
@@ -72,6 +74,7 @@ const KNOWN_KEYS: &[&str] = &[
     "smtp_url",
     "smtp_url_file",
     "mail_from",
+    "outbox_dir",
     "master_key",
     "master_key_file",
     "trusted_proxies",
@@ -117,6 +120,7 @@ struct Raw {
     smtp_url: Option<String>,
     smtp_url_file: Option<String>,
     mail_from: Option<String>,
+    outbox_dir: Option<String>,
     master_key: Option<String>,
     master_key_file: Option<String>,
     trusted_proxies: Option<StringOrList>,
@@ -250,7 +254,8 @@ impl Config {
         let smtp_url = secret_or_file("KEYWARD_SMTP_URL", raw.smtp_url, raw.smtp_url_file)?;
         if let Some(url) = &smtp_url {
             let ok = (url.starts_with("smtp://") || url.starts_with("smtps://"))
-                && url.len() > "smtp://".len() + 1;
+                && url.len() > "smtp://".len() + 1
+                && lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).is_ok();
             if !ok {
                 return Err(err(
                     "KEYWARD_SMTP_URL",
@@ -341,6 +346,11 @@ impl Config {
             env,
             smtp_url: smtp_url.map(Secret::new),
             mail_from: mf.to_owned(),
+            outbox_dir: raw
+                .outbox_dir
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| "outbox".into())
+                .into(),
             master_key,
             trusted_proxies,
             session_idle,

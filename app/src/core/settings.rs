@@ -71,6 +71,8 @@ pub fn domain_allowed(s: &SecuritySettings, normalised_email: &str) -> bool {
 /// The form of Settings > General, as typed.
 #[derive(Debug, Clone)]
 pub struct SecurityForm {
+    /// "off" or "required".
+    pub second_factor: String,
     pub allowed_domains: String,
     pub panel_networks: String,
     pub session_idle_minutes: u32,
@@ -155,7 +157,18 @@ pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, App
             "The idle timeout cannot be longer than the absolute timeout.",
         ));
     }
+    let second_factor_required = match f.second_factor.as_str() {
+        "off" => false,
+        "required" => true,
+        _ => {
+            return Err(AppError::validation(
+                "second_factor",
+                "Choose whether a second factor is required.",
+            ))
+        }
+    };
     Ok(SecuritySettings {
+        second_factor_required,
         allowed_domains: domains,
         panel_networks: nets.iter().map(ToString::to_string).collect(),
         session_idle_minutes: idle,

@@ -4,6 +4,7 @@ use super::{
     clock::Clock,
     config::{Config, Secret},
     db::Db,
+    mail::Mailer,
     password::Hasher,
     session_store::DbSessionStore,
 };
@@ -19,6 +20,7 @@ pub struct AppState {
     pub hasher: Hasher,
     pub clock: Clock,
     pub sessions: DbSessionStore,
+    pub mailer: Mailer,
     /// Key for data encrypted at rest (TOTP seeds, revealable channel keys).
     pub master_key: Secret<[u8; 32]>,
 }
@@ -38,6 +40,19 @@ impl AppState {
                 .unwrap_or(2),
         );
         let sessions = DbSessionStore::new(db.clone());
+        // The configuration was validated at load (SMTP URL form, sender address), so
+        // this only fails on what lettre alone rejects; fall back to the outbox then,
+        // loudly, rather than refuse to start.
+        let mailer = Mailer::new(
+            config.smtp_url.as_ref().map(|s| s.expose().as_str()),
+            &config.mail_from,
+            config.outbox_dir.clone(),
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "mail configuration rejected; writing mail to the outbox");
+            Mailer::new(None, "keyward@localhost", config.outbox_dir.clone())
+                .expect("the built-in sender address is valid")
+        });
         Self {
             leptos_options,
             config: Arc::new(config),
@@ -45,6 +60,7 @@ impl AppState {
             hasher,
             clock,
             sessions,
+            mailer,
             master_key,
         }
     }

@@ -397,6 +397,11 @@ pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by u.email"))
         .fetch_all(&db.pool)
         .await?;
+    let with_totp: Vec<(i64,)> =
+        sqlx::query_as("select user_id from user_totp where confirmed_at is not null")
+            .fetch_all(&db.pool)
+            .await?;
+    let with_totp: std::collections::HashSet<i64> = with_totp.into_iter().map(|(i,)| i).collect();
     Ok(rows
         .into_iter()
         .map(from_row)
@@ -408,6 +413,7 @@ pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
             role_name: u.role_name,
             status: u.status,
             last_login_at: u.last_login_at,
+            totp: with_totp.contains(&u.id),
         })
         .collect())
 }

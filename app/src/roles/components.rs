@@ -1,5 +1,5 @@
 use super::{CreateRole, DeleteRole, Permission, RenameRole, RoleInfo, SaveRoles};
-use crate::auth::{get_me, Me};
+use crate::auth::{get_me, Me, SudoForm};
 use crate::shell_ui::{ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,6 +32,7 @@ pub fn RolesPage() -> impl IntoView {
                     (Ok(me), Ok(roles)) => view! {
                         <SignedIn me=me.clone()>
                             <h1>"Roles"</h1>
+                            <SudoForm/>
                             <Matrix me=me.clone() roles=roles.clone() save/>
                             <CustomRoles roles rename delete/>
                             <NewRole me create/>

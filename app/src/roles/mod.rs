@@ -88,6 +88,7 @@ pub async fn save_roles(
 ) -> Result<usize, AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, g| async {
         use std::collections::{BTreeMap, BTreeSet};
+        crate::auth::ssr::require_sudo(&ctx).await?;
         let mut wanted: BTreeMap<i64, BTreeSet<Permission>> =
             role.iter().map(|id| (*id, BTreeSet::new())).collect();
         for cell in &grant {

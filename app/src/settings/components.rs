@@ -61,6 +61,14 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                 <fieldset>
                     <legend>"Who may sign in"</legend>
                     <div class="field">
+                        <label for="second_factor">"Second factor"</label>
+                        <select id="second_factor" name="second_factor" aria-describedby="second-factor-hint">
+                            <option value="off" selected=!s.second_factor_required>"Off"</option>
+                            <option value="required" selected=s.second_factor_required>"Required: authenticator app, else an emailed code"</option>
+                        </select>
+                        <p id="second-factor-hint" class="muted hint">"Users who set up an authenticator app on their Account page always use it. When required, everyone else gets a 6-digit code by email at each sign-in."</p>
+                    </div>
+                    <div class="field">
                         <label for="allowed_domains">"Allowed email domains"</label>
                         <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-hint">{s.allowed_domains.join("\n")}</textarea>
                         <p id="domains-hint" class="muted hint">"One per line, e.g. example.com. Only these exact domains (not their subdomains) can be given accounts and sign in. Empty: any domain."</p>

@@ -20,6 +20,10 @@ pub use components::SettingsPage;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SecuritySettings {
+    /// A second step at sign-in for everyone: the authenticator app for users who set
+    /// one up, an emailed code for the others. (Users with an authenticator app always
+    /// use it, whatever this says.)
+    pub second_factor_required: bool,
     pub allowed_domains: Vec<String>,
     pub panel_networks: Vec<String>,
     pub session_idle_minutes: u32,
@@ -35,6 +39,7 @@ pub struct SecuritySettings {
 impl Default for SecuritySettings {
     fn default() -> Self {
         Self {
+            second_factor_required: false,
             allowed_domains: Vec::new(),
             panel_networks: Vec::new(),
             session_idle_minutes: 30,
@@ -74,6 +79,7 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
 
 #[server(prefix = "/fn", endpoint = "settings/general/save")]
 pub async fn save_general(
+    second_factor: String,
     allowed_domains: String,
     panel_networks: String,
     session_idle_minutes: u32,
@@ -88,6 +94,7 @@ pub async fn save_general(
         |ctx, grant| async {
             use crate::core::settings;
             let form = settings::SecurityForm {
+                second_factor,
                 allowed_domains,
                 panel_networks,
                 session_idle_minutes,

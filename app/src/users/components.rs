@@ -1,5 +1,7 @@
-use super::{CreateUser, SetUserEnabled, SetUserRole, UserInfo, UserStatus, UsersData};
-use crate::auth::{get_me, Me};
+use super::{
+    CreateUser, ResetUser2fa, SetUserEnabled, SetUserRole, UserInfo, UserStatus, UsersData,
+};
+use crate::auth::{get_me, Me, SudoForm};
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,6 +11,7 @@ pub fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let set_role = ServerAction::<SetUserRole>::new();
     let set_enabled = ServerAction::<SetUserEnabled>::new();
+    let reset = ServerAction::<ResetUser2fa>::new();
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {
@@ -16,6 +19,7 @@ pub fn UsersPage() -> impl IntoView {
                 create.version().get(),
                 set_role.version().get(),
                 set_enabled.version().get(),
+                reset.version().get(),
             )
         },
         |_| super::list_users(),
@@ -30,7 +34,8 @@ pub fn UsersPage() -> impl IntoView {
                     (Ok(me), Ok(data)) => view! {
                         <SignedIn me=me.clone()>
                             <h1>"Users"</h1>
-                            <UserTable me=me.clone() data=data.clone() set_role set_enabled/>
+                            <SudoForm/>
+                            <UserTable me=me.clone() data=data.clone() set_role set_enabled reset/>
                             <NewUser data create/>
                         </SignedIn>
                     }
@@ -48,18 +53,20 @@ fn UserTable(
     data: UsersData,
     set_role: ServerAction<SetUserRole>,
     set_enabled: ServerAction<SetUserEnabled>,
+    reset: ServerAction<ResetUser2fa>,
 ) -> impl IntoView {
     let roles = data.roles.clone();
     let rows = data
         .users
         .into_iter()
-        .map(|u| view! { <UserRow me=me.clone() user=u roles=roles.clone() set_role set_enabled/> })
+        .map(|u| view! { <UserRow me=me.clone() user=u roles=roles.clone() set_role set_enabled reset/> })
         .collect_view();
     view! {
         <section class="card" aria-labelledby="users-title">
             <h2 id="users-title">"Everyone"</h2>
             <ActionResult action=set_role ok=|_: &()| "Role changed.".to_owned()/>
             <ActionResult action=set_enabled ok=|_: &()| "Status changed.".to_owned()/>
+            <ActionResult action=reset ok=|_: &()| "Second factor reset; their sessions have ended.".to_owned()/>
             <div class="table-wrap">
                 <table>
                     <thead>
@@ -68,6 +75,7 @@ fn UserTable(
                             <th scope="col">"Name"</th>
                             <th scope="col">"Role"</th>
                             <th scope="col">"Status"</th>
+                            <th scope="col">"2FA"</th>
                             <th scope="col">"Last sign-in"</th>
                         </tr>
                     </thead>
@@ -85,8 +93,24 @@ fn UserRow(
     roles: Vec<(i64, String)>,
     set_role: ServerAction<SetUserRole>,
     set_enabled: ServerAction<SetUserEnabled>,
+    reset: ServerAction<ResetUser2fa>,
 ) -> impl IntoView {
     let is_me = me.id == user.id;
+    let totp_cell = if user.totp && !is_me {
+        let label = format!("Reset the second factor of {}", user.email);
+        view! {
+            "On "
+            <ActionForm action=reset attr:class="inline-form">
+                <input type="hidden" name="user_id" value=user.id.to_string()/>
+                <button type="submit" class="btn" aria-label=label>"Reset"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else if user.totp {
+        view! { "On" }.into_any()
+    } else {
+        view! { "Off" }.into_any()
+    };
     let last = user
         .last_login_at
         .map(format_time)
@@ -138,6 +162,7 @@ fn UserRow(
             <td>{user.display_name.clone()}</td>
             <td>{role_cell}</td>
             <td>{status_cell}</td>
+            <td>{totp_cell}</td>
             <td>{last}</td>
         </tr>
     }

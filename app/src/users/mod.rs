@@ -58,6 +58,8 @@ pub struct UserInfo {
     pub role_name: String,
     pub status: UserStatus,
     pub last_login_at: Option<i64>,
+    /// An authenticator app is set up.
+    pub totp: bool,
 }
 
 /// What the users page needs: the users, the roles to choose from, and who is looking.
@@ -137,6 +139,29 @@ pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppErro
             &ctx.origin(),
             user_id,
             enabled,
+        )
+        .await
+    })
+}
+
+/// Removes another user's authenticator app (and recovery codes); their sessions end.
+#[server(prefix = "/fn", endpoint = "users/reset_2fa")]
+pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
+        if grant.principal().user_id() == user_id {
+            return Err(AppError::validation(
+                "user",
+                "Ask another administrator to reset your own second factor.",
+            ));
+        }
+        crate::core::totp::reset(
+            &ctx.state.db,
+            &ctx.state.sessions,
+            ctx.state.clock.now(),
+            &grant,
+            &ctx.origin(),
+            user_id,
         )
         .await
     })

@@ -37,6 +37,40 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     let mut t = BTreeMap::new();
     t.insert("page GET /login", (Need::Public, none.clone()));
     t.insert("page GET /", (Need::SignedIn, none.clone()));
+    t.insert("page GET /login/verify", (Need::Public, none.clone()));
+    t.insert("fn POST /fn/auth/pending", (Need::Public, none.clone()));
+    t.insert(
+        "fn POST /fn/auth/verify",
+        (Need::Public, kv(&[("code", "123456".into())])),
+    );
+    t.insert("fn POST /fn/auth/resend", (Need::Public, none.clone()));
+    t.insert(
+        "fn POST /fn/auth/sudo",
+        (
+            Need::SignedIn,
+            kv(&[("password", "not the password".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/auth/sudo_status",
+        (Need::SignedIn, none.clone()),
+    );
+    t.insert("fn POST /fn/account/totp", (Need::SignedIn, none.clone()));
+    t.insert(
+        "fn POST /fn/account/totp/start",
+        (Need::SignedIn, none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/account/totp/confirm",
+        (Need::SignedIn, kv(&[("code", "000000".into())])),
+    );
+    t.insert(
+        "fn POST /fn/users/reset_2fa",
+        (
+            Need::Perm("user.manage"),
+            kv(&[("user_id", "99999".into())]),
+        ),
+    );
     t.insert("page GET /users", (Need::Perm("user.manage"), none.clone()));
     t.insert("page GET /roles", (Need::Perm("role.manage"), none.clone()));
     t.insert(
@@ -148,6 +182,7 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
 /// Settings > General as the page posts it, with the defaults.
 pub fn default_settings_form() -> Form {
     pairs(&[
+        ("second_factor", "off"),
         ("allowed_domains", ""),
         ("panel_networks", ""),
         ("session_idle_minutes", "30"),

@@ -1,0 +1,142 @@
+//! Email sign-in codes: the second step for users without an authenticator app when
+//! Settings > General requires a second factor.
+//!
+//! Six digits from the OS CSPRNG, stored as SHA-256 bound to the one sign-in attempt
+//! that asked for it (a random id kept in that browser's session), valid 10 minutes,
+//! used once — the conditional `update … where used_at is null` decides, so the same
+//! code submitted twice at the same instant is accepted once —, burnt after 5 wrong
+//! tries. A new code for the same attempt replaces the old one; resending waits 30 s.
+
+use super::{
+    audit::{self, hex, Actor, Event, Origin},
+    db::Db,
+    mail::{html_escape, Mail, Mailer},
+};
+use crate::error::AppError;
+use rand::Rng as _;
+use sha2::{Digest, Sha256};
+
+pub const VALID_SECS: i64 = 10 * 60;
+pub const TRIES: i64 = 5;
+pub const RESEND_AFTER_SECS: i64 = 30;
+
+fn hash(attempt_id: &str, code: &str) -> String {
+    hex(&Sha256::digest(
+        format!("{attempt_id}:{}", code.trim()).as_bytes(),
+    ))
+}
+
+/// Makes a code for this attempt, mails it, and audits it.
+pub async fn issue(
+    db: &Db,
+    mailer: &Mailer,
+    now: i64,
+    user_id: i64,
+    email: &str,
+    attempt_id: &str,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    let last: Option<(i64,)> = sqlx::query_as(
+        "select max(created_at) from email_codes where attempt_id = $1 having count(*) > 0",
+    )
+    .bind(attempt_id)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    if let Some((at,)) = last {
+        let wait = at + RESEND_AFTER_SECS - now;
+        if wait > 0 {
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait as u64,
+            });
+        }
+    }
+    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    sqlx::query("update email_codes set used_at = $2, updated_at = $2 where attempt_id = $1 and used_at is null")
+        .bind(attempt_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    sqlx::query(
+        "insert into email_codes (user_id, attempt_id, code_hash, expires_at, tries_left, used_at, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, null, $6, $6)",
+    )
+    .bind(user_id)
+    .bind(attempt_id)
+    .bind(hash(attempt_id, &code))
+    .bind(now + VALID_SECS)
+    .bind(TRIES)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        Actor::User(user_id),
+        "auth.code_sent",
+        origin,
+        Some(email.to_owned()),
+        serde_json::json!({}),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    let ip = origin.ip.clone().unwrap_or_default();
+    mailer
+        .send(Mail {
+            to: email,
+            subject: "Your Keyward sign-in code",
+            text: format!(
+                "Your Keyward sign-in code is {code}\n\nIt is valid for 10 minutes, for the sign-in that asked for it (from {ip}).\nIf that was not you, ignore this message and tell your administrator.\n"
+            ),
+            html: format!(
+                "<p>Your Keyward sign-in code is</p><p style=\"font-size:24px;font-weight:bold;letter-spacing:4px\">{code}</p>\
+                 <p>It is valid for 10 minutes, for the sign-in that asked for it (from {}).</p>\
+                 <p>If that was not you, ignore this message and tell your administrator.</p>",
+                html_escape(&ip)
+            ),
+        })
+        .await
+        .map_err(AppError::internal)
+}
+
+/// True when `code` is this attempt's live code (and uses it up); a wrong code costs
+/// one of the tries.
+pub async fn check(
+    db: &Db,
+    now: i64,
+    user_id: i64,
+    attempt_id: &str,
+    code: &str,
+) -> Result<bool, AppError> {
+    let code = code.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let r = sqlx::query(
+            "update email_codes set used_at = $4, updated_at = $4 \
+             where attempt_id = $1 and user_id = $2 and code_hash = $3 and used_at is null and expires_at > $4 and tries_left > 0",
+        )
+        .bind(attempt_id)
+        .bind(user_id)
+        .bind(hash(attempt_id, code))
+        .bind(now)
+        .execute(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+        if r.rows_affected() == 1 {
+            return Ok(true);
+        }
+    }
+    sqlx::query(
+        "update email_codes set tries_left = tries_left - 1, updated_at = $3 \
+         where attempt_id = $1 and user_id = $2 and used_at is null and tries_left > 0",
+    )
+    .bind(attempt_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(false)
+}

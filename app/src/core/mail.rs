@@ -1,0 +1,140 @@
+//! Outgoing mail: SMTP through lettre (`KEYWARD_SMTP_URL`), or, in development without
+//! SMTP, a local outbox folder of `.eml` files (`KEYWARD_OUTBOX_DIR`, default `outbox`).
+//! Production without SMTP does not start (see `config`).
+//!
+//! Every message has a plain-text and an HTML part. Recipients are normalised addresses
+//! and subjects are Keyward's own text; lettre encodes headers, so no user text can add
+//! a header.
+
+use lettre::{
+    message::{header::ContentType, Mailbox, MultiPart, SinglePart},
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+use std::path::PathBuf;
+
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(PathBuf),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.transport {
+            Transport::Smtp(_) => "smtp".to_owned(),
+            Transport::Outbox(p) => format!("outbox {}", p.display()),
+        };
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .field("transport", &kind)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address: {0}")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("SMTP: {0}")]
+    Smtp(String),
+    #[error("outbox: {0}")]
+    Outbox(String),
+}
+
+/// One message: the same content as text and as HTML.
+pub struct Mail<'a> {
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mailer {
+    pub fn new(smtp_url: Option<&str>, from: &str, outbox: PathBuf) -> Result<Self, MailError> {
+        let from: Mailbox = format!("Keyward <{from}>")
+            .parse()
+            .map_err(|e| MailError::Address(format!("{from}: {e}")))?;
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| MailError::Smtp(e.to_string()))?
+                    .timeout(Some(std::time::Duration::from_secs(15)))
+                    .build(),
+            ),
+            None => Transport::Outbox(outbox),
+        };
+        Ok(Self { from, transport })
+    }
+
+    pub async fn send(&self, mail: Mail<'_>) -> Result<(), MailError> {
+        let to: Mailbox = mail
+            .to
+            .parse()
+            .map_err(|e| MailError::Address(format!("{}: {e}", mail.to)))?;
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject)
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(mail.text),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(mail.html),
+                    ),
+            )
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        match &self.transport {
+            Transport::Smtp(t) => {
+                t.send(msg)
+                    .await
+                    .map_err(|e| MailError::Smtp(e.to_string()))?;
+            }
+            Transport::Outbox(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| MailError::Outbox(format!("{}: {e}", dir.display())))?;
+                let name = format!(
+                    "{}-{:08x}.eml",
+                    time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+                    rand::random::<u32>()
+                );
+                let path = dir.join(name);
+                tokio::fs::write(&path, msg.formatted())
+                    .await
+                    .map_err(|e| MailError::Outbox(format!("{}: {e}", path.display())))?;
+                tracing::info!(path = %path.display(), "mail written to the development outbox");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Escapes text for HTML mail bodies.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -3,7 +3,6 @@
 //! requires it).
 #![cfg(feature = "ssr")]
 
-use app::core::throttle;
 use app::core::{
     access::{self, Principal, Subject},
     audit::Origin,
@@ -19,6 +18,7 @@ use app::core::{
     state::AppState,
     users::{self, NewUser, UserError, UserStatus},
 };
+use app::core::{email_code, mail::Mailer, throttle, totp};
 use app::settings::SecuritySettings;
 use app::{
     error::AppError,
@@ -911,4 +911,151 @@ async fn owners_are_changed_only_by_owners_and_one_always_remains() {
         assert_eq!(audit::verify_chain(&db).await.unwrap(), None);
     })
     .await;
+}
+
+// ---- second factor ----
+
+#[tokio::test]
+async fn totp_enrolment_and_single_use_codes() {
+    on_both(|db| async move {
+        let key = [3u8; 32];
+        let o = Origin::default();
+        let uid = add_user(&db, "t@example.com", UserStatus::Active).await;
+        let now = 1_800_000_000;
+        assert!(!totp::is_enrolled(&db, uid).await.unwrap());
+        let p = totp::start(&db, &key, now, uid, "t@example.com").await.unwrap();
+        assert!(p.otpauth_url.starts_with("otpauth://totp/Keyward:t%40example.com?"), "{}", p.otpauth_url);
+        assert!(p.qr_svg.contains("<svg"));
+        // The seed at rest is not the secret in any readable form.
+        let (enc,): (String,) = sqlx::query_as("select secret_enc from user_totp where user_id = $1")
+            .bind(uid).fetch_one(&db.pool).await.unwrap();
+        assert!(!enc.contains(&p.secret_base32));
+        let secret = totp_rs::Secret::Encoded(p.secret_base32.clone()).to_bytes().unwrap();
+
+        // A wrong code does not confirm; the right one does and gives 10 recovery codes.
+        assert!(totp::confirm(&db, &key, now, uid, &o, "000000").await.is_err() || totp::code_at(&secret, now) == "000000");
+        let codes = totp::confirm(&db, &key, now, uid, &o, &totp::code_at(&secret, now)).await.unwrap();
+        assert_eq!(codes.len(), 10);
+        assert!(totp::is_enrolled(&db, uid).await.unwrap());
+        // Starting again while enrolled is refused.
+        assert!(matches!(totp::start(&db, &key, now, uid, "t@example.com").await, Err(AppError::Conflict(_))));
+
+        // The code used to confirm cannot sign in (same step); the next step's can, once,
+        // even when submitted twice at the same instant.
+        let same = totp::code_at(&secret, now);
+        assert_eq!(totp::verify(&db, &key, now, uid, &same).await.unwrap(), None);
+        let next = totp::code_at(&secret, now + 30);
+        let (a, b) = tokio::join!(
+            totp::verify(&db, &key, now + 30, uid, &next),
+            totp::verify(&db, &key, now + 30, uid, &next),
+        );
+        let accepted = [a.unwrap(), b.unwrap()].iter().filter(|r| r.is_some()).count();
+        assert_eq!(accepted, 1);
+        // Two steps away: refused.
+        assert_eq!(totp::verify(&db, &key, now + 30, uid, &totp::code_at(&secret, now + 120)).await.unwrap(), None);
+
+        // Recovery codes: each once, case and dashes ignored.
+        let rc = codes[0].to_uppercase().replace('-', "");
+        assert_eq!(totp::verify(&db, &key, now + 60, uid, &rc).await.unwrap(), Some("recovery_code"));
+        assert_eq!(totp::verify(&db, &key, now + 60, uid, &codes[0]).await.unwrap(), None);
+        assert_eq!(totp::recovery_codes_left(&db, uid).await.unwrap(), 9);
+
+        // A seed encrypted for one user does not open as another's.
+        let other = add_user(&db, "u@example.com", UserStatus::Active).await;
+        sqlx::query("insert into user_totp (user_id, secret_enc, confirmed_at, last_step, created_at, updated_at) values ($1, $2, 1, -1, 1, 1)")
+            .bind(other).bind(&enc).execute(&db.pool).await.unwrap();
+        assert_eq!(totp::verify(&db, &key, now + 90, other, &totp::code_at(&secret, now + 90)).await, Err(AppError::Internal));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn email_codes_are_single_use_bound_and_burnt() {
+    on_both(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(None, "keyward@example.com", dir.path().join("outbox")).unwrap();
+        let o = Origin {
+            ip: Some("192.0.2.1".into()),
+            user_agent: None,
+        };
+        let uid = add_user(&db, "e@example.com", UserStatus::Active).await;
+        let now = 1_800_000_000;
+        email_code::issue(&db, &mailer, now, uid, "e@example.com", "attempt-a", &o)
+            .await
+            .unwrap();
+        let code = read_code(dir.path());
+        // Resending at once is throttled.
+        assert!(matches!(
+            email_code::issue(&db, &mailer, now + 5, uid, "e@example.com", "attempt-a", &o).await,
+            Err(AppError::RateLimited {
+                retry_after_secs: 25
+            })
+        ));
+        // Bound to its attempt.
+        assert!(!email_code::check(&db, now, uid, "attempt-b", &code)
+            .await
+            .unwrap());
+        // Twice at the same instant: accepted once.
+        let (a, b) = tokio::join!(
+            email_code::check(&db, now + 1, uid, "attempt-a", &code),
+            email_code::check(&db, now + 1, uid, "attempt-a", &code),
+        );
+        assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(), 1);
+
+        // Expiry after 10 minutes.
+        email_code::issue(&db, &mailer, now, uid, "e@example.com", "attempt-c", &o)
+            .await
+            .unwrap();
+        let code = read_code(dir.path());
+        assert!(!email_code::check(&db, now + 600, uid, "attempt-c", &code)
+            .await
+            .unwrap());
+
+        // Five wrong tries burn the code: the right one is refused afterwards.
+        email_code::issue(&db, &mailer, now, uid, "e@example.com", "attempt-d", &o)
+            .await
+            .unwrap();
+        let code = read_code(dir.path());
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            assert!(!email_code::check(&db, now + 1, uid, "attempt-d", wrong)
+                .await
+                .unwrap());
+        }
+        assert!(!email_code::check(&db, now + 2, uid, "attempt-d", &code)
+            .await
+            .unwrap());
+        // A resend replaces the old code.
+        email_code::issue(
+            &db,
+            &mailer,
+            now + 40,
+            uid,
+            "e@example.com",
+            "attempt-d",
+            &o,
+        )
+        .await
+        .unwrap();
+        let fresh = read_code(dir.path());
+        assert!(email_code::check(&db, now + 41, uid, "attempt-d", &fresh)
+            .await
+            .unwrap());
+    })
+    .await;
+}
+
+/// The code in the newest message of a development outbox (text and HTML parts both
+/// carry it).
+fn read_code(dir: &std::path::Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mail = std::fs::read_to_string(files.last().unwrap()).unwrap();
+    assert!(mail.contains("Subject: Your Keyward sign-in code"));
+    assert!(mail.contains("Content-Type: text/html"));
+    let at = mail.find("sign-in code is ").unwrap() + "sign-in code is ".len();
+    mail[at..at + 6].to_owned()
 }

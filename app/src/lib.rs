@@ -24,6 +24,7 @@ macro_rules! guarded {
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod invite;
 pub mod overview;
 pub mod roles;
 pub mod settings;
@@ -86,6 +87,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=shell_ui::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/login/verify") view=auth::VerifyPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=invite::InvitePage ssr=SsrMode::Async/>
                 <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
                 <Route path=path!("/roles") view=roles::RolesPage ssr=SsrMode::Async/>

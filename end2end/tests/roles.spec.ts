@@ -40,8 +40,8 @@ test('an admin makes an Auditor role in the matrix; its holder sees and may do o
   // Give the role to a new user.
   await nav.getByRole('link', { name: 'Users' }).click();
   await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
-  await page.getByLabel('Email').fill('auditor@example.com');
-  await page.getByLabel('Name').fill('Audrey Auditor');
+  await page.getByLabel('Email', { exact: true }).fill('auditor@example.com');
+  await page.getByLabel('Name', { exact: true }).fill('Audrey Auditor');
   await page.getByLabel('Password (12 to 128 characters)').fill(auditorPassword);
   await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Auditor' });
   await page.getByRole('button', { name: 'Add user' }).click();

@@ -20,8 +20,8 @@ async function signOut(page: Page) {
 
 async function addUser(page: Page, email: string) {
   await page.goto('/users');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Name').fill(email.split('@')[0]);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Name', { exact: true }).fill(email.split('@')[0]);
   await page.getByLabel('Password (12 to 128 characters)').fill(userPassword);
   await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Developer' });
   await page.getByRole('button', { name: 'Add user' }).click();
@@ -42,19 +42,49 @@ async function mailedCode(to: string, before: number): Promise<{ code: string; h
   throw new Error(`no sign-in mail reached ${to}`);
 }
 
+async function invitationLink(to: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const all = await (await fetch(`${mailApi}/messages`)).json();
+    const m = all.find((m: any) => m.to.includes(to) && m.subject === 'You are invited to Keyward');
+    if (m) return /(http\S+\/invite\/[A-Za-z0-9_-]+)/.exec(m.text)![1];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no invitation reached ${to}`);
+}
+
 async function mailCount(to: string): Promise<number> {
   const all = await (await fetch(`${mailApi}/messages`)).json();
   return all.filter((m: any) => m.to.includes(to)).length;
 }
 
-test('a user sets up an authenticator app and signs in with its codes', async ({ page }) => {
+test('an invited user accepts, sets up an authenticator app and signs in with its codes', async ({ page }) => {
   await passwordStep(page, ownerEmail, ownerPassword);
   await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
-  await addUser(page, 'tina@example.com');
+  await page.goto('/users');
+  await page.getByLabel('Email to invite').fill('tina@example.com');
+  await page.getByLabel('Their name').fill('Tina');
+  await page.getByLabel('Their role').selectOption({ label: 'Developer' });
+  await page.getByRole('button', { name: 'Send invitation' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Invitation sent.' })).toBeVisible();
+  await expect(page.getByRole('row').filter({ hasText: 'tina@example.com' })).toContainText('Invited');
   await signOut(page);
 
-  await passwordStep(page, 'tina@example.com', userPassword);
-  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  // The invitation mail, from the SMTP catcher.
+  const link = await invitationLink('tina@example.com');
+  await page.goto(link);
+  await expect(page.getByRole('heading', { name: 'Welcome to Keyward' })).toBeVisible();
+  // A common password is refused.
+  await page.getByLabel('Password (12 to 128 characters)').fill('passwordpassword');
+  await page.getByLabel('Password again').fill('passwordpassword');
+  await page.getByRole('button', { name: 'Set password and sign in' }).click();
+  await expect(page.getByRole('alert')).toContainText('commonly used passwords');
+  await page.getByLabel('Password (12 to 128 characters)').fill(userPassword);
+  await page.getByLabel('Password again').fill(userPassword);
+  await page.getByRole('button', { name: 'Set password and sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Account', level: 1 })).toBeVisible();
+  // The link works once.
+  await page.goto(link);
+  await expect(page.getByRole('heading', { name: 'This invitation was already used' })).toBeVisible();
   await page.goto('/account');
   await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
   await expect(page.getByRole('img', { name: 'QR code of the authenticator key' })).toBeVisible();

@@ -59,3 +59,18 @@ create table email_codes (
     updated_at bigint not null
 );
 create index email_codes_attempt_id_idx on email_codes (attempt_id);
+
+-- Invitations: a single-use link (token kept as SHA-256) valid until expires_at, for an
+-- invited user row (status 'invited', no password yet).
+create table invitations (
+    id bigint generated always as identity primary key,
+    user_id bigint not null references users (id) on delete cascade,
+    token_hash text not null,
+    invited_by bigint references users (id) on delete set null,
+    expires_at bigint not null,
+    accepted_at bigint,
+    created_at bigint not null,
+    updated_at bigint not null
+);
+create unique index invitations_token_hash_key on invitations (token_hash);
+create index invitations_user_id_idx on invitations (user_id);

@@ -59,3 +59,18 @@ create table email_codes (
     updated_at integer not null
 );
 create index email_codes_attempt_id_idx on email_codes (attempt_id);
+
+-- Invitations: a single-use link (token kept as SHA-256) valid until expires_at, for an
+-- invited user row (status 'invited', no password yet).
+create table invitations (
+    id integer primary key autoincrement,
+    user_id integer not null references users (id) on delete cascade,
+    token_hash text not null,
+    invited_by integer references users (id) on delete set null,
+    expires_at integer not null,
+    accepted_at integer,
+    created_at integer not null,
+    updated_at integer not null
+);
+create unique index invitations_token_hash_key on invitations (token_hash);
+create index invitations_user_id_idx on invitations (user_id);

@@ -217,6 +217,7 @@ fn database_unavailable() -> Response {
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/login/verify"
+        || path.starts_with("/invite/")
         || path.starts_with(STATIC_PREFIX)
         || path.starts_with("/fn/")
         || path.starts_with("/api/")

@@ -181,11 +181,18 @@ pub async fn sign_in(
     // Always run argon2 (against a dummy hash when there is no user) so timing is the same.
     let matches = st
         .hasher
-        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        // An invited user has no password yet: the dummy hash keeps the timing.
+        .verify(
+            password,
+            user.as_ref()
+                .map(|u| u.password_hash.as_str())
+                .filter(|h| !h.is_empty()),
+        )
         .await
         .map_err(AppError::internal)?;
     let reason = match &user {
         None => Some("unknown_user"),
+        Some(u) if u.status == UserStatus::Invited => Some("invitation_not_accepted"),
         Some(_) if !matches => Some("wrong_password"),
         Some(u) if u.status != UserStatus::Active => Some("user_not_active"),
         Some(u) if !settings::domain_allowed(&settings, &u.email) => Some("domain_not_allowed"),
@@ -278,7 +285,7 @@ pub enum SignInStep {
 
 /// Signs the session in: a fresh ID (whatever cookie the browser brought, or the
 /// pending step's, is not adopted), the user, and the times the timeouts count from.
-async fn complete_sign_in(
+pub(crate) async fn complete_sign_in(
     ctx: &RequestCtx,
     user_id: i64,
     email: &str,

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod invitations;
 pub mod email_code;
 pub mod mail;
 pub mod password;

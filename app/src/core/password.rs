@@ -22,8 +22,25 @@ pub enum PasswordError {
     TooLong,
     #[error("Passwords are at least {MIN_PASSWORD_CHARS} characters long.")]
     TooShort,
+    #[error("This password is on a list of commonly used passwords. Choose another.")]
+    Common,
     #[error("password hashing failed: {0}")]
     Hash(String),
+}
+
+/// Common passwords (12 characters or more, lowercased) shipped with Keyward: an
+/// immutable embedded list, parsed once.
+static COMMON: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("common-passwords.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect()
+    });
+
+/// True when the password (compared case-insensitively) is on the shipped list.
+pub fn is_common(password: &str) -> bool {
+    COMMON.contains(password.to_lowercase().as_str())
 }
 
 fn argon2() -> Argon2<'static> {
@@ -31,13 +48,17 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Checks a new password's length (the composition rules of NIST 800-63B: none).
+/// Checks a new password as NIST 800-63B asks: length 12..=128 characters, not a
+/// commonly used password, and no composition rules.
 pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(PasswordError::TooLong);
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
+    }
+    if is_common(password) {
+        return Err(PasswordError::Common);
     }
     Ok(())
 }
@@ -140,6 +161,10 @@ mod tests {
         assert!(check_new_password("éééééééééééé").is_ok());
         assert!(check_new_password("correct horse battery").is_ok());
         assert!(check_new_password(&"x".repeat(128)).is_ok());
+        // On the shipped list, whatever the case.
+        assert_eq!(check_new_password("123456789012"), Err(PasswordError::Common));
+        assert_eq!(check_new_password("PasswordPassword"), Err(PasswordError::Common));
+        assert!(COMMON.len() > 40_000);
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 use super::{
-    CreateUser, ResetUser2fa, SetUserEnabled, SetUserRole, UserInfo, UserStatus, UsersData,
+    CreateUser, InviteUser, ResetUser2fa, SetUserEnabled, SetUserRole, UserInfo, UserStatus, UsersData,
 };
 use crate::auth::{get_me, Me, SudoForm};
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
@@ -12,6 +12,7 @@ pub fn UsersPage() -> impl IntoView {
     let set_role = ServerAction::<SetUserRole>::new();
     let set_enabled = ServerAction::<SetUserEnabled>::new();
     let reset = ServerAction::<ResetUser2fa>::new();
+    let invite = ServerAction::<InviteUser>::new();
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {
@@ -20,6 +21,7 @@ pub fn UsersPage() -> impl IntoView {
                 set_role.version().get(),
                 set_enabled.version().get(),
                 reset.version().get(),
+                invite.version().get(),
             )
         },
         |_| super::list_users(),
@@ -36,6 +38,7 @@ pub fn UsersPage() -> impl IntoView {
                             <h1>"Users"</h1>
                             <SudoForm/>
                             <UserTable me=me.clone() data=data.clone() set_role set_enabled reset/>
+                            <Invite data=data.clone() invite/>
                             <NewUser data create/>
                         </SignedIn>
                     }
@@ -165,6 +168,42 @@ fn UserRow(
             <td>{totp_cell}</td>
             <td>{last}</td>
         </tr>
+    }
+}
+
+fn role_options(data: &UsersData) -> impl IntoView {
+    data.roles
+        .iter()
+        .map(|(id, name)| {
+            let selected = *id == crate::roles::BuiltinRole::Developer.id();
+            view! { <option value=id.to_string() selected=selected>{name.clone()}</option> }
+        })
+        .collect_view()
+}
+
+#[component]
+fn Invite(data: UsersData, invite: ServerAction<InviteUser>) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="invite-title">
+            <h2 id="invite-title">"Invite someone"</h2>
+            <p class="muted">"They get an email with a link to set their password. The link works once, for 72 hours."</p>
+            <ActionResult action=invite ok=|_: &()| "Invitation sent.".to_owned()/>
+            <ActionForm action=invite>
+                <div class="field">
+                    <label for="invite-email">"Email to invite"</label>
+                    <input id="invite-email" type="email" name="email" required maxlength="254" autocomplete="off"/>
+                </div>
+                <div class="field">
+                    <label for="invite-name">"Their name"</label>
+                    <input id="invite-name" type="text" name="display_name" maxlength="100" autocomplete="off"/>
+                </div>
+                <div class="field">
+                    <label for="invite-role">"Their role"</label>
+                    <select id="invite-role" name="role_id">{role_options(&data)}</select>
+                </div>
+                <button type="submit" class="btn btn-primary">"Send invitation"</button>
+            </ActionForm>
+        </section>
     }
 }
 

@@ -166,3 +166,31 @@ pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
         .await
     })
 }
+
+/// Invites someone by email: they get a single-use link (72 hours) to set a password.
+#[server(prefix = "/fn", endpoint = "users/invite")]
+pub async fn invite_user(email: String, display_name: String, role_id: i64) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
+        let st = &ctx.state;
+        let who = crate::core::users::find_by_id(&st.db, grant.principal().user_id())
+            .await
+            .map_err(AppError::internal)?
+            .map(|u| format!("{} ({})", u.display_name, u.email))
+            .unwrap_or_else(|| "An administrator".into());
+        crate::core::invitations::invite(
+            &st.db,
+            &st.config,
+            &st.mailer,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &who,
+            &crate::core::invitations::Invite {
+                email: &email,
+                display_name: Some(&display_name),
+                role_id,
+            },
+        )
+        .await
+    })
+}

@@ -1,0 +1,268 @@
+//! Invitations: a user with `user.manage` invites an email (domain list and role rules
+//! apply); the invitee gets a mail with a single-use link valid 72 hours, sets a
+//! password (12..=128 characters, not a common one), and is signed in.
+//!
+//! The token (256 random bits) is only in the mail; the database keeps its SHA-256.
+//! Acceptance is a conditional update (`accepted_at is null and expires_at > now`), so
+//! a link works once even when submitted twice at the same instant. Inviting the same
+//! address again replaces the earlier link.
+
+use super::{
+    access::Grant,
+    audit::{self, hex, Actor, Event, Origin},
+    config::Config,
+    db::Db,
+    mail::{html_escape, Mail, Mailer},
+    password::{check_new_password, Hasher},
+    settings,
+    users::{self, NewUser, UserError, UserStatus},
+};
+use crate::error::AppError;
+use crate::roles::Permission;
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+
+pub const VALID_SECS: i64 = 72 * 3600;
+
+fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// What an invitation link leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Valid { email: String },
+    Expired,
+    Used,
+    Unknown,
+}
+
+pub struct Invite<'a> {
+    pub email: &'a str,
+    pub display_name: Option<&'a str>,
+    pub role_id: i64,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn invite(
+    db: &Db,
+    config: &Config,
+    mailer: &Mailer,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    who_invites: &str,
+    inv: &Invite<'_>,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::UserManage)?;
+    let email = users::normalise_email(inv.email)
+        .map_err(|e| AppError::validation("email", e.to_string()))?;
+    let security = settings::security(db, config)
+        .await
+        .map_err(AppError::internal)?;
+    if !settings::domain_allowed(&security, &email) {
+        return Err(AppError::validation(
+            "email",
+            format!(
+                "Only addresses at these domains can have an account: {}.",
+                security.allowed_domains.join(", ")
+            ),
+        ));
+    }
+    let display_name = users::display_name_or_default(inv.display_name, &email)?;
+    let role_name = users::check_may_assign(db, p, inv.role_id).await?;
+
+    let mut token_bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut token_bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token_bytes);
+
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let existing: Option<(i64, String)> =
+        sqlx::query_as("select id, status from users where email = $1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+    let user_id = match existing {
+        Some((id, status)) if status == UserStatus::Invited.as_str() => {
+            sqlx::query("update users set display_name = $2, role_id = $3, updated_at = $4 where id = $1")
+                .bind(id)
+                .bind(&display_name)
+                .bind(inv.role_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(AppError::internal)?;
+            // The earlier link stops working.
+            sqlx::query("update invitations set expires_at = $2, updated_at = $2 where user_id = $1 and accepted_at is null")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(AppError::internal)?;
+            id
+        }
+        Some(_) => {
+            return Err(AppError::validation(
+                "email",
+                "This address already has an account.",
+            ))
+        }
+        None => users::create(
+            &mut tx,
+            now,
+            &NewUser {
+                email: &email,
+                display_name: &display_name,
+                password_hash: "",
+                role_id: inv.role_id,
+                status: UserStatus::Invited,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            UserError::EmailTaken => {
+                AppError::validation("email", "This address already has an account.")
+            }
+            UserError::InvalidEmail(m) => AppError::validation("email", m),
+            UserError::Db(e) => AppError::internal(e),
+        })?,
+    };
+    sqlx::query(
+        "insert into invitations (user_id, token_hash, invited_by, expires_at, accepted_at, created_at, updated_at) \
+         values ($1, $2, $3, $4, null, $5, $5)",
+    )
+    .bind(user_id)
+    .bind(token_hash(&token))
+    .bind(p.user_id())
+    .bind(now + VALID_SECS)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        Actor::User(p.user_id()),
+        "invitation.sent",
+        origin,
+        Some(email.clone()),
+        serde_json::json!({ "user_id": user_id, "role": role_name }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+
+    let link = format!("{}/invite/{token}", config.public_url.url.trim_end_matches('/'));
+    mailer
+        .send(Mail {
+            to: &email,
+            subject: "You are invited to Keyward",
+            text: format!(
+                "{who_invites} invited you to Keyward, where your organisation's API keys are managed.\n\n\
+                 Set your password here (the link works once, for 72 hours):\n{link}\n\n\
+                 If you did not expect this, ignore this message.\n"
+            ),
+            html: format!(
+                "<p>{} invited you to Keyward, where your organisation's API keys are managed.</p>\
+                 <p><a href=\"{}\">Set your password</a> (the link works once, for 72 hours).</p>\
+                 <p>If you did not expect this, ignore this message.</p>",
+                html_escape(who_invites),
+                html_escape(&link)
+            ),
+        })
+        .await
+        .map_err(AppError::internal)
+}
+
+pub async fn lookup(db: &Db, now: i64, token: &str) -> Result<LinkState, AppError> {
+    if token.len() > 100 {
+        return Ok(LinkState::Unknown);
+    }
+    let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+        "select u.email, i.expires_at, i.accepted_at from invitations i join users u on u.id = i.user_id where i.token_hash = $1",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(match row {
+        None => LinkState::Unknown,
+        Some((_, _, Some(_))) => LinkState::Used,
+        Some((_, exp, None)) if exp <= now => LinkState::Expired,
+        Some((email, _, None)) => LinkState::Valid { email },
+    })
+}
+
+/// Sets the invitee's password and activates the account; returns (user id, email).
+pub async fn accept(
+    db: &Db,
+    hasher: &Hasher,
+    now: i64,
+    origin: &Origin,
+    token: &str,
+    display_name: &str,
+    password: &str,
+) -> Result<(i64, String), AppError> {
+    let email = match lookup(db, now, token).await? {
+        LinkState::Valid { email } => email,
+        LinkState::Expired => return Err(link_error(LinkState::Expired)),
+        LinkState::Used => return Err(link_error(LinkState::Used)),
+        LinkState::Unknown => return Err(link_error(LinkState::Unknown)),
+    };
+    check_new_password(password).map_err(|e| AppError::validation("password", e.to_string()))?;
+    let display_name = users::display_name_or_default(Some(display_name), &email)?;
+    let hash = hasher.hash(password).await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let claimed: Option<(i64,)> = sqlx::query_as(
+        "update invitations set accepted_at = $2, updated_at = $2 \
+         where token_hash = $1 and accepted_at is null and expires_at > $2 returning user_id",
+    )
+    .bind(token_hash(token))
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let Some((user_id,)) = claimed else {
+        return Err(link_error(LinkState::Used));
+    };
+    let r = sqlx::query(
+        "update users set password_hash = $2, display_name = $3, status = 'active', updated_at = $4 \
+         where id = $1 and status = 'invited'",
+    )
+    .bind(user_id)
+    .bind(&hash)
+    .bind(&display_name)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::Conflict(
+            "This account is no longer waiting for an invitation. Ask your administrator.".into(),
+        ));
+    }
+    let ev = Event::success(
+        Actor::User(user_id),
+        "invitation.accepted",
+        origin,
+        Some(email.clone()),
+        serde_json::json!({ "user_id": user_id }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    Ok((user_id, email))
+}
+
+pub fn link_error(state: LinkState) -> AppError {
+    AppError::validation(
+        "token",
+        match state {
+            LinkState::Expired => "This invitation has expired. Ask your administrator for a new one.",
+            LinkState::Used => "This invitation was already used. Sign in with your email and password.",
+            _ => "This invitation link is not valid. Check that you copied all of it.",
+        },
+    )
+}

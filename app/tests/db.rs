@@ -1059,3 +1059,46 @@ fn read_code(dir: &std::path::Path) -> String {
     let at = mail.find("sign-in code is ").unwrap() + "sign-in code is ".len();
     mail[at..at + 6].to_owned()
 }
+
+#[tokio::test]
+async fn invitation_links_expire_after_72_hours() {
+    on_both(|db| async move {
+        use app::core::invitations::{self, Invite, LinkState};
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(None, "keyward@example.com", dir.path().join("outbox")).unwrap();
+        let config = Config::from_sources(None, &[]).unwrap();
+        let o = Origin::default();
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let g = p.require(Permission::UserManage).unwrap();
+        let now = 1_800_000_000;
+        let inv = Invite { email: "late@example.com", display_name: None, role_id: BuiltinRole::Viewer.id() };
+        invitations::invite(&db, &config, &mailer, now, &g, &o, "Olive", &inv).await.unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let mail = std::fs::read_to_string(files.last().unwrap()).unwrap();
+        let at = mail.find("/invite/").unwrap() + "/invite/".len();
+        let token: String = mail[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+        assert_eq!(token.len(), 43);
+        // The token is not stored; its hash is.
+        let (n,): (i64,) = sqlx::query_as("select count(*) from invitations where token_hash = $1")
+            .bind(&token).fetch_one(&db.pool).await.unwrap();
+        assert_eq!(n, 0);
+        let last_second = now + invitations::VALID_SECS - 1;
+        assert_eq!(
+            invitations::lookup(&db, last_second, &token).await.unwrap(),
+            LinkState::Valid { email: "late@example.com".into() }
+        );
+        let expired = now + invitations::VALID_SECS;
+        assert_eq!(invitations::lookup(&db, expired, &token).await.unwrap(), LinkState::Expired);
+        let hasher = Hasher::new(1);
+        let r = invitations::accept(&db, &hasher, expired, &o, &token, "Late", "a long enough password").await;
+        assert!(matches!(r, Err(AppError::Validation { ref message, .. }) if message.contains("expired")), "{r:?}");
+        // Within the time it works, once.
+        invitations::accept(&db, &hasher, last_second, &o, &token, "Late", "a long enough password").await.unwrap();
+        assert_eq!(invitations::lookup(&db, last_second, &token).await.unwrap(), LinkState::Used);
+        let u = users::find_by_email(&db, "late@example.com").await.unwrap().unwrap();
+        assert_eq!((u.status, u.role_id, u.display_name.as_str()), (UserStatus::Active, BuiltinRole::Viewer.id(), "Late"));
+    })
+    .await;
+}

@@ -86,14 +86,16 @@ pub async fn invite(
             .map_err(AppError::internal)?;
     let user_id = match existing {
         Some((id, status)) if status == UserStatus::Invited.as_str() => {
-            sqlx::query("update users set display_name = $2, role_id = $3, updated_at = $4 where id = $1")
-                .bind(id)
-                .bind(&display_name)
-                .bind(inv.role_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+            sqlx::query(
+                "update users set display_name = $2, role_id = $3, updated_at = $4 where id = $1",
+            )
+            .bind(id)
+            .bind(&display_name)
+            .bind(inv.role_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
             // The earlier link stops working.
             sqlx::query("update invitations set expires_at = $2, updated_at = $2 where user_id = $1 and accepted_at is null")
                 .bind(id)
@@ -153,7 +155,10 @@ pub async fn invite(
         .map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
 
-    let link = format!("{}/invite/{token}", config.public_url.url.trim_end_matches('/'));
+    let link = format!(
+        "{}/invite/{token}",
+        config.public_url.url.trim_end_matches('/')
+    );
     mailer
         .send(Mail {
             to: &email,
@@ -260,8 +265,12 @@ pub fn link_error(state: LinkState) -> AppError {
     AppError::validation(
         "token",
         match state {
-            LinkState::Expired => "This invitation has expired. Ask your administrator for a new one.",
-            LinkState::Used => "This invitation was already used. Sign in with your email and password.",
+            LinkState::Expired => {
+                "This invitation has expired. Ask your administrator for a new one."
+            }
+            LinkState::Used => {
+                "This invitation was already used. Sign in with your email and password."
+            }
             _ => "This invitation link is not valid. Check that you copied all of it.",
         },
     )

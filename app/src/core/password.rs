@@ -162,8 +162,14 @@ mod tests {
         assert!(check_new_password("correct horse battery").is_ok());
         assert!(check_new_password(&"x".repeat(128)).is_ok());
         // On the shipped list, whatever the case.
-        assert_eq!(check_new_password("123456789012"), Err(PasswordError::Common));
-        assert_eq!(check_new_password("PasswordPassword"), Err(PasswordError::Common));
+        assert_eq!(
+            check_new_password("123456789012"),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(
+            check_new_password("PasswordPassword"),
+            Err(PasswordError::Common)
+        );
         assert!(COMMON.len() > 40_000);
     }
 

@@ -312,7 +312,11 @@ pub async fn register(
 
 /// Refuses (403) assigning a role that holds a permission the principal does not, or the
 /// Owner role by anyone but an Owner.
-pub(crate) async fn check_may_assign(db: &Db, p: &Principal, role_id: i64) -> Result<String, AppError> {
+pub(crate) async fn check_may_assign(
+    db: &Db,
+    p: &Principal,
+    role_id: i64,
+) -> Result<String, AppError> {
     let (name, perms) = roles::find(db, role_id)
         .await
         .map_err(AppError::internal)?

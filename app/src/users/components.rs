@@ -1,5 +1,6 @@
 use super::{
-    CreateUser, InviteUser, ResetUser2fa, SetUserEnabled, SetUserRole, UserInfo, UserStatus, UsersData,
+    CreateUser, InviteUser, ResetUser2fa, SetUserEnabled, SetUserRole, UserInfo, UserStatus,
+    UsersData,
 };
 use crate::auth::{get_me, Me, SudoForm};
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};

@@ -169,7 +169,11 @@ pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
 
 /// Invites someone by email: they get a single-use link (72 hours) to set a password.
 #[server(prefix = "/fn", endpoint = "users/invite")]
-pub async fn invite_user(email: String, display_name: String, role_id: i64) -> Result<(), AppError> {
+pub async fn invite_user(
+    email: String,
+    display_name: String,
+    role_id: i64,
+) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         let st = &ctx.state;
         let who = crate::core::users::find_by_id(&st.db, grant.principal().user_id())

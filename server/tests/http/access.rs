@@ -39,6 +39,34 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("page GET /", (Need::SignedIn, none.clone()));
     t.insert("page GET /login/verify", (Need::Public, none.clone()));
     t.insert("fn POST /fn/auth/pending", (Need::Public, none.clone()));
+    t.insert("page GET /invite/{token}", (Need::Public, none.clone()));
+    t.insert(
+        "fn POST /fn/invite/get",
+        (Need::Public, kv(&[("token", "no-such-token".into())])),
+    );
+    t.insert(
+        "fn POST /fn/invite/accept",
+        (
+            Need::Public,
+            kv(&[
+                ("token", "no-such-token".into()),
+                ("display_name", "X".into()),
+                ("password", "a long enough password".into()),
+                ("confirm_password", "a long enough password".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/users/invite",
+        (
+            Need::Perm("user.manage"),
+            kv(&[
+                ("email", "invited@example.com".into()),
+                ("display_name", "I".into()),
+                ("role_id", f.bare_role.to_string()),
+            ]),
+        ),
+    );
     t.insert(
         "fn POST /fn/auth/verify",
         (Need::Public, kv(&[("code", "123456".into())])),

@@ -488,3 +488,134 @@ async fn account_lists_and_ends_sessions_and_changes_the_password() {
     assert!(acts.contains(&"session.ended".to_owned()));
     assert!(acts.contains(&"user.password_changed".to_owned()));
 }
+
+/// The link in the newest invitation written to the server's development outbox.
+fn invitation_link(s: &Server, to: &str) -> String {
+    let dir = s.dir.path().join("outbox");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files.iter().rev() {
+        let mail = std::fs::read_to_string(f).unwrap();
+        if mail.contains(&format!("To: {to}"))
+            && mail.contains("Subject: You are invited to Keyward")
+        {
+            let at = mail.find("/invite/").unwrap();
+            let start = mail[..at].rfind("http").unwrap();
+            let end = at
+                + mail[at..]
+                    .find(|c: char| c.is_whitespace() || c == '"')
+                    .unwrap();
+            return mail[start..end].to_owned();
+        }
+    }
+    panic!("no invitation to {to} in {}", dir.display());
+}
+
+#[tokio::test]
+async fn invitations_work_once_and_follow_the_rules() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let invite = |email: &'static str, role: &'static str| {
+        let s = &s;
+        let owner = owner.clone();
+        async move {
+            post_fn(
+                s,
+                Some(&owner),
+                "/fn/users/invite",
+                &pairs(&[("email", email), ("display_name", ""), ("role_id", role)]),
+            )
+            .await
+        }
+    };
+    assert_eq!(invite("Ivy@Example.com", "3").await.status(), 200);
+    // An existing account cannot be invited; a bad address is refused.
+    assert_eq!(invite("owner@example.com", "3").await.status(), 400);
+    assert_eq!(
+        invite("ivy@example.com, eve@evil.org", "3").await.status(),
+        400
+    );
+    let first = invitation_link(&s, "ivy@example.com");
+    assert!(first.starts_with(&s.base), "{first}");
+    // Inviting again replaces the link: the first one no longer works.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(invite("ivy@example.com", "3").await.status(), 200);
+    let link = invitation_link(&s, "ivy@example.com");
+    assert_ne!(link, first);
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let old_token = first.rsplit('/').next().unwrap().to_owned();
+
+    // Before acceptance the invitee cannot sign in (generic failure).
+    let r = s.login_form("ivy@example.com", PASSWORD, &[]).await;
+    assert_eq!(r.headers()["location"], "/login?error=credentials");
+
+    let page = client()
+        .get(s.url(&format!("/invite/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("ivy@example.com"));
+    let old = client()
+        .get(s.url(&format!("/invite/{old_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 410);
+    assert!(old.text().await.unwrap().contains("has expired"));
+
+    let accept = |token: String, pw: &'static str| {
+        let s = &s;
+        async move {
+            post_fn(
+                s,
+                None,
+                "/fn/invite/accept",
+                &pairs(&[
+                    ("token", &token),
+                    ("display_name", "Ivy"),
+                    ("password", pw),
+                    ("confirm_password", pw),
+                ]),
+            )
+            .await
+        }
+    };
+    let r = accept(token.clone(), "123456789012").await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("commonly used"));
+    // Accepted twice at the same instant: one wins.
+    let (a, b) = tokio::join!(
+        accept(token.clone(), PASSWORD),
+        accept(token.clone(), PASSWORD)
+    );
+    let statuses = [a.status().as_u16(), b.status().as_u16()];
+    assert!(
+        statuses.contains(&200) && statuses.contains(&400),
+        "{statuses:?}"
+    );
+    let winner = if a.status() == 200 { a } else { b };
+    let cookie = session_cookie(&winner).expect("signed in on acceptance");
+    let me: serde_json::Value = post_fn(&s, Some(&cookie), "/fn/auth/me", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ivy@example.com");
+    assert_eq!(me["role"], "Developer");
+    let page = client()
+        .get(s.url(&format!("/invite/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("already used"));
+    let acts = audit_actions(&s).await;
+    assert!(acts.contains(&"invitation.sent".to_owned()));
+    assert!(acts.contains(&"invitation.accepted".to_owned()));
+    // And the password works for sign-in now.
+    let r = s.login_form("ivy@example.com", PASSWORD, &[]).await;
+    assert_eq!(r.headers()["location"], "/");
+}

@@ -14,7 +14,6 @@ use super::{
     db::Db,
     mail::{html_escape, Mail, Mailer},
     password::{check_new_password, Hasher},
-    settings,
     users::{self, NewUser, UserError, UserStatus},
 };
 use crate::error::AppError;
@@ -58,18 +57,7 @@ pub async fn invite(
     let p = grant.ensure(Permission::UserManage)?;
     let email = users::normalise_email(inv.email)
         .map_err(|e| AppError::validation("email", e.to_string()))?;
-    let security = settings::security(db, config)
-        .await
-        .map_err(AppError::internal)?;
-    if !settings::domain_allowed(&security, &email) {
-        return Err(AppError::validation(
-            "email",
-            format!(
-                "Only addresses at these domains can have an account: {}.",
-                security.allowed_domains.join(", ")
-            ),
-        ));
-    }
+    users::check_domain(db, config, &email).await?;
     let display_name = users::display_name_or_default(inv.display_name, &email)?;
     let role_name = users::check_may_assign(db, p, inv.role_id).await?;
 
@@ -123,13 +111,7 @@ pub async fn invite(
             },
         )
         .await
-        .map_err(|e| match e {
-            UserError::EmailTaken => {
-                AppError::validation("email", "This address already has an account.")
-            }
-            UserError::InvalidEmail(m) => AppError::validation("email", m),
-            UserError::Db(e) => AppError::internal(e),
-        })?,
+        .map_err(UserError::into_field_error)?,
     };
     sqlx::query(
         "insert into invitations (user_id, token_hash, invited_by, expires_at, accepted_at, created_at, updated_at) \

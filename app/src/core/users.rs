@@ -231,6 +231,36 @@ pub fn display_name_or_default(name: Option<&str>, email: &str) -> Result<String
     Ok(name)
 }
 
+/// Refuses an address whose domain is not on Settings > General's list.
+pub async fn check_domain(db: &Db, config: &Config, email: &str) -> Result<(), AppError> {
+    let security = settings::security(db, config)
+        .await
+        .map_err(AppError::internal)?;
+    if settings::domain_allowed(&security, email) {
+        return Ok(());
+    }
+    Err(AppError::validation(
+        "email",
+        format!(
+            "Only addresses at these domains can have an account: {}.",
+            security.allowed_domains.join(", ")
+        ),
+    ))
+}
+
+impl UserError {
+    /// The client-safe error for the email field of a form.
+    pub fn into_field_error(self) -> AppError {
+        match self {
+            UserError::EmailTaken => {
+                AppError::validation("email", "A user with this email already exists.")
+            }
+            UserError::InvalidEmail(m) => AppError::validation("email", m),
+            UserError::Db(e) => AppError::internal(e),
+        }
+    }
+}
+
 /// A new active user, from the panel's users page or the CLI.
 pub struct Registration<'a> {
     pub email: &'a str,
@@ -255,18 +285,7 @@ pub async fn register(
 ) -> Result<i64, AppError> {
     let email =
         normalise_email(r.email).map_err(|e| AppError::validation("email", e.to_string()))?;
-    let security = settings::security(db, config)
-        .await
-        .map_err(AppError::internal)?;
-    if !settings::domain_allowed(&security, &email) {
-        return Err(AppError::validation(
-            "email",
-            format!(
-                "Only addresses at these domains can have an account: {}.",
-                security.allowed_domains.join(", ")
-            ),
-        ));
-    }
+    check_domain(db, config, &email).await?;
     let display_name = display_name_or_default(r.display_name, &email)?;
     check_new_password(r.password).map_err(|e| AppError::validation("password", e.to_string()))?;
     let (role_name,): (String,) = sqlx::query_as("select name from roles where id = $1")
@@ -289,13 +308,7 @@ pub async fn register(
         },
     )
     .await
-    .map_err(|e| match e {
-        UserError::EmailTaken => {
-            AppError::validation("email", "A user with this email already exists.")
-        }
-        UserError::InvalidEmail(m) => AppError::validation("email", m),
-        UserError::Db(e) => AppError::internal(e),
-    })?;
+    .map_err(UserError::into_field_error)?;
     let ev = Event::success(
         actor,
         "user.created",

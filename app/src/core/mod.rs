@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod email_code;
 pub mod invitations;
+pub mod key_format;
 pub mod mail;
 pub mod password;
 pub mod roles;

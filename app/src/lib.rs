@@ -25,6 +25,7 @@ pub mod account;
 pub mod auth;
 pub mod error;
 pub mod invite;
+pub mod keys;
 pub mod overview;
 pub mod roles;
 pub mod settings;

@@ -1,5 +1,6 @@
 //! `keyward`: the server and its command-line tools.
 
+mod api;
 mod cli;
 mod health;
 mod middleware;

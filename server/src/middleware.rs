@@ -25,6 +25,10 @@ use std::net::SocketAddr;
 
 const STATIC_PREFIX: &str = "/pkg/";
 
+/// This request's id: in the `X-Request-Id` header, REST error bodies and log lines.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 fn random_b64(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -62,6 +66,7 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     let ip = app::core::client_ip::client_addr(peer, req.headers(), &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     let request_id = random_b64(12);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let path = req.uri().path().to_owned();
 
     let mut res = if is_cross_origin(
@@ -133,12 +138,28 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
 /// up to the limit and refused as soon as it goes past it.
 pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limit = state.config.max_body_bytes;
+    let api = req.uri().path().starts_with("/api/");
+    let rid = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let too_large = || {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body larger than {limit} bytes.\n"),
-        )
+        if api {
+            crate::api::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("The request body is larger than {limit} bytes."),
+            )
+            .with_request_id(&rid)
             .into_response()
+        } else {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body larger than {limit} bytes.\n"),
+            )
+                .into_response()
+        }
     };
     let declared = req
         .headers()

@@ -1,7 +1,7 @@
 //! The router: health probes, the panel (pages and server functions), static files,
 //! wrapped in the security layers.
 
-use crate::{health, middleware};
+use crate::{api, health, middleware};
 use app::{core::state::AppState, shell, App};
 use axum::{middleware::from_fn_with_state, routing::get, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -43,6 +43,7 @@ pub fn build(state: AppState) -> Router {
     // Probes and the static bundle never touch the session store (a cookie on an asset
     // request would otherwise cost a session read and write).
     Router::new()
+        .nest("/api/v1", api::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(
@@ -55,8 +56,8 @@ pub fn build(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every panel page and server function, one per line: `page GET /path` or
-/// `fn POST /fn/...`. Generated from the router and the server-function registry, so the
+/// Every panel page, server function and REST route, one per line: `page GET /path`,
+/// `fn POST /fn/...` or `rest METHOD /api/v1/...`. Generated from the router and the server-function registry, so the
 /// endpoint table test cannot miss a new one.
 pub fn listing() -> Vec<String> {
     let mut out: Vec<String> = generate_route_list(App)
@@ -66,6 +67,11 @@ pub fn listing() -> Vec<String> {
     out.extend(
         leptos::server_fn::axum::server_fn_paths()
             .map(|(path, method)| format!("fn {method} {path}")),
+    );
+    out.extend(
+        api::ROUTES
+            .iter()
+            .map(|(method, path)| format!("rest {method} {path}")),
     );
     out.sort();
     out.dedup();

@@ -48,6 +48,28 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         }
     });
 
+    // API key "last used" is written in batches, never once per request; also the
+    // throttling rows that have aged out are pruned.
+    let (keys, db) = (state.keys.clone(), state.db.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys.flush_last_used(&db).await {
+                tracing::warn!(error = %e, "writing API key last-used times failed");
+            }
+            n += 1;
+            if n % 60 == 0 {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                if let Err(e) = app::core::throttle::prune(&db, now).await {
+                    tracing::warn!(error = %e, "pruning sign-in throttling failed");
+                }
+            }
+        }
+    });
+    let flush_keys = (state.keys.clone(), state.db.clone());
+
     let app = crate::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         CliError::Message(format!("cannot listen on {listen} (KEYWARD_LISTEN): {e}"))
@@ -63,7 +85,12 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     )
     .with_graceful_shutdown(shutdown())
     .await
-    .map_err(|e| CliError::Message(format!("server error: {e}")))
+    .map_err(|e| CliError::Message(format!("server error: {e}")))?;
+    // Last uses noted since the last tick.
+    if let Err(e) = flush_keys.0.flush_last_used(&flush_keys.1).await {
+        tracing::warn!(error = %e, "writing API key last-used times at shutdown failed");
+    }
+    Ok(())
 }
 
 async fn shutdown() {

@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     User(i64),
+    /// An API key, acting for the user who owns it.
+    Key { key_id: String, owner_id: i64 },
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,15 @@ impl Principal {
     pub fn user_id(&self) -> i64 {
         match self.subject {
             Subject::User(id) => id,
+            Subject::Key { owner_id, .. } => owner_id,
+        }
+    }
+
+    /// Who the audit log names: the user, or the key.
+    pub fn actor(&self) -> super::audit::Actor<'_> {
+        match &self.subject {
+            Subject::User(id) => super::audit::Actor::User(*id),
+            Subject::Key { key_id, .. } => super::audit::Actor::Key(key_id),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod db;
 pub mod email_code;
 pub mod invitations;
 pub mod key_format;
+pub mod keys;
 pub mod mail;
 pub mod password;
 pub mod roles;

@@ -4,6 +4,7 @@ use super::{
     clock::Clock,
     config::{Config, Secret},
     db::Db,
+    keys::KeyCache,
     mail::Mailer,
     password::Hasher,
     session_store::DbSessionStore,
@@ -21,6 +22,8 @@ pub struct AppState {
     pub clock: Clock,
     pub sessions: DbSessionStore,
     pub mailer: Mailer,
+    /// API key verification cache (see `core::keys`).
+    pub keys: KeyCache,
     /// Key for data encrypted at rest (TOTP seeds, revealable channel keys).
     pub master_key: Secret<[u8; 32]>,
 }
@@ -61,6 +64,7 @@ impl AppState {
             clock,
             sessions,
             mailer,
+            keys: KeyCache::default(),
             master_key,
         }
     }

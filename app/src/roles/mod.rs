@@ -113,13 +113,16 @@ pub async fn save_roles(
                 }
             }
         }
-        crate::core::roles::save_matrix(
+        let changed = crate::core::roles::save_matrix(
             &ctx.state.db,
             ctx.state.clock.now(),
             &g,
             &ctx.origin(),
             &wanted,
         )
-        .await
+        .await?;
+        // Keys carry roles too: their cached permissions are stale now.
+        ctx.state.keys.bump();
+        Ok(changed)
     })
 }

@@ -1,0 +1,726 @@
+//! Apps and API keys: the domain code both doors call (the panel's `/apps` and `/keys`
+//! server functions and the REST API's `/api/v1/keys`).
+//!
+//! Rules: a key's role never holds more than its creator's; a key is visible to its
+//! owner with `api.key.view` and to everyone with `api.key.view_all`, and only a visible
+//! key can be changed; the secret exists only in the value returned by `create` and
+//! `roll` (the database keeps its SHA-256 and last four characters); revoking is
+//! immediate and final; rolling makes a new key with every setting of the old one, and
+//! the old one keeps working until the grace deadline. Every change is audited, and
+//! every change bumps the verification cache's generation (`KeyCache`).
+
+use super::{
+    access::{role_permissions, Grant, Principal},
+    audit::{self, Event, Origin},
+    config::parse_cidr,
+    db::{is_unique_violation, Db},
+    key_format::{self, Environment, Visibility},
+};
+use crate::error::AppError;
+use crate::keys::{AppInfo, KeyInfo};
+use crate::roles::{BuiltinRole, Permission};
+use ipnet::IpNet;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_REASON_CHARS: usize = 500;
+
+fn name_of(field: &str, input: &str) -> Result<String, AppError> {
+    let n = input.trim();
+    if n.is_empty() {
+        return Err(AppError::validation(field, "Enter a name."));
+    }
+    if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) {
+        return Err(AppError::validation(
+            field,
+            format!("A name has at most {MAX_NAME_CHARS} characters and no control characters."),
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+/// Parses an allow-list typed one entry per line (or comma-separated): each an IPv4 or
+/// IPv6 address or CIDR; the error names the offending line.
+pub fn parse_networks(field: &str, text: &str) -> Result<Vec<IpNet>, AppError> {
+    let mut out: Vec<IpNet> = Vec::new();
+    for (i, line) in text.split(['\n', ',']).enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let net = parse_cidr(line).ok_or_else(|| {
+            AppError::validation(
+                field,
+                format!(
+                    "Entry {} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32.",
+                    i + 1
+                ),
+            )
+        })?;
+        if !out.contains(&net) {
+            out.push(net);
+        }
+        if out.len() > 500 {
+            return Err(AppError::validation(field, "At most 500 entries."));
+        }
+    }
+    Ok(out)
+}
+
+fn join(nets: &[IpNet]) -> String {
+    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+fn split(text: &str) -> Vec<String> {
+    text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+// ---- apps ----
+
+pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select id, name, networks from apps order by name_key")
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, networks)| AppInfo {
+            id,
+            name,
+            networks: split(&networks),
+        })
+        .collect())
+}
+
+pub async fn create_app(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    name: &str,
+    networks: &str,
+) -> Result<i64, AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let name = name_of("name", name)?;
+    let nets = parse_networks("networks", networks)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let res: Result<(i64,), _> = sqlx::query_as(
+        "insert into apps (name, name_key, networks, created_by, created_at, updated_at) values ($1, $2, $3, $4, $5, $5) returning id",
+    )
+    .bind(&name)
+    .bind(name.to_lowercase())
+    .bind(join(&nets))
+    .bind(p.user_id())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await;
+    let id = match res {
+        Ok((id,)) => id,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(AppError::validation(
+                "name",
+                "An app with this name already exists.",
+            ))
+        }
+        Err(e) => return Err(AppError::internal(e)),
+    };
+    let ev = Event::success(
+        p.actor(),
+        "app.created",
+        origin,
+        Some(name),
+        serde_json::json!({ "app_id": id, "networks": join(&nets) }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    cache.bump();
+    Ok(id)
+}
+
+/// Renames an app and replaces its REST allow-list.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_app(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    id: i64,
+    name: &str,
+    networks: &str,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let name = name_of("name", name)?;
+    let nets = parse_networks("networks", networks)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let res = sqlx::query(
+        "update apps set name = $2, name_key = $3, networks = $4, updated_at = $5 where id = $1",
+    )
+    .bind(id)
+    .bind(&name)
+    .bind(name.to_lowercase())
+    .bind(join(&nets))
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    match res {
+        Ok(r) if r.rows_affected() == 1 => {}
+        Ok(_) => return Err(AppError::NotFound),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(AppError::validation(
+                "name",
+                "An app with this name already exists.",
+            ))
+        }
+        Err(e) => return Err(AppError::internal(e)),
+    }
+    let ev = Event::success(
+        p.actor(),
+        "app.updated",
+        origin,
+        Some(name),
+        serde_json::json!({ "app_id": id, "networks": join(&nets) }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    cache.bump();
+    Ok(())
+}
+
+// ---- keys ----
+
+const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
+     k.role_id, r.name as role, k.last4, k.networks, k.expires_at, k.revoked_at, k.revoke_reason, k.rolled_from, \
+     k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip \
+     from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id \
+     left join roles r on r.id = k.role_id";
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: String,
+    kind: String,
+    app_id: i64,
+    app: String,
+    environment: String,
+    owner_id: Option<i64>,
+    owner: Option<String>,
+    name: String,
+    role_id: Option<i64>,
+    role: Option<String>,
+    last4: String,
+    networks: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    revoke_reason: Option<String>,
+    rolled_from: Option<String>,
+    replaced_by: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+}
+
+fn status(now: i64, revoked_at: Option<i64>, expires_at: Option<i64>) -> &'static str {
+    if revoked_at.is_some() {
+        "revoked"
+    } else if expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn key_info(now: i64, r: KeyRow) -> KeyInfo {
+    KeyInfo {
+        status: status(now, r.revoked_at, r.expires_at).to_owned(),
+        key_id: r.key_id,
+        kind: r.kind,
+        app_id: r.app_id,
+        app: r.app,
+        environment: r.environment,
+        owner_id: r.owner_id,
+        owner: r.owner,
+        name: r.name,
+        role_id: r.role_id,
+        role: r.role,
+        last4: r.last4,
+        networks: split(&r.networks),
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+        last_used_ip: r.last_used_ip,
+        revoked_at: r.revoked_at,
+        revoke_reason: r.revoke_reason,
+        rolled_from: r.rolled_from,
+        replaced_by: r.replaced_by,
+    }
+}
+
+/// The keys `p` may see: everyone's with `api.key.view_all`, else their own.
+pub async fn list_keys(db: &Db, now: i64, p: &Principal) -> Result<Vec<KeyInfo>, AppError> {
+    let rows: Vec<KeyRow> = if p.has(Permission::ApiKeyViewAll) {
+        sqlx::query_as(&format!("{KEY_SELECT} where k.kind = 'rest' order by k.created_at desc, k.id desc"))
+            .fetch_all(&db.pool)
+            .await
+    } else if p.has(Permission::ApiKeyView) {
+        sqlx::query_as(&format!(
+            "{KEY_SELECT} where k.kind = 'rest' and k.owner_id = $1 order by k.created_at desc, k.id desc"
+        ))
+        .bind(p.user_id())
+        .fetch_all(&db.pool)
+        .await
+    } else {
+        return Err(AppError::Forbidden);
+    }
+    .map_err(AppError::internal)?;
+    Ok(rows.into_iter().map(|r| key_info(now, r)).collect())
+}
+
+/// A key `p` may see, or NotFound (a key one cannot see does not exist for one).
+pub async fn visible_key(db: &Db, now: i64, p: &Principal, key_id: &str) -> Result<KeyInfo, AppError> {
+    if !key_format::is_key_id(key_id) {
+        return Err(AppError::NotFound);
+    }
+    let row: Option<KeyRow> = sqlx::query_as(&format!("{KEY_SELECT} where k.key_id = $1 and k.kind = 'rest'"))
+        .bind(key_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    let key = row.map(|r| key_info(now, r)).ok_or(AppError::NotFound)?;
+    let owner = key.owner_id.unwrap_or(-1);
+    if p.has(Permission::ApiKeyViewAll) || (p.has(Permission::ApiKeyView) && owner == p.user_id()) {
+        Ok(key)
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Refuses a role for a key that holds a permission its creator does not (or the Owner
+/// role, unless the creator is an Owner).
+async fn check_key_role(db: &Db, p: &Principal, role_id: i64) -> Result<(), AppError> {
+    let perms = role_permissions(db, role_id).await.map_err(AppError::internal)?;
+    let exists: Option<(i64,)> = sqlx::query_as("select id from roles where id = $1")
+        .bind(role_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    if exists.is_none() {
+        return Err(AppError::validation("role_id", "Choose a role that exists."));
+    }
+    if (role_id == BuiltinRole::Owner.id() && !p.is_owner()) || perms.iter().any(|x| !p.has(*x)) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(())
+}
+
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub app_id: i64,
+    pub environment: &'a str,
+    pub role_id: i64,
+    /// Unix seconds; None: never.
+    pub expires_at: Option<i64>,
+    pub networks: &'a str,
+}
+
+/// Creates a REST key owned by the acting user; returns it and its secret (the only
+/// time the secret exists outside the caller's hands).
+pub async fn create_key(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    k: &NewKey<'_>,
+) -> Result<(KeyInfo, String), AppError> {
+    let p = grant.ensure(Permission::ApiKeyCreate)?;
+    let name = name_of("name", k.name)?;
+    let env = Environment::parse(k.environment)
+        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))?;
+    let nets = parse_networks("networks", k.networks)?;
+    if let Some(e) = k.expires_at {
+        if e <= now {
+            return Err(AppError::validation("expires_at", "The expiry must be in the future."));
+        }
+    }
+    check_key_role(db, p, k.role_id).await?;
+    let app: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")
+        .bind(k.app_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    if app.is_none() {
+        return Err(AppError::validation("app_id", "Choose an app that exists."));
+    }
+    let secret = key_format::generate(Visibility::Secret, env);
+    let key_id = key_format::new_key_id();
+    insert_key(db, now, p, origin, &key_id, &secret, &name, k.app_id, env, k.role_id, &nets, k.expires_at, None, "api_key.created").await?;
+    cache.bump();
+    Ok((visible_key(db, now, p, &key_id).await?, secret))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_key(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    origin: &Origin,
+    key_id: &str,
+    secret: &str,
+    name: &str,
+    app_id: i64,
+    env: Environment,
+    role_id: i64,
+    nets: &[IpNet],
+    expires_at: Option<i64>,
+    rolled_from: Option<(&str, i64)>,
+    action: &str,
+) -> Result<(), AppError> {
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    if let Some((old, deadline)) = rolled_from {
+        // The old key ends at the grace deadline (or earlier, if it was to end sooner).
+        let r = sqlx::query(
+            "update api_keys set replaced_by = $2, expires_at = case when expires_at is not null and expires_at < $3 then expires_at else $3 end, updated_at = $4 \
+             where key_id = $1 and revoked_at is null and replaced_by is null",
+        )
+        .bind(old)
+        .bind(key_id)
+        .bind(deadline)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+        if r.rows_affected() != 1 {
+            return Err(AppError::Conflict(
+                "This key was already rolled or revoked.".into(),
+            ));
+        }
+    }
+    sqlx::query(
+        "insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, networks, expires_at, rolled_from, created_at, updated_at) \
+         values ($1, 'rest', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(key_id)
+    .bind(app_id)
+    .bind(env.as_str())
+    .bind(p.user_id())
+    .bind(name)
+    .bind(role_id)
+    .bind(key_format::hash(secret))
+    .bind(key_format::last4(secret))
+    .bind(join(nets))
+    .bind(expires_at)
+    .bind(rolled_from.map(|r| r.0))
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        p.actor(),
+        action,
+        origin,
+        Some(key_id.to_owned()),
+        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "role_id": role_id, "expires_at": expires_at, "rolled_from": rolled_from.map(|r| r.0) }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)
+}
+
+/// Revokes a key at once, for good, with a reason.
+pub async fn revoke(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    key_id: &str,
+    reason: &str,
+) -> Result<KeyInfo, AppError> {
+    let p = grant.ensure(Permission::ApiKeyDelete)?;
+    let reason = reason.trim();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::validation("reason", format!("At most {MAX_REASON_CHARS} characters.")));
+    }
+    let key = visible_key(db, now, p, key_id).await?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let r = sqlx::query(
+        "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = $4, updated_at = $2 where key_id = $1 and revoked_at is null",
+    )
+    .bind(&key.key_id)
+    .bind(now)
+    .bind(p.user_id())
+    .bind(reason)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::Conflict("This key is already revoked.".into()));
+    }
+    let ev = Event::success(
+        p.actor(),
+        "api_key.revoked",
+        origin,
+        Some(key.key_id.clone()),
+        serde_json::json!({ "reason": reason }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    cache.bump();
+    visible_key(db, now, p, key_id).await
+}
+
+/// Renames a key and/or changes its role (never above the editor's permissions).
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    key_id: &str,
+    name: Option<&str>,
+    role_id: Option<i64>,
+) -> Result<KeyInfo, AppError> {
+    let p = grant.ensure(Permission::ApiKeyUpdate)?;
+    let key = visible_key(db, now, p, key_id).await?;
+    let name = match name {
+        Some(n) => name_of("name", n)?,
+        None => key.name.clone(),
+    };
+    let role_id = match role_id {
+        Some(r) => {
+            check_key_role(db, p, r).await?;
+            Some(r)
+        }
+        None => key.role_id,
+    };
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    sqlx::query("update api_keys set name = $2, role_id = $3, updated_at = $4 where key_id = $1")
+        .bind(&key.key_id)
+        .bind(&name)
+        .bind(role_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    let ev = Event::success(
+        p.actor(),
+        "api_key.updated",
+        origin,
+        Some(key.key_id.clone()),
+        serde_json::json!({ "name": name, "role_id": role_id }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    cache.bump();
+    visible_key(db, now, p, key_id).await
+}
+
+/// Rolls a key: a new key with every setting of the old one; the old one keeps working
+/// for `grace_secs` (0: ends now). Returns the new key and its secret.
+#[allow(clippy::too_many_arguments)]
+pub async fn roll(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    key_id: &str,
+    grace_secs: i64,
+) -> Result<(KeyInfo, String), AppError> {
+    let p = grant.ensure(Permission::ApiKeyUpdate)?;
+    if !(0..=7 * 86_400).contains(&grace_secs) {
+        return Err(AppError::validation(
+            "grace_seconds",
+            "The grace period is between 0 and 604800 seconds (7 days).",
+        ));
+    }
+    let old = visible_key(db, now, p, key_id).await?;
+    if old.status != "active" {
+        return Err(AppError::Conflict(format!("This key is {}; only an active key can be rolled.", old.status)));
+    }
+    let env = Environment::parse(&old.environment).ok_or(AppError::Internal)?;
+    let nets = parse_networks("networks", &old.networks.join("\n"))?;
+    let secret = key_format::generate(Visibility::Secret, env);
+    let new_id = key_format::new_key_id();
+    insert_key(
+        db,
+        now,
+        p,
+        origin,
+        &new_id,
+        &secret,
+        &old.name,
+        old.app_id,
+        env,
+        old.role_id.unwrap_or(BuiltinRole::Viewer.id()),
+        &nets,
+        old.expires_at,
+        Some((&old.key_id, now + grace_secs)),
+        "api_key.rolled",
+    )
+    .await?;
+    cache.bump();
+    Ok((visible_key(db, now, p, &new_id).await?, secret))
+}
+
+// ---- verification (the REST API's door) ----
+
+/// A verified key as the REST API needs it.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub key_id: String,
+    pub kind: String,
+    pub environment: String,
+    pub app_id: i64,
+    pub app: String,
+    pub owner_id: Option<i64>,
+    pub owner: Option<String>,
+    pub role_id: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    pub app_networks: Vec<IpNet>,
+    pub key_networks: Vec<IpNet>,
+    pub permissions: std::collections::BTreeSet<Permission>,
+}
+
+impl VerifiedKey {
+    /// True when `ip` is inside the app's allow-list and the key's own (an empty list
+    /// allows any address). `ip` is already normalised (IPv4-mapped IPv6 → IPv4).
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        let inside = |nets: &[IpNet]| nets.is_empty() || nets.iter().any(|n| n.contains(&ip));
+        inside(&self.app_networks) && inside(&self.key_networks)
+    }
+}
+
+/// Verification answers from memory after the first lookup of a key (by the SHA-256 of
+/// the secret). Every change to keys, apps or roles made through this instance bumps
+/// the generation, and an entry of an older generation is looked up again: a revoke,
+/// role change or allow-list change is enforced at the very next request. (Changes made
+/// on another instance reach this one through the database on the next miss; the
+/// PostgreSQL NOTIFY fan-out of PRODUCT.md "Scale-out" is not built yet.)
+#[derive(Debug, Clone, Default)]
+pub struct KeyCache {
+    inner: std::sync::Arc<KeyCacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct KeyCacheInner {
+    generation: std::sync::atomic::AtomicU64,
+    entries: std::sync::RwLock<std::collections::HashMap<String, (u64, Option<VerifiedKey>)>>,
+    /// Last use per key since the last flush: written to the database in batches.
+    last_used: std::sync::Mutex<std::collections::HashMap<String, (i64, String)>>,
+}
+
+const CACHE_MAX: usize = 100_000;
+
+impl KeyCache {
+    /// Invalidates every entry (called after any change to keys, apps or roles).
+    pub fn bump(&self) {
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Notes a key's use (in memory; `flush_last_used` writes it).
+    pub fn touch(&self, key_id: &str, now: i64, ip: std::net::IpAddr) {
+        if let Ok(mut m) = self.inner.last_used.lock() {
+            m.insert(key_id.to_owned(), (now, ip.to_string()));
+        }
+    }
+
+    /// Writes the uses noted since the last flush in one transaction (never a write per
+    /// request); returns how many keys were updated.
+    pub async fn flush_last_used(&self, db: &Db) -> Result<usize, sqlx::Error> {
+        let batch: Vec<(String, (i64, String))> = match self.inner.last_used.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return Ok(0),
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = db.pool.begin().await?;
+        for (key_id, (at, ip)) in &batch {
+            sqlx::query("update api_keys set last_used_at = $2, last_used_ip = $3 where key_id = $1 and (last_used_at is null or last_used_at <= $2)")
+                .bind(key_id)
+                .bind(at)
+                .bind(ip)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(batch.len())
+    }
+
+    fn get(&self, hash: &str) -> Option<Option<VerifiedKey>> {
+        let gen = self.inner.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let map = self.inner.entries.read().ok()?;
+        match map.get(hash) {
+            Some((g, v)) if *g == gen => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, hash: String, gen: u64, v: Option<VerifiedKey>) {
+        if let Ok(mut map) = self.inner.entries.write() {
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+            map.insert(hash, (gen, v));
+        }
+    }
+}
+
+/// Looks a well-formed key up (from memory when it can); `None` when no key has this
+/// secret.
+pub async fn lookup(db: &Db, cache: &KeyCache, secret: &str) -> Result<Option<VerifiedKey>, sqlx::Error> {
+    let hash = key_format::hash(secret);
+    if let Some(hit) = cache.get(&hash) {
+        return Ok(hit);
+    }
+    let gen = cache.inner.generation.load(std::sync::atomic::Ordering::SeqCst);
+    type Row = (String, String, String, i64, String, String, Option<i64>, Option<String>, Option<i64>, Option<i64>, Option<i64>, String);
+    let row: Option<Row> = sqlx::query_as(
+        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks \
+         from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&db.pool)
+    .await?;
+    let v = match row {
+        None => None,
+        Some((key_id, kind, environment, app_id, app, app_nets, owner_id, owner, role_id, expires_at, revoked_at, key_nets)) => {
+            let permissions = match role_id {
+                Some(r) => role_permissions(db, r).await?,
+                None => Default::default(),
+            };
+            let parse = |t: &str| t.lines().filter_map(parse_cidr).collect::<Vec<_>>();
+            Some(VerifiedKey {
+                key_id,
+                kind,
+                environment,
+                app_id,
+                app,
+                owner_id,
+                owner,
+                role_id,
+                expires_at,
+                revoked: revoked_at.is_some(),
+                app_networks: parse(&app_nets),
+                key_networks: parse(&key_nets),
+                permissions,
+            })
+        }
+    };
+    cache.put(hash, gen, v.clone());
+    Ok(v)
+}

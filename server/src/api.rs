@@ -1,0 +1,456 @@
+//! REST API v1 (`/api/v1`): the contract of PRODUCT.md. Bearer keys only (no cookies,
+//! so no cross-origin check); every error is
+//! `{"error":{"code","message","request_id"}}` with the request id also in
+//! `X-Request-Id` and the log line.
+//!
+//! Authentication order: a key in the query string is refused (400 `key_in_query`);
+//! no `Authorization: Bearer` → 401 `missing_api_key`; the format and checksum are
+//! checked before any database work, and malformed, bad-checksum and unknown keys all
+//! get the same 401 `invalid_api_key`; then `key_revoked`, `key_expired`; then the
+//! app's and the key's IP allow-lists against the client address (trusted-proxy rules,
+//! IPv4-mapped normalised) → 403 `ip_not_allowed`; SDK keys only where allowed →
+//! 403 `sdk_key_not_allowed`; then the permission the route needs →
+//! 403 `insufficient_permissions`. The handlers call the same domain code as the panel.
+
+use crate::middleware::RequestId;
+use app::auth::ssr::ClientIp;
+use app::core::{
+    access::{Principal, Subject},
+    audit::Origin,
+    key_format,
+    keys::{self, NewKey, VerifiedKey},
+    state::AppState,
+};
+use app::error::AppError;
+use app::roles::Permission;
+use axum::{
+    extract::{rejection::JsonRejection, FromRequestParts, Path},
+    http::{header, request::Parts, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, patch, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
+    request_id: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            request_id: String::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, rid: &str) -> Self {
+        rid.clone_into(&mut self.request_id);
+        self
+    }
+
+    fn from_app(e: AppError, rid: &str) -> Self {
+        let err = match e {
+            AppError::Unauthenticated => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "The API key is not valid.")
+            }
+            AppError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_permissions",
+                "This key's role does not allow that (a key never holds more than its owner).",
+            ),
+            AppError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "Not found."),
+            AppError::Validation { field, message } => {
+                let mut e = Self::new(StatusCode::BAD_REQUEST, "validation_failed", message.clone());
+                e.details = Some(json!({ "fields": { field: message } }));
+                e
+            }
+            AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::RateLimited { retry_after_secs } => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("Too many requests. Try again in {retry_after_secs} seconds."),
+                );
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
+            AppError::Internal => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side.",
+            ),
+        };
+        err.with_request_id(rid)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        tracing::info!(
+            request_id = %self.request_id,
+            status = self.status.as_u16(),
+            code = self.code,
+            "api request refused"
+        );
+        let mut body = json!({
+            "error": { "code": self.code, "message": self.message, "request_id": self.request_id }
+        });
+        if let Some(d) = self.details {
+            body["error"]["details"] = d;
+        }
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+/// What every handler starts from: the state, the request id, the client address and
+/// the Authorization header (checked by `authenticate`).
+pub struct Api {
+    state: AppState,
+    rid: String,
+    ip: IpAddr,
+    user_agent: Option<String>,
+    bearer: Result<Option<String>, ()>,
+    key_in_query: bool,
+}
+
+/// Query parameters that would carry a key.
+const KEY_PARAMS: &[&str] = &["api_key", "apikey", "key", "token", "access_token", "secret"];
+
+fn query_has_key(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.to_ascii_lowercase();
+        KEY_PARAMS.contains(&name.as_str())
+            || value.starts_with("kw_")
+            || value.starts_with("kwpub_")
+            || name.starts_with("kw_")
+    })
+}
+
+impl FromRequestParts<AppState> for Api {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let rid = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let ip = ClientIp::from_parts(parts, state).0;
+        let bearer = match parts.headers.get(header::AUTHORIZATION) {
+            None => Ok(None),
+            Some(v) => match v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
+                Some(k) => Ok(Some(k.trim().to_owned())),
+                None => Err(()),
+            },
+        };
+        Ok(Self {
+            state: state.clone(),
+            rid,
+            ip,
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
+            bearer,
+            key_in_query: parts.uri.query().is_some_and(query_has_key),
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// Server endpoints: secret keys only.
+    Server,
+    /// Endpoints an SDK (public) key may call too.
+    Sdk,
+}
+
+impl Api {
+    fn err(&self, status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, code, message).with_request_id(&self.rid)
+    }
+
+    fn app_err(&self, e: AppError) -> ApiError {
+        ApiError::from_app(e, &self.rid)
+    }
+
+    fn origin(&self) -> Origin {
+        Origin {
+            ip: Some(self.ip.to_string()),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    async fn authenticate(&self, door: Door) -> Result<(VerifiedKey, Principal), ApiError> {
+        if self.key_in_query {
+            return Err(self.err(
+                StatusCode::BAD_REQUEST,
+                "key_in_query",
+                "API keys are never accepted in a URL. Send it in the Authorization header: Bearer <key>.",
+            ));
+        }
+        let invalid = || self.err(StatusCode::UNAUTHORIZED, "invalid_api_key", "The API key is not valid.");
+        let secret = match &self.bearer {
+            Ok(None) => {
+                return Err(self.err(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_api_key",
+                    "Send your API key in the Authorization header: Bearer <key>.",
+                ))
+            }
+            Err(()) => return Err(invalid()),
+            Ok(Some(s)) => s,
+        };
+        // Format and checksum first: a made-up key costs no database work.
+        if key_format::parse(secret).is_none() {
+            return Err(invalid());
+        }
+        let st = &self.state;
+        let key = keys::lookup(&st.db, &st.keys, secret)
+            .await
+            .map_err(|e| self.app_err(AppError::internal(e)))?
+            .ok_or_else(invalid)?;
+        if key.revoked {
+            return Err(self.err(StatusCode::UNAUTHORIZED, "key_revoked", "This API key was revoked."));
+        }
+        let now = st.clock.now();
+        if key.expires_at.is_some_and(|e| e <= now) {
+            return Err(self.err(StatusCode::UNAUTHORIZED, "key_expired", "This API key has expired."));
+        }
+        if !key.allows(self.ip) {
+            return Err(self.err(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                format!("Requests with this key are not allowed from {}.", self.ip),
+            ));
+        }
+        if key.kind == "sdk" && door == Door::Server {
+            return Err(self.err(
+                StatusCode::FORBIDDEN,
+                "sdk_key_not_allowed",
+                "A public SDK key cannot call this endpoint; use a secret REST key.",
+            ));
+        }
+        st.keys.touch(&key.key_id, now, self.ip);
+        let principal = Principal::new(
+            Subject::Key {
+                key_id: key.key_id.clone(),
+                owner_id: key.owner_id.unwrap_or(-1),
+            },
+            key.role_id.unwrap_or(-1),
+            key.permissions.clone(),
+        );
+        Ok((key, principal))
+    }
+
+    fn need(&self, p: &Principal, perm: Permission) -> Result<(), ApiError> {
+        if p.has(perm) {
+            Ok(())
+        } else {
+            Err(self.err(
+                StatusCode::FORBIDDEN,
+                "insufficient_permissions",
+                format!("This key's role lacks the permission {perm}."),
+            ))
+        }
+    }
+
+    fn body<T>(&self, body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+        body.map(|Json(b)| b).map_err(|e| {
+            let mut err = self.err(StatusCode::BAD_REQUEST, "validation_failed", format!("The JSON body is not valid: {}", e.body_text()));
+            err.details = Some(json!({ "fields": { "body": e.body_text() } }));
+            err
+        })
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/keys", get(list_keys).post(create_key))
+        .route("/keys/{key_id}", patch(update_key).delete(revoke_key))
+        .route("/keys/{key_id}/roll", post(roll_key))
+        .fallback(not_found)
+}
+
+/// Every REST route, for `keyward routes` and the endpoint table test.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/whoami"),
+    ("GET", "/api/v1/keys"),
+    ("POST", "/api/v1/keys"),
+    ("PATCH", "/api/v1/keys/{key_id}"),
+    ("DELETE", "/api/v1/keys/{key_id}"),
+    ("POST", "/api/v1/keys/{key_id}/roll"),
+];
+
+async fn not_found(api: Api) -> ApiError {
+    api.err(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint.")
+}
+
+async fn whoami(api: Api) -> Result<Json<Value>, ApiError> {
+    let (key, p) = api.authenticate(Door::Sdk).await?;
+    Ok(Json(json!({
+        "key_id": key.key_id,
+        "kind": key.kind,
+        "environment": key.environment,
+        "app": { "id": key.app_id, "name": key.app },
+        "owner": key.owner_id.map(|id| json!({ "id": id, "email": key.owner })),
+        "permissions": p.permissions().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        "expires_at": key.expires_at,
+    })))
+}
+
+async fn list_keys(api: Api) -> Result<Json<Value>, ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    api.need(&p, Permission::ApiKeyView)?;
+    let list = keys::list_keys(&api.state.db, api.state.clock.now(), &p)
+        .await
+        .map_err(|e| api.app_err(e))?;
+    Ok(Json(json!({ "keys": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    app_id: i64,
+    environment: String,
+    /// Defaults to the role of the key making the call.
+    role_id: Option<i64>,
+    /// Unix seconds; absent or null: never.
+    expires_at: Option<i64>,
+    #[serde(default)]
+    networks: Vec<String>,
+}
+
+async fn create_key(
+    api: Api,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (key, p) = api.authenticate(Door::Server).await?;
+    api.need(&p, Permission::ApiKeyCreate)?;
+    let b = api.body(body)?;
+    let grant = p.require(Permission::ApiKeyCreate).map_err(|e| api.app_err(e))?;
+    let st = &api.state;
+    let (info, secret) = keys::create_key(
+        &st.db,
+        &st.keys,
+        st.clock.now(),
+        &grant,
+        &api.origin(),
+        &NewKey {
+            name: &b.name,
+            app_id: b.app_id,
+            environment: &b.environment,
+            role_id: b.role_id.or(key.role_id).unwrap_or(-1),
+            expires_at: b.expires_at,
+            networks: &b.networks.join("\n"),
+        },
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
+    Ok((StatusCode::CREATED, Json(json!({ "key": info, "secret": secret }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: Option<String>,
+    role_id: Option<i64>,
+}
+
+async fn update_key(
+    api: Api,
+    Path(key_id): Path<String>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    api.need(&p, Permission::ApiKeyUpdate)?;
+    let b = api.body(body)?;
+    let grant = p.require(Permission::ApiKeyUpdate).map_err(|e| api.app_err(e))?;
+    let st = &api.state;
+    let info = keys::update(&st.db, &st.keys, st.clock.now(), &grant, &api.origin(), &key_id, b.name.as_deref(), b.role_id)
+        .await
+        .map_err(|e| api.app_err(e))?;
+    Ok(Json(json!({ "key": info })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn revoke_key(
+    api: Api,
+    Path(key_id): Path<String>,
+    body: Option<Json<RevokeBody>>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    api.need(&p, Permission::ApiKeyDelete)?;
+    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let grant = p.require(Permission::ApiKeyDelete).map_err(|e| api.app_err(e))?;
+    let st = &api.state;
+    let info = keys::revoke(&st.db, &st.keys, st.clock.now(), &grant, &api.origin(), &key_id, &reason)
+        .await
+        .map_err(|e| api.app_err(e))?;
+    Ok(Json(json!({ "key": info })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollBody {
+    #[serde(default)]
+    grace_seconds: i64,
+}
+
+async fn roll_key(
+    api: Api,
+    Path(key_id): Path<String>,
+    body: Result<Json<RollBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    api.need(&p, Permission::ApiKeyUpdate)?;
+    let b = api.body(body)?;
+    let grant = p.require(Permission::ApiKeyUpdate).map_err(|e| api.app_err(e))?;
+    let st = &api.state;
+    let (info, secret) = keys::roll(&st.db, &st.keys, st.clock.now(), &grant, &api.origin(), &key_id, b.grace_seconds)
+        .await
+        .map_err(|e| api.app_err(e))?;
+    Ok((StatusCode::CREATED, Json(json!({ "key": info, "secret": secret }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_has_key;
+
+    #[test]
+    fn keys_in_query_strings_are_recognised() {
+        assert!(query_has_key("api_key=abc"));
+        assert!(query_has_key("x=1&Token=abc"));
+        assert!(query_has_key("q=kw_live_abc"));
+        assert!(!query_has_key("page=2&app=3"));
+    }
+}

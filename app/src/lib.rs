@@ -94,6 +94,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/roles") view=roles::RolesPage ssr=SsrMode::Async/>
                 <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
+                <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
+                <Route path=path!("/apps") view=keys::AppsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -10,6 +10,8 @@ use leptos_meta::Title;
 /// user). Navigation shows only the ones the user's role opens.
 const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Overview", None),
+    ("/keys", "API keys", Some(Permission::ApiKeyView)),
+    ("/apps", "Apps", Some(Permission::AppManage)),
     ("/users", "Users", Some(Permission::UserManage)),
     ("/roles", "Roles", Some(Permission::RoleManage)),
     ("/settings", "Settings", Some(Permission::SettingsManage)),

@@ -36,3 +36,192 @@ pub struct AppInfo {
     pub name: String,
     pub networks: Vec<String>,
 }
+
+use crate::error::AppError;
+use leptos::prelude::*;
+
+mod components;
+
+pub use components::{AppsPage, KeysPage};
+
+/// What the keys page needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysView {
+    pub keys: Vec<KeyInfo>,
+    pub apps: Vec<AppInfo>,
+    /// Roles a new key may get (none above the viewer's own permissions).
+    pub roles: Vec<(i64, String)>,
+    pub can_create: bool,
+    pub can_update: bool,
+    pub can_revoke: bool,
+}
+
+/// A key just made (or rolled): the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSecret {
+    pub key: KeyInfo,
+    pub secret: String,
+}
+
+/// The confirmation text a revoke asks for (PRODUCT.md).
+pub const REVOKE_WARNING: &str = "Applications using this key will stop working";
+
+#[server(prefix = "/fn", endpoint = "keys/list")]
+pub async fn list_keys() -> Result<KeysView, AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
+        use crate::roles::Permission as P;
+        let st = &ctx.state;
+        let p = grant.principal();
+        let keys = crate::core::keys::list_keys(&st.db, st.clock.now(), p).await?;
+        let apps = crate::core::keys::list_apps(&st.db)
+            .await
+            .map_err(AppError::internal)?;
+        let roles = crate::core::roles::list(&st.db)
+            .await
+            .map_err(AppError::internal)?
+            .into_iter()
+            .filter(|r| {
+                r.permissions.iter().all(|x| p.has(*x))
+                    && (r.id != crate::roles::BuiltinRole::Owner.id() || p.is_owner())
+            })
+            .map(|r| (r.id, r.name))
+            .collect();
+        Ok(KeysView {
+            keys,
+            apps,
+            roles,
+            can_create: p.has(P::ApiKeyCreate),
+            can_update: p.has(P::ApiKeyUpdate),
+            can_revoke: p.has(P::ApiKeyDelete),
+        })
+    })
+}
+
+/// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD).
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/fn", endpoint = "keys/create")]
+pub async fn create_key(
+    name: String,
+    app_id: i64,
+    environment: String,
+    role_id: i64,
+    expiry: String,
+    #[server(default)] expiry_date: String,
+    #[server(default)] networks: String,
+) -> Result<NewSecret, AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyCreate, |ctx, grant| async {
+        let st = &ctx.state;
+        let now = st.clock.now();
+        let expires_at = parse_expiry(now, &expiry, &expiry_date)?;
+        let (key, secret) = crate::core::keys::create_key(
+            &st.db,
+            &st.keys,
+            now,
+            &grant,
+            &ctx.origin(),
+            &crate::core::keys::NewKey {
+                name: &name,
+                app_id,
+                environment: &environment,
+                role_id,
+                expires_at,
+                networks: &networks,
+            },
+        )
+        .await?;
+        Ok(NewSecret { key, secret })
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn parse_expiry(now: i64, expiry: &str, date: &str) -> Result<Option<i64>, AppError> {
+    let days = |d: i64| Ok(Some(now + d * 86_400));
+    match expiry {
+        "7" => days(7),
+        "30" => days(30),
+        "90" => days(90),
+        "never" => Ok(None),
+        "date" => {
+            let d = time::Date::parse(
+                date.trim(),
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| AppError::validation("expiry_date", "Enter a date as YYYY-MM-DD."))?;
+            // The key works through the whole of that day (UTC).
+            let end = d.midnight().assume_utc().unix_timestamp() + 86_400;
+            if end <= now {
+                return Err(AppError::validation("expiry_date", "Choose a date in the future."));
+            }
+            Ok(Some(end))
+        }
+        _ => Err(AppError::validation("expiry", "Choose when the key expires.")),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "keys/revoke")]
+pub async fn revoke_key(
+    key_id: String,
+    #[server(default)] reason: String,
+    #[server(default)] confirm: String,
+) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyDelete, |ctx, grant| async {
+        if confirm != "yes" {
+            return Err(AppError::validation(
+                "confirm",
+                format!("Tick the box to confirm: {REVOKE_WARNING}."),
+            ));
+        }
+        let st = &ctx.state;
+        crate::core::keys::revoke(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &key_id, &reason)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// `grace`: seconds the old key keeps working (0, 3600, 86400 or 604800).
+#[server(prefix = "/fn", endpoint = "keys/roll")]
+pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
+        if ![0, 3600, 86_400, 604_800].contains(&grace) {
+            return Err(AppError::validation("grace", "Choose a grace period."));
+        }
+        let st = &ctx.state;
+        let (key, secret) = crate::core::keys::roll(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &key_id, grace).await?;
+        Ok(NewSecret { key, secret })
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "keys/update")]
+pub async fn update_key(key_id: String, name: String, role_id: i64) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::keys::update(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &key_id, Some(&name), Some(role_id))
+            .await
+            .map(|_| ())
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "apps/list")]
+pub async fn list_apps() -> Result<Vec<AppInfo>, AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, _grant| async {
+        crate::core::keys::list_apps(&ctx.state.db)
+            .await
+            .map_err(AppError::internal)
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "apps/create")]
+pub async fn create_app(name: String, #[server(default)] networks: String) -> Result<i64, AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::keys::create_app(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &name, &networks).await
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "apps/update")]
+pub async fn update_app(id: i64, name: String, #[server(default)] networks: String) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::keys::update_app(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), id, &name, &networks).await
+    })
+}

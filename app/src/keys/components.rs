@@ -1,0 +1,307 @@
+use super::{
+    AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RevokeKey, RollKey, UpdateApp,
+    REVOKE_WARNING,
+};
+use crate::auth::get_me;
+use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    let create = ServerAction::<CreateKey>::new();
+    let revoke = ServerAction::<RevokeKey>::new();
+    let roll = ServerAction::<RollKey>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let data = Resource::new(
+        move || (create.version().get(), revoke.version().get(), roll.version().get()),
+        |_| super::list_keys(),
+    );
+    view! {
+        <Title text="API keys"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let data = data.get()?;
+                Some(match (me, data) {
+                    (Ok(me), Ok(data)) => view! {
+                        <SignedIn me>
+                            <h1>"API keys"</h1>
+                            <Secret action=create/>
+                            <RolledSecret action=roll/>
+                            <KeyTable data=data.clone() revoke roll/>
+                            {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create/> })}
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The secret of a key just made: shown once, with a copy button.
+#[component]
+fn SecretBox(s: NewSecret) -> impl IntoView {
+    let dismissed = RwSignal::new(false);
+    let copied = RwSignal::new(false);
+    let secret = s.secret.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clip = window().navigator().clipboard();
+            let _ = clip.write_text(&secret);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &secret;
+        copied.set(true);
+    };
+    view! {
+        <section class="card secret-card" aria-labelledby="secret-title" hidden=move || dismissed.get()>
+            <h2 id="secret-title">{format!("Your new key {}", s.key.key_id)}</h2>
+            <p><strong>"Copy it now: it is shown only this once."</strong>" Keyward keeps only a hash of it."</p>
+            <p><code class="secret" id="new-secret">{s.secret.clone()}</code></p>
+            <button type="button" class="btn" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+            " "
+            <button type="button" class="btn btn-primary" on:click=move |_| dismissed.set(true)>"I have copied it"</button>
+        </section>
+    }
+}
+
+#[component]
+fn Secret(action: ServerAction<CreateKey>) -> impl IntoView {
+    move || {
+        action.value().with(|v| match v {
+            Some(Ok(s)) => Some(view! { <SecretBox s=s.clone()/> }.into_any()),
+            Some(Err(e)) => Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()),
+            None => None,
+        })
+    }
+}
+
+#[component]
+fn RolledSecret(action: ServerAction<RollKey>) -> impl IntoView {
+    move || {
+        action.value().with(|v| match v {
+            Some(Ok(s)) => Some(view! { <SecretBox s=s.clone()/> }.into_any()),
+            Some(Err(e)) => Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()),
+            None => None,
+        })
+    }
+}
+
+#[component]
+fn KeyTable(data: KeysView, revoke: ServerAction<RevokeKey>, roll: ServerAction<RollKey>) -> impl IntoView {
+    let rows = data
+        .keys
+        .iter()
+        .cloned()
+        .map(|k| view! { <KeyRow k can_update=data.can_update can_revoke=data.can_revoke revoke roll/> })
+        .collect_view();
+    let empty = data.keys.is_empty();
+    view! {
+        <section class="card" aria-labelledby="keys-title">
+            <h2 id="keys-title">"Keys"</h2>
+            <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
+            {if empty {
+                view! { <p class="muted">"No keys yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table>
+                            <thead><tr>
+                                <th scope="col">"Name"</th><th scope="col">"Key ID"</th><th scope="col">"Kind"</th>
+                                <th scope="col">"App"</th><th scope="col">"Environment"</th><th scope="col">"Role"</th>
+                                <th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th>
+                                <th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr></thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn KeyRow(
+    k: KeyInfo,
+    can_update: bool,
+    can_revoke: bool,
+    revoke: ServerAction<RevokeKey>,
+    roll: ServerAction<RollKey>,
+) -> impl IntoView {
+    let last_used = match (&k.last_used_at, &k.last_used_ip) {
+        (Some(t), Some(ip)) => format!("{} from {ip}", format_time(*t)),
+        (Some(t), None) => format_time(*t),
+        _ => "Never".to_owned(),
+    };
+    let expires = k.expires_at.map(format_time).unwrap_or_else(|| "Never".into());
+    let status = match &k.replaced_by {
+        Some(new) if k.status == "active" => format!("active, replaced by {new}"),
+        _ => k.status.clone(),
+    };
+    let active = k.status == "active";
+    let can_roll = can_update && k.replaced_by.is_none();
+    let kid = k.key_id.clone();
+    let actions = active.then(move || {
+        let confirm_id = format!("confirm-{kid}");
+        let reason_id = format!("reason-{kid}");
+        let grace_id = format!("grace-{kid}");
+        let reason_label = format!("Reason to revoke {kid}");
+        let revoke_label = format!("Revoke {kid}");
+        let roll_label = format!("Roll {kid}");
+        let (k1, k2) = (kid.clone(), kid.clone());
+        view! {
+            {can_revoke.then(move || view! {
+                <ActionForm action=revoke attr:class="inline-form">
+                    <input type="hidden" name="key_id" value=k1/>
+                    <label for=reason_id.clone() class="visually-hidden">{reason_label}</label>
+                    <input id=reason_id type="text" name="reason" maxlength="500" placeholder="Reason"/>
+                    <input id=confirm_id.clone() type="checkbox" name="confirm" value="yes" required/>
+                    <label for=confirm_id>{format!("{REVOKE_WARNING}. Immediate; cannot be undone.")}</label>
+                    <button type="submit" class="btn btn-danger" aria-label=revoke_label>"Revoke"</button>
+                </ActionForm>
+            })}
+            {can_roll.then(move || view! {
+                <ActionForm action=roll attr:class="inline-form">
+                    <input type="hidden" name="key_id" value=k2/>
+                    <label for=grace_id.clone()>"Old key works for"</label>
+                    <select id=grace_id name="grace">
+                        <option value="0">"no time (ends now)"</option>
+                        <option value="3600">"1 hour"</option>
+                        <option value="86400" selected>"24 hours"</option>
+                        <option value="604800">"7 days"</option>
+                    </select>
+                    <button type="submit" class="btn" aria-label=roll_label>"Roll"</button>
+                </ActionForm>
+            })}
+        }
+    });
+    view! {
+        <tr>
+            <td>{k.name.clone()}</td>
+            <td><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
+            <td>{k.kind.clone()}</td>
+            <td>{k.app.clone()}</td>
+            <td>{k.environment.clone()}</td>
+            <td>{k.role.clone().unwrap_or_default()}</td>
+            <td>{format_time(k.created_at)}</td>
+            <td>{last_used}</td>
+            <td>{expires}</td>
+            <td>{status}</td>
+            <td>{actions}</td>
+        </tr>
+    }
+}
+
+#[component]
+fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView {
+    let apps = data
+        .apps
+        .iter()
+        .map(|a| view! { <option value=a.id.to_string()>{a.name.clone()}</option> })
+        .collect_view();
+    let roles = data
+        .roles
+        .iter()
+        .map(|(id, name)| {
+            let selected = *id == crate::roles::BuiltinRole::Developer.id();
+            view! { <option value=id.to_string() selected=selected>{name.clone()}</option> }
+        })
+        .collect_view();
+    let no_apps = data.apps.is_empty();
+    view! {
+        <section class="card" aria-labelledby="new-key-title">
+            <h2 id="new-key-title">"Create a key"</h2>
+            {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
+            <ActionForm action=create>
+                <div class="field"><label for="key-name">"Key name"</label>
+                    <input id="key-name" name="name" type="text" required maxlength="100"/></div>
+                <div class="field"><label for="key-app">"App"</label>
+                    <select id="key-app" name="app_id" required>{apps}</select></div>
+                <div class="field"><label for="key-env">"Environment"</label>
+                    <select id="key-env" name="environment"><option value="live">"live"</option><option value="test">"test"</option></select></div>
+                <div class="field"><label for="key-role">"Role of the key"</label>
+                    <select id="key-role" name="role_id">{roles}</select></div>
+                <div class="field"><label for="key-expiry">"Expires"</label>
+                    <select id="key-expiry" name="expiry">
+                        <option value="7">"in 7 days"</option>
+                        <option value="30">"in 30 days"</option>
+                        <option value="90" selected>"in 90 days"</option>
+                        <option value="never">"never"</option>
+                        <option value="date">"on the date below"</option>
+                    </select></div>
+                <div class="field"><label for="key-date">"Expiry date (YYYY-MM-DD, when chosen above)"</label>
+                    <input id="key-date" name="expiry_date" type="date"/></div>
+                <div class="field"><label for="key-networks">"Allowed networks for this key (optional, one per line)"</label>
+                    <textarea id="key-networks" name="networks" rows="2" maxlength="20000"></textarea></div>
+                <button type="submit" class="btn btn-primary" disabled=no_apps>"Create key"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn AppsPage() -> impl IntoView {
+    let create = ServerAction::<CreateApp>::new();
+    let update = ServerAction::<UpdateApp>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let apps = Resource::new(
+        move || (create.version().get(), update.version().get()),
+        |_| super::list_apps(),
+    );
+    view! {
+        <Title text="Apps"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let apps = apps.get()?;
+                Some(match (me, apps) {
+                    (Ok(me), Ok(apps)) => view! {
+                        <SignedIn me>
+                            <h1>"Apps"</h1>
+                            <section class="card" aria-labelledby="apps-title">
+                                <h2 id="apps-title">"Apps"</h2>
+                                <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
+                                {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
+                                {apps.into_iter().map(|a| view! { <AppRow a update/> }).collect_view()}
+                            </section>
+                            <section class="card" aria-labelledby="new-app-title">
+                                <h2 id="new-app-title">"Create an app"</h2>
+                                <ActionResult action=create ok=|_: &i64| "App created.".to_owned()/>
+                                <ActionForm action=create>
+                                    <div class="field"><label for="app-name">"App name"</label>
+                                        <input id="app-name" name="name" type="text" required maxlength="100"/></div>
+                                    <div class="field"><label for="app-networks">"REST IP allow-list (one address or range per line; empty: any)"</label>
+                                        <textarea id="app-networks" name="networks" rows="3" maxlength="20000"></textarea></div>
+                                    <button type="submit" class="btn btn-primary">"Create app"</button>
+                                </ActionForm>
+                            </section>
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AppRow(a: AppInfo, update: ServerAction<UpdateApp>) -> impl IntoView {
+    let name_id = format!("app-name-{}", a.id);
+    let nets_id = format!("app-nets-{}", a.id);
+    view! {
+        <ActionForm action=update attr:class="app-row">
+            <input type="hidden" name="id" value=a.id.to_string()/>
+            <div class="field"><label for=name_id.clone()>{format!("Name of app {}", a.id)}</label>
+                <input id=name_id name="name" type="text" required maxlength="100" value=a.name.clone()/></div>
+            <div class="field"><label for=nets_id.clone()>{format!("REST IP allow-list of {}", a.name)}</label>
+                <textarea id=nets_id name="networks" rows="2" maxlength="20000">{a.networks.join("\n")}</textarea></div>
+            <button type="submit" class="btn">"Save"</button>
+        </ActionForm>
+    }
+}

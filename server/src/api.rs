@@ -18,7 +18,7 @@ use app::core::{
     access::{Principal, Subject},
     audit::Origin,
     key_format,
-    keys::{self, NewKey, VerifiedKey},
+    keys::{self, NewKey, Refusal, VerifiedKey},
     state::AppState,
 };
 use app::error::AppError;
@@ -63,9 +63,11 @@ impl ApiError {
 
     fn from_app(e: AppError, rid: &str) -> Self {
         let err = match e {
-            AppError::Unauthenticated => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "The API key is not valid.")
-            }
+            AppError::Unauthenticated => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "The API key is not valid.",
+            ),
             AppError::Forbidden => Self::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_permissions",
@@ -73,7 +75,11 @@ impl ApiError {
             ),
             AppError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "Not found."),
             AppError::Validation { field, message } => {
-                let mut e = Self::new(StatusCode::BAD_REQUEST, "validation_failed", message.clone());
+                let mut e = Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    message.clone(),
+                );
                 e.details = Some(json!({ "fields": { field: message } }));
                 e
             }
@@ -133,7 +139,14 @@ pub struct Api {
 }
 
 /// Query parameters that would carry a key.
-const KEY_PARAMS: &[&str] = &["api_key", "apikey", "key", "token", "access_token", "secret"];
+const KEY_PARAMS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "key",
+    "token",
+    "access_token",
+    "secret",
+];
 
 fn query_has_key(query: &str) -> bool {
     query.split('&').any(|pair| {
@@ -210,7 +223,13 @@ impl Api {
                 "API keys are never accepted in a URL. Send it in the Authorization header: Bearer <key>.",
             ));
         }
-        let invalid = || self.err(StatusCode::UNAUTHORIZED, "invalid_api_key", "The API key is not valid.");
+        let invalid = || {
+            self.err(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "The API key is not valid.",
+            )
+        };
         let secret = match &self.bearer {
             Ok(None) => {
                 return Err(self.err(
@@ -231,12 +250,23 @@ impl Api {
             .await
             .map_err(|e| self.app_err(AppError::internal(e)))?
             .ok_or_else(invalid)?;
-        if key.revoked {
-            return Err(self.err(StatusCode::UNAUTHORIZED, "key_revoked", "This API key was revoked."));
-        }
         let now = st.clock.now();
-        if key.expires_at.is_some_and(|e| e <= now) {
-            return Err(self.err(StatusCode::UNAUTHORIZED, "key_expired", "This API key has expired."));
+        match key.refusal(now) {
+            Some(Refusal::Revoked) => {
+                return Err(self.err(
+                    StatusCode::UNAUTHORIZED,
+                    "key_revoked",
+                    "This API key was revoked.",
+                ))
+            }
+            Some(Refusal::Expired) => {
+                return Err(self.err(
+                    StatusCode::UNAUTHORIZED,
+                    "key_expired",
+                    "This API key has expired.",
+                ))
+            }
+            None => {}
         }
         if !key.allows(self.ip) {
             return Err(self.err(
@@ -278,7 +308,11 @@ impl Api {
 
     fn body<T>(&self, body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         body.map(|Json(b)| b).map_err(|e| {
-            let mut err = self.err(StatusCode::BAD_REQUEST, "validation_failed", format!("The JSON body is not valid: {}", e.body_text()));
+            let mut err = self.err(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                format!("The JSON body is not valid: {}", e.body_text()),
+            );
             err.details = Some(json!({ "fields": { "body": e.body_text() } }));
             err
         })
@@ -305,7 +339,11 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 async fn not_found(api: Api) -> ApiError {
-    api.err(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint.")
+    api.err(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no such endpoint.",
+    )
 }
 
 async fn whoami(api: Api) -> Result<Json<Value>, ApiError> {
@@ -351,7 +389,9 @@ async fn create_key(
     let (key, p) = api.authenticate(Door::Server).await?;
     api.need(&p, Permission::ApiKeyCreate)?;
     let b = api.body(body)?;
-    let grant = p.require(Permission::ApiKeyCreate).map_err(|e| api.app_err(e))?;
+    let grant = p
+        .require(Permission::ApiKeyCreate)
+        .map_err(|e| api.app_err(e))?;
     let st = &api.state;
     let (info, secret) = keys::create_key(
         &st.db,
@@ -370,7 +410,10 @@ async fn create_key(
     )
     .await
     .map_err(|e| api.app_err(e))?;
-    Ok((StatusCode::CREATED, Json(json!({ "key": info, "secret": secret }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "key": info, "secret": secret })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -388,11 +431,22 @@ async fn update_key(
     let (_, p) = api.authenticate(Door::Server).await?;
     api.need(&p, Permission::ApiKeyUpdate)?;
     let b = api.body(body)?;
-    let grant = p.require(Permission::ApiKeyUpdate).map_err(|e| api.app_err(e))?;
-    let st = &api.state;
-    let info = keys::update(&st.db, &st.keys, st.clock.now(), &grant, &api.origin(), &key_id, b.name.as_deref(), b.role_id)
-        .await
+    let grant = p
+        .require(Permission::ApiKeyUpdate)
         .map_err(|e| api.app_err(e))?;
+    let st = &api.state;
+    let info = keys::update(
+        &st.db,
+        &st.keys,
+        st.clock.now(),
+        &grant,
+        &api.origin(),
+        &key_id,
+        b.name.as_deref(),
+        b.role_id,
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
     Ok(Json(json!({ "key": info })))
 }
 
@@ -411,11 +465,21 @@ async fn revoke_key(
     let (_, p) = api.authenticate(Door::Server).await?;
     api.need(&p, Permission::ApiKeyDelete)?;
     let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
-    let grant = p.require(Permission::ApiKeyDelete).map_err(|e| api.app_err(e))?;
-    let st = &api.state;
-    let info = keys::revoke(&st.db, &st.keys, st.clock.now(), &grant, &api.origin(), &key_id, &reason)
-        .await
+    let grant = p
+        .require(Permission::ApiKeyDelete)
         .map_err(|e| api.app_err(e))?;
+    let st = &api.state;
+    let info = keys::revoke(
+        &st.db,
+        &st.keys,
+        st.clock.now(),
+        &grant,
+        &api.origin(),
+        &key_id,
+        &reason,
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
     Ok(Json(json!({ "key": info })))
 }
 
@@ -434,12 +498,25 @@ async fn roll_key(
     let (_, p) = api.authenticate(Door::Server).await?;
     api.need(&p, Permission::ApiKeyUpdate)?;
     let b = api.body(body)?;
-    let grant = p.require(Permission::ApiKeyUpdate).map_err(|e| api.app_err(e))?;
-    let st = &api.state;
-    let (info, secret) = keys::roll(&st.db, &st.keys, st.clock.now(), &grant, &api.origin(), &key_id, b.grace_seconds)
-        .await
+    let grant = p
+        .require(Permission::ApiKeyUpdate)
         .map_err(|e| api.app_err(e))?;
-    Ok((StatusCode::CREATED, Json(json!({ "key": info, "secret": secret }))))
+    let st = &api.state;
+    let (info, secret) = keys::roll(
+        &st.db,
+        &st.keys,
+        st.clock.now(),
+        &grant,
+        &api.origin(),
+        &key_id,
+        b.grace_seconds,
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "key": info, "secret": secret })),
+    ))
 }
 
 #[cfg(test)]

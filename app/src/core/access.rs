@@ -20,7 +20,10 @@ use std::collections::BTreeSet;
 pub enum Subject {
     User(i64),
     /// An API key, acting for the user who owns it.
-    Key { key_id: String, owner_id: i64 },
+    Key {
+        key_id: String,
+        owner_id: i64,
+    },
 }
 
 #[derive(Debug, Clone)]

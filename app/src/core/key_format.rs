@@ -118,9 +118,7 @@ pub fn new_key_id() -> String {
 }
 
 pub fn is_key_id(s: &str) -> bool {
-    s.len() == 20
-        && s.starts_with("key_")
-        && s[4..].bytes().all(|b| BASE32.contains(&b))
+    s.len() == 20 && s.starts_with("key_") && s[4..].bytes().all(|b| BASE32.contains(&b))
 }
 
 #[cfg(test)]
@@ -155,11 +153,21 @@ mod tests {
             let altered = String::from_utf8(b).unwrap();
             assert_eq!(parse(&altered), None, "position {i}");
         }
-        for bad in ["", "kw_live_", "kw_prod_aaaa", "Bearer kw_live_x", &k[..k.len() - 1], &format!("{k}0")] {
+        for bad in [
+            "",
+            "kw_live_",
+            "kw_prod_aaaa",
+            "Bearer kw_live_x",
+            &k[..k.len() - 1],
+            &format!("{k}0"),
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         // The checksum is CRC32 (0xcd8c0401 here, from Python's zlib) in 6 base62 digits.
-        assert_eq!(checksum("kw_live_00000000000000000000000000000000"), "3lNZlx");
+        assert_eq!(
+            checksum("kw_live_00000000000000000000000000000000"),
+            "3lNZlx"
+        );
         assert_eq!(
             parse("kw_live_000000000000000000000000000000003lNZlx"),
             Some((Visibility::Secret, Environment::Live))

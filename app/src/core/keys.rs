@@ -67,11 +67,17 @@ pub fn parse_networks(field: &str, text: &str) -> Result<Vec<IpNet>, AppError> {
 }
 
 fn join(nets: &[IpNet]) -> String {
-    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    nets.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn split(text: &str) -> Vec<String> {
-    text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 // ---- apps ----
@@ -280,15 +286,22 @@ pub async fn list_keys(db: &Db, now: i64, p: &Principal) -> Result<Vec<KeyInfo>,
 }
 
 /// A key `p` may see, or NotFound (a key one cannot see does not exist for one).
-pub async fn visible_key(db: &Db, now: i64, p: &Principal, key_id: &str) -> Result<KeyInfo, AppError> {
+pub async fn visible_key(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    key_id: &str,
+) -> Result<KeyInfo, AppError> {
     if !key_format::is_key_id(key_id) {
         return Err(AppError::NotFound);
     }
-    let row: Option<KeyRow> = sqlx::query_as(&format!("{KEY_SELECT} where k.key_id = $1 and k.kind = 'rest'"))
-        .bind(key_id)
-        .fetch_optional(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+    let row: Option<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_SELECT} where k.key_id = $1 and k.kind = 'rest'"
+    ))
+    .bind(key_id)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
     let key = row.map(|r| key_info(now, r)).ok_or(AppError::NotFound)?;
     let owner = key.owner_id.unwrap_or(-1);
     if p.has(Permission::ApiKeyViewAll) || (p.has(Permission::ApiKeyView) && owner == p.user_id()) {
@@ -301,14 +314,19 @@ pub async fn visible_key(db: &Db, now: i64, p: &Principal, key_id: &str) -> Resu
 /// Refuses a role for a key that holds a permission its creator does not (or the Owner
 /// role, unless the creator is an Owner).
 async fn check_key_role(db: &Db, p: &Principal, role_id: i64) -> Result<(), AppError> {
-    let perms = role_permissions(db, role_id).await.map_err(AppError::internal)?;
+    let perms = role_permissions(db, role_id)
+        .await
+        .map_err(AppError::internal)?;
     let exists: Option<(i64,)> = sqlx::query_as("select id from roles where id = $1")
         .bind(role_id)
         .fetch_optional(&db.pool)
         .await
         .map_err(AppError::internal)?;
     if exists.is_none() {
-        return Err(AppError::validation("role_id", "Choose a role that exists."));
+        return Err(AppError::validation(
+            "role_id",
+            "Choose a role that exists.",
+        ));
     }
     if (role_id == BuiltinRole::Owner.id() && !p.is_owner()) || perms.iter().any(|x| !p.has(*x)) {
         return Err(AppError::Forbidden);
@@ -343,7 +361,10 @@ pub async fn create_key(
     let nets = parse_networks("networks", k.networks)?;
     if let Some(e) = k.expires_at {
         if e <= now {
-            return Err(AppError::validation("expires_at", "The expiry must be in the future."));
+            return Err(AppError::validation(
+                "expires_at",
+                "The expiry must be in the future.",
+            ));
         }
     }
     check_key_role(db, p, k.role_id).await?;
@@ -357,7 +378,23 @@ pub async fn create_key(
     }
     let secret = key_format::generate(Visibility::Secret, env);
     let key_id = key_format::new_key_id();
-    insert_key(db, now, p, origin, &key_id, &secret, &name, k.app_id, env, k.role_id, &nets, k.expires_at, None, "api_key.created").await?;
+    insert_key(
+        db,
+        now,
+        p,
+        origin,
+        &key_id,
+        &secret,
+        &name,
+        k.app_id,
+        env,
+        k.role_id,
+        &nets,
+        k.expires_at,
+        None,
+        "api_key.created",
+    )
+    .await?;
     cache.bump();
     Ok((visible_key(db, now, p, &key_id).await?, secret))
 }
@@ -444,7 +481,10 @@ pub async fn revoke(
     let p = grant.ensure(Permission::ApiKeyDelete)?;
     let reason = reason.trim();
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(AppError::validation("reason", format!("At most {MAX_REASON_CHARS} characters.")));
+        return Err(AppError::validation(
+            "reason",
+            format!("At most {MAX_REASON_CHARS} characters."),
+        ));
     }
     let key = visible_key(db, now, p, key_id).await?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
@@ -546,7 +586,10 @@ pub async fn roll(
     }
     let old = visible_key(db, now, p, key_id).await?;
     if old.status != "active" {
-        return Err(AppError::Conflict(format!("This key is {}; only an active key can be rolled.", old.status)));
+        return Err(AppError::Conflict(format!(
+            "This key is {}; only an active key can be rolled.",
+            old.status
+        )));
     }
     let env = Environment::parse(&old.environment).ok_or(AppError::Internal)?;
     let nets = parse_networks("networks", &old.networks.join("\n"))?;
@@ -593,7 +636,26 @@ pub struct VerifiedKey {
     pub permissions: std::collections::BTreeSet<Permission>,
 }
 
+/// Why a known key is refused before any permission check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Revoked,
+    Expired,
+}
+
 impl VerifiedKey {
+    /// Revoked, or expired at `now` (a key whose expiry is T works at T−1 s and is
+    /// refused from T on; a rolled key's expiry is its grace deadline).
+    pub fn refusal(&self, now: i64) -> Option<Refusal> {
+        if self.revoked {
+            Some(Refusal::Revoked)
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            Some(Refusal::Expired)
+        } else {
+            None
+        }
+    }
+
     /// True when `ip` is inside the app's allow-list and the key's own (an empty list
     /// allows any address). `ip` is already normalised (IPv4-mapped IPv6 → IPv4).
     pub fn allows(&self, ip: std::net::IpAddr) -> bool {
@@ -662,7 +724,10 @@ impl KeyCache {
     }
 
     fn get(&self, hash: &str) -> Option<Option<VerifiedKey>> {
-        let gen = self.inner.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let gen = self
+            .inner
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let map = self.inner.entries.read().ok()?;
         match map.get(hash) {
             Some((g, v)) if *g == gen => Some(v.clone()),
@@ -682,13 +747,33 @@ impl KeyCache {
 
 /// Looks a well-formed key up (from memory when it can); `None` when no key has this
 /// secret.
-pub async fn lookup(db: &Db, cache: &KeyCache, secret: &str) -> Result<Option<VerifiedKey>, sqlx::Error> {
+pub async fn lookup(
+    db: &Db,
+    cache: &KeyCache,
+    secret: &str,
+) -> Result<Option<VerifiedKey>, sqlx::Error> {
     let hash = key_format::hash(secret);
     if let Some(hit) = cache.get(&hash) {
         return Ok(hit);
     }
-    let gen = cache.inner.generation.load(std::sync::atomic::Ordering::SeqCst);
-    type Row = (String, String, String, i64, String, String, Option<i64>, Option<String>, Option<i64>, Option<i64>, Option<i64>, String);
+    let gen = cache
+        .inner
+        .generation
+        .load(std::sync::atomic::Ordering::SeqCst);
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        String,
+    );
     let row: Option<Row> = sqlx::query_as(
         "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks \
          from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
@@ -698,7 +783,20 @@ pub async fn lookup(db: &Db, cache: &KeyCache, secret: &str) -> Result<Option<Ve
     .await?;
     let v = match row {
         None => None,
-        Some((key_id, kind, environment, app_id, app, app_nets, owner_id, owner, role_id, expires_at, revoked_at, key_nets)) => {
+        Some((
+            key_id,
+            kind,
+            environment,
+            app_id,
+            app,
+            app_nets,
+            owner_id,
+            owner,
+            role_id,
+            expires_at,
+            revoked_at,
+            key_nets,
+        )) => {
             let permissions = match role_id {
                 Some(r) => role_permissions(db, r).await?,
                 None => Default::default(),

@@ -14,7 +14,13 @@ pub fn KeysPage() -> impl IntoView {
     let roll = ServerAction::<RollKey>::new();
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
-        move || (create.version().get(), revoke.version().get(), roll.version().get()),
+        move || {
+            (
+                create.version().get(),
+                revoke.version().get(),
+                roll.version().get(),
+            )
+        },
         |_| super::list_keys(),
     );
     view! {
@@ -74,7 +80,9 @@ fn Secret(action: ServerAction<CreateKey>) -> impl IntoView {
     move || {
         action.value().with(|v| match v {
             Some(Ok(s)) => Some(view! { <SecretBox s=s.clone()/> }.into_any()),
-            Some(Err(e)) => Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()),
+            Some(Err(e)) => Some(
+                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+            ),
             None => None,
         })
     }
@@ -85,14 +93,20 @@ fn RolledSecret(action: ServerAction<RollKey>) -> impl IntoView {
     move || {
         action.value().with(|v| match v {
             Some(Ok(s)) => Some(view! { <SecretBox s=s.clone()/> }.into_any()),
-            Some(Err(e)) => Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()),
+            Some(Err(e)) => Some(
+                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+            ),
             None => None,
         })
     }
 }
 
 #[component]
-fn KeyTable(data: KeysView, revoke: ServerAction<RevokeKey>, roll: ServerAction<RollKey>) -> impl IntoView {
+fn KeyTable(
+    data: KeysView,
+    revoke: ServerAction<RevokeKey>,
+    roll: ServerAction<RollKey>,
+) -> impl IntoView {
     let rows = data
         .keys
         .iter()
@@ -138,7 +152,10 @@ fn KeyRow(
         (Some(t), None) => format_time(*t),
         _ => "Never".to_owned(),
     };
-    let expires = k.expires_at.map(format_time).unwrap_or_else(|| "Never".into());
+    let expires = k
+        .expires_at
+        .map(format_time)
+        .unwrap_or_else(|| "Never".into());
     let status = match &k.replaced_by {
         Some(new) if k.status == "active" => format!("active, replaced by {new}"),
         _ => k.status.clone(),

@@ -150,11 +150,17 @@ fn parse_expiry(now: i64, expiry: &str, date: &str) -> Result<Option<i64>, AppEr
             // The key works through the whole of that day (UTC).
             let end = d.midnight().assume_utc().unix_timestamp() + 86_400;
             if end <= now {
-                return Err(AppError::validation("expiry_date", "Choose a date in the future."));
+                return Err(AppError::validation(
+                    "expiry_date",
+                    "Choose a date in the future.",
+                ));
             }
             Ok(Some(end))
         }
-        _ => Err(AppError::validation("expiry", "Choose when the key expires.")),
+        _ => Err(AppError::validation(
+            "expiry",
+            "Choose when the key expires.",
+        )),
     }
 }
 
@@ -172,9 +178,17 @@ pub async fn revoke_key(
             ));
         }
         let st = &ctx.state;
-        crate::core::keys::revoke(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &key_id, &reason)
-            .await
-            .map(|_| ())
+        crate::core::keys::revoke(
+            &st.db,
+            &st.keys,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &key_id,
+            &reason,
+        )
+        .await
+        .map(|_| ())
     })
 }
 
@@ -186,7 +200,16 @@ pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError>
             return Err(AppError::validation("grace", "Choose a grace period."));
         }
         let st = &ctx.state;
-        let (key, secret) = crate::core::keys::roll(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &key_id, grace).await?;
+        let (key, secret) = crate::core::keys::roll(
+            &st.db,
+            &st.keys,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &key_id,
+            grace,
+        )
+        .await?;
         Ok(NewSecret { key, secret })
     })
 }
@@ -195,9 +218,18 @@ pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError>
 pub async fn update_key(key_id: String, name: String, role_id: i64) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::keys::update(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &key_id, Some(&name), Some(role_id))
-            .await
-            .map(|_| ())
+        crate::core::keys::update(
+            &st.db,
+            &st.keys,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &key_id,
+            Some(&name),
+            Some(role_id),
+        )
+        .await
+        .map(|_| ())
     })
 }
 
@@ -211,17 +243,43 @@ pub async fn list_apps() -> Result<Vec<AppInfo>, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "apps/create")]
-pub async fn create_app(name: String, #[server(default)] networks: String) -> Result<i64, AppError> {
+pub async fn create_app(
+    name: String,
+    #[server(default)] networks: String,
+) -> Result<i64, AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::keys::create_app(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), &name, &networks).await
+        crate::core::keys::create_app(
+            &st.db,
+            &st.keys,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            &name,
+            &networks,
+        )
+        .await
     })
 }
 
 #[server(prefix = "/fn", endpoint = "apps/update")]
-pub async fn update_app(id: i64, name: String, #[server(default)] networks: String) -> Result<(), AppError> {
+pub async fn update_app(
+    id: i64,
+    name: String,
+    #[server(default)] networks: String,
+) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::keys::update_app(&st.db, &st.keys, st.clock.now(), &grant, &ctx.origin(), id, &name, &networks).await
+        crate::core::keys::update_app(
+            &st.db,
+            &st.keys,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            id,
+            &name,
+            &networks,
+        )
+        .await
     })
 }

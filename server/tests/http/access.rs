@@ -20,7 +20,16 @@ enum Need {
 struct Fixture {
     bare_role: i64,
     bare_user: i64,
+    app_id: i64,
 }
+
+/// A signed-in session and an API key with the same role.
+struct Cred {
+    cookie: String,
+    key: String,
+}
+
+const NO_KEY_ID: &str = "key_aaaaaaaaaaaaaaaa";
 
 /// Every endpoint with what it needs and a well-formed body whose action is within the
 /// needed permission (so "with it" must not be 403).
@@ -39,6 +48,100 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("page GET /", (Need::SignedIn, none.clone()));
     t.insert("page GET /login/verify", (Need::Public, none.clone()));
     t.insert("fn POST /fn/auth/pending", (Need::Public, none.clone()));
+    t.insert("page GET /keys", (Need::Perm("api.key.view"), none.clone()));
+    t.insert("page GET /apps", (Need::Perm("app.manage"), none.clone()));
+    t.insert(
+        "fn POST /fn/keys/list",
+        (Need::Perm("api.key.view"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/keys/create",
+        (
+            Need::Perm("api.key.create"),
+            kv(&[
+                ("name", "table key".into()),
+                ("app_id", f.app_id.to_string()),
+                ("environment", "test".into()),
+                ("role_id", f.bare_role.to_string()),
+                ("expiry", "7".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/keys/revoke",
+        (
+            Need::Perm("api.key.delete"),
+            kv(&[("key_id", NO_KEY_ID.into()), ("confirm", "yes".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/keys/roll",
+        (
+            Need::Perm("api.key.update"),
+            kv(&[("key_id", NO_KEY_ID.into()), ("grace", "0".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/keys/update",
+        (
+            Need::Perm("api.key.update"),
+            kv(&[
+                ("key_id", NO_KEY_ID.into()),
+                ("name", "x".into()),
+                ("role_id", f.bare_role.to_string()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/apps/list",
+        (Need::Perm("app.manage"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/apps/create",
+        (
+            Need::Perm("app.manage"),
+            kv(&[("name", "Table app".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/apps/update",
+        (
+            Need::Perm("app.manage"),
+            kv(&[("id", "99999".into()), ("name", "x".into())]),
+        ),
+    );
+    // REST: the body is JSON (in the "json" entry); the credential is a Bearer key.
+    let json = |v: serde_json::Value| vec![("json".to_owned(), v.to_string())];
+    t.insert("rest GET /api/v1/whoami", (Need::SignedIn, none.clone()));
+    t.insert(
+        "rest GET /api/v1/keys",
+        (Need::Perm("api.key.view"), none.clone()),
+    );
+    t.insert(
+        "rest POST /api/v1/keys",
+        (
+            Need::Perm("api.key.create"),
+            json(serde_json::json!({ "name": "rest key", "app_id": f.app_id, "environment": "test" })),
+        ),
+    );
+    t.insert(
+        "rest PATCH /api/v1/keys/{key_id}",
+        (
+            Need::Perm("api.key.update"),
+            json(serde_json::json!({ "name": "x" })),
+        ),
+    );
+    t.insert(
+        "rest DELETE /api/v1/keys/{key_id}",
+        (Need::Perm("api.key.delete"), none.clone()),
+    );
+    t.insert(
+        "rest POST /api/v1/keys/{key_id}/roll",
+        (
+            Need::Perm("api.key.update"),
+            json(serde_json::json!({ "grace_seconds": 0 })),
+        ),
+    );
     t.insert("page GET /invite/{token}", (Need::Public, none.clone()));
     t.insert(
         "fn POST /fn/invite/get",
@@ -283,22 +386,72 @@ pub async fn make_user(s: &Server, owner: &str, email: &str, role_id: i64) -> (i
     (id, session_cookie(&r).unwrap())
 }
 
-async fn status_of(s: &Server, cookie: Option<&str>, line: &str, body: &[(String, String)]) -> u16 {
+async fn status_of(s: &Server, cred: Option<&Cred>, line: &str, body: &[(String, String)]) -> u16 {
     let mut parts = line.splitn(3, ' ');
-    let (kind, _method, path) = (
+    let (kind, method, path) = (
         parts.next().unwrap(),
         parts.next().unwrap(),
         parts.next().unwrap(),
     );
-    if kind == "page" {
-        let mut req = client().get(s.url(path));
-        if let Some(c) = cookie {
-            req = req.header("cookie", c);
+    match kind {
+        "page" => {
+            let mut req = client().get(s.url(path));
+            if let Some(c) = cred {
+                req = req.header("cookie", &c.cookie);
+            }
+            req.send().await.unwrap().status().as_u16()
         }
-        req.send().await.unwrap().status().as_u16()
-    } else {
-        post_fn(s, cookie, path, body).await.status().as_u16()
+        "rest" => {
+            let url = s.url(&path.replace("{key_id}", NO_KEY_ID));
+            let mut req = client().request(method.parse().unwrap(), url);
+            if let Some(c) = cred {
+                req = req.bearer_auth(&c.key);
+            }
+            if let Some((_, j)) = body.iter().find(|(k, _)| k == "json") {
+                req = req
+                    .header("content-type", "application/json")
+                    .body(j.clone());
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+        _ => post_fn(s, cred.map(|c| c.cookie.as_str()), path, body)
+            .await
+            .status()
+            .as_u16(),
     }
+}
+
+/// Makes an app through the panel's server function; returns its id.
+pub async fn make_app(s: &Server, owner: &str, name: &str, networks: &str) -> i64 {
+    let r = post_fn(
+        s,
+        Some(owner),
+        "/fn/apps/create",
+        &pairs(&[("name", name), ("networks", networks)]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+/// Makes a REST key through the panel's server function; returns its secret.
+pub async fn make_key(s: &Server, cookie: &str, app_id: i64, role_id: i64) -> String {
+    let r = post_fn(
+        s,
+        Some(cookie),
+        "/fn/keys/create",
+        &pairs(&[
+            ("name", "test key"),
+            ("app_id", &app_id.to_string()),
+            ("environment", "live"),
+            ("role_id", &role_id.to_string()),
+            ("expiry", "never"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["secret"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -306,10 +459,16 @@ async fn every_endpoint_checks_sign_in_and_permission() {
     let s = Server::start(&[]).await;
     let owner = s.sign_in().await;
     let bare_role = make_role(&s, &owner, "Nothing", &[]).await;
-    let (bare_user, bare) = make_user(&s, &owner, "bare@example.com", bare_role).await;
+    let (bare_user, bare_cookie) = make_user(&s, &owner, "bare@example.com", bare_role).await;
+    let app_id = make_app(&s, &owner, "Table app 0", "").await;
+    let bare = Cred {
+        cookie: bare_cookie,
+        key: make_key(&s, &owner, app_id, bare_role).await,
+    };
     let f = Fixture {
         bare_role,
         bare_user,
+        app_id,
     };
     let table = table(&f);
 
@@ -322,14 +481,15 @@ async fn every_endpoint_checks_sign_in_and_permission() {
     );
 
     // One user per permission the table uses, holding only that permission.
-    let mut holders: BTreeMap<&str, String> = BTreeMap::new();
+    let mut holders: BTreeMap<&str, Cred> = BTreeMap::new();
     for (need, _) in table.values() {
         if let Need::Perm(p) = need {
             if !holders.contains_key(p) {
                 let role = make_role(&s, &owner, &format!("Only {p}"), &[p]).await;
                 let email = format!("{}@example.com", p.replace('.', "-"));
                 let (_, cookie) = make_user(&s, &owner, &email, role).await;
-                holders.insert(p, cookie);
+                let key = make_key(&s, &owner, app_id, role).await;
+                holders.insert(p, Cred { cookie, key });
             }
         }
     }
@@ -342,21 +502,23 @@ async fn every_endpoint_checks_sign_in_and_permission() {
             continue;
         }
         let nothing = status_of(&s, Some(&bare), line, body).await;
+        let signed_out = match () {
+            _ if line.starts_with("page") => 303,
+            _ => 401,
+        };
         match need {
             Need::Public => unreachable!(),
             Need::SignedIn => {
-                let want = if line.starts_with("page") { 303 } else { 401 };
-                assert_eq!(anon, want, "{line}: signed out");
+                assert_eq!(anon, signed_out, "{line}: signed out");
                 assert!(
                     ![401, 403].contains(&nothing),
                     "{line}: signed in got {nothing}"
                 );
             }
             Need::Perm(p) => {
-                let want = if line.starts_with("page") { 303 } else { 401 };
-                assert_eq!(anon, want, "{line}: signed out");
+                assert_eq!(anon, signed_out, "{line}: signed out");
                 assert_eq!(nothing, 403, "{line}: signed in without {p}");
-                let with = status_of(&s, Some(&holders[p]), line, body).await;
+                let with = status_of(&s, holders.get(p), line, body).await;
                 assert!(
                     ![401, 403].contains(&with) && with < 500,
                     "{line}: with {p} got {with}\n{}",

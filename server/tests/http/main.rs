@@ -2,6 +2,7 @@
 //! fresh database. One test binary with modules, so it links once.
 
 mod access;
+mod api;
 mod cli;
 mod health;
 mod panel_security;

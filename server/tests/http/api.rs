@@ -1,0 +1,543 @@
+//! REST API v1 contract tests: every error code this build can produce, every endpoint,
+//! the JSON shapes and headers.
+
+use super::access::{make_app, make_key, make_role, post_fn};
+use super::*;
+use serde_json::{json, Value};
+
+async fn call(
+    s: &Server,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = client().request(method.parse().unwrap(), s.url(path));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, v)
+}
+
+/// Checks the contract's error shape and returns the code.
+fn error_code(status: u16, headers: &reqwest::header::HeaderMap, v: &Value) -> String {
+    let e = &v["error"];
+    assert!(e["code"].is_string(), "{status}: {v}");
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    let rid = e["request_id"].as_str().unwrap();
+    assert!(!rid.is_empty());
+    assert_eq!(
+        headers["x-request-id"].to_str().unwrap(),
+        rid,
+        "the body and the header carry the same request id"
+    );
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    e["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn authentication_errors_follow_the_contract() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let key = make_key(&s, &owner, app, 3).await;
+
+    let (st, h, v) = call(&s, "GET", "/api/v1/whoami", None, None, &[]).await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (401, "missing_api_key")
+    );
+
+    // Malformed, bad checksum, unknown: one answer.
+    let mut bad_sum = key.clone();
+    bad_sum.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    // A well-formed key with a valid checksum that this server never issued.
+    let unknown = {
+        let other = Server::start(&[]).await;
+        let o = other.sign_in().await;
+        let oa = make_app(&other, &o, "Other", "").await;
+        make_key(&other, &o, oa, 3).await
+    };
+    let mut bodies = Vec::new();
+    for k in [
+        "not-a-key",
+        "kw_live_short",
+        bad_sum.as_str(),
+        unknown.as_str(),
+    ] {
+        let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(k), None, &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (401, "invalid_api_key"),
+            "{k}"
+        );
+        bodies.push(v["error"]["message"].clone());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    // Not "Bearer": the same answer.
+    let (st, h, v) = call(
+        &s,
+        "GET",
+        "/api/v1/whoami",
+        None,
+        None,
+        &[("authorization", &format!("Basic {key}"))],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (401, "invalid_api_key")
+    );
+
+    // A key in the query string is refused, even a valid one.
+    for q in [
+        format!("?api_key={key}"),
+        format!("?k={key}"),
+        "?token=x".to_owned(),
+    ] {
+        let (st, h, v) = call(
+            &s,
+            "GET",
+            &format!("/api/v1/whoami{q}"),
+            Some(&key),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (400, "key_in_query"),
+            "{q}"
+        );
+    }
+    // The secret never reaches the log.
+    assert!(!s.log().contains(&key));
+}
+
+#[tokio::test]
+async fn whoami_keys_create_update_roll_revoke() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let key = make_key(&s, &owner, app, 3).await; // Developer
+
+    let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(&key), None, &[]).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(h.contains_key("x-request-id"));
+    let key_id = v["key_id"].as_str().unwrap().to_owned();
+    assert!(key_id.starts_with("key_") && key_id.len() == 20);
+    assert_eq!(v["kind"], "rest");
+    assert_eq!(v["environment"], "live");
+    assert_eq!(v["app"], json!({ "id": app, "name": "Billing" }));
+    assert_eq!(v["owner"]["email"], "owner@example.com");
+    assert_eq!(v["expires_at"], Value::Null);
+    let perms: Vec<&str> = v["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        perms,
+        [
+            "api.key.view",
+            "api.key.create",
+            "api.key.update",
+            "api.key.delete",
+            "message.create"
+        ]
+    );
+
+    // Create: 201, the secret once, no-store.
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({"name":"ci","app_id":app,"environment":"test","networks":["10.0.0.0/8"]})),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(h["cache-control"], "no-store");
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("kw_test_") && secret.len() == 46);
+    let new_id = v["key"]["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["key"]["last4"], &secret[secret.len() - 4..]);
+    assert_eq!(v["key"]["role"], "Developer");
+    assert_eq!(v["key"]["networks"], json!(["10.0.0.0/8"]));
+    assert!(!v["key"].as_object().unwrap().contains_key("secret_hash"));
+
+    // Listed without any secret; visible to its owner.
+    let (st, _, v) = call(&s, "GET", "/api/v1/keys", Some(&key), None, &[]).await;
+    assert_eq!(st, 200);
+    let ids: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&new_id.as_str()) && ids.contains(&key_id.as_str()));
+    assert!(!v.to_string().contains(&secret));
+
+    // Validation errors name the field.
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({"name":"","app_id":app,"environment":"test"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (400, "validation_failed")
+    );
+    assert!(v["error"]["details"]["fields"]["name"].is_string(), "{v}");
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({"name":"x","app_id":app,"environment":"prod"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (400, "validation_failed")
+    );
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({"name":"x","app_id":app,"environment":"test","owner_id":1})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (400, "validation_failed"),
+        "unknown fields are refused, not ignored"
+    );
+    // A role above the key's own: 403 insufficient_permissions.
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({"name":"x","app_id":app,"environment":"test","role_id":2})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "insufficient_permissions")
+    );
+
+    // Update.
+    let (st, _, v) = call(
+        &s,
+        "PATCH",
+        &format!("/api/v1/keys/{new_id}"),
+        Some(&key),
+        Some(json!({"name":"ci renamed"})),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["key"]["name"], "ci renamed");
+    // Unknown key and unknown route: 404 not_found.
+    let (st, h, v) = call(
+        &s,
+        "PATCH",
+        "/api/v1/keys/key_aaaaaaaaaaaaaaaa",
+        Some(&key),
+        Some(json!({"name":"x"})),
+        &[],
+    )
+    .await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (404, "not_found"));
+    let (st, h, v) = call(&s, "GET", "/api/v1/nothing-here", Some(&key), None, &[]).await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (404, "not_found"));
+
+    // Roll with a grace period: the old key keeps working and says what replaced it.
+    let (st, _, v) = call(
+        &s,
+        "POST",
+        &format!("/api/v1/keys/{key_id}/roll"),
+        Some(&key),
+        Some(json!({"grace_seconds":3600})),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let rolled = v["secret"].as_str().unwrap().to_owned();
+    let rolled_id = v["key"]["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["key"]["rolled_from"], key_id.as_str());
+    assert_eq!(v["key"]["name"], "test key");
+    let (st, _, _) = call(&s, "GET", "/api/v1/whoami", Some(&key), None, &[]).await;
+    assert_eq!(st, 200, "the old key works until the deadline");
+    let (st, _, v) = call(&s, "GET", "/api/v1/whoami", Some(&rolled), None, &[]).await;
+    assert_eq!(
+        (st, v["key_id"].as_str().unwrap()),
+        (200, rolled_id.as_str())
+    );
+    let (_, _, v) = call(&s, "GET", "/api/v1/keys", Some(&rolled), None, &[]).await;
+    let old = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == key_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(old["replaced_by"], rolled_id.as_str());
+    // Rolling again: 409 conflict.
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        &format!("/api/v1/keys/{key_id}/roll"),
+        Some(&rolled),
+        Some(json!({"grace_seconds":0})),
+        &[],
+    )
+    .await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (409, "conflict"));
+
+    // Roll with no grace: the old key is expired at once.
+    let (st, _, v) = call(
+        &s,
+        "POST",
+        &format!("/api/v1/keys/{rolled_id}/roll"),
+        Some(&rolled),
+        Some(json!({"grace_seconds":0})),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 201);
+    let third = v["secret"].as_str().unwrap().to_owned();
+    let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(&rolled), None, &[]).await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (401, "key_expired"));
+
+    // Revoke: the very next request is refused; revoking twice is a conflict.
+    let (st, _, v) = call(
+        &s,
+        "DELETE",
+        &format!("/api/v1/keys/{new_id}"),
+        Some(&third),
+        Some(json!({"reason":"leaked in a log"})),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["key"]["status"], "revoked");
+    assert_eq!(v["key"]["revoke_reason"], "leaked in a log");
+    let (st, h, v) = call(
+        &s,
+        "GET",
+        "/api/v1/whoami",
+        Some(&secret),
+        None,
+        &[("x-forwarded-for", "10.0.0.1")],
+    )
+    .await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (401, "key_revoked"));
+    let (st, h, v) = call(
+        &s,
+        "DELETE",
+        &format!("/api/v1/keys/{new_id}"),
+        Some(&third),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (409, "conflict"));
+
+    // Audited.
+    let pool = s.db().await;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select action, actor_type from audit_events where action like 'api_key.%' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "api_key.created",
+            "api_key.created",
+            "api_key.updated",
+            "api_key.rolled",
+            "api_key.rolled",
+            "api_key.revoked"
+        ]
+    );
+    assert_eq!(
+        rows[1].1, "key",
+        "a key acting through the API is the audit actor"
+    );
+    // Nothing at rest holds a secret.
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from api_keys where secret_hash = $1 or last4 = $1")
+            .bind(&secret)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn permissions_come_from_the_key_role_and_changes_apply_at_once() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let role = make_role(&s, &owner, "Readers", &["api.key.view"]).await;
+    let key = make_key(&s, &owner, app, role).await;
+    let (st, _, _) = call(&s, "GET", "/api/v1/keys", Some(&key), None, &[]).await;
+    assert_eq!(st, 200);
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({"name":"x","app_id":app,"environment":"test"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "insufficient_permissions")
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("api.key.create"));
+    // The Owner removes api.key.view from the role: the key's next request is refused.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/roles/save",
+        &super::access::pairs(&[("role[]", &role.to_string())]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (st, h, v) = call(&s, "GET", "/api/v1/keys", Some(&key), None, &[]).await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "insufficient_permissions")
+    );
+    // Oversized bodies: 413 in the contract's shape.
+    let big = "x".repeat(70 * 1024);
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({ "name": big })),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (413, "payload_too_large")
+    );
+}
+
+#[tokio::test]
+async fn ip_allow_lists_use_the_client_address_rules() {
+    // Loopback is a trusted proxy: X-Forwarded-For stands for the client.
+    let s = Server::start(&[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let owner = s.sign_in().await;
+    let v4 = make_app(&s, &owner, "Office v4", "10.0.0.0/8").await;
+    let v6 = make_app(&s, &owner, "Office v6", "2001:db8::/32").await;
+    let k4 = make_key(&s, &owner, v4, 3).await;
+    let k6 = make_key(&s, &owner, v6, 3).await;
+    let who = |k: String, xff: &'static str| {
+        let s = &s;
+        async move {
+            call(
+                s,
+                "GET",
+                "/api/v1/whoami",
+                Some(&k),
+                None,
+                &[("x-forwarded-for", xff)],
+            )
+            .await
+        }
+    };
+    assert_eq!(who(k4.clone(), "10.1.2.3").await.0, 200);
+    assert_eq!(
+        who(k4.clone(), "::ffff:10.1.2.3").await.0,
+        200,
+        "an IPv4-mapped IPv6 address counts as IPv4"
+    );
+    assert_eq!(who(k6.clone(), "2001:db8::7").await.0, 200);
+    let (st, h, v) = who(k4.clone(), "192.0.2.9").await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "ip_not_allowed")
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("192.0.2.9"));
+    let (st, _, _) = who(k6.clone(), "10.1.2.3").await;
+    assert_eq!(st, 403);
+
+    // Without trusted proxies, a forged X-Forwarded-For changes nothing: the peer counts.
+    let plain = Server::start(&[]).await;
+    let o = plain.sign_in().await;
+    let a = make_app(&plain, &o, "Office", "10.0.0.0/8").await;
+    let k = make_key(&plain, &o, a, 3).await;
+    let (st, h, v) = call(
+        &plain,
+        "GET",
+        "/api/v1/whoami",
+        Some(&k),
+        None,
+        &[("x-forwarded-for", "10.1.2.3")],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "ip_not_allowed")
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("127.0.0.1"));
+    // The app's list changes: the next request follows it.
+    let r = post_fn(
+        &plain,
+        Some(&o),
+        "/fn/apps/update",
+        &super::access::pairs(&[
+            ("id", &a.to_string()),
+            ("name", "Office"),
+            ("networks", "127.0.0.0/8"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (st, _, _) = call(&plain, "GET", "/api/v1/whoami", Some(&k), None, &[]).await;
+    assert_eq!(st, 200);
+}

@@ -1102,3 +1102,106 @@ async fn invitation_links_expire_after_72_hours() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
+    on_both(|db| async move {
+        use app::core::keys::{self, KeyCache, NewKey, Refusal};
+        let o = Origin::default();
+        let cache = KeyCache::default();
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let now = 1_800_000_000;
+        let app_id = keys::create_app(
+            &db,
+            &cache,
+            now,
+            &p.require(Permission::AppManage).unwrap(),
+            &o,
+            "Billing",
+            "",
+        )
+        .await
+        .unwrap();
+        let g = p.require(Permission::ApiKeyCreate).unwrap();
+        let t = now + 7 * 86_400;
+        let (info, secret) = keys::create_key(
+            &db,
+            &cache,
+            now,
+            &g,
+            &o,
+            &NewKey {
+                name: "seven days",
+                app_id,
+                environment: "live",
+                role_id: BuiltinRole::Developer.id(),
+                expires_at: Some(t),
+                networks: "",
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(info.expires_at, Some(t));
+        let k = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        assert_eq!(k.refusal(t - 1), None);
+        assert_eq!(k.refusal(t), Some(Refusal::Expired));
+        assert_eq!(k.refusal(t + 1), Some(Refusal::Expired));
+
+        // Roll with a day of grace: the old key works until the deadline, then not.
+        let gu = p.require(Permission::ApiKeyUpdate).unwrap();
+        let (new, new_secret) = keys::roll(&db, &cache, now, &gu, &o, &info.key_id, 86_400)
+            .await
+            .unwrap();
+        assert_eq!(new.expires_at, Some(t), "the new key keeps every setting");
+        let old = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        assert_eq!(old.refusal(now + 86_400 - 1), None);
+        assert_eq!(old.refusal(now + 86_400 + 1), Some(Refusal::Expired));
+        assert_eq!(
+            keys::lookup(&db, &cache, &new_secret)
+                .await
+                .unwrap()
+                .unwrap()
+                .refusal(now + 86_400 + 1),
+            None
+        );
+
+        // Revoked: refused at once, even though the cache held the key.
+        let gd = p.require(Permission::ApiKeyDelete).unwrap();
+        keys::revoke(&db, &cache, now + 10, &gd, &o, &new.key_id, "rotated")
+            .await
+            .unwrap();
+        assert_eq!(
+            keys::lookup(&db, &cache, &new_secret)
+                .await
+                .unwrap()
+                .unwrap()
+                .refusal(now + 11),
+            Some(Refusal::Revoked)
+        );
+
+        // Last use is written in batches.
+        cache.touch(&info.key_id, now + 5, "192.0.2.1".parse().unwrap());
+        cache.touch(&info.key_id, now + 6, "192.0.2.2".parse().unwrap());
+        assert_eq!(cache.flush_last_used(&db).await.unwrap(), 1);
+        let (at, ip): (Option<i64>, Option<String>) =
+            sqlx::query_as("select last_used_at, last_used_ip from api_keys where key_id = $1")
+                .bind(&info.key_id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!((at, ip.as_deref()), (Some(now + 6), Some("192.0.2.2")));
+        assert_eq!(cache.flush_last_used(&db).await.unwrap(), 0);
+
+        // A Developer sees only their own keys; view_all sees all.
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let pd = principal(&db, dev).await;
+        assert!(keys::list_keys(&db, now, &pd).await.unwrap().is_empty());
+        assert_eq!(keys::list_keys(&db, now, &p).await.unwrap().len(), 2);
+        assert!(matches!(
+            keys::visible_key(&db, now, &pd, &info.key_id).await,
+            Err(AppError::NotFound)
+        ));
+    })
+    .await;
+}

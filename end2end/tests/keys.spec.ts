@@ -1,0 +1,52 @@
+import { test, expect } from '@playwright/test';
+
+const ownerEmail = process.env.KEYWARD_E2E_EMAIL ?? 'owner@example.com';
+const ownerPassword = process.env.KEYWARD_E2E_PASSWORD ?? '';
+
+test('a key made in the panel works against the REST API until it is revoked there', async ({ page, baseURL }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(ownerEmail);
+  await page.getByLabel('Password').fill(ownerPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Apps' }).click();
+  await page.getByLabel('App name').fill('Storefront');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
+
+  await nav.getByRole('link', { name: 'API keys' }).click();
+  await page.getByLabel('Key name').fill('checkout service');
+  await page.getByLabel('App', { exact: true }).selectOption({ label: 'Storefront' });
+  await page.getByLabel('Environment').selectOption('test');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const secret = (await page.locator('#new-secret').textContent())!.trim();
+  expect(secret).toMatch(/^kw_test_[0-9A-Za-z]{38}$/);
+  await page.getByRole('button', { name: 'I have copied it' }).click();
+  await expect(page.locator('#new-secret')).toBeHidden();
+
+  const whoami = () =>
+    fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+  let r = await whoami();
+  expect(r.status).toBe(200);
+  const me = await r.json();
+  expect(me.app.name).toBe('Storefront');
+  expect(me.environment).toBe('test');
+
+  // The table shows the key; revoke it there.
+  const row = page.getByRole('row').filter({ hasText: 'checkout service' });
+  await expect(row).toContainText(me.key_id);
+  await row.getByPlaceholder('Reason').fill('end-to-end test');
+  await row.getByRole('checkbox').check();
+  await row.getByRole('button', { name: `Revoke ${me.key_id}` }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Key revoked.' })).toBeVisible();
+  await expect(page.getByRole('row').filter({ hasText: 'checkout service' })).toContainText('revoked');
+
+  r = await whoami();
+  expect(r.status).toBe(401);
+  expect((await r.json()).error.code).toBe('key_revoked');
+  expect(errors).toEqual([]);
+});

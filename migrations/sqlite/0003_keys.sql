@@ -26,6 +26,9 @@ create table api_keys (
     role_id integer references roles (id),
     secret_hash text not null,
     last4 text not null,
+    -- SDK keys only: they are public (shipped inside client apps), so their value is
+    -- kept to be shown to anyone who can view the app. Null for secret keys.
+    public_value text,
     networks text not null,
     expires_at integer,
     revoked_at integer,
@@ -42,3 +45,15 @@ create unique index api_keys_key_id_key on api_keys (key_id);
 create unique index api_keys_secret_hash_key on api_keys (secret_hash);
 create index api_keys_owner_id_idx on api_keys (owner_id);
 create index api_keys_app_id_idx on api_keys (app_id);
+
+-- Events recorded by SDKs (POST /api/v1/sdk/events).
+create table app_events (
+    id integer primary key autoincrement,
+    app_id integer not null references apps (id),
+    key_id text not null,
+    name text not null,
+    properties text not null,
+    created_at integer not null,
+    updated_at integer not null
+);
+create index app_events_app_id_idx on app_events (app_id, created_at);

@@ -325,6 +325,7 @@ pub fn router() -> Router<AppState> {
         .route("/keys", get(list_keys).post(create_key))
         .route("/keys/{key_id}", patch(update_key).delete(revoke_key))
         .route("/keys/{key_id}/roll", post(roll_key))
+        .route("/sdk/events", post(sdk_event))
         .fallback(not_found)
 }
 
@@ -336,6 +337,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/keys/{key_id}"),
     ("DELETE", "/api/v1/keys/{key_id}"),
     ("POST", "/api/v1/keys/{key_id}/roll"),
+    ("POST", "/api/v1/sdk/events"),
 ];
 
 async fn not_found(api: Api) -> ApiError {
@@ -517,6 +519,33 @@ async fn roll_key(
         StatusCode::CREATED,
         Json(json!({ "key": info, "secret": secret })),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    name: String,
+    #[serde(default)]
+    properties: Value,
+}
+
+/// The one write a public SDK key may make: an event for its app.
+async fn sdk_event(
+    api: Api,
+    body: Result<Json<EventBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (key, _) = api.authenticate(Door::Sdk).await?;
+    let b = api.body(body)?;
+    keys::record_event(
+        &api.state.db,
+        api.state.clock.now(),
+        &key,
+        &b.name,
+        &b.properties,
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
 }
 
 #[cfg(test)]

@@ -87,14 +87,143 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
         sqlx::query_as("select id, name, networks from apps order by name_key")
             .fetch_all(&db.pool)
             .await?;
+    let sdk: Vec<(i64, String, String)> = sqlx::query_as(
+        "select app_id, environment, public_value from api_keys \
+         where kind = 'sdk' and revoked_at is null and public_value is not null order by environment",
+    )
+    .fetch_all(&db.pool)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, networks)| AppInfo {
             id,
             name,
             networks: split(&networks),
+            sdk_keys: sdk
+                .iter()
+                .filter(|(a, _, _)| *a == id)
+                .map(|(_, env, v)| (env.clone(), v.clone()))
+                .collect(),
         })
         .collect())
+}
+
+/// Inserts a fresh public SDK key for an app's environment (inside the caller's
+/// transaction), revoking the one it replaces.
+async fn new_sdk_key(
+    tx: &mut sqlx::AnyConnection,
+    now: i64,
+    by: i64,
+    app_id: i64,
+    env: Environment,
+) -> Result<String, AppError> {
+    sqlx::query(
+        "update api_keys set revoked_at = $3, revoked_by = $4, revoke_reason = 'regenerated', updated_at = $3 \
+         where app_id = $1 and environment = $2 and kind = 'sdk' and revoked_at is null",
+    )
+    .bind(app_id)
+    .bind(env.as_str())
+    .bind(now)
+    .bind(by)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let value = key_format::generate(Visibility::Public, env);
+    let key_id = key_format::new_key_id();
+    sqlx::query(
+        "insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, public_value, networks, created_at, updated_at) \
+         values ($1, 'sdk', $2, $3, null, $4, null, $5, $6, $7, '', $8, $8)",
+    )
+    .bind(&key_id)
+    .bind(app_id)
+    .bind(env.as_str())
+    .bind(format!("SDK key ({})", env.as_str()))
+    .bind(key_format::hash(&value))
+    .bind(key_format::last4(&value))
+    .bind(&value)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(key_id)
+}
+
+/// Replaces an app's public SDK key for one environment (the old one stops at once).
+pub async fn regenerate_sdk_key(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    app_id: i64,
+    environment: &str,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let env = Environment::parse(environment)
+        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let app: Option<(String,)> = sqlx::query_as("select name from apps where id = $1")
+        .bind(app_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    let (name,) = app.ok_or(AppError::NotFound)?;
+    let key_id = new_sdk_key(&mut tx, now, p.user_id(), app_id, env).await?;
+    let ev = Event::success(
+        p.actor(),
+        "app.sdk_key_regenerated",
+        origin,
+        Some(name),
+        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "key_id": key_id }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    cache.bump();
+    Ok(())
+}
+
+/// Records an event sent by an SDK (or a server) for the key's app.
+pub async fn record_event(
+    db: &Db,
+    now: i64,
+    key: &VerifiedKey,
+    name: &str,
+    properties: &serde_json::Value,
+) -> Result<(), AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::validation(
+            "name",
+            "An event name has 1 to 100 characters and no control characters.",
+        ));
+    }
+    if !properties.is_object() && !properties.is_null() {
+        return Err(AppError::validation(
+            "properties",
+            "Properties are a JSON object.",
+        ));
+    }
+    let props = properties.to_string();
+    if props.len() > 4096 {
+        return Err(AppError::validation(
+            "properties",
+            "Properties are at most 4096 bytes of JSON.",
+        ));
+    }
+    sqlx::query(
+        "insert into app_events (app_id, key_id, name, properties, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(key.app_id)
+    .bind(&key.key_id)
+    .bind(name)
+    .bind(props)
+    .bind(now)
+    .execute(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(())
 }
 
 pub async fn create_app(
@@ -130,6 +259,10 @@ pub async fn create_app(
         }
         Err(e) => return Err(AppError::internal(e)),
     };
+    // One public SDK key per environment from the start.
+    for env in [Environment::Live, Environment::Test] {
+        new_sdk_key(&mut tx, now, p.user_id(), id, env).await?;
+    }
     let ev = Event::success(
         p.actor(),
         "app.created",

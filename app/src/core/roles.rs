@@ -236,18 +236,32 @@ pub async fn delete(
         .fetch_one(&mut *tx)
         .await
         .map_err(AppError::internal)?;
+    let (keys,): (i64,) =
+        sqlx::query_as("select count(*) from api_keys where role_id = $1 and revoked_at is null")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
     let in_use = || {
+        let mut holders = Vec::new();
+        if assigned > 0 {
+            holders.push(format!(
+                "{assigned} {}",
+                if assigned == 1 { "user" } else { "users" }
+            ));
+        }
+        if keys > 0 {
+            holders.push(format!(
+                "{keys} API {}",
+                if keys == 1 { "key" } else { "keys" }
+            ));
+        }
         AppError::Conflict(format!(
-            "The role {name} is assigned to {assigned} {}. Give {} another role first.",
-            if assigned == 1 { "user" } else { "users" },
-            if assigned == 1 {
-                "them"
-            } else {
-                "each of them"
-            },
+            "The role {name} is assigned to {}. Give them another role first.",
+            holders.join(" and ")
         ))
     };
-    if assigned > 0 {
+    if assigned > 0 || keys > 0 {
         return Err(in_use());
     }
     sqlx::query("delete from role_permissions where role_id = $1")

@@ -1,6 +1,6 @@
 use super::{
-    AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RevokeKey, RollKey, UpdateApp,
-    REVOKE_WARNING,
+    AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RegenerateSdkKey, RevokeKey,
+    RollKey, UpdateApp, REVOKE_WARNING,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
@@ -265,9 +265,16 @@ fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView 
 pub fn AppsPage() -> impl IntoView {
     let create = ServerAction::<CreateApp>::new();
     let update = ServerAction::<UpdateApp>::new();
+    let regen = ServerAction::<RegenerateSdkKey>::new();
     let me = Resource::new(|| (), |_| get_me());
     let apps = Resource::new(
-        move || (create.version().get(), update.version().get()),
+        move || {
+            (
+                create.version().get(),
+                update.version().get(),
+                regen.version().get(),
+            )
+        },
         |_| super::list_apps(),
     );
     view! {
@@ -283,8 +290,9 @@ pub fn AppsPage() -> impl IntoView {
                             <section class="card" aria-labelledby="apps-title">
                                 <h2 id="apps-title">"Apps"</h2>
                                 <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
+                                <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
                                 {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
-                                {apps.into_iter().map(|a| view! { <AppRow a update/> }).collect_view()}
+                                {apps.into_iter().map(|a| view! { <AppRow a update regen/> }).collect_view()}
                             </section>
                             <section class="card" aria-labelledby="new-app-title">
                                 <h2 id="new-app-title">"Create an app"</h2>
@@ -308,10 +316,35 @@ pub fn AppsPage() -> impl IntoView {
 }
 
 #[component]
-fn AppRow(a: AppInfo, update: ServerAction<UpdateApp>) -> impl IntoView {
+fn AppRow(
+    a: AppInfo,
+    update: ServerAction<UpdateApp>,
+    regen: ServerAction<RegenerateSdkKey>,
+) -> impl IntoView {
     let name_id = format!("app-name-{}", a.id);
     let nets_id = format!("app-nets-{}", a.id);
+    let sdk = a
+        .sdk_keys
+        .iter()
+        .cloned()
+        .map(|(env, value)| {
+            let label = format!("Regenerate the {env} SDK key of {}", a.name);
+            view! {
+                <li>
+                    {format!("SDK key ({env}): ")}<code class="sdk-key">{value}</code>" "
+                    <ActionForm action=regen attr:class="inline-form">
+                        <input type="hidden" name="app_id" value=a.id.to_string()/>
+                        <input type="hidden" name="environment" value=env.clone()/>
+                        <button type="submit" class="btn" aria-label=label>"Regenerate"</button>
+                    </ActionForm>
+                </li>
+            }
+        })
+        .collect_view();
     view! {
+        <h3>{a.name.clone()}</h3>
+        <p class="muted">"Public SDK keys go inside client apps; they can only identify the app and send events."</p>
+        <ul class="plain-list">{sdk}</ul>
         <ActionForm action=update attr:class="app-row">
             <input type="hidden" name="id" value=a.id.to_string()/>
             <div class="field"><label for=name_id.clone()>{format!("Name of app {}", a.id)}</label>

@@ -35,6 +35,8 @@ pub struct AppInfo {
     pub id: i64,
     pub name: String,
     pub networks: Vec<String>,
+    /// The app's public SDK keys: (environment, key).
+    pub sdk_keys: Vec<(String, String)>,
 }
 
 use crate::error::AppError;
@@ -279,6 +281,24 @@ pub async fn update_app(
             id,
             &name,
             &networks,
+        )
+        .await
+    })
+}
+
+/// Replaces an app's public SDK key for one environment.
+#[server(prefix = "/fn", endpoint = "apps/regenerate_sdk_key")]
+pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::keys::regenerate_sdk_key(
+            &st.db,
+            &st.keys,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            app_id,
+            &environment,
         )
         .await
     })

@@ -110,6 +110,20 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
             kv(&[("id", "99999".into()), ("name", "x".into())]),
         ),
     );
+    t.insert(
+        "fn POST /fn/apps/regenerate_sdk_key",
+        (
+            Need::Perm("app.manage"),
+            kv(&[("app_id", "99999".into()), ("environment", "live".into())]),
+        ),
+    );
+    t.insert(
+        "rest POST /api/v1/sdk/events",
+        (
+            Need::SignedIn,
+            vec![("json".to_owned(), r#"{"name":"table"}"#.to_owned())],
+        ),
+    );
     // REST: the body is JSON (in the "json" entry); the credential is a Bearer key.
     let json = |v: serde_json::Value| vec![("json".to_owned(), v.to_string())];
     t.insert("rest GET /api/v1/whoami", (Need::SignedIn, none.clone()));

@@ -541,3 +541,78 @@ async fn ip_allow_lists_use_the_client_address_rules() {
     let (st, _, _) = call(&plain, "GET", "/api/v1/whoami", Some(&k), None, &[]).await;
     assert_eq!(st, 200);
 }
+
+#[tokio::test]
+async fn sdk_keys_identify_the_app_and_send_events_only() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Mobile", "").await;
+    let r = post_fn(&s, Some(&owner), "/fn/apps/list", &[]).await;
+    let apps: Vec<Value> = r.json().await.unwrap();
+    let sdk = apps[0]["sdk_keys"].as_array().unwrap();
+    assert_eq!(sdk.len(), 2);
+    let live = sdk.iter().find(|k| k[0] == "live").unwrap()[1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        live.starts_with("kwpub_live_") && live.len() == 49,
+        "{live}"
+    );
+
+    let (st, _, v) = call(&s, "GET", "/api/v1/whoami", Some(&live), None, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (v["kind"].as_str(), v["owner"].is_null()),
+        (Some("sdk"), true)
+    );
+    assert_eq!(v["permissions"], json!([]));
+    let (st, h, v) = call(&s, "GET", "/api/v1/keys", Some(&live), None, &[]).await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "sdk_key_not_allowed")
+    );
+    let (st, _, v) = call(
+        &s,
+        "POST",
+        "/api/v1/sdk/events",
+        Some(&live),
+        Some(json!({"name":"app_opened","properties":{"screen":"home"}})),
+        &[],
+    )
+    .await;
+    assert_eq!((st, &v), (202, &json!({ "accepted": true })));
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/sdk/events",
+        Some(&live),
+        Some(json!({"name":"","properties":{}})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (400, "validation_failed")
+    );
+    let pool = s.db().await;
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from app_events where app_id = $1 and name = 'app_opened'")
+            .bind(app)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
+
+    // Regenerated: the old SDK key stops at once.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/apps/regenerate_sdk_key",
+        &super::access::pairs(&[("app_id", &app.to_string()), ("environment", "live")]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(&live), None, &[]).await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (401, "key_revoked"));
+}

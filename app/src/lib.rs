@@ -22,6 +22,7 @@ macro_rules! guarded {
 }
 
 pub mod account;
+pub mod api_docs;
 pub mod auth;
 pub mod error;
 pub mod invite;
@@ -96,6 +97,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps") view=keys::AppsPage ssr=SsrMode::Async/>
+                <Route path=path!("/api") view=api_docs::ApiPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

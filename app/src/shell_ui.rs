@@ -12,6 +12,7 @@ const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Overview", None),
     ("/keys", "API keys", Some(Permission::ApiKeyView)),
     ("/apps", "Apps", Some(Permission::AppManage)),
+    ("/api", "REST API", None),
     ("/users", "Users", Some(Permission::UserManage)),
     ("/roles", "Roles", Some(Permission::RoleManage)),
     ("/settings", "Settings", Some(Permission::SettingsManage)),

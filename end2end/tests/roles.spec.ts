@@ -60,7 +60,7 @@ test('an admin makes an Auditor role in the matrix; its holder sees and may do o
 
   // The auditor: only the Overview in the navigation.
   await signIn(page, 'auditor@example.com', auditorPassword);
-  await expect(nav.getByRole('link')).toHaveText(['Overview']);
+  await expect(nav.getByRole('link')).toHaveText(['Overview', 'REST API']);
   await expect(page.getByText('Auditor', { exact: true })).toBeVisible();
   await page.goto('/roles');
   await expect(page.getByRole('heading', { name: 'Not allowed' })).toBeVisible();

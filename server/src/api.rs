@@ -27,12 +27,14 @@ use axum::{
     extract::{rejection::JsonRejection, FromRequestParts, Path},
     http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, patch, post},
+    routing::{any, get},
     Json, Router,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::IpAddr;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -319,26 +321,106 @@ impl Api {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/whoami", get(whoami))
-        .route("/keys", get(list_keys).post(create_key))
-        .route("/keys/{key_id}", patch(update_key).delete(revoke_key))
-        .route("/keys/{key_id}/roll", post(roll_key))
-        .route("/sdk/events", post(sdk_event))
-        .fallback(not_found)
+/// The REST routes and the OpenAPI document, both from the annotated handlers below:
+/// a route cannot exist without its documentation, nor the other way round.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(whoami))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(update_key, revoke_key))
+        .routes(routes!(roll_key))
+        .routes(routes!(sdk_event))
 }
 
-/// Every REST route, for `keyward routes` and the endpoint table test.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/api/v1/whoami"),
-    ("GET", "/api/v1/keys"),
-    ("POST", "/api/v1/keys"),
-    ("PATCH", "/api/v1/keys/{key_id}"),
-    ("DELETE", "/api/v1/keys/{key_id}"),
-    ("POST", "/api/v1/keys/{key_id}/roll"),
-    ("POST", "/api/v1/sdk/events"),
-];
+/// The REST router: the routes, `GET /api/v1/openapi.json`, and `not_found` in the
+/// contract's shape for anything else under `/api/`.
+pub fn router() -> Router<AppState> {
+    let (router, doc) = routes().split_for_parts();
+    let spec = std::sync::Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        spec.to_string(),
+                    )
+                }
+            }),
+        )
+        .route("/api/{*rest}", any(not_found))
+}
+
+/// The OpenAPI document (for `keyward routes` and the panel's API page).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Every REST route as `METHOD /path`, from the OpenAPI document.
+pub fn listing() -> Vec<String> {
+    let doc = openapi();
+    let mut out = Vec::new();
+    for (path, item) in doc.paths.paths.iter() {
+        let ops = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("PUT", item.put.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ];
+        for (m, present) in ops {
+            if present {
+                out.push(format!("{m} {path}"));
+            }
+        }
+    }
+    out.push("GET /api/v1/openapi.json".into());
+    out
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward REST API",
+        version = "1",
+        description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired; 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The error shape of every refusal.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// One of the contract's codes, e.g. `invalid_api_key`.
+    code: String,
+    message: String,
+    /// Also in the `X-Request-Id` header.
+    request_id: String,
+}
 
 async fn not_found(api: Api) -> ApiError {
     api.err(
@@ -348,6 +430,9 @@ async fn not_found(api: Api) -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/api/v1/whoami", security(("bearer" = [])),
+    description = "The key making the call: id, kind, environment, app, owner, permissions, expiry. SDK keys may call it.",
+    responses((status = 200, description = "The key", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn whoami(api: Api) -> Result<Json<Value>, ApiError> {
     let (key, p) = api.authenticate(Door::Sdk).await?;
     Ok(Json(json!({
@@ -361,6 +446,9 @@ async fn whoami(api: Api) -> Result<Json<Value>, ApiError> {
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/keys", security(("bearer" = [])),
+    description = "The caller's own keys (everyone's with api.key.view_all). Needs api.key.view.",
+    responses((status = 200, description = "`{\"keys\": [Key]}`", body = Object), (status = 403, body = ErrorBody)))]
 async fn list_keys(api: Api) -> Result<Json<Value>, ApiError> {
     let (_, p) = api.authenticate(Door::Server).await?;
     api.need(&p, Permission::ApiKeyView)?;
@@ -370,7 +458,7 @@ async fn list_keys(api: Api) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "keys": list })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -384,6 +472,9 @@ struct CreateBody {
     networks: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/keys", security(("bearer" = [])), request_body = CreateBody,
+    description = "Creates a key owned by the caller's owner. The secret is in this response only (Cache-Control: no-store). Needs api.key.create; the role never holds more than the caller's.",
+    responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_key(
     api: Api,
     body: Result<Json<CreateBody>, JsonRejection>,
@@ -418,13 +509,17 @@ async fn create_key(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     name: Option<String>,
     role_id: Option<i64>,
 }
 
+#[utoipa::path(patch, path = "/api/v1/keys/{key_id}", security(("bearer" = [])), request_body = UpdateBody,
+    params(("key_id" = String, Path, description = "key_…")),
+    description = "Renames a key or changes its role. Needs api.key.update.",
+    responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn update_key(
     api: Api,
     Path(key_id): Path<String>,
@@ -452,13 +547,17 @@ async fn update_key(
     Ok(Json(json!({ "key": info })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     #[serde(default)]
     reason: String,
 }
 
+#[utoipa::path(delete, path = "/api/v1/keys/{key_id}", security(("bearer" = [])), request_body(content = RevokeBody, description = "Optional"),
+    params(("key_id" = String, Path, description = "key_…")),
+    description = "Revokes a key at once, for good. Needs api.key.delete.",
+    responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn revoke_key(
     api: Api,
     Path(key_id): Path<String>,
@@ -485,13 +584,17 @@ async fn revoke_key(
     Ok(Json(json!({ "key": info })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RollBody {
     #[serde(default)]
     grace_seconds: i64,
 }
 
+#[utoipa::path(post, path = "/api/v1/keys/{key_id}/roll", security(("bearer" = [])), request_body = RollBody,
+    params(("key_id" = String, Path, description = "key_…")),
+    description = "Makes a new key with every setting of this one; this one keeps working for grace_seconds. Needs api.key.update.",
+    responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 409, body = ErrorBody)))]
 async fn roll_key(
     api: Api,
     Path(key_id): Path<String>,
@@ -521,15 +624,19 @@ async fn roll_key(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EventBody {
     name: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     properties: Value,
 }
 
 /// The one write a public SDK key may make: an event for its app.
+#[utoipa::path(post, path = "/api/v1/sdk/events", security(("bearer" = [])), request_body = EventBody,
+    description = "Records an event for the key's app: the one write a public SDK key may make.",
+    responses((status = 202, description = "`{\"accepted\": true}`", body = Object), (status = 400, body = ErrorBody)))]
 async fn sdk_event(
     api: Api,
     body: Result<Json<EventBody>, JsonRejection>,

@@ -43,7 +43,7 @@ pub fn build(state: AppState) -> Router {
     // Probes and the static bundle never touch the session store (a cookie on an asset
     // request would otherwise cost a session read and write).
     Router::new()
-        .nest("/api/v1", api::router())
+        .merge(api::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(
@@ -68,11 +68,7 @@ pub fn listing() -> Vec<String> {
         leptos::server_fn::axum::server_fn_paths()
             .map(|(path, method)| format!("fn {method} {path}")),
     );
-    out.extend(
-        api::ROUTES
-            .iter()
-            .map(|(method, path)| format!("rest {method} {path}")),
-    );
+    out.extend(api::listing().into_iter().map(|r| format!("rest {r}")));
     out.sort();
     out.dedup();
     out

@@ -24,6 +24,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// API key verification cache (see `core::keys`).
     pub keys: KeyCache,
+    /// The REST API's OpenAPI document (JSON), set by the server at start-up.
+    pub api_doc: Arc<String>,
     /// Key for data encrypted at rest (TOTP seeds, revealable channel keys).
     pub master_key: Secret<[u8; 32]>,
 }
@@ -65,6 +67,7 @@ impl AppState {
             sessions,
             mailer,
             keys: KeyCache::default(),
+            api_doc: Arc::new(String::new()),
             master_key,
         }
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A key as the panel and `GET /api/v1/keys` show it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct KeyInfo {
     pub key_id: String,
     pub kind: String,

@@ -128,6 +128,12 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     let json = |v: serde_json::Value| vec![("json".to_owned(), v.to_string())];
     t.insert("rest GET /api/v1/whoami", (Need::SignedIn, none.clone()));
     t.insert(
+        "rest GET /api/v1/openapi.json",
+        (Need::Public, none.clone()),
+    );
+    t.insert("page GET /api", (Need::SignedIn, none.clone()));
+    t.insert("fn POST /fn/api/doc", (Need::SignedIn, none.clone()));
+    t.insert(
         "rest GET /api/v1/keys",
         (Need::Perm("api.key.view"), none.clone()),
     );

@@ -616,3 +616,61 @@ async fn sdk_keys_identify_the_app_and_send_events_only() {
     let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(&live), None, &[]).await;
     assert_eq!((st, error_code(st, &h, &v).as_str()), (401, "key_revoked"));
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_generated_from_the_routes() {
+    let s = Server::start(&[]).await;
+    let (st, h, v) = call(&s, "GET", "/api/v1/openapi.json", None, None, &[]).await;
+    assert_eq!(st, 200);
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    assert!(v["openapi"].as_str().unwrap().starts_with("3."));
+    // Every REST route the binary lists is in the document, with its method.
+    for line in super::access::routes(&s) {
+        let Some(rest) = line.strip_prefix("rest ") else {
+            continue;
+        };
+        let (method, path) = rest.split_once(' ').unwrap();
+        if path == "/api/v1/openapi.json" {
+            continue;
+        }
+        assert!(
+            v["paths"][path][method.to_lowercase()].is_object(),
+            "{method} {path} missing from the document"
+        );
+    }
+    let text = v.to_string();
+    for code in [
+        "missing_api_key",
+        "invalid_api_key",
+        "key_revoked",
+        "key_expired",
+        "ip_not_allowed",
+        "insufficient_permissions",
+        "sdk_key_not_allowed",
+        "key_in_query",
+        "validation_failed",
+        "not_found",
+        "conflict",
+        "payload_too_large",
+        "rate_limited",
+    ] {
+        assert!(text.contains(code), "{code} is not documented");
+    }
+    assert!(v["components"]["schemas"]["KeyInfo"].is_object() || text.contains("CreateBody"));
+    assert!(v["components"]["securitySchemes"]["bearer"].is_object());
+    // The panel renders it for signed-in users.
+    let owner = s.sign_in().await;
+    let html = client()
+        .get(s.url("/api"))
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("/api/v1/keys/{key_id}/roll"), "{html}");
+}

@@ -57,7 +57,7 @@ check() { curl -fs -H "Authorization: Bearer $key" "$base/api/v1/whoami" >/dev/n
 check
 
 fill_keys() { # total rows wanted in api_keys
-  sqlite3 "$db" <<SQL
+  sqlite3 "$db" >/dev/null <<SQL
 pragma busy_timeout = 10000;
 with recursive n(i) as (select (select count(*) from api_keys) union all select i + 1 from n where i + 1 < $1)
 insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, networks, created_at, updated_at)

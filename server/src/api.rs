@@ -30,9 +30,10 @@ use axum::{
     routing::{any, get},
     Json, Router,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::IpAddr;
+use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -217,7 +218,7 @@ impl Api {
         }
     }
 
-    async fn authenticate(&self, door: Door) -> Result<(VerifiedKey, Principal), ApiError> {
+    async fn authenticate(&self, door: Door) -> Result<(Arc<VerifiedKey>, Principal), ApiError> {
         if self.key_in_query {
             return Err(self.err(
                 StatusCode::BAD_REQUEST,
@@ -432,18 +433,52 @@ async fn not_found(api: Api) -> ApiError {
 
 #[utoipa::path(get, path = "/api/v1/whoami", security(("bearer" = [])),
     description = "The key making the call: id, kind, environment, app, owner, permissions, expiry. SDK keys may call it.",
-    responses((status = 200, description = "The key", body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn whoami(api: Api) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "The key", body = WhoAmI), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn whoami(api: Api) -> Result<Json<WhoAmI>, ApiError> {
     let (key, p) = api.authenticate(Door::Sdk).await?;
-    Ok(Json(json!({
-        "key_id": key.key_id,
-        "kind": key.kind,
-        "environment": key.environment,
-        "app": { "id": key.app_id, "name": key.app },
-        "owner": key.owner_id.map(|id| json!({ "id": id, "email": key.owner })),
-        "permissions": p.permissions().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
-        "expires_at": key.expires_at,
-    })))
+    Ok(Json(WhoAmI {
+        key_id: key.key_id.clone(),
+        kind: key.kind.clone(),
+        environment: key.environment.clone(),
+        app: AppRef {
+            id: key.app_id,
+            name: key.app.clone(),
+        },
+        owner: key.owner_id.map(|id| OwnerRef {
+            id,
+            email: key.owner.clone(),
+        }),
+        permissions: p.permissions().iter().map(|x| x.as_str()).collect(),
+        expires_at: key.expires_at,
+    }))
+}
+
+/// `GET /whoami`: the key making the call.
+#[derive(Serialize, utoipa::ToSchema)]
+struct WhoAmI {
+    key_id: String,
+    /// `rest` or `sdk`.
+    kind: String,
+    /// `live` or `test`.
+    environment: String,
+    app: AppRef,
+    /// The panel user who owns the key (null for SDK keys).
+    owner: Option<OwnerRef>,
+    permissions: Vec<&'static str>,
+    /// Unix seconds; null: never.
+    expires_at: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct AppRef {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnerRef {
+    id: i64,
+    email: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", security(("bearer" = [])),

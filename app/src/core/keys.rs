@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::keys::{AppInfo, KeyInfo};
 use crate::roles::{BuiltinRole, Permission};
 use ipnet::IpNet;
+use std::sync::Arc;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_REASON_CHARS: usize = 500;
@@ -808,12 +809,15 @@ pub struct KeyCache {
     inner: std::sync::Arc<KeyCacheInner>,
 }
 
+/// (generation it was read at, the key or `None` for an unknown secret).
+type CacheEntry = (u64, Option<Arc<VerifiedKey>>);
+
 #[derive(Debug, Default)]
 struct KeyCacheInner {
     generation: std::sync::atomic::AtomicU64,
-    entries: std::sync::RwLock<std::collections::HashMap<String, (u64, Option<VerifiedKey>)>>,
+    entries: std::sync::RwLock<std::collections::HashMap<String, CacheEntry>>,
     /// Last use per key since the last flush: written to the database in batches.
-    last_used: std::sync::Mutex<std::collections::HashMap<String, (i64, String)>>,
+    last_used: std::sync::Mutex<std::collections::HashMap<String, (i64, std::net::IpAddr)>>,
 }
 
 const CACHE_MAX: usize = 100_000;
@@ -829,14 +833,20 @@ impl KeyCache {
     /// Notes a key's use (in memory; `flush_last_used` writes it).
     pub fn touch(&self, key_id: &str, now: i64, ip: std::net::IpAddr) {
         if let Ok(mut m) = self.inner.last_used.lock() {
-            m.insert(key_id.to_owned(), (now, ip.to_string()));
+            // No allocation on the hot path once the key has an entry.
+            match m.get_mut(key_id) {
+                Some(e) => *e = (now, ip),
+                None => {
+                    m.insert(key_id.to_owned(), (now, ip));
+                }
+            }
         }
     }
 
     /// Writes the uses noted since the last flush in one transaction (never a write per
     /// request); returns how many keys were updated.
     pub async fn flush_last_used(&self, db: &Db) -> Result<usize, sqlx::Error> {
-        let batch: Vec<(String, (i64, String))> = match self.inner.last_used.lock() {
+        let batch: Vec<(String, (i64, std::net::IpAddr))> = match self.inner.last_used.lock() {
             Ok(mut m) => m.drain().collect(),
             Err(_) => return Ok(0),
         };
@@ -848,7 +858,7 @@ impl KeyCache {
             sqlx::query("update api_keys set last_used_at = $2, last_used_ip = $3 where key_id = $1 and (last_used_at is null or last_used_at <= $2)")
                 .bind(key_id)
                 .bind(at)
-                .bind(ip)
+                .bind(ip.to_string())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -856,7 +866,7 @@ impl KeyCache {
         Ok(batch.len())
     }
 
-    fn get(&self, hash: &str) -> Option<Option<VerifiedKey>> {
+    fn get(&self, hash: &str) -> Option<Option<Arc<VerifiedKey>>> {
         let gen = self
             .inner
             .generation
@@ -868,7 +878,7 @@ impl KeyCache {
         }
     }
 
-    fn put(&self, hash: String, gen: u64, v: Option<VerifiedKey>) {
+    fn put(&self, hash: String, gen: u64, v: Option<Arc<VerifiedKey>>) {
         if let Ok(mut map) = self.inner.entries.write() {
             if map.len() >= CACHE_MAX {
                 map.clear();
@@ -884,7 +894,7 @@ pub async fn lookup(
     db: &Db,
     cache: &KeyCache,
     secret: &str,
-) -> Result<Option<VerifiedKey>, sqlx::Error> {
+) -> Result<Option<Arc<VerifiedKey>>, sqlx::Error> {
     let hash = key_format::hash(secret);
     if let Some(hit) = cache.get(&hash) {
         return Ok(hit);
@@ -935,7 +945,7 @@ pub async fn lookup(
                 None => Default::default(),
             };
             let parse = |t: &str| t.lines().filter_map(parse_cidr).collect::<Vec<_>>();
-            Some(VerifiedKey {
+            Some(Arc::new(VerifiedKey {
                 key_id,
                 kind,
                 environment,
@@ -949,7 +959,7 @@ pub async fn lookup(
                 app_networks: parse(&app_nets),
                 key_networks: parse(&key_nets),
                 permissions,
-            })
+            }))
         }
     };
     cache.put(hash, gen, v.clone());

@@ -21,7 +21,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub clock: Clock,
     pub sessions: DbSessionStore,
-    pub mailer: Mailer,
+    /// Behind an `Arc`: the state is cloned per request.
+    pub mailer: Arc<Mailer>,
     /// API key verification cache (see `core::keys`).
     pub keys: KeyCache,
     /// The REST API's OpenAPI document (JSON), set by the server at start-up.
@@ -65,7 +66,7 @@ impl AppState {
             hasher,
             clock,
             sessions,
-            mailer,
+            mailer: Arc::new(mailer),
             keys: KeyCache::default(),
             api_doc: Arc::new(String::new()),
             master_key,

@@ -502,6 +502,21 @@ pub async fn create_key(
         }
     }
     check_key_role(db, p, k.role_id).await?;
+    let limits = super::settings::keys(db)
+        .await
+        .map_err(AppError::internal)?;
+    if limits.max_expiry_days > 0 {
+        let latest = now + i64::from(limits.max_expiry_days) * 86_400;
+        if k.expires_at.is_none_or(|e| e > latest) {
+            return Err(AppError::validation(
+                "expires_at",
+                format!(
+                    "Keys must expire within {} days (Settings > Keys).",
+                    limits.max_expiry_days
+                ),
+            ));
+        }
+    }
     let app: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")
         .bind(k.app_id)
         .fetch_optional(&db.pool)
@@ -527,6 +542,7 @@ pub async fn create_key(
         k.expires_at,
         None,
         "api_key.created",
+        Some(limits.max_active_per_user_per_app),
     )
     .await?;
     cache.bump();
@@ -549,8 +565,33 @@ async fn insert_key(
     expires_at: Option<i64>,
     rolled_from: Option<(&str, i64)>,
     action: &str,
+    active_limit: Option<u32>,
 ) -> Result<(), AppError> {
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    if let Some(limit) = active_limit {
+        // The app's row is written first: concurrent creations for it take turns, so
+        // the count below cannot be raced past the limit.
+        sqlx::query("update apps set updated_at = updated_at where id = $1")
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+        let (active,): (i64,) = sqlx::query_as(
+            "select count(*) from api_keys where kind = 'rest' and owner_id = $1 and app_id = $2 \
+             and revoked_at is null and (expires_at is null or expires_at > $3)",
+        )
+        .bind(p.user_id())
+        .bind(app_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+        if active >= i64::from(limit) {
+            return Err(AppError::Conflict(format!(
+                "You already have {active} active keys for this app; the limit is {limit}. Revoke a key you no longer use to free a slot."
+            )));
+        }
+    }
     if let Some((old, deadline)) = rolled_from {
         // The old key ends at the grace deadline (or earlier, if it was to end sooner).
         let r = sqlx::query(
@@ -744,6 +785,7 @@ pub async fn roll(
         old.expires_at,
         Some((&old.key_id, now + grace_secs)),
         "api_key.rolled",
+        None,
     )
     .await?;
     cache.bump();

@@ -12,11 +12,12 @@ use super::{
 };
 use crate::error::AppError;
 use crate::roles::Permission;
-use crate::settings::SecuritySettings;
+use crate::settings::{KeySettings, SecuritySettings};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
 const SECURITY: &str = "security";
+const KEYS: &str = "keys";
 const MAX_LINES: usize = 500;
 
 /// The security settings now: the saved ones, else the defaults (timeouts from the
@@ -225,6 +226,93 @@ pub async fn save_security(
         "settings.changed",
         origin,
         Some("general".into()),
+        serde_json::json!({ "from": old, "to": new }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)
+}
+
+/// Settings > Keys now (defaults when never saved).
+pub async fn keys(db: &Db) -> Result<KeySettings, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("select value from settings where name = $1")
+        .bind(KEYS)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row
+        .and_then(|(json,)| {
+            serde_json::from_str(&json)
+                .map_err(|e| tracing::error!(error = %e, "stored key settings unreadable; using defaults"))
+                .ok()
+        })
+        .unwrap_or_default())
+}
+
+pub fn parse_keys(
+    max_active: u32,
+    max_days: u32,
+    default_expiry: &str,
+) -> Result<KeySettings, AppError> {
+    let max_active = range(
+        "max_active_per_user_per_app",
+        "The key limit",
+        max_active,
+        1,
+        1000,
+    )?;
+    let max_days = range("max_expiry_days", "The longest expiry", max_days, 0, 3650)?;
+    let default_days = match default_expiry {
+        "7" => Some(7),
+        "30" => Some(30),
+        "90" => Some(90),
+        "never" => None,
+        _ => {
+            return Err(AppError::validation(
+                "default_expiry",
+                "Choose a default expiry.",
+            ))
+        }
+    };
+    if max_days > 0 && default_days.is_none_or(|d| d > max_days) {
+        return Err(AppError::validation(
+            "default_expiry",
+            format!("The default expiry must be within the maximum of {max_days} days."),
+        ));
+    }
+    Ok(KeySettings {
+        max_active_per_user_per_app: max_active,
+        max_expiry_days: max_days,
+        default_expiry: default_expiry.to_owned(),
+    })
+}
+
+pub async fn save_keys(
+    db: &Db,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    new: &KeySettings,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::SettingsManage)?;
+    let old = keys(db).await.map_err(AppError::internal)?;
+    let json = serde_json::to_string(new).map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    sqlx::query(
+        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
+         on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(KEYS)
+    .bind(&json)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        Actor::User(p.user_id()),
+        "settings.changed",
+        origin,
+        Some("keys".into()),
         serde_json::json!({ "from": old, "to": new }),
     );
     audit::record_in(&mut tx, now, &ev)

@@ -230,8 +230,32 @@ fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView 
         })
         .collect_view();
     let no_apps = data.apps.is_empty();
+    let limits = data.limits.clone();
+    // Choices beyond Settings > Keys' maximum are not offered (the server refuses them too).
+    let expiry_options = [
+        ("7", "in 7 days", Some(7)),
+        ("30", "in 30 days", Some(30)),
+        ("90", "in 90 days", Some(90)),
+        ("never", "never", None),
+    ]
+    .into_iter()
+    .filter(|(_, _, days)| {
+        limits.max_expiry_days == 0 || days.is_some_and(|d| d <= limits.max_expiry_days)
+    })
+    .map(|(value, label, _)| {
+        let selected = limits.default_expiry == value;
+        view! { <option value=value selected=selected>{label}</option> }
+    })
+    .collect_view();
+    let max_note = (limits.max_expiry_days > 0).then(|| {
+        format!(
+            "Keys expire within {} days at most; you may hold {} active keys per app.",
+            limits.max_expiry_days, limits.max_active_per_user_per_app
+        )
+    });
     view! {
         <section class="card" aria-labelledby="new-key-title">
+            {max_note.map(|n| view! { <p class="muted">{n}</p> })}
             <h2 id="new-key-title">"Create a key"</h2>
             {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
             <ActionForm action=create>
@@ -244,13 +268,7 @@ fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView 
                 <div class="field"><label for="key-role">"Role of the key"</label>
                     <select id="key-role" name="role_id">{roles}</select></div>
                 <div class="field"><label for="key-expiry">"Expires"</label>
-                    <select id="key-expiry" name="expiry">
-                        <option value="7">"in 7 days"</option>
-                        <option value="30">"in 30 days"</option>
-                        <option value="90" selected>"in 90 days"</option>
-                        <option value="never">"never"</option>
-                        <option value="date">"on the date below"</option>
-                    </select></div>
+                    <select id="key-expiry" name="expiry">{expiry_options}<option value="date">"on the date below"</option></select></div>
                 <div class="field"><label for="key-date">"Expiry date (YYYY-MM-DD, when chosen above)"</label>
                     <input id="key-date" name="expiry_date" type="date"/></div>
                 <div class="field"><label for="key-networks">"Allowed networks for this key (optional, one per line)"</label>

@@ -57,6 +57,8 @@ pub struct KeysView {
     pub can_create: bool,
     pub can_update: bool,
     pub can_revoke: bool,
+    /// Settings > Keys, for the create form's choices.
+    pub limits: crate::settings::KeySettings,
 }
 
 /// A key just made (or rolled): the only time its secret is shown.
@@ -90,6 +92,9 @@ pub async fn list_keys() -> Result<KeysView, AppError> {
             .map(|r| (r.id, r.name))
             .collect();
         Ok(KeysView {
+            limits: crate::core::settings::keys(&st.db)
+                .await
+                .map_err(AppError::internal)?,
             keys,
             apps,
             roles,

@@ -1,4 +1,4 @@
-use super::{GeneralView, SaveGeneral};
+use super::{GeneralView, SaveGeneral, SaveKeys};
 use crate::auth::get_me;
 use crate::shell_ui::{ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
@@ -7,8 +7,12 @@ use leptos_meta::Title;
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveGeneral>::new();
+    let save_keys = ServerAction::<SaveKeys>::new();
     let me = Resource::new(|| (), |_| get_me());
-    let view_data = Resource::new(move || save.version().get(), |_| super::get_general());
+    let view_data = Resource::new(
+        move || (save.version().get(), save_keys.version().get()),
+        |_| super::get_general(),
+    );
     view! {
         <Title text="Settings"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -19,7 +23,8 @@ pub fn SettingsPage() -> impl IntoView {
                     (Ok(me), Ok(data)) => view! {
                         <SignedIn me>
                             <h1>"Settings"</h1>
-                            <General data save/>
+                            <General data=data.clone() save/>
+                            <Keys data save_keys/>
                         </SignedIn>
                     }
                     .into_any(),
@@ -96,6 +101,37 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                     <p id="sudo-hint" class="muted hint">{if data.needs_password { "Needed to save: you last confirmed your password more than 10 minutes ago." } else { "Not needed: you confirmed your password less than 10 minutes ago." }}</p>
                 </div>
                 <button type="submit" class="btn btn-primary">"Save settings"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
+    let k = data.keys;
+    let default_expiry = k.default_expiry.clone();
+    let option = move |value: &'static str, label: &'static str| {
+        let selected = default_expiry == value;
+        view! { <option value=value selected=selected>{label}</option> }
+    };
+    view! {
+        <section class="card" aria-labelledby="keys-settings-title">
+            <h2 id="keys-settings-title">"Keys"</h2>
+            <ActionResult action=save_keys ok=|_: &()| "Key settings saved.".to_owned()/>
+            <ActionForm action=save_keys>
+                <NumberField id="max_active_per_user_per_app" label="Active keys per user per app" hint="A user who reaches it must revoke a key to make another." value=k.max_active_per_user_per_app min=1 max=1000/>
+                <NumberField id="max_expiry_days" label="Longest expiry (days; 0 for no maximum)" hint="With a maximum, keys that never expire cannot be made." value=k.max_expiry_days min=0 max=3650/>
+                <div class="field">
+                    <label for="default_expiry">"Default expiry"</label>
+                    <select id="default_expiry" name="default_expiry">
+                        {[("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("never", "Never")].into_iter().map(|(v, l)| option(v, l)).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="keys-sudo-password">"Your password (if asked)"</label>
+                    <input id="keys-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
+                </div>
+                <button type="submit" class="btn btn-primary">"Save key settings"</button>
             </ActionForm>
         </section>
     }

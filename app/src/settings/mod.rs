@@ -51,6 +51,28 @@ impl Default for SecuritySettings {
     }
 }
 
+/// Settings > Keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeySettings {
+    /// Active REST keys one user may hold for one app.
+    pub max_active_per_user_per_app: u32,
+    /// The longest expiry a new key may have, in days (0: no maximum, "never" allowed).
+    pub max_expiry_days: u32,
+    /// What the create form proposes: "7", "30", "90" or "never".
+    pub default_expiry: String,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            max_active_per_user_per_app: 10,
+            max_expiry_days: 0,
+            default_expiry: "90".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralView {
     pub settings: SecuritySettings,
@@ -58,6 +80,7 @@ pub struct GeneralView {
     pub your_address: String,
     /// True when saving will ask for the password.
     pub needs_password: bool,
+    pub keys: KeySettings,
 }
 
 #[server(prefix = "/fn", endpoint = "settings/general")]
@@ -69,6 +92,9 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
                 .await
                 .map_err(AppError::internal)?;
             Ok(GeneralView {
+                keys: crate::core::settings::keys(&ctx.state.db)
+                    .await
+                    .map_err(AppError::internal)?,
                 settings,
                 your_address: ctx.ip.to_string(),
                 needs_password: !crate::auth::ssr::sudo_is_fresh(&ctx).await?,
@@ -108,6 +134,34 @@ pub async fn save_general(
             settings::save_security(
                 &ctx.state.db,
                 &ctx.state.config,
+                ctx.state.clock.now(),
+                &grant,
+                &ctx.origin(),
+                &new,
+            )
+            .await
+        }
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "settings/keys/save")]
+pub async fn save_keys(
+    max_active_per_user_per_app: u32,
+    max_expiry_days: u32,
+    default_expiry: String,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
+    crate::guarded!(
+        crate::roles::Permission::SettingsManage,
+        |ctx, grant| async {
+            let new = crate::core::settings::parse_keys(
+                max_active_per_user_per_app,
+                max_expiry_days,
+                &default_expiry,
+            )?;
+            crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
+            crate::core::settings::save_keys(
+                &ctx.state.db,
                 ctx.state.clock.now(),
                 &grant,
                 &ctx.origin(),

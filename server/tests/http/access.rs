@@ -230,6 +230,17 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     );
     t.insert("page GET /account", (Need::SignedIn, none.clone()));
     t.insert(
+        "fn POST /fn/settings/keys/save",
+        (
+            Need::Perm("settings.manage"),
+            kv(&[
+                ("max_active_per_user_per_app", "10".into()),
+                ("max_expiry_days", "0".into()),
+                ("default_expiry", "90".into()),
+            ]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/settings/general",
         (Need::Perm("settings.manage"), none.clone()),
     );

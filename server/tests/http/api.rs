@@ -674,3 +674,91 @@ async fn the_openapi_document_is_generated_from_the_routes() {
         .unwrap();
     assert!(html.contains("/api/v1/keys/{key_id}/roll"), "{html}");
 }
+
+#[tokio::test]
+async fn key_settings_cap_counts_and_expiry() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let save = |max: &'static str, days: &'static str, default: &'static str| {
+        let s = &s;
+        let owner = owner.clone();
+        async move {
+            post_fn(
+                s,
+                Some(&owner),
+                "/fn/settings/keys/save",
+                &super::access::pairs(&[
+                    ("max_active_per_user_per_app", max),
+                    ("max_expiry_days", days),
+                    ("default_expiry", default),
+                ]),
+            )
+            .await
+        }
+    };
+    // The default must fit the maximum.
+    assert_eq!(save("2", "30", "90").await.status(), 400);
+    assert_eq!(save("2", "30", "30").await.status(), 200);
+    let create = |expiry: &'static str| {
+        let s = &s;
+        let owner = owner.clone();
+        async move {
+            post_fn(
+                s,
+                Some(&owner),
+                "/fn/keys/create",
+                &super::access::pairs(&[
+                    ("name", "k"),
+                    ("app_id", &app.to_string()),
+                    ("environment", "live"),
+                    ("role_id", "3"),
+                    ("expiry", expiry),
+                ]),
+            )
+            .await
+        }
+    };
+    let r = create("never").await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("within 30 days"));
+    assert_eq!(create("90").await.status(), 400);
+    assert_eq!(create("7").await.status(), 200);
+    let r = create("30").await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    // The third active key for the same app: refused, saying how to free a slot.
+    let r = create("7").await;
+    assert_eq!(r.status(), 409);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("the limit is 2") && text.contains("Revoke"),
+        "{text}"
+    );
+    // Through the REST API the same rule holds.
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&secret),
+        Some(json!({"name":"x","app_id":app,"environment":"test","expires_at": null})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (400, "validation_failed")
+    );
+    let in_a_week = time::OffsetDateTime::now_utc().unix_timestamp() + 7 * 86_400;
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&secret),
+        Some(json!({"name":"x","app_id":app,"environment":"test","expires_at": in_a_week})),
+        &[],
+    )
+    .await;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (409, "conflict"));
+}

@@ -1193,6 +1193,22 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         assert_eq!((at, ip.as_deref()), (Some(now + 6), Some("192.0.2.2")));
         assert_eq!(cache.flush_last_used(&db).await.unwrap(), 0);
 
+        // Refused requests are audited per key in batches, with counts per code.
+        for _ in 0..3 {
+            cache.refused(&info.key_id, "ip_not_allowed");
+        }
+        cache.refused(&info.key_id, "insufficient_permissions");
+        assert_eq!(cache.flush_refused(&db, now + 7).await.unwrap(), 1);
+        assert_eq!(cache.flush_refused(&db, now + 8).await.unwrap(), 0);
+        let (details,): (String,) =
+            sqlx::query_as("select details from audit_events where action = 'api_key.refused'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        let d: serde_json::Value = serde_json::from_str(&details).unwrap();
+        assert_eq!(d["requests"], 4);
+        assert_eq!(d["by_code"]["ip_not_allowed"], 3);
+
         // A Developer sees only their own keys; view_all sees all.
         let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
         let pd = principal(&db, dev).await;

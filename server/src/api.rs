@@ -254,35 +254,41 @@ impl Api {
             .map_err(|e| self.app_err(AppError::internal(e)))?
             .ok_or_else(invalid)?;
         let now = st.clock.now();
+        // From here the key is known: refusals are counted per key and audited in
+        // batches (core::keys::KeyCache::flush_refused).
+        let refuse = |status, code: &'static str, message: String| {
+            st.keys.refused(&key.key_id, code);
+            self.err(status, code, message)
+        };
         match key.refusal(now) {
             Some(Refusal::Revoked) => {
-                return Err(self.err(
+                return Err(refuse(
                     StatusCode::UNAUTHORIZED,
                     "key_revoked",
-                    "This API key was revoked.",
+                    "This API key was revoked.".into(),
                 ))
             }
             Some(Refusal::Expired) => {
-                return Err(self.err(
+                return Err(refuse(
                     StatusCode::UNAUTHORIZED,
                     "key_expired",
-                    "This API key has expired.",
+                    "This API key has expired.".into(),
                 ))
             }
             None => {}
         }
         if !key.allows(self.ip) {
-            return Err(self.err(
+            return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "ip_not_allowed",
                 format!("Requests with this key are not allowed from {}.", self.ip),
             ));
         }
         if key.kind == "sdk" && door == Door::Server {
-            return Err(self.err(
+            return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "sdk_key_not_allowed",
-                "A public SDK key cannot call this endpoint; use a secret REST key.",
+                "A public SDK key cannot call this endpoint; use a secret REST key.".into(),
             ));
         }
         st.keys.touch(&key.key_id, now, self.ip);
@@ -301,6 +307,9 @@ impl Api {
         if p.has(perm) {
             Ok(())
         } else {
+            if let Subject::Key { key_id, .. } = &p.subject {
+                self.state.keys.refused(key_id, "insufficient_permissions");
+            }
             Err(self.err(
                 StatusCode::FORBIDDEN,
                 "insufficient_permissions",

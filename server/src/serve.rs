@@ -64,6 +64,10 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             if let Err(e) = keys.flush_last_used(&db).await {
                 tracing::warn!(error = %e, "writing API key last-used times failed");
             }
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if let Err(e) = keys.flush_refused(&db, now).await {
+                tracing::warn!(error = %e, "auditing refused API requests failed");
+            }
             n += 1;
             if n % 60 == 0 {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -860,6 +860,9 @@ struct KeyCacheInner {
     entries: std::sync::RwLock<std::collections::HashMap<String, CacheEntry>>,
     /// Last use per key since the last flush: written to the database in batches.
     last_used: std::sync::Mutex<std::collections::HashMap<String, (i64, std::net::IpAddr)>>,
+    /// Refused requests per key and code since the last flush: audited as one row per
+    /// key per flush, never one per request.
+    refused: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
 const CACHE_MAX: usize = 100_000;
@@ -883,6 +886,49 @@ impl KeyCache {
                 }
             }
         }
+    }
+
+    /// Counts a refused request of an identified key (revoked, expired, wrong address,
+    /// missing permission).
+    pub fn refused(&self, key_id: &str, code: &'static str) {
+        if let Ok(mut m) = self.inner.refused.lock() {
+            *m.entry((key_id.to_owned(), code)).or_insert(0) += 1;
+        }
+    }
+
+    /// Audits the refusals counted since the last flush: one `api_key.refused` row per
+    /// key with the count per code. Returns the number of rows.
+    pub async fn flush_refused(&self, db: &Db, now: i64) -> Result<usize, sqlx::Error> {
+        let counts: std::collections::BTreeMap<(String, &'static str), u64> =
+            match self.inner.refused.lock() {
+                Ok(mut m) => std::mem::take(&mut *m),
+                Err(_) => return Ok(0),
+            };
+        let mut per_key: std::collections::BTreeMap<
+            String,
+            serde_json::Map<String, serde_json::Value>,
+        > = Default::default();
+        for ((key, code), n) in counts {
+            per_key
+                .entry(key)
+                .or_default()
+                .insert(code.to_owned(), n.into());
+        }
+        let rows = per_key.len();
+        for (key_id, codes) in per_key {
+            let total: u64 = codes.values().filter_map(|v| v.as_u64()).sum();
+            let ev = Event {
+                actor: audit::Actor::Key(&key_id),
+                action: "api_key.refused",
+                target: Some(key_id.clone()),
+                ip: None,
+                user_agent: None,
+                outcome: audit::Outcome::Failure,
+                details: serde_json::json!({ "requests": total, "by_code": codes }),
+            };
+            audit::record(db, now, &ev).await?;
+        }
+        Ok(rows)
     }
 
     /// Writes the uses noted since the last flush in one transaction (never a write per

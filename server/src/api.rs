@@ -207,6 +207,17 @@ impl Api {
         ApiError::new(status, code, message).with_request_id(&self.rid)
     }
 
+    /// A failed authentication: counted per address; past the allowance the answer is
+    /// 429 instead.
+    fn failed(&self, e: ApiError) -> ApiError {
+        match self.state.keys.auth_failure(self.ip) {
+            None => e,
+            Some(wait) => self.app_err(AppError::RateLimited {
+                retry_after_secs: wait,
+            }),
+        }
+    }
+
     fn app_err(&self, e: AppError) -> ApiError {
         ApiError::from_app(e, &self.rid)
     }
@@ -227,19 +238,19 @@ impl Api {
             ));
         }
         let invalid = || {
-            self.err(
+            self.failed(self.err(
                 StatusCode::UNAUTHORIZED,
                 "invalid_api_key",
                 "The API key is not valid.",
-            )
+            ))
         };
         let secret = match &self.bearer {
             Ok(None) => {
-                return Err(self.err(
+                return Err(self.failed(self.err(
                     StatusCode::UNAUTHORIZED,
                     "missing_api_key",
                     "Send your API key in the Authorization header: Bearer <key>.",
-                ))
+                )))
             }
             Err(()) => return Err(invalid()),
             Ok(Some(s)) => s,

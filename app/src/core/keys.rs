@@ -851,6 +851,27 @@ pub struct KeyCache {
     inner: std::sync::Arc<KeyCacheInner>,
 }
 
+/// Failed authentications per client address: past the allowance, that address gets
+/// 429 `rate_limited` (with `Retry-After`) instead of 401 until it slows down. Keys are
+/// 190-bit random strings, so this is not what stops guessing; it keeps a scanner or a
+/// misconfigured client from flooding the log with failures.
+struct AuthFailures(governor::DefaultKeyedRateLimiter<std::net::IpAddr>);
+
+impl std::fmt::Debug for AuthFailures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthFailures")
+    }
+}
+
+impl Default for AuthFailures {
+    /// 60 failures at once, then one a second.
+    fn default() -> Self {
+        let quota = governor::Quota::per_second(std::num::NonZeroU32::MIN)
+            .allow_burst(std::num::NonZeroU32::new(60).expect("60 is not zero"));
+        Self(governor::RateLimiter::keyed(quota))
+    }
+}
+
 /// (generation it was read at, the key or `None` for an unknown secret).
 type CacheEntry = (u64, Option<Arc<VerifiedKey>>);
 
@@ -863,6 +884,7 @@ struct KeyCacheInner {
     /// Refused requests per key and code since the last flush: audited as one row per
     /// key per flush, never one per request.
     refused: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+    auth_failures: AuthFailures,
 }
 
 const CACHE_MAX: usize = 100_000;
@@ -886,6 +908,23 @@ impl KeyCache {
                 }
             }
         }
+    }
+
+    /// Counts a failed authentication from `ip`; `Some(seconds to wait)` when that
+    /// address is over its allowance.
+    pub fn auth_failure(&self, ip: std::net::IpAddr) -> Option<u64> {
+        use governor::clock::Clock as _;
+        self.inner
+            .auth_failures
+            .0
+            .check_key(&ip)
+            .err()
+            .map(|not_until| {
+                not_until
+                    .wait_time_from(governor::clock::DefaultClock::default().now())
+                    .as_secs()
+                    .max(1)
+            })
     }
 
     /// Counts a refused request of an identified key (revoked, expired, wrong address,

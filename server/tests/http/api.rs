@@ -762,3 +762,29 @@ async fn key_settings_cap_counts_and_expiry() {
     .await;
     assert_eq!((st, error_code(st, &h, &v).as_str()), (409, "conflict"));
 }
+
+#[tokio::test]
+async fn a_flood_of_bad_keys_is_rate_limited() {
+    let s = Server::start(&[]).await;
+    let mut last = (0, reqwest::header::HeaderMap::new(), Value::Null);
+    for _ in 0..70 {
+        last = call(
+            &s,
+            "GET",
+            "/api/v1/whoami",
+            Some("kw_live_nonsense"),
+            None,
+            &[],
+        )
+        .await;
+        if last.0 == 429 {
+            break;
+        }
+    }
+    let (st, h, v) = last;
+    assert_eq!((st, error_code(st, &h, &v).as_str()), (429, "rate_limited"));
+    let wait: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    // A valid key from another address is not affected (here: the log says why only).
+    assert!(s.log().contains("rate_limited"));
+}

@@ -21,7 +21,7 @@ test('a key made in the panel works against the REST API until it is revoked the
   await nav.getByRole('link', { name: 'API keys' }).click();
   await page.getByLabel('Key name').fill('checkout service');
   await page.getByLabel('App', { exact: true }).selectOption({ label: 'Storefront' });
-  await page.getByLabel('Environment').selectOption('test');
+  await page.getByLabel('Environment', { exact: true }).selectOption('test');
   await page.getByRole('button', { name: 'Create key' }).click();
   const secret = (await page.locator('#new-secret').textContent())!.trim();
   expect(secret).toMatch(/^kw_test_[0-9A-Za-z]{38}$/);
@@ -36,9 +36,14 @@ test('a key made in the panel works against the REST API until it is revoked the
   expect(me.app.name).toBe('Storefront');
   expect(me.environment).toBe('test');
 
-  // The table shows the key; revoke it there.
-  const row = page.getByRole('row').filter({ hasText: 'checkout service' });
+  // The table shows the key; rename it, then revoke it there.
+  let row = page.getByRole('row').filter({ hasText: 'checkout service' });
   await expect(row).toContainText(me.key_id);
+  await row.getByText('Edit').click();
+  await row.getByLabel('Name').fill('checkout service v2');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Key saved.' })).toBeVisible();
+  row = page.getByRole('row').filter({ hasText: 'checkout service v2' });
   await row.getByPlaceholder('Reason').fill('end-to-end test');
   await row.getByRole('checkbox').check();
   await row.getByRole('button', { name: `Revoke ${me.key_id}` }).click();
@@ -48,5 +53,13 @@ test('a key made in the panel works against the REST API until it is revoked the
   r = await whoami();
   expect(r.status).toBe(401);
   expect((await r.json()).error.code).toBe('key_revoked');
+
+  // Filters (a plain GET form): by status.
+  await page.getByLabel('Filter by status').selectOption('active');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/status=active/);
+  await expect(page.getByRole('row').filter({ hasText: me.key_id })).toHaveCount(0);
+  await page.goto('/keys?status=revoked');
+  await expect(page.getByRole('row').filter({ hasText: me.key_id })).toHaveCount(1);
   expect(errors).toEqual([]);
 });

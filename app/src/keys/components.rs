@@ -1,17 +1,19 @@
 use super::{
     AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RegenerateSdkKey, RevokeKey,
-    RollKey, UpdateApp, REVOKE_WARNING,
+    RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn KeysPage() -> impl IntoView {
     let create = ServerAction::<CreateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
     let roll = ServerAction::<RollKey>::new();
+    let edit = ServerAction::<UpdateKey>::new();
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {
@@ -19,6 +21,7 @@ pub fn KeysPage() -> impl IntoView {
                 create.version().get(),
                 revoke.version().get(),
                 roll.version().get(),
+                edit.version().get(),
             )
         },
         |_| super::list_keys(),
@@ -35,7 +38,7 @@ pub fn KeysPage() -> impl IntoView {
                             <h1>"API keys"</h1>
                             <Secret action=create/>
                             <RolledSecret action=roll/>
-                            <KeyTable data=data.clone() revoke roll/>
+                            <KeyTable data=data.clone() revoke roll edit/>
                             {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create/> })}
                         </SignedIn>
                     }
@@ -101,25 +104,69 @@ fn RolledSecret(action: ServerAction<RollKey>) -> impl IntoView {
     }
 }
 
+/// Filters (app, environment, status) from the query string, so they work as a plain
+/// GET form without JavaScript and survive a reload.
 #[component]
 fn KeyTable(
     data: KeysView,
     revoke: ServerAction<RevokeKey>,
     roll: ServerAction<RollKey>,
+    edit: ServerAction<UpdateKey>,
 ) -> impl IntoView {
-    let rows = data
+    let query = use_query_map();
+    let (app_f, env_f, status_f) = query.with_untracked(|q| {
+        (
+            q.get("app").unwrap_or_default(),
+            q.get("environment").unwrap_or_default(),
+            q.get("status").unwrap_or_default(),
+        )
+    });
+    let shown: Vec<KeyInfo> = data
         .keys
         .iter()
+        .filter(|k| app_f.is_empty() || k.app_id.to_string() == app_f)
+        .filter(|k| env_f.is_empty() || k.environment == env_f)
+        .filter(|k| status_f.is_empty() || k.status == status_f)
         .cloned()
-        .map(|k| view! { <KeyRow k can_update=data.can_update can_revoke=data.can_revoke revoke roll/> })
+        .collect();
+    let empty = shown.is_empty();
+    let roles = data.roles.clone();
+    let rows = shown
+        .into_iter()
+        .map(|k| view! { <KeyRow k roles=roles.clone() can_update=data.can_update can_revoke=data.can_revoke revoke roll edit/> })
         .collect_view();
-    let empty = data.keys.is_empty();
+    let app_options = data
+        .apps
+        .iter()
+        .map(|a| {
+            let selected = a.id.to_string() == app_f;
+            view! { <option value=a.id.to_string() selected=selected>{a.name.clone()}</option> }
+        })
+        .collect_view();
+    let opt = |value: &'static str, label: &'static str, current: &str| {
+        let selected = value == current;
+        view! { <option value=value selected=selected>{label}</option> }
+    };
     view! {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"Keys"</h2>
+            <form method="get" action="/keys" class="inline-form filters" aria-label="Filter keys">
+                <label for="f-app">"Filter by app"</label>
+                <select id="f-app" name="app"><option value="">"All"</option>{app_options}</select>
+                <label for="f-env">"Filter by environment"</label>
+                <select id="f-env" name="environment">
+                    {opt("", "All", &env_f)}{opt("live", "live", &env_f)}{opt("test", "test", &env_f)}
+                </select>
+                <label for="f-status">"Filter by status"</label>
+                <select id="f-status" name="status">
+                    {opt("", "All", &status_f)}{opt("active", "active", &status_f)}{opt("revoked", "revoked", &status_f)}{opt("expired", "expired", &status_f)}
+                </select>
+                <button type="submit" class="btn">"Filter"</button>
+            </form>
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
+            <ActionResult action=edit ok=|_: &()| "Key saved.".to_owned()/>
             {if empty {
-                view! { <p class="muted">"No keys yet."</p> }.into_any()
+                view! { <p class="muted">"No keys to show."</p> }.into_any()
             } else {
                 view! {
                     <div class="table-wrap">
@@ -142,11 +189,36 @@ fn KeyTable(
 #[component]
 fn KeyRow(
     k: KeyInfo,
+    roles: Vec<(i64, String)>,
     can_update: bool,
     can_revoke: bool,
     revoke: ServerAction<RevokeKey>,
     roll: ServerAction<RollKey>,
+    edit: ServerAction<UpdateKey>,
 ) -> impl IntoView {
+    let (ek, en) = (k.key_id.clone(), k.name.clone());
+    let edit_form = (can_update && k.status == "active").then(move || {
+        let name_id = format!("edit-name-{ek}");
+        let role_id = format!("edit-role-{ek}");
+        let current = k.role_id;
+        let options = roles
+            .into_iter()
+            .map(|(id, name)| view! { <option value=id.to_string() selected=Some(id) == current>{name}</option> })
+            .collect_view();
+        view! {
+            <details>
+                <summary>"Edit"</summary>
+                <ActionForm action=edit attr:class="inline-form">
+                    <input type="hidden" name="key_id" value=ek.clone()/>
+                    <label for=name_id.clone()>"Name"</label>
+                    <input id=name_id name="name" type="text" required maxlength="100" value=en.clone()/>
+                    <label for=role_id.clone()>"Role"</label>
+                    <select id=role_id name="role_id">{options}</select>
+                    <button type="submit" class="btn">"Save"</button>
+                </ActionForm>
+            </details>
+        }
+    });
     let last_used = match (&k.last_used_at, &k.last_used_ip) {
         (Some(t), Some(ip)) => format!("{} from {ip}", format_time(*t)),
         (Some(t), None) => format_time(*t),
@@ -209,7 +281,7 @@ fn KeyRow(
             <td>{last_used}</td>
             <td>{expires}</td>
             <td>{status}</td>
-            <td>{actions}</td>
+            <td>{edit_form}{actions}</td>
         </tr>
     }
 }

@@ -209,23 +209,38 @@ pub async fn save_security(
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
     let old = security(db, config).await.map_err(AppError::internal)?;
+    store(db, now, p.user_id(), origin, SECURITY, "general", &old, new).await
+}
+
+/// Writes one settings group with its audit row (old and new values), in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn store<T: serde::Serialize>(
+    db: &Db,
+    now: i64,
+    user_id: i64,
+    origin: &Origin,
+    name: &str,
+    label: &str,
+    old: &T,
+    new: &T,
+) -> Result<(), AppError> {
     let json = serde_json::to_string(new).map_err(AppError::internal)?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     sqlx::query(
         "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
          on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at",
     )
-    .bind(SECURITY)
+    .bind(name)
     .bind(&json)
     .bind(now)
     .execute(&mut *tx)
     .await
     .map_err(AppError::internal)?;
     let ev = Event::success(
-        Actor::User(p.user_id()),
+        Actor::User(user_id),
         "settings.changed",
         origin,
-        Some("general".into()),
+        Some(label.into()),
         serde_json::json!({ "from": old, "to": new }),
     );
     audit::record_in(&mut tx, now, &ev)
@@ -296,27 +311,5 @@ pub async fn save_keys(
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
     let old = keys(db).await.map_err(AppError::internal)?;
-    let json = serde_json::to_string(new).map_err(AppError::internal)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
-    sqlx::query(
-        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
-         on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at",
-    )
-    .bind(KEYS)
-    .bind(&json)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
-    let ev = Event::success(
-        Actor::User(p.user_id()),
-        "settings.changed",
-        origin,
-        Some("keys".into()),
-        serde_json::json!({ "from": old, "to": new }),
-    );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)
+    store(db, now, p.user_id(), origin, KEYS, "keys", &old, new).await
 }

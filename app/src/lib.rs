@@ -27,6 +27,7 @@ pub mod auth;
 pub mod error;
 pub mod invite;
 pub mod keys;
+pub mod messages;
 pub mod overview;
 pub mod roles;
 pub mod settings;
@@ -98,6 +99,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps") view=keys::AppsPage ssr=SsrMode::Async/>
                 <Route path=path!("/api") view=api_docs::ApiPage ssr=SsrMode::Async/>
+                <Route path=path!("/messages") view=messages::MessagesPage ssr=SsrMode::Async/>
+                <Route path=path!("/messages/:id") view=messages::MessagePage ssr=SsrMode::Async/>
+                <Route path=path!("/approvals") view=messages::ApprovalsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

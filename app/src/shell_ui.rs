@@ -12,6 +12,8 @@ const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Overview", None),
     ("/keys", "API keys", Some(Permission::ApiKeyView)),
     ("/apps", "Apps", Some(Permission::AppManage)),
+    ("/messages", "Messages", Some(Permission::MessageCreate)),
+    ("/approvals", "Approvals", Some(Permission::MessageApprove)),
     ("/api", "REST API", None),
     ("/users", "Users", Some(Permission::UserManage)),
     ("/roles", "Roles", Some(Permission::RoleManage)),

@@ -79,6 +79,10 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     });
     let flush_keys = (state.keys.clone(), state.db.clone());
 
+    // The outbox worker: delivers approved messages and expires pending ones. Every
+    // instance runs one; row claims keep them from sending a message twice.
+    tokio::spawn(app::core::delivery::worker(state.clone()));
+
     let app = crate::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         CliError::Message(format!("cannot listen on {listen} (KEYWARD_LISTEN): {e}"))

@@ -60,6 +60,9 @@ pub struct Config {
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub max_body_bytes: usize,
+    /// How long one delivery attempt (SMTP or webhook) may take; a claimed message is
+    /// leased to its worker for twice this plus 10 s.
+    pub delivery_timeout: Duration,
     /// Unknown `KEYWARD_*` variables (likely typos), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -81,6 +84,7 @@ const KNOWN_KEYS: &[&str] = &[
     "session_idle_minutes",
     "session_absolute_hours",
     "max_body_bytes",
+    "delivery_timeout_seconds",
 ];
 
 /// `KEYWARD_*` variables read elsewhere (config file path, log filter).
@@ -127,6 +131,7 @@ struct Raw {
     session_idle_minutes: Option<StringOrNumber>,
     session_absolute_hours: Option<StringOrNumber>,
     max_body_bytes: Option<StringOrNumber>,
+    delivery_timeout_seconds: Option<StringOrNumber>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,6 +343,12 @@ impl Config {
             64 * 1024,
             16 * 1024 * 1024,
         )? as usize;
+        let delivery_timeout = Duration::from_secs(positive(
+            "KEYWARD_DELIVERY_TIMEOUT_SECONDS",
+            raw.delivery_timeout_seconds,
+            30,
+            600,
+        )?);
 
         Ok(Self {
             listen,
@@ -356,6 +367,7 @@ impl Config {
             session_idle,
             session_absolute,
             max_body_bytes,
+            delivery_timeout,
             warnings: Vec::new(),
         })
     }

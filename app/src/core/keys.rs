@@ -94,9 +94,18 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
     )
     .fetch_all(&db.pool)
     .await?;
+    let hooks: Vec<(i64, String)> =
+        sqlx::query_as("select app_id, url from webhook_endpoints order by url")
+            .fetch_all(&db.pool)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, networks)| AppInfo {
+            webhook_urls: hooks
+                .iter()
+                .filter(|(a, _)| *a == id)
+                .map(|(_, u)| u.clone())
+                .collect(),
             id,
             name,
             networks: split(&networks),

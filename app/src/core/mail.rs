@@ -45,6 +45,9 @@ pub enum MailError {
     Build(String),
     #[error("SMTP: {0}")]
     Smtp(String),
+    /// The server refused for good (5xx): retrying will not help.
+    #[error("SMTP refused: {0}")]
+    SmtpPermanent(String),
     #[error("outbox: {0}")]
     Outbox(String),
 }
@@ -57,7 +60,45 @@ pub struct Mail<'a> {
     pub html: String,
 }
 
+impl MailError {
+    /// True when retrying the same message cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Address(_) | Self::Build(_) | Self::SmtpPermanent(_)
+        )
+    }
+}
+
+/// A message a user wrote (the outbox worker sends it): plain text, several
+/// recipients, and a fixed Message-ID so that a receiver can drop a duplicate.
+pub struct UserMail<'a> {
+    /// Without angle brackets, e.g. `msg_…@keyward.example.com`.
+    pub message_id: &'a str,
+    pub to: &'a [String],
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
 impl Mailer {
+    pub async fn send_user_mail(&self, mail: UserMail<'_>) -> Result<(), MailError> {
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .message_id(Some(format!("<{}>", mail.message_id)))
+            .subject(mail.subject);
+        for to in mail.to {
+            let to: Mailbox = to
+                .parse()
+                .map_err(|e| MailError::Address(format!("{to}: {e}")))?;
+            b = b.to(to);
+        }
+        let msg = b
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.to_owned())
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        self.deliver(msg).await
+    }
+
     pub fn new(smtp_url: Option<&str>, from: &str, outbox: PathBuf) -> Result<Self, MailError> {
         let from: Mailbox = format!("Keyward <{from}>")
             .parse()
@@ -97,11 +138,19 @@ impl Mailer {
                     ),
             )
             .map_err(|e| MailError::Build(e.to_string()))?;
+        self.deliver(msg).await
+    }
+
+    async fn deliver(&self, msg: Message) -> Result<(), MailError> {
         match &self.transport {
             Transport::Smtp(t) => {
-                t.send(msg)
-                    .await
-                    .map_err(|e| MailError::Smtp(e.to_string()))?;
+                t.send(msg).await.map_err(|e| {
+                    if e.is_permanent() {
+                        MailError::SmtpPermanent(e.to_string())
+                    } else {
+                        MailError::Smtp(e.to_string())
+                    }
+                })?;
             }
             Transport::Outbox(dir) => {
                 tokio::fs::create_dir_all(dir)

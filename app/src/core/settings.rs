@@ -12,12 +12,13 @@ use super::{
 };
 use crate::error::AppError;
 use crate::roles::Permission;
-use crate::settings::{KeySettings, SecuritySettings};
+use crate::settings::{KeySettings, MessageSettings, SecuritySettings};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
 const SECURITY: &str = "security";
 const KEYS: &str = "keys";
+const MESSAGES: &str = "messages";
 const MAX_LINES: usize = 500;
 
 /// The security settings now: the saved ones, else the defaults (timeouts from the
@@ -249,19 +250,126 @@ async fn store<T: serde::Serialize>(
     tx.commit().await.map_err(AppError::internal)
 }
 
-/// Settings > Keys now (defaults when never saved).
-pub async fn keys(db: &Db) -> Result<KeySettings, sqlx::Error> {
+/// A settings group as saved, else its defaults (a value this version cannot read is
+/// logged and the defaults are used, rather than failing every request).
+async fn load<T: serde::de::DeserializeOwned + Default>(
+    db: &Db,
+    name: &str,
+) -> Result<T, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as("select value from settings where name = $1")
-        .bind(KEYS)
+        .bind(name)
         .fetch_optional(&db.pool)
         .await?;
     Ok(row
         .and_then(|(json,)| {
             serde_json::from_str(&json)
-                .map_err(|e| tracing::error!(error = %e, "stored key settings unreadable; using defaults"))
+                .map_err(|e| tracing::error!(error = %e, group = name, "stored settings unreadable; using defaults"))
                 .ok()
         })
         .unwrap_or_default())
+}
+
+/// Settings > Keys now (defaults when never saved).
+pub async fn keys(db: &Db) -> Result<KeySettings, sqlx::Error> {
+    load(db, KEYS).await
+}
+
+/// Settings > Messages now (defaults when never saved).
+pub async fn messages(db: &Db) -> Result<MessageSettings, sqlx::Error> {
+    load(db, MESSAGES).await
+}
+
+/// Validates Settings > Messages as typed: `overrides` holds `app_id=choice` entries
+/// (`default`, `required`, `not_required`) for apps that exist.
+pub async fn parse_messages(
+    db: &Db,
+    approval_required: &str,
+    approvals_needed: u32,
+    pending_expiry_hours: u32,
+    overrides: &[String],
+) -> Result<MessageSettings, AppError> {
+    let approval_required = match approval_required {
+        "required" => true,
+        "not_required" => false,
+        _ => {
+            return Err(AppError::validation(
+                "approval_required",
+                "Choose whether messages need approval.",
+            ))
+        }
+    };
+    let approvals_needed = range(
+        "approvals_needed",
+        "Approvals needed",
+        approvals_needed,
+        1,
+        2,
+    )?;
+    let pending_expiry_hours = range(
+        "pending_expiry_hours",
+        "The waiting time",
+        pending_expiry_hours,
+        1,
+        24 * 90,
+    )?;
+    let apps: Vec<(i64,)> = sqlx::query_as("select id from apps")
+        .fetch_all(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    let mut app_overrides = Vec::new();
+    for entry in overrides.iter().take(10_000) {
+        let bad = || {
+            AppError::validation(
+                "overrides",
+                format!(
+                    "`{}` is not an app rule.",
+                    entry.chars().take(60).collect::<String>()
+                ),
+            )
+        };
+        let (id, choice) = entry.split_once('=').ok_or_else(bad)?;
+        let id: i64 = id.trim().parse().map_err(|_| bad())?;
+        if !apps.iter().any(|(a,)| *a == id) {
+            return Err(bad());
+        }
+        let required = match choice.trim() {
+            "default" => continue,
+            "required" => true,
+            "not_required" => false,
+            _ => return Err(bad()),
+        };
+        if !app_overrides.iter().any(|(a, _)| *a == id) {
+            app_overrides.push((id, required));
+        }
+    }
+    Ok(MessageSettings {
+        approval_required,
+        approvals_needed,
+        pending_expiry_hours,
+        app_overrides,
+    })
+}
+
+pub async fn save_messages(
+    db: &Db,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    new: &MessageSettings,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::SettingsManage)?;
+    let old = messages(db).await.map_err(AppError::internal)?;
+    store(
+        db,
+        now,
+        p.user_id(),
+        origin,
+        MESSAGES,
+        "messages",
+        &old,
+        new,
+    )
+    .await
 }
 
 pub fn parse_keys(

@@ -27,8 +27,10 @@ pub struct AppState {
     pub keys: KeyCache,
     /// The REST API's OpenAPI document (JSON), set by the server at start-up.
     pub api_doc: Arc<String>,
-    /// Key for data encrypted at rest (TOTP seeds, revealable channel keys).
+    /// Key for data encrypted at rest (TOTP seeds, webhook secrets).
     pub master_key: Secret<[u8; 32]>,
+    /// Wakes the outbox worker when a message is queued (`core::delivery`).
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             keys: KeyCache::default(),
             api_doc: Arc::new(String::new()),
             master_key,
+            outbox: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

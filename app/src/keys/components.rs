@@ -1,6 +1,6 @@
 use super::{
-    AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RegenerateSdkKey, RevokeKey,
-    RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
+    AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RegenerateSdkKey, RegisterWebhook,
+    RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
@@ -356,6 +356,7 @@ pub fn AppsPage() -> impl IntoView {
     let create = ServerAction::<CreateApp>::new();
     let update = ServerAction::<UpdateApp>::new();
     let regen = ServerAction::<RegenerateSdkKey>::new();
+    let hook = ServerAction::<RegisterWebhook>::new();
     let me = Resource::new(|| (), |_| get_me());
     let apps = Resource::new(
         move || {
@@ -363,6 +364,7 @@ pub fn AppsPage() -> impl IntoView {
                 create.version().get(),
                 update.version().get(),
                 regen.version().get(),
+                hook.version().get(),
             )
         },
         |_| super::list_apps(),
@@ -382,7 +384,8 @@ pub fn AppsPage() -> impl IntoView {
                                 <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
                                 <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
                                 {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
-                                {apps.into_iter().map(|a| view! { <AppRow a update regen/> }).collect_view()}
+                                <WebhookSecret action=hook/>
+                                {apps.into_iter().map(|a| view! { <AppRow a update regen hook/> }).collect_view()}
                             </section>
                             <section class="card" aria-labelledby="new-app-title">
                                 <h2 id="new-app-title">"Create an app"</h2>
@@ -410,8 +413,17 @@ fn AppRow(
     a: AppInfo,
     update: ServerAction<UpdateApp>,
     regen: ServerAction<RegenerateSdkKey>,
+    hook: ServerAction<RegisterWebhook>,
 ) -> impl IntoView {
     let name_id = format!("app-name-{}", a.id);
+    let hook_id = format!("app-hook-{}", a.id);
+    let hook_label = format!("Webhook URL for {}", a.name);
+    let app_id = a.id.to_string();
+    let hooks = a
+        .webhook_urls
+        .iter()
+        .map(|u| view! { <li><code class="webhook-url">{u.clone()}</code></li> })
+        .collect_view();
     let nets_id = format!("app-nets-{}", a.id);
     let sdk = a
         .sdk_keys
@@ -443,5 +455,38 @@ fn AppRow(
                 <textarea id=nets_id name="networks" rows="2" maxlength="20000">{a.networks.join("\n")}</textarea></div>
             <button type="submit" class="btn">"Save"</button>
         </ActionForm>
+        <h4>"Webhook URLs"</h4>
+        <p class="muted">"Messages on the webhook channel can only go to these. Registering a listed URL again gives it a new signing secret."</p>
+        <ul class="plain-list">{hooks}</ul>
+        <ActionForm action=hook attr:class="inline-form">
+            <input type="hidden" name="app_id" value=app_id/>
+            <label for=hook_id.clone()>{hook_label}</label>
+            <input id=hook_id name="url" type="url" required maxlength="2000" placeholder="https://hooks.example.com/keyward"/>
+            <button type="submit" class="btn">"Register"</button>
+        </ActionForm>
+    }
+}
+
+/// A webhook signing secret just made: shown once.
+#[component]
+fn WebhookSecret(action: ServerAction<RegisterWebhook>) -> impl IntoView {
+    move || {
+        action.value().with(|v| match v {
+            Some(Ok(secret)) => Some(
+                view! {
+                    <section class="card secret-card" aria-labelledby="whsec-title">
+                        <h3 id="whsec-title">"Webhook registered"</h3>
+                        <p><strong>"Copy the signing secret now: it is shown only this once."</strong>
+                            " Each POST carries X-Keyward-Signature: sha256=HMAC-SHA256(secret, timestamp + \".\" + body), with the timestamp in X-Keyward-Timestamp."</p>
+                        <p><code class="secret" id="webhook-secret">{secret.clone()}</code></p>
+                    </section>
+                }
+                .into_any(),
+            ),
+            Some(Err(e)) => Some(
+                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+            ),
+            None => None,
+        })
     }
 }

@@ -38,6 +38,8 @@ pub struct AppInfo {
     pub networks: Vec<String>,
     /// The app's public SDK keys: (environment, key).
     pub sdk_keys: Vec<(String, String)>,
+    /// Webhook URLs messages of this app may be POSTed to.
+    pub webhook_urls: Vec<String>,
 }
 
 use crate::error::AppError;
@@ -305,6 +307,25 @@ pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), 
             &ctx.origin(),
             app_id,
             &environment,
+        )
+        .await
+    })
+}
+
+/// Registers a webhook URL for an app, or gives a registered one a new signing secret.
+/// Returns the secret: the only time it is shown.
+#[server(prefix = "/fn", endpoint = "apps/webhooks/register")]
+pub async fn register_webhook(app_id: i64, url: String) -> Result<String, AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::webhooks::register(
+            &st.db,
+            st.clock.now(),
+            st.master_key.expose(),
+            &grant,
+            &ctx.origin(),
+            app_id,
+            &url,
         )
         .await
     })

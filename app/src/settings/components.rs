@@ -1,4 +1,4 @@
-use super::{GeneralView, SaveGeneral, SaveKeys};
+use super::{GeneralView, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
 use crate::shell_ui::{ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
@@ -8,9 +8,16 @@ use leptos_meta::Title;
 pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveGeneral>::new();
     let save_keys = ServerAction::<SaveKeys>::new();
+    let save_messages = ServerAction::<SaveMessages>::new();
     let me = Resource::new(|| (), |_| get_me());
     let view_data = Resource::new(
-        move || (save.version().get(), save_keys.version().get()),
+        move || {
+            (
+                save.version().get(),
+                save_keys.version().get(),
+                save_messages.version().get(),
+            )
+        },
         |_| super::get_general(),
     );
     view! {
@@ -24,7 +31,8 @@ pub fn SettingsPage() -> impl IntoView {
                         <SignedIn me>
                             <h1>"Settings"</h1>
                             <General data=data.clone() save/>
-                            <Keys data save_keys/>
+                            <Keys data=data.clone() save_keys/>
+                            <Messages data save_messages/>
                         </SignedIn>
                     }
                     .into_any(),
@@ -132,6 +140,59 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     <input id="keys-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
                 </div>
                 <button type="submit" class="btn btn-primary">"Save key settings"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Messages(data: GeneralView, save_messages: ServerAction<SaveMessages>) -> impl IntoView {
+    let m = data.messages;
+    let overrides = data
+        .apps
+        .iter()
+        .map(|(id, name)| {
+            let current = m
+                .app_overrides
+                .iter()
+                .find(|(a, _)| a == id)
+                .map(|(_, r)| if *r { "required" } else { "not_required" })
+                .unwrap_or("default");
+            let field = format!("override-{id}");
+            let opt = |choice: &'static str, label: &'static str| {
+                view! { <option value=format!("{id}={choice}") selected=current == choice>{label}</option> }
+            };
+            view! {
+                <div class="field">
+                    <label for=field.clone()>{format!("Approval for {name}")}</label>
+                    <select id=field name="overrides[]">
+                        {opt("default", "as above")}{opt("required", "required")}{opt("not_required", "not required")}
+                    </select>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="messages-settings-title">
+            <h2 id="messages-settings-title">"Messages"</h2>
+            <p class="muted">"With approval required, a message waits until someone other than its author approves it."</p>
+            <ActionResult action=save_messages ok=|_: &()| "Message settings saved.".to_owned()/>
+            <ActionForm action=save_messages>
+                <div class="field">
+                    <label for="approval_required">"Approval before sending"</label>
+                    <select id="approval_required" name="approval_required">
+                        <option value="required" selected=m.approval_required>"required"</option>
+                        <option value="not_required" selected=!m.approval_required>"not required"</option>
+                    </select>
+                </div>
+                <NumberField id="approvals_needed" label="Approvals needed (1 or 2 distinct approvers)" hint="Never the author; an edit voids the approvals given so far." value=m.approvals_needed min=1 max=2/>
+                <NumberField id="pending_expiry_hours" label="A pending message expires after (hours)" hint="An expired message is never sent; its author can write it again." value=m.pending_expiry_hours min=1 max=2160/>
+                {overrides}
+                <div class="field">
+                    <label for="messages-sudo-password">"Your password (if asked)"</label>
+                    <input id="messages-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
+                </div>
+                <button type="submit" class="btn btn-primary">"Save message settings"</button>
             </ActionForm>
         </section>
     }

@@ -73,6 +73,41 @@ impl Default for KeySettings {
     }
 }
 
+/// Settings > Messages: the four-eyes rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MessageSettings {
+    /// Messages wait for an approver unless an app's override says otherwise.
+    pub approval_required: bool,
+    /// Distinct approvers (never the author) a message needs: 1 or 2.
+    pub approvals_needed: u32,
+    /// A message still pending after this many hours expires.
+    pub pending_expiry_hours: u32,
+    /// Apps whose rule differs from `approval_required`: (app id, required).
+    pub app_overrides: Vec<(i64, bool)>,
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        Self {
+            approval_required: true,
+            approvals_needed: 1,
+            pending_expiry_hours: 72,
+            app_overrides: Vec::new(),
+        }
+    }
+}
+
+impl MessageSettings {
+    /// Whether messages of `app_id` wait for approval.
+    pub fn required_for(&self, app_id: i64) -> bool {
+        self.app_overrides
+            .iter()
+            .find(|(a, _)| *a == app_id)
+            .map_or(self.approval_required, |(_, r)| *r)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralView {
     pub settings: SecuritySettings,
@@ -81,6 +116,9 @@ pub struct GeneralView {
     /// True when saving will ask for the password.
     pub needs_password: bool,
     pub keys: KeySettings,
+    pub messages: MessageSettings,
+    /// Every app (id, name), for the per-app approval overrides.
+    pub apps: Vec<(i64, String)>,
 }
 
 #[server(prefix = "/fn", endpoint = "settings/general")]
@@ -91,10 +129,20 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
             let settings = crate::core::settings::security(&ctx.state.db, &ctx.state.config)
                 .await
                 .map_err(AppError::internal)?;
+            let db = &ctx.state.db;
             Ok(GeneralView {
-                keys: crate::core::settings::keys(&ctx.state.db)
+                keys: crate::core::settings::keys(db)
                     .await
                     .map_err(AppError::internal)?,
+                messages: crate::core::settings::messages(db)
+                    .await
+                    .map_err(AppError::internal)?,
+                apps: crate::core::keys::list_apps(db)
+                    .await
+                    .map_err(AppError::internal)?
+                    .into_iter()
+                    .map(|a| (a.id, a.name))
+                    .collect(),
                 settings,
                 your_address: ctx.ip.to_string(),
                 needs_password: !crate::auth::ssr::sudo_is_fresh(&ctx).await?,
@@ -162,6 +210,41 @@ pub async fn save_keys(
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             crate::core::settings::save_keys(
                 &ctx.state.db,
+                ctx.state.clock.now(),
+                &grant,
+                &ctx.origin(),
+                &new,
+            )
+            .await
+        }
+    )
+}
+
+/// `overrides`: one `app_id=default|required|not_required` entry per app (the form's
+/// selects, joined by the page; the server parses and checks each).
+#[server(prefix = "/fn", endpoint = "settings/messages/save")]
+pub async fn save_messages(
+    approval_required: String,
+    approvals_needed: u32,
+    pending_expiry_hours: u32,
+    #[server(default)] overrides: Vec<String>,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
+    crate::guarded!(
+        crate::roles::Permission::SettingsManage,
+        |ctx, grant| async {
+            let db = &ctx.state.db;
+            let new = crate::core::settings::parse_messages(
+                db,
+                &approval_required,
+                approvals_needed,
+                pending_expiry_hours,
+                &overrides,
+            )
+            .await?;
+            crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
+            crate::core::settings::save_messages(
+                db,
                 ctx.state.clock.now(),
                 &grant,
                 &ctx.origin(),

@@ -1,0 +1,903 @@
+//! Messages and the four-eyes rule: the domain code behind `/messages`, `/approvals`
+//! and `POST /api/v1/messages`.
+//!
+//! Flow: a message is written (panel or REST key; its author is the user, also when a
+//! key of theirs wrote it). When Settings > Messages require approval for its app it
+//! waits in `pending_approval`, else it goes straight to `queued`. An approval is a row
+//! bound to the payload's SHA-256: editing the message changes the hash, so earlier
+//! approvals stop counting. When the approvals of the current payload reach the number
+//! needed the message becomes `queued`, and the outbox worker (`core::delivery`)
+//! delivers it once.
+//!
+//! Rules, each enforced here (not in the page):
+//! - the author never approves or rejects their own message, whatever their role, from
+//!   any session; approvals are made by a person signed in to the panel, never by a key;
+//! - the approver holds `message.approve` at that moment (the `Grant` is built from the
+//!   role's permissions read on this request);
+//! - the approval names the payload hash the approver was shown: a message edited since
+//!   is refused, so nobody approves text they did not see;
+//! - an expired message cannot be approved;
+//! - concurrent decisions take turns on the message's row (a conditional update is the
+//!   first statement of each decision's transaction: PostgreSQL's row lock, SQLite's
+//!   write lock), so two approvers at once are counted exactly and the move to `queued`
+//!   happens once.
+
+use super::{
+    access::{Grant, Principal, Subject},
+    audit::{self, Actor, Event, Origin},
+    db::{is_unique_violation, Db},
+    mail::{html_escape, Mail},
+    state::AppState,
+};
+use crate::error::AppError;
+use crate::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
+use crate::roles::Permission;
+use sha2::{Digest, Sha256};
+
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// The largest body, in bytes (a request is also capped by `KEYWARD_MAX_BODY_BYTES`).
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+pub const MAX_RECIPIENTS: usize = 50;
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// A message as typed.
+pub struct Draft<'a> {
+    pub app_id: i64,
+    pub channel: &'a str,
+    /// Email: addresses, one per line or comma-separated.
+    pub recipients: &'a str,
+    /// Webhook: one of the app's registered URLs.
+    pub webhook_url: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// What will be sent, validated.
+struct Payload {
+    channel: &'static str,
+    recipients: Vec<String>,
+    webhook: Option<(i64, String)>,
+    subject: String,
+    body: String,
+}
+
+impl Payload {
+    fn hash(&self, app_id: i64) -> String {
+        let mut h = Sha256::new();
+        let mut field = |s: &str| {
+            h.update((s.len() as u64).to_be_bytes());
+            h.update(s.as_bytes());
+        };
+        field(&app_id.to_string());
+        field(self.channel);
+        field(&self.recipients.join("\n"));
+        field(self.webhook.as_ref().map_or("", |w| w.1.as_str()));
+        field(&self.subject);
+        field(&self.body);
+        audit::hex(&h.finalize())
+    }
+}
+
+fn parse_recipients(text: &str) -> Result<Vec<String>, AppError> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, entry) in text.split(['\n', ',', ';']).enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let addr: lettre::Address = entry.parse().map_err(|_| {
+            AppError::validation(
+                "recipients",
+                format!(
+                    "Entry {} ({}) is not an email address.",
+                    i + 1,
+                    entry.chars().take(80).collect::<String>()
+                ),
+            )
+        })?;
+        let addr = addr.to_string();
+        if !out.iter().any(|a| a.eq_ignore_ascii_case(&addr)) {
+            out.push(addr);
+        }
+        if out.len() > MAX_RECIPIENTS {
+            return Err(AppError::validation(
+                "recipients",
+                format!("At most {MAX_RECIPIENTS} recipients."),
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(AppError::validation(
+            "recipients",
+            "Enter at least one email address.",
+        ));
+    }
+    Ok(out)
+}
+
+async fn validate(
+    db: &Db,
+    app_id: i64,
+    channel: &str,
+    recipients: &str,
+    webhook_url: &str,
+    subject: &str,
+    body: &str,
+) -> Result<Payload, AppError> {
+    let subject = subject.trim();
+    if subject.is_empty() {
+        return Err(AppError::validation("subject", "Enter a subject."));
+    }
+    if subject.chars().count() > MAX_SUBJECT_CHARS || subject.chars().any(char::is_control) {
+        return Err(AppError::validation(
+            "subject",
+            format!("A subject has at most {MAX_SUBJECT_CHARS} characters on one line."),
+        ));
+    }
+    if body.trim().is_empty() {
+        return Err(AppError::validation("body", "Enter the message."));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(AppError::validation(
+            "body",
+            format!(
+                "The message is {} bytes; the limit is {MAX_BODY_BYTES}.",
+                body.len()
+            ),
+        ));
+    }
+    let (channel, recipients, webhook) = match channel {
+        "email" => ("email", parse_recipients(recipients)?, None),
+        "webhook" => {
+            let url = webhook_url.trim();
+            let row: Option<(i64, String)> = sqlx::query_as(
+                "select id, url from webhook_endpoints where app_id = $1 and url = $2",
+            )
+            .bind(app_id)
+            .bind(url)
+            .fetch_optional(&db.pool)
+            .await
+            .map_err(AppError::internal)?;
+            let w = row.ok_or_else(|| {
+                AppError::validation(
+                    "webhook_url",
+                    "Choose one of the webhook URLs registered for this app (Apps page).",
+                )
+            })?;
+            ("webhook", Vec::new(), Some(w))
+        }
+        _ => {
+            return Err(AppError::validation(
+                "channel",
+                "Choose a channel: email or webhook.",
+            ))
+        }
+    };
+    Ok(Payload {
+        channel,
+        recipients,
+        webhook,
+        subject: subject.to_owned(),
+        body: body.replace("\r\n", "\n"),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    message_id: String,
+    app_id: i64,
+    app: String,
+    channel: String,
+    recipients: String,
+    webhook_url: Option<String>,
+    subject: String,
+    body: String,
+    payload_hash: String,
+    status: String,
+    author_id: i64,
+    author: String,
+    created_by_key: Option<String>,
+    approvals_needed: i64,
+    approvals: i64,
+    expires_at: Option<i64>,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+const SELECT: &str = "select m.message_id, m.app_id, a.name as app, m.channel, m.recipients, w.url as webhook_url, \
+     m.subject, m.body, m.payload_hash, m.status, m.author_id, u.email as author, m.created_by_key, m.approvals_needed, \
+     (select count(distinct ma.approver_id) from message_approvals ma where ma.message_id = m.id \
+       and ma.payload_hash = m.payload_hash and ma.decision = 'approved') as approvals, \
+     m.expires_at, m.attempts, m.last_error, m.created_at, m.sent_at \
+     from messages m join apps a on a.id = m.app_id join users u on u.id = m.author_id \
+     left join webhook_endpoints w on w.id = m.webhook_id";
+
+impl From<Row> for MessageInfo {
+    fn from(r: Row) -> Self {
+        Self {
+            id: r.message_id,
+            app_id: r.app_id,
+            app: r.app,
+            channel: r.channel,
+            recipients: r
+                .recipients
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            webhook_url: r.webhook_url,
+            subject: r.subject,
+            body: r.body,
+            payload_hash: r.payload_hash,
+            status: r.status,
+            author_id: r.author_id,
+            author: r.author,
+            created_by_key: r.created_by_key,
+            approvals_needed: r.approvals_needed,
+            approvals: r.approvals,
+            expires_at: r.expires_at,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        }
+    }
+}
+
+async fn find(db: &Db, message_id: &str) -> Result<Option<MessageInfo>, AppError> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where m.message_id = $1"))
+        .bind(message_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(row.map(Into::into))
+}
+
+/// Who may see a message: its author, and everyone holding `message.approve`.
+fn can_see(p: &Principal, m: &MessageInfo) -> bool {
+    m.author_id == p.user_id() || p.has(Permission::MessageApprove)
+}
+
+/// A message the principal may see, else `NotFound` (never "exists but hidden").
+pub async fn visible(db: &Db, p: &Principal, message_id: &str) -> Result<MessageInfo, AppError> {
+    match find(db, message_id).await? {
+        Some(m) if can_see(p, &m) => Ok(m),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// The messages the principal may see, newest first (at most 500).
+pub async fn list(db: &Db, p: &Principal) -> Result<Vec<MessageInfo>, AppError> {
+    let rows: Vec<Row> = if p.has(Permission::MessageApprove) {
+        sqlx::query_as(&format!("{SELECT} order by m.id desc limit 500"))
+            .fetch_all(&db.pool)
+            .await
+    } else {
+        sqlx::query_as(&format!(
+            "{SELECT} where m.author_id = $1 order by m.id desc limit 500"
+        ))
+        .bind(p.user_id())
+        .fetch_all(&db.pool)
+        .await
+    }
+    .map_err(AppError::internal)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The approver's queue: pending, unexpired messages written by someone else.
+pub async fn queue(db: &Db, now: i64, p: &Principal) -> Result<Vec<MessageInfo>, AppError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} where m.status = 'pending_approval' and m.author_id <> $1 \
+         and (m.expires_at is null or m.expires_at > $2) order by m.id limit 500"
+    ))
+    .bind(p.user_id())
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Why `p` may not decide on `m` now, if they may not.
+fn decide_blocked(p: &Principal, m: &MessageInfo, now: i64) -> Option<&'static str> {
+    if !matches!(p.subject, Subject::User(_)) {
+        Some("Approvals are made by a person signed in to the panel, never with an API key.")
+    } else if m.author_id == p.user_id() {
+        Some("You wrote this message: another approver must decide on it.")
+    } else if m.status != "pending_approval" {
+        Some("This message is no longer waiting for approval.")
+    } else if m.expires_at.is_some_and(|e| e <= now) {
+        Some("This message expired before it was approved.")
+    } else {
+        None
+    }
+}
+
+/// A message's page: the message, its history, what the viewer may do.
+pub async fn detail(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    message_id: &str,
+) -> Result<MessageDetail, AppError> {
+    let message = visible(db, p, message_id).await?;
+    let rows: Vec<(i64, String, String, Option<String>, Option<String>, String)> = sqlx::query_as(
+        "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.details from audit_events e \
+         left join users u on e.actor_type = 'user' and e.actor_id = cast(u.id as text) \
+         where e.target = $1 order by e.seq",
+    )
+    .bind(&message.id)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    let history = rows
+        .into_iter()
+        .map(|(at, action, kind, id, email, details)| HistoryEntry {
+            at,
+            action,
+            actor: match kind.as_str() {
+                "user" => email.or(id).unwrap_or_default(),
+                "key" => id.unwrap_or_default(),
+                _ => "Keyward".into(),
+            },
+            details: history_details(&details),
+        })
+        .collect();
+    let blocked = decide_blocked(p, &message, now);
+    Ok(MessageDetail {
+        can_edit: message.author_id == p.user_id()
+            && p.has(Permission::MessageCreate)
+            && message.status == "pending_approval",
+        can_decide: p.has(Permission::MessageApprove) && blocked.is_none(),
+        decide_blocked: p
+            .has(Permission::MessageApprove)
+            .then_some(blocked)
+            .flatten()
+            .map(str::to_owned),
+        message,
+        history,
+    })
+}
+
+/// The parts of an audit row's details worth showing in a message's history.
+fn history_details(json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    ["reason", "error", "approvals", "status", "attempt"]
+        .iter()
+        .filter_map(|k| {
+            v.get(*k).map(|x| match x {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The apps a message can be written for, with their webhook URLs and rule.
+pub async fn compose_apps(db: &Db) -> Result<Vec<ComposeApp>, AppError> {
+    let apps = super::keys::list_apps(db)
+        .await
+        .map_err(AppError::internal)?;
+    let settings = super::settings::messages(db)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(apps
+        .into_iter()
+        .map(|a| ComposeApp {
+            approval_required: settings.required_for(a.id),
+            id: a.id,
+            name: a.name,
+            webhook_urls: a.webhook_urls,
+        })
+        .collect())
+}
+
+fn new_message_id() -> String {
+    // Same alphabet and length as key ids: `msg_` + 16 base32 characters.
+    let id = super::key_format::new_key_id();
+    format!("msg_{}", id.trim_start_matches("key_"))
+}
+
+/// Writes a message: pending approval or queued, per Settings > Messages.
+pub async fn create(
+    st: &AppState,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    d: &Draft<'_>,
+) -> Result<MessageInfo, AppError> {
+    let p = grant.ensure(Permission::MessageCreate)?;
+    let db = &st.db;
+    let now = st.clock.now();
+    let exists: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")
+        .bind(d.app_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    if exists.is_none() {
+        return Err(AppError::validation("app_id", "Choose an app that exists."));
+    }
+    let payload = validate(
+        db,
+        d.app_id,
+        d.channel,
+        d.recipients,
+        d.webhook_url,
+        d.subject,
+        d.body,
+    )
+    .await?;
+    let settings = super::settings::messages(db)
+        .await
+        .map_err(AppError::internal)?;
+    let required = settings.required_for(d.app_id);
+    let (status, expires_at, next_attempt) = if required {
+        (
+            "pending_approval",
+            Some(now + i64::from(settings.pending_expiry_hours) * 3600),
+            None,
+        )
+    } else {
+        ("queued", None, Some(now))
+    };
+    let key = match &p.subject {
+        Subject::Key { key_id, .. } => Some(key_id.clone()),
+        Subject::User(_) => None,
+    };
+    let message_id = new_message_id();
+    let hash = payload.hash(d.app_id);
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    sqlx::query(
+        "insert into messages (message_id, app_id, channel, recipients, webhook_id, subject, body, payload_hash, status, \
+         author_id, created_by_key, approvals_needed, expires_at, attempts, next_attempt_at, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $15)",
+    )
+    .bind(&message_id)
+    .bind(d.app_id)
+    .bind(payload.channel)
+    .bind(payload.recipients.join("\n"))
+    .bind(payload.webhook.as_ref().map(|w| w.0))
+    .bind(&payload.subject)
+    .bind(&payload.body)
+    .bind(&hash)
+    .bind(status)
+    .bind(p.user_id())
+    .bind(&key)
+    .bind(i64::from(settings.approvals_needed))
+    .bind(expires_at)
+    .bind(next_attempt)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        p.actor(),
+        "message.created",
+        origin,
+        Some(message_id.clone()),
+        serde_json::json!({ "app_id": d.app_id, "channel": payload.channel, "status": status, "payload_hash": hash }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    let m = find(db, &message_id).await?.ok_or(AppError::Internal)?;
+    if required {
+        notify_approvers(st, &m);
+    } else {
+        st.outbox.notify_one();
+    }
+    Ok(m)
+}
+
+/// Changes a pending message (its author only). The payload hash changes, so approvals
+/// given so far no longer count.
+#[allow(clippy::too_many_arguments)]
+pub async fn edit(
+    st: &AppState,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    message_id: &str,
+    recipients: &str,
+    webhook_url: &str,
+    subject: &str,
+    body: &str,
+) -> Result<MessageInfo, AppError> {
+    let p = grant.ensure(Permission::MessageCreate)?;
+    let db = &st.db;
+    let now = st.clock.now();
+    let m = visible(db, p, message_id).await?;
+    if m.author_id != p.user_id() {
+        return Err(AppError::Forbidden);
+    }
+    let payload = validate(
+        db,
+        m.app_id,
+        &m.channel,
+        recipients,
+        webhook_url,
+        subject,
+        body,
+    )
+    .await?;
+    let hash = payload.hash(m.app_id);
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let r = sqlx::query(
+        "update messages set recipients = $2, webhook_id = $3, subject = $4, body = $5, payload_hash = $6, updated_at = $7 \
+         where message_id = $1 and status = 'pending_approval' and author_id = $8",
+    )
+    .bind(message_id)
+    .bind(payload.recipients.join("\n"))
+    .bind(payload.webhook.as_ref().map(|w| w.0))
+    .bind(&payload.subject)
+    .bind(&payload.body)
+    .bind(&hash)
+    .bind(now)
+    .bind(p.user_id())
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::Conflict(
+            "Only a message that waits for approval can be edited.".into(),
+        ));
+    }
+    let ev = Event::success(
+        p.actor(),
+        "message.edited",
+        origin,
+        Some(message_id.to_owned()),
+        serde_json::json!({ "from": m.payload_hash, "payload_hash": hash, "approvals_voided": m.approvals }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    find(db, message_id).await?.ok_or(AppError::Internal)
+}
+
+/// Locks a pending message's row for a decision (the first statement of the
+/// transaction), returning (row id, author, payload hash, approvals needed, expiry).
+async fn lock_pending(
+    tx: &mut sqlx::AnyConnection,
+    db: &Db,
+    now: i64,
+    message_id: &str,
+) -> Result<(i64, i64, String, i64, Option<i64>), AppError> {
+    let row: Option<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
+        "update messages set updated_at = $2 where message_id = $1 and status = 'pending_approval' \
+         returning id, author_id, payload_hash, approvals_needed, expires_at",
+    )
+    .bind(message_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    match row {
+        Some(r) => Ok(r),
+        None => Err(match find(db, message_id).await? {
+            None => AppError::NotFound,
+            Some(m) => AppError::Conflict(format!(
+                "This message is no longer waiting for approval (it is {}).",
+                m.status.replace('_', " ")
+            )),
+        }),
+    }
+}
+
+/// Checks the rules every decision shares (see the module's documentation).
+fn check_decider(
+    p: &Principal,
+    author_id: i64,
+    hash: &str,
+    seen_hash: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(), AppError> {
+    if !matches!(p.subject, Subject::User(_)) {
+        tracing::warn!(subject = ?p.subject, "an API key tried to decide on a message");
+        return Err(AppError::Forbidden);
+    }
+    if author_id == p.user_id() {
+        return Err(AppError::validation(
+            "approval",
+            "You wrote this message: another approver must decide on it.",
+        ));
+    }
+    if expires_at.is_some_and(|e| e <= now) {
+        return Err(AppError::Conflict(
+            "This message expired before it was approved; its author can write it again.".into(),
+        ));
+    }
+    if hash != seen_hash {
+        return Err(AppError::Conflict(
+            "This message was edited since you opened it. Read it again before deciding.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Approves the payload `seen_hash` of a pending message. Returns the message (queued
+/// when this approval completed the count).
+pub async fn approve(
+    st: &AppState,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    message_id: &str,
+    seen_hash: &str,
+) -> Result<MessageInfo, AppError> {
+    let p = grant.ensure(Permission::MessageApprove)?;
+    let db = &st.db;
+    let now = st.clock.now();
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let (id, author_id, hash, needed, expires_at) =
+        lock_pending(&mut tx, db, now, message_id).await?;
+    check_decider(p, author_id, &hash, seen_hash, expires_at, now)?;
+    let inserted = sqlx::query(
+        "insert into message_approvals (message_id, approver_id, payload_hash, decision, reason, created_at, updated_at) \
+         values ($1, $2, $3, 'approved', '', $4, $4)",
+    )
+    .bind(id)
+    .bind(p.user_id())
+    .bind(&hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        return Err(if is_unique_violation(&e) {
+            AppError::Conflict("You already approved this message.".into())
+        } else {
+            AppError::internal(e)
+        });
+    }
+    let (count,): (i64,) = sqlx::query_as(
+        "select count(distinct approver_id) from message_approvals \
+         where message_id = $1 and payload_hash = $2 and decision = 'approved'",
+    )
+    .bind(id)
+    .bind(&hash)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let complete = count >= needed;
+    if complete {
+        sqlx::query(
+            "update messages set status = 'queued', next_attempt_at = $2, decided_at = $2, updated_at = $2 \
+             where id = $1 and status = 'pending_approval'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(AppError::internal)?;
+    }
+    let ev = Event::success(
+        p.actor(),
+        "message.approved",
+        origin,
+        Some(message_id.to_owned()),
+        serde_json::json!({ "payload_hash": hash, "approvals": format!("{count} of {needed}") }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
+    if complete {
+        st.outbox.notify_one();
+        notify_author(st, &m, "approved", None);
+    }
+    Ok(m)
+}
+
+/// Rejects a pending message with a reason: it will never be sent.
+pub async fn reject(
+    st: &AppState,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    message_id: &str,
+    seen_hash: &str,
+    reason: &str,
+) -> Result<MessageInfo, AppError> {
+    let p = grant.ensure(Permission::MessageApprove)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::validation(
+            "reason",
+            "Say why, so the author can fix it.",
+        ));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::validation(
+            "reason",
+            format!("At most {MAX_REASON_CHARS} characters."),
+        ));
+    }
+    let db = &st.db;
+    let now = st.clock.now();
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let (id, author_id, hash, _, expires_at) = lock_pending(&mut tx, db, now, message_id).await?;
+    check_decider(p, author_id, &hash, seen_hash, expires_at, now)?;
+    sqlx::query(
+        "insert into message_approvals (message_id, approver_id, payload_hash, decision, reason, created_at, updated_at) \
+         values ($1, $2, $3, 'rejected', $4, $5, $5)",
+    )
+    .bind(id)
+    .bind(p.user_id())
+    .bind(&hash)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    sqlx::query(
+        "update messages set status = 'rejected', decided_at = $2, updated_at = $2 where id = $1 and status = 'pending_approval'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    let ev = Event::success(
+        p.actor(),
+        "message.rejected",
+        origin,
+        Some(message_id.to_owned()),
+        serde_json::json!({ "payload_hash": hash, "reason": reason }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)?;
+    let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
+    notify_author(st, &m, "rejected", Some(reason));
+    Ok(m)
+}
+
+/// Marks pending messages past their deadline `expired`, each with its audit row.
+pub async fn expire_pending(db: &Db, now: i64) -> Result<usize, sqlx::Error> {
+    let due: Vec<(String,)> = sqlx::query_as(
+        "select message_id from messages where status = 'pending_approval' and expires_at <= $1 limit 500",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut n = 0;
+    for (message_id,) in due {
+        let mut tx = db.pool.begin().await?;
+        let r = sqlx::query(
+            "update messages set status = 'expired', decided_at = $2, updated_at = $2 \
+             where message_id = $1 and status = 'pending_approval' and expires_at <= $2",
+        )
+        .bind(&message_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 1 {
+            let ev = Event::success(
+                Actor::System,
+                "message.expired",
+                &Origin::default(),
+                Some(message_id),
+                serde_json::json!({}),
+            );
+            audit::record_in(&mut tx, now, &ev).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
+}
+
+/// Emails everyone who may approve `m` (active users holding `message.approve`, never
+/// its author), in the background: a mail failure is logged, it never undoes the write.
+fn notify_approvers(st: &AppState, m: &MessageInfo) {
+    let st = st.clone();
+    let m = m.clone();
+    tokio::spawn(async move {
+        let users: Vec<(i64, String, i64)> = match sqlx::query_as(
+            "select id, email, role_id from users where status = 'active' and id <> $1",
+        )
+        .bind(m.author_id)
+        .fetch_all(&st.db.pool)
+        .await
+        {
+            Ok(u) => u,
+            Err(e) => return tracing::warn!(error = %e, "listing approvers failed"),
+        };
+        let link = format!(
+            "{}/messages/{}",
+            st.config.public_url.url.trim_end_matches('/'),
+            m.id
+        );
+        for (_, email, role_id) in users {
+            match super::access::role_permissions(&st.db, role_id).await {
+                Ok(perms) if perms.contains(&Permission::MessageApprove) => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading a role failed");
+                    continue;
+                }
+            }
+            let text = format!(
+                "{} wrote a message for {} that waits for your approval:\n\n  {}\n\nReview it: {link}\n",
+                m.author, m.app, m.subject
+            );
+            let html = format!(
+                "<p>{} wrote a message for {} that waits for your approval:</p><p><b>{}</b></p><p><a href=\"{}\">Review it</a></p>",
+                html_escape(&m.author),
+                html_escape(&m.app),
+                html_escape(&m.subject),
+                html_escape(&link)
+            );
+            let mail = Mail {
+                to: &email,
+                subject: "A message waits for your approval",
+                text,
+                html,
+            };
+            if let Err(e) = st.mailer.send(mail).await {
+                tracing::warn!(error = %e, message = %m.id, "emailing an approver failed");
+            }
+        }
+    });
+}
+
+/// Emails the author that their message was decided.
+fn notify_author(st: &AppState, m: &MessageInfo, decision: &'static str, reason: Option<&str>) {
+    let st = st.clone();
+    let m = m.clone();
+    let reason = reason.map(str::to_owned);
+    tokio::spawn(async move {
+        let link = format!(
+            "{}/messages/{}",
+            st.config.public_url.url.trim_end_matches('/'),
+            m.id
+        );
+        let why = reason
+            .as_deref()
+            .map(|r| format!("\nReason: {r}\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "Your message \"{}\" was {decision}.\n{why}\n{link}\n",
+            m.subject
+        );
+        let html = format!(
+            "<p>Your message <b>{}</b> was {decision}.</p>{}<p><a href=\"{}\">Open it</a></p>",
+            html_escape(&m.subject),
+            reason
+                .as_deref()
+                .map(|r| format!("<p>Reason: {}</p>", html_escape(r)))
+                .unwrap_or_default(),
+            html_escape(&link)
+        );
+        let subject = format!("Your message was {decision}");
+        let mail = Mail {
+            to: &m.author,
+            subject: &subject,
+            text,
+            html,
+        };
+        if let Err(e) = st.mailer.send(mail).await {
+            tracing::warn!(error = %e, message = %m.id, "emailing the author failed");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_recipients;
+
+    #[test]
+    fn recipients_are_checked_and_deduplicated() {
+        assert_eq!(
+            parse_recipients("a@example.com, b@example.com\nA@example.com").unwrap(),
+            vec!["a@example.com", "b@example.com"]
+        );
+        assert!(parse_recipients("not an address").is_err());
+        assert!(parse_recipients("a@example.com\r\nBcc: x@evil.test").is_err());
+        assert!(parse_recipients("  ").is_err());
+    }
+}

@@ -1,0 +1,374 @@
+use super::{
+    ApproveMessage, ComposeApp, CreateMessage, EditMessage, MessageDetail, MessageInfo,
+    MessagesView, RejectMessage,
+};
+use crate::auth::get_me;
+use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+fn status_label(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+fn created_note(m: &MessageInfo) -> String {
+    match m.status.as_str() {
+        "pending_approval" => format!(
+            "Message {} is waiting for approval ({} of {} so far).",
+            m.id, m.approvals, m.approvals_needed
+        ),
+        _ => format!("Message {} is queued for delivery.", m.id),
+    }
+}
+
+#[component]
+pub fn MessagesPage() -> impl IntoView {
+    let create = ServerAction::<CreateMessage>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let data = Resource::new(move || create.version().get(), |_| super::list_messages());
+    view! {
+        <Title text="Messages"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let data = data.get()?;
+                Some(match (me, data) {
+                    (Ok(me), Ok(data)) => view! {
+                        <SignedIn me>
+                            <h1>"Messages"</h1>
+                            <ActionResult action=create ok=created_note/>
+                            {data.can_create.then(|| view! { <ComposeForm apps=data.apps.clone() create/> })}
+                            <MessageTable data/>
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ComposeForm(apps: Vec<ComposeApp>, create: ServerAction<CreateMessage>) -> impl IntoView {
+    let no_apps = apps.is_empty();
+    let app_options = apps
+        .iter()
+        .map(|a| {
+            let label = if a.approval_required {
+                format!("{} (needs approval)", a.name)
+            } else {
+                format!("{} (sent without approval)", a.name)
+            };
+            view! { <option value=a.id.to_string()>{label}</option> }
+        })
+        .collect_view();
+    let hooks = apps
+        .iter()
+        .flat_map(|a| {
+            a.webhook_urls
+                .iter()
+                .map(|u| (a.name.clone(), u.clone()))
+                .collect::<Vec<_>>()
+        })
+        .map(|(app, url)| view! { <option value=url.clone()>{format!("{app}: {url}")}</option> })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="compose-title">
+            <h2 id="compose-title">"Write a message"</h2>
+            {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
+            <ActionForm action=create>
+                <div class="field"><label for="msg-app">"App"</label>
+                    <select id="msg-app" name="app_id" required>{app_options}</select></div>
+                <div class="field"><label for="msg-channel">"Channel"</label>
+                    <select id="msg-channel" name="channel">
+                        <option value="email">"email"</option>
+                        <option value="webhook">"webhook"</option>
+                    </select></div>
+                <div class="field"><label for="msg-recipients">"Recipients (email: one address per line)"</label>
+                    <textarea id="msg-recipients" name="recipients" rows="2" maxlength="10000"></textarea></div>
+                <div class="field"><label for="msg-webhook">"Webhook URL (webhook: registered on the Apps page)"</label>
+                    <select id="msg-webhook" name="webhook_url"><option value="">"—"</option>{hooks}</select></div>
+                <div class="field"><label for="msg-subject">"Subject"</label>
+                    <input id="msg-subject" name="subject" type="text" required maxlength="200"/></div>
+                <div class="field"><label for="msg-body">"Message"</label>
+                    <textarea id="msg-body" name="body" rows="6" required maxlength="32768"></textarea></div>
+                <button type="submit" class="btn btn-primary" disabled=no_apps>"Submit"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn MessageTable(data: MessagesView) -> impl IntoView {
+    let empty = data.messages.is_empty();
+    let rows = data
+        .messages
+        .into_iter()
+        .map(|m| {
+            let href = format!("/messages/{}", m.id);
+            view! {
+                <tr>
+                    <td><a href=href><code>{m.id.clone()}</code></a></td>
+                    <td>{m.app.clone()}</td>
+                    <td>{m.channel.clone()}</td>
+                    <td>{m.subject.clone()}</td>
+                    <td><span class=format!("badge status-{}", m.status)>{status_label(&m.status)}</span></td>
+                    <td>{m.author.clone()}</td>
+                    <td>{format_time(m.created_at)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="messages-title">
+            <h2 id="messages-title">"Messages"</h2>
+            {if empty {
+                view! { <p class="muted">"No messages yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table>
+                            <thead><tr>
+                                <th scope="col">"ID"</th><th scope="col">"App"</th><th scope="col">"Channel"</th>
+                                <th scope="col">"Subject"</th><th scope="col">"Status"</th><th scope="col">"Author"</th>
+                                <th scope="col">"Created"</th>
+                            </tr></thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The exact payload that will be sent.
+#[component]
+fn Payload(m: MessageInfo) -> impl IntoView {
+    let to = match &m.webhook_url {
+        Some(u) => format!("POST {u}"),
+        None => m.recipients.join(", "),
+    };
+    view! {
+        <dl class="payload">
+            <dt>"App"</dt><dd>{m.app.clone()}</dd>
+            <dt>"Channel"</dt><dd>{m.channel.clone()}</dd>
+            <dt>"To"</dt><dd class="payload-to">{to}</dd>
+            <dt>"Subject"</dt><dd class="payload-subject">{m.subject.clone()}</dd>
+            <dt>"Message"</dt><dd><pre class="payload-body">{m.body.clone()}</pre></dd>
+            <dt>"Written by"</dt><dd>{m.author.clone()}{m.created_by_key.clone().map(|k| format!(" (with key {k})"))}</dd>
+            <dt>"Payload hash"</dt><dd><code>{m.payload_hash.clone()}</code></dd>
+        </dl>
+    }
+}
+
+/// Approve and reject, bound to the payload hash the approver is looking at.
+#[component]
+fn Decide(
+    m: MessageInfo,
+    approve: ServerAction<ApproveMessage>,
+    reject: ServerAction<RejectMessage>,
+) -> impl IntoView {
+    let reason_id = format!("reason-{}", m.id);
+    let reason_label = format!("Reason for rejecting {}", m.id);
+    let (approve_label, reject_label) = (format!("Approve {}", m.id), format!("Reject {}", m.id));
+    let (id1, hash1) = (m.id.clone(), m.payload_hash.clone());
+    let (id2, hash2) = (m.id, m.payload_hash);
+    view! {
+        <div class="decide">
+            <ActionForm action=approve attr:class="inline-form">
+                <input type="hidden" name="id" value=id1/>
+                <input type="hidden" name="payload_hash" value=hash1/>
+                <button type="submit" class="btn btn-primary" aria-label=approve_label>"Approve"</button>
+            </ActionForm>
+            <ActionForm action=reject attr:class="inline-form">
+                <input type="hidden" name="id" value=id2/>
+                <input type="hidden" name="payload_hash" value=hash2/>
+                <label for=reason_id.clone()>{reason_label}</label>
+                <input id=reason_id name="reason" type="text" required maxlength="500"/>
+                <button type="submit" class="btn btn-danger" aria-label=reject_label>"Reject"</button>
+            </ActionForm>
+        </div>
+    }
+}
+
+fn decided_note(m: &MessageInfo) -> String {
+    match m.status.as_str() {
+        "queued" | "sending" | "sent" => format!("Approved: {} is queued for delivery.", m.id),
+        "rejected" => format!("{} was rejected.", m.id),
+        _ => format!(
+            "Approved: {} of {} approvals so far.",
+            m.approvals, m.approvals_needed
+        ),
+    }
+}
+
+#[component]
+pub fn MessagePage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let approve = ServerAction::<ApproveMessage>::new();
+    let reject = ServerAction::<RejectMessage>::new();
+    let edit = ServerAction::<EditMessage>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let data = Resource::new(
+        move || {
+            (
+                id(),
+                approve.version().get(),
+                reject.version().get(),
+                edit.version().get(),
+            )
+        },
+        |(id, ..)| super::get_message(id),
+    );
+    view! {
+        <Title text="Message"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let data = data.get()?;
+                Some(match (me, data) {
+                    (Ok(me), Ok(d)) => view! {
+                        <SignedIn me>
+                            <h1>{format!("Message {}", d.message.id)}</h1>
+                            <ActionResult action=approve ok=decided_note/>
+                            <ActionResult action=reject ok=decided_note/>
+                            <ActionResult action=edit ok=|m: &MessageInfo| format!("Saved. Earlier approvals no longer count; {} needs {} again.", m.id, m.approvals_needed)/>
+                            <MessageCard d approve reject edit/>
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn MessageCard(
+    d: MessageDetail,
+    approve: ServerAction<ApproveMessage>,
+    reject: ServerAction<RejectMessage>,
+    edit: ServerAction<EditMessage>,
+) -> impl IntoView {
+    let m = d.message.clone();
+    let status = format!(
+        "{}{}",
+        status_label(&m.status),
+        if m.status == "pending_approval" {
+            format!(" ({} of {} approvals)", m.approvals, m.approvals_needed)
+        } else {
+            String::new()
+        }
+    );
+    let history = d
+        .history
+        .iter()
+        .map(|h| {
+            view! {
+                <tr>
+                    <td>{format_time(h.at)}</td>
+                    <td>{h.action.trim_start_matches("message.").replace('_', " ")}</td>
+                    <td>{h.actor.clone()}</td>
+                    <td>{h.details.clone()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let edit_form = d.can_edit.then(|| {
+        let m = m.clone();
+        view! {
+            <section class="card" aria-labelledby="edit-title">
+                <h2 id="edit-title">"Edit"</h2>
+                <p class="muted">"Editing voids the approvals given so far."</p>
+                <ActionForm action=edit>
+                    <input type="hidden" name="id" value=m.id.clone()/>
+                    <input type="hidden" name="webhook_url" value=m.webhook_url.clone().unwrap_or_default()/>
+                    {(m.channel == "email").then(|| view! {
+                        <div class="field"><label for="edit-recipients">"Recipients"</label>
+                            <textarea id="edit-recipients" name="recipients" rows="2" maxlength="10000">{m.recipients.join("\n")}</textarea></div>
+                    })}
+                    <div class="field"><label for="edit-subject">"Subject"</label>
+                        <input id="edit-subject" name="subject" type="text" required maxlength="200" value=m.subject.clone()/></div>
+                    <div class="field"><label for="edit-body">"Message"</label>
+                        <textarea id="edit-body" name="body" rows="6" required maxlength="32768">{m.body.clone()}</textarea></div>
+                    <button type="submit" class="btn">"Save changes"</button>
+                </ActionForm>
+            </section>
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby="msg-title">
+            <h2 id="msg-title">"What will be sent"</h2>
+            <p>"Status: "<strong class="message-status">{status}</strong>
+                {m.expires_at.filter(|_| m.status == "pending_approval").map(|e| format!(" · expires {}", format_time(e)))}
+                {(m.attempts > 0).then(|| format!(" · {} delivery attempt(s)", m.attempts))}
+            </p>
+            {m.last_error.clone().map(|e| view! { <p class="alert alert-error">{format!("Last delivery error: {e}")}</p> })}
+            <Payload m=m.clone()/>
+            {d.can_decide.then(|| view! { <Decide m=m.clone() approve reject/> })}
+            {d.decide_blocked.clone().map(|b| view! { <p class="muted decide-blocked">{b}</p> })}
+        </section>
+        {edit_form}
+        <section class="card" aria-labelledby="history-title">
+            <h2 id="history-title">"History"</h2>
+            <div class="table-wrap">
+                <table>
+                    <thead><tr><th scope="col">"When"</th><th scope="col">"What"</th><th scope="col">"Who"</th><th scope="col">"Details"</th></tr></thead>
+                    <tbody>{history}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+pub fn ApprovalsPage() -> impl IntoView {
+    let approve = ServerAction::<ApproveMessage>::new();
+    let reject = ServerAction::<RejectMessage>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let queue = Resource::new(
+        move || (approve.version().get(), reject.version().get()),
+        |_| super::approval_queue(),
+    );
+    view! {
+        <Title text="Approvals"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let queue = queue.get()?;
+                Some(match (me, queue) {
+                    (Ok(me), Ok(queue)) => view! {
+                        <SignedIn me>
+                            <h1>"Approvals"</h1>
+                            <p class="muted">"Nothing is sent until it is approved here by someone other than its author. You approve exactly what is shown."</p>
+                            <ActionResult action=approve ok=decided_note/>
+                            <ActionResult action=reject ok=decided_note/>
+                            {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting."</p> })}
+                            {queue.into_iter().map(|m| {
+                                let title = format!("approval-{}", m.id);
+                                let title2 = title.clone();
+                                let href = format!("/messages/{}", m.id);
+                                view! {
+                                    <section class="card approval" aria-labelledby=title2>
+                                        <h2 id=title><a href=href>{m.id.clone()}</a></h2>
+                                        <p class="muted">{format!("{} of {} approvals", m.approvals, m.approvals_needed)}
+                                            {m.expires_at.map(|e| format!(" · expires {}", format_time(e)))}</p>
+                                        <Payload m=m.clone()/>
+                                        <Decide m approve reject/>
+                                    </section>
+                                }
+                            }).collect_view()}
+                        </SignedIn>
+                    }
+                    .into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}

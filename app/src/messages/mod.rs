@@ -1,0 +1,252 @@
+//! Messages: composed in the panel (`/messages`) or through `POST /api/v1/messages`,
+//! approved by someone else in `/approvals` when Settings > Messages require it, then
+//! delivered by the outbox worker (`core::delivery`).
+
+// The compose server function takes the form's fields as arguments (so the page works
+// as a plain HTML form); the macro's generated client function inherits their number.
+#![allow(clippy::too_many_arguments)]
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+
+pub use components::{ApprovalsPage, MessagePage, MessagesPage};
+
+/// A message as the panel and `GET /api/v1/messages/{id}` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MessageInfo {
+    /// `msg_…`
+    pub id: String,
+    pub app_id: i64,
+    pub app: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// Email addresses (email channel).
+    pub recipients: Vec<String>,
+    /// The registered URL (webhook channel).
+    pub webhook_url: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// SHA-256 of what will be sent; an approval binds to it.
+    pub payload_hash: String,
+    /// `pending_approval`, `rejected`, `expired`, `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub author_id: i64,
+    pub author: String,
+    /// The key it was created with, when it came through the REST API.
+    pub created_by_key: Option<String>,
+    pub approvals_needed: i64,
+    /// Approvals of the current payload so far.
+    pub approvals: i64,
+    /// Unix seconds: a pending message expires then.
+    pub expires_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// One line of a message's history (from the audit log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub action: String,
+    /// Who: a user's email, a key id, or "Keyward".
+    pub actor: String,
+    pub details: String,
+}
+
+/// A message's page: the message, its history, and what the viewer may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDetail {
+    pub message: MessageInfo,
+    pub history: Vec<HistoryEntry>,
+    pub can_edit: bool,
+    pub can_decide: bool,
+    /// Why the viewer cannot decide, when they hold `message.approve` but may not.
+    pub decide_blocked: Option<String>,
+}
+
+/// An app as the compose form offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposeApp {
+    pub id: i64,
+    pub name: String,
+    pub webhook_urls: Vec<String>,
+    pub approval_required: bool,
+}
+
+/// What `/messages` needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagesView {
+    pub messages: Vec<MessageInfo>,
+    pub apps: Vec<ComposeApp>,
+    pub can_create: bool,
+}
+
+pub const STATUSES: &[&str] = &[
+    "pending_approval",
+    "rejected",
+    "expired",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+];
+
+#[server(prefix = "/fn", endpoint = "messages/list")]
+pub async fn list_messages() -> Result<MessagesView, AppError> {
+    async {
+        let (ctx, p) = viewer().await?;
+        let st = &ctx.state;
+        use crate::roles::Permission as P;
+        let messages = crate::core::messages::list(&st.db, &p).await?;
+        let apps = if p.has(P::MessageCreate) {
+            crate::core::messages::compose_apps(&st.db).await?
+        } else {
+            Vec::new()
+        };
+        Ok(MessagesView {
+            messages,
+            apps,
+            can_create: p.has(P::MessageCreate),
+        })
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "messages/get")]
+pub async fn get_message(id: String) -> Result<MessageDetail, AppError> {
+    async {
+        let (ctx, p) = viewer().await?;
+        crate::core::messages::detail(&ctx.state.db, ctx.state.clock.now(), &p, &id).await
+    }
+    .await
+    .map_err(AppError::reply)
+}
+
+/// The signed-in user, when they may see messages at all (`message.create` for their
+/// own, `message.approve` for everyone's).
+#[cfg(feature = "ssr")]
+async fn viewer() -> Result<(crate::auth::ssr::RequestCtx, crate::core::access::Principal), AppError>
+{
+    use crate::roles::Permission as P;
+    let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+    let p = ctx.signed_in().await?.principal;
+    if p.has(P::MessageCreate) || p.has(P::MessageApprove) {
+        Ok((ctx, p))
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// `recipients`: one address per line (or comma-separated), for the email channel;
+/// `webhook_url`: one of the app's registered URLs, for the webhook channel.
+#[server(prefix = "/fn", endpoint = "messages/create")]
+pub async fn create_message(
+    app_id: i64,
+    channel: String,
+    #[server(default)] recipients: String,
+    #[server(default)] webhook_url: String,
+    subject: String,
+    body: String,
+) -> Result<MessageInfo, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::MessageCreate,
+        |ctx, grant| async {
+            let st = &ctx.state;
+            crate::core::messages::create(
+                st,
+                &grant,
+                &ctx.origin(),
+                &crate::core::messages::Draft {
+                    app_id,
+                    channel: &channel,
+                    recipients: &recipients,
+                    webhook_url: &webhook_url,
+                    subject: &subject,
+                    body: &body,
+                },
+            )
+            .await
+        }
+    )
+}
+
+/// Edits a pending message (its author only); approvals given so far no longer count.
+#[server(prefix = "/fn", endpoint = "messages/edit")]
+pub async fn edit_message(
+    id: String,
+    #[server(default)] recipients: String,
+    #[server(default)] webhook_url: String,
+    subject: String,
+    body: String,
+) -> Result<MessageInfo, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::MessageCreate,
+        |ctx, grant| async {
+            crate::core::messages::edit(
+                &ctx.state,
+                &grant,
+                &ctx.origin(),
+                &id,
+                &recipients,
+                &webhook_url,
+                &subject,
+                &body,
+            )
+            .await
+        }
+    )
+}
+
+/// `payload_hash`: the hash of the payload the approver was shown; a message edited
+/// since is refused, so an approval always binds to what the approver saw.
+#[server(prefix = "/fn", endpoint = "approvals/approve")]
+pub async fn approve_message(id: String, payload_hash: String) -> Result<MessageInfo, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::MessageApprove,
+        |ctx, grant| async {
+            crate::core::messages::approve(&ctx.state, &grant, &ctx.origin(), &id, &payload_hash)
+                .await
+        }
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "approvals/reject")]
+pub async fn reject_message(
+    id: String,
+    payload_hash: String,
+    reason: String,
+) -> Result<MessageInfo, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::MessageApprove,
+        |ctx, grant| async {
+            crate::core::messages::reject(
+                &ctx.state,
+                &grant,
+                &ctx.origin(),
+                &id,
+                &payload_hash,
+                &reason,
+            )
+            .await
+        }
+    )
+}
+
+/// The approver's queue: pending messages written by someone else.
+#[server(prefix = "/fn", endpoint = "approvals/list")]
+pub async fn approval_queue() -> Result<Vec<MessageInfo>, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::MessageApprove,
+        |ctx, grant| async {
+            crate::core::messages::queue(&ctx.state.db, ctx.state.clock.now(), grant.principal())
+                .await
+        }
+    )
+}

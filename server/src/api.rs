@@ -15,7 +15,7 @@
 use crate::middleware::RequestId;
 use app::auth::ssr::ClientIp;
 use app::core::{
-    access::{Principal, Subject},
+    access::{Grant, Principal, Subject},
     audit::Origin,
     key_format,
     keys::{self, NewKey, Refusal, VerifiedKey},
@@ -329,6 +329,13 @@ impl Api {
         }
     }
 
+    /// The permission check every write starts with: 403 `insufficient_permissions`
+    /// (counted against the key), else the `Grant` the domain function takes.
+    fn grant<'p>(&self, p: &'p Principal, perm: Permission) -> Result<Grant<'p>, ApiError> {
+        self.need(p, perm)?;
+        p.require(perm).map_err(|e| self.app_err(e))
+    }
+
     fn body<T>(&self, body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         body.map(|Json(b)| b).map_err(|e| {
             let mut err = self.err(
@@ -351,6 +358,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_key, revoke_key))
         .routes(routes!(roll_key))
         .routes(routes!(sdk_event))
+        .routes(routes!(create_message))
+        .routes(routes!(get_message))
 }
 
 /// The REST router: the routes, `GET /api/v1/openapi.json`, and `not_found` in the
@@ -408,7 +417,7 @@ pub fn listing() -> Vec<String> {
         version = "1",
         description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired; 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, app::messages::MessageInfo)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -535,11 +544,8 @@ async fn create_key(
     body: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (key, p) = api.authenticate(Door::Server).await?;
-    api.need(&p, Permission::ApiKeyCreate)?;
+    let grant = api.grant(&p, Permission::ApiKeyCreate)?;
     let b = api.body(body)?;
-    let grant = p
-        .require(Permission::ApiKeyCreate)
-        .map_err(|e| api.app_err(e))?;
     let st = &api.state;
     let (info, secret) = keys::create_key(
         &st.db,
@@ -581,11 +587,8 @@ async fn update_key(
     body: Result<Json<UpdateBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, p) = api.authenticate(Door::Server).await?;
-    api.need(&p, Permission::ApiKeyUpdate)?;
+    let grant = api.grant(&p, Permission::ApiKeyUpdate)?;
     let b = api.body(body)?;
-    let grant = p
-        .require(Permission::ApiKeyUpdate)
-        .map_err(|e| api.app_err(e))?;
     let st = &api.state;
     let info = keys::update(
         &st.db,
@@ -619,11 +622,8 @@ async fn revoke_key(
     body: Option<Json<RevokeBody>>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, p) = api.authenticate(Door::Server).await?;
-    api.need(&p, Permission::ApiKeyDelete)?;
+    let grant = api.grant(&p, Permission::ApiKeyDelete)?;
     let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
-    let grant = p
-        .require(Permission::ApiKeyDelete)
-        .map_err(|e| api.app_err(e))?;
     let st = &api.state;
     let info = keys::revoke(
         &st.db,
@@ -656,11 +656,8 @@ async fn roll_key(
     body: Result<Json<RollBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (_, p) = api.authenticate(Door::Server).await?;
-    api.need(&p, Permission::ApiKeyUpdate)?;
+    let grant = api.grant(&p, Permission::ApiKeyUpdate)?;
     let b = api.body(body)?;
-    let grant = p
-        .require(Permission::ApiKeyUpdate)
-        .map_err(|e| api.app_err(e))?;
     let st = &api.state;
     let (info, secret) = keys::roll(
         &st.db,
@@ -708,6 +705,86 @@ async fn sdk_event(
     .await
     .map_err(|e| api.app_err(e))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    app_id: i64,
+    /// `email` or `webhook`.
+    channel: String,
+    /// Email: up to 50 addresses.
+    #[serde(default)]
+    recipients: Vec<String>,
+    /// Webhook: one of the URLs registered for the app.
+    #[serde(default)]
+    webhook_url: String,
+    /// At most 200 characters, one line.
+    subject: String,
+    /// At most 32 KiB.
+    body: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Accepted {
+    /// `msg_…`
+    id: String,
+    /// `pending_approval` (an approver must confirm it in the panel) or `queued`.
+    status: String,
+}
+
+/// Writes a message. With approval required it waits for a person other than the
+/// key's owner to approve it in the panel: a key alone cannot send anything.
+#[utoipa::path(post, path = "/api/v1/messages", security(("bearer" = [])), request_body = MessageBody,
+    description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 64 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
+    responses((status = 202, description = "Accepted", body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn create_message(
+    api: Api,
+    body: Result<Json<MessageBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    let grant = api.grant(&p, Permission::MessageCreate)?;
+    let b = api.body(body)?;
+    let m = app::core::messages::create(
+        &api.state,
+        &grant,
+        &api.origin(),
+        &app::core::messages::Draft {
+            app_id: b.app_id,
+            channel: &b.channel,
+            recipients: &b.recipients.join("\n"),
+            webhook_url: &b.webhook_url,
+            subject: &b.subject,
+            body: &b.body,
+        },
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: m.id,
+            status: m.status,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/messages/{id}", security(("bearer" = [])),
+    params(("id" = String, Path, description = "msg_…")),
+    description = "A message the key's owner wrote (any message with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
+    responses((status = 200, description = "The message", body = app::messages::MessageInfo), (status = 404, body = ErrorBody)))]
+async fn get_message(
+    api: Api,
+    Path(id): Path<String>,
+) -> Result<Json<app::messages::MessageInfo>, ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    if !p.has(Permission::MessageApprove) {
+        api.need(&p, Permission::MessageCreate)?;
+    }
+    let m = app::core::messages::visible(&api.state.db, &p, &id)
+        .await
+        .map_err(|e| api.app_err(e))?;
+    Ok(Json(m))
 }
 
 #[cfg(test)]

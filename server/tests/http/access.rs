@@ -30,6 +30,7 @@ struct Cred {
 }
 
 const NO_KEY_ID: &str = "key_aaaaaaaaaaaaaaaa";
+const NO_MESSAGE_ID: &str = "msg_aaaaaaaaaaaaaaaa";
 
 /// Every endpoint with what it needs and a well-formed body whose action is within the
 /// needed permission (so "with it" must not be 403).
@@ -241,6 +242,110 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
         ),
     );
     t.insert(
+        "fn POST /fn/settings/messages/save",
+        (
+            Need::Perm("settings.manage"),
+            kv(&[
+                ("approval_required", "required".into()),
+                ("approvals_needed", "1".into()),
+                ("pending_expiry_hours", "72".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/apps/webhooks/register",
+        (
+            Need::Perm("app.manage"),
+            kv(&[
+                ("app_id", f.app_id.to_string()),
+                ("url", "https://hooks.example.com/table".into()),
+            ]),
+        ),
+    );
+    // Messages: seeing them needs message.create (own) or message.approve (all); the
+    // table checks with message.create (the approver's door is tested in messages.rs).
+    let message_form = || {
+        kv(&[
+            ("app_id", f.app_id.to_string()),
+            ("channel", "email".into()),
+            ("recipients", "someone@example.net".into()),
+            ("subject", "Table".into()),
+            ("body", "Hello".into()),
+        ])
+    };
+    t.insert(
+        "page GET /messages",
+        (Need::Perm("message.create"), none.clone()),
+    );
+    t.insert(
+        "page GET /messages/{id}",
+        (Need::Perm("message.create"), none.clone()),
+    );
+    t.insert(
+        "page GET /approvals",
+        (Need::Perm("message.approve"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/messages/list",
+        (Need::Perm("message.create"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/messages/get",
+        (
+            Need::Perm("message.create"),
+            kv(&[("id", NO_MESSAGE_ID.into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/messages/create",
+        (Need::Perm("message.create"), message_form()),
+    );
+    t.insert(
+        "fn POST /fn/messages/edit",
+        (
+            Need::Perm("message.create"),
+            kv(&[
+                ("id", NO_MESSAGE_ID.into()),
+                ("recipients", "someone@example.net".into()),
+                ("subject", "Table".into()),
+                ("body", "Hello".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/approvals/list",
+        (Need::Perm("message.approve"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/approvals/approve",
+        (
+            Need::Perm("message.approve"),
+            kv(&[("id", NO_MESSAGE_ID.into()), ("payload_hash", "x".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/approvals/reject",
+        (
+            Need::Perm("message.approve"),
+            kv(&[
+                ("id", NO_MESSAGE_ID.into()),
+                ("payload_hash", "x".into()),
+                ("reason", "no".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "rest POST /api/v1/messages",
+        (
+            Need::Perm("message.create"),
+            json(serde_json::json!({ "app_id": f.app_id, "channel": "email", "recipients": ["someone@example.net"], "subject": "Table", "body": "Hello" })),
+        ),
+    );
+    t.insert(
+        "rest GET /api/v1/messages/{id}",
+        (Need::Perm("message.create"), none.clone()),
+    );
+    t.insert(
         "fn POST /fn/settings/general",
         (Need::Perm("settings.manage"), none.clone()),
     );
@@ -426,14 +531,18 @@ async fn status_of(s: &Server, cred: Option<&Cred>, line: &str, body: &[(String,
     );
     match kind {
         "page" => {
-            let mut req = client().get(s.url(path));
+            let mut req = client().get(s.url(&path.replace("{id}", NO_MESSAGE_ID)));
             if let Some(c) = cred {
                 req = req.header("cookie", &c.cookie);
             }
             req.send().await.unwrap().status().as_u16()
         }
         "rest" => {
-            let url = s.url(&path.replace("{key_id}", NO_KEY_ID));
+            let url = s.url(
+                &path
+                    .replace("{key_id}", NO_KEY_ID)
+                    .replace("{id}", NO_MESSAGE_ID),
+            );
             let mut req = client().request(method.parse().unwrap(), url);
             if let Some(c) = cred {
                 req = req.bearer_auth(&c.key);
@@ -492,6 +601,19 @@ async fn every_endpoint_checks_sign_in_and_permission() {
     let bare_role = make_role(&s, &owner, "Nothing", &[]).await;
     let (bare_user, bare_cookie) = make_user(&s, &owner, "bare@example.com", bare_role).await;
     let app_id = make_app(&s, &owner, "Table app 0", "").await;
+    // The Owner makes a key for every permission holder below: lift the per-app limit.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/settings/keys/save",
+        &pairs(&[
+            ("max_active_per_user_per_app", "1000"),
+            ("max_expiry_days", "0"),
+            ("default_expiry", "90"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let bare = Cred {
         cookie: bare_cookie,
         key: make_key(&s, &owner, app_id, bare_role).await,

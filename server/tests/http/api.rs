@@ -5,7 +5,7 @@ use super::access::{make_app, make_key, make_role, post_fn};
 use super::*;
 use serde_json::{json, Value};
 
-async fn call(
+pub async fn call(
     s: &Server,
     method: &str,
     path: &str,
@@ -32,7 +32,7 @@ async fn call(
 }
 
 /// Checks the contract's error shape and returns the code.
-fn error_code(status: u16, headers: &reqwest::header::HeaderMap, v: &Value) -> String {
+pub fn error_code(status: u16, headers: &reqwest::header::HeaderMap, v: &Value) -> String {
     let e = &v["error"];
     assert!(e["code"].is_string(), "{status}: {v}");
     assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");

@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod cli;
 mod health;
+mod messages;
 mod panel_security;
 mod security;
 mod sign_in;
@@ -26,6 +27,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub db_url: String,
     log: PathBuf,
+    env: Vec<(String, String)>,
+    port: u16,
 }
 
 pub fn free_port() -> u16 {
@@ -69,26 +72,31 @@ impl Server {
             .spawn()
             .unwrap();
         feed(out, PASSWORD);
-        let mut cmd = command(&dir, &db_url);
-        cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn_serve(&dir, &db_url, port, &env, &log);
         let s = Self {
             child,
             base,
             dir,
             db_url,
             log,
+            env,
+            port,
         };
         s.wait_healthy().await;
         s
+    }
+
+    /// Kills the process at once (SIGKILL: no graceful shutdown), then starts it again
+    /// on the same port and database.
+    pub async fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = spawn_serve(&self.dir, &self.db_url, self.port, &self.env, &self.log);
+        self.wait_healthy().await;
     }
 
     async fn wait_healthy(&self) {
@@ -152,6 +160,30 @@ impl Drop for Server {
     }
 }
 
+fn spawn_serve(
+    dir: &tempfile::TempDir,
+    db_url: &str,
+    port: u16,
+    env: &[(String, String)],
+    log: &std::path::Path,
+) -> Child {
+    let mut cmd = command(dir, db_url);
+    cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    cmd.arg("serve")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 pub fn command(dir: &tempfile::TempDir, db_url: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir.path())
@@ -192,4 +224,44 @@ pub fn set_cookie(r: &reqwest::Response) -> Option<String> {
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("keyward_session="))
+}
+
+/// A fresh PostgreSQL database for one test (when KEYWARD_TEST_POSTGRES_URL is set);
+/// `drop` removes it.
+pub struct PgDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDb {
+    pub async fn create() -> Option<Self> {
+        let Ok(admin) = std::env::var("KEYWARD_TEST_POSTGRES_URL") else {
+            eprintln!("KEYWARD_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("kw_http_{}_{}", std::process::id(), free_port());
+        let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+        sqlx::query(&format!("create database {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let base = admin.split('?').next().unwrap();
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{prefix}/{name}");
+        Some(Self { admin, name, url })
+    }
+
+    pub async fn drop(self) {
+        let pool = sqlx::AnyPool::connect(&self.admin).await.unwrap();
+        sqlx::query(&format!(
+            "drop database if exists {} with (force)",
+            self.name
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
 }

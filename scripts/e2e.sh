@@ -30,7 +30,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 status=0
-(cd end2end && npx playwright test) || status=$?
+(cd end2end && npx playwright test "$@") || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log ---" >&2; tail -50 "$work/server.log" >&2
   echo "--- catcher log ---" >&2; tail -20 "$work/catcher.log" >&2

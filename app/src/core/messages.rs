@@ -323,7 +323,8 @@ pub async fn detail(
     message_id: &str,
 ) -> Result<MessageDetail, AppError> {
     let message = visible(db, p, message_id).await?;
-    let rows: Vec<(i64, String, String, Option<String>, Option<String>, String)> = sqlx::query_as(
+    type HistoryRow = (i64, String, String, Option<String>, Option<String>, String);
+    let rows: Vec<HistoryRow> = sqlx::query_as(
         "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.details from audit_events e \
          left join users u on e.actor_type = 'user' and e.actor_id = cast(u.id as text) \
          where e.target = $1 order by e.seq",

@@ -418,6 +418,7 @@ fn AppRow(
     let name_id = format!("app-name-{}", a.id);
     let hook_id = format!("app-hook-{}", a.id);
     let hook_label = format!("Webhook URL for {}", a.name);
+    let register_label = format!("Register a webhook URL for {}", a.name);
     let app_id = a.id.to_string();
     let hooks = a
         .webhook_urls
@@ -462,7 +463,7 @@ fn AppRow(
             <input type="hidden" name="app_id" value=app_id/>
             <label for=hook_id.clone()>{hook_label}</label>
             <input id=hook_id name="url" type="url" required maxlength="2000" placeholder="https://hooks.example.com/keyward"/>
-            <button type="submit" class="btn">"Register"</button>
+            <button type="submit" class="btn" aria-label=register_label>"Register"</button>
         </ActionForm>
     }
 }

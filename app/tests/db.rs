@@ -1661,3 +1661,56 @@ async fn delivery_retries_with_back_off_and_a_lost_claim_cannot_overwrite() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_rejection_needs_a_reason_and_is_final() {
+    on_both(|db| async move {
+        use app::core::messages;
+        let (st, _dir, app_id) = message_state(&db, Clock::fixed(1_800_000_000)).await;
+        let o = Origin::default();
+        let author = principal(
+            &db,
+            user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await,
+        )
+        .await;
+        let b = principal(
+            &db,
+            user_with_role(&db, "b@example.com", BuiltinRole::Approver.id()).await,
+        )
+        .await;
+        let gb = b.require(Permission::MessageApprove).unwrap();
+        let m = messages::create(
+            &st,
+            &author.require(Permission::MessageCreate).unwrap(),
+            &o,
+            &draft(app_id, "Promo"),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            messages::reject(&st, &gb, &o, &m.id, &m.payload_hash, "  ").await,
+            Err(AppError::Validation { .. })
+        ));
+        let r = messages::reject(&st, &gb, &o, &m.id, &m.payload_hash, "Wrong audience")
+            .await
+            .unwrap();
+        assert_eq!(r.status, "rejected");
+        assert!(matches!(
+            messages::approve(&st, &gb, &o, &m.id, &m.payload_hash).await,
+            Err(AppError::Conflict(_))
+        ));
+        // The history shows who rejected it and why.
+        let d = messages::detail(&db, 1_800_000_000, &author, &m.id)
+            .await
+            .unwrap();
+        let rejected = d
+            .history
+            .iter()
+            .find(|h| h.action == "message.rejected")
+            .unwrap();
+        assert_eq!(rejected.actor, "b@example.com");
+        assert!(rejected.details.contains("Wrong audience"), "{rejected:?}");
+        assert!(!d.can_edit, "a rejected message is not edited");
+    })
+    .await;
+}

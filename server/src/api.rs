@@ -229,7 +229,23 @@ impl Api {
         }
     }
 
+    /// The key and the principal it acts as (its role's permissions).
     async fn authenticate(&self, door: Door) -> Result<(Arc<VerifiedKey>, Principal), ApiError> {
+        let key = self.verify(door).await?;
+        let principal = Principal::new(
+            Subject::Key {
+                key_id: key.key_id.clone(),
+                owner_id: key.owner_id.unwrap_or(-1),
+            },
+            key.role_id.unwrap_or(-1),
+            key.permissions.clone(),
+        );
+        Ok((key, principal))
+    }
+
+    /// The checks of the module's documentation, up to the permission (which the
+    /// caller checks).
+    async fn verify(&self, door: Door) -> Result<Arc<VerifiedKey>, ApiError> {
         if self.key_in_query {
             return Err(self.err(
                 StatusCode::BAD_REQUEST,
@@ -303,15 +319,7 @@ impl Api {
             ));
         }
         st.keys.touch(&key.key_id, now, self.ip);
-        let principal = Principal::new(
-            Subject::Key {
-                key_id: key.key_id.clone(),
-                owner_id: key.owner_id.unwrap_or(-1),
-            },
-            key.role_id.unwrap_or(-1),
-            key.permissions.clone(),
-        );
-        Ok((key, principal))
+        Ok(key)
     }
 
     fn need(&self, p: &Principal, perm: Permission) -> Result<(), ApiError> {
@@ -463,23 +471,32 @@ async fn not_found(api: Api) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/whoami", security(("bearer" = [])),
     description = "The key making the call: id, kind, environment, app, owner, permissions, expiry. SDK keys may call it.",
     responses((status = 200, description = "The key", body = WhoAmI), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn whoami(api: Api) -> Result<Json<WhoAmI>, ApiError> {
-    let (key, p) = api.authenticate(Door::Sdk).await?;
-    Ok(Json(WhoAmI {
-        key_id: key.key_id.clone(),
-        kind: key.kind.clone(),
-        environment: key.environment.clone(),
-        app: AppRef {
-            id: key.app_id,
-            name: key.app.clone(),
-        },
-        owner: key.owner_id.map(|id| OwnerRef {
-            id,
-            email: key.owner.clone(),
-        }),
-        permissions: p.permissions().iter().map(|x| x.as_str()).collect(),
-        expires_at: key.expires_at,
-    }))
+async fn whoami(api: Api) -> Result<Response, ApiError> {
+    let key = api.verify(Door::Sdk).await?;
+    // The body depends on the cached key only: rendered once per cache entry.
+    let body = key.whoami.get_or_init(|| {
+        let w = WhoAmI {
+            key_id: key.key_id.clone(),
+            kind: key.kind.clone(),
+            environment: key.environment.clone(),
+            app: AppRef {
+                id: key.app_id,
+                name: key.app.clone(),
+            },
+            owner: key.owner_id.map(|id| OwnerRef {
+                id,
+                email: key.owner.clone(),
+            }),
+            permissions: key.permissions.iter().map(|x| x.as_str()).collect(),
+            expires_at: key.expires_at,
+        };
+        serde_json::to_vec(&w).unwrap_or_default().into()
+    });
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body.clone(),
+    )
+        .into_response())
 }
 
 /// `GET /whoami`: the key making the call.
@@ -693,7 +710,7 @@ async fn sdk_event(
     api: Api,
     body: Result<Json<EventBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (key, _) = api.authenticate(Door::Sdk).await?;
+    let key = api.verify(Door::Sdk).await?;
     let b = api.body(body)?;
     keys::record_event(
         &api.state.db,

@@ -100,12 +100,9 @@ fn chain_hash(prev: &str, seq: i64, at: i64, fields: &[Option<&str>]) -> String 
             None => h.update([0u8]),
         }
     }
-    hex(&h.finalize())
+    hex::encode(h.finalize())
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Records an event inside the caller's transaction (so it commits or rolls back with
 /// the change it describes).

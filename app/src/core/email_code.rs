@@ -8,7 +8,7 @@
 //! tries. A new code for the same attempt replaces the old one; resending waits 30 s.
 
 use super::{
-    audit::{self, hex, Actor, Event, Origin},
+    audit::{self, Actor, Event, Origin},
     db::Db,
     mail::{html_escape, Mail, Mailer},
 };
@@ -21,7 +21,7 @@ pub const TRIES: i64 = 5;
 pub const RESEND_AFTER_SECS: i64 = 30;
 
 fn hash(attempt_id: &str, code: &str) -> String {
-    hex(&Sha256::digest(
+    hex::encode(&Sha256::digest(
         format!("{attempt_id}:{}", code.trim()).as_bytes(),
     ))
 }

@@ -99,7 +99,13 @@ pub fn parse(key: &str) -> Option<(Visibility, Environment)> {
 
 /// What is stored: the SHA-256 of the key, hex.
 pub fn hash(key: &str) -> String {
-    super::audit::hex(&Sha256::digest(key.as_bytes()))
+    hex::encode(digest(key))
+}
+
+/// The SHA-256 of a key as bytes (the verification cache's key; `hash` is its hex form,
+/// as stored).
+pub fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 /// The last four characters, shown as a hint.

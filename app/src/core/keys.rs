@@ -819,6 +819,9 @@ pub struct VerifiedKey {
     pub app_networks: Vec<IpNet>,
     pub key_networks: Vec<IpNet>,
     pub permissions: std::collections::BTreeSet<Permission>,
+    /// The `GET /api/v1/whoami` body of this key, rendered on first use: everything in
+    /// it is fixed for as long as this cache entry lives.
+    pub whoami: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Why a known key is refused before any permission check.
@@ -887,7 +890,7 @@ type CacheEntry = (u64, Option<Arc<VerifiedKey>>);
 #[derive(Debug, Default)]
 struct KeyCacheInner {
     generation: std::sync::atomic::AtomicU64,
-    entries: std::sync::RwLock<std::collections::HashMap<String, CacheEntry>>,
+    entries: std::sync::RwLock<std::collections::HashMap<[u8; 32], CacheEntry>>,
     /// Last use per key since the last flush: written to the database in batches.
     last_used: std::sync::Mutex<std::collections::HashMap<String, (i64, std::net::IpAddr)>>,
     /// Refused requests per key and code since the last flush: audited as one row per
@@ -1002,24 +1005,24 @@ impl KeyCache {
         Ok(batch.len())
     }
 
-    fn get(&self, hash: &str) -> Option<Option<Arc<VerifiedKey>>> {
+    fn get(&self, digest: &[u8; 32]) -> Option<Option<Arc<VerifiedKey>>> {
         let gen = self
             .inner
             .generation
             .load(std::sync::atomic::Ordering::SeqCst);
         let map = self.inner.entries.read().ok()?;
-        match map.get(hash) {
+        match map.get(digest) {
             Some((g, v)) if *g == gen => Some(v.clone()),
             _ => None,
         }
     }
 
-    fn put(&self, hash: String, gen: u64, v: Option<Arc<VerifiedKey>>) {
+    fn put(&self, digest: [u8; 32], gen: u64, v: Option<Arc<VerifiedKey>>) {
         if let Ok(mut map) = self.inner.entries.write() {
             if map.len() >= CACHE_MAX {
                 map.clear();
             }
-            map.insert(hash, (gen, v));
+            map.insert(digest, (gen, v));
         }
     }
 }
@@ -1031,10 +1034,11 @@ pub async fn lookup(
     cache: &KeyCache,
     secret: &str,
 ) -> Result<Option<Arc<VerifiedKey>>, sqlx::Error> {
-    let hash = key_format::hash(secret);
-    if let Some(hit) = cache.get(&hash) {
+    let digest = key_format::digest(secret);
+    if let Some(hit) = cache.get(&digest) {
         return Ok(hit);
     }
+    let hash = hex::encode(digest);
     let gen = cache
         .inner
         .generation
@@ -1095,9 +1099,10 @@ pub async fn lookup(
                 app_networks: parse(&app_nets),
                 key_networks: parse(&key_nets),
                 permissions,
+                whoami: std::sync::OnceLock::new(),
             }))
         }
     };
-    cache.put(hash, gen, v.clone());
+    cache.put(digest, gen, v.clone());
     Ok(v)
 }

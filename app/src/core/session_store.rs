@@ -6,7 +6,7 @@
 //! signed-in user's id is copied to its own column so "end all of this user's sessions"
 //! is one indexed delete.
 
-use super::{audit::hex, db::Db};
+use super::db::Db;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tower_sessions::{
@@ -116,7 +116,7 @@ pub struct SessionRow {
 }
 
 pub fn id_hash(id: &Id) -> String {
-    hex(&Sha256::digest(id.to_string().as_bytes()))
+    hex::encode(&Sha256::digest(id.to_string().as_bytes()))
 }
 
 fn backend(e: sqlx::Error) -> Error {

@@ -1227,9 +1227,20 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
 /// A state whose mail goes to a temporary outbox, with an app "Billing"; returns the
 /// state, the outbox folder and the app id.
 async fn message_state(db: &Db, clock: Clock) -> (AppState, tempfile::TempDir, i64) {
-    let mut st = state(db.clone(), clock);
     let dir = tempfile::tempdir().unwrap();
-    st.mailer = Arc::new(Mailer::new(None, "keyward@localhost", dir.path().to_owned()).unwrap());
+    let mailer = Arc::new(Mailer::new(None, "keyward@localhost", dir.path().to_owned()).unwrap());
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("keyward")
+        .build();
+    let config = Config::from_sources(None, &[]).unwrap();
+    let st = AppState::build(
+        options,
+        config,
+        db.clone(),
+        clock,
+        Secret::new([7; 32]),
+        |s| s.mailer = mailer,
+    );
     let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;
     let p = principal(db, owner).await;
     let app_id = app::core::keys::create_app(

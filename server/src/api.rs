@@ -493,7 +493,10 @@ async fn whoami(api: Api) -> Result<Response, ApiError> {
         serde_json::to_vec(&w).unwrap_or_default().into()
     });
     Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body.clone(),
     )
         .into_response())

@@ -33,11 +33,18 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         .build();
     let listen = config.listen;
     let public = config.public_url.url.clone();
-    let mut state = AppState::new(leptos_options, config, db, Clock::system(), master_key);
-    state.api_doc = std::sync::Arc::new(
+    let api_doc = std::sync::Arc::new(
         crate::api::openapi()
             .to_pretty_json()
             .map_err(|e| CliError::Message(format!("OpenAPI document: {e}")))?,
+    );
+    let state = AppState::build(
+        leptos_options,
+        config,
+        db,
+        Clock::system(),
+        master_key,
+        |s| s.api_doc = api_doc,
     );
 
     // Expired sessions are cleaned up in the background (every instance may do it; the

@@ -103,7 +103,6 @@ fn chain_hash(prev: &str, seq: i64, at: i64, fields: &[Option<&str>]) -> String 
     hex::encode(h.finalize())
 }
 
-
 /// Records an event inside the caller's transaction (so it commits or rolls back with
 /// the change it describes).
 pub async fn record_in(

@@ -1,4 +1,6 @@
-//! `AppState`: everything a request handler or server function needs, cloned cheaply.
+//! `AppState`: everything a request handler or server function needs. One `Arc`, so
+//! the clone that each middleware layer and extractor makes per request is a single
+//! reference-count increment.
 
 use super::{
     clock::Clock,
@@ -13,15 +15,31 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
-#[derive(Clone, FromRef, Debug)]
-pub struct AppState {
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// leptos_axum reads the options from the router state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos_options.clone()
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub db: Db,
     pub hasher: Hasher,
     pub clock: Clock,
     pub sessions: DbSessionStore,
-    /// Behind an `Arc`: the state is cloned per request.
     pub mailer: Arc<Mailer>,
     /// API key verification cache (see `core::keys`).
     pub keys: KeyCache,
@@ -40,6 +58,19 @@ impl AppState {
         db: Db,
         clock: Clock,
         master_key: Secret<[u8; 32]>,
+    ) -> Self {
+        Self::build(leptos_options, config, db, clock, master_key, |_| {})
+    }
+
+    /// Like `new`, with `adjust` run on the parts before they are shared (the server
+    /// sets the OpenAPI document; tests swap the mailer).
+    pub fn build(
+        leptos_options: LeptosOptions,
+        config: Config,
+        db: Db,
+        clock: Clock,
+        master_key: Secret<[u8; 32]>,
+        adjust: impl FnOnce(&mut Shared),
     ) -> Self {
         // Two argon2 runs at once on a 2-core machine; more would only queue in the kernel.
         let hasher = Hasher::new(
@@ -61,7 +92,7 @@ impl AppState {
             Mailer::new(None, "keyward@localhost", config.outbox_dir.clone())
                 .expect("the built-in sender address is valid")
         });
-        Self {
+        let mut shared = Shared {
             leptos_options,
             config: Arc::new(config),
             db,
@@ -73,6 +104,8 @@ impl AppState {
             api_doc: Arc::new(String::new()),
             master_key,
             outbox: Arc::new(tokio::sync::Notify::new()),
-        }
+        };
+        adjust(&mut shared);
+        Self(Arc::new(shared))
     }
 }

@@ -1181,8 +1181,12 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         );
 
         // Last use is written in batches.
-        cache.touch(&info.key_id, now + 5, "192.0.2.1".parse().unwrap());
-        cache.touch(&info.key_id, now + 6, "192.0.2.2".parse().unwrap());
+        let k = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        assert_eq!(k.key_id, info.key_id);
+        cache.touch(&k, now + 5, "192.0.2.1".parse().unwrap());
+        cache.touch(&k, now + 6, "192.0.2.2".parse().unwrap());
+        // Within the same second only the first use is noted (the map is written once).
+        cache.touch(&k, now + 6, "192.0.2.3".parse().unwrap());
         assert_eq!(cache.flush_last_used(&db).await.unwrap(), 1);
         let (at, ip): (Option<i64>, Option<String>) =
             sqlx::query_as("select last_used_at, last_used_ip from api_keys where key_id = $1")

@@ -6,7 +6,8 @@
 //! Authentication order: a key in the query string is refused (400 `key_in_query`);
 //! no `Authorization: Bearer` → 401 `missing_api_key`; the format and checksum are
 //! checked before any database work, and malformed, bad-checksum and unknown keys all
-//! get the same 401 `invalid_api_key`; then `key_revoked`, `key_expired`; then the
+//! get the same 401 `invalid_api_key`, none sooner than 20 ms after arrival (so the
+//! database lookup of an unknown key does not show in the timing); then `key_revoked`, `key_expired`; then the
 //! app's and the key's IP allow-lists against the client address (trusted-proxy rules,
 //! IPv4-mapped normalised) → 403 `ip_not_allowed`; SDK keys only where allowed →
 //! 403 `sdk_key_not_allowed`; then the permission the route needs →
@@ -139,7 +140,11 @@ pub struct Api {
     user_agent: Option<String>,
     bearer: Result<Option<String>, ()>,
     key_in_query: bool,
+    started: tokio::time::Instant,
 }
+
+/// See `Api::invalid`.
+const INVALID_KEY_FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Query parameters that would carry a key.
 const KEY_PARAMS: &[&str] = &[
@@ -190,6 +195,7 @@ impl FromRequestParts<AppState> for Api {
                 .map(|s| s.chars().take(512).collect()),
             bearer,
             key_in_query: parts.uri.query().is_some_and(query_has_key),
+            started: tokio::time::Instant::now(),
         })
     }
 }
@@ -216,6 +222,18 @@ impl Api {
                 retry_after_secs: wait,
             }),
         }
+    }
+
+    /// `invalid_api_key`, for malformed, mistyped and unknown keys alike, sent no sooner
+    /// than `INVALID_KEY_FLOOR` after the request arrived: an unknown key costs a
+    /// database lookup the other two skip, and the floor hides that difference.
+    async fn invalid(&self) -> ApiError {
+        tokio::time::sleep_until(self.started + INVALID_KEY_FLOOR).await;
+        self.failed(self.err(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "The API key is not valid.",
+        ))
     }
 
     fn app_err(&self, e: AppError) -> ApiError {
@@ -253,13 +271,6 @@ impl Api {
                 "API keys are never accepted in a URL. Send it in the Authorization header: Bearer <key>.",
             ));
         }
-        let invalid = || {
-            self.failed(self.err(
-                StatusCode::UNAUTHORIZED,
-                "invalid_api_key",
-                "The API key is not valid.",
-            ))
-        };
         let secret = match &self.bearer {
             Ok(None) => {
                 return Err(self.failed(self.err(
@@ -268,18 +279,21 @@ impl Api {
                     "Send your API key in the Authorization header: Bearer <key>.",
                 )))
             }
-            Err(()) => return Err(invalid()),
+            Err(()) => return Err(self.invalid().await),
             Ok(Some(s)) => s,
         };
         // Format and checksum first: a made-up key costs no database work.
         if key_format::parse(secret).is_none() {
-            return Err(invalid());
+            return Err(self.invalid().await);
         }
         let st = &self.state;
-        let key = keys::lookup(&st.db, &st.keys, secret)
+        let key = match keys::lookup(&st.db, &st.keys, secret)
             .await
             .map_err(|e| self.app_err(AppError::internal(e)))?
-            .ok_or_else(invalid)?;
+        {
+            Some(k) => k,
+            None => return Err(self.invalid().await),
+        };
         let now = st.clock.now();
         // From here the key is known: refusals are counted per key and audited in
         // batches (core::keys::KeyCache::flush_refused).
@@ -293,6 +307,14 @@ impl Api {
                     StatusCode::UNAUTHORIZED,
                     "key_revoked",
                     "This API key was revoked.".into(),
+                ))
+            }
+            Some(Refusal::OwnerDisabled) => {
+                return Err(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "key_revoked",
+                    "The account that owns this API key is disabled, so the key no longer works."
+                        .into(),
                 ))
             }
             Some(Refusal::Expired) => {
@@ -318,7 +340,7 @@ impl Api {
                 "A public SDK key cannot call this endpoint; use a secret REST key.".into(),
             ));
         }
-        st.keys.touch(&key.key_id, now, self.ip);
+        st.keys.touch(&key, now, self.ip);
         Ok(key)
     }
 

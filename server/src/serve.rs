@@ -86,6 +86,15 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     });
     let flush_keys = (state.keys.clone(), state.db.clone());
 
+    // PostgreSQL: other instances' key, app, role and user changes drop this
+    // instance's key verification cache (within a second).
+    if state.db.backend == app::core::db::Backend::Postgres {
+        tokio::spawn(app::core::keys::listen_for_changes(
+            state.config.database_url.expose().clone(),
+            state.keys.clone(),
+        ));
+    }
+
     // The outbox worker: delivers approved messages and expires pending ones. Every
     // instance runs one; row claims keep them from sending a message twice.
     tokio::spawn(app::core::delivery::worker(state.clone()));

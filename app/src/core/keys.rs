@@ -804,7 +804,7 @@ pub async fn roll(
 // ---- verification (the REST API's door) ----
 
 /// A verified key as the REST API needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VerifiedKey {
     pub key_id: String,
     pub kind: String,
@@ -816,12 +816,17 @@ pub struct VerifiedKey {
     pub role_id: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked: bool,
+    /// False when the owner's account is disabled (or no longer active): a key acts
+    /// for its owner, so it stops with them.
+    pub owner_active: bool,
     pub app_networks: Vec<IpNet>,
     pub key_networks: Vec<IpNet>,
     pub permissions: std::collections::BTreeSet<Permission>,
     /// The `GET /api/v1/whoami` body of this key, rendered on first use: everything in
     /// it is fixed for as long as this cache entry lives.
     pub whoami: std::sync::OnceLock<bytes::Bytes>,
+    /// The second of the last use noted (see `KeyCache::touch`).
+    pub last_touched: std::sync::atomic::AtomicI64,
 }
 
 /// Why a known key is refused before any permission check.
@@ -829,6 +834,7 @@ pub struct VerifiedKey {
 pub enum Refusal {
     Revoked,
     Expired,
+    OwnerDisabled,
 }
 
 impl VerifiedKey {
@@ -837,6 +843,8 @@ impl VerifiedKey {
     pub fn refusal(&self, now: i64) -> Option<Refusal> {
         if self.revoked {
             Some(Refusal::Revoked)
+        } else if !self.owner_active {
+            Some(Refusal::OwnerDisabled)
         } else if self.expires_at.is_some_and(|e| e <= now) {
             Some(Refusal::Expired)
         } else {
@@ -909,14 +917,19 @@ impl KeyCache {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Notes a key's use (in memory; `flush_last_used` writes it).
-    pub fn touch(&self, key_id: &str, now: i64, ip: std::net::IpAddr) {
+    /// Notes a key's use (in memory; `flush_last_used` writes it). Times are whole
+    /// seconds, so the shared map is written at most once per key per second (the first
+    /// address of that second is the one kept); other requests only read an atomic.
+    pub fn touch(&self, key: &VerifiedKey, now: i64, ip: std::net::IpAddr) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if key.last_touched.swap(now, Relaxed) == now {
+            return;
+        }
         if let Ok(mut m) = self.inner.last_used.lock() {
-            // No allocation on the hot path once the key has an entry.
-            match m.get_mut(key_id) {
+            match m.get_mut(&key.key_id) {
                 Some(e) => *e = (now, ip),
                 None => {
-                    m.insert(key_id.to_owned(), (now, ip));
+                    m.insert(key.key_id.clone(), (now, ip));
                 }
             }
         }
@@ -1056,9 +1069,10 @@ pub async fn lookup(
         Option<i64>,
         Option<i64>,
         String,
+        Option<String>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks \
+        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status \
          from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
     )
     .bind(&hash)
@@ -1079,6 +1093,7 @@ pub async fn lookup(
             expires_at,
             revoked_at,
             key_nets,
+            owner_status,
         )) => {
             let permissions = match role_id {
                 Some(r) => role_permissions(db, r).await?,
@@ -1096,13 +1111,48 @@ pub async fn lookup(
                 role_id,
                 expires_at,
                 revoked: revoked_at.is_some(),
+                // SDK keys have no owner; a secret key's owner must be active.
+                owner_active: owner_id.is_none() || owner_status.as_deref() == Some("active"),
                 app_networks: parse(&app_nets),
                 key_networks: parse(&key_nets),
                 permissions,
                 whoami: std::sync::OnceLock::new(),
+                last_touched: std::sync::atomic::AtomicI64::new(0),
             }))
         }
     };
     cache.put(digest, gen, v.clone());
     Ok(v)
+}
+
+/// PostgreSQL: drops `cache` whenever another instance (or anyone) changes what a
+/// verification depends on — migration 0005's triggers send `NOTIFY keyward_keys`.
+/// Reconnects on its own; after a reconnect (notifications may have been missed) the
+/// cache is dropped too. Runs until the process ends.
+pub async fn listen_for_changes(database_url: String, cache: KeyCache) {
+    use sqlx::postgres::PgListener;
+    loop {
+        match PgListener::connect(&database_url).await {
+            Ok(mut listener) => match listener.listen("keyward_keys").await {
+                Ok(()) => {
+                    cache.bump();
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(_)) => cache.bump(),
+                            // The connection was lost and re-made: anything may have changed.
+                            Ok(None) => cache.bump(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "key change listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "LISTEN keyward_keys failed"),
+            },
+            Err(e) => tracing::warn!(error = %e, "key change listener cannot connect"),
+        }
+        cache.bump();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -141,6 +141,9 @@ pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppErro
             enabled,
         )
         .await
+        // A disabled owner's keys stop at the next request (on PostgreSQL every other
+        // instance hears of it through the keyward_keys trigger).
+        .inspect(|_| ctx.state.keys.bump())
     })
 }
 

@@ -331,22 +331,23 @@ async fn throttled_sign_in_says_when_to_try_again() {
     assert_eq!(r.status(), 429);
     let body = r.text().await.unwrap();
     assert!(body.contains("RateLimited"), "{body}");
-    // An unknown account throttled the same way looks the same.
-    for _ in 0..3 {
-        client()
+    // An unknown account throttled the same way looks the same. (Up to six tries: on
+    // a loaded machine the 1 s first delay may pass between two of them.)
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = client()
             .post(s.url("/fn/auth/login"))
             .form(&[("email", "nobody@example.com"), ("password", "x")])
             .send()
             .await
             .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.text().await.unwrap().contains("RateLimited"));
+            break;
+        }
     }
-    let r = client()
-        .post(s.url("/fn/auth/login"))
-        .form(&[("email", "nobody@example.com"), ("password", "x")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     // The delay ends on its own.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(try_login(PASSWORD).await.status(), 200);

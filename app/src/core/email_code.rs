@@ -21,7 +21,7 @@ pub const TRIES: i64 = 5;
 pub const RESEND_AFTER_SECS: i64 = 30;
 
 fn hash(attempt_id: &str, code: &str) -> String {
-    hex::encode(&Sha256::digest(
+    hex::encode(Sha256::digest(
         format!("{attempt_id}:{}", code.trim()).as_bytes(),
     ))
 }

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 pub const VALID_SECS: i64 = 72 * 3600;
 
 fn token_hash(token: &str) -> String {
-    hex::encode(&Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// What an invitation link leads to.

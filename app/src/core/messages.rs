@@ -74,7 +74,7 @@ impl Payload {
         field(self.webhook.as_ref().map_or("", |w| w.1.as_str()));
         field(&self.subject);
         field(&self.body);
-        hex::encode(&h.finalize())
+        hex::encode(h.finalize())
     }
 }
 

@@ -116,7 +116,7 @@ pub struct SessionRow {
 }
 
 pub fn id_hash(id: &Id) -> String {
-    hex::encode(&Sha256::digest(id.to_string().as_bytes()))
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 
 fn backend(e: sqlx::Error) -> Error {

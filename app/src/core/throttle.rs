@@ -34,7 +34,7 @@ struct Scope {
 }
 
 fn scopes(s: &SecuritySettings, account: &str, ip: IpAddr) -> Vec<Scope> {
-    let h = |text: String| hex::encode(&Sha256::digest(text.as_bytes()));
+    let h = |text: String| hex::encode(Sha256::digest(text.as_bytes()));
     let max = i64::from(s.throttle_max_delay_secs);
     let per_account = i64::from(s.throttle_account_attempts);
     let mut v = vec![
@@ -139,7 +139,7 @@ pub async fn succeeded(
     ip: IpAddr,
 ) -> Result<(), AppError> {
     let all = scopes(s, account, ip);
-    let ip_key = hex::encode(&Sha256::digest(format!("ip\0{ip}").as_bytes()));
+    let ip_key = hex::encode(Sha256::digest(format!("ip\0{ip}").as_bytes()));
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     for sc in &all {
         let sql = if sc.key == ip_key {

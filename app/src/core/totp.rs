@@ -159,7 +159,7 @@ fn hash_recovery(user_id: i64, code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    hex::encode(&Sha256::digest(format!("{user_id}:{normal}").as_bytes()))
+    hex::encode(Sha256::digest(format!("{user_id}:{normal}").as_bytes()))
 }
 
 fn new_recovery_code() -> String {

@@ -838,6 +838,30 @@ pub enum Refusal {
 }
 
 impl VerifiedKey {
+    /// A copy with its own rendered body and use marker (see `LOCAL`).
+    fn copy_for_thread(&self) -> Self {
+        Self {
+            key_id: self.key_id.clone(),
+            kind: self.kind.clone(),
+            environment: self.environment.clone(),
+            app_id: self.app_id,
+            app: self.app.clone(),
+            owner_id: self.owner_id,
+            owner: self.owner.clone(),
+            role_id: self.role_id,
+            expires_at: self.expires_at,
+            revoked: self.revoked,
+            owner_active: self.owner_active,
+            app_networks: self.app_networks.clone(),
+            key_networks: self.key_networks.clone(),
+            permissions: self.permissions.clone(),
+            whoami: std::sync::OnceLock::new(),
+            last_touched: std::sync::atomic::AtomicI64::new(
+                self.last_touched.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
+
     /// Revoked, or expired at `now` (a key whose expiry is T works at T−1 s and is
     /// refused from T on; a rolled key's expiry is its grace deadline).
     pub fn refusal(&self, now: i64) -> Option<Refusal> {
@@ -895,8 +919,10 @@ impl Default for AuthFailures {
 /// (generation it was read at, the key or `None` for an unknown secret).
 type CacheEntry = (u64, Option<Arc<VerifiedKey>>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct KeyCacheInner {
+    /// Tells this cache's entries apart in the per-thread copies (`LOCAL`).
+    id: u64,
     generation: std::sync::atomic::AtomicU64,
     entries: std::sync::RwLock<std::collections::HashMap<[u8; 32], CacheEntry>>,
     /// Last use per key since the last flush: written to the database in batches.
@@ -907,7 +933,32 @@ struct KeyCacheInner {
     auth_failures: AuthFailures,
 }
 
+impl Default for KeyCacheInner {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            generation: Default::default(),
+            entries: Default::default(),
+            last_used: Default::default(),
+            refused: Default::default(),
+            auth_failures: Default::default(),
+        }
+    }
+}
+
 const CACHE_MAX: usize = 100_000;
+const LOCAL_MAX: usize = 10_000;
+
+/// (cache id, digest) → (generation, this thread's copy of the key).
+type LocalMap = std::collections::HashMap<(u64, [u8; 32]), (u64, Arc<VerifiedKey>)>;
+
+thread_local! {
+    /// Per-thread copies of the keys in use. A hit here writes no memory another
+    /// thread reads or writes — no lock word, no shared reference count, no shared
+    /// "last used" — so the hot path does not bounce cache lines between cores.
+    static LOCAL: std::cell::RefCell<LocalMap> = std::cell::RefCell::new(LocalMap::new());
+}
 
 impl KeyCache {
     /// Invalidates every entry (called after any change to keys, apps or roles).
@@ -922,7 +973,8 @@ impl KeyCache {
     /// address of that second is the one kept); other requests only read an atomic.
     pub fn touch(&self, key: &VerifiedKey, now: i64, ip: std::net::IpAddr) {
         use std::sync::atomic::Ordering::Relaxed;
-        if key.last_touched.swap(now, Relaxed) == now {
+        // Read first: within the second, nothing is written at all.
+        if key.last_touched.load(Relaxed) == now || key.last_touched.swap(now, Relaxed) == now {
             return;
         }
         if let Ok(mut m) = self.inner.last_used.lock() {
@@ -1023,11 +1075,32 @@ impl KeyCache {
             .inner
             .generation
             .load(std::sync::atomic::Ordering::SeqCst);
-        let map = self.inner.entries.read().ok()?;
-        match map.get(digest) {
+        let local_key = (self.inner.id, *digest);
+        let local = LOCAL.with_borrow(|m| match m.get(&local_key) {
             Some((g, v)) if *g == gen => Some(v.clone()),
             _ => None,
+        });
+        if let Some(v) = local {
+            return Some(Some(v));
         }
+        let shared = {
+            let map = self.inner.entries.read().ok()?;
+            match map.get(digest) {
+                Some((g, v)) if *g == gen => v.clone(),
+                _ => return None,
+            }
+        };
+        // Unknown keys stay in the shared map only; a known one gets this thread's copy.
+        Some(shared.map(|k| {
+            let mine = Arc::new(k.copy_for_thread());
+            LOCAL.with_borrow_mut(|m| {
+                if m.len() >= LOCAL_MAX {
+                    m.clear();
+                }
+                m.insert(local_key, (gen, mine.clone()));
+            });
+            mine
+        }))
     }
 
     fn put(&self, digest: [u8; 32], gen: u64, v: Option<Arc<VerifiedKey>>) {

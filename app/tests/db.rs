@@ -1216,8 +1216,20 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         // A Developer sees only their own keys; view_all sees all.
         let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
         let pd = principal(&db, dev).await;
-        assert!(keys::list_keys(&db, now, &pd).await.unwrap().is_empty());
-        assert_eq!(keys::list_keys(&db, now, &p).await.unwrap().len(), 2);
+        let all = Default::default();
+        assert!(keys::list_keys(&db, now, &pd, &all)
+            .await
+            .unwrap()
+            .keys
+            .is_empty());
+        assert_eq!(
+            keys::list_keys(&db, now, &p, &all)
+                .await
+                .unwrap()
+                .keys
+                .len(),
+            2
+        );
         assert!(matches!(
             keys::visible_key(&db, now, &pd, &info.key_id).await,
             Err(AppError::NotFound)
@@ -1726,6 +1738,192 @@ async fn a_rejection_needs_a_reason_and_is_final() {
         assert_eq!(rejected.actor, "b@example.com");
         assert!(rejected.details.contains("Wrong audience"), "{rejected:?}");
         assert!(!d.can_edit, "a rejected message is not edited");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication() {
+    on_both(|db| async move {
+        use app::core::keys::{self, KeyCache, NewKey};
+        let o = Origin::default();
+        let cache = KeyCache::default();
+        let now = 1_800_000_000;
+        let day = 86_400;
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let (po, pd) = (principal(&db, owner).await, principal(&db, dev).await);
+        let app_id = keys::create_app(
+            &db,
+            &cache,
+            now,
+            &po.require(Permission::AppManage).unwrap(),
+            &o,
+            "Billing",
+            "",
+        )
+        .await
+        .unwrap();
+        let make = |p: Principal, name: &'static str, expires_at: Option<i64>| {
+            let (db, cache, o) = (db.clone(), cache.clone(), o.clone());
+            async move {
+                let g = p.require(Permission::ApiKeyCreate).unwrap();
+                let new = NewKey {
+                    name,
+                    app_id,
+                    environment: "test",
+                    role_id: BuiltinRole::Developer.id(),
+                    expires_at,
+                    networks: "",
+                };
+                keys::create_key(&db, &cache, now, &g, &o, &new)
+                    .await
+                    .unwrap()
+                    .0
+                    .key_id
+            }
+        };
+        make(pd.clone(), "dev soon", Some(now + 3 * day)).await;
+        make(pd.clone(), "dev later", Some(now + 60 * day)).await;
+        make(pd.clone(), "dev never", None).await;
+        let revoked = make(pd.clone(), "dev revoked", Some(now + 2 * day)).await;
+        let gd = pd.require(Permission::ApiKeyDelete).unwrap();
+        keys::revoke(&db, &cache, now, &gd, &o, &revoked, "leaked")
+            .await
+            .unwrap();
+        make(po.clone(), "owner soon", Some(now + day)).await;
+        let names = |v: Vec<app::keys::KeyInfo>| v.into_iter().map(|k| k.name).collect::<Vec<_>>();
+        let soon = now + 14 * day;
+
+        // A developer sees their own active keys (newest first) and only their own expiring.
+        let (mine, total, expiring) = keys::overview(&db, now, soon, &pd, 10).await.unwrap();
+        assert_eq!(names(mine), ["dev never", "dev later", "dev soon"]);
+        assert_eq!(total, 3);
+        assert_eq!(names(expiring), ["dev soon"]);
+        // The limit bounds the rows, not the count.
+        let (mine, total, _) = keys::overview(&db, now, soon, &pd, 2).await.unwrap();
+        assert_eq!((mine.len(), total), (2, 3));
+        // With api.key.view_all: everyone's expiring keys, soonest first.
+        let (mine, total, expiring) = keys::overview(&db, now, soon, &po, 10).await.unwrap();
+        assert_eq!((names(mine), total), (vec!["owner soon".to_owned()], 1));
+        assert_eq!(names(expiring), ["owner soon", "dev soon"]);
+        // Once expired, a key is neither "mine" (active) nor "expiring".
+        let later = now + 4 * day;
+        let (mine, total, expiring) = keys::overview(&db, later, later + 14 * day, &pd, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (names(mine), total),
+            (vec!["dev never".to_owned(), "dev later".to_owned()], 2)
+        );
+        assert!(expiring.is_empty());
+        // The keys page: filters and pages (newest first), by the same rules of who sees what.
+        use app::keys::KeyFilter;
+        let list = |p: Principal, f: KeyFilter| {
+            let db = db.clone();
+            async move {
+                let page = keys::list_keys(&db, now + 2 * day, &p, &f).await.unwrap();
+                (names(page.keys), page.next)
+            }
+        };
+        let f = |status: &str| KeyFilter {
+            status: Some(status.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(list(pd.clone(), f("revoked")).await.0, ["dev revoked"]);
+        assert_eq!(list(po.clone(), f("expired")).await.0, ["owner soon"]);
+        assert_eq!(
+            list(po.clone(), f("active")).await.0,
+            ["dev never", "dev later", "dev soon"]
+        );
+        let first = KeyFilter {
+            limit: Some(3),
+            ..Default::default()
+        };
+        let (page1, next) = list(po.clone(), first.clone()).await;
+        assert_eq!(page1, ["owner soon", "dev revoked", "dev never"]);
+        let (page2, end) = list(
+            po.clone(),
+            KeyFilter {
+                after: next,
+                ..first.clone()
+            },
+        )
+        .await;
+        assert_eq!(
+            (page2, end),
+            (vec!["dev later".to_owned(), "dev soon".to_owned()], None)
+        );
+        let other_app = KeyFilter {
+            app_id: Some(app_id + 1),
+            ..Default::default()
+        };
+        assert!(list(po.clone(), other_app).await.0.is_empty());
+        for bad in [
+            KeyFilter {
+                status: Some("gone".into()),
+                ..Default::default()
+            },
+            KeyFilter {
+                environment: Some("prod".into()),
+                ..Default::default()
+            },
+            KeyFilter {
+                limit: Some(0),
+                ..Default::default()
+            },
+            KeyFilter {
+                limit: Some(501),
+                ..Default::default()
+            },
+            KeyFilter {
+                after: Some("key_' or 1=1".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                keys::list_keys(&db, now, &po, &bad).await,
+                Err(AppError::Validation { .. })
+            ));
+        }
+
+        // Without api.key.view there is nothing to show.
+        let bare = Principal::new(
+            Subject::User(dev),
+            BuiltinRole::Viewer.id(),
+            Default::default(),
+        );
+        assert!(matches!(
+            keys::overview(&db, now, soon, &bare, 10).await,
+            Err(AppError::Forbidden)
+        ));
+
+        // Failed authentication of the last day: sign-in steps and refused key requests,
+        // not successes, not other failures, not older ones.
+        let at = |action: &'static str, outcome: Outcome, when: i64| {
+            let db = db.clone();
+            async move {
+                let mut ev = event(action);
+                ev.outcome = outcome;
+                audit::record(&db, when, &ev).await.unwrap();
+            }
+        };
+        at("auth.sign_in", Outcome::Failure, now - 2 * day).await;
+        at("auth.sign_in", Outcome::Failure, now - 100).await;
+        at("auth.sign_in", Outcome::Success, now - 90).await;
+        at("message.failed", Outcome::Failure, now - 80).await;
+        at("auth.code_failed", Outcome::Failure, now - 70).await;
+        at("api_key.refused", Outcome::Failure, now - 60).await;
+        let rows = audit::auth_failures(&db, now - day, 500).await.unwrap();
+        let actions: Vec<_> = rows.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["api_key.refused", "auth.code_failed", "auth.sign_in"]
+        );
+        assert_eq!(
+            audit::auth_failures(&db, now - day, 1).await.unwrap().len(),
+            1
+        );
     })
     .await;
 }

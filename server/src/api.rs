@@ -23,9 +23,13 @@ use app::core::{
     state::AppState,
 };
 use app::error::AppError;
+use app::keys::KeyFilter;
 use app::roles::Permission;
 use axum::{
-    extract::{rejection::JsonRejection, FromRequestParts, Path},
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        FromRequestParts, Path, Query,
+    },
     http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{any, get},
@@ -366,6 +370,18 @@ impl Api {
         p.require(perm).map_err(|e| self.app_err(e))
     }
 
+    fn query<T>(&self, query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+        query.map(|Query(q)| q).map_err(|e| {
+            let mut err = self.err(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                format!("The query string is not valid: {}", e.body_text()),
+            );
+            err.details = Some(json!({ "fields": { "query": e.body_text() } }));
+            err
+        })
+    }
+
     fn body<T>(&self, body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         body.map(|Json(b)| b).map_err(|e| {
             let mut err = self.err(
@@ -552,16 +568,24 @@ struct OwnerRef {
     email: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/keys", security(("bearer" = [])),
-    description = "The caller's own keys (everyone's with api.key.view_all). Needs api.key.view.",
-    responses((status = 200, description = "`{\"keys\": [Key]}`", body = Object), (status = 403, body = ErrorBody)))]
-async fn list_keys(api: Api) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/keys", security(("bearer" = [])), params(KeyFilter),
+    description = "The caller's own keys (everyone's with api.key.view_all), newest first, filtered by the optional query parameters. Needs api.key.view. One page at a time: `next` is the key ID to pass as `after` for the following page (absent on the last page).",
+    responses((status = 200, description = "`{\"keys\": [Key], \"next\": \"key_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_keys(
+    api: Api,
+    filter: Result<Query<KeyFilter>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let (_, p) = api.authenticate(Door::Server).await?;
     api.need(&p, Permission::ApiKeyView)?;
-    let list = keys::list_keys(&api.state.db, api.state.clock.now(), &p)
+    let filter = api.query(filter)?;
+    let page = keys::list_keys(&api.state.db, api.state.clock.now(), &p, &filter)
         .await
         .map_err(|e| api.app_err(e))?;
-    Ok(Json(json!({ "keys": list })))
+    let mut body = json!({ "keys": page.keys });
+    if let Some(next) = page.next {
+        body["next"] = json!(next);
+    }
+    Ok(Json(body))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -1,4 +1,5 @@
-//! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`.
+//! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`,
+//! `send-test-email`, `outbox`, `routes`.
 
 use app::core::{
     audit::{Actor, Origin},
@@ -36,6 +37,19 @@ enum Command {
     },
     /// Ask the running server's /healthz (for container health checks).
     Healthcheck,
+    /// Send a test message with the configured mail settings (SMTP, or the development
+    /// outbox when none is configured) and say where it went.
+    SendTestEmail {
+        #[arg(long)]
+        to: String,
+    },
+    /// List the development outbox (mail written when no SMTP server is configured),
+    /// oldest first.
+    Outbox {
+        /// Print the newest message whole instead (e.g. to read a sign-in code).
+        #[arg(long)]
+        last: bool,
+    },
     /// List every panel page and server function the binary serves (one per line:
     /// KIND METHOD PATH), e.g. to review what is exposed.
     Routes,
@@ -119,6 +133,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Healthcheck => crate::health::check(&config).await,
+        Command::SendTestEmail { to } => {
+            let mailer = app::core::mail::Mailer::from_config(&config)
+                .map_err(|e| msg(format!("mail configuration: {e}")))?;
+            let done = mailer
+                .send_test(to.trim(), &config.public_url.url)
+                .await
+                .map_err(|e| msg(format!("the test message was not sent: {e}")))?;
+            println!("{done}");
+            Ok(())
+        }
+        Command::Outbox { last } => {
+            if config.smtp_url.is_some() {
+                eprintln!(
+                    "keyward: KEYWARD_SMTP_URL is set: mail goes over SMTP, not to the outbox"
+                );
+            }
+            show_outbox(&config.outbox_dir, last)
+        }
         Command::Routes => Ok(()),
     }
 }
@@ -197,4 +229,58 @@ pub async fn create_owner(
         AppError::Internal => msg("database error (see the log above)"),
         other => msg(other.to_string()),
     })
+}
+
+/// Lists the outbox's `.eml` files (their names start with the time written, so name
+/// order is time order), or prints the newest whole.
+fn show_outbox(dir: &std::path::Path, last: bool) -> Result<(), CliError> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(msg(format!(
+                "cannot read the outbox {}: {e}",
+                dir.display()
+            )))
+        }
+    };
+    files.sort();
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| msg(format!("cannot read {}: {e}", p.display())))
+    };
+    let Some(newest) = files.last() else {
+        println!("The outbox {} is empty.", dir.display());
+        return Ok(());
+    };
+    if last {
+        print!("{}", read(newest)?.replace("\r\n", "\n"));
+        return Ok(());
+    }
+    for f in &files {
+        let eml = read(f)?;
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        println!(
+            "{name}  {}  to {}  {}",
+            header(&eml, "Date"),
+            header(&eml, "To"),
+            header(&eml, "Subject")
+        );
+    }
+    Ok(())
+}
+
+/// A header's value from a message's header block ("" when absent).
+fn header<'a>(eml: &'a str, name: &str) -> &'a str {
+    eml.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        })
+        .unwrap_or("")
 }

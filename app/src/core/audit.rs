@@ -165,6 +165,46 @@ pub async fn record(db: &Db, now: i64, ev: &Event<'_>) -> Result<(), sqlx::Error
     tx.commit().await
 }
 
+/// The audited actions that count as failed authentication (the overview's alerts).
+pub const AUTH_FAILURES: &[&str] = &[
+    "auth.sign_in",
+    "auth.code_failed",
+    "auth.password_check",
+    "api_key.refused",
+];
+
+/// A failed-authentication event, as the overview lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FailureRow {
+    pub occurred_at: i64,
+    pub action: String,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub details: String,
+}
+
+/// The newest failed-authentication events since `since`, newest first, at most `limit`.
+pub async fn auth_failures(
+    db: &Db,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<FailureRow>, sqlx::Error> {
+    let list = AUTH_FAILURES
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query_as(&format!(
+        "select occurred_at, action, target, ip, details from audit_events \
+         where occurred_at >= $1 and outcome = 'failure' and action in ({list}) \
+         order by id desc limit $2"
+    ))
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;

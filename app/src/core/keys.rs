@@ -17,7 +17,7 @@ use super::{
     key_format::{self, Environment, Visibility},
 };
 use crate::error::AppError;
-use crate::keys::{AppInfo, KeyInfo};
+use crate::keys::{AppInfo, KeyFilter, KeyInfo, KeyPage, DEFAULT_PAGE, MAX_PAGE};
 use crate::roles::{BuiltinRole, Permission};
 use ipnet::IpNet;
 use std::sync::Arc;
@@ -408,24 +408,147 @@ fn key_info(now: i64, r: KeyRow) -> KeyInfo {
     }
 }
 
-/// The keys `p` may see: everyone's with `api.key.view_all`, else their own.
-pub async fn list_keys(db: &Db, now: i64, p: &Principal) -> Result<Vec<KeyInfo>, AppError> {
-    let rows: Vec<KeyRow> = if p.has(Permission::ApiKeyViewAll) {
-        sqlx::query_as(&format!("{KEY_SELECT} where k.kind = 'rest' order by k.created_at desc, k.id desc"))
-            .fetch_all(&db.pool)
-            .await
-    } else if p.has(Permission::ApiKeyView) {
-        sqlx::query_as(&format!(
-            "{KEY_SELECT} where k.kind = 'rest' and k.owner_id = $1 order by k.created_at desc, k.id desc"
-        ))
-        .bind(p.user_id())
-        .fetch_all(&db.pool)
-        .await
-    } else {
+/// The keys `p` may see (everyone's with `api.key.view_all`, else their own) that match
+/// `f`, newest first, one page at a time: at most `f.limit` (1..=[`MAX_PAGE`], default
+/// [`DEFAULT_PAGE`]) after the key `f.after`, and the key to continue after when there
+/// are more.
+pub async fn list_keys(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    f: &KeyFilter,
+) -> Result<KeyPage, AppError> {
+    if !p.has(Permission::ApiKeyView) {
         return Err(AppError::Forbidden);
     }
+    // Clauses with numbered parameters, bound in order below.
+    enum Arg {
+        Int(i64),
+        Text(String),
+    }
+    let mut args = Vec::new();
+    let mut sql = format!("{KEY_SELECT} where k.kind = 'rest'");
+    let mut push = |clause: &str, arg: Arg| {
+        args.push(arg);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    if !p.has(Permission::ApiKeyViewAll) {
+        push(" and k.owner_id = ?", Arg::Int(p.user_id()));
+    }
+    if let Some(app) = f.app_id {
+        push(" and k.app_id = ?", Arg::Int(app));
+    }
+    if let Some(env) = f.environment.as_deref().filter(|e| !e.is_empty()) {
+        if !["live", "test"].contains(&env) {
+            return Err(AppError::validation("environment", "Choose live or test."));
+        }
+        push(" and k.environment = ?", Arg::Text(env.to_owned()));
+    }
+    if let Some(after) = f.after.as_deref().filter(|a| !a.is_empty()) {
+        if !key_format::is_key_id(after) {
+            return Err(AppError::validation("after", "Not a key ID."));
+        }
+        push(
+            " and k.id < coalesce((select id from api_keys where key_id = ?), 0)",
+            Arg::Text(after.to_owned()),
+        );
+    }
+    match f.status.as_deref().unwrap_or_default() {
+        "" => {}
+        "active" => push(
+            " and k.revoked_at is null and (k.expires_at is null or k.expires_at > ?)",
+            Arg::Int(now),
+        ),
+        "revoked" => sql.push_str(" and k.revoked_at is not null"),
+        "expired" => push(
+            " and k.revoked_at is null and k.expires_at <= ?",
+            Arg::Int(now),
+        ),
+        _ => {
+            return Err(AppError::validation(
+                "status",
+                "Choose active, revoked or expired.",
+            ))
+        }
+    }
+    let limit = f.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            format!("Ask for 1 to {MAX_PAGE} keys at a time."),
+        ));
+    }
+    // The page and one more row, to know whether there is a next page.
+    args.push(Arg::Int(limit + 1));
+    sql.push_str(&format!(" order by k.id desc limit ${}", args.len()));
+    let mut q = sqlx::query_as::<_, KeyRow>(&sql);
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(t) => q.bind(t),
+        };
+    }
+    let mut rows = q.fetch_all(&db.pool).await.map_err(AppError::internal)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let keys: Vec<KeyInfo> = rows.into_iter().map(|r| key_info(now, r)).collect();
+    let next = more
+        .then(|| keys.last().map(|k| k.key_id.clone()))
+        .flatten();
+    Ok(KeyPage { keys, next })
+}
+
+/// The overview's key panels: `p`'s own active keys (newest first, at most `limit`,
+/// with their total), and the active keys `p` may see that expire before `soon`
+/// (soonest first, at most `limit`). Both are bounded queries, however many keys exist.
+pub async fn overview(
+    db: &Db,
+    now: i64,
+    soon: i64,
+    p: &Principal,
+    limit: i64,
+) -> Result<(Vec<KeyInfo>, i64, Vec<KeyInfo>), AppError> {
+    if !p.has(Permission::ApiKeyView) {
+        return Err(AppError::Forbidden);
+    }
+    let active =
+        "k.kind = 'rest' and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)";
+    let mine: Vec<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_SELECT} where k.owner_id = $1 and {active} order by k.created_at desc, k.id desc limit $3"
+    ))
+    .bind(p.user_id())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
     .map_err(AppError::internal)?;
-    Ok(rows.into_iter().map(|r| key_info(now, r)).collect())
+    let (mine_total,): (i64,) = sqlx::query_as(&format!(
+        "select count(*) from api_keys k where k.owner_id = $1 and {active}"
+    ))
+    .bind(p.user_id())
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    // Everyone's with api.key.view_all (-1 matches no owner: ids start at 1).
+    let owner = if p.has(Permission::ApiKeyViewAll) {
+        -1
+    } else {
+        p.user_id()
+    };
+    let expiring: Vec<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_SELECT} where ($1 = -1 or k.owner_id = $1) and {active} and k.expires_at <= $3 \
+         order by k.expires_at, k.id limit $4"
+    ))
+    .bind(owner)
+    .bind(now)
+    .bind(soon)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    let info = |rows: Vec<KeyRow>| rows.into_iter().map(|r| key_info(now, r)).collect();
+    Ok((info(mine), mine_total, info(expiring)))
 }
 
 /// A key `p` may see, or NotFound (a key one cannot see does not exist for one).
@@ -887,9 +1010,10 @@ impl VerifiedKey {
 /// Verification answers from memory after the first lookup of a key (by the SHA-256 of
 /// the secret). Every change to keys, apps or roles made through this instance bumps
 /// the generation, and an entry of an older generation is looked up again: a revoke,
-/// role change or allow-list change is enforced at the very next request. (Changes made
-/// on another instance reach this one through the database on the next miss; the
-/// PostgreSQL NOTIFY fan-out of PRODUCT.md "Scale-out" is not built yet.)
+/// role change or allow-list change is enforced at the very next request. Changes made
+/// on another instance arrive through PostgreSQL: triggers NOTIFY `keyward_keys` and
+/// [`listen_for_changes`] bumps the generation here (within a second). On SQLite there
+/// is one instance.
 #[derive(Debug, Clone, Default)]
 pub struct KeyCache {
     inner: std::sync::Arc<KeyCacheInner>,

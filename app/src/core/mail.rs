@@ -96,7 +96,16 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.to_owned())
             .map_err(|e| MailError::Build(e.to_string()))?;
-        self.deliver(msg).await
+        self.deliver(msg).await.map(drop)
+    }
+
+    /// The mailer the configuration describes.
+    pub fn from_config(config: &super::config::Config) -> Result<Self, MailError> {
+        Self::new(
+            config.smtp_url.as_ref().map(|s| s.expose().as_str()),
+            &config.mail_from,
+            config.outbox_dir.clone(),
+        )
     }
 
     pub fn new(smtp_url: Option<&str>, from: &str, outbox: PathBuf) -> Result<Self, MailError> {
@@ -138,10 +147,38 @@ impl Mailer {
                     ),
             )
             .map_err(|e| MailError::Build(e.to_string()))?;
-        self.deliver(msg).await
+        self.deliver(msg).await.map(drop)
     }
 
-    async fn deliver(&self, msg: Message) -> Result<(), MailError> {
+    /// Sends the `send-test-email` message to `to`; says where it went (the SMTP
+    /// server, or the outbox file written).
+    pub async fn send_test(&self, to: &str, public_url: &str) -> Result<String, MailError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| MailError::Address(format!("{to}: {e}")))?;
+        let text = format!(
+            "This is a test message from Keyward at {public_url}.\n\n\
+             Mail from this server reaches you: sign-in codes, invitations and approval \
+             requests will arrive the same way.\n"
+        );
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to.clone())
+            .subject("Keyward test message")
+            .header(ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        Ok(match self.deliver(msg).await? {
+            Some(path) => format!(
+                "Wrote a test message for {to} to the development outbox: {} (no SMTP is configured; `keyward outbox` lists it)",
+                path.display()
+            ),
+            None => format!("The SMTP server accepted a test message for {to}."),
+        })
+    }
+
+    /// Returns the outbox file written, when mail goes to the outbox.
+    async fn deliver(&self, msg: Message) -> Result<Option<PathBuf>, MailError> {
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(msg).await.map_err(|e| {
@@ -166,9 +203,10 @@ impl Mailer {
                     .await
                     .map_err(|e| MailError::Outbox(format!("{}: {e}", path.display())))?;
                 tracing::info!(path = %path.display(), "mail written to the development outbox");
+                return Ok(Some(path));
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -268,20 +268,52 @@ pub async fn visible(db: &Db, p: &Principal, message_id: &str) -> Result<Message
     }
 }
 
-/// The messages the principal may see, newest first (at most 500).
-pub async fn list(db: &Db, p: &Principal) -> Result<Vec<MessageInfo>, AppError> {
-    let rows: Vec<Row> = if p.has(Permission::MessageApprove) {
-        sqlx::query_as(&format!("{SELECT} order by m.id desc limit 500"))
-            .fetch_all(&db.pool)
-            .await
-    } else {
-        sqlx::query_as(&format!(
-            "{SELECT} where m.author_id = $1 order by m.id desc limit 500"
-        ))
-        .bind(p.user_id())
-        .fetch_all(&db.pool)
-        .await
+/// Messages per page of `/messages`.
+pub const PAGE: i64 = 50;
+
+/// The messages the principal may see, newest first, a page at a time: at most
+/// [`PAGE`] older than the message `before` (none: the newest), and whether there are
+/// more.
+pub async fn list(
+    db: &Db,
+    p: &Principal,
+    before: Option<&str>,
+) -> Result<(Vec<MessageInfo>, bool), AppError> {
+    if before.is_some_and(|b| !is_message_id(b)) {
+        return Err(AppError::validation("before", "Not a message ID."));
     }
+    // Everyone's with message.approve, else their own (-1 matches no author).
+    let author = if p.has(Permission::MessageApprove) {
+        -1
+    } else {
+        p.user_id()
+    };
+    let mut rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} where ($1 = -1 or m.author_id = $1) \
+         and m.id < coalesce((select id from messages where message_id = $2), {}) \
+         order by m.id desc limit $3",
+        i64::MAX
+    ))
+    .bind(author)
+    .bind(before.unwrap_or_default())
+    .bind(PAGE + 1)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    Ok((rows.into_iter().map(Into::into).collect(), more))
+}
+
+/// `p`'s own latest messages, newest first (the overview's "my messages").
+pub async fn recent_own(db: &Db, p: &Principal, limit: i64) -> Result<Vec<MessageInfo>, AppError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} where m.author_id = $1 order by m.id desc limit $2"
+    ))
+    .bind(p.user_id())
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
     .map_err(AppError::internal)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
@@ -394,6 +426,12 @@ pub async fn compose_apps(db: &Db) -> Result<Vec<ComposeApp>, AppError> {
             webhook_urls: a.webhook_urls,
         })
         .collect())
+}
+
+/// `msg_` + 16 base32 characters.
+fn is_message_id(s: &str) -> bool {
+    s.strip_prefix("msg_")
+        .is_some_and(|rest| super::key_format::is_key_id(&format!("key_{rest}")))
 }
 
 fn new_message_id() -> String {

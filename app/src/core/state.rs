@@ -82,12 +82,7 @@ impl AppState {
         // The configuration was validated at load (SMTP URL form, sender address), so
         // this only fails on what lettre alone rejects; fall back to the outbox then,
         // loudly, rather than refuse to start.
-        let mailer = Mailer::new(
-            config.smtp_url.as_ref().map(|s| s.expose().as_str()),
-            &config.mail_from,
-            config.outbox_dir.clone(),
-        )
-        .unwrap_or_else(|e| {
+        let mailer = Mailer::from_config(&config).unwrap_or_else(|e| {
             tracing::error!(error = %e, "mail configuration rejected; writing mail to the outbox");
             Mailer::new(None, "keyward@localhost", config.outbox_dir.clone())
                 .expect("the built-in sender address is valid")

@@ -15,16 +15,24 @@ pub fn KeysPage() -> impl IntoView {
     let roll = ServerAction::<RollKey>::new();
     let edit = ServerAction::<UpdateKey>::new();
     let me = Resource::new(|| (), |_| get_me());
+    // The filters and the page live in the query string (a plain GET form and links),
+    // so they work without JavaScript and survive a reload.
+    let query = use_query_map();
     let data = Resource::new(
         move || {
+            let q = query.get();
+            let arg = |k: &str| q.get(k).unwrap_or_default();
             (
-                create.version().get(),
-                revoke.version().get(),
-                roll.version().get(),
-                edit.version().get(),
+                (arg("app"), arg("environment"), arg("status"), arg("after")),
+                (
+                    create.version().get(),
+                    revoke.version().get(),
+                    roll.version().get(),
+                    edit.version().get(),
+                ),
             )
         },
-        |_| super::list_keys(),
+        |((app, environment, status, after), _)| super::list_keys(app, environment, status, after),
     );
     view! {
         <Title text="API keys"/>
@@ -104,8 +112,7 @@ fn RolledSecret(action: ServerAction<RollKey>) -> impl IntoView {
     }
 }
 
-/// Filters (app, environment, status) from the query string, so they work as a plain
-/// GET form without JavaScript and survive a reload.
+/// One page of keys with the filters (app, environment, status) the server applied.
 #[component]
 fn KeyTable(
     data: KeysView,
@@ -121,17 +128,33 @@ fn KeyTable(
             q.get("status").unwrap_or_default(),
         )
     });
-    let shown: Vec<KeyInfo> = data
-        .keys
-        .iter()
-        .filter(|k| app_f.is_empty() || k.app_id.to_string() == app_f)
-        .filter(|k| env_f.is_empty() || k.environment == env_f)
-        .filter(|k| status_f.is_empty() || k.status == status_f)
-        .cloned()
-        .collect();
-    let empty = shown.is_empty();
+    let first_page = query.with_untracked(|q| q.get("after").unwrap_or_default().is_empty());
+    // Page links keep the filters (values the server accepted: an app id, or a word from
+    // a fixed list, so nothing needs escaping).
+    let filters: Vec<String> = [
+        ("app", &app_f),
+        ("environment", &env_f),
+        ("status", &status_f),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}={v}"))
+    .collect();
+    let newest_href = if filters.is_empty() {
+        "/keys".to_owned()
+    } else {
+        format!("/keys?{}", filters.join("&"))
+    };
+    let next_href = data.next.clone().map(|after| {
+        let mut q = filters.clone();
+        q.push(format!("after={after}"));
+        format!("/keys?{}", q.join("&"))
+    });
+    let empty = data.keys.is_empty();
     let roles = data.roles.clone();
-    let rows = shown
+    let rows = data
+        .keys
+        .clone()
         .into_iter()
         .map(|k| view! { <KeyRow k roles=roles.clone() can_update=data.can_update can_revoke=data.can_revoke revoke roll edit/> })
         .collect_view();
@@ -182,6 +205,11 @@ fn KeyTable(
                     </div>
                 }.into_any()
             }}
+            <p class="pager">
+                {(!first_page).then(|| view! { <a href=newest_href>"Newest keys"</a> })}
+                " "
+                {next_href.map(|href| view! { <a href=href rel="next">"Older keys"</a> })}
+            </p>
         </section>
     }
 }

@@ -31,6 +31,37 @@ pub struct KeyInfo {
     pub replaced_by: Option<String>,
 }
 
+/// Keys per page when the request does not say.
+pub const DEFAULT_PAGE: i64 = 50;
+/// The most keys one request may ask for.
+pub const MAX_PAGE: i64 = 500;
+
+/// Which keys to list (every field optional; the panel's filters and the query string
+/// of `GET /api/v1/keys`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct KeyFilter {
+    pub app_id: Option<i64>,
+    /// `live` or `test`.
+    pub environment: Option<String>,
+    /// `active`, `revoked` or `expired`.
+    pub status: Option<String>,
+    /// Continue after this key (the `next` of the previous page).
+    pub after: Option<String>,
+    /// Keys per page: 1 to 500, default 50.
+    pub limit: Option<i64>,
+}
+
+/// One page of keys, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPage {
+    pub keys: Vec<KeyInfo>,
+    /// The key to continue after (`after=`), when there are more.
+    pub next: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppInfo {
     pub id: i64,
@@ -53,6 +84,8 @@ pub use components::{AppsPage, KeysPage};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeysView {
     pub keys: Vec<KeyInfo>,
+    /// The key to continue after when there are more than one page.
+    pub next: Option<String>,
     pub apps: Vec<AppInfo>,
     /// Roles a new key may get (none above the viewer's own permissions).
     pub roles: Vec<(i64, String)>,
@@ -73,13 +106,34 @@ pub struct NewSecret {
 /// The confirmation text a revoke asks for (PRODUCT.md).
 pub const REVOKE_WARNING: &str = "Applications using this key will stop working";
 
+/// The filters as the page's query string has them ("" for any); `after`: the key to
+/// continue after (the previous page's `next`).
 #[server(prefix = "/fn", endpoint = "keys/list")]
-pub async fn list_keys() -> Result<KeysView, AppError> {
+pub async fn list_keys(
+    #[server(default)] app: String,
+    #[server(default)] environment: String,
+    #[server(default)] status: String,
+    #[server(default)] after: String,
+) -> Result<KeysView, AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
         use crate::roles::Permission as P;
         let st = &ctx.state;
         let p = grant.principal();
-        let keys = crate::core::keys::list_keys(&st.db, st.clock.now(), p).await?;
+        let some = |s: String| Some(s).filter(|s| !s.is_empty());
+        let filter = KeyFilter {
+            app_id: match app.as_str() {
+                "" => None,
+                a => Some(
+                    a.parse()
+                        .map_err(|_| AppError::validation("app", "Choose an app."))?,
+                ),
+            },
+            environment: some(environment),
+            status: some(status),
+            after: some(after),
+            limit: None,
+        };
+        let page = crate::core::keys::list_keys(&st.db, st.clock.now(), p, &filter).await?;
         let apps = crate::core::keys::list_apps(&st.db)
             .await
             .map_err(AppError::internal)?;
@@ -97,7 +151,8 @@ pub async fn list_keys() -> Result<KeysView, AppError> {
             limits: crate::core::settings::keys(&st.db)
                 .await
                 .map_err(AppError::internal)?,
-            keys,
+            keys: page.keys,
+            next: page.next,
             apps,
             roles,
             can_create: p.has(P::ApiKeyCreate),

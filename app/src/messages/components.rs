@@ -26,7 +26,17 @@ fn created_note(m: &MessageInfo) -> String {
 pub fn MessagesPage() -> impl IntoView {
     let create = ServerAction::<CreateMessage>::new();
     let me = Resource::new(|| (), |_| get_me());
-    let data = Resource::new(move || create.version().get(), |_| super::list_messages());
+    // The page lives in the query string (`?before=`), so paging is a plain link.
+    let query = leptos_router::hooks::use_query_map();
+    let data = Resource::new(
+        move || {
+            (
+                query.with(|q| q.get("before").unwrap_or_default()),
+                create.version().get(),
+            )
+        },
+        |(before, _)| super::list_messages(before),
+    );
     view! {
         <Title text="Messages"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -102,6 +112,9 @@ fn ComposeForm(apps: Vec<ComposeApp>, create: ServerAction<CreateMessage>) -> im
 
 #[component]
 fn MessageTable(data: MessagesView) -> impl IntoView {
+    let first_page = leptos_router::hooks::use_query_map()
+        .with_untracked(|q| q.get("before").unwrap_or_default().is_empty());
+    let older = data.older.clone();
     let empty = data.messages.is_empty();
     let rows = data
         .messages
@@ -140,6 +153,11 @@ fn MessageTable(data: MessagesView) -> impl IntoView {
                     </div>
                 }.into_any()
             }}
+            <p class="pager">
+                {(!first_page).then(|| view! { <a href="/messages">"Newest messages"</a> })}
+                " "
+                {older.map(|id| view! { <a href=format!("/messages?before={id}") rel="next">"Older messages"</a> })}
+            </p>
         </section>
     }
 }

@@ -83,6 +83,8 @@ pub struct ComposeApp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessagesView {
     pub messages: Vec<MessageInfo>,
+    /// The message to continue before (`?before=`), when there are older ones.
+    pub older: Option<String>,
     pub apps: Vec<ComposeApp>,
     pub can_create: bool,
 }
@@ -97,13 +99,19 @@ pub const STATUSES: &[&str] = &[
     "failed",
 ];
 
+/// A page of messages, newest first; `before`: continue before this message (the
+/// previous page's `older`).
 #[server(prefix = "/fn", endpoint = "messages/list")]
-pub async fn list_messages() -> Result<MessagesView, AppError> {
+pub async fn list_messages(#[server(default)] before: String) -> Result<MessagesView, AppError> {
     async {
         let (ctx, p) = viewer().await?;
         let st = &ctx.state;
         use crate::roles::Permission as P;
-        let messages = crate::core::messages::list(&st.db, &p).await?;
+        let before = Some(before.as_str()).filter(|b| !b.is_empty());
+        let (messages, more) = crate::core::messages::list(&st.db, &p, before).await?;
+        let older = more
+            .then(|| messages.last().map(|m| m.id.clone()))
+            .flatten();
         let apps = if p.has(P::MessageCreate) {
             crate::core::messages::compose_apps(&st.db).await?
         } else {
@@ -111,6 +119,7 @@ pub async fn list_messages() -> Result<MessagesView, AppError> {
         };
         Ok(MessagesView {
             messages,
+            older,
             apps,
             can_create: p.has(P::MessageCreate),
         })

@@ -381,6 +381,7 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     );
     t.insert("fn POST /fn/auth/logout", (Need::Public, none.clone()));
     t.insert("fn POST /fn/auth/me", (Need::SignedIn, none.clone()));
+    t.insert("fn POST /fn/overview/get", (Need::SignedIn, none.clone()));
     t.insert(
         "fn POST /fn/roles/list",
         (Need::Perm("role.manage"), none.clone()),

@@ -318,6 +318,36 @@ async fn whoami_keys_create_update_roll_revoke() {
         .collect();
     assert!(ids.contains(&new_id.as_str()) && ids.contains(&key_id.as_str()));
     assert!(!v.to_string().contains(&secret));
+    assert!(v.get("next").is_none(), "one page: {v}");
+
+    // Filters and pages: newest first, `next` to continue after.
+    let (st, _, v) = call(
+        &s,
+        "GET",
+        "/api/v1/keys?environment=test&limit=1",
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["keys"][0]["key_id"], new_id.as_str());
+    assert!(v.get("next").is_none(), "only one test key: {v}");
+    let (_, _, v) = call(&s, "GET", "/api/v1/keys?limit=1", Some(&key), None, &[]).await;
+    assert_eq!(v["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(v["next"], new_id.as_str());
+    let path = format!("/api/v1/keys?limit=1&after={new_id}");
+    let (_, _, v) = call(&s, "GET", &path, Some(&key), None, &[]).await;
+    assert_eq!(v["keys"][0]["key_id"], key_id.as_str());
+    for bad in ["limit=0", "limit=lots", "status=gone", "page=2"] {
+        let path = format!("/api/v1/keys?{bad}");
+        let (st, h, v) = call(&s, "GET", &path, Some(&key), None, &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (400, "validation_failed"),
+            "{bad}: {v}"
+        );
+    }
 
     // Validation errors name the field.
     let (st, h, v) = call(

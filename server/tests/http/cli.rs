@@ -200,3 +200,81 @@ async fn healthcheck_command() {
     );
     assert!(!out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_email_goes_over_smtp_or_to_the_outbox_that_the_cli_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(&dir);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // Development without SMTP: an .eml in the outbox, listed and shown by `outbox`.
+    let out = run(&dir, &db, &[], &["outbox"], None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("is empty"), "{out:?}");
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["send-test-email", "--to", "ops@example.com"],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("development outbox"), "{out:?}");
+    let out = run(&dir, &db, &[], &["outbox"], None);
+    let listing = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert!(listing.contains("to ops@example.com"), "{listing}");
+    assert!(listing.contains("Keyward test message"), "{listing}");
+    let out = run(&dir, &db, &[], &["outbox", "--last"], None);
+    let mail = text(&out.stdout);
+    assert!(mail.contains("To: ops@example.com"), "{mail}");
+    assert!(
+        mail.contains("This is a test message from Keyward"),
+        "{mail}"
+    );
+
+    // A bad address: a clear error, nothing written.
+    let out = run(
+        &dir,
+        &db,
+        &[],
+        &["send-test-email", "--to", "not an address"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("invalid address"), "{out:?}");
+
+    // SMTP: the server receives it.
+    let sink = super::messages::SmtpSink::start().await;
+    let url = sink.url();
+    // (`run` blocks its thread: the test runs on several so that the sink can answer.)
+    let out = run(
+        &dir,
+        &db,
+        &[("KEYWARD_SMTP_URL", &url)],
+        &["send-test-email", "--to", "ops@example.com"],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("SMTP server accepted"),
+        "{out:?}"
+    );
+    assert_eq!(sink.to("ops@example.com").len(), 1);
+
+    // An SMTP server that is not there: a clear error and a failing exit code.
+    let down = format!("smtp://127.0.0.1:{}", free_port());
+    let out = run(
+        &dir,
+        &db,
+        &[("KEYWARD_SMTP_URL", &down)],
+        &["send-test-email", "--to", "ops@example.com"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("the test message was not sent"),
+        "{out:?}"
+    );
+}

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod health;
 mod messages;
+mod overview;
 mod panel_security;
 mod security;
 mod sign_in;

@@ -14,14 +14,14 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 /// An SMTP server on a free loopback port that keeps every message it accepts. While
 /// `stall` is set it accepts connections and never answers (a hung mail server).
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     port: u16,
     mails: Arc<Mutex<Vec<String>>>,
     stall: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails = Arc::new(Mutex::new(Vec::new()));
@@ -47,12 +47,12 @@ impl SmtpSink {
         Self { port, mails, stall }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
     /// Messages accepted for `to`.
-    fn to(&self, to: &str) -> Vec<String> {
+    pub(crate) fn to(&self, to: &str) -> Vec<String> {
         self.mails
             .lock()
             .unwrap()

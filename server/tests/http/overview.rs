@@ -1,0 +1,158 @@
+//! The overview page: each panel shows what the signed-in user's role opens, from the
+//! real data (keys, approvals, messages, failed authentication).
+
+use super::access::{make_app, make_user, pairs, post_fn};
+use super::*;
+
+/// Built-in role ids (seeded with fixed ids).
+const DEVELOPER: i64 = 3;
+const VIEWER: i64 = 5;
+
+async fn page(s: &Server, cookie: &str) -> String {
+    let r = client()
+        .get(s.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
+    let s = Server::start(&[]).await;
+    // A failed sign-in: the Owner (audit.view) sees it among the alerts.
+    let r = s
+        .login_form("owner@example.com", "not the password at all", &[])
+        .await;
+    assert_eq!(r.status(), 302);
+    let owner = s.sign_in().await;
+    let app_id = make_app(&s, &owner, "Billing", "").await;
+
+    // A developer with a key expiring in 7 days and a message waiting for approval.
+    let (_, dev) = make_user(&s, &owner, "dev@example.com", DEVELOPER).await;
+    let r = post_fn(
+        &s,
+        Some(&dev),
+        "/fn/keys/create",
+        &pairs(&[
+            ("name", "deploy bot"),
+            ("app_id", &app_id.to_string()),
+            ("environment", "live"),
+            ("role_id", &DEVELOPER.to_string()),
+            ("expiry", "7"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post_fn(
+        &s,
+        Some(&dev),
+        "/fn/messages/create",
+        &pairs(&[
+            ("app_id", &app_id.to_string()),
+            ("channel", "email"),
+            ("recipients", "ops@example.net"),
+            ("subject", "Quarterly rotation"),
+            ("body", "Keys rotate on Monday."),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let html = page(&s, &dev).await;
+    assert!(html.contains("My API keys"), "{html}");
+    assert!(html.contains("You hold 1 active API key."), "{html}");
+    assert!(html.contains("deploy bot"), "{html}");
+    assert!(html.contains("Keys expiring soon"), "{html}");
+    assert!(
+        html.contains("Your keys that expire in the next 14 days"),
+        "{html}"
+    );
+    assert!(html.contains("My latest messages"), "{html}");
+    assert!(html.contains("Quarterly rotation"), "{html}");
+    assert!(html.contains("pending approval"), "{html}");
+    // Not opened by a Developer's role.
+    assert!(!html.contains("Pending approvals"), "{html}");
+    assert!(!html.contains("Failed authentication"), "{html}");
+
+    let html = page(&s, &owner).await;
+    assert!(html.contains("You hold no active API keys."), "{html}");
+    // With api.key.view_all the expiring panel lists everyone's keys.
+    assert!(
+        html.contains("Keys that expire in the next 14 days"),
+        "{html}"
+    );
+    assert!(html.contains("deploy bot"), "{html}");
+    assert!(html.contains("Pending approvals"), "{html}");
+    assert!(
+        html.contains("1 message is waiting for your approval."),
+        "{html}"
+    );
+    assert!(html.contains("Quarterly rotation"), "{html}");
+    assert!(html.contains("Failed authentication"), "{html}");
+    assert!(html.contains("Sign-in failed"), "{html}");
+    assert!(html.contains("wrong password"), "{html}");
+
+    // A Viewer: keys (api.key.view) and alerts (audit.view), nothing about messages.
+    let (_, viewer) = make_user(&s, &owner, "viewer@example.com", VIEWER).await;
+    let r = post_fn(&s, Some(&viewer), "/fn/overview/get", &[]).await;
+    assert_eq!(r.status(), 200);
+    let data: serde_json::Value = r.json().await.unwrap();
+    assert!(data["approvals"].is_null(), "{data}");
+    assert!(data["my_messages"].is_null(), "{data}");
+    assert_eq!(data["my_keys"][1], 0, "{data}");
+    assert_eq!(data["alerts"]["failed_sign_ins"], 1, "{data}");
+    assert!(!data["expiring_all"].as_bool().unwrap(), "{data}");
+
+    // /messages pages by 50, newest first, with a plain link to the older ones.
+    for i in 0..50 {
+        let subject = format!("Note {i}");
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/messages/create",
+            &pairs(&[
+                ("app_id", &app_id.to_string()),
+                ("channel", "email"),
+                ("recipients", "ops@example.net"),
+                ("subject", &subject),
+                ("body", "Hello."),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let r = client()
+        .get(s.url("/messages"))
+        .header("cookie", &dev)
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Note 49") && html.contains("Note 0"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Quarterly rotation"),
+        "the 51st is on the next page"
+    );
+    let at = html
+        .find("/messages?before=")
+        .expect("a link to older messages");
+    let href: String = html[at..].chars().take_while(|c| *c != '"').collect();
+    let r = client()
+        .get(s.url(&href))
+        .header("cookie", &dev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Quarterly rotation"), "{html}");
+    assert!(!html.contains("Note 0<"), "{html}");
+    assert!(!html.contains("Older messages"), "{html}");
+    assert!(html.contains("Newest messages"), "{html}");
+}

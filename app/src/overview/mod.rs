@@ -212,11 +212,13 @@ fn Overview(me: Me, data: OverviewData) -> impl IntoView {
                 <dt>"Role"</dt><dd>{me.role.clone()}</dd>
             </dl>
         </section>
-        {data.approvals.map(|(queue, waiting)| view! { <ApprovalsPanel queue waiting/> })}
-        {data.alerts.map(|alerts| view! { <AlertsPanel alerts/> })}
-        {data.my_keys.map(|(keys, total)| view! { <MyKeys keys total/> })}
-        {data.expiring.map(|keys| view! { <Expiring keys all=data.expiring_all/> })}
-        {data.my_messages.map(|messages| view! { <MyMessages messages/> })}
+        // Each panel's type is erased: a view type nested this deep overflows the
+        // compiler's query depth in the wasm build.
+        {data.approvals.map(|(queue, waiting)| view! { <ApprovalsPanel queue waiting/> }.into_any())}
+        {data.alerts.map(|alerts| view! { <AlertsPanel alerts/> }.into_any())}
+        {data.my_keys.map(|(keys, total)| view! { <MyKeys keys total/> }.into_any())}
+        {data.expiring.map(|keys| view! { <Expiring keys all=data.expiring_all/> }.into_any())}
+        {data.my_messages.map(|messages| view! { <MyMessages messages/> }.into_any())}
         <section class="card" aria-labelledby="session-title">
             <h2 id="session-title">"This session"</h2>
             <button

@@ -155,4 +155,72 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     assert!(!html.contains("Note 0<"), "{html}");
     assert!(!html.contains("Older messages"), "{html}");
     assert!(html.contains("Newest messages"), "{html}");
+
+    // /keys pages by 50 too, keeping its filters in the page links.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/settings/keys/save",
+        &pairs(&[
+            ("max_active_per_user_per_app", "1000"),
+            ("max_expiry_days", "0"),
+            ("default_expiry", "90"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for i in 0..50 {
+        let name = format!("service {i}");
+        let r = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/create",
+            &pairs(&[
+                ("name", &name),
+                ("app_id", &app_id.to_string()),
+                ("environment", "live"),
+                ("role_id", &DEVELOPER.to_string()),
+                ("expiry", "never"),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let get = |path: String| {
+        let (url, cookie) = (s.url(&path), owner.clone());
+        async move {
+            let r = client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let html = get("/keys?environment=live".into()).await;
+    assert!(
+        html.contains("service 49") && html.contains("service 0"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("deploy bot"),
+        "the 51st key is on the next page"
+    );
+    let at = html
+        .find("/keys?environment=live&amp;after=")
+        .expect("a link to older keys");
+    let href: String = html[at..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect::<String>()
+        .replace("&amp;", "&");
+    let html = get(href).await;
+    assert!(html.contains("deploy bot"), "{html}");
+    assert!(!html.contains("service 0"), "{html}");
+    assert!(!html.contains("Older keys"), "{html}");
+    // The filter applies on the server: no test keys exist.
+    let html = get("/keys?environment=test".into()).await;
+    assert!(html.contains("No keys to show."), "{html}");
 }

@@ -1927,3 +1927,82 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
+    on_both(|db| async move {
+        use app::core::{delivery, messages, settings, webhooks};
+        let (st, _dir, app_id) = message_state(&db, Clock::fixed(1_800_000_000)).await;
+        let (o, t) = (Origin::default(), 1_800_000_000);
+        let owner = principal(&db, 1).await;
+        let manage = owner.require(Permission::AppManage).unwrap();
+        let url = "https://hooks.example.com/billing";
+        webhooks::register(&db, t, st.master_key.expose(), &manage, &o, app_id, url)
+            .await
+            .unwrap();
+        let offered = |db: Db| async move {
+            messages::compose_apps(&db).await.unwrap()[0]
+                .webhook_urls
+                .clone()
+        };
+        assert_eq!(offered(db.clone()).await, [url]);
+        // Sent without approval, so it waits in the outbox.
+        let mut s = settings::messages(&db).await.unwrap();
+        s.app_overrides = vec![(app_id, false)];
+        let gs = owner.require(Permission::SettingsManage).unwrap();
+        settings::save_messages(&db, t, &gs, &o, &s).await.unwrap();
+        let gm = owner.require(Permission::MessageCreate).unwrap();
+        let hook = |subject| app::core::messages::Draft {
+            channel: "webhook",
+            recipients: "",
+            webhook_url: url,
+            ..draft(app_id, subject)
+        };
+        let m = messages::create(&st, &gm, &o, &hook("Queued"))
+            .await
+            .unwrap();
+        assert_eq!(m.status, "queued");
+
+        webhooks::remove(&db, t, &manage, &o, app_id, url)
+            .await
+            .unwrap();
+        assert!(offered(db.clone()).await.is_empty());
+        assert!(matches!(
+            webhooks::remove(&db, t, &manage, &o, app_id, url).await,
+            Err(AppError::NotFound)
+        ));
+        assert!(matches!(
+            messages::create(&st, &gm, &o, &hook("After")).await,
+            Err(AppError::Validation { field, .. }) if field == "webhook_url"
+        ));
+        // The queued message fails for good, saying why (nothing is POSTed).
+        let c = delivery::claim(&db, t, 70).await.unwrap().unwrap();
+        let sent = delivery::send(&st, &c).await;
+        let err = sent.as_ref().unwrap_err();
+        assert!(
+            err.permanent && err.error.contains("removed"),
+            "{}",
+            err.error
+        );
+        delivery::finish(&db, t, &c, &sent).await.unwrap();
+        assert_eq!(status_of(&db, &m.id).await.0, "failed");
+        assert_eq!(
+            actions(&db)
+                .await
+                .iter()
+                .filter(|a| *a == "webhook.removed")
+                .count(),
+            1
+        );
+
+        // Registering it again brings it back (with a new secret).
+        webhooks::register(&db, t, st.master_key.expose(), &manage, &o, app_id, url)
+            .await
+            .unwrap();
+        assert_eq!(offered(db.clone()).await, [url]);
+        messages::create(&st, &gm, &o, &hook("Again"))
+            .await
+            .unwrap();
+    })
+    .await;
+}

@@ -65,6 +65,15 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
     await page.getByRole('button', { name: 'Register a webhook URL for Newsletter' }).click();
     const secret = (await page.locator('#webhook-secret').textContent())!.trim();
     expect(secret).toMatch(/^whsec_[0-9A-Za-z]{32}$/);
+    // A mistyped URL is registered, then removed: no longer listed.
+    const typo = 'https://hooks.example.com/typo';
+    await page.getByRole('textbox', { name: 'Webhook URL for Newsletter' }).fill(typo);
+    await page.getByRole('button', { name: 'Register a webhook URL for Newsletter' }).click();
+    await expect(page.locator('code.webhook-url', { hasText: typo })).toBeVisible();
+    await page.getByRole('button', { name: `Remove the webhook URL ${typo}` }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Webhook URL removed' })).toBeVisible();
+    await expect(page.locator('code.webhook-url', { hasText: typo })).toHaveCount(0);
+    await expect(page.locator('code.webhook-url', { hasText: hookUrl })).toBeVisible();
     await signOut(page);
 
     // A writes an email and a webhook message: both wait.

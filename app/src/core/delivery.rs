@@ -175,16 +175,17 @@ pub async fn send(st: &AppState, c: &Claimed) -> Result<(), Failure> {
 }
 
 async fn send_webhook(st: &AppState, c: &Claimed, timeout: Duration) -> Result<(), Failure> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("select url, secret_sealed from webhook_endpoints where id = $1")
-            .bind(c.webhook_id)
-            .fetch_optional(&st.db.pool)
-            .await
-            .map_err(|e| transient(format!("database: {e}")))?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "select url, secret_sealed from webhook_endpoints where id = $1 and removed_at is null",
+    )
+    .bind(c.webhook_id)
+    .fetch_optional(&st.db.pool)
+    .await
+    .map_err(|e| transient(format!("database: {e}")))?;
     let Some((url, sealed)) = row else {
         return Err(Failure {
             permanent: true,
-            error: "the webhook URL is no longer registered".into(),
+            error: "the webhook URL was removed from the app before the message was sent".into(),
         });
     };
     let secret = crypto::open(

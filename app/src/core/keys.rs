@@ -94,10 +94,11 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
     )
     .fetch_all(&db.pool)
     .await?;
-    let hooks: Vec<(i64, String)> =
-        sqlx::query_as("select app_id, url from webhook_endpoints order by url")
-            .fetch_all(&db.pool)
-            .await?;
+    let hooks: Vec<(i64, String)> = sqlx::query_as(
+        "select app_id, url from webhook_endpoints where removed_at is null order by url",
+    )
+    .fetch_all(&db.pool)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, networks)| AppInfo {

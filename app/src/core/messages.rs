@@ -151,7 +151,7 @@ async fn validate(
         "webhook" => {
             let url = webhook_url.trim();
             let row: Option<(i64, String)> = sqlx::query_as(
-                "select id, url from webhook_endpoints where app_id = $1 and url = $2",
+                "select id, url from webhook_endpoints where app_id = $1 and url = $2 and removed_at is null",
             )
             .bind(app_id)
             .bind(url)

@@ -77,7 +77,8 @@ pub async fn register(
         return Err(AppError::NotFound);
     }
     let updated = sqlx::query(
-        "update webhook_endpoints set secret_sealed = $3, updated_at = $4 where app_id = $1 and url = $2",
+        "update webhook_endpoints set secret_sealed = $3, removed_at = null, updated_at = $4 \
+         where app_id = $1 and url = $2",
     )
     .bind(app_id)
     .bind(&url)
@@ -121,6 +122,44 @@ pub async fn register(
         .map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
     Ok(secret)
+}
+
+/// Removes a registered URL from an app: no longer offered, no new message may name it,
+/// and a message not yet sent to it fails (the delivery worker finds it removed).
+pub async fn remove(
+    db: &Db,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    app_id: i64,
+    url: &str,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let r = sqlx::query(
+        "update webhook_endpoints set removed_at = $3, updated_at = $3 \
+         where app_id = $1 and url = $2 and removed_at is null",
+    )
+    .bind(app_id)
+    .bind(url.trim())
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(AppError::internal)?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::NotFound);
+    }
+    let ev = Event::success(
+        p.actor(),
+        "webhook.removed",
+        origin,
+        Some(url.trim().to_owned()),
+        serde_json::json!({ "app_id": app_id }),
+    );
+    audit::record_in(&mut tx, now, &ev)
+        .await
+        .map_err(AppError::internal)?;
+    tx.commit().await.map_err(AppError::internal)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use super::{
     AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RegenerateSdkKey, RegisterWebhook,
-    RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
+    RemoveWebhook, RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
@@ -385,6 +385,7 @@ pub fn AppsPage() -> impl IntoView {
     let update = ServerAction::<UpdateApp>::new();
     let regen = ServerAction::<RegenerateSdkKey>::new();
     let hook = ServerAction::<RegisterWebhook>::new();
+    let unhook = ServerAction::<RemoveWebhook>::new();
     let me = Resource::new(|| (), |_| get_me());
     let apps = Resource::new(
         move || {
@@ -393,6 +394,7 @@ pub fn AppsPage() -> impl IntoView {
                 update.version().get(),
                 regen.version().get(),
                 hook.version().get(),
+                unhook.version().get(),
             )
         },
         |_| super::list_apps(),
@@ -412,8 +414,9 @@ pub fn AppsPage() -> impl IntoView {
                                 <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
                                 <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
                                 {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
+                                <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
                                 <WebhookSecret action=hook/>
-                                {apps.into_iter().map(|a| view! { <AppRow a update regen hook/> }).collect_view()}
+                                {apps.into_iter().map(|a| view! { <AppRow a update regen hook unhook/> }).collect_view()}
                             </section>
                             <section class="card" aria-labelledby="new-app-title">
                                 <h2 id="new-app-title">"Create an app"</h2>
@@ -442,16 +445,31 @@ fn AppRow(
     update: ServerAction<UpdateApp>,
     regen: ServerAction<RegenerateSdkKey>,
     hook: ServerAction<RegisterWebhook>,
+    unhook: ServerAction<RemoveWebhook>,
 ) -> impl IntoView {
     let name_id = format!("app-name-{}", a.id);
     let hook_id = format!("app-hook-{}", a.id);
     let hook_label = format!("Webhook URL for {}", a.name);
     let register_label = format!("Register a webhook URL for {}", a.name);
     let app_id = a.id.to_string();
+    let id = a.id;
     let hooks = a
         .webhook_urls
-        .iter()
-        .map(|u| view! { <li><code class="webhook-url">{u.clone()}</code></li> })
+        .clone()
+        .into_iter()
+        .map(|u| {
+            let label = format!("Remove the webhook URL {u}");
+            view! {
+                <li>
+                    <code class="webhook-url">{u.clone()}</code>" "
+                    <ActionForm action=unhook attr:class="inline-form">
+                        <input type="hidden" name="app_id" value=id.to_string()/>
+                        <input type="hidden" name="url" value=u.clone()/>
+                        <button type="submit" class="btn btn-danger" aria-label=label>"Remove"</button>
+                    </ActionForm>
+                </li>
+            }
+        })
         .collect_view();
     let nets_id = format!("app-nets-{}", a.id);
     let sdk = a

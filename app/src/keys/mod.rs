@@ -385,3 +385,13 @@ pub async fn register_webhook(app_id: i64, url: String) -> Result<String, AppErr
         .await
     })
 }
+
+/// Removes a registered webhook URL from an app (messages not yet sent to it fail).
+#[server(prefix = "/fn", endpoint = "apps/webhooks/remove")]
+pub async fn remove_webhook(app_id: i64, url: String) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::webhooks::remove(&st.db, st.clock.now(), &grant, &ctx.origin(), app_id, &url)
+            .await
+    })
+}

@@ -253,6 +253,16 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
         ),
     );
     t.insert(
+        "fn POST /fn/apps/webhooks/remove",
+        (
+            Need::Perm("app.manage"),
+            kv(&[
+                ("app_id", f.app_id.to_string()),
+                ("url", "https://hooks.example.com/not-registered".into()),
+            ]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/apps/webhooks/register",
         (
             Need::Perm("app.manage"),

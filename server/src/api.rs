@@ -411,7 +411,7 @@ fn routes() -> OpenApiRouter<AppState> {
 /// The REST router: the routes, `GET /api/v1/openapi.json`, and `not_found` in the
 /// contract's shape for anything else under `/api/`.
 pub fn router() -> Router<AppState> {
-    let (router, doc) = routes().split_for_parts();
+    let (router, doc) = split();
     let spec = std::sync::Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
     router
         .route(
@@ -431,7 +431,15 @@ pub fn router() -> Router<AppState> {
 
 /// The OpenAPI document (for `keyward routes` and the panel's API page).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    split().1
+}
+
+/// The router and the finished document (the contract's errors added to every
+/// operation, once the routes have put their operations in).
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = routes().split_for_parts();
+    utoipa::Modify::modify(&ContractErrors, &mut doc);
+    (router, doc)
 }
 
 /// Every REST route as `METHOD /path`, from the OpenAPI document.
@@ -478,6 +486,71 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Adds to every authenticated operation the refusals the contract allows wherever they
+/// apply (an operation's own entry for the same status is kept): 400, 401, 403 and 429
+/// everywhere, 404 where the path names something, 413 where there is a body.
+struct ContractErrors;
+
+impl utoipa::Modify for ContractErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let common: &[(&str, &str)] = &[
+            (
+                "400",
+                "`key_in_query` or `validation_failed` (with `details.fields`)",
+            ),
+            (
+                "401",
+                "`missing_api_key`, `invalid_api_key`, `key_revoked` or `key_expired`",
+            ),
+            (
+                "403",
+                "`ip_not_allowed`, `insufficient_permissions` or `sdk_key_not_allowed`",
+            ),
+            ("429", "`rate_limited`, with `Retry-After`"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                if op.security.is_none() {
+                    continue;
+                }
+                let mut add = vec![];
+                add.extend_from_slice(common);
+                if path.contains('{') {
+                    add.push(("404", "`not_found`"));
+                }
+                if op.request_body.is_some() {
+                    add.push(("413", "`payload_too_large`"));
+                }
+                for (status, codes) in add {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(format!("An error: {codes}"))
+                                .content(
+                                    "application/json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                        .build(),
+                                )
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
     }
 }
 
@@ -591,8 +664,10 @@ async fn list_keys(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     app_id: i64,
+    #[schema(pattern = "^(live|test)$")]
     environment: String,
     /// Defaults to the role of the key making the call.
     role_id: Option<i64>,
@@ -639,6 +714,7 @@ async fn create_key(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
     role_id: Option<i64>,
 }
@@ -685,11 +761,17 @@ struct RevokeBody {
 async fn revoke_key(
     api: Api,
     Path(key_id): Path<String>,
-    body: Option<Json<RevokeBody>>,
+    // Read as bytes: the body is optional, and a bad one must get the contract's
+    // `validation_failed` after authentication, not the extractor's plain-text refusal.
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (_, p) = api.authenticate(Door::Server).await?;
     let grant = api.grant(&p, Permission::ApiKeyDelete)?;
-    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        String::new()
+    } else {
+        api.body(Json::<RevokeBody>::from_bytes(&body))?.reason
+    };
     let st = &api.state;
     let info = keys::revoke(
         &st.db,
@@ -708,7 +790,9 @@ async fn revoke_key(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RollBody {
+    /// 0 to 604800 (7 days).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: i64,
 }
 
@@ -745,6 +829,7 @@ async fn roll_key(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EventBody {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -778,14 +863,17 @@ async fn sdk_event(
 struct MessageBody {
     app_id: i64,
     /// `email` or `webhook`.
+    #[schema(pattern = "^(email|webhook)$")]
     channel: String,
     /// Email: up to 50 addresses.
     #[serde(default)]
+    #[schema(max_items = 50)]
     recipients: Vec<String>,
     /// Webhook: one of the URLs registered for the app.
     #[serde(default)]
     webhook_url: String,
     /// At most 200 characters, one line.
+    #[schema(min_length = 1, max_length = 200)]
     subject: String,
     /// At most 32 KiB.
     body: String,

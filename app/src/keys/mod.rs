@@ -45,12 +45,16 @@ pub const MAX_PAGE: i64 = 500;
 pub struct KeyFilter {
     pub app_id: Option<i64>,
     /// `live` or `test`.
+    #[cfg_attr(feature = "ssr", param(pattern = "^(live|test)$"))]
     pub environment: Option<String>,
     /// `active`, `revoked` or `expired`.
+    #[cfg_attr(feature = "ssr", param(pattern = "^(active|revoked|expired)$"))]
     pub status: Option<String>,
     /// Continue after this key (the `next` of the previous page).
+    #[cfg_attr(feature = "ssr", param(pattern = "^key_[a-z2-7]{16}$"))]
     pub after: Option<String>,
     /// Keys per page: 1 to 500, default 50.
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
 }
 

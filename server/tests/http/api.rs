@@ -490,6 +490,23 @@ async fn whoami_keys_create_update_roll_revoke() {
     let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(&rolled), None, &[]).await;
     assert_eq!((st, error_code(st, &h, &v).as_str()), (401, "key_expired"));
 
+    // A bad revoke body gets the contract's validation_failed (JSON), not the
+    // framework's plain-text refusal, and revokes nothing; without a key it is a 401.
+    for bad in [json!({"reason": "x", "unknown": 1}), json!("not an object")] {
+        let path = format!("/api/v1/keys/{new_id}");
+        let (st, h, v) = call(&s, "DELETE", &path, Some(&third), Some(bad.clone()), &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (400, "validation_failed"),
+            "{bad}"
+        );
+        let (st, h, v) = call(&s, "DELETE", &path, None, Some(bad), &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (401, "missing_api_key")
+        );
+    }
+
     // Revoke: the very next request is refused; revoking twice is a conflict.
     let (st, _, v) = call(
         &s,
@@ -790,10 +807,23 @@ async fn the_openapi_document_is_generated_from_the_routes() {
         if path == "/api/v1/openapi.json" {
             continue;
         }
-        assert!(
-            v["paths"][path][method.to_lowercase()].is_object(),
-            "{method} {path} missing from the document"
-        );
+        let op = &v["paths"][path][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} missing from the document");
+        // Every operation documents the refusals that can reach it, in the error shape.
+        let mut statuses = vec!["400", "401", "403", "429"];
+        if path.contains('{') {
+            statuses.push("404");
+        }
+        if op.get("requestBody").is_some() {
+            statuses.push("413");
+        }
+        for status in statuses {
+            let r = &op["responses"][status];
+            assert!(
+                r.to_string().contains("ErrorBody"),
+                "{method} {path}: {status} is not documented: {op}"
+            );
+        }
     }
     let text = v.to_string();
     for code in [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and clippy (server and wasm builds), unit tests, database
-# tests on SQLite and PostgreSQL, HTTP tests against the real binary, and Playwright in
-# Chromium. Does its own set-up on a fresh machine (scripts/setup.sh --test).
+# tests on SQLite and PostgreSQL, HTTP tests against the real binary, Playwright in
+# Chromium, and contract fuzzing of the REST API against its OpenAPI document. Does its own set-up on a fresh machine (scripts/setup.sh --test).
 #
 # PostgreSQL: KEYWARD_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # each test creates and drops its own database there. Without a reachable server the
@@ -41,5 +41,8 @@ cargo test --locked -p app -p keyward --features app/ssr
 
 step "end-to-end (Playwright in Chromium)"
 scripts/e2e.sh
+
+step "REST contract fuzzing (schemathesis against the generated OpenAPI document)"
+scripts/contract.sh
 
 step "all tests passed"

@@ -161,3 +161,20 @@ mod tests {
         assert_eq!(super::format_time(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 }
+
+/// A table that scrolls sideways on a narrow screen, with its column headers.
+#[component]
+pub fn DataTable(headers: &'static [&'static str], children: Children) -> impl IntoView {
+    let headers = headers
+        .iter()
+        .map(|h| view! { <th scope="col">{*h}</th> })
+        .collect_view();
+    view! {
+        <div class="table-wrap">
+            <table>
+                <thead><tr>{headers}</tr></thead>
+                <tbody>{children()}</tbody>
+            </table>
+        </div>
+    }
+}

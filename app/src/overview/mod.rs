@@ -7,7 +7,7 @@ use crate::auth::{get_me, Me};
 use crate::error::AppError;
 use crate::keys::KeyInfo;
 use crate::messages::MessageInfo;
-use crate::shell_ui::{format_time, LoadError, SignedIn};
+use crate::shell_ui::{format_time, DataTable, LoadError, SignedIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
@@ -273,15 +273,7 @@ fn MyKeys(keys: Vec<KeyInfo>, total: i64) -> impl IntoView {
             <h2 id="my-keys-title">"My API keys"</h2>
             <p>{summary}" "<a href="/keys">"All keys"</a></p>
             {(total > 0).then(|| view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead><tr>
-                            <th scope="col">"Name"</th><th scope="col">"Key ID"</th><th scope="col">"App"</th>
-                            <th scope="col">"Environment"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th>
-                        </tr></thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
+                <DataTable headers=&["Name", "Key ID", "App", "Environment", "Last used", "Expires"]>{rows}</DataTable>
             })}
         </section>
     }
@@ -313,15 +305,7 @@ fn Expiring(keys: Vec<KeyInfo>, all: bool) -> impl IntoView {
             } else {
                 view! {
                     <p>{format!("{whose} that expire in the next {EXPIRING_WITHIN_DAYS} days (roll them on the keys page to keep applications working):")}</p>
-                    <div class="table-wrap">
-                        <table>
-                            <thead><tr>
-                                <th scope="col">"Expires"</th><th scope="col">"Name"</th><th scope="col">"Key ID"</th>
-                                <th scope="col">"App"</th><th scope="col">"Owner"</th>
-                            </tr></thead>
-                            <tbody>{rows}</tbody>
-                        </table>
-                    </div>
+                    <DataTable headers=&["Expires", "Name", "Key ID", "App", "Owner"]>{rows}</DataTable>
                 }.into_any()
             }}
         </section>
@@ -355,15 +339,7 @@ fn ApprovalsPanel(queue: Vec<MessageInfo>, waiting: usize) -> impl IntoView {
             <h2 id="pending-title">"Pending approvals"</h2>
             <p>{summary}" "<a href="/approvals">"Open the approval queue"</a></p>
             {(waiting > 0).then(|| view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead><tr>
-                            <th scope="col">"ID"</th><th scope="col">"App"</th><th scope="col">"Subject"</th>
-                            <th scope="col">"Author"</th><th scope="col">"Expires"</th>
-                        </tr></thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
+                <DataTable headers=&["ID", "App", "Subject", "Author", "Expires"]>{rows}</DataTable>
             })}
         </section>
     }
@@ -393,14 +369,7 @@ fn MyMessages(messages: Vec<MessageInfo>) -> impl IntoView {
                 view! { <p class="muted">"You have not written any messages. "<a href="/messages">"Write one"</a></p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap">
-                        <table>
-                            <thead><tr>
-                                <th scope="col">"ID"</th><th scope="col">"Subject"</th><th scope="col">"Status"</th><th scope="col">"Created"</th>
-                            </tr></thead>
-                            <tbody>{rows}</tbody>
-                        </table>
-                    </div>
+                    <DataTable headers=&["ID", "Subject", "Status", "Created"]>{rows}</DataTable>
                 }.into_any()
             }}
         </section>
@@ -435,15 +404,7 @@ fn AlertsPanel(alerts: Alerts) -> impl IntoView {
             <h2 id="alerts-title">"Failed authentication"</h2>
             <p>{summary}</p>
             {(!empty).then(|| view! {
-                <div class="table-wrap">
-                    <table>
-                        <thead><tr>
-                            <th scope="col">"When"</th><th scope="col">"What"</th><th scope="col">"Account or key"</th>
-                            <th scope="col">"Address"</th><th scope="col">"Details"</th>
-                        </tr></thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
+                <DataTable headers=&["When", "What", "Account or key", "Address", "Details"]>{rows}</DataTable>
             })}
         </section>
     }

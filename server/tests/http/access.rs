@@ -585,6 +585,22 @@ pub async fn make_app(s: &Server, owner: &str, name: &str, networks: &str) -> i6
     r.json().await.unwrap()
 }
 
+/// Lets every user hold up to 1,000 active keys per app (Settings > Keys).
+pub async fn lift_key_limit(s: &Server, owner: &str) {
+    let r = post_fn(
+        s,
+        Some(owner),
+        "/fn/settings/keys/save",
+        &pairs(&[
+            ("max_active_per_user_per_app", "1000"),
+            ("max_expiry_days", "0"),
+            ("default_expiry", "90"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
 /// Makes a REST key through the panel's server function; returns its secret.
 pub async fn make_key(s: &Server, cookie: &str, app_id: i64, role_id: i64) -> String {
     let r = post_fn(
@@ -613,18 +629,7 @@ async fn every_endpoint_checks_sign_in_and_permission() {
     let (bare_user, bare_cookie) = make_user(&s, &owner, "bare@example.com", bare_role).await;
     let app_id = make_app(&s, &owner, "Table app 0", "").await;
     // The Owner makes a key for every permission holder below: lift the per-app limit.
-    let r = post_fn(
-        &s,
-        Some(&owner),
-        "/fn/settings/keys/save",
-        &pairs(&[
-            ("max_active_per_user_per_app", "1000"),
-            ("max_expiry_days", "0"),
-            ("default_expiry", "90"),
-        ]),
-    )
-    .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    lift_key_limit(&s, &owner).await;
     let bare = Cred {
         cookie: bare_cookie,
         key: make_key(&s, &owner, app_id, bare_role).await,

@@ -1,16 +1,35 @@
 //! The overview page: each panel shows what the signed-in user's role opens, from the
 //! real data (keys, approvals, messages, failed authentication).
 
-use super::access::{make_app, make_user, pairs, post_fn};
+use super::access::{lift_key_limit, make_app, make_user, pairs, post_fn};
 use super::*;
 
 /// Built-in role ids (seeded with fixed ids).
 const DEVELOPER: i64 = 3;
 const VIEWER: i64 = 5;
 
-async fn page(s: &Server, cookie: &str) -> String {
+/// Writes an email message through the panel's server function.
+async fn compose(s: &Server, cookie: &str, app_id: i64, subject: &str) {
+    let r = post_fn(
+        s,
+        Some(cookie),
+        "/fn/messages/create",
+        &pairs(&[
+            ("app_id", &app_id.to_string()),
+            ("channel", "email"),
+            ("recipients", "ops@example.net"),
+            ("subject", subject),
+            ("body", "Hello."),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+/// A panel page's HTML (200 asserted).
+async fn page(s: &Server, cookie: &str, path: &str) -> String {
     let r = client()
-        .get(s.url("/"))
+        .get(s.url(path))
         .header("cookie", cookie)
         .send()
         .await
@@ -46,22 +65,9 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let r = post_fn(
-        &s,
-        Some(&dev),
-        "/fn/messages/create",
-        &pairs(&[
-            ("app_id", &app_id.to_string()),
-            ("channel", "email"),
-            ("recipients", "ops@example.net"),
-            ("subject", "Quarterly rotation"),
-            ("body", "Keys rotate on Monday."),
-        ]),
-    )
-    .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    compose(&s, &dev, app_id, "Quarterly rotation").await;
 
-    let html = page(&s, &dev).await;
+    let html = page(&s, &dev, "/").await;
     assert!(html.contains("My API keys"), "{html}");
     assert!(html.contains("You hold 1 active API key."), "{html}");
     assert!(html.contains("deploy bot"), "{html}");
@@ -77,7 +83,7 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     assert!(!html.contains("Pending approvals"), "{html}");
     assert!(!html.contains("Failed authentication"), "{html}");
 
-    let html = page(&s, &owner).await;
+    let html = page(&s, &owner, "/").await;
     assert!(html.contains("You hold no active API keys."), "{html}");
     // With api.key.view_all the expiring panel lists everyone's keys.
     assert!(
@@ -108,29 +114,9 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
 
     // /messages pages by 50, newest first, with a plain link to the older ones.
     for i in 0..50 {
-        let subject = format!("Note {i}");
-        let r = post_fn(
-            &s,
-            Some(&dev),
-            "/fn/messages/create",
-            &pairs(&[
-                ("app_id", &app_id.to_string()),
-                ("channel", "email"),
-                ("recipients", "ops@example.net"),
-                ("subject", &subject),
-                ("body", "Hello."),
-            ]),
-        )
-        .await;
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        compose(&s, &dev, app_id, &format!("Note {i}")).await;
     }
-    let r = client()
-        .get(s.url("/messages"))
-        .header("cookie", &dev)
-        .send()
-        .await
-        .unwrap();
-    let html = r.text().await.unwrap();
+    let html = page(&s, &dev, "/messages").await;
     assert!(
         html.contains("Note 49") && html.contains("Note 0"),
         "{html}"
@@ -143,32 +129,14 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
         .find("/messages?before=")
         .expect("a link to older messages");
     let href: String = html[at..].chars().take_while(|c| *c != '"').collect();
-    let r = client()
-        .get(s.url(&href))
-        .header("cookie", &dev)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let html = r.text().await.unwrap();
+    let html = page(&s, &dev, &href).await;
     assert!(html.contains("Quarterly rotation"), "{html}");
     assert!(!html.contains("Note 0<"), "{html}");
     assert!(!html.contains("Older messages"), "{html}");
     assert!(html.contains("Newest messages"), "{html}");
 
     // /keys pages by 50 too, keeping its filters in the page links.
-    let r = post_fn(
-        &s,
-        Some(&owner),
-        "/fn/settings/keys/save",
-        &pairs(&[
-            ("max_active_per_user_per_app", "1000"),
-            ("max_expiry_days", "0"),
-            ("default_expiry", "90"),
-        ]),
-    )
-    .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    lift_key_limit(&s, &owner).await;
     for i in 0..50 {
         let name = format!("service {i}");
         let r = post_fn(
@@ -186,20 +154,7 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
         .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
-    let get = |path: String| {
-        let (url, cookie) = (s.url(&path), owner.clone());
-        async move {
-            let r = client()
-                .get(url)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
-    };
-    let html = get("/keys?environment=live".into()).await;
+    let html = page(&s, &owner, "/keys?environment=live").await;
     assert!(
         html.contains("service 49") && html.contains("service 0"),
         "{html}"
@@ -216,11 +171,11 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
         .take_while(|c| *c != '"')
         .collect::<String>()
         .replace("&amp;", "&");
-    let html = get(href).await;
+    let html = page(&s, &owner, &href).await;
     assert!(html.contains("deploy bot"), "{html}");
     assert!(!html.contains("service 0"), "{html}");
     assert!(!html.contains("Older keys"), "{html}");
     // The filter applies on the server: no test keys exist.
-    let html = get("/keys?environment=test".into()).await;
+    let html = page(&s, &owner, "/keys?environment=test").await;
     assert!(html.contains("No keys to show."), "{html}");
 }

@@ -379,9 +379,21 @@ fn MyMessages(messages: Vec<MessageInfo>) -> impl IntoView {
 #[component]
 fn AlertsPanel(alerts: Alerts) -> impl IntoView {
     let at_least = if alerts.more { "at least " } else { "" };
+    let count = |n: i64, one: &str, many: &str| {
+        format!("{at_least}{n} {}", if n == 1 { one } else { many })
+    };
     let summary = format!(
-        "In the last {ALERT_HOURS} hours: {at_least}{} failed sign-in steps and {at_least}{} refused API key requests.",
-        alerts.failed_sign_ins, alerts.refused_requests
+        "In the last {ALERT_HOURS} hours: {} and {}.",
+        count(
+            alerts.failed_sign_ins,
+            "failed sign-in step",
+            "failed sign-in steps"
+        ),
+        count(
+            alerts.refused_requests,
+            "refused API key request",
+            "refused API key requests"
+        ),
     );
     let empty = alerts.recent.is_empty();
     let rows = alerts

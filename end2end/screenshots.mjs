@@ -1,0 +1,74 @@
+// README screenshots of a panel with some data in it. Run by scripts/screenshots.sh,
+// which starts the server and passes SHOTS_URL and SHOTS_PASSWORD (the Owner's).
+// Data is made through the panel's own server functions.
+import { chromium } from '@playwright/test';
+
+const base = process.env.SHOTS_URL;
+const ownerPassword = process.env.SHOTS_PASSWORD;
+const out = process.env.SHOTS_DIR ?? '../docs/screenshots';
+const devPassword = 'grace-' + Math.random().toString(36).slice(2) + '-hopper';
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+
+async function signedIn(email, password, options = {}) {
+  const context = await browser.newContext({ baseURL: base, ...options });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(base + '/');
+  return { context, page };
+}
+
+async function call(page, path, form) {
+  const r = await page.request.post(path, { form, headers: { origin: base } });
+  if (!r.ok()) throw new Error(`${path}: ${r.status()} ${await r.text()}`);
+  return r.json();
+}
+
+const owner = await signedIn('ada@example.com', ownerPassword);
+const billing = await call(owner.page, '/fn/apps/create', { name: 'Billing', networks: '10.20.0.0/16' });
+const newsletter = await call(owner.page, '/fn/apps/create', { name: 'Newsletter', networks: '' });
+await call(owner.page, '/fn/users/create', {
+  email: 'grace@example.com', display_name: 'Grace Hopper', password: devPassword, role_id: '3',
+});
+const key = (name, app_id, environment, expiry) => ({ name, app_id, environment, role_id: '3', expiry });
+await call(owner.page, '/fn/keys/create', key('billing-worker', billing, 'live', 'never'));
+await call(owner.page, '/fn/keys/create', key('ci-deploy', newsletter, 'test', '7'));
+
+const dev = await signedIn('grace@example.com', devPassword);
+await call(dev.page, '/fn/keys/create', key('checkout service', billing, 'live', '7'));
+await call(dev.page, '/fn/keys/create', key('invoice exporter', billing, 'test', '90'));
+for (const subject of ['Invoice run for November', 'Price change notice']) {
+  await call(dev.page, '/fn/messages/create', {
+    app_id: newsletter, channel: 'email', recipients: 'customers@example.net', subject,
+    body: 'Hello,\n\nyour invoice for November is ready.\n',
+  });
+}
+await dev.context.close();
+// A failed sign-in, for the alerts panel.
+const stranger = await browser.newContext({ baseURL: base });
+await stranger.request.post('/fn/auth/login', {
+  form: { email: 'grace@example.com', password: 'not her password' }, headers: { origin: base },
+  maxRedirects: 0,
+});
+await stranger.close();
+
+const shot = async (page, path, name) => {
+  await page.goto(path);
+  await page.waitForLoadState('networkidle');
+  await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
+};
+await owner.page.setViewportSize({ width: 1200, height: 800 });
+await shot(owner.page, '/', 'overview-desktop-light');
+await shot(owner.page, '/keys', 'keys-desktop-light');
+await shot(owner.page, '/approvals', 'approvals-desktop-light');
+const phone = await signedIn('ada@example.com', ownerPassword, {
+  viewport: { width: 390, height: 844 }, colorScheme: 'dark', deviceScaleFactor: 1,
+});
+await shot(phone.page, '/', 'overview-phone-dark');
+await browser.close();

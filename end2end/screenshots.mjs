@@ -63,7 +63,7 @@ const shot = async (page, path, name) => {
   await page.waitForLoadState('networkidle');
   await page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
 };
-await owner.page.setViewportSize({ width: 1200, height: 800 });
+await owner.page.setViewportSize({ width: 1360, height: 860 });
 await shot(owner.page, '/', 'overview-desktop-light');
 await shot(owner.page, '/keys', 'keys-desktop-light');
 await shot(owner.page, '/approvals', 'approvals-desktop-light');

@@ -234,17 +234,14 @@ fn KeyRow(
             .map(|(id, name)| view! { <option value=id.to_string() selected=Some(id) == current>{name}</option> })
             .collect_view();
         view! {
-            <details>
-                <summary>"Edit"</summary>
-                <ActionForm action=edit attr:class="inline-form">
-                    <input type="hidden" name="key_id" value=ek.clone()/>
-                    <label for=name_id.clone()>"Name"</label>
-                    <input id=name_id name="name" type="text" required maxlength="100" value=en.clone()/>
-                    <label for=role_id.clone()>"Role"</label>
-                    <select id=role_id name="role_id">{options}</select>
-                    <button type="submit" class="btn">"Save"</button>
-                </ActionForm>
-            </details>
+            <ActionForm action=edit attr:class="row-action">
+                <input type="hidden" name="key_id" value=ek.clone()/>
+                <label for=name_id.clone()>"Name"</label>
+                <input id=name_id name="name" type="text" required maxlength="100" value=en.clone()/>
+                <label for=role_id.clone()>"Role"</label>
+                <select id=role_id name="role_id">{options}</select>
+                <button type="submit" class="btn">"Save"</button>
+            </ActionForm>
         }
     });
     let last_used = match (&k.last_used_at, &k.last_used_ip) {
@@ -261,6 +258,8 @@ fn KeyRow(
         _ => k.status.clone(),
     };
     let active = k.status == "active";
+    let manage_label = format!("Manage {}", k.key_id);
+    let manageable = active && (can_update || can_revoke);
     let can_roll = can_update && k.replaced_by.is_none();
     let kid = k.key_id.clone();
     let actions = active.then(move || {
@@ -273,7 +272,7 @@ fn KeyRow(
         let (k1, k2) = (kid.clone(), kid.clone());
         view! {
             {can_revoke.then(move || view! {
-                <ActionForm action=revoke attr:class="inline-form">
+                <ActionForm action=revoke attr:class="row-action">
                     <input type="hidden" name="key_id" value=k1/>
                     <label for=reason_id.clone() class="visually-hidden">{reason_label}</label>
                     <input id=reason_id type="text" name="reason" maxlength="500" placeholder="Reason"/>
@@ -283,7 +282,7 @@ fn KeyRow(
                 </ActionForm>
             })}
             {can_roll.then(move || view! {
-                <ActionForm action=roll attr:class="inline-form">
+                <ActionForm action=roll attr:class="row-action">
                     <input type="hidden" name="key_id" value=k2/>
                     <label for=grace_id.clone()>"Old key works for"</label>
                     <select id=grace_id name="grace">
@@ -309,7 +308,16 @@ fn KeyRow(
             <td>{last_used}</td>
             <td>{expires}</td>
             <td>{status}</td>
-            <td>{edit_form}{actions}</td>
+            // Collapsed until asked for, so a row stays one line high; works without
+            // JavaScript (a plain <details>).
+            <td>
+                {manageable.then(|| view! {
+                    <details class="row-actions">
+                        <summary aria-label=manage_label>"Manage"</summary>
+                        <div class="row-actions-body">{edit_form}{actions}</div>
+                    </details>
+                })}
+            </td>
         </tr>
     }
 }

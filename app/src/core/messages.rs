@@ -846,19 +846,21 @@ fn notify_approvers(st: &AppState, m: &MessageInfo) {
             Ok(u) => u,
             Err(e) => return tracing::warn!(error = %e, "listing approvers failed"),
         };
-        let link = format!(
-            "{}/messages/{}",
-            st.config.public_url.url.trim_end_matches('/'),
-            m.id
-        );
+        let link = message_link(&st, &m);
+        // Each role's permissions read once, however many users hold it.
+        let mut approves = std::collections::HashMap::new();
         for (_, email, role_id) in users {
-            match super::access::role_permissions(&st.db, role_id).await {
-                Ok(perms) if perms.contains(&Permission::MessageApprove) => {}
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading a role failed");
-                    continue;
-                }
+            if let std::collections::hash_map::Entry::Vacant(v) = approves.entry(role_id) {
+                match super::access::role_permissions(&st.db, role_id).await {
+                    Ok(perms) => v.insert(perms.contains(&Permission::MessageApprove)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading a role failed");
+                        continue;
+                    }
+                };
+            }
+            if !approves[&role_id] {
+                continue;
             }
             let text = format!(
                 "{} wrote a message for {} that waits for your approval:\n\n  {}\n\nReview it: {link}\n",
@@ -884,17 +886,22 @@ fn notify_approvers(st: &AppState, m: &MessageInfo) {
     });
 }
 
+/// The message's page, as a link in mail.
+fn message_link(st: &AppState, m: &MessageInfo) -> String {
+    format!(
+        "{}/messages/{}",
+        st.config.public_url.url.trim_end_matches('/'),
+        m.id
+    )
+}
+
 /// Emails the author that their message was decided.
 fn notify_author(st: &AppState, m: &MessageInfo, decision: &'static str, reason: Option<&str>) {
     let st = st.clone();
     let m = m.clone();
     let reason = reason.map(str::to_owned);
     tokio::spawn(async move {
-        let link = format!(
-            "{}/messages/{}",
-            st.config.public_url.url.trim_end_matches('/'),
-            m.id
-        );
+        let link = message_link(&st, &m);
         let why = reason
             .as_deref()
             .map(|r| format!("\nReason: {r}\n"))

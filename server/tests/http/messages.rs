@@ -224,6 +224,33 @@ async fn a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(db: &[(&s
         Some(true)
     );
     let hash = m["payload_hash"].as_str().unwrap().to_owned();
+    // Everyone else who may approve is emailed (once each); the author, who holds
+    // message.approve too, is not.
+    let waits = |to: &str| {
+        sink.to(to)
+            .iter()
+            .filter(|m| m.contains("waits for your approval"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ["owner@example.com", "b@example.com", "c@example.com"]
+        .iter()
+        .any(|to| waits(to) == 0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "approvers were not emailed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for to in ["owner@example.com", "b@example.com", "c@example.com"] {
+        assert_eq!(waits(to), 1, "{to}");
+    }
+    assert_eq!(
+        waits("dev@example.com"),
+        0,
+        "the author is not asked to approve"
+    );
 
     // Contract errors.
     let mut bad = message(app_id, "");

@@ -13,7 +13,7 @@ if [ ! -x "$venv/bin/st" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 work="$(mktemp -d)"
-port="${KEYWARD_CONTRACT_PORT:-3931}"
+port="${KEYWARD_CONTRACT_PORT:-3933}"
 export KEYWARD_DATABASE_URL="sqlite://$work/contract.db" KEYWARD_LISTEN="127.0.0.1:$port"
 export KEYWARD_OUTBOX_DIR="$work/outbox"
 password="contract-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"

@@ -1995,6 +1995,48 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
             1
         );
 
+        // A URL that points at a metadata address (registered before the address rule,
+        // say) is never POSTed to: the message fails for good, saying why.
+        let meta = "http://169.254.169.254/latest/meta-data/";
+        assert!(matches!(
+            webhooks::register(&db, t, st.master_key.expose(), &manage, &o, app_id, meta).await,
+            Err(AppError::Validation { .. })
+        ));
+        sqlx::query("update webhook_endpoints set url = $1, removed_at = null where url = $2")
+            .bind(meta)
+            .bind(url)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let m = messages::create(
+            &st,
+            &gm,
+            &o,
+            &app::core::messages::Draft {
+                webhook_url: meta,
+                ..hook("Metadata")
+            },
+        )
+        .await
+        .unwrap();
+        let c = delivery::claim(&db, t, 70).await.unwrap().unwrap();
+        let sent = delivery::send(&st, &c).await;
+        let err = sent.as_ref().unwrap_err();
+        assert!(
+            err.permanent && err.error.contains("may not go to"),
+            "{}",
+            err.error
+        );
+        delivery::finish(&db, t, &c, &sent).await.unwrap();
+        assert_eq!(status_of(&db, &m.id).await.0, "failed");
+        sqlx::query("update webhook_endpoints set url = $1, removed_at = $2 where url = $3")
+            .bind(url)
+            .bind(t)
+            .bind(meta)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+
         // Registering it again brings it back (with a new secret).
         webhooks::register(&db, t, st.master_key.expose(), &manage, &o, app_id, url)
             .await

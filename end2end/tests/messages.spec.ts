@@ -50,7 +50,8 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  // By name, so that delivery goes through Keyward's filtering resolver.
+  const hookUrl = `http://localhost:${(receiver.address() as AddressInfo).port}/hook`;
 
   try {
     // The Owner adds A (Developer) and B (Approver), an app, and the webhook URL.

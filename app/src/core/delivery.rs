@@ -28,6 +28,7 @@ use super::{
     db::{Backend, Db},
     mail::{MailError, UserMail},
     state::AppState,
+    webhooks,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -188,6 +189,18 @@ async fn send_webhook(st: &AppState, c: &Claimed, timeout: Duration) -> Result<(
             error: "the webhook URL was removed from the app before the message was sent".into(),
         });
     };
+    // A URL registered before the address rule, or an IP host (never resolved): the rule
+    // is checked here too; a name's addresses are filtered by the resolver.
+    let target = reqwest::Url::parse(&url).map_err(|e| Failure {
+        permanent: true,
+        error: format!("the webhook URL is not valid: {e}"),
+    })?;
+    if webhooks::literal_ip(&target).is_some_and(webhooks::forbidden) {
+        return Err(Failure {
+            permanent: true,
+            error: format!("webhooks may not go to {url} (a link-local, multicast, broadcast or unspecified address)"),
+        });
+    }
     let secret = crypto::open(
         st.master_key.expose(),
         &webhook_aad(c.app_id, &url),
@@ -209,6 +222,7 @@ async fn send_webhook(st: &AppState, c: &Claimed, timeout: Duration) -> Result<(
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(webhooks::AllowedHosts))
         .build()
         .map_err(|e| transient(e.to_string()))?;
     let res = client

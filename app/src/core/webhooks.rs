@@ -2,6 +2,14 @@
 //! webhook channel names one of them; nobody types a free URL into a message, so a
 //! message author cannot make Keyward POST to an address of their choosing.
 //!
+//! Where a webhook may go: any host an admin registers, including loopback and private
+//! ranges (a self-hosted Keyward's webhooks normally go to the organisation's own
+//! services), but never an unspecified, link-local, multicast or broadcast address.
+//! Link-local is where cloud metadata services answer (169.254.169.254, fd00:ec2::254),
+//! so a webhook can never be pointed at the instance's credentials. The rule is checked
+//! on the URL when it is registered and on every address its host resolves to when a
+//! message is sent (so a DNS name cannot be repointed there later).
+//!
 //! Each URL gets its own signing secret (`whsec_` + 32 base62 characters): sealed with
 //! the master key at rest (the worker needs it to sign), shown once to the admin who
 //! registers or regenerates it, so they can set it on the receiving side.
@@ -16,6 +24,7 @@ use super::{
 use crate::error::AppError;
 use crate::roles::Permission;
 use rand::{distributions::Alphanumeric, Rng as _};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 pub const MAX_URL_CHARS: usize = 2000;
 
@@ -39,8 +48,77 @@ pub fn parse_url(input: &str) -> Result<String, AppError> {
     if authority.contains('@') {
         return Err(bad("The URL must not hold a user name or password."));
     }
-    reqwest::Url::parse(url).map_err(|e| bad(&format!("The URL is not valid: {e}.")))?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| bad(&format!("The URL is not valid: {e}.")))?;
+    if let Some(ip) = literal_ip(&parsed) {
+        if forbidden(ip) {
+            return Err(bad(&format!(
+                "Webhooks cannot go to {ip}: unspecified, link-local (e.g. cloud metadata), multicast and broadcast addresses are refused."
+            )));
+        }
+    }
     Ok(url.to_owned())
+}
+
+/// The URL's host when it is an IP address (such a host is not resolved). The parser
+/// has already normalised other spellings of an address (`http://2852039166/`,
+/// `http://0xa9.254.169.254/`) to dotted form.
+pub fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    let host = url.host_str()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// True for the addresses a webhook never goes to (see the module's doc).
+pub fn forbidden(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.octets()[0] == 0 || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || v6.is_multicast()
+                || v6 == AWS_METADATA_V6
+        }
+    }
+}
+
+/// The resolver webhook deliveries use: the system's, minus the forbidden addresses; a
+/// host that resolves to nothing else is an error.
+pub struct AllowedHosts;
+
+impl reqwest::dns::Resolve for AllowedHosts {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let addrs = allowed(&host, found)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The resolved addresses a webhook may go to, or why there are none.
+fn allowed(
+    host: &str,
+    found: impl Iterator<Item = SocketAddr>,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let addrs: Vec<SocketAddr> = found.filter(|a| !forbidden(a.ip())).collect();
+    if addrs.is_empty() {
+        return Err(format!(
+            "{host} resolves only to addresses webhooks may not reach (unspecified, link-local, multicast or broadcast)"
+        )
+        .into());
+    }
+    Ok(addrs)
 }
 
 fn new_secret() -> String {
@@ -165,6 +243,57 @@ pub async fn remove(
 #[cfg(test)]
 mod tests {
     use super::parse_url;
+
+    #[test]
+    fn never_to_link_local_metadata_multicast_or_unspecified_addresses() {
+        use super::{allowed, forbidden};
+        for ip in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "fe80::1",
+            "::",
+            "ff02::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(forbidden(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.10",
+            "203.0.113.7",
+            "::1",
+            "2001:db8::1",
+        ] {
+            assert!(!forbidden(ip.parse().unwrap()), "{ip}");
+        }
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fe80::1]/hook",
+            "http://[::ffff:a9fe:a9fe]/hook",
+            "http://0.0.0.0:8080/",
+            "http://2852039166/",
+            "http://0xa9.254.169.254/",
+        ] {
+            assert!(parse_url(url).is_err(), "{url}");
+        }
+        assert!(parse_url("http://10.0.0.5:8080/hooks").is_ok());
+        // A name that resolves to a metadata address and nothing else is refused; the
+        // allowed addresses of a mixed answer are kept.
+        let sock = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert!(allowed("evil.example", [sock("169.254.169.254:0")].into_iter()).is_err());
+        assert_eq!(
+            allowed(
+                "mixed.example",
+                [sock("169.254.169.254:0"), sock("10.0.0.5:0")].into_iter()
+            )
+            .unwrap(),
+            [sock("10.0.0.5:0")]
+        );
+    }
 
     #[test]
     fn only_plain_http_urls_with_a_host() {

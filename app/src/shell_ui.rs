@@ -94,6 +94,14 @@ pub fn LoadError(error: AppError) -> impl IntoView {
             <section class="card">
                 {if signed_out {
                     view! { <h1>"You are signed out"</h1> <p><a href="/login">"Sign in"</a></p> }.into_any()
+                } else if matches!(error, AppError::Validation { .. }) {
+                    // E.g. a hand-edited filter in the address: say what is wrong with it.
+                    view! {
+                        <h1>"This address asks for something invalid"</h1>
+                        <p role="alert">{error.to_string()}</p>
+                        <p><a href="/">"Go to the overview"</a></p>
+                    }
+                    .into_any()
                 } else {
                     view! { <h1>"Something went wrong"</h1> <p role="alert">{error.to_string()}</p> }.into_any()
                 }}

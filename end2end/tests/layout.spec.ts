@@ -13,6 +13,8 @@ test('every page fits a phone screen', async ({ page }) => {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/$/);
+  // (After sign-in the overview may still be loading in the browser.)
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
   const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
   const paths = await links.evaluateAll((as) => as.map((a) => a.getAttribute('href')!));
   expect(paths.length).toBeGreaterThan(5);

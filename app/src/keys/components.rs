@@ -500,6 +500,7 @@ fn AppRow(
         .collect_view();
     view! {
         <h3>{a.name.clone()}</h3>
+        <p><a href=format!("/keys?app={id}")>{format!("Keys of {}", a.name)}</a></p>
         <p class="muted">"Public SDK keys go inside client apps; they can only identify the app and send events."</p>
         <ul class="plain-list">{sdk}</ul>
         <ActionForm action=update attr:class="app-row">

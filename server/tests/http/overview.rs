@@ -175,6 +175,26 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     assert!(html.contains("deploy bot"), "{html}");
     assert!(!html.contains("service 0"), "{html}");
     assert!(!html.contains("Older keys"), "{html}");
+    // A hand-edited filter gets a clear refusal, not an empty page.
+    for (path, says) in [
+        ("/keys?status=gone", "Choose active, revoked or expired."),
+        ("/keys?app=abc", "Choose an app."),
+        ("/messages?before=x", "Not a message ID."),
+    ] {
+        let r = client()
+            .get(s.url(path))
+            .header("cookie", &owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("This address asks for something invalid"),
+            "{html}"
+        );
+        assert!(html.contains(says), "{path}: {html}");
+    }
     // The filter applies on the server: no test keys exist.
     let html = page(&s, &owner, "/keys?environment=test").await;
     assert!(html.contains("No keys to show."), "{html}");

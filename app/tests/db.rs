@@ -1312,6 +1312,18 @@ async fn parallel_approvals_queue_a_message_once_and_one_worker_claims_it() {
         .unwrap();
         assert_eq!(m.status, "pending_approval");
         assert!(m.id.starts_with("msg_"));
+        // It waits in the approvers' queue (counted even beyond the rows asked for),
+        // never in its author's.
+        let t = st.clock.now();
+        let (rows, waiting) = messages::queue_head(&db, t, &principal(&db, b).await, 0)
+            .await
+            .unwrap();
+        assert_eq!((rows.len(), waiting), (0, 1));
+        let (rows, waiting) = messages::queue_head(&db, t, &principal(&db, b).await, 5)
+            .await
+            .unwrap();
+        assert_eq!((rows[0].id.as_str(), waiting), (m.id.as_str(), 1));
+        assert_eq!(messages::queue_head(&db, t, &pa, 5).await.unwrap().1, 0);
 
         // Two approvers click at the same moment: one approval completes it, the other
         // is told it is no longer waiting.

@@ -318,18 +318,38 @@ pub async fn recent_own(db: &Db, p: &Principal, limit: i64) -> Result<Vec<Messag
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// The approver's queue: pending, unexpired messages written by someone else.
+/// The approver's queue: pending, unexpired messages written by someone else, oldest
+/// first (at most 500).
 pub async fn queue(db: &Db, now: i64, p: &Principal) -> Result<Vec<MessageInfo>, AppError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} where m.status = 'pending_approval' and m.author_id <> $1 \
-         and (m.expires_at is null or m.expires_at > $2) order by m.id limit 500"
-    ))
-    .bind(p.user_id())
-    .bind(now)
-    .fetch_all(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    Ok(queue_head(db, now, p, 500).await?.0)
+}
+
+/// The first `limit` messages of `p`'s queue and how many wait in all (the overview:
+/// a count, and a few rows rather than every payload).
+pub async fn queue_head(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    limit: i64,
+) -> Result<(Vec<MessageInfo>, i64), AppError> {
+    const WAITING: &str = "m.status = 'pending_approval' and m.author_id <> $1 \
+         and (m.expires_at is null or m.expires_at > $2)";
+    let rows: Vec<Row> =
+        sqlx::query_as(&format!("{SELECT} where {WAITING} order by m.id limit $3"))
+            .bind(p.user_id())
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await
+            .map_err(AppError::internal)?;
+    let (waiting,): (i64,) =
+        sqlx::query_as(&format!("select count(*) from messages m where {WAITING}"))
+            .bind(p.user_id())
+            .bind(now)
+            .fetch_one(&db.pool)
+            .await
+            .map_err(AppError::internal)?;
+    Ok((rows.into_iter().map(Into::into).collect(), waiting))
 }
 
 /// Why `p` may not decide on `m` now, if they may not.

@@ -58,8 +58,8 @@ pub struct OverviewData {
     /// `api.key.view_all`, else the user's own.
     pub expiring: Option<Vec<KeyInfo>>,
     pub expiring_all: bool,
-    /// Messages by others waiting for an approval (at most 500 counted).
-    pub approvals: Option<(Vec<MessageInfo>, usize)>,
+    /// Messages by others waiting for an approval: the oldest, and how many in all.
+    pub approvals: Option<(Vec<MessageInfo>, i64)>,
     pub my_messages: Option<Vec<MessageInfo>>,
     pub alerts: Option<Alerts>,
 }
@@ -81,10 +81,7 @@ pub async fn get_overview() -> Result<OverviewData, AppError> {
             (None, None)
         };
         let approvals = if p.has(P::MessageApprove) {
-            let mut queue = crate::core::messages::queue(&st.db, now, &p).await?;
-            let waiting = queue.len();
-            queue.truncate(ROWS as usize);
-            Some((queue, waiting))
+            Some(crate::core::messages::queue_head(&st.db, now, &p, ROWS).await?)
         } else {
             None
         };
@@ -313,7 +310,7 @@ fn Expiring(keys: Vec<KeyInfo>, all: bool) -> impl IntoView {
 }
 
 #[component]
-fn ApprovalsPanel(queue: Vec<MessageInfo>, waiting: usize) -> impl IntoView {
+fn ApprovalsPanel(queue: Vec<MessageInfo>, waiting: i64) -> impl IntoView {
     let summary = match waiting {
         0 => "No messages are waiting for your approval.".to_owned(),
         1 => "1 message is waiting for your approval.".to_owned(),

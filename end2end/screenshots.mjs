@@ -67,6 +67,11 @@ await owner.page.setViewportSize({ width: 1360, height: 860 });
 await shot(owner.page, '/', 'overview-desktop-light');
 await shot(owner.page, '/keys', 'keys-desktop-light');
 await shot(owner.page, '/approvals', 'approvals-desktop-light');
+if (process.env.SHOTS_ALL) {
+  for (const path of ['/apps', '/messages', '/users', '/roles', '/settings', '/account', '/api']) {
+    await shot(owner.page, path, path.slice(1) + '-desktop-light');
+  }
+}
 const phone = await signedIn('ada@example.com', ownerPassword, {
   viewport: { width: 390, height: 844 }, colorScheme: 'dark', deviceScaleFactor: 1,
 });

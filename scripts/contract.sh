@@ -49,9 +49,11 @@ print(k.json()["secret"])
 PY
 )"
 status=0
-"$venv/bin/st" run "$base/api/v1/openapi.json" --url "$base" \
+# (From the scratch folder: schemathesis keeps a cache in its working directory.)
+root="$PWD"
+(cd "$work" && "$root/$venv/bin/st" run "$base/api/v1/openapi.json" --url "$base" \
   -H "Authorization: Bearer $key" --seed 1 -n 100 --no-color \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance) \
   || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log ---" >&2; tail -50 "$work/server.log" >&2

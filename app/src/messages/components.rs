@@ -12,6 +12,12 @@ fn status_label(s: &str) -> String {
     s.replace('_', " ")
 }
 
+/// A message's status as a coloured badge (the overview uses it too).
+#[component]
+pub fn StatusBadge(status: String) -> impl IntoView {
+    view! { <span class=format!("badge status-{status}")>{status_label(&status)}</span> }
+}
+
 fn created_note(m: &MessageInfo) -> String {
     match m.status.as_str() {
         "pending_approval" => format!(
@@ -127,7 +133,7 @@ fn MessageTable(data: MessagesView) -> impl IntoView {
                     <td>{m.app.clone()}</td>
                     <td>{m.channel.clone()}</td>
                     <td>{m.subject.clone()}</td>
-                    <td><span class=format!("badge status-{}", m.status)>{status_label(&m.status)}</span></td>
+                    <td><StatusBadge status=m.status.clone()/></td>
                     <td>{m.author.clone()}</td>
                     <td>{format_time(m.created_at)}</td>
                 </tr>

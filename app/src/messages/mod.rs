@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod components;
 
-pub use components::{ApprovalsPage, MessagePage, MessagesPage};
+pub use components::{ApprovalsPage, MessagePage, MessagesPage, StatusBadge};
 
 /// A message as the panel and `GET /api/v1/messages/{id}` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 use crate::auth::{get_me, Me};
 use crate::error::AppError;
 use crate::keys::KeyInfo;
-use crate::messages::MessageInfo;
+use crate::messages::{MessageInfo, StatusBadge};
 use crate::shell_ui::{format_time, DataTable, LoadError, SignedIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -353,7 +353,7 @@ fn MyMessages(messages: Vec<MessageInfo>) -> impl IntoView {
                 <tr>
                     <td><a href=href><code>{m.id.clone()}</code></a></td>
                     <td>{m.subject.clone()}</td>
-                    <td><span class=format!("badge status-{}", m.status)>{m.status.replace('_', " ")}</span></td>
+                    <td><StatusBadge status=m.status.clone()/></td>
                     <td>{format_time(m.created_at)}</td>
                 </tr>
             }

@@ -13,6 +13,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("You do not have permission to do that.")]
     Forbidden,
+    /// Forbidden, with the reason and what to do instead.
+    #[error("{0}")]
+    Refused(String),
     #[error("Not found.")]
     NotFound,
     #[error("{message}")]
@@ -37,7 +40,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Unauthenticated => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::Refused(_) => 403,
             Self::NotFound => 404,
             Self::Validation { .. } => 400,
             Self::Conflict(_) => 409,
@@ -50,7 +53,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden => "forbidden",
+            Self::Forbidden | Self::Refused(_) => "forbidden",
             Self::NotFound => "not_found",
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
@@ -73,9 +76,17 @@ impl server_fn_error::FromServerFnError for AppError {
     fn from_server_fn_error(value: server_fn_error::ServerFnErrorErr) -> Self {
         use server_fn_error::ServerFnErrorErr as E;
         match value {
-            E::Args(m) | E::MissingArg(m) => {
-                Self::validation("form", format!("The form was not complete: {m}"))
+            // The request's arguments could not be decoded (missing, duplicated or
+            // mistyped fields, a body of another format, invalid UTF-8): the caller's
+            // mistake, answered 400 (the server's middleware sets the status).
+            E::Args(m) | E::MissingArg(m) | E::Deserialization(m) => {
+                let m: String = m.chars().take(300).collect();
+                Self::validation("form", format!("The form could not be read: {m}"))
             }
+            E::UnsupportedRequestMethod(m) => Self::validation(
+                "form",
+                format!("This endpoint does not take that request: {m}"),
+            ),
             // Transport failures seen in the browser.
             other => {
                 #[cfg(feature = "ssr")]

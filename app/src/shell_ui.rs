@@ -77,12 +77,16 @@ pub fn LoadError(error: AppError) -> impl IntoView {
         }
     }
     let signed_out = matches!(error, AppError::Unauthenticated);
-    if matches!(error, AppError::Forbidden) {
+    if matches!(error, AppError::Forbidden | AppError::Refused(_)) {
+        let why = match &error {
+            AppError::Refused(m) => m.clone(),
+            _ => "Your role does not allow this page.".to_owned(),
+        };
         return view! {
             <main id="main" class="auth-page">
                 <section class="card">
                     <h1>"Not allowed"</h1>
-                    <p role="alert">"Your role does not allow this page."</p>
+                    <p role="alert">{why}</p>
                     <p><a href="/">"Go to the overview"</a></p>
                 </section>
             </main>
@@ -184,5 +188,32 @@ pub fn DataTable(headers: &'static [&'static str], children: Children) -> impl I
                 <tbody>{children()}</tbody>
             </table>
         </div>
+    }
+}
+
+/// The text inside a `<textarea>`. Leptos writes a textarea's children into the
+/// server's HTML without escaping them (as for `<script>`), so stored text starting
+/// with `</textarea>` would become markup: the server escapes it here (the browser
+/// decodes it back to the same text). In the browser the text becomes a text node,
+/// which needs no escaping.
+pub(crate) fn textarea_text(text: &str) -> String {
+    #[cfg(feature = "ssr")]
+    {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        text.to_owned()
     }
 }

@@ -4,7 +4,7 @@
 #![cfg(feature = "ssr")]
 
 use app::core::{
-    access::{self, Principal, Subject},
+    access::{self, Principal},
     audit::Origin,
     password::Hasher,
     roles,
@@ -454,66 +454,66 @@ async fn throttling_grows_and_ends_on_its_own() {
         let other_ip: std::net::IpAddr = "203.0.113.1".parse().unwrap();
         let mut now = 1_000_000;
         // Two free attempts, the third sets a 1 s delay.
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
         assert_eq!(
-            throttle::attempt(&db, &s, now, "ada@example.com", ip).await,
+            throttle::attempt(&db, &s, now, "ada@example.com", ip, None).await,
             Err(AppError::RateLimited {
                 retry_after_secs: 1
             })
         );
         // The same account from another address is not slowed (the real user gets in).
-        throttle::attempt(&db, &s, now, "ada@example.com", other_ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", other_ip, None)
             .await
             .unwrap();
         // Delays double: 2 s, then 4 s, then capped at 8 s.
         now += 1;
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
         assert_eq!(
-            throttle::attempt(&db, &s, now, "ada@example.com", ip).await,
+            throttle::attempt(&db, &s, now, "ada@example.com", ip, None).await,
             Err(AppError::RateLimited {
                 retry_after_secs: 2
             })
         );
         now += 2;
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
         now += 4;
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
         now += 8;
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
         assert_eq!(
-            throttle::attempt(&db, &s, now, "ada@example.com", ip).await,
+            throttle::attempt(&db, &s, now, "ada@example.com", ip, None).await,
             Err(AppError::RateLimited {
                 retry_after_secs: 8
             })
         );
         // The lock ends on its own; a success forgets the account's failures.
         now += 8;
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
-        throttle::succeeded(&db, &s, "ada@example.com", ip)
+        throttle::succeeded(&db, &s, "ada@example.com", ip, None)
             .await
             .unwrap();
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
-        throttle::attempt(&db, &s, now, "ada@example.com", ip)
+        throttle::attempt(&db, &s, now, "ada@example.com", ip, None)
             .await
             .unwrap();
         // Parallel attempts are counted one by one: of ten at once, at most the free
@@ -543,7 +543,7 @@ async fn futures_join_all(
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (db, s, account) = (db.clone(), s.clone(), account.to_owned());
-        set.spawn(async move { throttle::attempt(&db, &s, now, &account, ip).await });
+        set.spawn(async move { throttle::attempt(&db, &s, now, &account, ip, None).await });
     }
     let mut out = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -557,7 +557,7 @@ async fn futures_join_all(
 async fn principal(db: &Db, user_id: i64) -> Principal {
     let u = users::find_by_id(db, user_id).await.unwrap().unwrap();
     let perms = access::role_permissions(db, u.role_id).await.unwrap();
-    Principal::new(Subject::User(u.id), u.role_id, perms)
+    Principal::user(u.id, u.role_id, perms)
 }
 
 async fn user_with_role(db: &Db, email: &str, role_id: i64) -> i64 {
@@ -1128,6 +1128,7 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         let (info, secret) = keys::create_key(
             &db,
             &cache,
+            &test_mailer(),
             now,
             &g,
             &o,
@@ -1150,9 +1151,18 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
 
         // Roll with a day of grace: the old key works until the deadline, then not.
         let gu = p.require(Permission::ApiKeyUpdate).unwrap();
-        let (new, new_secret) = keys::roll(&db, &cache, now, &gu, &o, &info.key_id, 86_400)
-            .await
-            .unwrap();
+        let (new, new_secret) = keys::roll(
+            &db,
+            &cache,
+            &test_mailer(),
+            now,
+            &gu,
+            &o,
+            &info.key_id,
+            86_400,
+        )
+        .await
+        .unwrap();
         assert_eq!(new.expires_at, Some(t), "the new key keeps every setting");
         let old = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
         assert_eq!(old.refusal(now + 86_400 - 1), None);
@@ -1522,11 +1532,10 @@ async fn authors_never_approve_their_own_and_approvers_need_the_permission_now()
         .await;
         assert!(matches!(own, Err(AppError::Validation { .. })), "{own:?}");
         // The author's API key (acting for the author): refused.
-        let as_key = Principal::new(
-            Subject::Key {
-                key_id: "key_AAAAAAAAAAAAAAAA".into(),
-                owner_id: 1,
-            },
+        let as_key = Principal::key(
+            "key_AAAAAAAAAAAAAAAA".into(),
+            1,
+            BuiltinRole::Owner.id(),
             BuiltinRole::Owner.id(),
             owner.permissions().clone(),
         );
@@ -1541,11 +1550,10 @@ async fn authors_never_approve_their_own_and_approvers_need_the_permission_now()
         assert_eq!(r, Err(AppError::Forbidden));
         // Nor any other user's key: approvals are made by people in the panel.
         let other = user_with_role(&db, "ann@example.com", BuiltinRole::Approver.id()).await;
-        let key_of_other = Principal::new(
-            Subject::Key {
-                key_id: "key_BBBBBBBBBBBBBBBB".into(),
-                owner_id: other,
-            },
+        let key_of_other = Principal::key(
+            "key_BBBBBBBBBBBBBBBB".into(),
+            other,
+            BuiltinRole::Approver.id(),
             BuiltinRole::Approver.id(),
             perms(&[Permission::MessageApprove]),
         );
@@ -1788,7 +1796,7 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
                     expires_at,
                     networks: "",
                 };
-                keys::create_key(&db, &cache, now, &g, &o, &new)
+                keys::create_key(&db, &cache, &test_mailer(), now, &g, &o, &new)
                     .await
                     .unwrap()
                     .0
@@ -1900,11 +1908,7 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
         }
 
         // Without api.key.view there is nothing to show.
-        let bare = Principal::new(
-            Subject::User(dev),
-            BuiltinRole::Viewer.id(),
-            Default::default(),
-        );
+        let bare = Principal::user(dev, BuiltinRole::Viewer.id(), Default::default());
         assert!(matches!(
             keys::overview(&db, now, soon, &bare, 10).await,
             Err(AppError::Forbidden)
@@ -2059,4 +2063,10 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
             .unwrap();
     })
     .await;
+}
+
+/// A mailer writing to a throwaway outbox (notifications are not what these tests check).
+fn test_mailer() -> Mailer {
+    let dir = std::env::temp_dir().join(format!("keyward-db-test-outbox-{}", std::process::id()));
+    Mailer::new(None, "keyward@example.com", dir).unwrap()
 }

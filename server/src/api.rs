@@ -81,6 +81,7 @@ impl ApiError {
                 "insufficient_permissions",
                 "This key's role does not allow that (a key never holds more than its owner).",
             ),
+            AppError::Refused(m) => Self::new(StatusCode::FORBIDDEN, "insufficient_permissions", m),
             AppError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "Not found."),
             AppError::Validation { field, message } => {
                 let mut e = Self::new(
@@ -142,7 +143,7 @@ pub struct Api {
     rid: String,
     ip: IpAddr,
     user_agent: Option<String>,
-    bearer: Result<Option<String>, ()>,
+    bearer: Result<Option<String>, BadAuth>,
     key_in_query: bool,
     started: tokio::time::Instant,
 }
@@ -150,25 +151,69 @@ pub struct Api {
 /// See `Api::invalid`.
 const INVALID_KEY_FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Query parameters that would carry a key.
+/// Query parameter names that would carry a key (compared case-insensitively).
 const KEY_PARAMS: &[&str] = &[
     "api_key",
     "apikey",
+    "api-key",
+    "x-api-key",
     "key",
     "token",
     "access_token",
     "secret",
+    "authorization",
+    "bearer",
 ];
 
-fn query_has_key(query: &str) -> bool {
-    query.split('&').any(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = name.to_ascii_lowercase();
-        KEY_PARAMS.contains(&name.as_str())
-            || value.starts_with("kw_")
-            || value.starts_with("kwpub_")
-            || name.starts_with("kw_")
+/// The prefixes every Keyward key starts with.
+const KEY_PREFIXES: &[&str] = &["kw_live_", "kw_test_", "kwpub_live_", "kwpub_test_"];
+
+fn looks_like_key(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    KEY_PREFIXES.iter().any(|p| lower.contains(p))
+}
+
+/// True when the URL carries a key anywhere: the path, or a query parameter's name or
+/// value, each read after percent-decoding (so `%6Bw_live_…` or `+` tricks do not hide
+/// one), or a parameter named like one of [`KEY_PARAMS`].
+fn url_has_key(uri: &axum::http::Uri) -> bool {
+    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    if looks_like_key(&path) {
+        return true;
+    }
+    uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(name, value)| {
+            KEY_PARAMS.contains(&name.to_ascii_lowercase().as_str())
+                || looks_like_key(&name)
+                || looks_like_key(&value)
+        })
     })
+}
+
+/// The `Authorization` header: `Ok(None)` when absent; `Err` when it is sent twice, is
+/// not text, or is not the Bearer scheme (matched case-insensitively, RFC 9110).
+fn bearer_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, BadAuth> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(v) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err(BadAuth::Duplicate);
+    }
+    let v = v.to_str().map_err(|_| BadAuth::Malformed)?;
+    let (scheme, token) = v.trim().split_once(' ').ok_or(BadAuth::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BadAuth::Malformed);
+    }
+    Ok(Some(token.trim().to_owned()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadAuth {
+    /// Two `Authorization` headers: which one would count is ambiguous (400).
+    Duplicate,
+    /// Not a Bearer credential (401 `invalid_api_key`).
+    Malformed,
 }
 
 impl FromRequestParts<AppState> for Api {
@@ -181,13 +226,7 @@ impl FromRequestParts<AppState> for Api {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         let ip = ClientIp::from_parts(parts, state).0;
-        let bearer = match parts.headers.get(header::AUTHORIZATION) {
-            None => Ok(None),
-            Some(v) => match v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
-                Some(k) => Ok(Some(k.trim().to_owned())),
-                None => Err(()),
-            },
-        };
+        let bearer = bearer_of(&parts.headers);
         Ok(Self {
             state: state.clone(),
             rid,
@@ -198,7 +237,7 @@ impl FromRequestParts<AppState> for Api {
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.chars().take(512).collect()),
             bearer,
-            key_in_query: parts.uri.query().is_some_and(query_has_key),
+            key_in_query: url_has_key(&parts.uri),
             started: tokio::time::Instant::now(),
         })
     }
@@ -254,11 +293,10 @@ impl Api {
     /// The key and the principal it acts as (its role's permissions).
     async fn authenticate(&self, door: Door) -> Result<(Arc<VerifiedKey>, Principal), ApiError> {
         let key = self.verify(door).await?;
-        let principal = Principal::new(
-            Subject::Key {
-                key_id: key.key_id.clone(),
-                owner_id: key.owner_id.unwrap_or(-1),
-            },
+        let principal = Principal::key(
+            key.key_id.clone(),
+            key.owner_id.unwrap_or(-1),
+            key.owner_role_id.unwrap_or(-1),
             key.role_id.unwrap_or(-1),
             key.permissions.clone(),
         );
@@ -283,7 +321,14 @@ impl Api {
                     "Send your API key in the Authorization header: Bearer <key>.",
                 )))
             }
-            Err(()) => return Err(self.invalid().await),
+            Err(BadAuth::Duplicate) => {
+                return Err(self.err(
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    "Send one Authorization header, not several.",
+                ))
+            }
+            Err(BadAuth::Malformed) => return Err(self.invalid().await),
             Ok(Some(s)) => s,
         };
         // Format and checksum first: a made-up key costs no database work.
@@ -471,7 +516,14 @@ pub fn listing() -> Vec<String> {
         version = "1",
         description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired; 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
     ),
-    components(schemas(ErrorBody, ErrorDetail, app::messages::MessageInfo)),
+    info(contact(name = "The administrators of this Keyward deployment")),
+    servers((url = "/", description = "This Keyward deployment (paths below start with /api/v1)")),
+    tags(
+        (name = "keys", description = "REST keys: who am I, list, create, rename, change role, roll, revoke"),
+        (name = "sdk", description = "The one write a public SDK key may make"),
+        (name = "messages", description = "Messages, sent only after approval when Settings > Messages require it"),
+    ),
+    components(schemas(ErrorBody, ErrorDetail, Cidr, EmailAddress, app::messages::MessageInfo)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -511,6 +563,10 @@ impl utoipa::Modify for ContractErrors {
                 "`ip_not_allowed`, `insufficient_permissions` or `sdk_key_not_allowed`",
             ),
             ("429", "`rate_limited`, with `Retry-After`"),
+            (
+                "500",
+                "`internal`: something failed on the server (the request id joins it to the log)",
+            ),
         ];
         for (path, item) in openapi.paths.paths.iter_mut() {
             let ops = [
@@ -537,21 +593,45 @@ impl utoipa::Modify for ContractErrors {
                         .responses
                         .entry(status.to_owned())
                         .or_insert_with(|| {
-                            ResponseBuilder::new()
+                            let mut b = ResponseBuilder::new()
                                 .description(format!("An error: {codes}"))
                                 .content(
                                     "application/json",
                                     ContentBuilder::new()
                                         .schema(Some(Ref::from_schema_name("ErrorBody")))
                                         .build(),
-                                )
-                                .build()
-                                .into()
+                                );
+                            if status == "429" {
+                                b = b.header("Retry-After", retry_after_header());
+                            }
+                            b.build().into()
                         });
+                    // An operation's own 429 entry gets the header too.
+                    if status == "429" {
+                        if let Some(utoipa::openapi::RefOr::T(r)) =
+                            op.responses.responses.get_mut("429")
+                        {
+                            r.headers
+                                .entry("Retry-After".to_owned())
+                                .or_insert_with(retry_after_header);
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(86_400)),
+        )
+        .description(Some("Seconds to wait before trying again"))
+        .build()
 }
 
 /// The error shape of every refusal.
@@ -565,9 +645,12 @@ struct ErrorBody {
 #[allow(dead_code)]
 struct ErrorDetail {
     /// One of the contract's codes, e.g. `invalid_api_key`.
+    #[schema(max_length = 64)]
     code: String,
+    #[schema(max_length = 2000)]
     message: String,
     /// Also in the `X-Request-Id` header.
+    #[schema(max_length = 64)]
     request_id: String,
 }
 
@@ -579,7 +662,7 @@ async fn not_found(api: Api) -> ApiError {
     )
 }
 
-#[utoipa::path(get, path = "/api/v1/whoami", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", security(("bearer" = [])),
     description = "The key making the call: id, kind, environment, app, owner, permissions, expiry. SDK keys may call it.",
     responses((status = 200, description = "The key", body = WhoAmI), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn whoami(api: Api) -> Result<Response, ApiError> {
@@ -641,7 +724,7 @@ struct OwnerRef {
     email: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/keys", security(("bearer" = [])), params(KeyFilter),
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), params(KeyFilter),
     description = "The caller's own keys (everyone's with api.key.view_all), newest first, filtered by the optional query parameters. Needs api.key.view. One page at a time: `next` is the key ID to pass as `after` for the following page (absent on the last page).",
     responses((status = 200, description = "`{\"keys\": [Key], \"next\": \"key_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_keys(
@@ -664,20 +747,59 @@ async fn list_keys(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    /// One line of visible text.
     #[schema(min_length = 1, max_length = 100)]
     name: String,
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     app_id: i64,
-    #[schema(pattern = "^(live|test)$")]
+    #[schema(pattern = "^(live|test)$", max_length = 4)]
     environment: String,
-    /// Defaults to the role of the key making the call.
+    /// Defaults to the role of the key making the call; never above what the caller's
+    /// owner holds.
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     role_id: Option<i64>,
     /// Unix seconds; absent or null: never.
+    #[schema(minimum = 0, maximum = 253402300799_i64)]
     expires_at: Option<i64>,
+    /// The key's own IP allow-list: addresses or CIDRs (empty: any address).
     #[serde(default)]
+    #[schema(max_items = 500, value_type = Vec<Cidr>)]
     networks: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/keys", security(("bearer" = [])), request_body = CreateBody,
+struct Cidr;
+
+impl utoipa::PartialSchema for Cidr {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        bounded_string(
+            2,
+            43,
+            "An IPv4 or IPv6 address or CIDR range, e.g. `10.0.0.0/8` or `2001:db8::/32`.",
+        )
+    }
+}
+
+impl utoipa::ToSchema for Cidr {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Cidr".into()
+    }
+}
+
+/// A string schema with length bounds.
+fn bounded_string(
+    min: usize,
+    max: usize,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .description(Some(description))
+        .into()
+}
+
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), request_body = CreateBody,
     description = "Creates a key owned by the caller's owner. The secret is in this response only (Cache-Control: no-store). Needs api.key.create; the role never holds more than the caller's.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_key(
@@ -691,6 +813,7 @@ async fn create_key(
     let (info, secret) = keys::create_key(
         &st.db,
         &st.keys,
+        &st.mailer,
         st.clock.now(),
         &grant,
         &api.origin(),
@@ -716,11 +839,13 @@ async fn create_key(
 struct UpdateBody {
     #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// Never above what the key's owner, or the caller's owner, holds.
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     role_id: Option<i64>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/keys/{key_id}", security(("bearer" = [])), request_body = UpdateBody,
-    params(("key_id" = String, Path, description = "key_…")),
+#[utoipa::path(patch, path = "/api/v1/keys/{key_id}", tag = "keys", security(("bearer" = [])), request_body = UpdateBody,
+    params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
     description = "Renames a key or changes its role. Needs api.key.update.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody)))]
 async fn update_key(
@@ -751,11 +876,12 @@ async fn update_key(
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     #[serde(default)]
+    #[schema(max_length = 500)]
     reason: String,
 }
 
-#[utoipa::path(delete, path = "/api/v1/keys/{key_id}", security(("bearer" = [])), request_body(content = RevokeBody, description = "Optional"),
-    params(("key_id" = String, Path, description = "key_…")),
+#[utoipa::path(delete, path = "/api/v1/keys/{key_id}", tag = "keys", security(("bearer" = [])), request_body(content = RevokeBody, description = "Optional"),
+    params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
     description = "Revokes a key at once, for good. Needs api.key.delete.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn revoke_key(
@@ -796,8 +922,8 @@ struct RollBody {
     grace_seconds: i64,
 }
 
-#[utoipa::path(post, path = "/api/v1/keys/{key_id}/roll", security(("bearer" = [])), request_body = RollBody,
-    params(("key_id" = String, Path, description = "key_…")),
+#[utoipa::path(post, path = "/api/v1/keys/{key_id}/roll", tag = "keys", security(("bearer" = [])), request_body = RollBody,
+    params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
     description = "Makes a new key with every setting of this one; this one keeps working for grace_seconds. Needs api.key.update.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 409, body = ErrorBody)))]
 async fn roll_key(
@@ -812,6 +938,7 @@ async fn roll_key(
     let (info, secret) = keys::roll(
         &st.db,
         &st.keys,
+        &st.mailer,
         st.clock.now(),
         &grant,
         &api.origin(),
@@ -831,13 +958,14 @@ async fn roll_key(
 struct EventBody {
     #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// A JSON object of at most 4096 bytes.
     #[serde(default)]
     #[schema(value_type = Object)]
     properties: Value,
 }
 
 /// The one write a public SDK key may make: an event for its app.
-#[utoipa::path(post, path = "/api/v1/sdk/events", security(("bearer" = [])), request_body = EventBody,
+#[utoipa::path(post, path = "/api/v1/sdk/events", tag = "sdk", security(("bearer" = [])), request_body = EventBody,
     description = "Records an event for the key's app: the one write a public SDK key may make.",
     responses((status = 202, description = "`{\"accepted\": true}`", body = Object), (status = 400, body = ErrorBody)))]
 async fn sdk_event(
@@ -861,22 +989,39 @@ async fn sdk_event(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MessageBody {
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     app_id: i64,
     /// `email` or `webhook`.
-    #[schema(pattern = "^(email|webhook)$")]
+    #[schema(pattern = "^(email|webhook)$", max_length = 7)]
     channel: String,
     /// Email: up to 50 addresses.
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(max_items = 50, value_type = Vec<EmailAddress>)]
     recipients: Vec<String>,
     /// Webhook: one of the URLs registered for the app.
     #[serde(default)]
+    #[schema(max_length = 2048)]
     webhook_url: String,
     /// At most 200 characters, one line.
     #[schema(min_length = 1, max_length = 200)]
     subject: String,
     /// At most 32 KiB.
+    #[schema(min_length = 1, max_length = 32768)]
     body: String,
+}
+
+struct EmailAddress;
+
+impl utoipa::PartialSchema for EmailAddress {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        bounded_string(3, 254, "An email address.")
+    }
+}
+
+impl utoipa::ToSchema for EmailAddress {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EmailAddress".into()
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -889,7 +1034,7 @@ struct Accepted {
 
 /// Writes a message. With approval required it waits for a person other than the
 /// key's owner to approve it in the panel: a key alone cannot send anything.
-#[utoipa::path(post, path = "/api/v1/messages", security(("bearer" = [])), request_body = MessageBody,
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", security(("bearer" = [])), request_body = MessageBody,
     description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 64 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
     responses((status = 202, description = "Accepted", body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn create_message(
@@ -923,8 +1068,8 @@ async fn create_message(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}", security(("bearer" = [])),
-    params(("id" = String, Path, description = "msg_…")),
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "msg_…", pattern = "^msg_[a-z2-7]{16}$", max_length = 20)),
     description = "A message the key's owner wrote (any message with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
     responses((status = 200, description = "The message", body = app::messages::MessageInfo), (status = 404, body = ErrorBody)))]
 async fn get_message(
@@ -943,13 +1088,49 @@ async fn get_message(
 
 #[cfg(test)]
 mod tests {
-    use super::query_has_key;
+    use super::{bearer_of, url_has_key, BadAuth};
+    use axum::http::{HeaderMap, HeaderValue, Uri};
+
+    fn has(u: &str) -> bool {
+        url_has_key(&u.parse::<Uri>().unwrap())
+    }
 
     #[test]
-    fn keys_in_query_strings_are_recognised() {
-        assert!(query_has_key("api_key=abc"));
-        assert!(query_has_key("x=1&Token=abc"));
-        assert!(query_has_key("q=kw_live_abc"));
-        assert!(!query_has_key("page=2&app=3"));
+    fn a_key_anywhere_in_the_url_is_recognised_after_decoding() {
+        assert!(has("/api/v1/whoami?api_key=abc"));
+        assert!(has("/api/v1/whoami?x=1&Token=abc"));
+        assert!(has("/api/v1/whoami?q=kw_live_abc"));
+        // Percent-encoded names and values, and a key inside a longer value.
+        assert!(has("/api/v1/whoami?x=%6Bw_live_abc"));
+        assert!(has("/api/v1/whoami?x=Bearer+kw_test_abc"));
+        assert!(has("/api/v1/whoami?%61pi_key=abc"));
+        assert!(has("/api/v1/whoami?KW_LIVE_abc=1"));
+        assert!(has("/api/v1/whoami?x=kwpub_live_abc"));
+        // In the path, encoded or not.
+        assert!(has("/api/v1/keys/kw_live_abc"));
+        assert!(has("/api/v1/keys/%6bw_live_abc"));
+        assert!(!has("/api/v1/keys?app_id=3&limit=2"));
+        assert!(!has("/api/v1/keys/key_abcdefghijklmnop"));
+    }
+
+    #[test]
+    fn bearer_is_matched_case_insensitively_and_only_once() {
+        let h = |vals: &[&str]| {
+            let mut m = HeaderMap::new();
+            for v in vals {
+                m.append("authorization", HeaderValue::from_str(v).unwrap());
+            }
+            m
+        };
+        assert_eq!(bearer_of(&h(&[])), Ok(None));
+        assert_eq!(bearer_of(&h(&["Bearer abc"])), Ok(Some("abc".into())));
+        assert_eq!(bearer_of(&h(&["bearer abc"])), Ok(Some("abc".into())));
+        assert_eq!(bearer_of(&h(&["BEARER  abc "])), Ok(Some("abc".into())));
+        assert_eq!(bearer_of(&h(&["Basic abc"])), Err(BadAuth::Malformed));
+        assert_eq!(bearer_of(&h(&["Bearer"])), Err(BadAuth::Malformed));
+        assert_eq!(
+            bearer_of(&h(&["Bearer a", "Bearer b"])),
+            Err(BadAuth::Duplicate)
+        );
     }
 }

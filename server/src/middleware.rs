@@ -197,9 +197,11 @@ pub async fn panel_network_gate(
         .unwrap_or([0, 0, 0, 0].into());
     let settings = match app::core::settings::security(&state.db, &state.config).await {
         Ok(s) => s,
+        // Fail closed: without its rules (database down, or a settings row this
+        // version cannot read) the panel is not served at all.
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the security settings");
-            return database_unavailable();
+            tracing::error!(error = %e, "cannot read the security settings: panel refused");
+            return settings_unavailable();
         }
     };
     if app::core::settings::network_allowed(&settings, ip) {
@@ -224,6 +226,25 @@ pub async fn panel_network_gate(
         .unwrap_or_default()
 }
 
+/// 503 with a page that says what is wrong, for a browser.
+fn settings_unavailable() -> Response {
+    let body = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Temporarily unavailable · Keyward</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/keyward.css\"></head><body>\
+         <main id=\"main\" class=\"auth-page\"><section class=\"card\">\
+         <h1>Keyward cannot check its security settings right now</h1>\
+         <p>The panel stays closed until it can: its database is unreachable, or its stored \
+         security settings cannot be read. Try again shortly. Administrators: the server log \
+         says which.</p></section></main></body></html>\n";
+    Response::builder()
+        .status(StatusCode::SERVICE_UNAVAILABLE)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::RETRY_AFTER, "30")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
 fn database_unavailable() -> Response {
     Response::builder()
         .status(StatusCode::SERVICE_UNAVAILABLE)
@@ -232,6 +253,76 @@ fn database_unavailable() -> Response {
             "Keyward cannot reach its database right now. Try again shortly.\n",
         ))
         .unwrap_or_default()
+}
+
+/// A request carrying the session cookie more than once (a cookie planted by a sibling
+/// host or a plain-http page beside the real one: "cookie tossing") is treated as
+/// signed out: every copy is removed before the session layer reads it, so neither
+/// is trusted.
+pub async fn one_session_cookie(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let name = crate::router::session_cookie_name(state.config.public_url.https);
+    let is_session = |pair: &str| {
+        pair.trim()
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim() == name)
+    };
+    let count: usize = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').filter(|p| is_session(p)).count())
+        .sum();
+    if count > 1 {
+        tracing::warn!(
+            path = req.uri().path(),
+            "request with two session cookies: treated as signed out"
+        );
+        let kept: Vec<String> = req
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter(|p| !is_session(p) && !p.trim().is_empty())
+            .map(|p| p.trim().to_owned())
+            .collect();
+        req.headers_mut().remove(header::COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            if !kept.is_empty() {
+                req.headers_mut().insert(header::COOKIE, v);
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Server functions decode their arguments before any Keyward code runs, and Leptos
+/// answers a decoding failure (a missing, duplicated or mistyped field, a JSON or
+/// multipart body, invalid UTF-8) with 500 whatever the error says. This sets the status
+/// the error itself names (400 for those), so no input produces a 5xx; a real internal
+/// error keeps its 500.
+pub async fn server_fn_status(req: Request, next: Next) -> Response {
+    let is_fn = req.uri().path().starts_with("/fn/");
+    let res = next.run(req).await;
+    if !is_fn || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(e) = serde_json::from_slice::<app::error::AppError>(&bytes) {
+        if let Ok(status) = StatusCode::from_u16(e.status()) {
+            parts.status = status;
+        }
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// Paths a signed-out visitor may load.

@@ -8,6 +8,18 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 pub const SESSION_COOKIE: &str = "keyward_session";
+/// With an https public URL: the browser then only accepts the cookie from this host,
+/// over https, for the whole site, and no subdomain or plain-http page can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-keyward_session";
+
+/// The session cookie's name for this deployment.
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -15,7 +27,7 @@ pub fn build(state: AppState) -> Router {
     let cfg = state.config.clone();
 
     let sessions = SessionManagerLayer::new(state.sessions.clone())
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie_name(cfg.public_url.https))
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(cfg.public_url.https)
@@ -35,6 +47,11 @@ pub fn build(state: AppState) -> Router {
             middleware::require_sign_in,
         ))
         .layer(sessions)
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::one_session_cookie,
+        ))
+        .layer(axum::middleware::from_fn(middleware::server_fn_status))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::panel_network_gate,

@@ -151,6 +151,14 @@ pub async fn change_password(
             &new_password,
         )
         .await?;
+        crate::core::notify::account(
+            &st.mailer,
+            &who.me.email,
+            crate::core::notify::AccountEvent::PasswordChanged,
+            &ctx.origin(),
+            st.clock.now(),
+        )
+        .await;
         // This browser stays signed in under a new session ID; every other session ends.
         ctx.session
             .cycle_id()
@@ -252,6 +260,14 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
             &code,
         )
         .await?;
+        crate::core::notify::account(
+            &st.mailer,
+            &who.me.email,
+            crate::core::notify::AccountEvent::AuthenticatorAdded,
+            &ctx.origin(),
+            st.clock.now(),
+        )
+        .await;
         ctx.session
             .insert(RECOVERY_ONCE_KEY, codes)
             .await

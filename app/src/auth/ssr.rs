@@ -3,11 +3,10 @@
 
 use super::{Me, SecondFactor};
 use crate::core::{
-    access::{self, Principal, Subject},
+    access::{self, Principal},
     audit::{self, Actor, Event, Origin, Outcome},
     client_ip::client_addr,
-    email_code,
-    password::MAX_PASSWORD_BYTES,
+    device, email_code, notify, password,
     session_store::USER_ID_KEY,
     settings,
     state::AppState,
@@ -66,6 +65,8 @@ pub struct RequestCtx {
     pub ip: IpAddr,
     pub user_agent: Option<String>,
     accepts_html: bool,
+    /// The device cookie's value, if the browser sent exactly one (see `core::device`).
+    device_cookie: Option<String>,
 }
 
 impl RequestCtx {
@@ -90,13 +91,66 @@ impl RequestCtx {
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
+        let device_name = device::cookie_name(state.config.public_url.https);
+        let mut device_values = parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(k, _)| *k == device_name)
+            .map(|(_, v)| v.to_owned());
+        // Two device cookies: neither is believed (one may have been planted).
+        let device_cookie = match (device_values.next(), device_values.next()) {
+            (Some(v), None) => Some(v),
+            _ => None,
+        };
         Ok(Self {
             state,
             session,
             ip,
             user_agent,
             accepts_html,
+            device_cookie,
         })
+    }
+
+    /// The id of this browser's device token for `account` (the normalised email), if
+    /// it holds a valid one: it completed a sign-in to that account before.
+    pub fn device_for(&self, account: &str) -> Option<String> {
+        let cookie = self.device_cookie.as_deref()?;
+        device::check(
+            self.state.master_key.expose(),
+            account,
+            cookie,
+            self.state.clock.now(),
+        )
+    }
+
+    /// Gives this browser a device token for `account` (keeping those of other
+    /// accounts it holds).
+    fn remember_device(&self, account: &str) {
+        let st = &self.state;
+        let https = st.config.public_url.https;
+        let value = device::with_token(
+            st.master_key.expose(),
+            account,
+            self.device_cookie.as_deref(),
+            st.clock.now(),
+        );
+        let cookie = format!(
+            "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+            device::cookie_name(https),
+            device::VALID_SECS,
+            if https { "; Secure" } else { "" }
+        );
+        if let (Some(opts), Ok(v)) = (
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+            http::HeaderValue::from_str(&cookie),
+        ) {
+            opts.append_header(http::header::SET_COOKIE, v);
+        }
     }
 
     /// Where this request came from, for audit rows.
@@ -157,7 +211,7 @@ pub async fn sign_in(
         ));
     }
     // Refused before any hashing: a huge password must not cost CPU.
-    if password.len() > MAX_PASSWORD_BYTES || email.len() > 320 {
+    if password::is_too_long(password) || email.len() > 320 {
         return Err(failed());
     }
     let settings = settings::security(&st.db, &st.config)
@@ -168,7 +222,19 @@ pub async fn sign_in(
     let account = normalised
         .clone()
         .unwrap_or_else(|| email.trim().to_lowercase());
-    if let Err(e) = throttle::attempt(&st.db, &settings, st.clock.now(), &account, ctx.ip).await {
+    // A browser that completed a sign-in to this account before has its own allowance,
+    // whatever an attacker elsewhere does to the account's (see core::throttle).
+    let device = ctx.device_for(&account);
+    if let Err(e) = throttle::attempt(
+        &st.db,
+        &settings,
+        st.clock.now(),
+        &account,
+        ctx.ip,
+        device.as_deref(),
+    )
+    .await
+    {
         tracing::info!(ip = %ctx.ip, "sign-in refused: throttled");
         return Err(e);
     }
@@ -216,8 +282,11 @@ pub async fn sign_in(
         tracing::info!(reason, ip = %ctx.ip, "sign-in failed");
         return Err(failed());
     }
-    let user = user.expect("reason is None only with a user");
-    throttle::succeeded(&st.db, &settings, &account, ctx.ip).await?;
+    let Some(user) = user else {
+        return Err(failed());
+    };
+    // The password counters are cleared when the sign-in completes, not here: a
+    // correct password alone (without the second step) earns nothing.
 
     // The second step: an authenticator app for users who set one up, else an email
     // code when the settings require a second factor.
@@ -285,6 +354,9 @@ pub enum SignInStep {
 
 /// Signs the session in: a fresh ID (whatever cookie the browser brought, or the
 /// pending step's, is not adopted), the user, and the times the timeouts count from.
+/// The account's sign-in failures (password and second step) are forgotten, this
+/// browser gets a device token for the account, and the owner is told when it is a
+/// browser that had not signed in to the account before.
 pub(crate) async fn complete_sign_in(
     ctx: &RequestCtx,
     user_id: i64,
@@ -293,6 +365,12 @@ pub(crate) async fn complete_sign_in(
     method: &str,
 ) -> Result<(), AppError> {
     let st = &ctx.state;
+    let known_device = ctx.device_for(email);
+    let settings = settings::security(&st.db, &st.config)
+        .await
+        .map_err(AppError::internal)?;
+    throttle::succeeded(&st.db, &settings, email, ctx.ip, known_device.as_deref()).await?;
+    throttle::second_step_succeeded(&st.db, user_id).await?;
     ctx.session.cycle_id().await.map_err(session_err)?;
     for k in [
         PENDING_UID_KEY,
@@ -330,6 +408,17 @@ pub(crate) async fn complete_sign_in(
         .await
         .map_err(AppError::internal)?;
     tracing::info!(user_id, ip = %ctx.ip, method, "signed in");
+    ctx.remember_device(email);
+    if known_device.is_none() {
+        notify::account(
+            &st.mailer,
+            email,
+            notify::AccountEvent::NewBrowser,
+            &ctx.origin(),
+            now,
+        )
+        .await;
+    }
     Ok(())
 }
 
@@ -377,10 +466,9 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
         .map_err(AppError::internal)?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
-    let settings = settings::security(&st.db, &st.config)
-        .await
-        .map_err(AppError::internal)?;
-    throttle::attempt(&st.db, &settings, st.clock.now(), &user.email, ctx.ip).await?;
+    // Counted per account across sign-ins and addresses before the code is checked; a
+    // correct password does not clear it, only a completed sign-in does.
+    let failures = throttle::second_step_attempt(&st.db, st.clock.now(), uid).await?;
     let now = st.clock.now();
     let code = code.trim();
     let accepted = if code.len() > 64 {
@@ -406,12 +494,32 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
         audit::record(&st.db, now, &ev)
             .await
             .map_err(AppError::internal)?;
+        if failures == throttle::SECOND_STEP_FREE {
+            // Someone with the password is guessing codes: tell the owner, once per run.
+            let mut alert = ctx.event(
+                Actor::User(uid),
+                "auth.alert",
+                Outcome::Failure,
+                serde_json::json!({ "reason": "second_step_failures", "failures": failures }),
+            );
+            alert.target = Some(user.email.clone());
+            audit::record(&st.db, now, &alert)
+                .await
+                .map_err(AppError::internal)?;
+            notify::account(
+                &st.mailer,
+                &user.email,
+                notify::AccountEvent::SecondStepFailures { failures },
+                &ctx.origin(),
+                now,
+            )
+            .await;
+        }
         return Err(AppError::validation(
             "code",
             "That code is not right, or was already used.",
         ));
     };
-    throttle::succeeded(&st.db, &settings, &user.email, ctx.ip).await?;
     complete_sign_in(ctx, uid, &user.email, now, kind).await
 }
 
@@ -527,7 +635,7 @@ pub async fn current_user(
             signed_in_at: auth_at,
             session_ends_at: ends_at,
         },
-        principal: Principal::new(Subject::User(user.id), user.role_id, permissions),
+        principal: Principal::user(user.id, user.role_id, permissions),
     }))
 }
 
@@ -585,7 +693,7 @@ pub async fn check_password(
             "Enter your password to confirm (it was last checked more than 10 minutes ago).",
         ));
     }
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password::is_too_long(password) {
         return Err(AppError::validation("password", "Incorrect password."));
     }
     let user = users::find_by_id(&st.db, user_id)
@@ -595,7 +703,16 @@ pub async fn check_password(
     let settings = settings::security(&st.db, &st.config)
         .await
         .map_err(AppError::internal)?;
-    throttle::attempt(&st.db, &settings, st.clock.now(), &user.email, ctx.ip).await?;
+    let device = ctx.device_for(&user.email);
+    throttle::attempt(
+        &st.db,
+        &settings,
+        st.clock.now(),
+        &user.email,
+        ctx.ip,
+        device.as_deref(),
+    )
+    .await?;
     let ok = st
         .hasher
         .verify(password, Some(&user.password_hash))
@@ -613,5 +730,5 @@ pub async fn check_password(
             .map_err(AppError::internal)?;
         return Err(AppError::validation("password", "Incorrect password."));
     }
-    throttle::succeeded(&st.db, &settings, &user.email, ctx.ip).await
+    throttle::succeeded(&st.db, &settings, &user.email, ctx.ip, device.as_deref()).await
 }

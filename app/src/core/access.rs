@@ -29,15 +29,39 @@ pub enum Subject {
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub subject: Subject,
+    /// The role the acting user holds (for a key: its owner's role).
     pub role_id: i64,
+    /// True when this principal may act as an Owner: a user with the Owner role, or a
+    /// key whose role is Owner and whose owner is an Owner now.
+    owner: bool,
     permissions: BTreeSet<Permission>,
 }
 
 impl Principal {
-    pub fn new(subject: Subject, role_id: i64, permissions: BTreeSet<Permission>) -> Self {
+    /// A signed-in user with the permissions their role holds now.
+    pub fn user(user_id: i64, role_id: i64, permissions: BTreeSet<Permission>) -> Self {
         Self {
-            subject,
+            subject: Subject::User(user_id),
             role_id,
+            owner: role_id == BuiltinRole::Owner.id(),
+            permissions,
+        }
+    }
+
+    /// An API key acting for its owner: what it may do is [`key_permissions`] of its
+    /// role and its owner's role, both as they are now.
+    pub fn key(
+        key_id: String,
+        owner_id: i64,
+        owner_role_id: i64,
+        key_role_id: i64,
+        permissions: BTreeSet<Permission>,
+    ) -> Self {
+        let owner_id_role = BuiltinRole::Owner.id();
+        Self {
+            subject: Subject::Key { key_id, owner_id },
+            role_id: owner_role_id,
+            owner: key_role_id == owner_id_role && owner_role_id == owner_id_role,
             permissions,
         }
     }
@@ -59,7 +83,7 @@ impl Principal {
     }
 
     pub fn is_owner(&self) -> bool {
-        self.role_id == BuiltinRole::Owner.id()
+        self.owner
     }
 
     pub fn has(&self, p: Permission) -> bool {
@@ -107,6 +131,117 @@ impl<'a> Grant<'a> {
             )))
         }
     }
+}
+
+/// What a key may do: its role's permissions that its owner also holds now (a key
+/// never does more than the person it belongs to; an owner who loses a permission takes
+/// their keys down with them).
+pub fn key_permissions(
+    key_role: &BTreeSet<Permission>,
+    owner_role: &BTreeSet<Permission>,
+) -> BTreeSet<Permission> {
+    key_role.intersection(owner_role).copied().collect()
+}
+
+/// May `actor` give `role_id` (holding `role_perms`) to someone: never a role holding a
+/// permission the actor lacks, and the Owner role only from an Owner. The one rule for
+/// users' roles, invitations and (with [`may_set_key_role`]) keys' roles.
+pub fn may_assign_role(
+    actor: &Principal,
+    role_id: i64,
+    role_perms: &BTreeSet<Permission>,
+) -> Result<(), AppError> {
+    if role_id == BuiltinRole::Owner.id() && !actor.is_owner() {
+        tracing::info!(subject = ?actor.subject, "refused: only an Owner gives the Owner role");
+        return Err(AppError::Forbidden);
+    }
+    if let Some(missing) = role_perms.iter().find(|x| !actor.has(**x)) {
+        tracing::info!(subject = ?actor.subject, role_id, permission = %missing, "refused: a role above the actor's own");
+        return Err(AppError::Forbidden);
+    }
+    Ok(())
+}
+
+/// May `actor` set a key's role to `role_id`: [`may_assign_role`] for the actor, and the
+/// role never above what the key's owner holds now (`owner_role_id`, `owner_perms`).
+pub fn may_set_key_role(
+    actor: &Principal,
+    owner_role_id: i64,
+    owner_perms: &BTreeSet<Permission>,
+    role_id: i64,
+    role_perms: &BTreeSet<Permission>,
+) -> Result<(), AppError> {
+    may_assign_role(actor, role_id, role_perms)?;
+    let owner_role = BuiltinRole::Owner.id();
+    if (role_id == owner_role && owner_role_id != owner_role)
+        || role_perms.iter().any(|x| !owner_perms.contains(x))
+    {
+        return Err(AppError::validation(
+            "role_id",
+            "A key's role cannot hold more than its owner's role: choose a role within what the key's owner may do.",
+        ));
+    }
+    Ok(())
+}
+
+/// May `actor` act on another user (disable, change the role, reset the second
+/// factor, end the sessions of) who holds `target_role_id` with `target_perms`: never
+/// on themselves this way, never on someone holding a permission the actor lacks, and
+/// on an Owner only as an Owner.
+pub fn may_act_on_user(
+    actor: &Principal,
+    target_id: i64,
+    target_role_id: i64,
+    target_perms: &BTreeSet<Permission>,
+    what: &str,
+) -> Result<(), AppError> {
+    if actor.user_id() == target_id {
+        return Err(AppError::validation(
+            "user",
+            format!("You cannot change your own {what}."),
+        ));
+    }
+    if target_role_id == BuiltinRole::Owner.id() && !actor.is_owner() {
+        tracing::info!(subject = ?actor.subject, target_id, "refused: only an Owner acts on an Owner");
+        return Err(AppError::Forbidden);
+    }
+    if let Some(missing) = target_perms.iter().find(|x| !actor.has(**x)) {
+        tracing::info!(subject = ?actor.subject, target_id, permission = %missing, "refused: the target holds a permission the actor lacks");
+        return Err(AppError::Refused(format!(
+            "This user holds a permission you do not ({missing}): only someone who holds every permission they have can change them."
+        )));
+    }
+    Ok(())
+}
+
+/// May `actor` edit (permissions, name) or delete the role `role_id`: never the role
+/// they hold themselves.
+pub fn may_edit_role(actor: &Principal, role_id: i64) -> Result<(), AppError> {
+    if actor.role_id == role_id {
+        return Err(AppError::Refused(
+            "You cannot edit the role you hold: ask someone with another role that manages roles."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// May `actor` see a key owned by `owner_id`: its owner with `api.key.view`, anyone
+/// with `api.key.view_all`.
+pub fn may_view_key(actor: &Principal, owner_id: Option<i64>) -> bool {
+    actor.has(Permission::ApiKeyViewAll)
+        || (actor.has(Permission::ApiKeyView) && owner_id == Some(actor.user_id()))
+}
+
+/// May `actor` roll a key owned by `owner_id`: only its owner (the new key is theirs,
+/// with the old key's role), holding `api.key.update`.
+pub fn may_roll_key(actor: &Principal, owner_id: Option<i64>) -> Result<(), AppError> {
+    if owner_id != Some(actor.user_id()) {
+        return Err(AppError::Refused(
+            "Only the key's owner can roll it. To stop this key, revoke it instead.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The permissions a role holds now: built-in roles from code, custom roles from their

@@ -63,6 +63,9 @@ pub struct Config {
     /// How long one delivery attempt (SMTP or webhook) may take; a claimed message is
     /// leased to its worker for twice this plus 10 s.
     pub delivery_timeout: Duration,
+    /// `KEYWARD_OUTBOUND_PROXY`: the only proxy webhooks (and other outbound HTTP) go
+    /// through; the environment's `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are ignored.
+    pub outbound_proxy: Option<Secret<String>>,
     /// Unknown `KEYWARD_*` variables (likely typos), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -85,6 +88,7 @@ const KNOWN_KEYS: &[&str] = &[
     "session_absolute_hours",
     "max_body_bytes",
     "delivery_timeout_seconds",
+    "outbound_proxy",
 ];
 
 /// `KEYWARD_*` variables read elsewhere (config file path, log filter).
@@ -132,6 +136,7 @@ struct Raw {
     session_absolute_hours: Option<StringOrNumber>,
     max_body_bytes: Option<StringOrNumber>,
     delivery_timeout_seconds: Option<StringOrNumber>,
+    outbound_proxy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,7 +355,24 @@ impl Config {
             600,
         )?);
 
+        let outbound_proxy = match raw.outbound_proxy.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => {
+                let ok = reqwest::Url::parse(p)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+                if ok.is_none() {
+                    return Err(err(
+                        "KEYWARD_OUTBOUND_PROXY",
+                        "expected a proxy URL such as http://proxy.internal:3128",
+                    ));
+                }
+                Some(Secret::new(p.to_owned()))
+            }
+        };
+
         Ok(Self {
+            outbound_proxy,
             listen,
             database_url: Secret::new(database_url),
             public_url,

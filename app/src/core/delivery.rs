@@ -219,12 +219,19 @@ async fn send_webhook(st: &AppState, c: &Claimed, timeout: Duration) -> Result<(
     }))
     .map_err(|e| transient(e.to_string()))?;
     let ts = st.clock.now();
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(std::sync::Arc::new(webhooks::AllowedHosts))
-        .build()
-        .map_err(|e| transient(e.to_string()))?;
+    let proxy = st
+        .config
+        .outbound_proxy
+        .as_ref()
+        .map(|p| p.expose().as_str());
+    if proxy.is_some() {
+        // The proxy resolves the name, not us: check every address it has first.
+        let parsed = reqwest::Url::parse(&url).map_err(|e| transient(e.to_string()))?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        webhooks::check_host(&host, port).await.map_err(transient)?;
+    }
+    let client = webhooks::outbound_client(proxy, timeout).map_err(|e| transient(e.to_string()))?;
     let res = client
         .post(&url)
         .header("content-type", "application/json")

@@ -51,6 +51,8 @@ pub async fn issue(
             });
         }
     }
+    // At most CODE_SENDS_PER_HOUR codes an hour per account, however many sign-ins ask.
+    super::throttle::code_send(db, now, user_id).await?;
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     sqlx::query("update email_codes set used_at = $2, updated_at = $2 where attempt_id = $1 and used_at is null")

@@ -26,17 +26,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_REASON_CHARS: usize = 500;
 
 fn name_of(field: &str, input: &str) -> Result<String, AppError> {
-    let n = input.trim();
-    if n.is_empty() {
-        return Err(AppError::validation(field, "Enter a name."));
-    }
-    if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            field,
-            format!("A name has at most {MAX_NAME_CHARS} characters and no control characters."),
-        ));
-    }
-    Ok(n.to_owned())
+    super::text::label(field, input, MAX_NAME_CHARS, "A name")
 }
 
 /// Parses an allow-list typed one entry per line (or comma-separated): each an IPv4 or
@@ -82,6 +72,17 @@ fn split(text: &str) -> Vec<String> {
 }
 
 // ---- apps ----
+
+/// Every app's id and name (for forms that pick an app), by name.
+pub async fn app_choices(db: &Db) -> Result<Vec<crate::keys::AppChoice>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("select id, name from apps order by name_key")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| crate::keys::AppChoice { id, name })
+        .collect())
+}
 
 pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
     let rows: Vec<(i64, String, String)> =
@@ -203,13 +204,8 @@ pub async fn record_event(
     name: &str,
     properties: &serde_json::Value,
 ) -> Result<(), AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            "name",
-            "An event name has 1 to 100 characters and no control characters.",
-        ));
-    }
+    let name = super::text::label("name", name, 100, "An event name")?;
+    let name = name.as_str();
     if !properties.is_object() && !properties.is_null() {
         return Err(AppError::validation(
             "properties",
@@ -570,35 +566,40 @@ pub async fn visible_key(
     .await
     .map_err(AppError::internal)?;
     let key = row.map(|r| key_info(now, r)).ok_or(AppError::NotFound)?;
-    let owner = key.owner_id.unwrap_or(-1);
-    if p.has(Permission::ApiKeyViewAll) || (p.has(Permission::ApiKeyView) && owner == p.user_id()) {
+    if super::access::may_view_key(p, key.owner_id) {
         Ok(key)
     } else {
         Err(AppError::NotFound)
     }
 }
 
-/// Refuses a role for a key that holds a permission its creator does not (or the Owner
-/// role, unless the creator is an Owner).
-async fn check_key_role(db: &Db, p: &Principal, role_id: i64) -> Result<(), AppError> {
-    let perms = role_permissions(db, role_id)
+/// Refuses a key role above what the person setting it holds or above what the key's
+/// owner holds now (`access::may_set_key_role`).
+async fn check_key_role(
+    db: &Db,
+    actor: &Principal,
+    owner_id: i64,
+    role_id: i64,
+) -> Result<(), AppError> {
+    let Some((_, perms)) = super::roles::find(db, role_id)
         .await
-        .map_err(AppError::internal)?;
-    let exists: Option<(i64,)> = sqlx::query_as("select id from roles where id = $1")
-        .bind(role_id)
-        .fetch_optional(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
-    if exists.is_none() {
+        .map_err(AppError::internal)?
+    else {
         return Err(AppError::validation(
             "role_id",
             "Choose a role that exists.",
         ));
-    }
-    if (role_id == BuiltinRole::Owner.id() && !p.is_owner()) || perms.iter().any(|x| !p.has(*x)) {
-        return Err(AppError::Forbidden);
-    }
-    Ok(())
+    };
+    let owner_role: Option<(i64,)> = sqlx::query_as("select role_id from users where id = $1")
+        .bind(owner_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    let owner_role = owner_role.ok_or(AppError::NotFound)?.0;
+    let owner_perms = role_permissions(db, owner_role)
+        .await
+        .map_err(AppError::internal)?;
+    super::access::may_set_key_role(actor, owner_role, &owner_perms, role_id, &perms)
 }
 
 pub struct NewKey<'a> {
@@ -616,6 +617,7 @@ pub struct NewKey<'a> {
 pub async fn create_key(
     db: &Db,
     cache: &KeyCache,
+    mailer: &super::mail::Mailer,
     now: i64,
     grant: &Grant<'_>,
     origin: &Origin,
@@ -634,7 +636,7 @@ pub async fn create_key(
             ));
         }
     }
-    check_key_role(db, p, k.role_id).await?;
+    check_key_role(db, p, p.user_id(), k.role_id).await?;
     let limits = super::settings::keys(db)
         .await
         .map_err(AppError::internal)?;
@@ -679,7 +681,21 @@ pub async fn create_key(
     )
     .await?;
     cache.bump();
-    Ok((visible_key(db, now, p, &key_id).await?, secret))
+    let key = visible_key(db, now, p, &key_id).await?;
+    if let Some(owner) = &key.owner {
+        super::notify::account(
+            mailer,
+            owner,
+            super::notify::AccountEvent::KeyCreated {
+                key_id: key.key_id.clone(),
+                name: key.name.clone(),
+            },
+            origin,
+            now,
+        )
+        .await;
+    }
+    Ok((key, secret))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -843,8 +859,12 @@ pub async fn update(
         None => key.name.clone(),
     };
     let role_id = match role_id {
+        // Unchanged: nothing to check (a rename of a key whose owner has since been
+        // demoted still works; the key does only what the owner may do anyway).
+        Some(r) if Some(r) == key.role_id => Some(r),
         Some(r) => {
-            check_key_role(db, p, r).await?;
+            let owner = key.owner_id.ok_or(AppError::NotFound)?;
+            check_key_role(db, p, owner, r).await?;
             Some(r)
         }
         None => key.role_id,
@@ -879,6 +899,7 @@ pub async fn update(
 pub async fn roll(
     db: &Db,
     cache: &KeyCache,
+    mailer: &super::mail::Mailer,
     now: i64,
     grant: &Grant<'_>,
     origin: &Origin,
@@ -893,6 +914,7 @@ pub async fn roll(
         ));
     }
     let old = visible_key(db, now, p, key_id).await?;
+    super::access::may_roll_key(p, old.owner_id)?;
     if old.status != "active" {
         return Err(AppError::Conflict(format!(
             "This key is {}; only an active key can be rolled.",
@@ -901,6 +923,9 @@ pub async fn roll(
     }
     let env = Environment::parse(&old.environment).ok_or(AppError::Internal)?;
     let nets = parse_networks("networks", &old.networks.join("\n"))?;
+    let role_id = old.role_id.unwrap_or(BuiltinRole::Viewer.id());
+    // The new key gets the old one's role: still never above what its owner holds now.
+    check_key_role(db, p, p.user_id(), role_id).await?;
     let secret = key_format::generate(Visibility::Secret, env);
     let new_id = key_format::new_key_id();
     insert_key(
@@ -913,7 +938,7 @@ pub async fn roll(
         &old.name,
         old.app_id,
         env,
-        old.role_id.unwrap_or(BuiltinRole::Viewer.id()),
+        role_id,
         &nets,
         old.expires_at,
         Some((&old.key_id, now + grace_secs)),
@@ -922,7 +947,21 @@ pub async fn roll(
     )
     .await?;
     cache.bump();
-    Ok((visible_key(db, now, p, &new_id).await?, secret))
+    let key = visible_key(db, now, p, &new_id).await?;
+    if let Some(owner) = &key.owner {
+        super::notify::account(
+            mailer,
+            owner,
+            super::notify::AccountEvent::KeyRolled {
+                old: old.key_id.clone(),
+                new: key.key_id.clone(),
+            },
+            origin,
+            now,
+        )
+        .await;
+    }
+    Ok((key, secret))
 }
 
 // ---- verification (the REST API's door) ----
@@ -938,6 +977,8 @@ pub struct VerifiedKey {
     pub owner_id: Option<i64>,
     pub owner: Option<String>,
     pub role_id: Option<i64>,
+    /// The owner's role now (None for SDK keys).
+    pub owner_role_id: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked: bool,
     /// False when the owner's account is disabled (or no longer active): a key acts
@@ -945,6 +986,8 @@ pub struct VerifiedKey {
     pub owner_active: bool,
     pub app_networks: Vec<IpNet>,
     pub key_networks: Vec<IpNet>,
+    /// What the key may do now: its role's permissions that its owner also holds
+    /// (`access::key_permissions`).
     pub permissions: std::collections::BTreeSet<Permission>,
     /// The `GET /api/v1/whoami` body of this key, rendered on first use: everything in
     /// it is fixed for as long as this cache entry lives.
@@ -973,6 +1016,7 @@ impl VerifiedKey {
             owner_id: self.owner_id,
             owner: self.owner.clone(),
             role_id: self.role_id,
+            owner_role_id: self.owner_role_id,
             expires_at: self.expires_at,
             revoked: self.revoked,
             owner_active: self.owner_active,
@@ -1268,9 +1312,10 @@ pub async fn lookup(
         Option<i64>,
         String,
         Option<String>,
+        Option<i64>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status \
+        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status, u.role_id \
          from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
     )
     .bind(&hash)
@@ -1292,10 +1337,15 @@ pub async fn lookup(
             revoked_at,
             key_nets,
             owner_status,
+            owner_role_id,
         )) => {
-            let permissions = match role_id {
-                Some(r) => role_permissions(db, r).await?,
-                None => Default::default(),
+            // What the key may do: its role's permissions that its owner holds now.
+            let permissions = match (role_id, owner_role_id) {
+                (Some(r), Some(o)) => super::access::key_permissions(
+                    &role_permissions(db, r).await?,
+                    &role_permissions(db, o).await?,
+                ),
+                _ => Default::default(),
             };
             let parse = |t: &str| t.lines().filter_map(parse_cidr).collect::<Vec<_>>();
             Some(Arc::new(VerifiedKey {
@@ -1307,6 +1357,7 @@ pub async fn lookup(
                 owner_id,
                 owner,
                 role_id,
+                owner_role_id,
                 expires_at,
                 revoked: revoked_at.is_some(),
                 // SDK keys have no owner; a secret key's owner must be active.

@@ -124,16 +124,8 @@ async fn validate(
     subject: &str,
     body: &str,
 ) -> Result<Payload, AppError> {
-    let subject = subject.trim();
-    if subject.is_empty() {
-        return Err(AppError::validation("subject", "Enter a subject."));
-    }
-    if subject.chars().count() > MAX_SUBJECT_CHARS || subject.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            "subject",
-            format!("A subject has at most {MAX_SUBJECT_CHARS} characters on one line."),
-        ));
-    }
+    let subject = super::text::label("subject", subject, MAX_SUBJECT_CHARS, "A subject")?;
+    let subject = subject.as_str();
     if body.trim().is_empty() {
         return Err(AppError::validation("body", "Enter the message."));
     }

@@ -13,12 +13,21 @@ use argon2::{
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
-pub const MAX_PASSWORD_BYTES: usize = 128;
+/// Passwords are 12 to 128 characters (not bytes: a 64-character CJK password is fine),
+/// and at most 512 bytes of UTF-8 (so argon2's input stays small).
+pub const MAX_PASSWORD_CHARS: usize = 128;
+pub const MAX_PASSWORD_BYTES: usize = 512;
 pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// True for a password over either limit; checked before any hashing, so a huge input
+/// costs no CPU.
+pub fn is_too_long(password: &str) -> bool {
+    password.len() > MAX_PASSWORD_BYTES || password.chars().count() > MAX_PASSWORD_CHARS
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
-    #[error("Passwords are at most {MAX_PASSWORD_BYTES} bytes long.")]
+    #[error("Passwords are at most {MAX_PASSWORD_CHARS} characters long.")]
     TooLong,
     #[error("Passwords are at least {MIN_PASSWORD_CHARS} characters long.")]
     TooShort,
@@ -51,7 +60,7 @@ fn argon2() -> Argon2<'static> {
 /// Checks a new password as NIST 800-63B asks: length 12..=128 characters, not a
 /// commonly used password, and no composition rules.
 pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
-    if password.len() > MAX_PASSWORD_BYTES {
+    if is_too_long(password) {
         return Err(PasswordError::TooLong);
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -78,7 +87,7 @@ impl Hasher {
 
     #[tracing::instrument(skip_all)]
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        if password.len() > MAX_PASSWORD_BYTES {
+        if is_too_long(password) {
             return Err(PasswordError::TooLong);
         }
         let password = password.to_owned();
@@ -96,7 +105,7 @@ impl Hasher {
     /// is done against a dummy hash and the answer is false.
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
-        if password.len() > MAX_PASSWORD_BYTES {
+        if is_too_long(password) {
             return Ok(false);
         }
         let password = password.to_owned();
@@ -161,6 +170,14 @@ mod tests {
         assert!(check_new_password("éééééééééééé").is_ok());
         assert!(check_new_password("correct horse battery").is_ok());
         assert!(check_new_password(&"x".repeat(128)).is_ok());
+        // Limits count characters: 64 CJK characters (192 bytes) are a fine password,
+        // 128 four-byte characters (512 bytes) too; one more character is not.
+        assert!(check_new_password(&"鍵".repeat(64)).is_ok());
+        assert!(check_new_password(&"🔑".repeat(128)).is_ok());
+        assert_eq!(
+            check_new_password(&"鍵".repeat(129)),
+            Err(PasswordError::TooLong)
+        );
         // On the shipped list, whatever the case.
         assert_eq!(
             check_new_password("123456789012"),

@@ -15,25 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub const MAX_ROLE_NAME_CHARS: usize = 50;
 
-/// Trims a role name and checks it: 1..=50 printable characters.
+/// Trims a role name and checks it: 1..=50 visible characters on one line.
 pub fn validate_name(input: &str) -> Result<String, AppError> {
-    let name = input.trim();
-    if name.is_empty() {
-        return Err(AppError::validation("name", "Enter a name for the role."));
-    }
-    if name.chars().count() > MAX_ROLE_NAME_CHARS {
-        return Err(AppError::validation(
-            "name",
-            format!("A role name has at most {MAX_ROLE_NAME_CHARS} characters."),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            "name",
-            "A role name cannot contain control characters.",
-        ));
-    }
-    Ok(name.to_owned())
+    super::text::label("name", input, MAX_ROLE_NAME_CHARS, "A role name")
 }
 
 fn name_taken() -> AppError {
@@ -191,6 +175,7 @@ pub async fn rename(
 ) -> Result<(), AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
     let new_name = validate_name(new_name)?;
+    super::access::may_edit_role(actor, id)?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let old = custom_role(&mut tx, id).await?;
     let res =
@@ -229,6 +214,7 @@ pub async fn delete(
     id: i64,
 ) -> Result<(), AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
+    super::access::may_edit_role(actor, id)?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let name = custom_role(&mut tx, id).await?;
     let (assigned,): (i64,) = sqlx::query_as("select count(*) from users where role_id = $1")
@@ -327,6 +313,7 @@ pub async fn save_matrix(
         if added.is_empty() && removed.is_empty() {
             continue;
         }
+        super::access::may_edit_role(actor, role_id)?;
         check_may_grant(grant, &added)?;
         for p in &removed {
             sqlx::query("delete from role_permissions where role_id = $1 and permission = $2")

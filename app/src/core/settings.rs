@@ -21,22 +21,32 @@ const KEYS: &str = "keys";
 const MESSAGES: &str = "messages";
 const MAX_LINES: usize = 500;
 
-/// The security settings now: the saved ones, else the defaults (timeouts from the
-/// configuration).
+/// The security settings now: the saved ones, else (never saved) the defaults, with
+/// timeouts from the configuration.
+///
+/// Fails closed: a saved value this version cannot read is an error, never the
+/// defaults — those would silently drop the network allow-list and a required second
+/// factor. The panel then answers 503 until an operator repairs or deletes the row.
 pub async fn security(db: &Db, config: &Config) -> Result<SecuritySettings, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as("select value from settings where name = $1")
         .bind(SECURITY)
         .fetch_optional(&db.pool)
         .await?;
-    let defaults = defaults(config);
-    Ok(match row {
-        // A value this version cannot read keeps the defaults rather than failing every
-        // request; it is logged so an operator sees it.
-        Some((json,)) => serde_json::from_str(&json).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "stored security settings unreadable; using defaults");
-            defaults
-        }),
-        None => defaults,
+    match row {
+        Some((json,)) => parse_stored(SECURITY, &json),
+        None => Ok(defaults(config)),
+    }
+}
+
+/// A stored settings group, or a decode error that names the group (fail closed).
+fn parse_stored<T: serde::de::DeserializeOwned>(name: &str, json: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(json).map_err(|e| {
+        tracing::error!(
+            error = %e,
+            group = name,
+            "stored settings unreadable: refusing what depends on them until the settings row is repaired (or deleted, for the defaults)"
+        );
+        sqlx::Error::Decode(Box::new(e))
     })
 }
 
@@ -250,8 +260,8 @@ async fn store<T: serde::Serialize>(
     tx.commit().await.map_err(AppError::internal)
 }
 
-/// A settings group as saved, else its defaults (a value this version cannot read is
-/// logged and the defaults are used, rather than failing every request).
+/// A settings group as saved, else (never saved) its defaults; a saved value this
+/// version cannot read is an error (fail closed).
 async fn load<T: serde::de::DeserializeOwned + Default>(
     db: &Db,
     name: &str,
@@ -260,13 +270,10 @@ async fn load<T: serde::de::DeserializeOwned + Default>(
         .bind(name)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row
-        .and_then(|(json,)| {
-            serde_json::from_str(&json)
-                .map_err(|e| tracing::error!(error = %e, group = name, "stored settings unreadable; using defaults"))
-                .ok()
-        })
-        .unwrap_or_default())
+    match row {
+        Some((json,)) => parse_stored(name, &json),
+        None => Ok(T::default()),
+    }
 }
 
 /// Settings > Keys now (defaults when never saved).

@@ -16,7 +16,7 @@ use super::{
     session_store::DbSessionStore,
 };
 use crate::error::AppError;
-use crate::roles::{BuiltinRole, Permission};
+use crate::roles::Permission;
 use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -291,7 +291,8 @@ pub async fn recovery_codes_left(db: &Db, user_id: i64) -> Result<i64, AppError>
 }
 
 /// An admin (`user.manage`, sudo checked by the caller) removes another user's second
-/// factor; that user's sessions end. Only an Owner resets an Owner.
+/// factor (authenticator and recovery codes); that user's sessions end. The rules of
+/// `access::may_act_on_user` apply. Returns the user's email (for the notification).
 pub async fn reset(
     db: &Db,
     sessions: &DbSessionStore,
@@ -299,15 +300,9 @@ pub async fn reset(
     grant: &Grant<'_>,
     origin: &Origin,
     target_id: i64,
-) -> Result<(), AppError> {
+) -> Result<String, AppError> {
     let p = grant.ensure(Permission::UserManage)?;
-    let target = super::users::find_by_id(db, target_id)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or(AppError::NotFound)?;
-    if target.role_id == BuiltinRole::Owner.id() && !p.is_owner() {
-        return Err(AppError::Forbidden);
-    }
+    let target = super::users::target_of(db, p, target_id, "second factor").await?;
     if !is_enrolled(db, target_id).await? {
         return Err(AppError::validation(
             "user",
@@ -340,7 +335,7 @@ pub async fn reset(
         .delete_for_user(target_id)
         .await
         .map_err(AppError::internal)?;
-    Ok(())
+    Ok(target.email)
 }
 
 #[cfg(test)]

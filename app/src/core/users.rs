@@ -106,7 +106,7 @@ pub fn normalise_email(input: &str) -> Result<String, UserError> {
     if e.len() > 254
         || e.chars().any(|c| {
             c.is_whitespace()
-                || c.is_control()
+                || super::text::is_hidden_or_control(c)
                 || matches!(
                     c,
                     ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\'
@@ -216,19 +216,7 @@ pub fn display_name_or_default(name: Option<&str>, email: &str) -> Result<String
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
-    if name.chars().count() > 100 {
-        return Err(AppError::validation(
-            "display_name",
-            "A name has at most 100 characters.",
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            "display_name",
-            "A name cannot contain control characters.",
-        ));
-    }
-    Ok(name)
+    super::text::label("display_name", &name, 100, "A name")
 }
 
 /// Refuses an address whose domain is not on Settings > General's list.
@@ -324,7 +312,7 @@ pub async fn register(
 }
 
 /// Refuses (403) assigning a role that holds a permission the principal does not, or the
-/// Owner role by anyone but an Owner.
+/// Owner role by anyone but an Owner (`access::may_assign_role`); returns the role's name.
 pub(crate) async fn check_may_assign(
     db: &Db,
     p: &Principal,
@@ -334,14 +322,7 @@ pub(crate) async fn check_may_assign(
         .await
         .map_err(AppError::internal)?
         .ok_or_else(|| AppError::validation("role", "Choose a role that exists."))?;
-    if role_id == BuiltinRole::Owner.id() && !p.is_owner() {
-        tracing::info!(subject = ?p.subject, "refused: only an Owner makes Owners");
-        return Err(AppError::Forbidden);
-    }
-    if perms.iter().any(|x| !p.has(*x)) {
-        tracing::info!(subject = ?p.subject, role_id, "refused: assigning a role above one's own");
-        return Err(AppError::Forbidden);
-    }
+    super::access::may_assign_role(p, role_id, &perms)?;
     Ok(name)
 }
 
@@ -435,28 +416,23 @@ pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
         .collect())
 }
 
-/// The target of a change made by someone else, with the rules every such change
-/// shares: not yourself, and an Owner is changed only by an Owner.
-async fn target_of(
+/// The target of a change made by someone else (disable, role, second factor,
+/// sessions), with the rule every such change shares (`access::may_act_on_user`): not
+/// yourself, not someone holding a permission you lack, an Owner only as an Owner.
+pub(crate) async fn target_of(
     db: &Db,
     p: &Principal,
     target_id: i64,
     what: &str,
 ) -> Result<UserRow, AppError> {
-    if p.user_id() == target_id {
-        return Err(AppError::validation(
-            "user",
-            format!("You cannot change your own {what}."),
-        ));
-    }
     let target = find_by_id(db, target_id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
-    if target.role_id == BuiltinRole::Owner.id() && !p.is_owner() {
-        tracing::info!(subject = ?p.subject, target_id, "refused: only an Owner changes an Owner");
-        return Err(AppError::Forbidden);
-    }
+    let perms = super::access::role_permissions(db, target.role_id)
+        .await
+        .map_err(AppError::internal)?;
+    super::access::may_act_on_user(p, target_id, target.role_id, &perms, what)?;
     Ok(target)
 }
 

@@ -71,23 +71,94 @@ pub fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
         .ok()
 }
 
-/// True for the addresses a webhook never goes to (see the module's doc).
+/// The IPv4 address an IPv6 address carries in one of its spellings: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96` and the
+/// local-use `64:ff9b:1::/48`), 6to4 (`2002:aabb:ccdd::/16`) and Teredo's client
+/// (`2001:0::/32`, stored inverted).
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let o = v6.octets();
+    let seg = v6.segments();
+    let last = || std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    if seg[..6] == [0, 0, 0, 0, 0, 0] && !(seg[6] == 0 && seg[7] <= 1) {
+        return Some(last());
+    }
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1)
+    {
+        return Some(last());
+    }
+    if seg[0] == 0x2002 {
+        return Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    if seg[0] == 0x2001 && seg[1] == 0 {
+        return Some(std::net::Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]));
+    }
+    None
+}
+
+/// True for the addresses a webhook never goes to (see the module's doc), in every
+/// spelling: an IPv6 address that carries an IPv4 one is judged by both.
 pub fn forbidden(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
     const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    let v4_forbidden = |v4: std::net::Ipv4Addr| {
+        v4.octets()[0] == 0 || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast()
+    };
     match ip {
-        IpAddr::V4(v4) => {
-            v4.octets()[0] == 0 || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast()
-        }
+        IpAddr::V4(v4) => v4_forbidden(v4),
         IpAddr::V6(v6) => {
             v6.is_unspecified()
                 || v6.is_unicast_link_local()
                 || v6.is_multicast()
                 || v6 == AWS_METADATA_V6
+                || embedded_ipv4(v6).is_some_and(v4_forbidden)
         }
+    }
+}
+
+/// Resolves `host` and checks every address it has (used when a proxy, not Keyward,
+/// will connect: all of them must be allowed, since the proxy may pick any).
+pub async fn check_host(host: &str, port: u16) -> Result<(), String> {
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return if forbidden(ip) {
+            Err(format!("{host} is an address webhooks may not reach"))
+        } else {
+            Ok(())
+        };
+    }
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    if found.is_empty() || found.iter().any(|a| forbidden(a.ip())) {
+        return Err(format!(
+            "{host} resolves to an address webhooks may not reach (unspecified, link-local, multicast or broadcast)"
+        ));
+    }
+    Ok(())
+}
+
+/// The HTTP client for outbound requests (webhooks): never the environment's proxy
+/// variables; `KEYWARD_OUTBOUND_PROXY` when set (then [`check_host`] must run before
+/// each request, since the proxy resolves the name); else direct, through
+/// [`AllowedHosts`]. No redirects.
+pub fn outbound_client(
+    proxy: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let b = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(AllowedHosts));
+    match proxy {
+        Some(p) => b.proxy(reqwest::Proxy::all(p)?).build(),
+        None => b.build(),
     }
 }
 
@@ -257,6 +328,13 @@ mod tests {
             "ff02::1",
             "fd00:ec2::254",
             "::ffff:169.254.169.254",
+            // The same metadata address in IPv6's other spellings of IPv4.
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            "64:ff9b::ffff:ffff",
         ] {
             assert!(forbidden(ip.parse().unwrap()), "{ip}");
         }
@@ -267,6 +345,8 @@ mod tests {
             "203.0.113.7",
             "::1",
             "2001:db8::1",
+            "64:ff9b::a00:1",
+            "2002:0a00:0001::1",
         ] {
             assert!(!forbidden(ip.parse().unwrap()), "{ip}");
         }

@@ -508,7 +508,7 @@ fn AppRow(
             <div class="field"><label for=name_id.clone()>{format!("Name of app {}", a.id)}</label>
                 <input id=name_id name="name" type="text" required maxlength="100" value=a.name.clone()/></div>
             <div class="field"><label for=nets_id.clone()>{format!("REST IP allow-list of {}", a.name)}</label>
-                <textarea id=nets_id name="networks" rows="2" maxlength="20000">{a.networks.join("\n")}</textarea></div>
+                <textarea id=nets_id name="networks" rows="2" maxlength="20000">{crate::shell_ui::textarea_text(&a.networks.join("\n"))}</textarea></div>
             <button type="submit" class="btn">"Save"</button>
         </ActionForm>
         <h4>"Webhook URLs"</h4>

@@ -43,15 +43,22 @@ pub const MAX_PAGE: i64 = 500;
 #[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct KeyFilter {
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 9007199254740991_i64))]
     pub app_id: Option<i64>,
     /// `live` or `test`.
-    #[cfg_attr(feature = "ssr", param(pattern = "^(live|test)$"))]
+    #[cfg_attr(feature = "ssr", param(pattern = "^(live|test)$", max_length = 4))]
     pub environment: Option<String>,
     /// `active`, `revoked` or `expired`.
-    #[cfg_attr(feature = "ssr", param(pattern = "^(active|revoked|expired)$"))]
+    #[cfg_attr(
+        feature = "ssr",
+        param(pattern = "^(active|revoked|expired)$", max_length = 7)
+    )]
     pub status: Option<String>,
     /// Continue after this key (the `next` of the previous page).
-    #[cfg_attr(feature = "ssr", param(pattern = "^key_[a-z2-7]{16}$"))]
+    #[cfg_attr(
+        feature = "ssr",
+        param(pattern = "^key_[a-z2-7]{16}$", max_length = 20)
+    )]
     pub after: Option<String>,
     /// Keys per page: 1 to 500, default 50.
     #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
@@ -84,13 +91,21 @@ mod components;
 
 pub use components::{AppsPage, KeysPage};
 
+/// An app as a choice in a form: its id and name, nothing of its configuration (the
+/// allow-lists, SDK keys and webhook URLs go only to `app.manage`, on `/apps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppChoice {
+    pub id: i64,
+    pub name: String,
+}
+
 /// What the keys page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeysView {
     pub keys: Vec<KeyInfo>,
     /// The key to continue after when there are more than one page.
     pub next: Option<String>,
-    pub apps: Vec<AppInfo>,
+    pub apps: Vec<AppChoice>,
     /// Roles a new key may get (none above the viewer's own permissions).
     pub roles: Vec<(i64, String)>,
     pub can_create: bool,
@@ -138,16 +153,17 @@ pub async fn list_keys(
             limit: None,
         };
         let page = crate::core::keys::list_keys(&st.db, st.clock.now(), p, &filter).await?;
-        let apps = crate::core::keys::list_apps(&st.db)
+        let apps = crate::core::keys::app_choices(&st.db)
             .await
             .map_err(AppError::internal)?;
+        // A new key is the viewer's own: the roles they may give it.
         let roles = crate::core::roles::list(&st.db)
             .await
             .map_err(AppError::internal)?
             .into_iter()
             .filter(|r| {
-                r.permissions.iter().all(|x| p.has(*x))
-                    && (r.id != crate::roles::BuiltinRole::Owner.id() || p.is_owner())
+                let perms = r.permissions.iter().copied().collect();
+                crate::core::access::may_assign_role(p, r.id, &perms).is_ok()
             })
             .map(|r| (r.id, r.name))
             .collect();
@@ -185,6 +201,7 @@ pub async fn create_key(
         let (key, secret) = crate::core::keys::create_key(
             &st.db,
             &st.keys,
+            &st.mailer,
             now,
             &grant,
             &ctx.origin(),
@@ -272,6 +289,7 @@ pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError>
         let (key, secret) = crate::core::keys::roll(
             &st.db,
             &st.keys,
+            &st.mailer,
             st.clock.now(),
             &grant,
             &ctx.origin(),

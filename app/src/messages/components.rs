@@ -314,12 +314,12 @@ fn MessageCard(
                     <input type="hidden" name="webhook_url" value=m.webhook_url.clone().unwrap_or_default()/>
                     {(m.channel == "email").then(|| view! {
                         <div class="field"><label for="edit-recipients">"Recipients"</label>
-                            <textarea id="edit-recipients" name="recipients" rows="2" maxlength="10000">{m.recipients.join("\n")}</textarea></div>
+                            <textarea id="edit-recipients" name="recipients" rows="2" maxlength="10000">{crate::shell_ui::textarea_text(&m.recipients.join("\n"))}</textarea></div>
                     })}
                     <div class="field"><label for="edit-subject">"Subject"</label>
                         <input id="edit-subject" name="subject" type="text" required maxlength="200" value=m.subject.clone()/></div>
                     <div class="field"><label for="edit-body">"Message"</label>
-                        <textarea id="edit-body" name="body" rows="6" required maxlength="32768">{m.body.clone()}</textarea></div>
+                        <textarea id="edit-body" name="body" rows="6" required maxlength="32768">{crate::shell_ui::textarea_text(&m.body)}</textarea></div>
                     <button type="submit" class="btn">"Save changes"</button>
                 </ActionForm>
             </section>

@@ -83,12 +83,12 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                     </div>
                     <div class="field">
                         <label for="allowed_domains">"Allowed email domains"</label>
-                        <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-hint">{s.allowed_domains.join("\n")}</textarea>
+                        <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-hint">{crate::shell_ui::textarea_text(&s.allowed_domains.join("\n"))}</textarea>
                         <p id="domains-hint" class="muted hint">"One per line, e.g. example.com. Only these exact domains (not their subdomains) can be given accounts and sign in. Empty: any domain."</p>
                     </div>
                     <div class="field">
                         <label for="panel_networks">"Panel network allow-list"</label>
-                        <textarea id="panel_networks" name="panel_networks" rows="4" maxlength="20000" aria-describedby="networks-hint">{s.panel_networks.join("\n")}</textarea>
+                        <textarea id="panel_networks" name="panel_networks" rows="4" maxlength="20000" aria-describedby="networks-hint">{crate::shell_ui::textarea_text(&s.panel_networks.join("\n"))}</textarea>
                         <p id="networks-hint" class="muted hint">{format!("One IPv4 or IPv6 address or range per line, e.g. 10.0.0.0/8. Sign-in and every panel page are refused from anywhere else. Empty: any network. Your address is {you}.")}</p>
                     </div>
                 </fieldset>

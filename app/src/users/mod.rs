@@ -124,6 +124,9 @@ pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
             role_id,
         )
         .await
+        // The user's keys do only what the new role allows, from their next request (on
+        // PostgreSQL every other instance hears of it through the keyward_keys trigger).
+        .inspect(|_| ctx.state.keys.bump())
     })
 }
 
@@ -158,15 +161,25 @@ pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
                 "Ask another administrator to reset your own second factor.",
             ));
         }
-        crate::core::totp::reset(
-            &ctx.state.db,
-            &ctx.state.sessions,
-            ctx.state.clock.now(),
+        let st = &ctx.state;
+        let email = crate::core::totp::reset(
+            &st.db,
+            &st.sessions,
+            st.clock.now(),
             &grant,
             &ctx.origin(),
             user_id,
         )
-        .await
+        .await?;
+        crate::core::notify::account(
+            &st.mailer,
+            &email,
+            crate::core::notify::AccountEvent::AuthenticatorRemoved,
+            &ctx.origin(),
+            st.clock.now(),
+        )
+        .await;
+        Ok(())
     })
 }
 

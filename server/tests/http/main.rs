@@ -4,10 +4,13 @@
 mod access;
 mod api;
 mod cli;
+mod edges;
 mod health;
 mod messages;
 mod overview;
 mod panel_security;
+mod privilege;
+mod second_factor;
 mod security;
 mod sign_in;
 
@@ -154,6 +157,49 @@ impl Server {
     }
 }
 
+/// A second `keyward serve` on the same database (another port), stopped on drop.
+pub struct Instance {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts another instance on `db_url`, in this server's folder, and waits for it.
+    pub async fn second_instance(&self, db_url: &str) -> Instance {
+        let port = free_port();
+        let log = self.dir.path().join(format!("server-{port}.log"));
+        let env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k != "KEYWARD_DATABASE_URL")
+            .cloned()
+            .collect();
+        let child = spawn_serve(&self.dir, db_url, port, &env, &log);
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client().get(format!("{base}/healthz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the second instance did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Instance { child, base }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -265,4 +311,47 @@ impl PgDb {
         .await
         .unwrap();
     }
+}
+
+/// Runs `f` against a server on SQLite, then (when KEYWARD_TEST_POSTGRES_URL is set) on
+/// a fresh PostgreSQL database; `f` gets the extra environment for `Server::start`.
+pub async fn on_sqlite_and_postgres<F, Fut>(f: F)
+where
+    F: Fn(Vec<(String, String)>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f(Vec::new()).await;
+    if let Some(pg) = PgDb::create().await {
+        f(vec![("KEYWARD_DATABASE_URL".into(), pg.url.clone())]).await;
+        pg.drop().await;
+    }
+}
+
+/// `Server::start` with owned environment pairs.
+pub async fn start_with(env: &[(String, String)], more: &[(&str, &str)]) -> Server {
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend_from_slice(more);
+    Server::start(&all).await
+}
+
+/// The mail files in a server's development outbox, oldest first.
+pub fn outbox(s: &Server) -> Vec<String> {
+    let dir = s.dir.path().join("outbox");
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+        Err(_) => return Vec::new(),
+    };
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
+/// The mails to `to` whose subject is `subject`.
+pub fn mails_to(s: &Server, to: &str, subject: &str) -> Vec<String> {
+    outbox(s)
+        .into_iter()
+        .filter(|m| m.contains(&format!("To: {to}")) && m.contains(&format!("Subject: {subject}")))
+        .collect()
 }

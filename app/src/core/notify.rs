@@ -1,0 +1,146 @@
+//! Mail to an account's owner about what just happened to their account: a key created
+//! or rolled in their name, an authenticator added or removed, recovery codes made,
+//! the password changed, a browser signing in for the first time, wrong second-step
+//! codes past the threshold. Each says what happened, when, from which address and
+//! browser, and what to do if it was not them.
+//!
+//! A notification never blocks what it reports: a mail that cannot be sent is logged
+//! (the action itself is already audited).
+
+use super::{
+    audit::Origin,
+    mail::{html_escape, Mail, Mailer},
+};
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum AccountEvent {
+    KeyCreated { key_id: String, name: String },
+    KeyRolled { old: String, new: String },
+    AuthenticatorAdded,
+    AuthenticatorRemoved,
+    PasswordChanged,
+    NewBrowser,
+    SecondStepFailures { failures: i64 },
+}
+
+impl AccountEvent {
+    fn subject(&self) -> &'static str {
+        match self {
+            Self::KeyCreated { .. } => "A new API key was created in your name",
+            Self::KeyRolled { .. } => "One of your API keys was rolled",
+            Self::AuthenticatorAdded => "An authenticator app was added to your account",
+            Self::AuthenticatorRemoved => "The authenticator app was removed from your account",
+            Self::PasswordChanged => "Your Keyward password was changed",
+            Self::NewBrowser => "New sign-in to your Keyward account",
+            Self::SecondStepFailures { .. } => {
+                "Someone who knows your password is trying to sign in"
+            }
+        }
+    }
+
+    fn what(&self) -> String {
+        match self {
+            Self::KeyCreated { key_id, name } => {
+                format!("An API key named \"{name}\" ({key_id}) was created in your name.")
+            }
+            Self::KeyRolled { old, new } => {
+                format!("Your API key {old} was rolled: {new} replaces it.")
+            }
+            Self::AuthenticatorAdded => {
+                "An authenticator app was set up for your account, and new recovery codes were made (the old ones no longer work).".into()
+            }
+            Self::AuthenticatorRemoved => {
+                "An administrator removed the authenticator app and recovery codes from your account; every session of yours was ended.".into()
+            }
+            Self::PasswordChanged => "The password of your account was changed; your other sessions were ended.".into(),
+            Self::NewBrowser => "Your account was signed in to from a browser that had not signed in to it before.".into(),
+            Self::SecondStepFailures { failures } => format!(
+                "Your password was entered correctly, then {failures} wrong sign-in codes followed. Further tries are now slowed down."
+            ),
+        }
+    }
+
+    fn if_not_you(&self) -> &'static str {
+        match self {
+            Self::KeyCreated { .. } | Self::KeyRolled { .. } => {
+                "If this was not you, revoke the key on the Keys page, change your password, and tell your administrator."
+            }
+            Self::SecondStepFailures { .. } => {
+                "If this was not you, someone has your password: change it now on the Account page and tell your administrator."
+            }
+            _ => "If this was not you, change your password now on the Account page and tell your administrator.",
+        }
+    }
+}
+
+fn when(now: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(now)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| now.to_string())
+}
+
+/// The mail for `ev`: (subject, text, html).
+pub fn render(ev: &AccountEvent, origin: &Origin, now: i64) -> (&'static str, String, String) {
+    let at = when(now);
+    let ip = origin.ip.as_deref().unwrap_or("an unknown address");
+    let browser = crate::account::describe_browser(origin.user_agent.as_deref());
+    let what = ev.what();
+    let advice = ev.if_not_you();
+    let text = format!("{what}\n\nWhen: {at}\nFrom: {ip} ({browser})\n\n{advice}\n");
+    let html = format!(
+        "<p>{}</p><p>When: {}<br>From: {} ({})</p><p>{}</p>",
+        html_escape(&what),
+        html_escape(&at),
+        html_escape(ip),
+        html_escape(&browser),
+        html_escape(advice)
+    );
+    (ev.subject(), text, html)
+}
+
+/// Mails `to` about `ev`; a failure is logged, never returned.
+pub async fn account(mailer: &Mailer, to: &str, ev: AccountEvent, origin: &Origin, now: i64) {
+    let (subject, text, html) = render(&ev, origin, now);
+    if let Err(e) = mailer
+        .send(Mail {
+            to,
+            subject,
+            text,
+            html,
+        })
+        .await
+    {
+        tracing::warn!(error = %e, subject, "account notification not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_says_what_when_where_and_what_to_do() {
+        let origin = Origin {
+            ip: Some("203.0.113.9".into()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36".into()),
+        };
+        let ev = AccountEvent::KeyCreated {
+            key_id: "key_abcdefghijklmnop".into(),
+            name: "<b>prod</b>".into(),
+        };
+        let (subject, text, html) = render(&ev, &origin, 1_800_000_000);
+        assert!(subject.contains("API key"));
+        assert!(text.contains("key_abcdefghijklmnop"));
+        assert!(text.contains("2027-01-15 08:00:00 UTC"), "{text}");
+        assert!(text.contains("203.0.113.9 (Chrome on Linux)"));
+        assert!(text.contains("If this was not you"));
+        assert!(html.contains("&lt;b&gt;prod&lt;/b&gt;") && !html.contains("<b>prod"));
+    }
+}

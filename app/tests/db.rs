@@ -747,11 +747,18 @@ async fn nobody_grants_what_they_do_not_hold() {
 
         // Assigning a role above one's own: refused (Admin holds everything).
         let gu = pm.require(Permission::UserManage).unwrap();
-        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let helper = user_with_role(&db, "helper@example.com", mine).await;
         assert_eq!(
-            users::change_role(&db, 4, &gu, &o, dev, BuiltinRole::Admin.id()).await,
+            users::change_role(&db, 4, &gu, &o, helper, BuiltinRole::Admin.id()).await,
             Err(AppError::Forbidden)
         );
+        // Nor acting on someone who holds a permission the manager lacks (a Developer
+        // holds api.key.create), whatever the new role.
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        assert!(matches!(
+            users::change_role(&db, 4, &gu, &o, dev, mine).await,
+            Err(AppError::Refused(_))
+        ));
         // ... also when creating a user.
         let hasher = Hasher::new(1);
         let reg = users::Registration {
@@ -773,8 +780,8 @@ async fn nobody_grants_what_they_do_not_hold() {
             .await,
             Err(AppError::Forbidden)
         );
-        // Within one's own permissions it works.
-        users::change_role(&db, 4, &gu, &o, dev, mine)
+        // Within one's own permissions, on someone holding no more, it works.
+        users::change_role(&db, 4, &gu, &o, helper, manager_role)
             .await
             .unwrap();
         // Nobody changes their own role or status.
@@ -796,14 +803,16 @@ async fn nobody_grants_what_they_do_not_hold() {
             Err(AppError::Validation { .. })
         ));
         // A grant for another permission does not open a write.
-        assert!(
-            users::change_role(&db, 5, &gm, &o, dev, BuiltinRole::Viewer.id())
-                .await
-                .is_err()
-        );
+        assert!(users::change_role(&db, 5, &gm, &o, helper, mine)
+            .await
+            .is_err());
         assert_eq!(
-            users::find_by_id(&db, dev).await.unwrap().unwrap().role_id,
-            mine
+            users::find_by_id(&db, helper)
+                .await
+                .unwrap()
+                .unwrap()
+                .role_id,
+            manager_role
         );
     })
     .await;

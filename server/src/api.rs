@@ -514,9 +514,9 @@ pub fn listing() -> Vec<String> {
     info(
         title = "Keyward REST API",
         version = "1",
+        contact(name = "The administrators of this Keyward deployment"),
         description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired; 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
     ),
-    info(contact(name = "The administrators of this Keyward deployment")),
     servers((url = "/", description = "This Keyward deployment (paths below start with /api/v1)")),
     tags(
         (name = "keys", description = "REST keys: who am I, list, create, rename, change role, roll, revoke"),

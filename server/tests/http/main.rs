@@ -270,7 +270,7 @@ pub fn set_cookie(r: &reqwest::Response) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("keyward_session="))
+        .find(|c| c.starts_with("keyward_session=") || c.starts_with("__Host-keyward_session="))
 }
 
 /// A fresh PostgreSQL database for one test (when KEYWARD_TEST_POSTGRES_URL is set);

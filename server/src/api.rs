@@ -801,7 +801,7 @@ fn bounded_string(
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), request_body = CreateBody,
     description = "Creates a key owned by the caller's owner. The secret is in this response only (Cache-Control: no-store). Needs api.key.create; the role never holds more than the caller's.",
-    responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`conflict`: the caller's owner already holds the most active keys Settings > Keys allow for this app", body = ErrorBody)))]
 async fn create_key(
     api: Api,
     body: Result<Json<CreateBody>, JsonRejection>,

@@ -557,6 +557,13 @@ mod tests {
         assert_eq!(e.var, "KEYWARD_MAIL_FROM");
         let e = load(&[("KEYWARD_SESSION_IDLE_MINUTES", "0")]).unwrap_err();
         assert_eq!(e.var, "KEYWARD_SESSION_IDLE_MINUTES");
+        let e = load(&[("KEYWARD_OUTBOUND_PROXY", "proxy:3128")]).unwrap_err();
+        assert_eq!(e.var, "KEYWARD_OUTBOUND_PROXY");
+        let c = load(&[("KEYWARD_OUTBOUND_PROXY", "http://proxy.internal:3128")]).unwrap();
+        assert_eq!(
+            c.outbound_proxy.map(|p| p.expose().clone()).as_deref(),
+            Some("http://proxy.internal:3128")
+        );
         let c = load(&[("KEYWARD_LISTN", "1")]).unwrap();
         assert_eq!(
             c.warnings,

@@ -1156,14 +1156,21 @@ impl KeyCache {
         }
     }
 
-    /// Counts a failed authentication from `ip`; `Some(seconds to wait)` when that
-    /// address is over its allowance.
+    /// Counts a failed authentication from `ip` (an IPv6 address as its /64: one host
+    /// usually holds the whole network); `Some(seconds to wait)` when that address is
+    /// over its allowance.
     pub fn auth_failure(&self, ip: std::net::IpAddr) -> Option<u64> {
         use governor::clock::Clock as _;
+        let scope = match ip {
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                std::net::IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into())
+            }
+            other => other,
+        };
         self.inner
             .auth_failures
             .0
-            .check_key(&ip)
+            .check_key(&scope)
             .err()
             .map(|not_until| {
                 not_until

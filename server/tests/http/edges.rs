@@ -440,3 +440,95 @@ async fn webhooks_refuse_link_local_addresses_in_their_ipv6_spellings() {
         assert_eq!(r.status(), 400, "{url}");
     }
 }
+
+/// A loopback HTTP listener that answers 200 to every request and records each one's
+/// request line.
+async fn recorder() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                log.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or("").to_owned());
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn webhooks_never_go_through_the_environment_s_proxy() {
+    let (proxy, via_proxy) = recorder().await;
+    let (hook, received) = recorder().await;
+    let s = Server::start(&[
+        ("HTTP_PROXY", &proxy),
+        ("http_proxy", &proxy),
+        ("ALL_PROXY", &proxy),
+        ("all_proxy", &proxy),
+    ])
+    .await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let url = format!("{hook}/hook");
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/apps/webhooks/register",
+        &pairs(&[("app_id", &app.to_string()), ("url", &url)]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/settings/messages/save",
+        &pairs(&[
+            ("approval_required", "not_required"),
+            ("approvals_needed", "1"),
+            ("pending_expiry_hours", "72"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/messages/create",
+        &pairs(&[
+            ("app_id", &app.to_string()),
+            ("channel", "webhook"),
+            ("webhook_url", &url),
+            ("subject", "Ping"),
+            ("body", "hello"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the webhook was not delivered:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(received.lock().unwrap()[0], "POST /hook HTTP/1.1");
+    assert!(
+        via_proxy.lock().unwrap().is_empty(),
+        "{:?}",
+        via_proxy.lock().unwrap()
+    );
+}

@@ -989,13 +989,36 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         };
         let uid = add_user(&db, "e@example.com", UserStatus::Active).await;
         let now = 1_800_000_000;
-        email_code::issue(&db, &mailer, now, uid, "e@example.com", "attempt-a", &o)
-            .await
-            .unwrap();
+        email_code::issue(
+            &db,
+            &mailer,
+            now,
+            uid,
+            "e@example.com",
+            &email_code::Attempt {
+                id: "attempt-a",
+                device: None,
+            },
+            &o,
+        )
+        .await
+        .unwrap();
         let code = read_code(dir.path());
         // Resending at once is throttled.
         assert!(matches!(
-            email_code::issue(&db, &mailer, now + 5, uid, "e@example.com", "attempt-a", &o).await,
+            email_code::issue(
+                &db,
+                &mailer,
+                now + 5,
+                uid,
+                "e@example.com",
+                &email_code::Attempt {
+                    id: "attempt-a",
+                    device: None
+                },
+                &o
+            )
+            .await,
             Err(AppError::RateLimited {
                 retry_after_secs: 25
             })
@@ -1012,18 +1035,40 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(), 1);
 
         // Expiry after 10 minutes.
-        email_code::issue(&db, &mailer, now, uid, "e@example.com", "attempt-c", &o)
-            .await
-            .unwrap();
+        email_code::issue(
+            &db,
+            &mailer,
+            now,
+            uid,
+            "e@example.com",
+            &email_code::Attempt {
+                id: "attempt-c",
+                device: None,
+            },
+            &o,
+        )
+        .await
+        .unwrap();
         let code = read_code(dir.path());
         assert!(!email_code::check(&db, now + 600, uid, "attempt-c", &code)
             .await
             .unwrap());
 
         // Five wrong tries burn the code: the right one is refused afterwards.
-        email_code::issue(&db, &mailer, now, uid, "e@example.com", "attempt-d", &o)
-            .await
-            .unwrap();
+        email_code::issue(
+            &db,
+            &mailer,
+            now,
+            uid,
+            "e@example.com",
+            &email_code::Attempt {
+                id: "attempt-d",
+                device: None,
+            },
+            &o,
+        )
+        .await
+        .unwrap();
         let code = read_code(dir.path());
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..5 {
@@ -1041,7 +1086,10 @@ async fn email_codes_are_single_use_bound_and_burnt() {
             now + 40,
             uid,
             "e@example.com",
-            "attempt-d",
+            &email_code::Attempt {
+                id: "attempt-d",
+                device: None,
+            },
             &o,
         )
         .await

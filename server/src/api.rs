@@ -144,7 +144,6 @@ pub struct Api {
     ip: IpAddr,
     user_agent: Option<String>,
     bearer: Result<Option<String>, BadAuth>,
-    key_in_query: bool,
     started: tokio::time::Instant,
 }
 
@@ -237,7 +236,6 @@ impl FromRequestParts<AppState> for Api {
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.chars().take(512).collect()),
             bearer,
-            key_in_query: url_has_key(&parts.uri),
             started: tokio::time::Instant::now(),
         })
     }
@@ -306,13 +304,6 @@ impl Api {
     /// The checks of the module's documentation, up to the permission (which the
     /// caller checks).
     async fn verify(&self, door: Door) -> Result<Arc<VerifiedKey>, ApiError> {
-        if self.key_in_query {
-            return Err(self.err(
-                StatusCode::BAD_REQUEST,
-                "key_in_query",
-                "API keys are never accepted in a URL. Send it in the Authorization header: Bearer <key>.",
-            ));
-        }
         let secret = match &self.bearer {
             Ok(None) => {
                 return Err(self.failed(self.err(
@@ -472,6 +463,28 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route("/api/{*rest}", any(not_found))
+        // Before routing: every /api/ URL, whatever route (or none) it names.
+        .layer(axum::middleware::from_fn(refuse_key_in_url))
+}
+
+/// A key anywhere in an `/api/` URL (see [`url_has_key`]) is refused before any route,
+/// fallback or method check: `400 key_in_query`, whatever else is wrong with the request.
+async fn refuse_key_in_url(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !url_has_key(req.uri()) {
+        return next.run(req).await;
+    }
+    let rid = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "key_in_query",
+        "API keys are never accepted in a URL. Send it in the Authorization header: Bearer <key>.",
+    )
+    .with_request_id(&rid)
+    .into_response()
 }
 
 /// The OpenAPI document (for `keyward routes` and the panel's API page).

@@ -337,7 +337,10 @@ pub async fn sign_in(
             now,
             user.id,
             &user.email,
-            &attempt,
+            &email_code::Attempt {
+                id: &attempt,
+                device: device.as_deref(),
+            },
             &ctx.origin(),
         )
         .await?;
@@ -370,7 +373,7 @@ pub(crate) async fn complete_sign_in(
         .await
         .map_err(AppError::internal)?;
     throttle::succeeded(&st.db, &settings, email, ctx.ip, known_device.as_deref()).await?;
-    throttle::second_step_succeeded(&st.db, user_id).await?;
+    throttle::second_step_succeeded(&st.db, user_id, known_device.as_deref()).await?;
     ctx.session.cycle_id().await.map_err(session_err)?;
     for k in [
         PENDING_UID_KEY,
@@ -468,7 +471,9 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
         .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
     // Counted per account across sign-ins and addresses before the code is checked; a
     // correct password does not clear it, only a completed sign-in does.
-    let failures = throttle::second_step_attempt(&st.db, st.clock.now(), uid).await?;
+    let device = ctx.device_for(&user.email);
+    let failures =
+        throttle::second_step_attempt(&st.db, st.clock.now(), uid, device.as_deref()).await?;
     let now = st.clock.now();
     let code = code.trim();
     let accepted = if code.len() > 64 {
@@ -536,13 +541,17 @@ pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
+    let device = ctx.device_for(&user.email);
     email_code::issue(
         &st.db,
         &st.mailer,
         st.clock.now(),
         uid,
         &user.email,
-        &attempt,
+        &email_code::Attempt {
+            id: &attempt,
+            device: device.as_deref(),
+        },
         &ctx.origin(),
     )
     .await

@@ -214,14 +214,26 @@ pub fn may_act_on_user(
     Ok(())
 }
 
-/// May `actor` edit (permissions, name) or delete the role `role_id`: never the role
-/// they hold themselves.
-pub fn may_edit_role(actor: &Principal, role_id: i64) -> Result<(), AppError> {
+/// May `actor` edit (permissions, name) or delete the role `role_id`, which holds
+/// `role_perms` now: never the role they hold themselves, and never a role holding a
+/// permission they lack (its holders may hold more than the actor: the rule of
+/// [`may_act_on_user`], applied to everyone holding the role).
+pub fn may_edit_role(
+    actor: &Principal,
+    role_id: i64,
+    role_perms: &BTreeSet<Permission>,
+) -> Result<(), AppError> {
     if actor.role_id == role_id {
         return Err(AppError::Refused(
             "You cannot edit the role you hold: ask someone with another role that manages roles."
                 .into(),
         ));
+    }
+    if let Some(missing) = role_perms.iter().find(|x| !actor.has(**x)) {
+        tracing::info!(subject = ?actor.subject, role_id, permission = %missing, "refused: editing a role that holds more than the actor");
+        return Err(AppError::Refused(format!(
+            "This role holds a permission you do not ({missing}): only someone who holds every permission in it can change it."
+        )));
     }
     Ok(())
 }

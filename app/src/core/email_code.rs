@@ -26,6 +26,13 @@ fn hash(attempt_id: &str, code: &str) -> String {
     ))
 }
 
+/// The sign-in attempt a code is for: its random id and, when the browser signed in to
+/// the account before, its device id (its own allowance of codes).
+pub struct Attempt<'a> {
+    pub id: &'a str,
+    pub device: Option<&'a str>,
+}
+
 /// Makes a code for this attempt, mails it, and audits it.
 pub async fn issue(
     db: &Db,
@@ -33,9 +40,10 @@ pub async fn issue(
     now: i64,
     user_id: i64,
     email: &str,
-    attempt_id: &str,
+    attempt: &Attempt<'_>,
     origin: &Origin,
 ) -> Result<(), AppError> {
+    let attempt_id = attempt.id;
     let last: Option<(i64,)> = sqlx::query_as(
         "select max(created_at) from email_codes where attempt_id = $1 having count(*) > 0",
     )
@@ -52,7 +60,7 @@ pub async fn issue(
         }
     }
     // At most CODE_SENDS_PER_HOUR codes an hour per account, however many sign-ins ask.
-    super::throttle::code_send(db, now, user_id).await?;
+    super::throttle::code_send(db, now, user_id, attempt.device).await?;
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     sqlx::query("update email_codes set used_at = $2, updated_at = $2 where attempt_id = $1 and used_at is null")

@@ -66,14 +66,20 @@ pub async fn invite(
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token_bytes);
 
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
-    let existing: Option<(i64, String)> =
-        sqlx::query_as("select id, status from users where email = $1")
+    let existing: Option<(i64, String, i64)> =
+        sqlx::query_as("select id, status, role_id from users where email = $1")
             .bind(&email)
             .fetch_optional(&mut *tx)
             .await
             .map_err(AppError::internal)?;
     let user_id = match existing {
-        Some((id, status)) if status == UserStatus::Invited.as_str() => {
+        Some((id, status, role_id)) if status == UserStatus::Invited.as_str() => {
+            // Inviting again changes the pending user's role: the rule for acting on a
+            // user applies (not someone invited with more than the actor holds).
+            let held = super::access::role_permissions(db, role_id)
+                .await
+                .map_err(AppError::internal)?;
+            super::access::may_act_on_user(p, id, role_id, &held, "invitation")?;
             sqlx::query(
                 "update users set display_name = $2, role_id = $3, updated_at = $4 where id = $1",
             )

@@ -175,7 +175,10 @@ pub async fn rename(
 ) -> Result<(), AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
     let new_name = validate_name(new_name)?;
-    super::access::may_edit_role(actor, id)?;
+    let held = super::access::role_permissions(db, id)
+        .await
+        .map_err(AppError::internal)?;
+    super::access::may_edit_role(actor, id, &held)?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let old = custom_role(&mut tx, id).await?;
     let res =
@@ -214,7 +217,10 @@ pub async fn delete(
     id: i64,
 ) -> Result<(), AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
-    super::access::may_edit_role(actor, id)?;
+    let held = super::access::role_permissions(db, id)
+        .await
+        .map_err(AppError::internal)?;
+    super::access::may_edit_role(actor, id, &held)?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let name = custom_role(&mut tx, id).await?;
     let (assigned,): (i64,) = sqlx::query_as("select count(*) from users where role_id = $1")
@@ -313,7 +319,7 @@ pub async fn save_matrix(
         if added.is_empty() && removed.is_empty() {
             continue;
         }
-        super::access::may_edit_role(actor, role_id)?;
+        super::access::may_edit_role(actor, role_id, &have)?;
         check_may_grant(grant, &added)?;
         for p in &removed {
             sqlx::query("delete from role_permissions where role_id = $1 and permission = $2")

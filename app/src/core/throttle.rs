@@ -235,16 +235,27 @@ pub async fn succeeded(
     tx.commit().await.map_err(AppError::internal)
 }
 
-fn second_step_key(user_id: i64) -> String {
-    format!("{SECOND_STEP}{}", h(format!("second-step\0{user_id}")))
+/// The second-step scope: the account's, or a known device's own (so someone who has
+/// the password cannot lock the owner's browsers out by failing codes elsewhere).
+fn second_step_key(user_id: i64, device: Option<&str>) -> String {
+    let scope = match device {
+        Some(d) => format!("second-step\0{user_id}\0{d}"),
+        None => format!("second-step\0{user_id}"),
+    };
+    format!("{SECOND_STEP}{}", h(scope))
 }
 
 /// Counts one second-step attempt for the account (before the code is checked);
 /// refuses with the seconds to wait while it is under delay. Returns the account's
 /// failures including this attempt (so a wrong code's caller knows when the threshold
 /// is reached).
-pub async fn second_step_attempt(db: &Db, now: i64, user_id: i64) -> Result<i64, AppError> {
-    let key = second_step_key(user_id);
+pub async fn second_step_attempt(
+    db: &Db,
+    now: i64,
+    user_id: i64,
+    device: Option<&str>,
+) -> Result<i64, AppError> {
+    let key = second_step_key(user_id, device);
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let (failures, locked_until, last) = lock_row(&mut tx, &key, now).await?;
     if locked_until > now {
@@ -271,20 +282,35 @@ pub async fn second_step_attempt(db: &Db, now: i64, user_id: i64) -> Result<i64,
     Ok(failures)
 }
 
-/// A sign-in was completed: the account's second-step failures are forgotten.
-pub async fn second_step_succeeded(db: &Db, user_id: i64) -> Result<(), AppError> {
+/// A sign-in was completed: the second-step failures of the scope it counted against
+/// are forgotten (a known device's own only: the account's were someone else's).
+pub async fn second_step_succeeded(
+    db: &Db,
+    user_id: i64,
+    device: Option<&str>,
+) -> Result<(), AppError> {
     sqlx::query("delete from sign_in_throttle where scope = $1")
-        .bind(second_step_key(user_id))
+        .bind(second_step_key(user_id, device))
         .execute(&db.pool)
         .await
         .map_err(AppError::internal)?;
     Ok(())
 }
 
-/// Counts one emailed (or texted) code for the account: at most
-/// `CODE_SENDS_PER_HOUR` an hour, else `RateLimited` until the hour is over.
-pub async fn code_send(db: &Db, now: i64, user_id: i64) -> Result<(), AppError> {
-    let key = format!("{CODE_SEND}{}", h(format!("code-send\0{user_id}")));
+/// Counts one emailed (or texted) code for the account (or, from a known device, for
+/// that device): at most `CODE_SENDS_PER_HOUR` an hour, else `RateLimited` until the
+/// hour is over.
+pub async fn code_send(
+    db: &Db,
+    now: i64,
+    user_id: i64,
+    device: Option<&str>,
+) -> Result<(), AppError> {
+    let scope = match device {
+        Some(d) => format!("code-send\0{user_id}\0{d}"),
+        None => format!("code-send\0{user_id}"),
+    };
+    let key = format!("{CODE_SEND}{}", h(scope));
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     // failures: codes sent in the hour that began at last_attempt_at.
     let (sent, _, started) = lock_row(&mut tx, &key, now).await?;

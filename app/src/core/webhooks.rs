@@ -102,8 +102,14 @@ fn embedded_ipv4(v6: Ipv6Addr) -> Option<std::net::Ipv4Addr> {
 /// spelling: an IPv6 address that carries an IPv4 one is judged by both.
 pub fn forbidden(ip: IpAddr) -> bool {
     const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    // Cloud metadata services outside the link-local range (Alibaba Cloud's).
+    const METADATA_V4: [std::net::Ipv4Addr; 1] = [std::net::Ipv4Addr::new(100, 100, 100, 200)];
     let v4_forbidden = |v4: std::net::Ipv4Addr| {
-        v4.octets()[0] == 0 || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast()
+        v4.octets()[0] == 0
+            || v4.is_link_local()
+            || v4.is_multicast()
+            || v4.is_broadcast()
+            || METADATA_V4.contains(&v4)
     };
     match ip {
         IpAddr::V4(v4) => v4_forbidden(v4),
@@ -335,6 +341,8 @@ mod tests {
             "2002:a9fe:a9fe::1",
             "2001:0:4136:e378:8000:63bf:5601:5601",
             "64:ff9b::ffff:ffff",
+            "100.100.100.200",
+            "::ffff:100.100.100.200",
         ] {
             assert!(forbidden(ip.parse().unwrap()), "{ip}");
         }

@@ -50,12 +50,12 @@ pub fn RolesPage() -> impl IntoView {
 /// permission the editor does not hold can be cleared but not ticked.
 #[component]
 fn Matrix(me: Me, roles: Vec<RoleInfo>, save: ServerAction<SaveRoles>) -> impl IntoView {
-    // The editor's own role is shown but not editable (nobody edits the role they hold).
-    let custom: Vec<i64> = roles
-        .iter()
-        .filter(|r| !r.builtin && r.name != me.role)
-        .map(|r| r.id)
-        .collect();
+    // Shown but not editable: built-in roles, the editor's own role, and roles holding a
+    // permission the editor lacks (the server refuses those edits too).
+    let editable = |r: &RoleInfo| {
+        !r.builtin && r.name != me.role && r.permissions.iter().all(|p| me.permissions.contains(p))
+    };
+    let custom: Vec<i64> = roles.iter().filter(|r| editable(r)).map(|r| r.id).collect();
     let has_custom = !custom.is_empty();
     let header = roles
         .iter()
@@ -77,7 +77,7 @@ fn Matrix(me: Me, roles: Vec<RoleInfo>, save: ServerAction<SaveRoles>) -> impl I
                     let held = r.permissions.contains(&p);
                     let label = format!("{}: {}", r.name, p.as_str());
                     let may_tick = me.permissions.contains(&p);
-                    let mine = r.name == me.role;
+                    let locked = !editable(r);
                     view! {
                         <td>
                             <input
@@ -85,7 +85,7 @@ fn Matrix(me: Me, roles: Vec<RoleInfo>, save: ServerAction<SaveRoles>) -> impl I
                                 name="grant[]"
                                 value=format!("{}:{}", r.id, p.as_str())
                                 checked=held
-                                disabled=r.builtin || mine || (!held && !may_tick)
+                                disabled=locked || (!held && !may_tick)
                                 aria-label=label
                             />
                         </td>

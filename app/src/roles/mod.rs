@@ -37,6 +37,7 @@ pub async fn create_role(
     #[server(default)] permission: Vec<Permission>,
 ) -> Result<i64, AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         let perms = permission.into_iter().collect();
         crate::core::roles::create(
             &ctx.state.db,
@@ -53,6 +54,7 @@ pub async fn create_role(
 #[server(prefix = "/fn", endpoint = "roles/rename")]
 pub async fn rename_role(id: i64, name: String) -> Result<(), AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         crate::core::roles::rename(
             &ctx.state.db,
             ctx.state.clock.now(),
@@ -68,6 +70,7 @@ pub async fn rename_role(id: i64, name: String) -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "roles/delete")]
 pub async fn delete_role(id: i64) -> Result<(), AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         crate::core::roles::delete(
             &ctx.state.db,
             ctx.state.clock.now(),

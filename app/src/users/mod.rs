@@ -93,6 +93,7 @@ pub async fn create_user(
     role_id: i64,
 ) -> Result<i64, AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
         crate::core::users::create_user(
             &st.db,
@@ -115,6 +116,7 @@ pub async fn create_user(
 #[server(prefix = "/fn", endpoint = "users/set_role")]
 pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         crate::core::users::change_role(
             &ctx.state.db,
             ctx.state.clock.now(),
@@ -134,6 +136,7 @@ pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "users/set_enabled")]
 pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         crate::core::users::set_enabled(
             &ctx.state.db,
             &ctx.state.sessions,
@@ -191,6 +194,7 @@ pub async fn invite_user(
     role_id: i64,
 ) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
+        crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
         let who = crate::core::users::find_by_id(&st.db, grant.principal().user_id())
             .await

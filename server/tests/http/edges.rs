@@ -398,6 +398,21 @@ async fn rest_finds_a_key_anywhere_in_the_url_and_reads_the_authorization_header
             "{url}"
         );
     }
+    // On every /api/ URL, whether a route, another method or nothing answers it.
+    for (method, url) in [
+        ("GET", format!("/api/v1/nonexistent?x={key}")),
+        ("GET", "/api/v2/whoami?api_key=abc".to_owned()),
+        ("GET", "/api/v1/whoami/%6bw_LIVE_x".to_owned()),
+        ("GET", format!("/api/v1/keys/{key}")),
+        ("GET", format!("/api/v1/openapi.json?x={key}")),
+    ] {
+        let (st, h, v) = call(&s, method, &url, None, None, &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (400, "key_in_query"),
+            "{method} {url}"
+        );
+    }
     // Two Authorization headers: 400, whichever is valid.
     let r = client()
         .get(s.url("/api/v1/whoami"))

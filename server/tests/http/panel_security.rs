@@ -214,7 +214,7 @@ async fn email_domain_allow_list() {
 }
 
 /// Makes this session's last password check 11 minutes old.
-async fn age_sudo(s: &Server) {
+pub async fn age_sudo(s: &Server) {
     let pool = s.db().await;
     let rows: Vec<(String, String)> = sqlx::query_as("select id_hash, data from sessions")
         .fetch_all(&pool)

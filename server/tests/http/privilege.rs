@@ -330,8 +330,109 @@ async fn nobody_acts_on_a_user_who_holds_more_nor_edits_their_own_role() {
         )
         .await;
         assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+        // Nor a role whose holders hold more than the editor: stripping it would demote
+        // them by the back door; renaming or deleting it neither.
+        let big = make_role(
+            &s,
+            &owner,
+            "Big",
+            &["api.key.view", "user.manage", "settings.manage"],
+        )
+        .await;
+        make_user(&s, &owner, "big@example.com", big).await;
+        let strip = pairs(&[
+            ("role[]", &big.to_string()),
+            ("grant[]", &format!("{big}:api.key.view")),
+        ]);
+        for (path, form) in [
+            ("/fn/roles/save", strip),
+            (
+                "/fn/roles/rename",
+                pairs(&[("id", &big.to_string()), ("name", "Small")]),
+            ),
+            ("/fn/roles/delete", pairs(&[("id", &big.to_string())])),
+        ] {
+            let r = post_fn(&s, Some(&help), path, &form).await;
+            assert_eq!(r.status(), 403, "{path}: {}", r.text().await.unwrap());
+        }
+        // A role within the editor's permissions can be edited.
+        let small = make_role(&s, &owner, "Small", &["api.key.view"]).await;
+        let r = post_fn(
+            &s,
+            Some(&help),
+            "/fn/roles/save",
+            &pairs(&[
+                ("role[]", &small.to_string()),
+                ("grant[]", &format!("{small}:audit.view")),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     })
     .await;
+}
+
+#[tokio::test]
+async fn role_and_user_changes_ask_for_the_password_when_it_is_stale() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let role = make_role(&s, &owner, "Readers", &["api.key.view"]).await;
+    let (uid, _) = make_user(&s, &owner, "u@example.com", VIEWER).await;
+    super::panel_security::age_sudo(&s).await;
+    for (path, form) in [
+        (
+            "/fn/users/set_role",
+            pairs(&[
+                ("user_id", &uid.to_string()),
+                ("role_id", &role.to_string()),
+            ]),
+        ),
+        (
+            "/fn/users/set_enabled",
+            pairs(&[("user_id", &uid.to_string()), ("enabled", "false")]),
+        ),
+        (
+            "/fn/roles/rename",
+            pairs(&[("id", &role.to_string()), ("name", "Other")]),
+        ),
+        ("/fn/roles/delete", pairs(&[("id", &role.to_string())])),
+        ("/fn/roles/create", pairs(&[("name", "Another")])),
+        (
+            "/fn/users/create",
+            pairs(&[
+                ("email", "n@example.com"),
+                ("display_name", "N"),
+                ("password", PASSWORD),
+                ("role_id", "5"),
+            ]),
+        ),
+    ] {
+        let r = post_fn(&s, Some(&owner), path, &form).await;
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(
+            r.text().await.unwrap().contains("Confirm your password"),
+            "{path}"
+        );
+    }
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/auth/sudo",
+        &pairs(&[("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/users/set_role",
+        &pairs(&[
+            ("user_id", &uid.to_string()),
+            ("role_id", &role.to_string()),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
 #[tokio::test]

@@ -312,3 +312,91 @@ async fn the_owner_hears_of_a_new_browser_and_of_account_changes() {
         1
     );
 }
+
+#[tokio::test]
+async fn someone_with_the_password_cannot_lock_the_owner_s_browser_out_of_the_second_step() {
+    let s = Server::start(&[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let owner = s.sign_in().await;
+    settings(&s, &owner, &[("second_factor", "required")]).await;
+    // The owner's browser signs in once (password, then the emailed code).
+    let r = password_step(&s, "owner@example.com", PASSWORD, &[]).await;
+    assert_eq!(r.status(), 200);
+    let pending = session_cookie(&r).unwrap();
+    let mail = mails_to(&s, "owner@example.com", "Your Keyward sign-in code")
+        .pop()
+        .unwrap();
+    let at = mail.find("sign-in code is ").unwrap() + "sign-in code is ".len();
+    let code = mail[at..at + 6].to_owned();
+    let r = post_fn(
+        &s,
+        Some(&pending),
+        "/fn/auth/verify",
+        &pairs(&[("code", &code)]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let device = cookie_pair(&r, "keyward_device").expect("a device cookie after the second step");
+    // Someone with the password, elsewhere, fails codes and uses up the code mails.
+    for i in 0..6 {
+        let xff = format!("203.0.113.{}", i + 1);
+        let r = password_step(
+            &s,
+            "owner@example.com",
+            PASSWORD,
+            &[("x-forwarded-for", &xff)],
+        )
+        .await;
+        if r.status() != 200 {
+            assert_eq!(r.status(), 429);
+            continue;
+        }
+        let attacker = session_cookie(&r).unwrap();
+        for _ in 0..3 {
+            post_fn(
+                &s,
+                Some(&attacker),
+                "/fn/auth/verify",
+                &pairs(&[("code", "000000")]),
+            )
+            .await;
+        }
+    }
+    let r = password_step(
+        &s,
+        "owner@example.com",
+        PASSWORD,
+        &[("x-forwarded-for", "203.0.113.99")],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        429,
+        "the account is held back for everyone else"
+    );
+    // The owner's browser still gets a code and signs in.
+    let before = mails_to(&s, "owner@example.com", "Your Keyward sign-in code").len();
+    let r = password_step(
+        &s,
+        "owner@example.com",
+        PASSWORD,
+        &[("x-forwarded-for", "198.51.100.7"), ("cookie", &device)],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let pending = session_cookie(&r).unwrap();
+    let mails = mails_to(&s, "owner@example.com", "Your Keyward sign-in code");
+    assert_eq!(mails.len(), before + 1);
+    let mail = mails.last().unwrap();
+    let at = mail.find("sign-in code is ").unwrap() + "sign-in code is ".len();
+    let code = mail[at..at + 6].to_owned();
+    let r = client()
+        .post(s.url("/fn/auth/verify"))
+        .header("origin", &s.base)
+        .header("cookie", format!("{pending}; {device}"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}

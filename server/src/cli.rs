@@ -1,11 +1,12 @@
 //! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`,
 //! `send-test-email`, `outbox`, `routes`.
 
+use crate::setup::{open_db, CliError};
 use app::core::{
     audit::{Actor, Origin},
     clock::Clock,
-    config::{Config, ConfigError},
-    db::{Db, DbError},
+    config::Config,
+    db::Db,
     password::Hasher,
     users::{self, Registration},
 };
@@ -69,23 +70,13 @@ enum AdminCommand {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("{0}")]
-    Message(String),
-}
-
 fn msg(s: impl Into<String>) -> CliError {
     CliError::Message(s.into())
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     if matches!(cli.command, Some(Command::Routes)) {
-        for line in crate::router::listing() {
+        for line in crate::http::router::listing() {
             println!("{line}");
         }
         return Ok(());
@@ -132,7 +123,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Command::Healthcheck => crate::health::check(&config).await,
+        Command::Healthcheck => crate::http::health::check(&config).await,
         Command::SendTestEmail { to } => {
             let mailer = app::core::mail::Mailer::from_config(&config)
                 .map_err(|e| msg(format!("mail configuration: {e}")))?;
@@ -153,13 +144,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Routes => Ok(()),
     }
-}
-
-/// Connects and migrates, with messages that say what to do.
-pub async fn open_db(config: &Config) -> Result<Db, CliError> {
-    let db = Db::connect(config.database_url.expose()).await?;
-    db.migrate().await?;
-    Ok(db)
 }
 
 fn read_password(file: Option<PathBuf>) -> Result<String, CliError> {

@@ -1,11 +1,11 @@
 //! `keyward`: the server and its command-line tools.
 
-mod api;
 mod cli;
-mod health;
-mod middleware;
-mod router;
+mod http;
+mod jobs;
+mod rest;
 mod serve;
+mod setup;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -21,41 +21,6 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
-/// "Chrome on Linux" from a User-Agent header (a summary for people, not a parser).
-pub fn describe_browser(ua: Option<&str>) -> String {
-    let Some(ua) = ua.filter(|u| !u.is_empty()) else {
-        return "Unknown browser".to_owned();
-    };
-    let browser = [
-        ("Edg/", "Edge"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Chromium/", "Chromium"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("iPad", "iPadOS"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
-    match (browser, os) {
-        (Some(b), Some(o)) => format!("{b} on {o}"),
-        (Some(b), None) => b.to_owned(),
-        (None, Some(o)) => format!("A browser on {o}"),
-        (None, None) => ua.chars().take(60).collect(),
-    }
-}
-
 #[server(prefix = "/fn", endpoint = "account/sessions")]
 pub async fn list_sessions() -> Result<Vec<SessionInfo>, AppError> {
     async {
@@ -76,7 +41,7 @@ pub async fn list_sessions() -> Result<Vec<SessionInfo>, AppError> {
             .map(|r| SessionInfo {
                 current: current.as_deref() == Some(r.id_hash.as_str()),
                 id: r.id_hash,
-                browser: describe_browser(r.user_agent.as_deref()),
+                browser: crate::core::user_agent::describe_browser(r.user_agent.as_deref()),
                 ip: r.ip.unwrap_or_else(|| "unknown".into()),
                 signed_in_at: r.created_at,
                 last_seen_at: r.last_seen_at,
@@ -275,23 +240,4 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
     }
     .await
     .map_err(AppError::reply)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::describe_browser;
-
-    #[test]
-    fn browser_summaries() {
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
-        assert_eq!(describe_browser(Some(chrome)), "Chrome on Linux");
-        assert_eq!(
-            describe_browser(Some(
-                "Mozilla/5.0 (Windows NT 10.0; rv:140.0) Gecko/20100101 Firefox/140.0"
-            )),
-            "Firefox on Windows"
-        );
-        assert_eq!(describe_browser(Some("curl/8.5.0")), "curl");
-        assert_eq!(describe_browser(None), "Unknown browser");
-    }
 }

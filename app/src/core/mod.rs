@@ -26,5 +26,6 @@ pub mod state;
 pub mod text;
 pub mod throttle;
 pub mod totp;
+pub mod user_agent;
 pub mod users;
 pub mod webhooks;

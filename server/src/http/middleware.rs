@@ -11,6 +11,7 @@
 //! - `Cache-Control: no-store` on everything but the static bundle;
 //! - signed-out visitors sent to /login before any panel page renders.
 
+use super::RequestId;
 use app::{auth::ssr::ClientIp, core::state::AppState, CspNonce};
 use axum::{
     body::Body,
@@ -24,10 +25,6 @@ use rand::RngCore as _;
 use std::net::SocketAddr;
 
 const STATIC_PREFIX: &str = "/pkg/";
-
-/// This request's id: in the `X-Request-Id` header, REST error bodies and log lines.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 fn random_b64(n: usize) -> String {
     let mut b = vec![0u8; n];
@@ -146,7 +143,7 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
         .unwrap_or_default();
     let too_large = || {
         if api {
-            crate::api::ApiError::new(
+            crate::rest::ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("The request body is larger than {limit} bytes."),
@@ -264,7 +261,7 @@ pub async fn one_session_cookie(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let name = crate::router::session_cookie_name(state.config.public_url.https);
+    let name = super::session_cookie_name(state.config.public_url.https);
     let is_session = |pair: &str| {
         pair.trim()
             .split_once('=')

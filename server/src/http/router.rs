@@ -1,25 +1,12 @@
 //! The router: health probes, the panel (pages and server functions), static files,
 //! wrapped in the security layers.
 
-use crate::{api, health, middleware};
+use super::{health, middleware, session_cookie_name};
+use crate::rest;
 use app::{core::state::AppState, shell, App};
 use axum::{middleware::from_fn_with_state, routing::get, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
-
-pub const SESSION_COOKIE: &str = "keyward_session";
-/// With an https public URL: the browser then only accepts the cookie from this host,
-/// over https, for the whole site, and no subdomain or plain-http page can plant one.
-pub const SECURE_SESSION_COOKIE: &str = "__Host-keyward_session";
-
-/// The session cookie's name for this deployment.
-pub fn session_cookie_name(https: bool) -> &'static str {
-    if https {
-        SECURE_SESSION_COOKIE
-    } else {
-        SESSION_COOKIE
-    }
-}
 
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -60,7 +47,7 @@ pub fn build(state: AppState) -> Router {
     // Probes and the static bundle never touch the session store (a cookie on an asset
     // request would otherwise cost a session read and write).
     Router::new()
-        .merge(api::router())
+        .merge(rest::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(
@@ -85,7 +72,7 @@ pub fn listing() -> Vec<String> {
         leptos::server_fn::axum::server_fn_paths()
             .map(|(path, method)| format!("fn {method} {path}")),
     );
-    out.extend(api::listing().into_iter().map(|r| format!("rest {r}")));
+    out.extend(rest::listing().into_iter().map(|r| format!("rest {r}")));
     out.sort();
     out.dedup();
     out

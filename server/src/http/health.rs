@@ -18,7 +18,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `keyward healthcheck`: GET /healthz on the configured listen address.
-pub async fn check(config: &app::core::config::Config) -> Result<(), crate::cli::CliError> {
+pub async fn check(config: &app::core::config::Config) -> Result<(), crate::setup::CliError> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {
@@ -29,7 +29,7 @@ pub async fn check(config: &app::core::config::Config) -> Result<(), crate::cli:
         });
     }
     let fail = |m: String| {
-        crate::cli::CliError::Message(format!("healthcheck of http://{addr}/healthz failed: {m}"))
+        crate::setup::CliError::Message(format!("healthcheck of http://{addr}/healthz failed: {m}"))
     };
     let io = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;

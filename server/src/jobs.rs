@@ -1,0 +1,66 @@
+//! Every background loop of an instance, in one place, on the injected clock. Each is
+//! safe to run on every instance at once: deletes are idempotent, the outbox worker
+//! claims rows, and the key-change listener only drops this instance's cache.
+
+use app::core::state::AppState;
+use std::time::Duration;
+use tower_sessions::ExpiredDeletion as _;
+
+/// Starts the loops: expired sessions deleted (every 5 minutes); API key "last used"
+/// and refused requests written in batches (every 5 seconds, never once per request)
+/// and aged-out sign-in throttling rows pruned (every 5 minutes); on PostgreSQL the
+/// key-change listener; the outbox worker (approved messages delivered, pending ones
+/// expired).
+pub fn spawn(state: &AppState) {
+    let store = state.sessions.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "deleting expired sessions failed");
+            }
+        }
+    });
+
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = st.keys.flush_last_used(&st.db).await {
+                tracing::warn!(error = %e, "writing API key last-used times failed");
+            }
+            if let Err(e) = st.keys.flush_refused(&st.db, st.clock.now()).await {
+                tracing::warn!(error = %e, "auditing refused API requests failed");
+            }
+            n += 1;
+            if n % 60 == 0 {
+                if let Err(e) = app::core::throttle::prune(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning sign-in throttling failed");
+                }
+            }
+        }
+    });
+
+    // PostgreSQL: other instances' key, app, role and user changes drop this
+    // instance's key verification cache (within a second).
+    if state.db.backend == app::core::db::Backend::Postgres {
+        tokio::spawn(app::core::keys::listen_for_changes(
+            state.config.database_url.expose().clone(),
+            state.keys.clone(),
+        ));
+    }
+
+    // Every instance runs one outbox worker; row claims keep them from sending a
+    // message twice.
+    tokio::spawn(app::core::delivery::worker(state.clone()));
+}
+
+/// What must not be lost when the process stops: the uses noted since the last tick.
+pub async fn at_shutdown(state: &AppState) {
+    if let Err(e) = state.keys.flush_last_used(&state.db).await {
+        tracing::warn!(error = %e, "writing API key last-used times at shutdown failed");
+    }
+}

@@ -1,0 +1,101 @@
+//! `/api/v1/messages`: write a message (sent only after approval when Settings >
+//! Messages require it) and read one.
+
+use super::{
+    auth::{Api, Door},
+    error::{ApiError, ErrorBody},
+    schema::EmailAddress,
+};
+use app::roles::Permission;
+use axum::{
+    extract::{rejection::JsonRejection, Path},
+    http::StatusCode,
+    Json,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MessageBody {
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
+    app_id: i64,
+    /// `email` or `webhook`.
+    #[schema(pattern = "^(email|webhook)$", max_length = 7)]
+    channel: String,
+    /// Email: up to 50 addresses.
+    #[serde(default)]
+    #[schema(max_items = 50, value_type = Vec<EmailAddress>)]
+    recipients: Vec<String>,
+    /// Webhook: one of the URLs registered for the app.
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    webhook_url: String,
+    /// At most 200 characters, one line.
+    #[schema(min_length = 1, max_length = 200)]
+    subject: String,
+    /// At most 32 KiB.
+    #[schema(min_length = 1, max_length = 32768)]
+    body: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Accepted {
+    /// `msg_…`
+    id: String,
+    /// `pending_approval` (an approver must confirm it in the panel) or `queued`.
+    status: String,
+}
+
+/// Writes a message. With approval required it waits for a person other than the
+/// key's owner to approve it in the panel: a key alone cannot send anything.
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", security(("bearer" = [])), request_body = MessageBody,
+    description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 64 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
+    responses((status = 202, description = "Accepted", body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub(super) async fn create_message(
+    api: Api,
+    body: Result<Json<MessageBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    let grant = api.grant(&p, Permission::MessageCreate)?;
+    let b = api.body(body)?;
+    let m = app::core::messages::create(
+        &api.state,
+        &grant,
+        &api.origin(),
+        &app::core::messages::Draft {
+            app_id: b.app_id,
+            channel: &b.channel,
+            recipients: &b.recipients.join("\n"),
+            webhook_url: &b.webhook_url,
+            subject: &b.subject,
+            body: &b.body,
+        },
+    )
+    .await
+    .map_err(|e| api.app_err(e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: m.id,
+            status: m.status,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "msg_…", pattern = "^msg_[a-z2-7]{16}$", max_length = 20)),
+    description = "A message the key's owner wrote (any message with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
+    responses((status = 200, description = "The message", body = app::messages::MessageInfo), (status = 404, body = ErrorBody)))]
+pub(super) async fn get_message(
+    api: Api,
+    Path(id): Path<String>,
+) -> Result<Json<app::messages::MessageInfo>, ApiError> {
+    let (_, p) = api.authenticate(Door::Server).await?;
+    if !p.has(Permission::MessageApprove) {
+        api.need(&p, Permission::MessageCreate)?;
+    }
+    let m = app::core::messages::visible(&api.state.db, &p, &id)
+        .await
+        .map_err(|e| api.app_err(e))?;
+    Ok(Json(m))
+}

@@ -28,7 +28,7 @@ step "rustfmt"
 cargo fmt --all -- --check
 
 step "clippy (server build)"
-cargo clippy --locked -p app -p keyward --features app/ssr --all-targets -- -D warnings
+cargo clippy --locked -p model -p app -p keyward --features app/ssr --all-targets -- -D warnings
 
 step "clippy (wasm build)"
 kw_wasm_clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
@@ -37,7 +37,7 @@ step "build (server and browser bundle)"
 scripts/build.sh
 
 step "unit, database and HTTP tests"
-cargo test --locked -p app -p keyward --features app/ssr
+cargo test --locked -p model -p app -p keyward --features app/ssr
 
 step "end-to-end (Playwright in Chromium)"
 scripts/e2e.sh

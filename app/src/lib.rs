@@ -17,7 +17,7 @@ macro_rules! guarded {
             $body.await
         }
         .await
-        .map_err($crate::error::AppError::reply)
+        .map_err($crate::error::reply)
     }};
 }
 

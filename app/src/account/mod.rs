@@ -49,7 +49,7 @@ pub async fn list_sessions() -> Result<Vec<SessionInfo>, AppError> {
             .collect())
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 #[server(prefix = "/fn", endpoint = "account/end_session")]
@@ -80,7 +80,7 @@ pub async fn end_session(id: String) -> Result<(), AppError> {
             .map_err(AppError::internal)
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 #[server(prefix = "/fn", endpoint = "account/password")]
@@ -145,7 +145,7 @@ pub async fn change_password(
         Ok(())
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 /// The authenticator app section of /account.
@@ -187,7 +187,7 @@ pub async fn totp_status() -> Result<TotpInfo, AppError> {
         })
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 #[server(prefix = "/fn", endpoint = "account/totp/start")]
@@ -207,7 +207,7 @@ pub async fn start_totp() -> Result<(), AppError> {
         .map(|_| ())
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 #[server(prefix = "/fn", endpoint = "account/totp/confirm")]
@@ -239,5 +239,5 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
             .map_err(|e| AppError::internal(format!("session store: {e}")))
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }

@@ -15,7 +15,7 @@ pub async fn api_doc() -> Result<String, AppError> {
         Ok(ctx.state.api_doc.to_string())
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 /// One operation of the document: (method, path, description, statuses).

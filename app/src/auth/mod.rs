@@ -66,7 +66,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
                 leptos_axum::redirect("/login?error=credentials");
                 return Err(e);
             }
-            Err(e.reply())
+            Err(crate::error::reply(e))
         }
     }
 }
@@ -83,7 +83,10 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "auth/me")]
 pub async fn get_me() -> Result<Me, AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
-    ctx.signed_in().await.map(|s| s.me).map_err(AppError::reply)
+    ctx.signed_in()
+        .await
+        .map(|s| s.me)
+        .map_err(crate::error::reply)
 }
 
 /// What the second-step page shows: which code to ask for.
@@ -92,7 +95,7 @@ pub async fn get_pending() -> Result<Option<SecondFactor>, AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
     Ok(ssr::pending(&ctx)
         .await
-        .map_err(AppError::reply)?
+        .map_err(crate::error::reply)?
         .map(|p| p.1))
 }
 
@@ -101,7 +104,7 @@ pub async fn verify(code: String) -> Result<(), AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
     ssr::verify_second_factor(&ctx, &code)
         .await
-        .map_err(AppError::reply)?;
+        .map_err(crate::error::reply)?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -109,7 +112,7 @@ pub async fn verify(code: String) -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "auth/resend")]
 pub async fn resend() -> Result<(), AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
-    ssr::resend_code(&ctx).await.map_err(AppError::reply)
+    ssr::resend_code(&ctx).await.map_err(crate::error::reply)
 }
 
 /// Sudo mode: confirms the password for the sensitive actions of the next 10 minutes.
@@ -125,7 +128,7 @@ pub async fn confirm_password(password: String) -> Result<(), AppError> {
             .map_err(|e| AppError::internal(format!("session store: {e}")))
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 /// True when sensitive actions need the password again now.
@@ -137,5 +140,5 @@ pub async fn needs_password() -> Result<bool, AppError> {
         Ok(!ssr::sudo_is_fresh(&ctx).await?)
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }

@@ -11,8 +11,8 @@
 //! crate): a server function or REST route that forgot to check cannot call the write.
 
 use super::db::Db;
-use crate::error::AppError;
-use crate::roles::{BuiltinRole, Permission};
+use model::error::AppError;
+use model::roles::{BuiltinRole, Permission};
 use std::collections::BTreeSet;
 
 /// Who acts.

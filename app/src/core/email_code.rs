@@ -12,7 +12,7 @@ use super::{
     db::Db,
     mail::{html_escape, Mail, Mailer},
 };
-use crate::error::AppError;
+use model::error::AppError;
 use rand::Rng as _;
 use sha2::{Digest, Sha256};
 

@@ -16,9 +16,9 @@ use super::{
     password::{check_new_password, Hasher},
     users::{self, NewUser, UserError, UserStatus},
 };
-use crate::error::AppError;
-use crate::roles::Permission;
 use base64::Engine as _;
+use model::error::AppError;
+use model::roles::Permission;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 

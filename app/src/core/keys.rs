@@ -16,10 +16,10 @@ use super::{
     db::{is_unique_violation, Db},
     key_format::{self, Environment, Visibility},
 };
-use crate::error::AppError;
-use crate::keys::{AppInfo, KeyFilter, KeyInfo, KeyPage, DEFAULT_PAGE, MAX_PAGE};
-use crate::roles::{BuiltinRole, Permission};
 use ipnet::IpNet;
+use model::error::AppError;
+use model::keys::{AppInfo, KeyFilter, KeyInfo, KeyPage, DEFAULT_PAGE, MAX_PAGE};
+use model::roles::{BuiltinRole, Permission};
 use std::sync::Arc;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -74,13 +74,13 @@ fn split(text: &str) -> Vec<String> {
 // ---- apps ----
 
 /// Every app's id and name (for forms that pick an app), by name.
-pub async fn app_choices(db: &Db) -> Result<Vec<crate::keys::AppChoice>, sqlx::Error> {
+pub async fn app_choices(db: &Db) -> Result<Vec<model::keys::AppChoice>, sqlx::Error> {
     let rows: Vec<(i64, String)> = sqlx::query_as("select id, name from apps order by name_key")
         .fetch_all(&db.pool)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name)| crate::keys::AppChoice { id, name })
+        .map(|(id, name)| model::keys::AppChoice { id, name })
         .collect())
 }
 

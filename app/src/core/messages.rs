@@ -29,9 +29,9 @@ use super::{
     mail::{html_escape, Mail},
     state::AppState,
 };
-use crate::error::AppError;
-use crate::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
-use crate::roles::Permission;
+use model::error::AppError;
+use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
+use model::roles::Permission;
 use sha2::{Digest, Sha256};
 
 pub const MAX_SUBJECT_CHARS: usize = 200;

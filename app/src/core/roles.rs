@@ -9,8 +9,8 @@ use super::{
     audit::{self, Actor, Event, Origin},
     db::{is_unique_violation, Db},
 };
-use crate::error::AppError;
-use crate::roles::{BuiltinRole, Permission, RoleInfo};
+use model::error::AppError;
+use model::roles::{BuiltinRole, Permission, RoleInfo};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const MAX_ROLE_NAME_CHARS: usize = 50;

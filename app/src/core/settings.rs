@@ -10,10 +10,10 @@ use super::{
     db::Db,
     users::normalise_domain,
 };
-use crate::error::AppError;
-use crate::roles::Permission;
-use crate::settings::{KeySettings, MessageSettings, SecuritySettings};
 use ipnet::IpNet;
+use model::error::AppError;
+use model::roles::Permission;
+use model::settings::{KeySettings, MessageSettings, SecuritySettings};
 use std::net::IpAddr;
 
 const SECURITY: &str = "security";

@@ -4,7 +4,7 @@
 //! other invisible format characters (two names that look the same but differ), and
 //! line or paragraph separators are refused, with one rule for every such field.
 
-use crate::error::AppError;
+use model::error::AppError;
 
 /// True for a character no one-line label may hold: a control character, a Unicode
 /// format character (general category Cf: bidirectional controls, zero-width space,

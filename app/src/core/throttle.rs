@@ -30,8 +30,8 @@
 //! look the same.
 
 use super::db::Db;
-use crate::error::AppError;
-use crate::settings::SecuritySettings;
+use model::error::AppError;
+use model::settings::SecuritySettings;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 

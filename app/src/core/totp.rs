@@ -15,8 +15,8 @@ use super::{
     db::Db,
     session_store::DbSessionStore,
 };
-use crate::error::AppError;
-use crate::roles::Permission;
+use model::error::AppError;
+use model::roles::Permission;
 use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;

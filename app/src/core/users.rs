@@ -10,10 +10,10 @@ use super::{
     session_store::DbSessionStore,
     settings,
 };
-use crate::error::AppError;
-use crate::roles::{BuiltinRole, Permission};
-pub use crate::users::UserInfo;
-pub use crate::users::UserStatus;
+use model::error::AppError;
+use model::roles::{BuiltinRole, Permission};
+pub use model::users::UserInfo;
+pub use model::users::UserStatus;
 
 /// A user row. Holds the password hash, so it is not `Serialize` and its `Debug` omits it.
 #[derive(Clone)]

@@ -21,8 +21,8 @@ use super::{
     db::{is_unique_violation, Db},
     delivery::webhook_aad,
 };
-use crate::error::AppError;
-use crate::roles::Permission;
+use model::error::AppError;
+use model::roles::Permission;
 use rand::{distributions::Alphanumeric, Rng as _};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 

@@ -34,7 +34,7 @@ pub async fn get_invite(token: String) -> Result<InviteView, AppError> {
         )
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 #[server(prefix = "/fn", endpoint = "invite/accept")]
@@ -69,5 +69,5 @@ pub async fn accept_invite(
         Ok(())
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }

@@ -2,87 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A key as the panel and `GET /api/v1/keys` show it (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct KeyInfo {
-    pub key_id: String,
-    pub kind: String,
-    pub app_id: i64,
-    pub app: String,
-    pub environment: String,
-    pub owner_id: Option<i64>,
-    pub owner: Option<String>,
-    pub name: String,
-    pub role_id: Option<i64>,
-    pub role: Option<String>,
-    pub last4: String,
-    pub networks: Vec<String>,
-    /// Unix seconds; None: never.
-    pub expires_at: Option<i64>,
-    /// `active`, `revoked` or `expired`.
-    pub status: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
-    pub last_used_ip: Option<String>,
-    pub revoked_at: Option<i64>,
-    pub revoke_reason: Option<String>,
-    pub rolled_from: Option<String>,
-    pub replaced_by: Option<String>,
-}
-
-/// Keys per page when the request does not say.
-pub const DEFAULT_PAGE: i64 = 50;
-/// The most keys one request may ask for.
-pub const MAX_PAGE: i64 = 500;
-
-/// Which keys to list (every field optional; the panel's filters and the query string
-/// of `GET /api/v1/keys`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
-#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
-#[serde(deny_unknown_fields)]
-pub struct KeyFilter {
-    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 9007199254740991_i64))]
-    pub app_id: Option<i64>,
-    /// `live` or `test`.
-    #[cfg_attr(feature = "ssr", param(pattern = "^(live|test)$", max_length = 4))]
-    pub environment: Option<String>,
-    /// `active`, `revoked` or `expired`.
-    #[cfg_attr(
-        feature = "ssr",
-        param(pattern = "^(active|revoked|expired)$", max_length = 7)
-    )]
-    pub status: Option<String>,
-    /// Continue after this key (the `next` of the previous page).
-    #[cfg_attr(
-        feature = "ssr",
-        param(pattern = "^key_[a-z2-7]{16}$", max_length = 20)
-    )]
-    pub after: Option<String>,
-    /// Keys per page: 1 to 500, default 50.
-    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
-    pub limit: Option<i64>,
-}
-
-/// One page of keys, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyPage {
-    pub keys: Vec<KeyInfo>,
-    /// The key to continue after (`after=`), when there are more.
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppInfo {
-    pub id: i64,
-    pub name: String,
-    pub networks: Vec<String>,
-    /// The app's public SDK keys: (environment, key).
-    pub sdk_keys: Vec<(String, String)>,
-    /// Webhook URLs messages of this app may be POSTed to.
-    pub webhook_urls: Vec<String>,
-}
+pub use model::keys::{AppChoice, AppInfo, KeyFilter, KeyInfo, KeyPage, DEFAULT_PAGE, MAX_PAGE};
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -90,14 +10,6 @@ use leptos::prelude::*;
 mod components;
 
 pub use components::{AppsPage, KeysPage};
-
-/// An app as a choice in a form: its id and name, nothing of its configuration (the
-/// allow-lists, SDK keys and webhook URLs go only to `app.manage`, on `/apps`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppChoice {
-    pub id: i64,
-    pub name: String,
-}
 
 /// What the keys page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

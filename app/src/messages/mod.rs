@@ -14,70 +14,7 @@ mod components;
 
 pub use components::{ApprovalsPage, MessagePage, MessagesPage, StatusBadge};
 
-/// A message as the panel and `GET /api/v1/messages/{id}` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct MessageInfo {
-    /// `msg_…`
-    pub id: String,
-    pub app_id: i64,
-    pub app: String,
-    /// `email` or `webhook`.
-    pub channel: String,
-    /// Email addresses (email channel).
-    pub recipients: Vec<String>,
-    /// The registered URL (webhook channel).
-    pub webhook_url: Option<String>,
-    pub subject: String,
-    pub body: String,
-    /// SHA-256 of what will be sent; an approval binds to it.
-    pub payload_hash: String,
-    /// `pending_approval`, `rejected`, `expired`, `queued`, `sending`, `sent` or `failed`.
-    pub status: String,
-    pub author_id: i64,
-    pub author: String,
-    /// The key it was created with, when it came through the REST API.
-    pub created_by_key: Option<String>,
-    pub approvals_needed: i64,
-    /// Approvals of the current payload so far.
-    pub approvals: i64,
-    /// Unix seconds: a pending message expires then.
-    pub expires_at: Option<i64>,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub sent_at: Option<i64>,
-}
-
-/// One line of a message's history (from the audit log).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    pub at: i64,
-    pub action: String,
-    /// Who: a user's email, a key id, or "Keyward".
-    pub actor: String,
-    pub details: String,
-}
-
-/// A message's page: the message, its history, and what the viewer may do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageDetail {
-    pub message: MessageInfo,
-    pub history: Vec<HistoryEntry>,
-    pub can_edit: bool,
-    pub can_decide: bool,
-    /// Why the viewer cannot decide, when they hold `message.approve` but may not.
-    pub decide_blocked: Option<String>,
-}
-
-/// An app as the compose form offers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ComposeApp {
-    pub id: i64,
-    pub name: String,
-    pub webhook_urls: Vec<String>,
-    pub approval_required: bool,
-}
+pub use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
 
 /// What `/messages` needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +62,7 @@ pub async fn list_messages(#[server(default)] before: String) -> Result<Messages
         })
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 #[server(prefix = "/fn", endpoint = "messages/get")]
@@ -135,7 +72,7 @@ pub async fn get_message(id: String) -> Result<MessageDetail, AppError> {
         crate::core::messages::detail(&ctx.state.db, ctx.state.clock.now(), &p, &id).await
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 /// The signed-in user, when they may see messages at all (`message.create` for their

@@ -109,7 +109,7 @@ pub async fn get_overview() -> Result<OverviewData, AppError> {
         })
     }
     .await
-    .map_err(AppError::reply)
+    .map_err(crate::error::reply)
 }
 
 /// Sums up the failed-authentication events and describes the newest ones.

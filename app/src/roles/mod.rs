@@ -3,24 +3,11 @@
 
 use crate::error::AppError;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 mod components;
-mod permission;
 
 pub use components::RolesPage;
-pub use permission::{can_view_key, BuiltinRole, Permission};
-
-/// A role as the panel shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoleInfo {
-    pub id: i64,
-    pub name: String,
-    pub builtin: bool,
-    pub permissions: Vec<Permission>,
-    /// How many users hold this role.
-    pub users: i64,
-}
+pub use model::roles::{BuiltinRole, Permission, RoleInfo};
 
 #[server(prefix = "/fn", endpoint = "roles/list")]
 pub async fn list_roles() -> Result<Vec<RoleInfo>, AppError> {

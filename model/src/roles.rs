@@ -1,4 +1,5 @@
-//! The permission catalogue: the only place a permission is spelled.
+//! The permission catalogue (the only place a permission is spelled), the built-in
+//! roles, and a role as the panel shows it.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -168,10 +169,15 @@ impl BuiltinRole {
     }
 }
 
-/// Who may see a key: its owner with `api.key.view`, anyone with `api.key.view_all`.
-pub fn can_view_key(perms: &[Permission], viewer_id: i64, key_owner_id: i64) -> bool {
-    perms.contains(&Permission::ApiKeyViewAll)
-        || (perms.contains(&Permission::ApiKeyView) && viewer_id == key_owner_id)
+/// A role as the panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub id: i64,
+    pub name: String,
+    pub builtin: bool,
+    pub permissions: Vec<Permission>,
+    /// How many users hold this role.
+    pub users: i64,
 }
 
 #[cfg(test)]
@@ -212,14 +218,5 @@ mod tests {
             assert_eq!(BuiltinRole::from_id(r.id()), Some(r));
             assert_eq!(BuiltinRole::parse(r.key()), Some(r));
         }
-    }
-
-    #[test]
-    fn key_visibility() {
-        use Permission as P;
-        assert!(can_view_key(&[P::ApiKeyView], 7, 7));
-        assert!(!can_view_key(&[P::ApiKeyView], 7, 8));
-        assert!(can_view_key(&[P::ApiKeyViewAll], 7, 8));
-        assert!(!can_view_key(&[P::AuditView], 7, 7));
     }
 }

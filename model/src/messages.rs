@@ -1,0 +1,68 @@
+//! Messages as the panel and the REST API show them.
+
+use serde::{Deserialize, Serialize};
+
+/// A message as the panel and `GET /api/v1/messages/{id}` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageInfo {
+    /// `msg_…`
+    pub id: String,
+    pub app_id: i64,
+    pub app: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// Email addresses (email channel).
+    pub recipients: Vec<String>,
+    /// The registered URL (webhook channel).
+    pub webhook_url: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// SHA-256 of what will be sent; an approval binds to it.
+    pub payload_hash: String,
+    /// `pending_approval`, `rejected`, `expired`, `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub author_id: i64,
+    pub author: String,
+    /// The key it was created with, when it came through the REST API.
+    pub created_by_key: Option<String>,
+    pub approvals_needed: i64,
+    /// Approvals of the current payload so far.
+    pub approvals: i64,
+    /// Unix seconds: a pending message expires then.
+    pub expires_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// One line of a message's history (from the audit log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub action: String,
+    /// Who: a user's email, a key id, or "Keyward".
+    pub actor: String,
+    pub details: String,
+}
+
+/// A message's page: the message, its history, and what the viewer may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDetail {
+    pub message: MessageInfo,
+    pub history: Vec<HistoryEntry>,
+    pub can_edit: bool,
+    pub can_decide: bool,
+    /// Why the viewer cannot decide, when they hold `message.approve` but may not.
+    pub decide_blocked: Option<String>,
+}
+
+/// An app as the compose form offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposeApp {
+    pub id: i64,
+    pub name: String,
+    pub webhook_urls: Vec<String>,
+    pub approval_required: bool,
+}

@@ -1,0 +1,97 @@
+//! The organisation's settings groups (Settings > General, Keys, Messages), as stored
+//! (JSON per group) and shown.
+
+use serde::{Deserialize, Serialize};
+
+/// The security settings. Lists are normalised (domains in ASCII form, networks as
+/// CIDRs); empty lists allow everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecuritySettings {
+    /// A second step at sign-in for everyone: the authenticator app for users who set
+    /// one up, an emailed code for the others. (Users with an authenticator app always
+    /// use it, whatever this says.)
+    pub second_factor_required: bool,
+    pub allowed_domains: Vec<String>,
+    pub panel_networks: Vec<String>,
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    /// Failed sign-ins from one address to one account before delays start.
+    pub throttle_account_attempts: u32,
+    /// Failed sign-ins from one address (any account) before delays start.
+    pub throttle_ip_attempts: u32,
+    /// The longest delay, in seconds (delays double from 1 s up to this).
+    pub throttle_max_delay_secs: u32,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            second_factor_required: false,
+            allowed_domains: Vec::new(),
+            panel_networks: Vec::new(),
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            throttle_account_attempts: 5,
+            throttle_ip_attempts: 50,
+            throttle_max_delay_secs: 900,
+        }
+    }
+}
+
+/// Settings > Keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeySettings {
+    /// Active REST keys one user may hold for one app.
+    pub max_active_per_user_per_app: u32,
+    /// The longest expiry a new key may have, in days (0: no maximum, "never" allowed).
+    pub max_expiry_days: u32,
+    /// What the create form proposes: "7", "30", "90" or "never".
+    pub default_expiry: String,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            max_active_per_user_per_app: 10,
+            max_expiry_days: 0,
+            default_expiry: "90".into(),
+        }
+    }
+}
+
+/// Settings > Messages: the four-eyes rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MessageSettings {
+    /// Messages wait for an approver unless an app's override says otherwise.
+    pub approval_required: bool,
+    /// Distinct approvers (never the author) a message needs: 1 or 2.
+    pub approvals_needed: u32,
+    /// A message still pending after this many hours expires.
+    pub pending_expiry_hours: u32,
+    /// Apps whose rule differs from `approval_required`: (app id, required).
+    pub app_overrides: Vec<(i64, bool)>,
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        Self {
+            approval_required: true,
+            approvals_needed: 1,
+            pending_expiry_hours: 72,
+            app_overrides: Vec::new(),
+        }
+    }
+}
+
+impl MessageSettings {
+    /// Whether messages of `app_id` wait for approval.
+    pub fn required_for(&self, app_id: i64) -> bool {
+        self.app_overrides
+            .iter()
+            .find(|(a, _)| *a == app_id)
+            .map_or(self.approval_required, |(_, r)| *r)
+    }
+}

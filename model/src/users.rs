@@ -1,0 +1,51 @@
+//! Panel users as the users page shows them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserStatus {
+    Invited,
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invited => "invited",
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "invited" => Self::Invited,
+            // Anything unexpected is treated as the most restrictive state.
+            _ => Self::Disabled,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Invited => "Invited",
+            Self::Active => "Active",
+            Self::Disabled => "Disabled",
+        }
+    }
+}
+
+/// A user as the users page shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role_id: i64,
+    pub role_name: String,
+    pub status: UserStatus,
+    pub last_login_at: Option<i64>,
+    /// An authenticator app is set up.
+    pub totp: bool,
+}

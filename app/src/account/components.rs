@@ -1,5 +1,5 @@
 use super::{ChangePassword, ConfirmTotp, EndSession, SessionInfo, StartTotp, TotpInfo};
-use crate::auth::get_me;
+use crate::auth::{get_me, SudoForm};
 use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -30,6 +30,9 @@ pub fn AccountPage() -> impl IntoView {
                     (Ok(me), Ok(sessions), Ok(totp)) => view! {
                         <SignedIn me>
                             <h1>"Account"</h1>
+                            // Setting up an authenticator asks for the password again when
+                            // it was last checked more than 10 minutes ago.
+                            <SudoForm/>
                             <Authenticator status=totp start confirm/>
                             <Sessions sessions end/>
                             <Password action=password/>

@@ -124,6 +124,14 @@ pub async fn change_password(
             st.clock.now(),
         )
         .await;
+        // Device tokens are bound to the password: this browser gets a new one, every
+        // other browser's (and anyone's who knew the old password) no longer counts.
+        if let Some(user) = crate::core::users::find_by_id(&st.db, who.me.id)
+            .await
+            .map_err(AppError::internal)?
+        {
+            ctx.remember_device(&user);
+        }
         // This browser stays signed in under a new session ID; every other session ends.
         ctx.session
             .cycle_id()
@@ -195,6 +203,9 @@ pub async fn start_totp() -> Result<(), AppError> {
     async {
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         let who = ctx.signed_in().await?;
+        // A stolen session must not bind its own authenticator (and get the recovery
+        // codes): the password, when it was last checked more than 10 minutes ago.
+        crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
         crate::core::totp::start(
             &st.db,
@@ -215,6 +226,7 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
     async {
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         let who = ctx.signed_in().await?;
+        crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
         let codes = crate::core::totp::confirm(
             &st.db,

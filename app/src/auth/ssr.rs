@@ -11,7 +11,7 @@ use crate::core::{
     settings,
     state::AppState,
     throttle, totp,
-    users::{self, UserStatus},
+    users::{self, UserRow, UserStatus},
 };
 use crate::error::AppError;
 use http::request::Parts;
@@ -116,26 +116,26 @@ impl RequestCtx {
         })
     }
 
-    /// The id of this browser's device token for `account` (the normalised email), if
-    /// it holds a valid one: it completed a sign-in to that account before.
-    pub fn device_for(&self, account: &str) -> Option<String> {
+    /// The id of this browser's device token for `user`, if it holds a valid one: it
+    /// completed a sign-in to that account since the password was last set.
+    pub fn device_for(&self, user: &UserRow) -> Option<String> {
         let cookie = self.device_cookie.as_deref()?;
         device::check(
             self.state.master_key.expose(),
-            account,
+            &device_account(user),
             cookie,
             self.state.clock.now(),
         )
     }
 
-    /// Gives this browser a device token for `account` (keeping those of other
-    /// accounts it holds).
-    fn remember_device(&self, account: &str) {
+    /// Gives this browser a device token for `user` (keeping those of other accounts
+    /// it holds).
+    pub fn remember_device(&self, user: &UserRow) {
         let st = &self.state;
         let https = st.config.public_url.https;
         let value = device::with_token(
             st.master_key.expose(),
-            account,
+            &device_account(user),
             self.device_cookie.as_deref(),
             st.clock.now(),
         );
@@ -192,6 +192,13 @@ impl RequestCtx {
     }
 }
 
+/// What a device token is bound to: the account and its current password hash, so
+/// every token of an account dies when its password changes (someone who once knew the
+/// old password keeps no allowance of their own).
+fn device_account(user: &UserRow) -> String {
+    format!("{}\0{}", user.email, user.password_hash)
+}
+
 fn session_err(e: tower_sessions::session::Error) -> AppError {
     AppError::internal(format!("session store: {e}"))
 }
@@ -222,9 +229,15 @@ pub async fn sign_in(
     let account = normalised
         .clone()
         .unwrap_or_else(|| email.trim().to_lowercase());
+    let user = match &normalised {
+        Some(e) => users::find_by_email(&st.db, e)
+            .await
+            .map_err(AppError::internal)?,
+        None => None,
+    };
     // A browser that completed a sign-in to this account before has its own allowance,
     // whatever an attacker elsewhere does to the account's (see core::throttle).
-    let device = ctx.device_for(&account);
+    let device = user.as_ref().and_then(|u| ctx.device_for(u));
     if let Err(e) = throttle::attempt(
         &st.db,
         &settings,
@@ -238,12 +251,6 @@ pub async fn sign_in(
         tracing::info!(ip = %ctx.ip, "sign-in refused: throttled");
         return Err(e);
     }
-    let user = match &normalised {
-        Some(e) => users::find_by_email(&st.db, e)
-            .await
-            .map_err(AppError::internal)?,
-        None => None,
-    };
     // Always run argon2 (against a dummy hash when there is no user) so timing is the same.
     let matches = st
         .hasher
@@ -368,7 +375,11 @@ pub(crate) async fn complete_sign_in(
     method: &str,
 ) -> Result<(), AppError> {
     let st = &ctx.state;
-    let known_device = ctx.device_for(email);
+    let user = users::find_by_id(&st.db, user_id)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or(AppError::Unauthenticated)?;
+    let known_device = ctx.device_for(&user);
     let settings = settings::security(&st.db, &st.config)
         .await
         .map_err(AppError::internal)?;
@@ -411,7 +422,7 @@ pub(crate) async fn complete_sign_in(
         .await
         .map_err(AppError::internal)?;
     tracing::info!(user_id, ip = %ctx.ip, method, "signed in");
-    ctx.remember_device(email);
+    ctx.remember_device(&user);
     if known_device.is_none() {
         notify::account(
             &st.mailer,
@@ -471,7 +482,7 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
         .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
     // Counted per account across sign-ins and addresses before the code is checked; a
     // correct password does not clear it, only a completed sign-in does.
-    let device = ctx.device_for(&user.email);
+    let device = ctx.device_for(&user);
     let failures =
         throttle::second_step_attempt(&st.db, st.clock.now(), uid, device.as_deref()).await?;
     let now = st.clock.now();
@@ -541,7 +552,7 @@ pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
-    let device = ctx.device_for(&user.email);
+    let device = ctx.device_for(&user);
     email_code::issue(
         &st.db,
         &st.mailer,
@@ -712,7 +723,7 @@ pub async fn check_password(
     let settings = settings::security(&st.db, &st.config)
         .await
         .map_err(AppError::internal)?;
-    let device = ctx.device_for(&user.email);
+    let device = ctx.device_for(&user);
     throttle::attempt(
         &st.db,
         &settings,

@@ -245,6 +245,29 @@ pub fn may_view_key(actor: &Principal, owner_id: Option<i64>) -> bool {
         || (actor.has(Permission::ApiKeyView) && owner_id == Some(actor.user_id()))
 }
 
+/// May `actor` change (rename, change the role of, revoke) a key owned by `owner_id`,
+/// who holds `owner_role_id` with `owner_perms` now: their own keys, or the keys of
+/// someone holding no permission the actor lacks (an Owner's only as an Owner) — the
+/// rule of [`may_act_on_user`], for what a user owns.
+pub fn may_act_on_key(
+    actor: &Principal,
+    owner_id: Option<i64>,
+    owner_role_id: i64,
+    owner_perms: &BTreeSet<Permission>,
+) -> Result<(), AppError> {
+    if owner_id == Some(actor.user_id()) {
+        return Ok(());
+    }
+    let missing = owner_perms.iter().find(|x| !actor.has(**x));
+    if (owner_role_id == BuiltinRole::Owner.id() && !actor.is_owner()) || missing.is_some() {
+        tracing::info!(subject = ?actor.subject, ?owner_id, "refused: a key of someone who holds more");
+        return Err(AppError::Refused(
+            "This key belongs to someone who holds permissions you do not: only they, or someone holding every permission they have, can change or revoke it.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// May `actor` roll a key owned by `owner_id`: only its owner (the new key is theirs,
 /// with the old key's role), holding `api.key.update`.
 pub fn may_roll_key(actor: &Principal, owner_id: Option<i64>) -> Result<(), AppError> {

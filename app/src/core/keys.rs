@@ -573,6 +573,33 @@ pub async fn visible_key(
     }
 }
 
+/// The role a user holds now and its permissions (`NotFound` for no such user).
+async fn owner_role(
+    db: &Db,
+    owner_id: i64,
+) -> Result<(i64, std::collections::BTreeSet<Permission>), AppError> {
+    let row: Option<(i64,)> = sqlx::query_as("select role_id from users where id = $1")
+        .bind(owner_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(AppError::internal)?;
+    let role = row.ok_or(AppError::NotFound)?.0;
+    let perms = role_permissions(db, role)
+        .await
+        .map_err(AppError::internal)?;
+    Ok((role, perms))
+}
+
+/// Refuses a change to someone else's key when they hold more than the actor
+/// (`access::may_act_on_key`).
+async fn check_key_owner(db: &Db, actor: &Principal, key: &KeyInfo) -> Result<(), AppError> {
+    let Some(owner) = key.owner_id.filter(|o| *o != actor.user_id()) else {
+        return Ok(());
+    };
+    let (role, perms) = owner_role(db, owner).await?;
+    super::access::may_act_on_key(actor, key.owner_id, role, &perms)
+}
+
 /// Refuses a key role above what the person setting it holds or above what the key's
 /// owner holds now (`access::may_set_key_role`).
 async fn check_key_role(
@@ -590,15 +617,7 @@ async fn check_key_role(
             "Choose a role that exists.",
         ));
     };
-    let owner_role: Option<(i64,)> = sqlx::query_as("select role_id from users where id = $1")
-        .bind(owner_id)
-        .fetch_optional(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
-    let owner_role = owner_role.ok_or(AppError::NotFound)?.0;
-    let owner_perms = role_permissions(db, owner_role)
-        .await
-        .map_err(AppError::internal)?;
+    let (owner_role, owner_perms) = owner_role(db, owner_id).await?;
     super::access::may_set_key_role(actor, owner_role, &owner_perms, role_id, &perms)
 }
 
@@ -811,6 +830,7 @@ pub async fn revoke(
         ));
     }
     let key = visible_key(db, now, p, key_id).await?;
+    check_key_owner(db, p, &key).await?;
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     let r = sqlx::query(
         "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = $4, updated_at = $2 where key_id = $1 and revoked_at is null",
@@ -854,6 +874,7 @@ pub async fn update(
 ) -> Result<KeyInfo, AppError> {
     let p = grant.ensure(Permission::ApiKeyUpdate)?;
     let key = visible_key(db, now, p, key_id).await?;
+    check_key_owner(db, p, &key).await?;
     let name = match name {
         Some(n) => name_of("name", n)?,
         None => key.name.clone(),

@@ -453,6 +453,21 @@ async fn lock_owners(tx: &mut sqlx::AnyConnection) -> Result<(), AppError> {
 const KEEPS_AN_OWNER: &str = "(role_id <> 1 or status <> 'active' or exists \
      (select 1 from users o where o.role_id = 1 and o.status = 'active' and o.id <> $1))";
 
+/// `Some(Conflict)` when the user's role is no longer the one a change was checked
+/// against (someone changed it meanwhile); `None` when it still is.
+async fn changed_meanwhile(db: &Db, checked: &UserRow) -> Result<Option<AppError>, AppError> {
+    let now = find_by_id(db, checked.id)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(match now {
+        Some(u) if u.role_id == checked.role_id => None,
+        _ => Some(AppError::Conflict(format!(
+            "{} was changed by someone else meanwhile. Reload the page and try again.",
+            checked.email
+        ))),
+    })
+}
+
 fn last_owner(email: &str) -> AppError {
     AppError::Conflict(format!(
         "{email} is the last active Owner. Make another user an Owner first."
@@ -475,17 +490,23 @@ pub async fn change_role(
     }
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     lock_owners(&mut tx).await?;
+    // Only if the role is still the one the rules were checked against: a change made
+    // meanwhile (e.g. a promotion) is not overwritten by someone it would now outrank.
     let r = sqlx::query(&format!(
-        "update users set role_id = $2, updated_at = $3 where id = $1 and {KEEPS_AN_OWNER}"
+        "update users set role_id = $2, updated_at = $3 where id = $1 and role_id = $4 and {KEEPS_AN_OWNER}"
     ))
     .bind(target_id)
     .bind(role_id)
     .bind(now)
+    .bind(target.role_id)
     .execute(&mut *tx)
     .await
     .map_err(AppError::internal)?;
     if r.rows_affected() != 1 {
-        return Err(last_owner(&target.email));
+        drop(tx);
+        return Err(changed_meanwhile(db, &target)
+            .await?
+            .unwrap_or_else(|| last_owner(&target.email)));
     }
     let ev = Event::success(
         Actor::User(p.user_id()),
@@ -519,21 +540,38 @@ pub async fn set_enabled(
     };
     let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
     lock_owners(&mut tx).await?;
+    // Only while the role is the one the rules were checked against (see change_role).
+    // Enabling returns a user who never accepted their invitation to `invited` (they
+    // have no password to sign in with).
     let sql = if enabled {
-        "update users set status = $2, updated_at = $3 where id = $1 and status = 'disabled'"
+        "update users set status = case when password_hash = '' then 'invited' else $2 end, updated_at = $3 \
+         where id = $1 and status = 'disabled' and role_id = $4"
             .to_owned()
     } else {
-        format!("update users set status = $2, updated_at = $3 where id = $1 and status <> 'disabled' and {KEEPS_AN_OWNER}")
+        format!("update users set status = $2, updated_at = $3 where id = $1 and status <> 'disabled' and role_id = $4 and {KEEPS_AN_OWNER}")
     };
     let r = sqlx::query(&sql)
         .bind(target_id)
         .bind(to.as_str())
         .bind(now)
+        .bind(target.role_id)
         .execute(&mut *tx)
         .await
         .map_err(AppError::internal)?;
+    if r.rows_affected() == 1 && !enabled {
+        // A pending invitation link stops working with the account.
+        sqlx::query("update invitations set expires_at = $2, updated_at = $2 where user_id = $1 and accepted_at is null and expires_at > $2")
+            .bind(target_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(AppError::internal)?;
+    }
     if r.rows_affected() != 1 {
         drop(tx);
+        if let Some(e) = changed_meanwhile(db, &target).await? {
+            return Err(e);
+        }
         let status = find_by_id(db, target_id)
             .await
             .map_err(AppError::internal)?

@@ -533,3 +533,187 @@ async fn a_demotion_on_one_instance_cuts_the_owner_s_keys_on_another() {
     drop(a);
     pg.drop().await;
 }
+
+#[tokio::test]
+async fn nobody_changes_or_revokes_a_key_of_someone_who_holds_more() {
+    on_sqlite_and_postgres(|env| async move {
+        let s = start_with(&env, &[]).await;
+        let owner = s.sign_in().await;
+        lift_key_limit(&s, &owner).await;
+        let app = make_app(&s, &owner, "Billing", "").await;
+        let owner_key = make_key(&s, &owner, app, OWNER).await;
+        let owner_key_id = whoami(&s, &owner_key).await["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let keymgr = make_role(
+            &s,
+            &owner,
+            "KeyMgr",
+            &[
+                "api.key.view",
+                "api.key.view_all",
+                "api.key.update",
+                "api.key.delete",
+                "api.key.create",
+            ],
+        )
+        .await;
+        let (_, km) = make_user(&s, &owner, "km@example.com", keymgr).await;
+        let r = post_fn(
+            &s,
+            Some(&km),
+            "/fn/keys/update",
+            &pairs(&[
+                ("key_id", &owner_key_id),
+                ("name", "x"),
+                ("role_id", &keymgr.to_string()),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+        let r = post_fn(
+            &s,
+            Some(&km),
+            "/fn/keys/revoke",
+            &pairs(&[
+                ("key_id", &owner_key_id),
+                ("confirm", "yes"),
+                ("reason", "x"),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+        let km_key = make_key(&s, &km, app, keymgr).await;
+        let (st, h, v) = call(
+            &s,
+            "DELETE",
+            &format!("/api/v1/keys/{owner_key_id}"),
+            Some(&km_key),
+            Some(json!({"reason": "x"})),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (403, "insufficient_permissions")
+        );
+        assert_eq!(
+            perms(&whoami(&s, &owner_key).await).len(),
+            13,
+            "the Owner's key is untouched"
+        );
+        // A key of someone holding no more than the manager: allowed.
+        let readers = make_role(&s, &owner, "Readers", &["api.key.view", "api.key.create"]).await;
+        let (_, reader) = make_user(&s, &owner, "r@example.com", readers).await;
+        let reader_key = make_key(&s, &reader, app, readers).await;
+        let reader_key_id = whoami(&s, &reader_key).await["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (st, _, v) = call(
+            &s,
+            "DELETE",
+            &format!("/api/v1/keys/{reader_key_id}"),
+            Some(&km_key),
+            Some(json!({"reason": "x"})),
+            &[],
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_role_change_racing_a_promotion_never_lets_both_through() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let nothing = make_role(&s, &owner, "Nothing", &[]).await;
+    let usermgr = make_role(&s, &owner, "UserMgr", &["user.manage", "api.key.view"]).await;
+    let (_, um) = make_user(&s, &owner, "um@example.com", usermgr).await;
+    let (target, _) = make_user(&s, &owner, "t@example.com", nothing).await;
+    let pool = s.db().await;
+    for round in 0..20 {
+        sqlx::query("update users set role_id = $1 where id = $2")
+            .bind(nothing)
+            .bind(target)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(
+            set_role(&s, &owner, target, ADMIN),
+            set_role(&s, &um, target, usermgr)
+        );
+        let (a, b) = (a.status().as_u16(), b.status().as_u16());
+        assert!(!(a == 200 && b == 200), "round {round}: both went through");
+        let (role,): (i64,) = sqlx::query_as("select role_id from users where id = $1")
+            .bind(target)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if a == 200 {
+            assert_eq!(role, ADMIN, "round {round}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_invited_user_disabled_and_enabled_again_is_still_invited() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/users/invite",
+        &pairs(&[
+            ("email", "inv@example.com"),
+            ("display_name", "Inv"),
+            ("role_id", "5"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let pool = s.db().await;
+    let (id,): (i64,) = sqlx::query_as("select id from users where email = 'inv@example.com'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for enabled in ["false", "true"] {
+        let r = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/users/set_enabled",
+            &pairs(&[("user_id", &id.to_string()), ("enabled", enabled)]),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let (status,): (String,) = sqlx::query_as("select status from users where id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "invited");
+    // The old link died with the disabling; a new invitation works.
+    let (live,): (i64,) = sqlx::query_as(
+        "select count(*) from invitations where user_id = $1 and accepted_at is null and expires_at > 2000000000",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/users/invite",
+        &pairs(&[
+            ("email", "inv@example.com"),
+            ("display_name", "Inv"),
+            ("role_id", "5"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}

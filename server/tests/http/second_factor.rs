@@ -400,3 +400,114 @@ async fn someone_with_the_password_cannot_lock_the_owner_s_browser_out_of_the_se
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_password_change_ends_every_device_token_but_the_changing_browser_s() {
+    let s = Server::start(&[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let owner = s.sign_in().await;
+    settings(
+        &s,
+        &owner,
+        &[
+            ("throttle_account_attempts", "1"),
+            ("throttle_max_delay_secs", "600"),
+        ],
+    )
+    .await;
+    // Two browsers signed in once: the old one (someone who once knew the password)
+    // and the owner's, which then changes the password.
+    let r = password_step(
+        &s,
+        "owner@example.com",
+        PASSWORD,
+        &[("x-forwarded-for", "198.51.100.1")],
+    )
+    .await;
+    let old_device = cookie_pair(&r, "keyward_device").unwrap();
+    let r = password_step(
+        &s,
+        "owner@example.com",
+        PASSWORD,
+        &[("x-forwarded-for", "198.51.100.2")],
+    )
+    .await;
+    let session = session_cookie(&r).unwrap();
+    let new_password = "another long passphrase";
+    let r = post_fn(
+        &s,
+        Some(&session),
+        "/fn/account/password",
+        &pairs(&[
+            ("current_password", PASSWORD),
+            ("new_password", new_password),
+            ("confirm_password", new_password),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let device = cookie_pair(&r, "keyward_device").expect("the changing browser's new token");
+    // The account is then throttled for everyone else.
+    let mut last = 0;
+    for i in 0..40 {
+        let xff = format!("203.0.113.{}", i + 1);
+        last = password_step(
+            &s,
+            "owner@example.com",
+            "wrong password!!",
+            &[("x-forwarded-for", &xff)],
+        )
+        .await
+        .status()
+        .as_u16();
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    // The old token no longer has an allowance of its own…
+    let r = password_step(
+        &s,
+        "owner@example.com",
+        "a guess at the new one",
+        &[("x-forwarded-for", "198.51.100.1"), ("cookie", &old_device)],
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    // …the owner's browser does.
+    let r = password_step(
+        &s,
+        "owner@example.com",
+        new_password,
+        &[("x-forwarded-for", "198.51.100.2"), ("cookie", &device)],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn setting_up_an_authenticator_asks_for_a_stale_password() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    super::panel_security::age_sudo(&s).await;
+    let r = post_fn(&s, Some(&owner), "/fn/account/totp/start", &[]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Confirm your password"));
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/account/totp/confirm",
+        &pairs(&[("code", "123456")]),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/auth/sudo",
+        &pairs(&[("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = post_fn(&s, Some(&owner), "/fn/account/totp/start", &[]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}

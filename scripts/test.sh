@@ -27,8 +27,13 @@ fi
 step "rustfmt"
 cargo fmt --all -- --check
 
+step "layers (the domain crate knows no web framework)"
+if cargo tree --locked -p keyward-core -e normal --prefix none | grep -E '^(leptos|axum)'; then
+  echo "keyward-core depends on leptos or axum (above): the domain must not" >&2; exit 1
+fi
+
 step "clippy (server build)"
-cargo clippy --locked -p model -p app -p keyward --features app/ssr --all-targets -- -D warnings
+cargo clippy --locked -p model -p keyward-core -p app -p keyward --features app/ssr --all-targets -- -D warnings
 
 step "clippy (wasm build)"
 kw_wasm_clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
@@ -37,7 +42,7 @@ step "build (server and browser bundle)"
 scripts/build.sh
 
 step "unit, database and HTTP tests"
-cargo test --locked -p model -p app -p keyward --features app/ssr
+cargo test --locked -p model -p keyward-core -p app -p keyward --features app/ssr
 
 step "end-to-end (Playwright in Chromium)"
 scripts/e2e.sh

@@ -34,8 +34,11 @@ pub mod settings;
 mod shell_ui;
 pub mod users;
 
+/// The domain (its own crate, which knows no web framework), under its old path.
 #[cfg(feature = "ssr")]
-pub mod core;
+pub use keyward_core as core;
+#[cfg(feature = "ssr")]
+pub mod state;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -15,11 +15,12 @@ use app::core::{
     config::{Config, Secret},
     db::Db,
     session_store::{id_hash, DbSessionStore, USER_ID_KEY},
-    state::AppState,
+    state::Core,
     users::{self, NewUser, UserError, UserStatus},
 };
 use app::core::{email_code, mail::Mailer, throttle, totp};
 use app::settings::SecuritySettings;
+use app::state::AppState;
 use app::{
     error::AppError,
     roles::{BuiltinRole, Permission},
@@ -349,7 +350,11 @@ fn state(db: Db, clock: Clock) -> AppState {
         .output_name("keyward")
         .build();
     let config = Config::from_sources(None, &[]).unwrap();
-    AppState::new(options, config, db, clock, Secret::new([7; 32]))
+    AppState::new(
+        options,
+        Core::new(config, db, clock, Secret::new([7; 32])),
+        Default::default(),
+    )
 }
 
 #[tokio::test]
@@ -1316,13 +1321,12 @@ async fn message_state(db: &Db, clock: Clock) -> (AppState, tempfile::TempDir, i
         .output_name("keyward")
         .build();
     let config = Config::from_sources(None, &[]).unwrap();
-    let st = AppState::build(
+    let st = AppState::new(
         options,
-        config,
-        db.clone(),
-        clock,
-        Secret::new([7; 32]),
-        |s| s.mailer = mailer,
+        Core::build(config, db.clone(), clock, Secret::new([7; 32]), |s| {
+            s.mailer = mailer
+        }),
+        Default::default(),
     );
     let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;
     let p = principal(db, owner).await;

@@ -2,7 +2,7 @@
 //! safe to run on every instance at once: deletes are idempotent, the outbox worker
 //! claims rows, and the key-change listener only drops this instance's cache.
 
-use app::core::state::AppState;
+use app::state::AppState;
 use std::time::Duration;
 use tower_sessions::ExpiredDeletion as _;
 
@@ -55,7 +55,7 @@ pub fn spawn(state: &AppState) {
 
     // Every instance runs one outbox worker; row claims keep them from sending a
     // message twice.
-    tokio::spawn(app::core::delivery::worker(state.clone()));
+    tokio::spawn(app::core::delivery::worker(state.core().clone()));
 }
 
 /// What must not be lost when the process stops: the uses noted since the last tick.

@@ -1,7 +1,8 @@
 //! `keyward serve`: open the database, migrate, listen.
 
 use crate::setup::{load_master_key, open_db, CliError};
-use app::core::{clock::Clock, config::Config, state::AppState};
+use app::core::{clock::Clock, config::Config, state::Core};
+use app::state::AppState;
 use leptos::config::LeptosOptions;
 use std::{net::SocketAddr, path::Path};
 
@@ -32,13 +33,10 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             .to_pretty_json()
             .map_err(|e| CliError::Message(format!("OpenAPI document: {e}")))?,
     );
-    let state = AppState::build(
+    let state = AppState::new(
         leptos_options,
-        config,
-        db,
-        Clock::system(),
-        master_key,
-        |s| s.api_doc = api_doc,
+        Core::new(config, db, Clock::system(), master_key),
+        api_doc,
     );
 
     crate::jobs::spawn(&state);

@@ -12,7 +12,7 @@ pub async fn api_doc() -> Result<String, AppError> {
     async {
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         ctx.signed_in().await?;
-        Ok(ctx.state.api_doc.to_string())
+        Ok(ctx.state.api_doc().to_string())
     }
     .await
     .map_err(crate::error::reply)

@@ -8,12 +8,11 @@ use crate::core::{
     client_ip::client_addr,
     device, email_code, notify, password,
     session_store::USER_ID_KEY,
-    settings,
-    state::AppState,
-    throttle, totp,
+    settings, throttle, totp,
     users::{self, UserRow, UserStatus},
 };
 use crate::error::AppError;
+use crate::state::AppState;
 use http::request::Parts;
 use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;

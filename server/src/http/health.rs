@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (the database answers too).
 
-use app::core::state::AppState;
+use app::state::AppState;
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
 use std::time::Duration;
 

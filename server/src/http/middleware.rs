@@ -12,7 +12,7 @@
 //! - signed-out visitors sent to /login before any panel page renders.
 
 use super::RequestId;
-use app::{auth::ssr::ClientIp, core::state::AppState, CspNonce};
+use app::{auth::ssr::ClientIp, state::AppState, CspNonce};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},

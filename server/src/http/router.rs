@@ -3,14 +3,14 @@
 
 use super::{health, middleware, session_cookie_name};
 use crate::rest;
-use app::{core::state::AppState, shell, App};
+use app::{shell, state::AppState, App};
 use axum::{middleware::from_fn_with_state, routing::get, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let options = state.leptos_options.clone();
+    let options = state.leptos_options().clone();
     let cfg = state.config.clone();
 
     let sessions = SessionManagerLayer::new(state.sessions.clone())

@@ -10,10 +10,10 @@ use app::core::{
     audit::Origin,
     key_format,
     keys::{self, Refusal, VerifiedKey},
-    state::AppState,
 };
 use app::error::AppError;
 use app::roles::Permission;
+use app::state::AppState;
 use axum::{
     extract::{
         rejection::{JsonRejection, QueryRejection},

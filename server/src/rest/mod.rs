@@ -22,7 +22,7 @@ mod sdk;
 
 pub use error::ApiError;
 
-use app::core::state::AppState;
+use app::state::AppState;
 use auth::Api;
 use axum::{
     http::{header, StatusCode},

@@ -27,7 +27,7 @@ use super::{
     crypto,
     db::{Backend, Db},
     mail::{MailError, UserMail},
-    state::AppState,
+    state::{Core, Services},
     webhooks,
 };
 use hmac::{Hmac, Mac};
@@ -137,7 +137,7 @@ pub fn webhook_aad(app_id: i64, url: &str) -> Vec<u8> {
 }
 
 /// One attempt at sending a claimed message.
-pub async fn send(st: &AppState, c: &Claimed) -> Result<(), Failure> {
+pub async fn send(st: &Services, c: &Claimed) -> Result<(), Failure> {
     let timeout = st.config.delivery_timeout;
     let attempt = async {
         match c.channel.as_str() {
@@ -175,7 +175,7 @@ pub async fn send(st: &AppState, c: &Claimed) -> Result<(), Failure> {
     }
 }
 
-async fn send_webhook(st: &AppState, c: &Claimed, timeout: Duration) -> Result<(), Failure> {
+async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(), Failure> {
     let row: Option<(String, String)> = sqlx::query_as(
         "select url, secret_sealed from webhook_endpoints where id = $1 and removed_at is null",
     )
@@ -305,7 +305,7 @@ pub async fn finish(
 }
 
 /// Delivers every due message, one at a time; returns how many attempts were made.
-pub async fn run_once(st: &AppState) -> Result<usize, sqlx::Error> {
+pub async fn run_once(st: &Services) -> Result<usize, sqlx::Error> {
     let lease_secs = lease(st.config.delivery_timeout);
     let mut n = 0;
     while let Some(c) = claim(&st.db, st.clock.now(), lease_secs).await? {
@@ -322,7 +322,7 @@ pub async fn run_once(st: &AppState) -> Result<usize, sqlx::Error> {
 
 /// The background loop: delivers due messages when woken (a message was queued) or
 /// every 2 s, and expires pending messages every 30 s.
-pub async fn worker(st: AppState) {
+pub async fn worker(st: Core) {
     let mut last_expiry = 0;
     loop {
         let now = st.clock.now();

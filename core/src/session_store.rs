@@ -9,7 +9,7 @@
 use super::db::Db;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tower_sessions::{
+use tower_sessions_core::{
     session::{Id, Record},
     session_store::{Error, Result},
     ExpiredDeletion, SessionStore,

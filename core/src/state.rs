@@ -1,6 +1,7 @@
-//! `AppState`: everything a request handler or server function needs. One `Arc`, so
-//! the clone that each middleware layer and extractor makes per request is a single
-//! reference-count increment.
+//! `Core`: the services every domain call needs (configuration, database, mail,
+//! hashing, clock, sessions, the key cache, the master key). One `Arc`, so the clone
+//! each request makes is a single reference-count increment. The web layers wrap it
+//! with what only they need (Leptos options, the OpenAPI document).
 
 use super::{
     clock::Clock,
@@ -11,66 +12,47 @@ use super::{
     password::Hasher,
     session_store::DbSessionStore,
 };
-use axum::extract::FromRef;
-use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
+pub struct Core(Arc<Services>);
 
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
+impl std::ops::Deref for Core {
+    type Target = Services;
+    fn deref(&self) -> &Services {
         &self.0
     }
 }
 
-/// leptos_axum reads the options from the router state.
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(s: &AppState) -> Self {
-        s.leptos_options.clone()
-    }
-}
-
 #[derive(Debug)]
-pub struct Shared {
-    pub leptos_options: LeptosOptions,
+pub struct Services {
     pub config: Arc<Config>,
     pub db: Db,
     pub hasher: Hasher,
     pub clock: Clock,
     pub sessions: DbSessionStore,
     pub mailer: Arc<Mailer>,
-    /// API key verification cache (see `core::keys`).
+    /// API key verification cache (see `keys`).
     pub keys: KeyCache,
-    /// The REST API's OpenAPI document (JSON), set by the server at start-up.
-    pub api_doc: Arc<String>,
     /// Key for data encrypted at rest (TOTP seeds, webhook secrets).
     pub master_key: Secret<[u8; 32]>,
-    /// Wakes the outbox worker when a message is queued (`core::delivery`).
+    /// Wakes the outbox worker when a message is queued (`delivery`).
     pub outbox: Arc<tokio::sync::Notify>,
 }
 
-impl AppState {
-    pub fn new(
-        leptos_options: LeptosOptions,
-        config: Config,
-        db: Db,
-        clock: Clock,
-        master_key: Secret<[u8; 32]>,
-    ) -> Self {
-        Self::build(leptos_options, config, db, clock, master_key, |_| {})
+impl Core {
+    pub fn new(config: Config, db: Db, clock: Clock, master_key: Secret<[u8; 32]>) -> Self {
+        Self::build(config, db, clock, master_key, |_| {})
     }
 
-    /// Like `new`, with `adjust` run on the parts before they are shared (the server
-    /// sets the OpenAPI document; tests swap the mailer).
+    /// Like `new`, with `adjust` run on the services before they are shared (tests swap
+    /// the mailer).
     pub fn build(
-        leptos_options: LeptosOptions,
         config: Config,
         db: Db,
         clock: Clock,
         master_key: Secret<[u8; 32]>,
-        adjust: impl FnOnce(&mut Shared),
+        adjust: impl FnOnce(&mut Services),
     ) -> Self {
         // Two argon2 runs at once on a 2-core machine; more would only queue in the kernel.
         let hasher = Hasher::new(
@@ -87,8 +69,7 @@ impl AppState {
             Mailer::new(None, "keyward@localhost", config.outbox_dir.clone())
                 .expect("the built-in sender address is valid")
         });
-        let mut shared = Shared {
-            leptos_options,
+        let mut services = Services {
             config: Arc::new(config),
             db,
             hasher,
@@ -96,11 +77,10 @@ impl AppState {
             sessions,
             mailer: Arc::new(mailer),
             keys: KeyCache::default(),
-            api_doc: Arc::new(String::new()),
             master_key,
             outbox: Arc::new(tokio::sync::Notify::new()),
         };
-        adjust(&mut shared);
-        Self(Arc::new(shared))
+        adjust(&mut services);
+        Self(Arc::new(services))
     }
 }

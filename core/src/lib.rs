@@ -1,6 +1,8 @@
-//! Server-only domain code, called by both doors (the panel's server functions and the
-//! REST API): configuration, the database, password hashing, sessions, client address,
-//! audit. Compiled only with the `ssr` feature.
+//! Keyward's domain and its infrastructure, called by both doors (the panel's server
+//! functions and the REST API): configuration, the database, mail, crypto, clock,
+//! passwords, sessions, client address; access rules, keys, users and roles, messages
+//! and their delivery, audit, settings. It knows no web framework: no Leptos, no axum
+//! (Cargo keeps it so; the panel and the server depend on it, never the other way).
 
 pub mod access;
 pub mod audit;

@@ -27,7 +27,7 @@ use super::{
     audit::{self, Actor, Event, Origin},
     db::{is_unique_violation, Db},
     mail::{html_escape, Mail},
-    state::AppState,
+    state::Services,
 };
 use model::error::AppError;
 use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
@@ -454,7 +454,7 @@ fn new_message_id() -> String {
 
 /// Writes a message: pending approval or queued, per Settings > Messages.
 pub async fn create(
-    st: &AppState,
+    st: &Services,
     grant: &Grant<'_>,
     origin: &Origin,
     d: &Draft<'_>,
@@ -547,7 +547,7 @@ pub async fn create(
 /// given so far no longer count.
 #[allow(clippy::too_many_arguments)]
 pub async fn edit(
-    st: &AppState,
+    st: &Services,
     grant: &Grant<'_>,
     origin: &Origin,
     message_id: &str,
@@ -673,7 +673,7 @@ fn check_decider(
 /// Approves the payload `seen_hash` of a pending message. Returns the message (queued
 /// when this approval completed the count).
 pub async fn approve(
-    st: &AppState,
+    st: &Services,
     grant: &Grant<'_>,
     origin: &Origin,
     message_id: &str,
@@ -745,7 +745,7 @@ pub async fn approve(
 
 /// Rejects a pending message with a reason: it will never be sent.
 pub async fn reject(
-    st: &AppState,
+    st: &Services,
     grant: &Grant<'_>,
     origin: &Origin,
     message_id: &str,
@@ -844,26 +844,26 @@ pub async fn expire_pending(db: &Db, now: i64) -> Result<usize, sqlx::Error> {
 
 /// Emails everyone who may approve `m` (active users holding `message.approve`, never
 /// its author), in the background: a mail failure is logged, it never undoes the write.
-fn notify_approvers(st: &AppState, m: &MessageInfo) {
-    let st = st.clone();
+fn notify_approvers(st: &Services, m: &MessageInfo) {
+    let (db, mailer, config) = (st.db.clone(), st.mailer.clone(), st.config.clone());
     let m = m.clone();
     tokio::spawn(async move {
         let users: Vec<(i64, String, i64)> = match sqlx::query_as(
             "select id, email, role_id from users where status = 'active' and id <> $1",
         )
         .bind(m.author_id)
-        .fetch_all(&st.db.pool)
+        .fetch_all(&db.pool)
         .await
         {
             Ok(u) => u,
             Err(e) => return tracing::warn!(error = %e, "listing approvers failed"),
         };
-        let link = message_link(&st, &m);
+        let link = message_link(&config, &m);
         // Each role's permissions read once, however many users hold it.
         let mut approves = std::collections::HashMap::new();
         for (_, email, role_id) in users {
             if let std::collections::hash_map::Entry::Vacant(v) = approves.entry(role_id) {
-                match super::access::role_permissions(&st.db, role_id).await {
+                match super::access::role_permissions(&db, role_id).await {
                     Ok(perms) => v.insert(perms.contains(&Permission::MessageApprove)),
                     Err(e) => {
                         tracing::warn!(error = %e, "reading a role failed");
@@ -891,7 +891,7 @@ fn notify_approvers(st: &AppState, m: &MessageInfo) {
                 text,
                 html,
             };
-            if let Err(e) = st.mailer.send(mail).await {
+            if let Err(e) = mailer.send(mail).await {
                 tracing::warn!(error = %e, message = %m.id, "emailing an approver failed");
             }
         }
@@ -899,21 +899,21 @@ fn notify_approvers(st: &AppState, m: &MessageInfo) {
 }
 
 /// The message's page, as a link in mail.
-fn message_link(st: &AppState, m: &MessageInfo) -> String {
+fn message_link(config: &super::config::Config, m: &MessageInfo) -> String {
     format!(
         "{}/messages/{}",
-        st.config.public_url.url.trim_end_matches('/'),
+        config.public_url.url.trim_end_matches('/'),
         m.id
     )
 }
 
 /// Emails the author that their message was decided.
-fn notify_author(st: &AppState, m: &MessageInfo, decision: &'static str, reason: Option<&str>) {
-    let st = st.clone();
+fn notify_author(st: &Services, m: &MessageInfo, decision: &'static str, reason: Option<&str>) {
+    let (mailer, config) = (st.mailer.clone(), st.config.clone());
     let m = m.clone();
     let reason = reason.map(str::to_owned);
     tokio::spawn(async move {
-        let link = message_link(&st, &m);
+        let link = message_link(&config, &m);
         let why = reason
             .as_deref()
             .map(|r| format!("\nReason: {r}\n"))
@@ -938,7 +938,7 @@ fn notify_author(st: &AppState, m: &MessageInfo, decision: &'static str, reason:
             text,
             html,
         };
-        if let Err(e) = st.mailer.send(mail).await {
+        if let Err(e) = mailer.send(mail).await {
             tracing::warn!(error = %e, message = %m.id, "emailing the author failed");
         }
     });

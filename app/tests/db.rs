@@ -1154,10 +1154,10 @@ async fn invitation_links_expire_after_72_hours() {
         let expired = now + invitations::VALID_SECS;
         assert_eq!(invitations::lookup(&db, expired, &token).await.unwrap(), LinkState::Expired);
         let hasher = Hasher::new(1);
-        let r = invitations::accept(&db, &hasher, expired, &o, &token, "Late", "a long enough password").await;
+        let r = invitations::accept(&db, &config, &hasher, expired, &o, &late(&token)).await;
         assert!(matches!(r, Err(AppError::Validation { ref message, .. }) if message.contains("expired")), "{r:?}");
         // Within the time it works, once.
-        invitations::accept(&db, &hasher, last_second, &o, &token, "Late", "a long enough password").await.unwrap();
+        invitations::accept(&db, &config, &hasher, last_second, &o, &late(&token)).await.unwrap();
         assert_eq!(invitations::lookup(&db, last_second, &token).await.unwrap(), LinkState::Used);
         let u = users::find_by_email(&db, "late@example.com").await.unwrap().unwrap();
         assert_eq!((u.status, u.role_id, u.display_name.as_str()), (UserStatus::Active, BuiltinRole::Viewer.id(), "Late"));
@@ -2130,4 +2130,12 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
 fn test_mailer() -> Mailer {
     let dir = std::env::temp_dir().join(format!("keyward-db-test-outbox-{}", std::process::id()));
     Mailer::new(None, "keyward@example.com", dir).unwrap()
+}
+
+fn late(token: &str) -> invitations::Acceptance<'_> {
+    invitations::Acceptance {
+        token,
+        display_name: "Late",
+        password: "a long enough password",
+    }
 }

@@ -188,21 +188,35 @@ pub async fn lookup(db: &Db, now: i64, token: &str) -> Result<LinkState, AppErro
 }
 
 /// Sets the invitee's password and activates the account; returns (user id, email).
+/// What the invitee sends back: the link's token, their name and a new password.
+pub struct Acceptance<'a> {
+    pub token: &'a str,
+    pub display_name: &'a str,
+    pub password: &'a str,
+}
+
+/// Accepts an invitation: the account becomes active with the chosen password. The
+/// rules are checked again now, not only when the link was sent: the address's domain
+/// must still be allowed, and the inviter must still be an active user who may give the
+/// role (someone disabled or demoted since cannot plant an account with their old
+/// powers).
 pub async fn accept(
     db: &Db,
+    config: &Config,
     hasher: &Hasher,
     now: i64,
     origin: &Origin,
-    token: &str,
-    display_name: &str,
-    password: &str,
+    a: &Acceptance<'_>,
 ) -> Result<(i64, String), AppError> {
+    let (token, display_name, password) = (a.token, a.display_name, a.password);
     let email = match lookup(db, now, token).await? {
         LinkState::Valid { email } => email,
         LinkState::Expired => return Err(link_error(LinkState::Expired)),
         LinkState::Used => return Err(link_error(LinkState::Used)),
         LinkState::Unknown => return Err(link_error(LinkState::Unknown)),
     };
+    users::check_domain(db, config, &email).await?;
+    inviter_may_still_give(db, token).await?;
     check_new_password(password).map_err(|e| AppError::validation("password", e.to_string()))?;
     let display_name = users::display_name_or_default(Some(display_name), &email)?;
     let hash = hasher.hash(password).await.map_err(AppError::internal)?;
@@ -247,6 +261,47 @@ pub async fn accept(
         .map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
     Ok((user_id, email))
+}
+
+/// Refuses an invitation whose inviter is gone, no longer active, or no longer holds
+/// `user.manage` and every permission of the role it gives (`access::may_assign_role`).
+async fn inviter_may_still_give(db: &Db, token: &str) -> Result<(), AppError> {
+    let row: Option<(Option<i64>, i64)> = sqlx::query_as(
+        "select i.invited_by, u.role_id from invitations i join users u on u.id = i.user_id where i.token_hash = $1",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
+    let refused = || {
+        AppError::validation(
+            "token",
+            "The person who invited you can no longer give you this role. Ask your administrator for a new invitation.",
+        )
+    };
+    let Some((Some(inviter), role_id)) = row else {
+        return Err(refused());
+    };
+    let Some(who) = users::find_by_id(db, inviter)
+        .await
+        .map_err(AppError::internal)?
+        .filter(|u| u.status == UserStatus::Active)
+    else {
+        return Err(refused());
+    };
+    let perms = super::access::role_permissions(db, who.role_id)
+        .await
+        .map_err(AppError::internal)?;
+    let principal = super::access::Principal::user(who.id, who.role_id, perms);
+    let role_perms = super::access::role_permissions(db, role_id)
+        .await
+        .map_err(AppError::internal)?;
+    if !principal.has(Permission::UserManage)
+        || super::access::may_assign_role(&principal, role_id, &role_perms).is_err()
+    {
+        return Err(refused());
+    }
+    Ok(())
 }
 
 pub fn link_error(state: LinkState) -> AppError {

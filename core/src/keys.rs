@@ -744,19 +744,23 @@ async fn insert_key(
             .execute(&mut *tx)
             .await
             .map_err(AppError::internal)?;
+        // Keys still in a roll's grace period count: rolling again and again must not
+        // multiply working keys past the limit. The key being rolled itself does not
+        // (its replacement takes its place).
         let (active,): (i64,) = sqlx::query_as(
             "select count(*) from api_keys where kind = 'rest' and owner_id = $1 and app_id = $2 \
-             and revoked_at is null and (expires_at is null or expires_at > $3)",
+             and revoked_at is null and (expires_at is null or expires_at > $3) and key_id <> $4",
         )
         .bind(p.user_id())
         .bind(app_id)
         .bind(now)
+        .bind(rolled_from.map_or("", |r| r.0))
         .fetch_one(&mut *tx)
         .await
         .map_err(AppError::internal)?;
         if active >= i64::from(limit) {
             return Err(AppError::Conflict(format!(
-                "You already have {active} active keys for this app; the limit is {limit}. Revoke a key you no longer use to free a slot."
+                "You already have {active} active keys for this app; the limit is {limit}. Revoke a key you no longer use to free a slot (keys still in a roll's grace period count)."
             )));
         }
     }
@@ -947,6 +951,9 @@ pub async fn roll(
     let role_id = old.role_id.unwrap_or(BuiltinRole::Viewer.id());
     // The new key gets the old one's role: still never above what its owner holds now.
     check_key_role(db, p, p.user_id(), role_id).await?;
+    let limits = super::settings::keys(db)
+        .await
+        .map_err(AppError::internal)?;
     let secret = key_format::generate(Visibility::Secret, env);
     let new_id = key_format::new_key_id();
     insert_key(
@@ -964,7 +971,7 @@ pub async fn roll(
         old.expires_at,
         Some((&old.key_id, now + grace_secs)),
         "api_key.rolled",
-        None,
+        Some(limits.max_active_per_user_per_app),
     )
     .await?;
     cache.bump();

@@ -30,7 +30,7 @@ use super::{
     state::Services,
 };
 use model::error::AppError;
-use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
+use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo, WebhookChoice};
 use model::roles::Permission;
 use sha2::{Digest, Sha256};
 
@@ -142,14 +142,29 @@ async fn validate(
         "email" => ("email", parse_recipients(recipients)?, None),
         "webhook" => {
             let url = webhook_url.trim();
-            let row: Option<(i64, String)> = sqlx::query_as(
-                "select id, url from webhook_endpoints where app_id = $1 and url = $2 and removed_at is null",
-            )
-            .bind(app_id)
-            .bind(url)
-            .fetch_optional(&db.pool)
-            .await
-            .map_err(AppError::internal)?;
+            // The exact URL (REST), or `#` and the webhook's id (the compose form, which
+            // never sees the URL).
+            let row: Option<(i64, String)> = match url
+                .strip_prefix('#')
+                .and_then(|id| id.parse::<i64>().ok())
+            {
+                Some(id) => sqlx::query_as(
+                    "select id, url from webhook_endpoints where app_id = $1 and id = $2 and removed_at is null",
+                )
+                .bind(app_id)
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await
+                .map_err(AppError::internal)?,
+                None => sqlx::query_as(
+                    "select id, url from webhook_endpoints where app_id = $1 and url = $2 and removed_at is null",
+                )
+                .bind(app_id)
+                .bind(url)
+                .fetch_optional(&db.pool)
+                .await
+                .map_err(AppError::internal)?,
+            };
             let w = row.ok_or_else(|| {
                 AppError::validation(
                     "webhook_url",
@@ -421,11 +436,18 @@ fn history_details(json: &str) -> String {
         .join(", ")
 }
 
-/// The apps a message can be written for, with their webhook URLs and rule.
+/// The apps a message can be written for, with their webhooks (by reference, never the
+/// URL: see `WebhookChoice`) and rule.
 pub async fn compose_apps(db: &Db) -> Result<Vec<ComposeApp>, AppError> {
-    let apps = super::keys::list_apps(db)
+    let apps = super::keys::app_choices(db)
         .await
         .map_err(AppError::internal)?;
+    let hooks: Vec<(i64, i64, String)> = sqlx::query_as(
+        "select id, app_id, url from webhook_endpoints where removed_at is null order by id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .map_err(AppError::internal)?;
     let settings = super::settings::messages(db)
         .await
         .map_err(AppError::internal)?;
@@ -433,11 +455,25 @@ pub async fn compose_apps(db: &Db) -> Result<Vec<ComposeApp>, AppError> {
         .into_iter()
         .map(|a| ComposeApp {
             approval_required: settings.required_for(a.id),
+            webhooks: hooks
+                .iter()
+                .filter(|(_, app, _)| *app == a.id)
+                .map(|(id, _, url)| WebhookChoice {
+                    reference: format!("#{id}"),
+                    label: format!("{}/… (#{id})", origin_of(url)),
+                })
+                .collect(),
             id: a.id,
             name: a.name,
-            webhook_urls: a.webhook_urls,
         })
         .collect())
+}
+
+/// `scheme://host[:port]` of a URL (the whole text when it does not parse).
+fn origin_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "a webhook".to_owned())
 }
 
 /// `msg_` + 16 base32 characters.

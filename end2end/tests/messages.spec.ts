@@ -98,8 +98,14 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
     const mailId = await compose('email', 'Spring newsletter', () =>
       page.getByLabel('Recipients (email: one address per line)').fill('reader@example.org'),
     );
+    // The compose form names a webhook by its origin and number, never its whole URL
+    // (the path may carry a secret that only app managers see).
+    await expect(page.locator('#msg-webhook')).not.toContainText(hookUrl);
+    const hookOption = page.locator('#msg-webhook option', { hasText: `Newsletter: ${new URL(hookUrl).origin}/…` });
+    const hookRef = (await hookOption.getAttribute('value'))!;
+    expect(hookRef).toMatch(/^#\d+$/);
     const hookId = await compose('webhook', 'Hook call', () =>
-      page.getByLabel('Webhook URL (webhook: registered on the Apps page)').selectOption(hookUrl),
+      page.getByLabel('Webhook URL (webhook: registered on the Apps page)').selectOption(hookRef),
     );
     // A is not an approver: no Approvals page for them.
     await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Approvals' })).toHaveCount(0);

@@ -63,6 +63,17 @@ pub struct MessageDetail {
 pub struct ComposeApp {
     pub id: i64,
     pub name: String,
-    pub webhook_urls: Vec<String>,
+    /// The app's registered webhooks, by reference: the URLs themselves (which often
+    /// carry a secret in their path) go only to `app.manage`.
+    pub webhooks: Vec<WebhookChoice>,
     pub approval_required: bool,
+}
+
+/// A registered webhook as a choice in the compose form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookChoice {
+    /// What the form sends as `webhook_url`: `#` and the webhook's id.
+    pub reference: String,
+    /// Its origin, the path hidden: `https://hooks.example.com/… (#3)`.
+    pub label: String,
 }

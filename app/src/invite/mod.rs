@@ -56,12 +56,15 @@ pub async fn accept_invite(
         let now = st.clock.now();
         let (user_id, email) = crate::core::invitations::accept(
             &st.db,
+            &st.config,
             &st.hasher,
             now,
             &ctx.origin(),
-            &token,
-            &display_name,
-            &password,
+            &crate::core::invitations::Acceptance {
+                token: &token,
+                display_name: &display_name,
+                password: &password,
+            },
         )
         .await?;
         crate::auth::ssr::complete_sign_in(&ctx, user_id, &email, now, "invitation").await?;

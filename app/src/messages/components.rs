@@ -83,12 +83,12 @@ fn ComposeForm(apps: Vec<ComposeApp>, create: ServerAction<CreateMessage>) -> im
     let hooks = apps
         .iter()
         .flat_map(|a| {
-            a.webhook_urls
+            a.webhooks
                 .iter()
-                .map(|u| (a.name.clone(), u.clone()))
+                .map(|w| (a.name.clone(), w.clone()))
                 .collect::<Vec<_>>()
         })
-        .map(|(app, url)| view! { <option value=url.clone()>{format!("{app}: {url}")}</option> })
+        .map(|(app, w)| view! { <option value=w.reference.clone()>{format!("{app}: {}", w.label)}</option> })
         .collect_view();
     view! {
         <section class="card" aria-labelledby="compose-title">

@@ -14,7 +14,7 @@ mod components;
 
 pub use components::{ApprovalsPage, MessagePage, MessagesPage, StatusBadge};
 
-pub use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo};
+pub use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo, WebhookChoice};
 
 /// What `/messages` needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,8 @@ async fn viewer() -> Result<(crate::auth::ssr::RequestCtx, crate::core::access::
 }
 
 /// `recipients`: one address per line (or comma-separated), for the email channel;
-/// `webhook_url`: one of the app's registered URLs, for the webhook channel.
+/// `webhook_url`: one of the app's registered webhooks, for the webhook channel (its URL,
+/// or `#` and its id as the compose form sends it).
 #[server(prefix = "/fn", endpoint = "messages/create")]
 pub async fn create_message(
     app_id: i64,

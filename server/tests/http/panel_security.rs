@@ -491,7 +491,7 @@ async fn account_lists_and_ends_sessions_and_changes_the_password() {
 }
 
 /// The link in the newest invitation written to the server's development outbox.
-fn invitation_link(s: &Server, to: &str) -> String {
+pub fn invitation_link(s: &Server, to: &str) -> String {
     let dir = s.dir.path().join("outbox");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

@@ -489,6 +489,23 @@ async fn the_keys_page_sends_no_app_configuration_to_those_who_may_not_see_it() 
         .await
         .unwrap();
     assert_eq!(leaks(&page).len(), 3, "the test's needles are real");
+    // A composer chooses a webhook by its origin and number; its URL (and the secret in
+    // its path) is not sent to them, on the messages page nor by its server function.
+    let r = post_fn(&s, Some(&dev), "/fn/messages/list", &[]).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("https://hooks.example.test/…"), "{body}");
+    assert_eq!(leaks(&body), Vec::<&str>::new(), "{body}");
+    let page = client()
+        .get(s.url("/messages"))
+        .header("cookie", &dev)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(leaks(&page), Vec::<&str>::new());
 }
 
 /// Two instances on one PostgreSQL: an owner demoted on one has their keys cut down on
@@ -716,4 +733,122 @@ async fn an_invited_user_disabled_and_enabled_again_is_still_invited() {
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+/// Accepting an invitation checks the rules again: the inviter must still be active
+/// and able to give the role, and the address's domain still allowed.
+#[tokio::test]
+async fn an_invitation_is_worth_no_more_than_its_inviter_is_now() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let (admin_id, admin) = make_user(&s, &owner, "admin@example.com", ADMIN).await;
+    let invite = |by: String, email: &'static str, role: i64| {
+        let s = &s;
+        async move {
+            let r = post_fn(
+                s,
+                Some(&by),
+                "/fn/users/invite",
+                &pairs(&[
+                    ("email", email),
+                    ("display_name", "X"),
+                    ("role_id", &role.to_string()),
+                ]),
+            )
+            .await;
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            super::panel_security::invitation_link(s, email)
+        }
+    };
+    let accept = |link: String| {
+        let s = &s;
+        async move {
+            let token = link.rsplit('/').next().unwrap().to_owned();
+            post_fn(
+                s,
+                None,
+                "/fn/invite/accept",
+                &pairs(&[
+                    ("token", &token),
+                    ("display_name", "X"),
+                    ("password", PASSWORD),
+                    ("confirm_password", PASSWORD),
+                ]),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    // The Admin invites an Admin, then is disabled: the link no longer works.
+    let link = invite(admin.clone(), "alt@example.com", ADMIN).await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/users/set_enabled",
+        &pairs(&[("user_id", &admin_id.to_string()), ("enabled", "false")]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(accept(link).await, 400);
+    // Demoted instead of disabled: the same.
+    let (mgr_id, mgr) = make_user(&s, &owner, "mgr@example.com", ADMIN).await;
+    let link = invite(mgr, "alt2@example.com", ADMIN).await;
+    assert_eq!(set_role(&s, &owner, mgr_id, VIEWER).await.status(), 200);
+    assert_eq!(accept(link).await, 400);
+    // A domain no longer allowed: refused like a sign-in.
+    let link = invite(owner.clone(), "out@other.test", VIEWER).await;
+    let mut form = super::access::default_settings_form();
+    form.retain(|(k, _)| k != "allowed_domains");
+    form.push(("allowed_domains".into(), "example.com".into()));
+    let r = post_fn(&s, Some(&owner), "/fn/settings/general/save", &form).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(accept(link).await, 400);
+    // An invitation whose inviter still may: accepted.
+    let link = invite(owner.clone(), "fine@example.com", VIEWER).await;
+    assert_eq!(accept(link).await, 200);
+}
+
+#[tokio::test]
+async fn rolling_again_and_again_does_not_pass_the_active_key_limit() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/settings/keys/save",
+        &pairs(&[
+            ("max_active_per_user_per_app", "1"),
+            ("max_expiry_days", "0"),
+            ("default_expiry", "90"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let key = make_key(&s, &owner, app, DEVELOPER).await;
+    let key_id = whoami(&s, &key).await["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let roll = |id: String, grace: &'static str| {
+        let (s, owner) = (&s, owner.clone());
+        async move {
+            post_fn(
+                s,
+                Some(&owner),
+                "/fn/keys/roll",
+                &pairs(&[("key_id", &id), ("grace", grace)]),
+            )
+            .await
+        }
+    };
+    // One roll with a grace period: the old key keeps working meanwhile.
+    let r = roll(key_id, "604800").await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    let new_id = v["key"]["key_id"].as_str().unwrap().to_owned();
+    // Rolling the new one with a grace too would make three working keys: refused.
+    let r = roll(new_id.clone(), "604800").await;
+    assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
 }

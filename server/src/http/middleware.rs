@@ -77,7 +77,10 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     } else {
         let nonce = random_b64(18);
         req.extensions_mut().insert(CspNonce(nonce.clone()));
-        let mut res = next.run(req).await;
+        // Every log line of the request (a logged cause included) carries its id, the one
+        // in the `X-Request-Id` a user reports.
+        let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %path);
+        let mut res = tracing::Instrument::instrument(next.run(req), span).await;
         let csp = format!(
             "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
              img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \

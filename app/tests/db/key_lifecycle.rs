@@ -1,0 +1,330 @@
+//! Key expiry and rolls, and the overview's key panels.
+
+use super::*;
+
+#[tokio::test]
+async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
+    on_both(|db| async move {
+        use app::core::keys::{self, KeyCache, NewKey, Refusal};
+        let o = Origin::default();
+        let cache = KeyCache::default();
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let now = 1_800_000_000;
+        let app_id = keys::create_app(
+            &db,
+            &cache,
+            now,
+            &p.require(Permission::AppManage).unwrap(),
+            &o,
+            "Billing",
+            "",
+        )
+        .await
+        .unwrap();
+        let g = p.require(Permission::ApiKeyCreate).unwrap();
+        let t = now + 7 * 86_400;
+        let (info, secret) = keys::create_key(
+            &db,
+            &cache,
+            &test_mailer(),
+            now,
+            &g,
+            &o,
+            &NewKey {
+                name: "seven days",
+                app_id,
+                environment: "live",
+                role_id: BuiltinRole::Developer.id(),
+                expires_at: Some(t),
+                networks: "",
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(info.expires_at, Some(t));
+        let k = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        assert_eq!(k.refusal(t - 1), None);
+        assert_eq!(k.refusal(t), Some(Refusal::Expired));
+        assert_eq!(k.refusal(t + 1), Some(Refusal::Expired));
+
+        // Roll with a day of grace: the old key works until the deadline, then not.
+        let gu = p.require(Permission::ApiKeyUpdate).unwrap();
+        let (new, new_secret) = keys::roll(
+            &db,
+            &cache,
+            &test_mailer(),
+            now,
+            &gu,
+            &o,
+            &info.key_id,
+            86_400,
+        )
+        .await
+        .unwrap();
+        assert_eq!(new.expires_at, Some(t), "the new key keeps every setting");
+        let old = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        assert_eq!(old.refusal(now + 86_400 - 1), None);
+        assert_eq!(old.refusal(now + 86_400 + 1), Some(Refusal::Expired));
+        assert_eq!(
+            keys::lookup(&db, &cache, &new_secret)
+                .await
+                .unwrap()
+                .unwrap()
+                .refusal(now + 86_400 + 1),
+            None
+        );
+
+        // Revoked: refused at once, even though the cache held the key.
+        let gd = p.require(Permission::ApiKeyDelete).unwrap();
+        keys::revoke(&db, &cache, now + 10, &gd, &o, &new.key_id, "rotated")
+            .await
+            .unwrap();
+        assert_eq!(
+            keys::lookup(&db, &cache, &new_secret)
+                .await
+                .unwrap()
+                .unwrap()
+                .refusal(now + 11),
+            Some(Refusal::Revoked)
+        );
+
+        // Last use is written in batches.
+        let k = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        assert_eq!(k.key_id, info.key_id);
+        cache.touch(&k, now + 5, "192.0.2.1".parse().unwrap());
+        cache.touch(&k, now + 6, "192.0.2.2".parse().unwrap());
+        // Within the same second only the first use is noted (the map is written once).
+        cache.touch(&k, now + 6, "192.0.2.3".parse().unwrap());
+        assert_eq!(cache.flush_last_used(&db).await.unwrap(), 1);
+        let (at, ip): (Option<i64>, Option<String>) =
+            sqlx::query_as("select last_used_at, last_used_ip from api_keys where key_id = $1")
+                .bind(&info.key_id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!((at, ip.as_deref()), (Some(now + 6), Some("192.0.2.2")));
+        assert_eq!(cache.flush_last_used(&db).await.unwrap(), 0);
+
+        // Refused requests are audited per key in batches, with counts per code.
+        for _ in 0..3 {
+            cache.refused(&info.key_id, "ip_not_allowed");
+        }
+        cache.refused(&info.key_id, "insufficient_permissions");
+        assert_eq!(cache.flush_refused(&db, now + 7).await.unwrap(), 1);
+        assert_eq!(cache.flush_refused(&db, now + 8).await.unwrap(), 0);
+        let (details,): (String,) =
+            sqlx::query_as("select details from audit_events where action = 'api_key.refused'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        let d: serde_json::Value = serde_json::from_str(&details).unwrap();
+        assert_eq!(d["requests"], 4);
+        assert_eq!(d["by_code"]["ip_not_allowed"], 3);
+
+        // A Developer sees only their own keys; view_all sees all.
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let pd = principal(&db, dev).await;
+        let all = Default::default();
+        assert!(keys::list_keys(&db, now, &pd, &all)
+            .await
+            .unwrap()
+            .keys
+            .is_empty());
+        assert_eq!(
+            keys::list_keys(&db, now, &p, &all)
+                .await
+                .unwrap()
+                .keys
+                .len(),
+            2
+        );
+        assert!(matches!(
+            keys::visible_key(&db, now, &pd, &info.key_id).await,
+            Err(AppError::NotFound)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication() {
+    on_both(|db| async move {
+        use app::core::keys::{self, KeyCache, NewKey};
+        let o = Origin::default();
+        let cache = KeyCache::default();
+        let now = 1_800_000_000;
+        let day = 86_400;
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let (po, pd) = (principal(&db, owner).await, principal(&db, dev).await);
+        let app_id = keys::create_app(
+            &db,
+            &cache,
+            now,
+            &po.require(Permission::AppManage).unwrap(),
+            &o,
+            "Billing",
+            "",
+        )
+        .await
+        .unwrap();
+        let make = |p: Principal, name: &'static str, expires_at: Option<i64>| {
+            let (db, cache, o) = (db.clone(), cache.clone(), o.clone());
+            async move {
+                let g = p.require(Permission::ApiKeyCreate).unwrap();
+                let new = NewKey {
+                    name,
+                    app_id,
+                    environment: "test",
+                    role_id: BuiltinRole::Developer.id(),
+                    expires_at,
+                    networks: "",
+                };
+                keys::create_key(&db, &cache, &test_mailer(), now, &g, &o, &new)
+                    .await
+                    .unwrap()
+                    .0
+                    .key_id
+            }
+        };
+        make(pd.clone(), "dev soon", Some(now + 3 * day)).await;
+        make(pd.clone(), "dev later", Some(now + 60 * day)).await;
+        make(pd.clone(), "dev never", None).await;
+        let revoked = make(pd.clone(), "dev revoked", Some(now + 2 * day)).await;
+        let gd = pd.require(Permission::ApiKeyDelete).unwrap();
+        keys::revoke(&db, &cache, now, &gd, &o, &revoked, "leaked")
+            .await
+            .unwrap();
+        make(po.clone(), "owner soon", Some(now + day)).await;
+        let names = |v: Vec<app::keys::KeyInfo>| v.into_iter().map(|k| k.name).collect::<Vec<_>>();
+        let soon = now + 14 * day;
+
+        // A developer sees their own active keys (newest first) and only their own expiring.
+        let (mine, total, expiring) = keys::overview(&db, now, soon, &pd, 10).await.unwrap();
+        assert_eq!(names(mine), ["dev never", "dev later", "dev soon"]);
+        assert_eq!(total, 3);
+        assert_eq!(names(expiring), ["dev soon"]);
+        // The limit bounds the rows, not the count.
+        let (mine, total, _) = keys::overview(&db, now, soon, &pd, 2).await.unwrap();
+        assert_eq!((mine.len(), total), (2, 3));
+        // With api.key.view_all: everyone's expiring keys, soonest first.
+        let (mine, total, expiring) = keys::overview(&db, now, soon, &po, 10).await.unwrap();
+        assert_eq!((names(mine), total), (vec!["owner soon".to_owned()], 1));
+        assert_eq!(names(expiring), ["owner soon", "dev soon"]);
+        // Once expired, a key is neither "mine" (active) nor "expiring".
+        let later = now + 4 * day;
+        let (mine, total, expiring) = keys::overview(&db, later, later + 14 * day, &pd, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (names(mine), total),
+            (vec!["dev never".to_owned(), "dev later".to_owned()], 2)
+        );
+        assert!(expiring.is_empty());
+        // The keys page: filters and pages (newest first), by the same rules of who sees what.
+        use app::keys::KeyFilter;
+        let list = |p: Principal, f: KeyFilter| {
+            let db = db.clone();
+            async move {
+                let page = keys::list_keys(&db, now + 2 * day, &p, &f).await.unwrap();
+                (names(page.keys), page.next)
+            }
+        };
+        let f = |status: &str| KeyFilter {
+            status: Some(status.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(list(pd.clone(), f("revoked")).await.0, ["dev revoked"]);
+        assert_eq!(list(po.clone(), f("expired")).await.0, ["owner soon"]);
+        assert_eq!(
+            list(po.clone(), f("active")).await.0,
+            ["dev never", "dev later", "dev soon"]
+        );
+        let first = KeyFilter {
+            limit: Some(3),
+            ..Default::default()
+        };
+        let (page1, next) = list(po.clone(), first.clone()).await;
+        assert_eq!(page1, ["owner soon", "dev revoked", "dev never"]);
+        let (page2, end) = list(
+            po.clone(),
+            KeyFilter {
+                after: next,
+                ..first.clone()
+            },
+        )
+        .await;
+        assert_eq!(
+            (page2, end),
+            (vec!["dev later".to_owned(), "dev soon".to_owned()], None)
+        );
+        let other_app = KeyFilter {
+            app_id: Some(app_id + 1),
+            ..Default::default()
+        };
+        assert!(list(po.clone(), other_app).await.0.is_empty());
+        for bad in [
+            KeyFilter {
+                status: Some("gone".into()),
+                ..Default::default()
+            },
+            KeyFilter {
+                environment: Some("prod".into()),
+                ..Default::default()
+            },
+            KeyFilter {
+                limit: Some(0),
+                ..Default::default()
+            },
+            KeyFilter {
+                limit: Some(501),
+                ..Default::default()
+            },
+            KeyFilter {
+                after: Some("key_' or 1=1".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                keys::list_keys(&db, now, &po, &bad).await,
+                Err(AppError::Validation { .. })
+            ));
+        }
+
+        // Without api.key.view there is nothing to show.
+        let bare = Principal::user(dev, BuiltinRole::Viewer.id(), Default::default());
+        assert!(matches!(
+            keys::overview(&db, now, soon, &bare, 10).await,
+            Err(AppError::Forbidden)
+        ));
+
+        // Failed authentication of the last day: sign-in steps and refused key requests,
+        // not successes, not other failures, not older ones.
+        let at = |action: &'static str, outcome: Outcome, when: i64| {
+            let db = db.clone();
+            async move {
+                let mut ev = event(action);
+                ev.outcome = outcome;
+                audit::record(&db, when, &ev).await.unwrap();
+            }
+        };
+        at("auth.sign_in", Outcome::Failure, now - 2 * day).await;
+        at("auth.sign_in", Outcome::Failure, now - 100).await;
+        at("auth.sign_in", Outcome::Success, now - 90).await;
+        at("message.failed", Outcome::Failure, now - 80).await;
+        at("auth.code_failed", Outcome::Failure, now - 70).await;
+        at("api_key.refused", Outcome::Failure, now - 60).await;
+        let rows = audit::auth_failures(&db, now - day, 500).await.unwrap();
+        let actions: Vec<_> = rows.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["api_key.refused", "auth.code_failed", "auth.sign_in"]
+        );
+        assert_eq!(
+            audit::auth_failures(&db, now - day, 1).await.unwrap().len(),
+            1
+        );
+    })
+    .await;
+}

@@ -55,7 +55,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         if let Some(nonce) = use_context::<http::request::Parts>()
             .and_then(|p| p.extensions.get::<CspNonce>().cloned())
         {
-            provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+            provide_context(Nonce::from_value(nonce.0));
         }
     }
     view! {

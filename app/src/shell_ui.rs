@@ -120,7 +120,7 @@ pub fn LoadError(error: AppError) -> impl IntoView {
 #[component]
 pub fn ActionResult<S, F>(action: ServerAction<S>, ok: F) -> impl IntoView
 where
-    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
     F: Fn(&S::Output) -> String + Send + Sync + 'static,
 {

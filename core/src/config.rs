@@ -54,7 +54,7 @@ pub struct Config {
     pub smtp_url: Option<Secret<String>>,
     pub mail_from: String,
     /// Development without SMTP: where mail is written as `.eml` files.
-    pub outbox_dir: std::path::PathBuf,
+    pub outbox_dir: PathBuf,
     pub master_key: MasterKey,
     pub trusted_proxies: Vec<IpNet>,
     pub session_idle: Duration,

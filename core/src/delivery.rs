@@ -123,6 +123,7 @@ pub fn message_id_header(message_id: &str, public_url: &str) -> String {
 }
 
 /// `X-Keyward-Signature`: `sha256=` + hex HMAC-SHA256 over `timestamp.body`.
+#[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());

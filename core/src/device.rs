@@ -32,6 +32,7 @@ pub fn cookie_name(https: bool) -> &'static str {
 
 type HmacSha256 = Hmac<Sha256>;
 
+#[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
 fn mac(master_key: &[u8; 32], parts: &[&str]) -> HmacSha256 {
     // A key of its own, derived from the master key, so no other use of the master key
     // can produce a device MAC.

@@ -60,7 +60,7 @@ fn checksum(text: &str) -> String {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    String::from_utf8(out.to_vec()).expect("base62 is ASCII")
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// A new key: prefix, 32 random base62 characters, checksum.

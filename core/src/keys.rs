@@ -1089,7 +1089,7 @@ impl VerifiedKey {
 /// is one instance.
 #[derive(Debug, Clone, Default)]
 pub struct KeyCache {
-    inner: std::sync::Arc<KeyCacheInner>,
+    inner: Arc<KeyCacheInner>,
 }
 
 /// Failed authentications per client address: past the allowance, that address gets
@@ -1108,7 +1108,7 @@ impl Default for AuthFailures {
     /// 60 failures at once, then one a second.
     fn default() -> Self {
         let quota = governor::Quota::per_second(std::num::NonZeroU32::MIN)
-            .allow_burst(std::num::NonZeroU32::new(60).expect("60 is not zero"));
+            .allow_burst(std::num::NonZeroU32::MIN.saturating_add(59));
         Self(governor::RateLimiter::keyed(quota))
     }
 }

@@ -52,6 +52,10 @@ pub fn is_common(password: &str) -> bool {
     COMMON.contains(password.to_lowercase().as_str())
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "the parameters are constants argon2 accepts"
+)]
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19_456, 2, 1, None).expect("static argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -140,6 +144,10 @@ impl Hasher {
 }
 
 /// A hash of a random password, made once per process, with the same parameters as real ones.
+#[allow(
+    clippy::expect_used,
+    reason = "hashing a fixed-size random password with valid parameters cannot fail"
+)]
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {

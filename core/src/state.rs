@@ -47,6 +47,7 @@ impl Core {
 
     /// Like `new`, with `adjust` run on the services before they are shared (tests swap
     /// the mailer).
+    #[allow(clippy::expect_used, reason = "the built-in sender address is valid")]
     pub fn build(
         config: Config,
         db: Db,

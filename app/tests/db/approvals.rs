@@ -492,7 +492,7 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
         let gs = owner.require(Permission::SettingsManage).unwrap();
         settings::save_messages(&db, t, &gs, &o, &s).await.unwrap();
         let gm = owner.require(Permission::MessageCreate).unwrap();
-        let hook = |subject| app::core::messages::Draft {
+        let hook = |subject| messages::Draft {
             channel: "webhook",
             recipients: "",
             webhook_url: url,
@@ -552,7 +552,7 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
             &st,
             &gm,
             &o,
-            &app::core::messages::Draft {
+            &messages::Draft {
                 webhook_url: meta,
                 ..hook("Metadata")
             },

@@ -1,6 +1,8 @@
 //! Database tests: migrations and every query, each on a fresh database, on SQLite always
 //! and on PostgreSQL when KEYWARD_TEST_POSTGRES_URL is set (scripts/test.sh sets it; CI
 //! requires it).
+// Tests: an unwrap that fails is a failed test, which is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "ssr")]
 
 use app::core::{
@@ -262,7 +264,7 @@ async fn message_state(db: &Db, clock: Clock) -> (AppState, tempfile::TempDir, i
     let st = AppState::new(
         options,
         Core::build(config, db.clone(), clock, Secret::new([7; 32]), |s| {
-            s.mailer = mailer
+            s.mailer = mailer;
         }),
         Default::default(),
     );

@@ -36,7 +36,7 @@ fn random_b64(n: usize) -> String {
 pub fn is_cross_origin(
     method: &Method,
     path: &str,
-    headers: &axum::http::HeaderMap,
+    headers: &http::HeaderMap,
     public_origin: &str,
 ) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

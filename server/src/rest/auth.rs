@@ -66,7 +66,7 @@ fn looks_like_key(text: &str) -> bool {
 /// True when the URL carries a key anywhere: the path, or a query parameter's name or
 /// value, each read after percent-decoding (so `%6Bw_live_…` or `+` tricks do not hide
 /// one), or a parameter named like one of [`KEY_PARAMS`].
-fn url_has_key(uri: &axum::http::Uri) -> bool {
+fn url_has_key(uri: &http::Uri) -> bool {
     let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
     if looks_like_key(&path) {
         return true;
@@ -82,7 +82,7 @@ fn url_has_key(uri: &axum::http::Uri) -> bool {
 
 /// The `Authorization` header: `Ok(None)` when absent; `Err` when it is sent twice, is
 /// not text, or is not the Bearer scheme (matched case-insensitively, RFC 9110).
-fn bearer_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, BadAuth> {
+fn bearer_of(headers: &http::HeaderMap) -> Result<Option<String>, BadAuth> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     let Some(v) = all.next() else {
         return Ok(None);
@@ -226,12 +226,11 @@ impl Api {
             return Err(self.invalid().await);
         }
         let st = &self.state;
-        let key = match keys::lookup(&st.db, &st.keys, secret)
+        let Some(key) = keys::lookup(&st.db, &st.keys, secret)
             .await
             .map_err(|e| self.app_err(AppError::internal(e)))?
-        {
-            Some(k) => k,
-            None => return Err(self.invalid().await),
+        else {
+            return Err(self.invalid().await);
         };
         let now = st.clock.now();
         // From here the key is known: refusals are counted per key and audited in

@@ -606,7 +606,7 @@ async fn permissions_come_from_the_key_role_and_changes_apply_at_once() {
         &s,
         Some(&owner),
         "/fn/roles/save",
-        &super::access::pairs(&[("role[]", &role.to_string())]),
+        &pairs(&[("role[]", &role.to_string())]),
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -701,7 +701,7 @@ async fn ip_allow_lists_use_the_client_address_rules() {
         &plain,
         Some(&o),
         "/fn/apps/update",
-        &super::access::pairs(&[
+        &pairs(&[
             ("id", &a.to_string()),
             ("name", "Office"),
             ("networks", "127.0.0.0/8"),
@@ -780,7 +780,7 @@ async fn sdk_keys_identify_the_app_and_send_events_only() {
         &s,
         Some(&owner),
         "/fn/apps/regenerate_sdk_key",
-        &super::access::pairs(&[("app_id", &app.to_string()), ("environment", "live")]),
+        &pairs(&[("app_id", &app.to_string()), ("environment", "live")]),
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -799,7 +799,7 @@ async fn the_openapi_document_is_generated_from_the_routes() {
         .starts_with("application/json"));
     assert!(v["openapi"].as_str().unwrap().starts_with("3."));
     // Every REST route the binary lists is in the document, with its method.
-    for line in super::access::routes(&s) {
+    for line in access::routes(&s) {
         let Some(rest) = line.strip_prefix("rest ") else {
             continue;
         };
@@ -872,7 +872,7 @@ async fn key_settings_cap_counts_and_expiry() {
                 s,
                 Some(&owner),
                 "/fn/settings/keys/save",
-                &super::access::pairs(&[
+                &pairs(&[
                     ("max_active_per_user_per_app", max),
                     ("max_expiry_days", days),
                     ("default_expiry", default),
@@ -892,7 +892,7 @@ async fn key_settings_cap_counts_and_expiry() {
                 s,
                 Some(&owner),
                 "/fn/keys/create",
-                &super::access::pairs(&[
+                &pairs(&[
                     ("name", "k"),
                     ("app_id", &app.to_string()),
                     ("environment", "live"),

@@ -246,7 +246,7 @@ async fn send_test_email_goes_over_smtp_or_to_the_outbox_that_the_cli_lists() {
     assert!(text(&out.stderr).contains("invalid address"), "{out:?}");
 
     // SMTP: the server receives it.
-    let sink = super::messages::SmtpSink::start().await;
+    let sink = messages::SmtpSink::start().await;
     let url = sink.url();
     // (`run` blocks its thread: the test runs on several so that the sink can answer.)
     let out = run(

@@ -1,5 +1,7 @@
 //! HTTP tests against the real `keyward` binary, started on a free loopback port with a
 //! fresh database. One test binary with modules, so it links once.
+// Tests: an unwrap that fails is a failed test, which is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
 mod api;

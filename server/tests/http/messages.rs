@@ -232,15 +232,12 @@ async fn a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(db: &[(&s
             .filter(|m| m.contains("waits for your approval"))
             .count()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while ["owner@example.com", "b@example.com", "c@example.com"]
         .iter()
         .any(|to| waits(to) == 0)
     {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "approvers were not emailed"
-        );
+        assert!(Instant::now() < deadline, "approvers were not emailed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for to in ["owner@example.com", "b@example.com", "c@example.com"] {

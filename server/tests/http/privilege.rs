@@ -378,7 +378,7 @@ async fn role_and_user_changes_ask_for_the_password_when_it_is_stale() {
     let owner = s.sign_in().await;
     let role = make_role(&s, &owner, "Readers", &["api.key.view"]).await;
     let (uid, _) = make_user(&s, &owner, "u@example.com", VIEWER).await;
-    super::panel_security::age_sudo(&s).await;
+    panel_security::age_sudo(&s).await;
     for (path, form) in [
         (
             "/fn/users/set_role",
@@ -757,7 +757,7 @@ async fn an_invitation_is_worth_no_more_than_its_inviter_is_now() {
             )
             .await;
             assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-            super::panel_security::invitation_link(s, email)
+            panel_security::invitation_link(s, email)
         }
     };
     let accept = |link: String| {
@@ -798,7 +798,7 @@ async fn an_invitation_is_worth_no_more_than_its_inviter_is_now() {
     assert_eq!(accept(link).await, 400);
     // A domain no longer allowed: refused like a sign-in.
     let link = invite(owner.clone(), "out@other.test", VIEWER).await;
-    let mut form = super::access::default_settings_form();
+    let mut form = access::default_settings_form();
     form.retain(|(k, _)| k != "allowed_domains");
     form.push(("allowed_domains".into(), "example.com".into()));
     let r = post_fn(&s, Some(&owner), "/fn/settings/general/save", &form).await;

@@ -283,8 +283,8 @@ async fn the_owner_hears_of_a_new_browser_and_of_account_changes() {
     assert_eq!(mails_to(&s, "owner@example.com", new_browser).len(), 1);
     // A key created in the owner's name.
     let session = session_cookie(&r).unwrap();
-    let app = super::access::make_app(&s, &session, "Billing", "").await;
-    super::access::make_key(&s, &session, app, 3).await;
+    let app = access::make_app(&s, &session, "Billing", "").await;
+    access::make_key(&s, &session, app, 3).await;
     assert_eq!(
         mails_to(
             &s,
@@ -488,7 +488,7 @@ async fn a_password_change_ends_every_device_token_but_the_changing_browser_s() 
 async fn setting_up_an_authenticator_asks_for_a_stale_password() {
     let s = Server::start(&[]).await;
     let owner = s.sign_in().await;
-    super::panel_security::age_sudo(&s).await;
+    panel_security::age_sudo(&s).await;
     let r = post_fn(&s, Some(&owner), "/fn/account/totp/start", &[]).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("Confirm your password"));

@@ -122,6 +122,13 @@ pub fn message_id_header(message_id: &str, public_url: &str) -> String {
     format!("{message_id}@{host}")
 }
 
+/// `scheme://host[:port]` of a URL, for messages that must not show its path.
+fn origin_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "a webhook".to_owned())
+}
+
 /// `X-Keyward-Signature`: `sha256=` + hex HMAC-SHA256 over `timestamp.body`.
 #[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -243,14 +250,22 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
         .body(body)
         .send()
         .await
-        .map_err(|e| transient(format!("POST {url}: {e}")))?;
+        // The error without the URL: it is shown to the message's author, and a webhook's
+        // path may carry a secret.
+        .map_err(|e| {
+            transient(format!(
+                "POST to {}/…: {}",
+                origin_of(&url),
+                e.without_url()
+            ))
+        })?;
     let status = res.status();
     if status.is_success() {
         Ok(())
     } else {
         Err(Failure {
             permanent: status.is_client_error() && status != 408 && status != 429,
-            error: format!("POST {url}: HTTP {}", status.as_u16()),
+            error: format!("POST to {}/…: HTTP {}", origin_of(&url), status.as_u16()),
         })
     }
 }

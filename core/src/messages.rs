@@ -197,6 +197,7 @@ struct Row {
     channel: String,
     recipients: String,
     webhook_url: Option<String>,
+    webhook_id: Option<i64>,
     subject: String,
     body: String,
     payload_hash: String,
@@ -213,13 +214,29 @@ struct Row {
     sent_at: Option<i64>,
 }
 
-const SELECT: &str = "select m.message_id, m.app_id, a.name as app, m.channel, m.recipients, w.url as webhook_url, \
+/// An approval `ma` counts only while its approver is active and holds
+/// `message.approve` now: someone disabled or demoted since no longer makes up one of
+/// the distinct people a message needs. (Built-in roles holding the permission: Owner,
+/// Admin, Approver; checked against the catalogue by a test.)
+macro_rules! approval_counts {
+    () => {
+        "exists (select 1 from users au where au.id = ma.approver_id and au.status = 'active' \
+         and (au.role_id in (1, 2, 4) or exists (select 1 from role_permissions rp \
+         where rp.role_id = au.role_id and rp.permission = 'message.approve')))"
+    };
+}
+
+const SELECT: &str = concat!(
+    "select m.message_id, m.app_id, a.name as app, m.channel, m.recipients, w.url as webhook_url, m.webhook_id, \
      m.subject, m.body, m.payload_hash, m.status, m.author_id, u.email as author, m.created_by_key, m.approvals_needed, \
      (select count(distinct ma.approver_id) from message_approvals ma where ma.message_id = m.id \
-       and ma.payload_hash = m.payload_hash and ma.decision = 'approved') as approvals, \
+       and ma.payload_hash = m.payload_hash and ma.decision = 'approved' and ",
+    approval_counts!(),
+    ") as approvals, \
      m.expires_at, m.attempts, m.last_error, m.created_at, m.sent_at \
      from messages m join apps a on a.id = m.app_id join users u on u.id = m.author_id \
-     left join webhook_endpoints w on w.id = m.webhook_id";
+     left join webhook_endpoints w on w.id = m.webhook_id"
+);
 
 impl From<Row> for MessageInfo {
     fn from(r: Row) -> Self {
@@ -235,6 +252,7 @@ impl From<Row> for MessageInfo {
                 .map(str::to_owned)
                 .collect(),
             webhook_url: r.webhook_url,
+            webhook_ref: r.webhook_id.map(|id| format!("#{id}")),
             subject: r.subject,
             body: r.body,
             payload_hash: r.payload_hash,
@@ -262,6 +280,15 @@ async fn find(db: &Db, message_id: &str) -> Result<Option<MessageInfo>, AppError
     Ok(row.map(Into::into))
 }
 
+/// What `p` sees of `m`: everything, but the webhook's whole URL only with
+/// `app.manage` (its path often carries a secret); others see its origin and `/…`.
+fn seen_by(p: &Principal, mut m: MessageInfo) -> MessageInfo {
+    if !p.has(Permission::AppManage) {
+        m.webhook_url = m.webhook_url.map(|u| format!("{}/…", origin_of(&u)));
+    }
+    m
+}
+
 /// Who may see a message: its author, and everyone holding `message.approve`.
 fn can_see(p: &Principal, m: &MessageInfo) -> bool {
     m.author_id == p.user_id() || p.has(Permission::MessageApprove)
@@ -270,7 +297,7 @@ fn can_see(p: &Principal, m: &MessageInfo) -> bool {
 /// A message the principal may see, else `NotFound` (never "exists but hidden").
 pub async fn visible(db: &Db, p: &Principal, message_id: &str) -> Result<MessageInfo, AppError> {
     match find(db, message_id).await? {
-        Some(m) if can_see(p, &m) => Ok(m),
+        Some(m) if can_see(p, &m) => Ok(seen_by(p, m)),
         _ => Err(AppError::NotFound),
     }
 }
@@ -309,7 +336,10 @@ pub async fn list(
     .map_err(AppError::internal)?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
-    Ok((rows.into_iter().map(Into::into).collect(), more))
+    Ok((
+        rows.into_iter().map(|r| seen_by(p, r.into())).collect(),
+        more,
+    ))
 }
 
 /// `p`'s own latest messages, newest first (the overview's "my messages").
@@ -322,7 +352,7 @@ pub async fn recent_own(db: &Db, p: &Principal, limit: i64) -> Result<Vec<Messag
     .fetch_all(&db.pool)
     .await
     .map_err(AppError::internal)?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    Ok(rows.into_iter().map(|r| seen_by(p, r.into())).collect())
 }
 
 /// The approver's queue: pending, unexpired messages written by someone else, oldest
@@ -356,7 +386,10 @@ pub async fn queue_head(
             .fetch_one(&db.pool)
             .await
             .map_err(AppError::internal)?;
-    Ok((rows.into_iter().map(Into::into).collect(), waiting))
+    Ok((
+        rows.into_iter().map(|r| seen_by(p, r.into())).collect(),
+        waiting,
+    ))
 }
 
 /// Why `p` may not decide on `m` now, if they may not.
@@ -386,7 +419,7 @@ pub async fn detail(
     let rows: Vec<HistoryRow> = sqlx::query_as(
         "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.details from audit_events e \
          left join users u on e.actor_type = 'user' and e.actor_id = cast(u.id as text) \
-         where e.target = $1 order by e.seq",
+         where e.target = $1 and e.action like 'message.%' order by e.seq",
     )
     .bind(&message.id)
     .fetch_all(&db.pool)
@@ -576,6 +609,7 @@ pub async fn create(
     } else {
         st.outbox.notify_one();
     }
+    let m = seen_by(p, m);
     Ok(m)
 }
 
@@ -642,7 +676,10 @@ pub async fn edit(
         .await
         .map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
-    find(db, message_id).await?.ok_or(AppError::Internal)
+    Ok(seen_by(
+        p,
+        find(db, message_id).await?.ok_or(AppError::Internal)?,
+    ))
 }
 
 /// Locks a pending message's row for a decision (the first statement of the
@@ -739,10 +776,11 @@ pub async fn approve(
             AppError::internal(e)
         });
     }
-    let (count,): (i64,) = sqlx::query_as(
-        "select count(distinct approver_id) from message_approvals \
-         where message_id = $1 and payload_hash = $2 and decision = 'approved'",
-    )
+    let (count,): (i64,) = sqlx::query_as(concat!(
+        "select count(distinct ma.approver_id) from message_approvals ma \
+         where ma.message_id = $1 and ma.payload_hash = $2 and ma.decision = 'approved' and ",
+        approval_counts!()
+    ))
     .bind(id)
     .bind(&hash)
     .fetch_one(&mut *tx)
@@ -776,7 +814,7 @@ pub async fn approve(
         st.outbox.notify_one();
         notify_author(st, &m, "approved", None);
     }
-    Ok(m)
+    Ok(seen_by(p, m))
 }
 
 /// Rejects a pending message with a reason: it will never be sent.
@@ -840,7 +878,7 @@ pub async fn reject(
     tx.commit().await.map_err(AppError::internal)?;
     let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
     notify_author(st, &m, "rejected", Some(reason));
-    Ok(m)
+    Ok(seen_by(p, m))
 }
 
 /// Marks pending messages past their deadline `expired`, each with its audit row.
@@ -983,6 +1021,19 @@ fn notify_author(st: &Services, m: &MessageInfo, decision: &'static str, reason:
 #[cfg(test)]
 mod tests {
     use super::parse_recipients;
+    const APPROVER_BUILTINS: [i64; 3] = [1, 2, 4];
+    use model::roles::{BuiltinRole, Permission};
+
+    #[test]
+    fn the_builtin_approver_roles_in_sql_match_the_catalogue() {
+        let holders: Vec<i64> = BuiltinRole::ALL
+            .into_iter()
+            .filter(|r| r.permissions().contains(&Permission::MessageApprove))
+            .map(BuiltinRole::id)
+            .collect();
+        assert_eq!(holders, APPROVER_BUILTINS);
+        assert!(approval_counts!().contains("in (1, 2, 4)"));
+    }
 
     #[test]
     fn recipients_are_checked_and_deduplicated() {

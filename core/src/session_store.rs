@@ -170,8 +170,9 @@ impl SessionStore for DbSessionStore {
             .map_err(backend)?;
         if updated.rows_affected() == 0 {
             // Saved after being deleted elsewhere (e.g. "end all sessions"): do not resurrect
-            // a session another request ended, unless it carries no sign-in.
-            if user_of(record).is_none() {
+            // a session another request ended, unless it carries no sign-in; and an empty
+            // anonymous session (any cookie a client makes up) is never written at all.
+            if user_of(record).is_none() && !record.data.is_empty() {
                 let mut r = record.clone();
                 return self.create(&mut r).await;
             }

@@ -323,6 +323,25 @@ pub async fn parse_messages(
         .fetch_all(&db.pool)
         .await
         .map_err(AppError::internal)?;
+    // No rules sent (a form of an older page, or one without apps): the saved ones stay.
+    // Rules sent: one per app, every app, each once — a stale or doctored form that
+    // leaves one out or names one twice would silently change what it does not show.
+    if overrides.is_empty() {
+        let kept = messages(db)
+            .await
+            .map_err(AppError::internal)?
+            .app_overrides
+            .into_iter()
+            .filter(|(a, _)| apps.iter().any(|(x,)| x == a))
+            .collect();
+        return Ok(MessageSettings {
+            approval_required,
+            approvals_needed,
+            pending_expiry_hours,
+            app_overrides: kept,
+        });
+    }
+    let mut seen = std::collections::BTreeSet::new();
     let mut app_overrides = Vec::new();
     for entry in overrides.iter().take(10_000) {
         let bad = || {
@@ -339,15 +358,25 @@ pub async fn parse_messages(
         if !apps.iter().any(|(a,)| *a == id) {
             return Err(bad());
         }
+        if !seen.insert(id) {
+            return Err(AppError::validation(
+                "overrides",
+                "Each app has one rule: this form names one twice. Reload the page.",
+            ));
+        }
         let required = match choice.trim() {
             "default" => continue,
             "required" => true,
             "not_required" => false,
             _ => return Err(bad()),
         };
-        if !app_overrides.iter().any(|(a, _)| *a == id) {
-            app_overrides.push((id, required));
-        }
+        app_overrides.push((id, required));
+    }
+    if seen.len() != apps.len() {
+        return Err(AppError::validation(
+            "overrides",
+            "The apps changed since this page was loaded: reload it and choose again.",
+        ));
     }
     Ok(MessageSettings {
         approval_required,

@@ -32,7 +32,9 @@ pub fn describe_browser(ua: Option<&str>) -> String {
         (Some(b), Some(o)) => format!("{b} on {o}"),
         (Some(b), None) => b.to_owned(),
         (None, Some(o)) => format!("A browser on {o}"),
-        (None, None) => ua.chars().take(60).collect(),
+        // Not the raw header: it is the sender's own text, and it would show up in the
+        // owner's mail and session list as if Keyward had recognised it.
+        (None, None) => "Unknown browser".to_owned(),
     }
 }
 
@@ -52,5 +54,9 @@ mod tests {
         );
         assert_eq!(describe_browser(Some("curl/8.5.0")), "curl");
         assert_eq!(describe_browser(None), "Unknown browser");
+        assert_eq!(
+            describe_browser(Some("Your administrator (scheduled audit) - expected")),
+            "Unknown browser"
+        );
     }
 }

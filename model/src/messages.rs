@@ -14,8 +14,12 @@ pub struct MessageInfo {
     pub channel: String,
     /// Email addresses (email channel).
     pub recipients: Vec<String>,
-    /// The registered URL (webhook channel).
+    /// The registered URL (webhook channel): whole for `app.manage`, else its origin
+    /// and `/…` (a webhook's path often carries a secret).
     pub webhook_url: Option<String>,
+    /// The webhook as the compose and edit forms name it: `#` and its id.
+    #[serde(default)]
+    pub webhook_ref: Option<String>,
     pub subject: String,
     pub body: String,
     /// SHA-256 of what will be sent; an approval binds to it.

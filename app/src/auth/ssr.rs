@@ -468,7 +468,15 @@ pub async fn pending(ctx: &RequestCtx) -> Result<Option<(i64, SecondFactor, Stri
 pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), AppError> {
     let st = &ctx.state;
     let Some((uid, method, attempt)) = pending(ctx).await? else {
-        ctx.session.flush().await.map_err(session_err)?;
+        // Only a stale second step is cleared: a signed-in session stays signed in.
+        for k in [
+            PENDING_UID_KEY,
+            PENDING_AT_KEY,
+            PENDING_METHOD_KEY,
+            PENDING_ATTEMPT_KEY,
+        ] {
+            ctx.session.remove_value(k).await.map_err(session_err)?;
+        }
         return Err(AppError::validation(
             "code",
             "This sign-in has expired. Start again with your email and password.",

@@ -311,7 +311,7 @@ fn MessageCard(
                 <p class="muted">"Editing voids the approvals given so far."</p>
                 <ActionForm action=edit>
                     <input type="hidden" name="id" value=m.id.clone()/>
-                    <input type="hidden" name="webhook_url" value=m.webhook_url.clone().unwrap_or_default()/>
+                    <input type="hidden" name="webhook_url" value=m.webhook_ref.clone().unwrap_or_default()/>
                     {(m.channel == "email").then(|| view! {
                         <div class="field"><label for="edit-recipients">"Recipients"</label>
                             <textarea id="edit-recipients" name="recipients" rows="2" maxlength="10000">{crate::shell_ui::textarea_text(&m.recipients.join("\n"))}</textarea></div>

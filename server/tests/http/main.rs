@@ -15,6 +15,7 @@ mod privilege;
 mod second_factor;
 mod security;
 mod sign_in;
+mod workflows;
 
 use std::{
     io::Write as _,

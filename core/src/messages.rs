@@ -71,7 +71,10 @@ impl Payload {
         field(&app_id.to_string());
         field(self.channel);
         field(&self.recipients.join("\n"));
-        field(self.webhook.as_ref().map_or("", |w| w.1.as_str()));
+        // The webhook by its id, not its URL: the hash is shown to people who may not
+        // see the URL, and a hash of it would let them test guesses of its path.
+        let webhook = self.webhook.as_ref().map(|w| format!("#{}", w.0));
+        field(webhook.as_deref().unwrap_or_default());
         field(&self.subject);
         field(&self.body);
         hex::encode(h.finalize())
@@ -1023,6 +1026,20 @@ mod tests {
     use super::parse_recipients;
     const APPROVER_BUILTINS: [i64; 3] = [1, 2, 4];
     use model::roles::{BuiltinRole, Permission};
+
+    #[test]
+    fn the_payload_hash_names_a_webhook_by_id_not_by_url() {
+        let p = |id: i64, url: &str| super::Payload {
+            channel: "webhook",
+            recipients: Vec::new(),
+            webhook: Some((id, url.to_owned())),
+            subject: "s".into(),
+            body: "b".into(),
+        };
+        let a = p(1, "https://hooks.example.com/secret-a").hash(7);
+        assert_eq!(a, p(1, "https://hooks.example.com/other").hash(7));
+        assert_ne!(a, p(2, "https://hooks.example.com/secret-a").hash(7));
+    }
 
     #[test]
     fn the_builtin_approver_roles_in_sql_match_the_catalogue() {

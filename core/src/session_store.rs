@@ -134,6 +134,11 @@ fn user_of(record: &Record) -> Option<i64> {
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
+        // An empty anonymous session (any cookie a client makes up, any page visit) holds
+        // nothing worth a row: none is written until something is put in it.
+        if record.data.is_empty() {
+            return Ok(());
+        }
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         // A collision of 128-bit random IDs is practically impossible; if the unique key
         // ever refuses one, draw another.

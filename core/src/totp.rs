@@ -104,6 +104,11 @@ fn decrypt(key: &[u8; 32], user_id: i64, enc: &str) -> Result<Vec<u8>, AppError>
 }
 
 /// True when the user has a confirmed authenticator.
+/// When the user's authenticator was confirmed (None: none is set up).
+pub async fn enrolled_at(db: &Db, user_id: i64) -> Result<Option<i64>, AppError> {
+    Ok(row(db, user_id).await?.and_then(|(_, at)| at))
+}
+
 pub async fn is_enrolled(db: &Db, user_id: i64) -> Result<bool, AppError> {
     Ok(matches!(row(db, user_id).await?, Some((_, Some(_)))))
 }

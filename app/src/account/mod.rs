@@ -130,7 +130,7 @@ pub async fn change_password(
             .await
             .map_err(AppError::internal)?
         {
-            ctx.remember_device(&user);
+            ctx.remember_device(&user).await;
         }
         // This browser stays signed in under a new session ID; every other session ends.
         ctx.session
@@ -245,6 +245,13 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
             st.clock.now(),
         )
         .await;
+        // Device tokens are bound to the second step too: this browser gets a new one.
+        if let Some(user) = crate::core::users::find_by_id(&st.db, who.me.id)
+            .await
+            .map_err(AppError::internal)?
+        {
+            ctx.remember_device(&user).await;
+        }
         ctx.session
             .insert(RECOVERY_ONCE_KEY, codes)
             .await

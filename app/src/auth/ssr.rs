@@ -116,25 +116,50 @@ impl RequestCtx {
     }
 
     /// The id of this browser's device token for `user`, if it holds a valid one: it
-    /// completed a sign-in to that account since the password was last set.
-    pub fn device_for(&self, user: &UserRow) -> Option<String> {
+    /// completed a sign-in to that account since the password and the second step were
+    /// last set (see `device_account`). Fails closed: when the binding cannot be read,
+    /// the browser counts as unknown.
+    pub async fn device_for(&self, user: &UserRow) -> Option<String> {
         let cookie = self.device_cookie.as_deref()?;
+        let account = self.device_account(user).await?;
         device::check(
             self.state.master_key.expose(),
-            &device_account(user),
+            &account,
             cookie,
             self.state.clock.now(),
         )
     }
 
+    /// What a device token is bound to: the account, its current password hash, and the
+    /// second step as it is now (when the authenticator was confirmed, and whether
+    /// Settings require a second factor). A password change, an authenticator set up or
+    /// removed, or a second factor required ends every token made before — including
+    /// the ones someone with only the password could make while no second step was
+    /// asked for.
+    async fn device_account(&self, user: &UserRow) -> Option<String> {
+        let st = &self.state;
+        let totp = totp::enrolled_at(&st.db, user.id).await.ok()?;
+        let required = settings::security(&st.db, &st.config)
+            .await
+            .ok()?
+            .second_factor_required;
+        Some(format!(
+            "{}\0{}\0{totp:?}\0{required}",
+            user.email, user.password_hash
+        ))
+    }
+
     /// Gives this browser a device token for `user` (keeping those of other accounts
     /// it holds).
-    pub fn remember_device(&self, user: &UserRow) {
+    pub async fn remember_device(&self, user: &UserRow) {
         let st = &self.state;
         let https = st.config.public_url.https;
+        let Some(account) = self.device_account(user).await else {
+            return;
+        };
         let value = device::with_token(
             st.master_key.expose(),
-            &device_account(user),
+            &account,
             self.device_cookie.as_deref(),
             st.clock.now(),
         );
@@ -191,13 +216,6 @@ impl RequestCtx {
     }
 }
 
-/// What a device token is bound to: the account and its current password hash, so
-/// every token of an account dies when its password changes (someone who once knew the
-/// old password keeps no allowance of their own).
-fn device_account(user: &UserRow) -> String {
-    format!("{}\0{}", user.email, user.password_hash)
-}
-
 fn session_err(e: tower_sessions::session::Error) -> AppError {
     AppError::internal(format!("session store: {e}"))
 }
@@ -236,7 +254,10 @@ pub async fn sign_in(
     };
     // A browser that completed a sign-in to this account before has its own allowance,
     // whatever an attacker elsewhere does to the account's (see core::throttle).
-    let device = user.as_ref().and_then(|u| ctx.device_for(u));
+    let device = match &user {
+        Some(u) => ctx.device_for(u).await,
+        None => None,
+    };
     if let Err(e) = throttle::attempt(
         &st.db,
         &settings,
@@ -378,7 +399,7 @@ pub(crate) async fn complete_sign_in(
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::Unauthenticated)?;
-    let known_device = ctx.device_for(&user);
+    let known_device = ctx.device_for(&user).await;
     let settings = settings::security(&st.db, &st.config)
         .await
         .map_err(AppError::internal)?;
@@ -421,7 +442,7 @@ pub(crate) async fn complete_sign_in(
         .await
         .map_err(AppError::internal)?;
     tracing::info!(user_id, ip = %ctx.ip, method, "signed in");
-    ctx.remember_device(&user);
+    ctx.remember_device(&user).await;
     if known_device.is_none() {
         notify::account(
             &st.mailer,
@@ -489,7 +510,7 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
         .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
     // Counted per account across sign-ins and addresses before the code is checked; a
     // correct password does not clear it, only a completed sign-in does.
-    let device = ctx.device_for(&user);
+    let device = ctx.device_for(&user).await;
     let failures =
         throttle::second_step_attempt(&st.db, st.clock.now(), uid, device.as_deref()).await?;
     let now = st.clock.now();
@@ -559,7 +580,7 @@ pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
-    let device = ctx.device_for(&user);
+    let device = ctx.device_for(&user).await;
     email_code::issue(
         &st.db,
         &st.mailer,
@@ -730,7 +751,7 @@ pub async fn check_password(
     let settings = settings::security(&st.db, &st.config)
         .await
         .map_err(AppError::internal)?;
-    let device = ctx.device_for(&user);
+    let device = ctx.device_for(&user).await;
     throttle::attempt(
         &st.db,
         &settings,

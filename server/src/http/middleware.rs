@@ -72,6 +72,11 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         req.headers(),
         &state.config.public_url.origin,
     ) {
+        let path = if crate::rest::url_has_key(req.uri()) {
+            "(a path carrying an API key)"
+        } else {
+            path.as_str()
+        };
         tracing::warn!(%ip, path, request_id, "cross-origin request refused");
         (StatusCode::FORBIDDEN, "Cross-origin request refused.\n").into_response()
     } else {
@@ -79,7 +84,13 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         req.extensions_mut().insert(CspNonce(nonce.clone()));
         // Every log line of the request (a logged cause included) carries its id, the one
         // in the `X-Request-Id` a user reports.
-        let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %path);
+        // A path that carries an API key (refused by the REST API) is not logged.
+        let logged_path = if crate::rest::url_has_key(req.uri()) {
+            "(a path carrying an API key)"
+        } else {
+            path.as_str()
+        };
+        let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %logged_path);
         let mut res = tracing::Instrument::instrument(next.run(req), span).await;
         let csp = format!(
             "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \

@@ -66,7 +66,7 @@ fn looks_like_key(text: &str) -> bool {
 /// True when the URL carries a key anywhere: the path, or a query parameter's name or
 /// value, each read after percent-decoding (so `%6Bw_live_…` or `+` tricks do not hide
 /// one), or a parameter named like one of [`KEY_PARAMS`].
-fn url_has_key(uri: &http::Uri) -> bool {
+pub(crate) fn url_has_key(uri: &http::Uri) -> bool {
     let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
     if looks_like_key(&path) {
         return true;

@@ -20,6 +20,7 @@ mod messages;
 mod schema;
 mod sdk;
 
+pub(crate) use auth::url_has_key;
 pub use error::ApiError;
 
 use app::state::AppState;

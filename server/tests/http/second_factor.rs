@@ -4,7 +4,7 @@
 //! allowance while the account is throttled for everyone else; IPv6 addresses count
 //! per /64; the owner hears of a sign-in from a new browser.
 
-use super::access::{default_settings_form, pairs, post_fn};
+use super::access::{default_settings_form, make_user, pairs, post_fn};
 use super::*;
 
 /// Saves Settings > General as the signed-in Owner (fresh sudo) with `changes`.
@@ -510,4 +510,61 @@ async fn setting_up_an_authenticator_asks_for_a_stale_password() {
     assert_eq!(r.status(), 200);
     let r = post_fn(&s, Some(&owner), "/fn/account/totp/start", &[]).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn device_tokens_made_before_a_second_factor_was_required_no_longer_count() {
+    let s = Server::start(&[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let owner = s.sign_in().await;
+    make_user(&s, &owner, "v@example.com", 5).await;
+    // While the password alone signs in, anyone with it can collect device tokens.
+    let r = password_step(
+        &s,
+        "v@example.com",
+        PASSWORD,
+        &[("x-forwarded-for", "198.51.100.9")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let early = cookie_pair(&r, "keyward_device").unwrap();
+    // Then a second factor is required: tokens made without one are void.
+    settings(
+        &s,
+        &owner,
+        &[
+            ("second_factor", "required"),
+            ("throttle_account_attempts", "1"),
+            ("throttle_max_delay_secs", "600"),
+        ],
+    )
+    .await;
+    let mut last = 0;
+    for i in 0..40 {
+        let xff = format!("203.0.113.{}", i + 1);
+        last = password_step(
+            &s,
+            "v@example.com",
+            "wrong password!!",
+            &[("x-forwarded-for", &xff)],
+        )
+        .await
+        .status()
+        .as_u16();
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    let r = password_step(
+        &s,
+        "v@example.com",
+        PASSWORD,
+        &[("x-forwarded-for", "198.51.100.9"), ("cookie", &early)],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        429,
+        "the early token has no allowance of its own any more"
+    );
 }

@@ -4,7 +4,7 @@
 //! change what they do not show; made-up session cookies write nothing; a stray second
 //! step does not sign a session out.
 
-use super::access::{make_app, make_role, make_user, pairs, post_fn};
+use super::access::{make_app, make_key, make_role, make_user, pairs, post_fn};
 use super::*;
 use serde_json::Value;
 
@@ -242,17 +242,20 @@ async fn made_up_session_cookies_write_nothing_and_a_stray_second_step_keeps_a_s
         n
     };
     let before = count().await;
-    for i in 0..5 {
-        let r = client()
-            .get(s.url("/login"))
-            .header(
-                "cookie",
-                format!("keyward_session=AAAAAAAAAAAAAAAAAAAAA{i}"),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+    use base64::Engine as _;
+    for i in 0..4 {
+        // Well-formed session ids (16 bytes, base64url) that no server ever issued.
+        let id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("made-up-id-{i:05}"));
+        for page in ["/login", "/invite/whatever"] {
+            let r = client()
+                .get(s.url(page))
+                .header("cookie", format!("keyward_session={id}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().as_u16() < 500, "{page}");
+        }
     }
     assert_eq!(
         count().await,
@@ -270,4 +273,28 @@ async fn made_up_session_cookies_write_nothing_and_a_stray_second_step_keeps_a_s
     assert_eq!(r.status(), 400);
     let r = post_fn(&s, Some(&owner), "/fn/auth/me", &[]).await;
     assert_eq!(r.status(), 200, "still signed in");
+}
+
+#[tokio::test]
+async fn a_key_in_a_refused_url_never_reaches_the_log() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let key = make_key(&s, &owner, app, 3).await;
+    for path in [
+        format!("/api/v1/keys/{key}"),
+        format!("/api/v1/{key}"),
+        format!("/api/v1/whoami;{key}"),
+    ] {
+        let r = client()
+            .delete(s.url(&path))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = &key["kw_live_".len()..];
+    assert!(!s.log().contains(body), "the server log holds the key");
 }

@@ -10,7 +10,7 @@
 //! code takes the `Grant` it needs as an argument (the habit of lldap's access-control
 //! crate): a server function or REST route that forgot to check cannot call the write.
 
-use super::db::Db;
+use crate::infra::db::Db;
 use model::error::AppError;
 use model::roles::{BuiltinRole, Permission};
 use std::collections::BTreeSet;
@@ -75,10 +75,10 @@ impl Principal {
     }
 
     /// Who the audit log names: the user, or the key.
-    pub fn actor(&self) -> super::audit::Actor<'_> {
+    pub fn actor(&self) -> crate::audit::Actor<'_> {
         match &self.subject {
-            Subject::User(id) => super::audit::Actor::User(*id),
-            Subject::Key { key_id, .. } => super::audit::Actor::Key(key_id),
+            Subject::User(id) => crate::audit::Actor::User(*id),
+            Subject::Key { key_id, .. } => crate::audit::Actor::Key(key_id),
         }
     }
 

@@ -5,7 +5,7 @@
 //! that takes the row lock on PostgreSQL and the write lock on SQLite, so concurrent
 //! writers take turns and the chain never forks.
 
-use super::db::Db;
+use crate::infra::db::Db;
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

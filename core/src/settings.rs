@@ -3,12 +3,12 @@
 //! timeouts and the sign-in throttling limits. It is read from the database on every
 //! panel request, so a change applies at once on every instance.
 
-use super::{
+use crate::{
     access::Grant,
     audit::{self, Actor, Event, Origin},
-    config::{parse_cidr, Config},
-    db::Db,
-    users::normalise_domain,
+    identity::address::normalise_domain,
+    infra::config::{parse_cidr, Config},
+    infra::db::Db,
 };
 use ipnet::IpNet;
 use model::error::AppError;
@@ -77,7 +77,7 @@ pub fn domain_allowed(s: &SecuritySettings, normalised_email: &str) -> bool {
     s.allowed_domains.is_empty()
         || s.allowed_domains
             .iter()
-            .any(|d| d == super::users::email_domain(normalised_email))
+            .any(|d| d == crate::identity::address::email_domain(normalised_email))
 }
 
 /// The form of Settings > General, as typed.
@@ -219,7 +219,7 @@ pub async fn save_security(
     new: &SecuritySettings,
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
-    let old = security(db, config).await.map_err(AppError::internal)?;
+    let old = security(db, config).await?;
     store(db, now, p.user_id(), origin, SECURITY, "general", &old, new).await
 }
 
@@ -236,7 +236,7 @@ async fn store<T: serde::Serialize>(
     new: &T,
 ) -> Result<(), AppError> {
     let json = serde_json::to_string(new).map_err(AppError::internal)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
          on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at",
@@ -245,8 +245,7 @@ async fn store<T: serde::Serialize>(
     .bind(&json)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let ev = Event::success(
         Actor::User(user_id),
         "settings.changed",
@@ -254,9 +253,7 @@ async fn store<T: serde::Serialize>(
         Some(label.into()),
         serde_json::json!({ "from": old, "to": new }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
     tx.commit().await.map_err(AppError::internal)
 }
 
@@ -321,15 +318,13 @@ pub async fn parse_messages(
     )?;
     let apps: Vec<(i64,)> = sqlx::query_as("select id from apps")
         .fetch_all(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     // No rules sent (a form of an older page, or one without apps): the saved ones stay.
     // Rules sent: one per app, every app, each once — a stale or doctored form that
     // leaves one out or names one twice would silently change what it does not show.
     if overrides.is_empty() {
         let kept = messages(db)
-            .await
-            .map_err(AppError::internal)?
+            .await?
             .app_overrides
             .into_iter()
             .filter(|(a, _)| apps.iter().any(|(x,)| x == a))
@@ -394,7 +389,7 @@ pub async fn save_messages(
     new: &MessageSettings,
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
-    let old = messages(db).await.map_err(AppError::internal)?;
+    let old = messages(db).await?;
     store(
         db,
         now,
@@ -454,6 +449,6 @@ pub async fn save_keys(
     new: &KeySettings,
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
-    let old = keys(db).await.map_err(AppError::internal)?;
+    let old = keys(db).await?;
     store(db, now, p.user_id(), origin, KEYS, "keys", &old, new).await
 }

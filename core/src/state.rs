@@ -3,14 +3,14 @@
 //! each request makes is a single reference-count increment. The web layers wrap it
 //! with what only they need (Leptos options, the OpenAPI document).
 
-use super::{
-    clock::Clock,
-    config::{Config, Secret},
-    db::Db,
-    keys::KeyCache,
-    mail::Mailer,
-    password::Hasher,
-    session_store::DbSessionStore,
+use crate::{
+    infra::clock::Clock,
+    infra::config::{Config, Secret},
+    infra::db::Db,
+    infra::mail::Mailer,
+    infra::password::Hasher,
+    infra::session_store::DbSessionStore,
+    keys::cache::KeyCache,
 };
 use std::sync::Arc;
 

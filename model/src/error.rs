@@ -70,6 +70,17 @@ impl AppError {
     }
 }
 
+/// A database error never reaches the client: its cause is logged (inside the request's
+/// span, so it joins the `X-Request-Id` the user sees) and the client gets `Internal`.
+/// Handlers and domain code use plain `?`; a unique violation that means something to
+/// the user is turned into a field error first (`core::infra::db::OnUnique`).
+#[cfg(feature = "server")]
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
 #[cfg(feature = "server_fn")]
 impl server_fn_error::FromServerFnError for AppError {
     type Encoder = server_fn_error::JsonEncoding;

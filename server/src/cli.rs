@@ -4,11 +4,11 @@
 use crate::setup::{open_db, CliError};
 use app::core::{
     audit::{Actor, Origin},
-    clock::Clock,
-    config::Config,
-    db::Db,
-    password::Hasher,
-    users::{self, Registration},
+    identity::users::{self, Registration},
+    infra::clock::Clock,
+    infra::config::Config,
+    infra::db::Db,
+    infra::password::Hasher,
 };
 use app::{error::AppError, roles::BuiltinRole};
 use clap::{Parser, Subcommand};
@@ -91,7 +91,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let db = open_db(&config).await?;
             eprintln!(
                 "keyward: database at {} is up to date",
-                app::core::db::describe(config.database_url.expose())
+                app::core::infra::db::describe(config.database_url.expose())
             );
             db.pool.close().await;
             Ok(())
@@ -125,7 +125,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Healthcheck => crate::http::health::check(&config).await,
         Command::SendTestEmail { to } => {
-            let mailer = app::core::mail::Mailer::from_config(&config)
+            let mailer = app::core::infra::mail::Mailer::from_config(&config)
                 .map_err(|e| msg(format!("mail configuration: {e}")))?;
             let done = mailer
                 .send_test(to.trim(), &config.public_url.url)

@@ -37,7 +37,7 @@ pub fn spawn(state: &AppState) {
             }
             n += 1;
             if n % 60 == 0 {
-                if let Err(e) = app::core::throttle::prune(&st.db, st.clock.now()).await {
+                if let Err(e) = app::core::identity::throttle::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning sign-in throttling failed");
                 }
             }
@@ -46,8 +46,8 @@ pub fn spawn(state: &AppState) {
 
     // PostgreSQL: other instances' key, app, role and user changes drop this
     // instance's key verification cache (within a second).
-    if state.db.backend == app::core::db::Backend::Postgres {
-        tokio::spawn(app::core::keys::listen_for_changes(
+    if state.db.backend == app::core::infra::db::Backend::Postgres {
+        tokio::spawn(app::core::keys::cache::listen_for_changes(
             state.config.database_url.expose().clone(),
             state.keys.clone(),
         ));
@@ -55,7 +55,7 @@ pub fn spawn(state: &AppState) {
 
     // Every instance runs one outbox worker; row claims keep them from sending a
     // message twice.
-    tokio::spawn(app::core::delivery::worker(state.core().clone()));
+    tokio::spawn(app::core::messages::delivery::worker(state.core().clone()));
 }
 
 /// What must not be lost when the process stops: the uses noted since the last tick.

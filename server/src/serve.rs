@@ -1,7 +1,7 @@
 //! `keyward serve`: open the database, migrate, listen.
 
 use crate::setup::{load_master_key, open_db, CliError};
-use app::core::{clock::Clock, config::Config, state::Core};
+use app::core::{infra::clock::Clock, infra::config::Config, state::Core};
 use app::state::AppState;
 use leptos::config::LeptosOptions;
 use std::{net::SocketAddr, path::Path};
@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::Path};
 pub async fn serve(config: Config) -> Result<(), CliError> {
     let db = open_db(&config).await?;
     let master_key = load_master_key(&config.master_key)?;
-    if app::core::users::count(&db)
+    if app::core::identity::users::count(&db)
         .await
         .map_err(|e| CliError::Message(format!("database: {e}")))?
         == 0

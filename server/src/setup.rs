@@ -2,8 +2,8 @@
 //! migrated) and the master key.
 
 use app::core::{
-    config::{Config, ConfigError, MasterKey, Secret},
-    db::{Db, DbError},
+    infra::config::{Config, ConfigError, MasterKey, Secret},
+    infra::db::{Db, DbError},
 };
 use base64::Engine as _;
 

@@ -29,19 +29,14 @@ pub async fn list_sessions() -> Result<Vec<SessionInfo>, AppError> {
         let current = ctx
             .session
             .id()
-            .map(|id| crate::core::session_store::id_hash(&id));
-        let rows = ctx
-            .state
-            .sessions
-            .list_for_user(who.me.id)
-            .await
-            .map_err(AppError::internal)?;
+            .map(|id| crate::core::infra::session_store::id_hash(&id));
+        let rows = ctx.state.sessions.list_for_user(who.me.id).await?;
         Ok(rows
             .into_iter()
             .map(|r| SessionInfo {
                 current: current.as_deref() == Some(r.id_hash.as_str()),
                 id: r.id_hash,
-                browser: crate::core::user_agent::describe_browser(r.user_agent.as_deref()),
+                browser: crate::core::infra::user_agent::describe_browser(r.user_agent.as_deref()),
                 ip: r.ip.unwrap_or_else(|| "unknown".into()),
                 signed_in_at: r.created_at,
                 last_seen_at: r.last_seen_at,
@@ -59,13 +54,7 @@ pub async fn end_session(id: String) -> Result<(), AppError> {
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         let who = ctx.signed_in().await?;
         // Only the user's own sessions: the delete is scoped by user id.
-        if !ctx
-            .state
-            .sessions
-            .delete_one(who.me.id, &id)
-            .await
-            .map_err(AppError::internal)?
-        {
+        if !ctx.state.sessions.delete_one(who.me.id, &id).await? {
             return Err(AppError::NotFound);
         }
         let ev = Event::success(
@@ -107,7 +96,7 @@ pub async fn change_password(
                 }
                 other => other,
             })?;
-        crate::core::users::set_password(
+        crate::core::identity::users::set_password(
             &st.db,
             &st.hasher,
             st.clock.now(),
@@ -116,20 +105,17 @@ pub async fn change_password(
             &new_password,
         )
         .await?;
-        crate::core::notify::account(
+        crate::core::identity::notify::account(
             &st.mailer,
             &who.me.email,
-            crate::core::notify::AccountEvent::PasswordChanged,
+            crate::core::identity::notify::AccountEvent::PasswordChanged,
             &ctx.origin(),
             st.clock.now(),
         )
         .await;
         // Device tokens are bound to the password: this browser gets a new one, every
         // other browser's (and anyone's who knew the old password) no longer counts.
-        if let Some(user) = crate::core::users::find_by_id(&st.db, who.me.id)
-            .await
-            .map_err(AppError::internal)?
-        {
+        if let Some(user) = crate::core::identity::users::find_by_id(&st.db, who.me.id).await? {
             ctx.remember_device(&user).await;
         }
         // This browser stays signed in under a new session ID; every other session ends.
@@ -144,12 +130,9 @@ pub async fn change_password(
         let keep = ctx
             .session
             .id()
-            .map(|id| crate::core::session_store::id_hash(&id))
+            .map(|id| crate::core::infra::session_store::id_hash(&id))
             .unwrap_or_default();
-        st.sessions
-            .delete_others(who.me.id, &keep)
-            .await
-            .map_err(AppError::internal)?;
+        st.sessions.delete_others(who.me.id, &keep).await?;
         Ok(())
     }
     .await
@@ -175,7 +158,7 @@ const RECOVERY_ONCE_KEY: &str = "recovery_once";
 #[server(prefix = "/fn", endpoint = "account/totp")]
 pub async fn totp_status() -> Result<TotpInfo, AppError> {
     async {
-        use crate::core::totp;
+        use crate::core::identity::totp;
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         let who = ctx.signed_in().await?;
         let st = &ctx.state;
@@ -207,7 +190,7 @@ pub async fn start_totp() -> Result<(), AppError> {
         // codes): the password, when it was last checked more than 10 minutes ago.
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        crate::core::totp::start(
+        crate::core::identity::totp::start(
             &st.db,
             st.master_key.expose(),
             st.clock.now(),
@@ -228,7 +211,7 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
         let who = ctx.signed_in().await?;
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        let codes = crate::core::totp::confirm(
+        let codes = crate::core::identity::totp::confirm(
             &st.db,
             st.master_key.expose(),
             st.clock.now(),
@@ -237,19 +220,16 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
             &code,
         )
         .await?;
-        crate::core::notify::account(
+        crate::core::identity::notify::account(
             &st.mailer,
             &who.me.email,
-            crate::core::notify::AccountEvent::AuthenticatorAdded,
+            crate::core::identity::notify::AccountEvent::AuthenticatorAdded,
             &ctx.origin(),
             st.clock.now(),
         )
         .await;
         // Device tokens are bound to the second step too: this browser gets a new one.
-        if let Some(user) = crate::core::users::find_by_id(&st.db, who.me.id)
-            .await
-            .map_err(AppError::internal)?
-        {
+        if let Some(user) = crate::core::identity::users::find_by_id(&st.db, who.me.id).await? {
             ctx.remember_device(&user).await;
         }
         ctx.session

@@ -5,11 +5,16 @@ use super::{Me, SecondFactor};
 use crate::core::{
     access::{self, Principal},
     audit::{self, Actor, Event, Origin, Outcome},
-    client_ip::client_addr,
-    device, email_code, notify, password,
-    session_store::USER_ID_KEY,
-    settings, throttle, totp,
-    users::{self, UserRow, UserStatus},
+    identity::device,
+    identity::email_code,
+    identity::notify,
+    identity::throttle,
+    identity::totp,
+    identity::users::{self, UserRow, UserStatus},
+    infra::client_ip::client_addr,
+    infra::password,
+    infra::session_store::USER_ID_KEY,
+    settings,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -64,7 +69,7 @@ pub struct RequestCtx {
     pub ip: IpAddr,
     pub user_agent: Option<String>,
     accepts_html: bool,
-    /// The device cookie's value, if the browser sent exactly one (see `core::device`).
+    /// The device cookie's value, if the browser sent exactly one (see `core::identity::device`).
     device_cookie: Option<String>,
 }
 
@@ -238,22 +243,18 @@ pub async fn sign_in(
     if password::is_too_long(password) || email.len() > 320 {
         return Err(failed());
     }
-    let settings = settings::security(&st.db, &st.config)
-        .await
-        .map_err(AppError::internal)?;
-    let normalised = users::normalise_email(email).ok();
-    // Throttling counts this attempt before any password work (see core::throttle).
+    let settings = settings::security(&st.db, &st.config).await?;
+    let normalised = crate::core::identity::address::normalise_email(email).ok();
+    // Throttling counts this attempt before any password work (see core::identity::throttle).
     let account = normalised
         .clone()
         .unwrap_or_else(|| email.trim().to_lowercase());
     let user = match &normalised {
-        Some(e) => users::find_by_email(&st.db, e)
-            .await
-            .map_err(AppError::internal)?,
+        Some(e) => users::find_by_email(&st.db, e).await?,
         None => None,
     };
     // A browser that completed a sign-in to this account before has its own allowance,
-    // whatever an attacker elsewhere does to the account's (see core::throttle).
+    // whatever an attacker elsewhere does to the account's (see core::identity::throttle).
     let device = match &user {
         Some(u) => ctx.device_for(u).await,
         None => None,
@@ -303,9 +304,7 @@ pub async fn sign_in(
             serde_json::json!({ "reason": reason }),
         );
         ev.target = normalised.clone();
-        audit::record(&st.db, now, &ev)
-            .await
-            .map_err(AppError::internal)?;
+        audit::record(&st.db, now, &ev).await?;
         tracing::info!(reason, ip = %ctx.ip, "sign-in failed");
         return Err(failed());
     }
@@ -354,9 +353,7 @@ pub async fn sign_in(
         serde_json::json!({ "next": method }),
     );
     ev.target = Some(user.email.clone());
-    audit::record(&st.db, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record(&st.db, now, &ev).await?;
     if method == SecondFactor::Email {
         email_code::issue(
             &st.db,
@@ -396,13 +393,10 @@ pub(crate) async fn complete_sign_in(
 ) -> Result<(), AppError> {
     let st = &ctx.state;
     let user = users::find_by_id(&st.db, user_id)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
     let known_device = ctx.device_for(&user).await;
-    let settings = settings::security(&st.db, &st.config)
-        .await
-        .map_err(AppError::internal)?;
+    let settings = settings::security(&st.db, &st.config).await?;
     throttle::succeeded(&st.db, &settings, email, ctx.ip, known_device.as_deref()).await?;
     throttle::second_step_succeeded(&st.db, user_id, known_device.as_deref()).await?;
     ctx.session.cycle_id().await.map_err(session_err)?;
@@ -428,9 +422,7 @@ pub(crate) async fn complete_sign_in(
         ctx.session.insert_value(k, v).await.map_err(session_err)?;
     }
     ctx.session.save().await.map_err(session_err)?;
-    users::touch_last_login(&st.db, user_id, now)
-        .await
-        .map_err(AppError::internal)?;
+    users::touch_last_login(&st.db, user_id, now).await?;
     let mut ev = ctx.event(
         Actor::User(user_id),
         "auth.sign_in",
@@ -438,9 +430,7 @@ pub(crate) async fn complete_sign_in(
         serde_json::json!({ "method": method }),
     );
     ev.target = Some(email.to_owned());
-    audit::record(&st.db, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record(&st.db, now, &ev).await?;
     tracing::info!(user_id, ip = %ctx.ip, method, "signed in");
     ctx.remember_device(&user).await;
     if known_device.is_none() {
@@ -504,8 +494,7 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
         ));
     };
     let user = users::find_by_id(&st.db, uid)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .filter(|u| u.status == UserStatus::Active)
         .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
     // Counted per account across sign-ins and addresses before the code is checked; a
@@ -535,9 +524,7 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
             serde_json::json!({ "method": method }),
         );
         ev.target = Some(user.email.clone());
-        audit::record(&st.db, now, &ev)
-            .await
-            .map_err(AppError::internal)?;
+        audit::record(&st.db, now, &ev).await?;
         if failures == throttle::SECOND_STEP_FREE {
             // Someone with the password is guessing codes: tell the owner, once per run.
             let mut alert = ctx.event(
@@ -547,9 +534,7 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
                 serde_json::json!({ "reason": "second_step_failures", "failures": failures }),
             );
             alert.target = Some(user.email.clone());
-            audit::record(&st.db, now, &alert)
-                .await
-                .map_err(AppError::internal)?;
+            audit::record(&st.db, now, &alert).await?;
             notify::account(
                 &st.mailer,
                 &user.email,
@@ -577,8 +562,7 @@ pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
         ));
     };
     let user = users::find_by_id(&st.db, uid)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .ok_or(AppError::NotFound)?;
     let device = ctx.device_for(&user).await;
     email_code::issue(
@@ -606,9 +590,7 @@ pub async fn sign_out(ctx: &RequestCtx) -> Result<(), AppError> {
             Outcome::Success,
             serde_json::json!({}),
         );
-        audit::record(&ctx.state.db, ctx.state.clock.now(), &ev)
-            .await
-            .map_err(AppError::internal)?;
+        audit::record(&ctx.state.db, ctx.state.clock.now(), &ev).await?;
     }
     Ok(())
 }
@@ -635,9 +617,7 @@ pub async fn current_user(
         .map_err(session_err)?
         .unwrap_or(0);
     let now = state.clock.now();
-    let settings = settings::security(&state.db, &state.config)
-        .await
-        .map_err(AppError::internal)?;
+    let settings = settings::security(&state.db, &state.config).await?;
     let ends_at = auth_at + i64::from(settings.session_absolute_hours) * 3600;
     let idle = i64::from(settings.session_idle_minutes) * 60;
     let seen: i64 = session
@@ -658,10 +638,7 @@ pub async fn current_user(
     session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
         time::Duration::seconds(idle),
     )));
-    let Some(user) = users::find_by_id(&state.db, uid)
-        .await
-        .map_err(AppError::internal)?
-    else {
+    let Some(user) = users::find_by_id(&state.db, uid).await? else {
         session.flush().await.map_err(session_err)?;
         return Ok(None);
     };
@@ -669,9 +646,7 @@ pub async fn current_user(
         session.flush().await.map_err(session_err)?;
         return Ok(None);
     }
-    let permissions = access::role_permissions(&state.db, user.role_id)
-        .await
-        .map_err(AppError::internal)?;
+    let permissions = access::role_permissions(&state.db, user.role_id).await?;
     Ok(Some(SignedIn {
         me: Me {
             id: user.id,
@@ -745,12 +720,9 @@ pub async fn check_password(
         return Err(AppError::validation("password", "Incorrect password."));
     }
     let user = users::find_by_id(&st.db, user_id)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .ok_or(AppError::Unauthenticated)?;
-    let settings = settings::security(&st.db, &st.config)
-        .await
-        .map_err(AppError::internal)?;
+    let settings = settings::security(&st.db, &st.config).await?;
     let device = ctx.device_for(&user).await;
     throttle::attempt(
         &st.db,
@@ -773,9 +745,7 @@ pub async fn check_password(
             Outcome::Failure,
             serde_json::json!({ "purpose": purpose }),
         );
-        audit::record(&st.db, st.clock.now(), &ev)
-            .await
-            .map_err(AppError::internal)?;
+        audit::record(&st.db, st.clock.now(), &ev).await?;
         return Err(AppError::validation("password", "Incorrect password."));
     }
     throttle::succeeded(&st.db, &settings, &user.email, ctx.ip, device.as_deref()).await

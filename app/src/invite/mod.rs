@@ -22,7 +22,7 @@ pub enum InviteView {
 #[server(prefix = "/fn", endpoint = "invite/get")]
 pub async fn get_invite(token: String) -> Result<InviteView, AppError> {
     async {
-        use crate::core::invitations::{lookup, LinkState};
+        use crate::core::identity::invitations::{lookup, LinkState};
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         Ok(
             match lookup(&ctx.state.db, ctx.state.clock.now(), &token).await? {
@@ -54,13 +54,13 @@ pub async fn accept_invite(
         }
         let st = &ctx.state;
         let now = st.clock.now();
-        let (user_id, email) = crate::core::invitations::accept(
+        let (user_id, email) = crate::core::identity::invitations::accept(
             &st.db,
             &st.config,
             &st.hasher,
             now,
             &ctx.origin(),
-            &crate::core::invitations::Acceptance {
+            &crate::core::identity::invitations::Acceptance {
                 token: &token,
                 display_name: &display_name,
                 password: &password,

@@ -65,13 +65,10 @@ pub async fn list_keys(
             limit: None,
         };
         let page = crate::core::keys::list_keys(&st.db, st.clock.now(), p, &filter).await?;
-        let apps = crate::core::keys::app_choices(&st.db)
-            .await
-            .map_err(AppError::internal)?;
+        let apps = crate::core::keys::apps::app_choices(&st.db).await?;
         // A new key is the viewer's own: the roles they may give it.
-        let roles = crate::core::roles::list(&st.db)
-            .await
-            .map_err(AppError::internal)?
+        let roles = crate::core::identity::roles::list(&st.db)
+            .await?
             .into_iter()
             .filter(|r| {
                 let perms = r.permissions.iter().copied().collect();
@@ -80,9 +77,7 @@ pub async fn list_keys(
             .map(|r| (r.id, r.name))
             .collect();
         Ok(KeysView {
-            limits: crate::core::settings::keys(&st.db)
-                .await
-                .map_err(AppError::internal)?,
+            limits: crate::core::settings::keys(&st.db).await?,
             keys: page.keys,
             next: page.next,
             apps,
@@ -235,7 +230,7 @@ pub async fn update_key(key_id: String, name: String, role_id: i64) -> Result<()
 #[server(prefix = "/fn", endpoint = "apps/list")]
 pub async fn list_apps() -> Result<Vec<AppInfo>, AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, _grant| async {
-        crate::core::keys::list_apps(&ctx.state.db)
+        crate::core::keys::apps::list_apps(&ctx.state.db)
             .await
             .map_err(AppError::internal)
     })
@@ -248,7 +243,7 @@ pub async fn create_app(
 ) -> Result<i64, AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::keys::create_app(
+        crate::core::keys::apps::create_app(
             &st.db,
             &st.keys,
             st.clock.now(),
@@ -269,7 +264,7 @@ pub async fn update_app(
 ) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::keys::update_app(
+        crate::core::keys::apps::update_app(
             &st.db,
             &st.keys,
             st.clock.now(),
@@ -288,7 +283,7 @@ pub async fn update_app(
 pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::keys::regenerate_sdk_key(
+        crate::core::keys::apps::regenerate_sdk_key(
             &st.db,
             &st.keys,
             st.clock.now(),
@@ -307,7 +302,7 @@ pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), 
 pub async fn register_webhook(app_id: i64, url: String) -> Result<String, AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::webhooks::register(
+        crate::core::messages::webhooks::register(
             &st.db,
             st.clock.now(),
             st.master_key.expose(),
@@ -325,7 +320,14 @@ pub async fn register_webhook(app_id: i64, url: String) -> Result<String, AppErr
 pub async fn remove_webhook(app_id: i64, url: String) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
-        crate::core::webhooks::remove(&st.db, st.clock.now(), &grant, &ctx.origin(), app_id, &url)
-            .await
+        crate::core::messages::webhooks::remove(
+            &st.db,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            app_id,
+            &url,
+        )
+        .await
     })
 }

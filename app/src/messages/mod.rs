@@ -1,6 +1,6 @@
 //! Messages: composed in the panel (`/messages`) or through `POST /api/v1/messages`,
 //! approved by someone else in `/approvals` when Settings > Messages require it, then
-//! delivered by the outbox worker (`core::delivery`).
+//! delivered by the outbox worker (`core::messages::delivery`).
 
 // The compose server function takes the form's fields as arguments (so the page works
 // as a plain HTML form); the macro's generated client function inherits their number.

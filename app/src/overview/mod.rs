@@ -93,8 +93,7 @@ pub async fn get_overview() -> Result<OverviewData, AppError> {
         let alerts = if p.has(P::AuditView) {
             let rows =
                 crate::core::audit::auth_failures(&st.db, now - ALERT_HOURS * 3600, ALERT_SCAN)
-                    .await
-                    .map_err(AppError::internal)?;
+                    .await?;
             Some(alerts(rows))
         } else {
             None

@@ -12,7 +12,7 @@ pub use model::roles::{BuiltinRole, Permission, RoleInfo};
 #[server(prefix = "/fn", endpoint = "roles/list")]
 pub async fn list_roles() -> Result<Vec<RoleInfo>, AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, _grant| async {
-        crate::core::roles::list(&ctx.state.db)
+        crate::core::identity::roles::list(&ctx.state.db)
             .await
             .map_err(AppError::internal)
     })
@@ -26,7 +26,7 @@ pub async fn create_role(
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let perms = permission.into_iter().collect();
-        crate::core::roles::create(
+        crate::core::identity::roles::create(
             &ctx.state.db,
             ctx.state.clock.now(),
             &grant,
@@ -42,7 +42,7 @@ pub async fn create_role(
 pub async fn rename_role(id: i64, name: String) -> Result<(), AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
-        crate::core::roles::rename(
+        crate::core::identity::roles::rename(
             &ctx.state.db,
             ctx.state.clock.now(),
             &grant,
@@ -58,7 +58,7 @@ pub async fn rename_role(id: i64, name: String) -> Result<(), AppError> {
 pub async fn delete_role(id: i64) -> Result<(), AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
-        crate::core::roles::delete(
+        crate::core::identity::roles::delete(
             &ctx.state.db,
             ctx.state.clock.now(),
             &grant,
@@ -103,7 +103,7 @@ pub async fn save_roles(
                 }
             }
         }
-        let changed = crate::core::roles::save_matrix(
+        let changed = crate::core::identity::roles::save_matrix(
             &ctx.state.db,
             ctx.state.clock.now(),
             &g,

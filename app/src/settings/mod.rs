@@ -35,20 +35,14 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
     crate::guarded!(
         crate::roles::Permission::SettingsManage,
         |ctx, _grant| async {
-            let settings = crate::core::settings::security(&ctx.state.db, &ctx.state.config)
-                .await
-                .map_err(AppError::internal)?;
+            let settings =
+                crate::core::settings::security(&ctx.state.db, &ctx.state.config).await?;
             let db = &ctx.state.db;
             Ok(GeneralView {
-                keys: crate::core::settings::keys(db)
-                    .await
-                    .map_err(AppError::internal)?,
-                messages: crate::core::settings::messages(db)
-                    .await
-                    .map_err(AppError::internal)?,
-                apps: crate::core::keys::list_apps(db)
-                    .await
-                    .map_err(AppError::internal)?
+                keys: crate::core::settings::keys(db).await?,
+                messages: crate::core::settings::messages(db).await?,
+                apps: crate::core::keys::apps::list_apps(db)
+                    .await?
                     .into_iter()
                     .map(|a| (a.id, a.name))
                     .collect(),

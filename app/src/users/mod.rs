@@ -1,7 +1,7 @@
 //! Users (`/users`, `user.manage`): the list, creating a user with a password (until
 //! invitations land), changing a role, disabling and enabling.
 //!
-//! Rules enforced in the domain code (`core::users`), whatever the form sends: nobody
+//! Rules enforced in the domain code (`core::identity::users`), whatever the form sends: nobody
 //! changes their own role or status; nobody assigns a role holding a permission they
 //! lack; only an Owner makes, demotes or disables an Owner; the last active Owner is
 //! never demoted or disabled.
@@ -26,12 +26,9 @@ pub struct UsersData {
 #[server(prefix = "/fn", endpoint = "users/list")]
 pub async fn list_users() -> Result<UsersData, AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, _grant| async {
-        let users = crate::core::users::list(&ctx.state.db)
-            .await
-            .map_err(AppError::internal)?;
-        let roles = crate::core::roles::list(&ctx.state.db)
-            .await
-            .map_err(AppError::internal)?
+        let users = crate::core::identity::users::list(&ctx.state.db).await?;
+        let roles = crate::core::identity::roles::list(&ctx.state.db)
+            .await?
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
@@ -49,14 +46,14 @@ pub async fn create_user(
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        crate::core::users::create_user(
+        crate::core::identity::users::create_user(
             &st.db,
             &st.config,
             &st.hasher,
             st.clock.now(),
             &grant,
             &ctx.origin(),
-            &crate::core::users::Registration {
+            &crate::core::identity::users::Registration {
                 email: &email,
                 display_name: Some(&display_name),
                 password: &password,
@@ -71,7 +68,7 @@ pub async fn create_user(
 pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
-        crate::core::users::change_role(
+        crate::core::identity::users::change_role(
             &ctx.state.db,
             ctx.state.clock.now(),
             &grant,
@@ -91,7 +88,7 @@ pub async fn set_user_role(user_id: i64, role_id: i64) -> Result<(), AppError> {
 pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
-        crate::core::users::set_enabled(
+        crate::core::identity::users::set_enabled(
             &ctx.state.db,
             &ctx.state.sessions,
             ctx.state.clock.now(),
@@ -119,7 +116,7 @@ pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
             ));
         }
         let st = &ctx.state;
-        let email = crate::core::totp::reset(
+        let email = crate::core::identity::totp::reset(
             &st.db,
             &st.sessions,
             st.clock.now(),
@@ -128,10 +125,10 @@ pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
             user_id,
         )
         .await?;
-        crate::core::notify::account(
+        crate::core::identity::notify::account(
             &st.mailer,
             &email,
-            crate::core::notify::AccountEvent::AuthenticatorRemoved,
+            crate::core::identity::notify::AccountEvent::AuthenticatorRemoved,
             &ctx.origin(),
             st.clock.now(),
         )
@@ -150,12 +147,11 @@ pub async fn invite_user(
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        let who = crate::core::users::find_by_id(&st.db, grant.principal().user_id())
-            .await
-            .map_err(AppError::internal)?
+        let who = crate::core::identity::users::find_by_id(&st.db, grant.principal().user_id())
+            .await?
             .map(|u| format!("{} ({})", u.display_name, u.email))
             .unwrap_or_else(|| "An administrator".into());
-        crate::core::invitations::invite(
+        crate::core::identity::invitations::invite(
             &st.db,
             &st.config,
             &st.mailer,
@@ -163,7 +159,7 @@ pub async fn invite_user(
             &grant,
             &ctx.origin(),
             &who,
-            &crate::core::invitations::Invite {
+            &crate::core::identity::invitations::Invite {
                 email: &email,
                 display_name: Some(&display_name),
                 role_id,

@@ -5,7 +5,7 @@ use super::*;
 #[tokio::test]
 async fn parallel_approvals_queue_a_message_once_and_one_worker_claims_it() {
     on_both(|db| async move {
-        use app::core::{delivery, messages};
+        use app::core::{messages, messages::delivery};
         let (st, _dir, app_id) = message_state(&db, Clock::fixed(1_800_000_000)).await;
         let o = Origin::default();
         let author = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
@@ -316,7 +316,7 @@ async fn authors_never_approve_their_own_and_approvers_need_the_permission_now()
 #[tokio::test]
 async fn delivery_retries_with_back_off_and_a_lost_claim_cannot_overwrite() {
     on_both(|db| async move {
-        use app::core::{delivery, messages, settings};
+        use app::core::{messages, messages::delivery, settings};
         let (st, _dir, app_id) = message_state(&db, Clock::fixed(1_800_000_000)).await;
         let o = Origin::default();
         let owner = principal(&db, 1).await;
@@ -465,7 +465,7 @@ async fn a_rejection_needs_a_reason_and_is_final() {
 #[tokio::test]
 async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
     on_both(|db| async move {
-        use app::core::{delivery, messages, settings, webhooks};
+        use app::core::{messages, messages::delivery, messages::webhooks, settings};
         let (st, _dir, app_id) = message_state(&db, Clock::fixed(1_800_000_000)).await;
         let (o, t) = (Origin::default(), 1_800_000_000);
         let owner = principal(&db, 1).await;

@@ -5,13 +5,13 @@ use super::*;
 #[tokio::test]
 async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
     on_both(|db| async move {
-        use app::core::keys::{self, KeyCache, NewKey, Refusal};
+        use app::core::keys::{self, cache::KeyCache, verified::Refusal, NewKey};
         let o = Origin::default();
         let cache = KeyCache::default();
         let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
         let p = principal(&db, owner).await;
         let now = 1_800_000_000;
-        let app_id = keys::create_app(
+        let app_id = keys::apps::create_app(
             &db,
             &cache,
             now,
@@ -43,7 +43,10 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         .await
         .unwrap();
         assert_eq!(info.expires_at, Some(t));
-        let k = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        let k = keys::verify::lookup(&db, &cache, &secret)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(k.refusal(t - 1), None);
         assert_eq!(k.refusal(t), Some(Refusal::Expired));
         assert_eq!(k.refusal(t + 1), Some(Refusal::Expired));
@@ -63,11 +66,14 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         .await
         .unwrap();
         assert_eq!(new.expires_at, Some(t), "the new key keeps every setting");
-        let old = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        let old = keys::verify::lookup(&db, &cache, &secret)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(old.refusal(now + 86_400 - 1), None);
         assert_eq!(old.refusal(now + 86_400 + 1), Some(Refusal::Expired));
         assert_eq!(
-            keys::lookup(&db, &cache, &new_secret)
+            keys::verify::lookup(&db, &cache, &new_secret)
                 .await
                 .unwrap()
                 .unwrap()
@@ -81,7 +87,7 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
             .await
             .unwrap();
         assert_eq!(
-            keys::lookup(&db, &cache, &new_secret)
+            keys::verify::lookup(&db, &cache, &new_secret)
                 .await
                 .unwrap()
                 .unwrap()
@@ -90,7 +96,10 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         );
 
         // Last use is written in batches.
-        let k = keys::lookup(&db, &cache, &secret).await.unwrap().unwrap();
+        let k = keys::verify::lookup(&db, &cache, &secret)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(k.key_id, info.key_id);
         cache.touch(&k, now + 5, "192.0.2.1".parse().unwrap());
         cache.touch(&k, now + 6, "192.0.2.2".parse().unwrap());
@@ -150,7 +159,7 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
 #[tokio::test]
 async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication() {
     on_both(|db| async move {
-        use app::core::keys::{self, KeyCache, NewKey};
+        use app::core::keys::{self, cache::KeyCache, NewKey};
         let o = Origin::default();
         let cache = KeyCache::default();
         let now = 1_800_000_000;
@@ -158,7 +167,7 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
         let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
         let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
         let (po, pd) = (principal(&db, owner).await, principal(&db, dev).await);
-        let app_id = keys::create_app(
+        let app_id = keys::apps::create_app(
             &db,
             &cache,
             now,

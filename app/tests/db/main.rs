@@ -8,19 +8,19 @@
 use app::core::{
     access::{self, Principal},
     audit::Origin,
-    password::Hasher,
-    roles,
+    identity::roles,
+    infra::password::Hasher,
 };
 use app::core::{
     audit::{self, Actor, Event, Outcome},
-    clock::Clock,
-    config::{Config, Secret},
-    db::Db,
-    session_store::{id_hash, DbSessionStore, USER_ID_KEY},
+    identity::users::{self, NewUser, UserError, UserStatus},
+    infra::clock::Clock,
+    infra::config::{Config, Secret},
+    infra::db::Db,
+    infra::session_store::{id_hash, DbSessionStore, USER_ID_KEY},
     state::Core,
-    users::{self, NewUser, UserError, UserStatus},
 };
-use app::core::{email_code, mail::Mailer, throttle, totp};
+use app::core::{identity::email_code, identity::throttle, identity::totp, infra::mail::Mailer};
 use app::settings::SecuritySettings;
 use app::state::AppState;
 use app::{
@@ -270,7 +270,7 @@ async fn message_state(db: &Db, clock: Clock) -> (AppState, tempfile::TempDir, i
     );
     let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;
     let p = principal(db, owner).await;
-    let app_id = app::core::keys::create_app(
+    let app_id = app::core::keys::apps::create_app(
         db,
         &st.keys,
         st.clock.now(),
@@ -309,8 +309,8 @@ fn test_mailer() -> Mailer {
     Mailer::new(None, "keyward@example.com", dir).unwrap()
 }
 
-fn late(token: &str) -> app::core::invitations::Acceptance<'_> {
-    app::core::invitations::Acceptance {
+fn late(token: &str) -> app::core::identity::invitations::Acceptance<'_> {
+    app::core::identity::invitations::Acceptance {
         token,
         display_name: "Late",
         password: "a long enough password",

@@ -274,7 +274,7 @@ async fn email_codes_are_single_use_bound_and_burnt() {
 #[tokio::test]
 async fn invitation_links_expire_after_72_hours() {
     on_both(|db| async move {
-        use app::core::invitations::{self, Invite, LinkState};
+        use app::core::identity::invitations::{self, Invite, LinkState};
         let dir = tempfile::tempdir().unwrap();
         let mailer = Mailer::new(None, "keyward@example.com", dir.path().join("outbox")).unwrap();
         let config = Config::from_sources(None, &[]).unwrap();

@@ -18,7 +18,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `keyward healthcheck`: GET /healthz on the configured listen address.
-pub async fn check(config: &app::core::config::Config) -> Result<(), crate::setup::CliError> {
+pub async fn check(
+    config: &app::core::infra::config::Config,
+) -> Result<(), crate::setup::CliError> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {

@@ -60,7 +60,11 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or([0, 0, 0, 0].into());
-    let ip = app::core::client_ip::client_addr(peer, req.headers(), &state.config.trusted_proxies);
+    let ip = app::core::infra::client_ip::client_addr(
+        peer,
+        req.headers(),
+        &state.config.trusted_proxies,
+    );
     req.extensions_mut().insert(ClientIp(ip));
     let request_id = random_b64(12);
     req.extensions_mut().insert(RequestId(request_id.clone()));

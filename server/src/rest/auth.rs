@@ -6,10 +6,12 @@ use super::error::ApiError;
 use crate::http::RequestId;
 use app::auth::ssr::ClientIp;
 use app::core::{
-    access::{Grant, Principal, Subject},
+    access::{Grant, Principal},
     audit::Origin,
-    key_format,
-    keys::{self, Refusal, VerifiedKey},
+    keys::{
+        verified::{Refusal, VerifiedKey},
+        verify::{self, Door},
+    },
 };
 use app::error::AppError;
 use app::roles::Permission;
@@ -132,14 +134,6 @@ impl FromRequestParts<AppState> for Api {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Door {
-    /// Server endpoints: secret keys only.
-    Server,
-    /// Endpoints an SDK (public) key may call too.
-    Sdk,
-}
-
 impl Api {
     pub(super) fn err(
         &self,
@@ -148,29 +142,6 @@ impl Api {
         message: impl Into<String>,
     ) -> ApiError {
         ApiError::new(status, code, message).with_request_id(&self.rid)
-    }
-
-    /// A failed authentication: counted per address; past the allowance the answer is
-    /// 429 instead.
-    pub(super) fn failed(&self, e: ApiError) -> ApiError {
-        match self.state.keys.auth_failure(self.ip) {
-            None => e,
-            Some(wait) => self.app_err(AppError::RateLimited {
-                retry_after_secs: wait,
-            }),
-        }
-    }
-
-    /// `invalid_api_key`, for malformed, mistyped and unknown keys alike, sent no sooner
-    /// than `INVALID_KEY_FLOOR` after the request arrived: an unknown key costs a
-    /// database lookup the other two skip, and the floor hides that difference.
-    pub(super) async fn invalid(&self) -> ApiError {
-        tokio::time::sleep_until(self.started + INVALID_KEY_FLOOR).await;
-        self.failed(self.err(
-            StatusCode::UNAUTHORIZED,
-            "invalid_api_key",
-            "The API key is not valid.",
-        ))
     }
 
     pub(super) fn app_err(&self, e: AppError) -> ApiError {
@@ -184,33 +155,11 @@ impl Api {
         }
     }
 
-    /// The key and the principal it acts as (its role's permissions).
-    pub(super) async fn authenticate(
-        &self,
-        door: Door,
-    ) -> Result<(Arc<VerifiedKey>, Principal), ApiError> {
-        let key = self.verify(door).await?;
-        let principal = Principal::key(
-            key.key_id.clone(),
-            key.owner_id.unwrap_or(-1),
-            key.owner_role_id.unwrap_or(-1),
-            key.role_id.unwrap_or(-1),
-            key.permissions.clone(),
-        );
-        Ok((key, principal))
-    }
-
-    /// The checks of the module's documentation, up to the permission (which the
-    /// caller checks).
-    pub(super) async fn verify(&self, door: Door) -> Result<Arc<VerifiedKey>, ApiError> {
+    /// The key behind the request, through the domain's one refusal policy
+    /// ([`verify::verify`]); this only maps a refusal to its status and message.
+    async fn verify(&self, door: Door) -> Result<Arc<VerifiedKey>, ApiError> {
         let secret = match &self.bearer {
-            Ok(None) => {
-                return Err(self.failed(self.err(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_api_key",
-                    "Send your API key in the Authorization header: Bearer <key>.",
-                )))
-            }
+            Ok(s) => s.as_deref(),
             Err(BadAuth::Duplicate) => {
                 return Err(self.err(
                     StatusCode::BAD_REQUEST,
@@ -218,94 +167,74 @@ impl Api {
                     "Send one Authorization header, not several.",
                 ))
             }
-            Err(BadAuth::Malformed) => return Err(self.invalid().await),
-            Ok(Some(s)) => s,
+            Err(BadAuth::Malformed) => Some(""),
         };
-        // Format and checksum first: a made-up key costs no database work.
-        if key_format::parse(secret).is_none() {
-            return Err(self.invalid().await);
-        }
         let st = &self.state;
-        let Some(key) = keys::lookup(&st.db, &st.keys, secret)
+        let verdict = verify::verify(&st.db, &st.keys, secret, self.ip, st.clock.now(), door)
             .await
-            .map_err(|e| self.app_err(AppError::internal(e)))?
-        else {
-            return Err(self.invalid().await);
+            .map_err(|e| self.app_err(AppError::from(e)))?;
+        let refusal = match verdict {
+            Ok(key) => return Ok(key),
+            Err(r) => r,
         };
-        let now = st.clock.now();
-        // From here the key is known: refusals are counted per key and audited in
-        // batches (core::keys::KeyCache::flush_refused).
-        let refuse = |status, code: &'static str, message: String| {
-            st.keys.refused(&key.key_id, code);
-            self.err(status, code, message)
-        };
-        match key.refusal(now) {
-            Some(Refusal::Revoked) => {
-                return Err(refuse(
+        let (status, message) = match refusal {
+            Refusal::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "Send your API key in the Authorization header: Bearer <key>.".to_owned(),
+            ),
+            Refusal::Invalid => {
+                // An unknown key costs a database lookup that a malformed one skips:
+                // every `invalid_api_key` is sent no sooner than the floor.
+                tokio::time::sleep_until(self.started + INVALID_KEY_FLOOR).await;
+                (
                     StatusCode::UNAUTHORIZED,
-                    "key_revoked",
-                    "This API key was revoked.".into(),
-                ))
+                    "The API key is not valid.".to_owned(),
+                )
             }
-            Some(Refusal::OwnerDisabled) => {
-                return Err(refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "key_revoked",
-                    "The account that owns this API key is disabled, so the key no longer works."
-                        .into(),
-                ))
-            }
-            Some(Refusal::Expired) => {
-                return Err(refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "key_expired",
-                    "This API key has expired.".into(),
-                ))
-            }
-            None => {}
-        }
-        if !key.allows(self.ip) {
-            return Err(refuse(
+            Refusal::Revoked => (
+                StatusCode::UNAUTHORIZED,
+                "This API key was revoked.".to_owned(),
+            ),
+            Refusal::OwnerDisabled => (
+                StatusCode::UNAUTHORIZED,
+                "The account that owns this API key is disabled, so the key no longer works."
+                    .to_owned(),
+            ),
+            Refusal::Expired => (
+                StatusCode::UNAUTHORIZED,
+                "This API key has expired.".to_owned(),
+            ),
+            Refusal::IpNotAllowed => (
                 StatusCode::FORBIDDEN,
-                "ip_not_allowed",
                 format!("Requests with this key are not allowed from {}.", self.ip),
-            ));
-        }
-        if key.kind == "sdk" && door == Door::Server {
-            return Err(refuse(
+            ),
+            Refusal::SdkNotAllowed => (
                 StatusCode::FORBIDDEN,
-                "sdk_key_not_allowed",
-                "A public SDK key cannot call this endpoint; use a secret REST key.".into(),
-            ));
+                "A public SDK key cannot call this endpoint; use a secret REST key.".to_owned(),
+            ),
+        };
+        let err = self.err(status, refusal.code(), message);
+        if !refusal.is_anonymous() {
+            return Err(err);
         }
-        st.keys.touch(&key, now, self.ip);
-        Ok(key)
+        // No key is known: the failure is counted per address, and past the allowance
+        // the answer is 429 instead.
+        Err(match st.keys.auth_failure(self.ip) {
+            None => err,
+            Some(wait) => self.app_err(AppError::RateLimited {
+                retry_after_secs: wait,
+            }),
+        })
     }
 
-    pub(super) fn need(&self, p: &Principal, perm: Permission) -> Result<(), ApiError> {
-        if p.has(perm) {
-            Ok(())
-        } else {
-            if let Subject::Key { key_id, .. } = &p.subject {
-                self.state.keys.refused(key_id, "insufficient_permissions");
-            }
-            Err(self.err(
-                StatusCode::FORBIDDEN,
-                "insufficient_permissions",
-                format!("This key's role lacks the permission {perm}."),
-            ))
-        }
-    }
-
-    /// The permission check every write starts with: 403 `insufficient_permissions`
-    /// (counted against the key), else the `Grant` the domain function takes.
-    pub(super) fn grant<'p>(
-        &self,
-        p: &'p Principal,
-        perm: Permission,
-    ) -> Result<Grant<'p>, ApiError> {
-        self.need(p, perm)?;
-        p.require(perm).map_err(|e| self.app_err(e))
+    /// 403 `insufficient_permissions` naming `perm`, counted against the key.
+    fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
+        self.state.keys.refused(key_id, "insufficient_permissions");
+        self.err(
+            StatusCode::FORBIDDEN,
+            "insufficient_permissions",
+            format!("This key's role lacks the permission {perm}."),
+        )
     }
 
     pub(super) fn query<T>(&self, query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
@@ -330,6 +259,109 @@ impl Api {
             err.details = Some(json!({ "fields": { "body": e.body_text() } }));
             err
         })
+    }
+}
+
+/// What an endpoint asks of the key calling it: a secret key holding one of
+/// [`Need::ANY_OF`] (the first is named when none is held; empty: any secret key).
+pub(super) trait Need: Send + Sync + 'static {
+    const ANY_OF: &'static [Permission];
+}
+
+/// `api.key.view`.
+pub(super) struct ViewKeys;
+impl Need for ViewKeys {
+    const ANY_OF: &'static [Permission] = &[Permission::ApiKeyView];
+}
+
+/// `api.key.create`.
+pub(super) struct CreateKeys;
+impl Need for CreateKeys {
+    const ANY_OF: &'static [Permission] = &[Permission::ApiKeyCreate];
+}
+
+/// `api.key.update`.
+pub(super) struct UpdateKeys;
+impl Need for UpdateKeys {
+    const ANY_OF: &'static [Permission] = &[Permission::ApiKeyUpdate];
+}
+
+/// `api.key.delete`.
+pub(super) struct DeleteKeys;
+impl Need for DeleteKeys {
+    const ANY_OF: &'static [Permission] = &[Permission::ApiKeyDelete];
+}
+
+/// `message.create`.
+pub(super) struct CreateMessages;
+impl Need for CreateMessages {
+    const ANY_OF: &'static [Permission] = &[Permission::MessageCreate];
+}
+
+/// `message.create` or `message.approve` (what a message's page needs; which messages
+/// are visible is `core::messages::visible`'s rule).
+pub(super) struct ReadMessages;
+impl Need for ReadMessages {
+    const ANY_OF: &'static [Permission] = &[Permission::MessageCreate, Permission::MessageApprove];
+}
+
+/// A request made with a secret key that holds what `N` needs: the handler starts here,
+/// with no authentication or permission code of its own.
+pub(super) struct Authed<N: Need> {
+    pub(super) api: Api,
+    pub(super) key: Arc<VerifiedKey>,
+    pub(super) principal: Principal,
+    need: std::marker::PhantomData<N>,
+}
+
+impl<N: Need> Authed<N> {
+    /// The grant the domain's write takes (the permission was checked on extraction).
+    pub(super) fn grant(&self) -> Result<Grant<'_>, ApiError> {
+        let held = N::ANY_OF.iter().find(|p| self.principal.has(**p));
+        let perm = held.ok_or_else(|| self.api.app_err(AppError::Forbidden))?;
+        self.principal
+            .require(*perm)
+            .map_err(|e| self.api.app_err(e))
+    }
+}
+
+impl<N: Need> FromRequestParts<AppState> for Authed<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let api = Api::from_request_parts(parts, state).await?;
+        let key = api.verify(Door::Server).await?;
+        // A secret key always has an owner; a key without one acts for nobody.
+        let Some(principal) = key.principal() else {
+            return Err(api.app_err(AppError::Unauthenticated));
+        };
+        if let Some(first) = N::ANY_OF.first() {
+            if !N::ANY_OF.iter().any(|p| principal.has(*p)) {
+                return Err(api.lacks(&key.key_id, *first));
+            }
+        }
+        Ok(Self {
+            api,
+            key,
+            principal,
+            need: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A request made with any working key, public SDK keys included (`whoami`, SDK events).
+pub(super) struct AnyKey {
+    pub(super) api: Api,
+    pub(super) key: Arc<VerifiedKey>,
+}
+
+impl FromRequestParts<AppState> for AnyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let api = Api::from_request_parts(parts, state).await?;
+        let key = api.verify(Door::Sdk).await?;
+        Ok(Self { api, key })
     }
 }
 

@@ -2,13 +2,12 @@
 //! create, rename and change role, revoke, roll).
 
 use super::{
-    auth::{Api, Door},
+    auth::{AnyKey, Authed, CreateKeys, DeleteKeys, UpdateKeys, ViewKeys},
     error::{ApiError, ErrorBody},
     schema::Cidr,
 };
 use app::core::keys::{self, NewKey};
 use app::keys::KeyFilter;
-use app::roles::Permission;
 use axum::{
     extract::{
         rejection::{JsonRejection, QueryRejection},
@@ -24,8 +23,7 @@ use serde_json::{json, Value};
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", security(("bearer" = [])),
     description = "The key making the call: id, kind, environment, app, owner, permissions, expiry. SDK keys may call it.",
     responses((status = 200, description = "The key", body = WhoAmI), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(super) async fn whoami(api: Api) -> Result<Response, ApiError> {
-    let key = api.verify(Door::Sdk).await?;
+pub(super) async fn whoami(AnyKey { key, .. }: AnyKey) -> Result<Response, ApiError> {
     // The body depends on the cached key only: rendered once per cache entry.
     let body = key.whoami.get_or_init(|| {
         let w = WhoAmI {
@@ -87,13 +85,11 @@ pub(super) struct OwnerRef {
     description = "The caller's own keys (everyone's with api.key.view_all), newest first, filtered by the optional query parameters. Needs api.key.view. One page at a time: `next` is the key ID to pass as `after` for the following page (absent on the last page).",
     responses((status = 200, description = "`{\"keys\": [Key], \"next\": \"key_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn list_keys(
-    api: Api,
+    Authed { api, principal, .. }: Authed<ViewKeys>,
     filter: Result<Query<KeyFilter>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, p) = api.authenticate(Door::Server).await?;
-    api.need(&p, Permission::ApiKeyView)?;
     let filter = api.query(filter)?;
-    let page = keys::list_keys(&api.state.db, api.state.clock.now(), &p, &filter)
+    let page = keys::list_keys(&api.state.db, api.state.clock.now(), &principal, &filter)
         .await
         .map_err(|e| api.app_err(e))?;
     let mut body = json!({ "keys": page.keys });
@@ -130,11 +126,10 @@ pub(super) struct CreateBody {
     description = "Creates a key owned by the caller's owner. The secret is in this response only (Cache-Control: no-store). Needs api.key.create; the role never holds more than the caller's.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`conflict`: the caller's owner already holds the most active keys Settings > Keys allow for this app", body = ErrorBody)))]
 pub(super) async fn create_key(
-    api: Api,
+    authed: Authed<CreateKeys>,
     body: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (key, p) = api.authenticate(Door::Server).await?;
-    let grant = api.grant(&p, Permission::ApiKeyCreate)?;
+    let (api, key, grant) = (&authed.api, &authed.key, authed.grant()?);
     let b = api.body(body)?;
     let st = &api.state;
     let (info, secret) = keys::create_key(
@@ -176,12 +171,11 @@ pub(super) struct UpdateBody {
     description = "Renames a key or changes its role. Needs api.key.update.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody)))]
 pub(super) async fn update_key(
-    api: Api,
+    authed: Authed<UpdateKeys>,
     Path(key_id): Path<String>,
     body: Result<Json<UpdateBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, p) = api.authenticate(Door::Server).await?;
-    let grant = api.grant(&p, Permission::ApiKeyUpdate)?;
+    let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
     let st = &api.state;
     let info = keys::update(
@@ -212,14 +206,13 @@ pub(super) struct RevokeBody {
     description = "Revokes a key at once, for good. Needs api.key.delete.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn revoke_key(
-    api: Api,
+    authed: Authed<DeleteKeys>,
     Path(key_id): Path<String>,
     // Read as bytes: the body is optional, and a bad one must get the contract's
     // `validation_failed` after authentication, not the extractor's plain-text refusal.
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, p) = api.authenticate(Door::Server).await?;
-    let grant = api.grant(&p, Permission::ApiKeyDelete)?;
+    let (api, grant) = (&authed.api, authed.grant()?);
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         String::new()
     } else {
@@ -254,12 +247,11 @@ pub(super) struct RollBody {
     description = "Makes a new key with every setting of this one; this one keeps working for grace_seconds. Needs api.key.update.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 409, body = ErrorBody)))]
 pub(super) async fn roll_key(
-    api: Api,
+    authed: Authed<UpdateKeys>,
     Path(key_id): Path<String>,
     body: Result<Json<RollBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (_, p) = api.authenticate(Door::Server).await?;
-    let grant = api.grant(&p, Permission::ApiKeyUpdate)?;
+    let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
     let st = &api.state;
     let (info, secret) = keys::roll(

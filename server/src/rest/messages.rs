@@ -2,11 +2,10 @@
 //! Messages require it) and read one.
 
 use super::{
-    auth::{Api, Door},
+    auth::{Authed, CreateMessages, ReadMessages},
     error::{ApiError, ErrorBody},
     schema::EmailAddress,
 };
-use app::roles::Permission;
 use axum::{
     extract::{rejection::JsonRejection, Path},
     http::StatusCode,
@@ -52,11 +51,10 @@ pub(super) struct Accepted {
     description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 64 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
     responses((status = 202, description = "Accepted", body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub(super) async fn create_message(
-    api: Api,
+    authed: Authed<CreateMessages>,
     body: Result<Json<MessageBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let (_, p) = api.authenticate(Door::Server).await?;
-    let grant = api.grant(&p, Permission::MessageCreate)?;
+    let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
     let m = app::core::messages::create(
         &api.state,
@@ -87,14 +85,10 @@ pub(super) async fn create_message(
     description = "A message the key's owner wrote (any message with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
     responses((status = 200, description = "The message", body = app::messages::MessageInfo), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_message(
-    api: Api,
+    Authed { api, principal, .. }: Authed<ReadMessages>,
     Path(id): Path<String>,
 ) -> Result<Json<app::messages::MessageInfo>, ApiError> {
-    let (_, p) = api.authenticate(Door::Server).await?;
-    if !p.has(Permission::MessageApprove) {
-        api.need(&p, Permission::MessageCreate)?;
-    }
-    let m = app::core::messages::visible(&api.state.db, &p, &id)
+    let m = app::core::messages::visible(&api.state.db, &principal, &id)
         .await
         .map_err(|e| api.app_err(e))?;
     Ok(Json(m))

@@ -1,7 +1,7 @@
 //! `/api/v1/sdk/events`: the one write a public SDK key may make.
 
 use super::{
-    auth::{Api, Door},
+    auth::AnyKey,
     error::{ApiError, ErrorBody},
 };
 use app::core::keys;
@@ -25,12 +25,11 @@ pub(super) struct EventBody {
     description = "Records an event for the key's app: the one write a public SDK key may make.",
     responses((status = 202, description = "`{\"accepted\": true}`", body = Object), (status = 400, body = ErrorBody)))]
 pub(super) async fn sdk_event(
-    api: Api,
+    AnyKey { api, key }: AnyKey,
     body: Result<Json<EventBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = api.verify(Door::Sdk).await?;
     let b = api.body(body)?;
-    keys::record_event(
+    keys::apps::record_event(
         &api.state.db,
         api.state.clock.now(),
         &key,

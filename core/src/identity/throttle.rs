@@ -29,7 +29,7 @@
 //! with the seconds to wait, whatever the account: unknown, wrong password and disabled
 //! look the same.
 
-use super::db::Db;
+use crate::infra::db::Db;
 use model::error::AppError;
 use model::settings::SecuritySettings;
 use sha2::{Digest, Sha256};
@@ -137,8 +137,7 @@ async fn lock_row(
     .bind(key)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     sqlx::query_as(
         "select failures, locked_until, last_attempt_at from sign_in_throttle where scope = $1",
     )
@@ -163,8 +162,7 @@ async fn write_row(
     .bind(locked_until)
     .bind(at)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok(())
 }
 
@@ -180,7 +178,7 @@ pub async fn attempt(
     device: Option<&str>,
 ) -> Result<(), AppError> {
     let scopes = scopes(s, account, ip, device);
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let mut rows = Vec::with_capacity(scopes.len());
     let mut wait = 0;
     for sc in &scopes {
@@ -189,7 +187,7 @@ pub async fn attempt(
         rows.push((failures, last));
     }
     if wait > 0 {
-        tx.commit().await.map_err(AppError::internal)?;
+        tx.commit().await?;
         return Err(AppError::RateLimited {
             retry_after_secs: wait as u64,
         });
@@ -219,18 +217,14 @@ pub async fn succeeded(
 ) -> Result<(), AppError> {
     let all = scopes(s, account, ip, device);
     let ip_key = ip_key(ip);
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     for sc in &all {
         let sql = if sc.key == ip_key {
             "update sign_in_throttle set failures = case when failures > 0 then failures - 1 else 0 end where scope = $1"
         } else {
             "delete from sign_in_throttle where scope = $1"
         };
-        sqlx::query(sql)
-            .bind(&sc.key)
-            .execute(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+        sqlx::query(sql).bind(&sc.key).execute(&mut *tx).await?;
     }
     tx.commit().await.map_err(AppError::internal)
 }
@@ -256,10 +250,10 @@ pub async fn second_step_attempt(
     device: Option<&str>,
 ) -> Result<i64, AppError> {
     let key = second_step_key(user_id, device);
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let (failures, locked_until, last) = lock_row(&mut tx, &key, now).await?;
     if locked_until > now {
-        tx.commit().await.map_err(AppError::internal)?;
+        tx.commit().await?;
         return Err(AppError::RateLimited {
             retry_after_secs: (locked_until - now) as u64,
         });
@@ -278,7 +272,7 @@ pub async fn second_step_attempt(
         now,
     )
     .await?;
-    tx.commit().await.map_err(AppError::internal)?;
+    tx.commit().await?;
     Ok(failures)
 }
 
@@ -292,8 +286,7 @@ pub async fn second_step_succeeded(
     sqlx::query("delete from sign_in_throttle where scope = $1")
         .bind(second_step_key(user_id, device))
         .execute(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     Ok(())
 }
 
@@ -311,7 +304,7 @@ pub async fn code_send(
         None => format!("code-send\0{user_id}"),
     };
     let key = format!("{CODE_SEND}{}", h(scope));
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     // failures: codes sent in the hour that began at last_attempt_at.
     let (sent, _, started) = lock_row(&mut tx, &key, now).await?;
     let (sent, started) = if now - started >= WINDOW_SECS || sent == 0 {
@@ -320,7 +313,7 @@ pub async fn code_send(
         (sent, started)
     };
     if sent >= CODE_SENDS_PER_HOUR {
-        tx.commit().await.map_err(AppError::internal)?;
+        tx.commit().await?;
         return Err(AppError::RateLimited {
             retry_after_secs: (started + WINDOW_SECS - now).max(1) as u64,
         });

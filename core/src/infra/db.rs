@@ -6,6 +6,7 @@
 //! Each backend has its own migration folder with the same file names, since DDL
 //! (identity columns, blob types) is the one place the dialects differ.
 
+use model::error::AppError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use std::{path::PathBuf, str::FromStr, time::Duration};
@@ -119,4 +120,22 @@ pub type UnixTime = i64;
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
+}
+
+/// The one place a unique violation becomes an answer the user can act on (a field
+/// error, a conflict); any other database error is logged and becomes `Internal`.
+pub trait OnUnique<T> {
+    fn on_unique(self, answer: impl FnOnce() -> AppError) -> Result<T, AppError>;
+}
+
+impl<T> OnUnique<T> for Result<T, sqlx::Error> {
+    fn on_unique(self, answer: impl FnOnce() -> AppError) -> Result<T, AppError> {
+        self.map_err(|e| {
+            if is_unique_violation(&e) {
+                answer()
+            } else {
+                AppError::from(e)
+            }
+        })
+    }
 }

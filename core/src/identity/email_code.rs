@@ -7,10 +7,10 @@
 //! code submitted twice at the same instant is accepted once —, burnt after 5 wrong
 //! tries. A new code for the same attempt replaces the old one; resending waits 30 s.
 
-use super::{
+use crate::{
     audit::{self, Actor, Event, Origin},
-    db::Db,
-    mail::{html_escape, Mail, Mailer},
+    infra::db::Db,
+    infra::mail::{html_escape, Mail, Mailer},
 };
 use model::error::AppError;
 use rand::Rng as _;
@@ -49,8 +49,7 @@ pub async fn issue(
     )
     .bind(attempt_id)
     .fetch_optional(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     if let Some((at,)) = last {
         let wait = at + RESEND_AFTER_SECS - now;
         if wait > 0 {
@@ -60,15 +59,14 @@ pub async fn issue(
         }
     }
     // At most CODE_SENDS_PER_HOUR codes an hour per account, however many sign-ins ask.
-    super::throttle::code_send(db, now, user_id, attempt.device).await?;
+    crate::identity::throttle::code_send(db, now, user_id, attempt.device).await?;
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     sqlx::query("update email_codes set used_at = $2, updated_at = $2 where attempt_id = $1 and used_at is null")
         .bind(attempt_id)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     sqlx::query(
         "insert into email_codes (user_id, attempt_id, code_hash, expires_at, tries_left, used_at, created_at, updated_at) \
          values ($1, $2, $3, $4, $5, null, $6, $6)",
@@ -80,8 +78,7 @@ pub async fn issue(
     .bind(TRIES)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let ev = Event::success(
         Actor::User(user_id),
         "auth.code_sent",
@@ -89,10 +86,8 @@ pub async fn issue(
         Some(email.to_owned()),
         serde_json::json!({}),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     let ip = origin.ip.clone().unwrap_or_default();
     mailer
         .send(Mail {
@@ -132,8 +127,7 @@ pub async fn check(
         .bind(hash(attempt_id, code))
         .bind(now)
         .execute(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
         if r.rows_affected() == 1 {
             return Ok(true);
         }
@@ -146,7 +140,6 @@ pub async fn check(
     .bind(user_id)
     .bind(now)
     .execute(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok(false)
 }

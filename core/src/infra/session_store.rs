@@ -6,7 +6,7 @@
 //! signed-in user's id is copied to its own column so "end all of this user's sessions"
 //! is one indexed delete.
 
-use super::db::Db;
+use crate::infra::db::Db;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tower_sessions_core::{
@@ -155,7 +155,7 @@ impl SessionStore for DbSessionStore {
             .await;
             match res {
                 Ok(_) => return Ok(()),
-                Err(e) if super::db::is_unique_violation(&e) => record.id = Id::default(),
+                Err(e) if crate::infra::db::is_unique_violation(&e) => record.id = Id::default(),
                 Err(e) => return Err(backend(e)),
             }
         }

@@ -1,13 +1,13 @@
 //! Users: the rows and the queries on them.
 
-use super::{
+use crate::{
     access::{Grant, Principal},
     audit::{self, Actor, Event, Origin},
-    config::Config,
-    db::{is_unique_violation, Db},
-    password::{check_new_password, Hasher},
-    roles,
-    session_store::DbSessionStore,
+    identity::roles,
+    infra::config::Config,
+    infra::db::{is_unique_violation, Db},
+    infra::password::{check_new_password, Hasher},
+    infra::session_store::DbSessionStore,
     settings,
 };
 use model::error::AppError;
@@ -75,59 +75,6 @@ pub enum UserError {
     EmailTaken,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
-}
-
-/// A domain in the one form Keyward compares: lowercase, without a trailing dot,
-/// international names in their ASCII (Punycode) form, checked against the DNS rules
-/// (STD3 characters, label and name lengths). At least two labels.
-pub fn normalise_domain(input: &str) -> Result<String, &'static str> {
-    const BAD: &str = "Enter a domain such as example.com.";
-    let d = input.trim();
-    let d = d.strip_suffix('.').unwrap_or(d);
-    if d.is_empty() || d.contains(['@', '*', '/', ':']) || d.starts_with('.') {
-        return Err(BAD);
-    }
-    let ascii = idna::domain_to_ascii_strict(d).map_err(|_| BAD)?;
-    if !ascii.contains('.') || ascii.split('.').any(str::is_empty) {
-        return Err(BAD);
-    }
-    Ok(ascii)
-}
-
-/// Trims an email, lowercases it and checks that it is one plain address; the domain is
-/// normalised by `normalise_domain`, so `Ada@Bücher.Example.` and
-/// `ada@xn--bcher-kva.example` are the same user.
-pub fn normalise_email(input: &str) -> Result<String, UserError> {
-    const BAD: &str = "Enter a single email address such as name@example.com.";
-    let e = input.trim();
-    if e.is_empty() {
-        return Err(UserError::InvalidEmail("Enter an email address."));
-    }
-    if e.len() > 254
-        || e.chars().any(|c| {
-            c.is_whitespace()
-                || super::text::is_hidden_or_control(c)
-                || matches!(
-                    c,
-                    ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\'
-                )
-        })
-    {
-        return Err(UserError::InvalidEmail(BAD));
-    }
-    let Some((local, domain)) = e.split_once('@') else {
-        return Err(UserError::InvalidEmail(BAD));
-    };
-    if local.is_empty() || local.len() > 64 || domain.contains('@') {
-        return Err(UserError::InvalidEmail(BAD));
-    }
-    let domain = normalise_domain(domain).map_err(|_| UserError::InvalidEmail(BAD))?;
-    Ok(format!("{}@{domain}", local.to_lowercase()))
-}
-
-/// The (normalised) domain of a normalised email.
-pub fn email_domain(email: &str) -> &str {
-    email.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
@@ -216,14 +163,12 @@ pub fn display_name_or_default(name: Option<&str>, email: &str) -> Result<String
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
-    super::text::label("display_name", &name, 100, "A name")
+    crate::infra::text::label("display_name", &name, 100, "A name")
 }
 
 /// Refuses an address whose domain is not on Settings > General's list.
 pub async fn check_domain(db: &Db, config: &Config, email: &str) -> Result<(), AppError> {
-    let security = settings::security(db, config)
-        .await
-        .map_err(AppError::internal)?;
+    let security = settings::security(db, config).await?;
     if settings::domain_allowed(&security, email) {
         return Ok(());
     }
@@ -271,19 +216,18 @@ pub async fn register(
     via: &str,
     r: &Registration<'_>,
 ) -> Result<i64, AppError> {
-    let email =
-        normalise_email(r.email).map_err(|e| AppError::validation("email", e.to_string()))?;
+    let email = crate::identity::address::normalise_email(r.email)
+        .map_err(|e| AppError::validation("email", e))?;
     check_domain(db, config, &email).await?;
     let display_name = display_name_or_default(r.display_name, &email)?;
     check_new_password(r.password).map_err(|e| AppError::validation("password", e.to_string()))?;
     let (role_name,): (String,) = sqlx::query_as("select name from roles where id = $1")
         .bind(r.role_id)
         .fetch_optional(&db.pool)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .ok_or_else(|| AppError::validation("role", "Choose a role that exists."))?;
     let hash = hasher.hash(r.password).await.map_err(AppError::internal)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let id = create(
         &mut tx,
         now,
@@ -304,10 +248,8 @@ pub async fn register(
         Some(email),
         serde_json::json!({ "via": via, "user_id": id, "role": role_name }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -319,10 +261,9 @@ pub(crate) async fn check_may_assign(
     role_id: i64,
 ) -> Result<String, AppError> {
     let (name, perms) = roles::find(db, role_id)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .ok_or_else(|| AppError::validation("role", "Choose a role that exists."))?;
-    super::access::may_assign_role(p, role_id, &perms)?;
+    crate::access::may_assign_role(p, role_id, &perms)?;
     Ok(name)
 }
 
@@ -366,14 +307,13 @@ pub async fn set_password(
         .hash(new_password)
         .await
         .map_err(AppError::internal)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let r = sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
         .bind(user_id)
         .bind(&hash)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     if r.rows_affected() != 1 {
         return Err(AppError::NotFound);
     }
@@ -384,9 +324,7 @@ pub async fn set_password(
         None,
         serde_json::json!({ "user_id": user_id }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
     tx.commit().await.map_err(AppError::internal)
 }
 
@@ -425,14 +363,9 @@ pub(crate) async fn target_of(
     target_id: i64,
     what: &str,
 ) -> Result<UserRow, AppError> {
-    let target = find_by_id(db, target_id)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or(AppError::NotFound)?;
-    let perms = super::access::role_permissions(db, target.role_id)
-        .await
-        .map_err(AppError::internal)?;
-    super::access::may_act_on_user(p, target_id, target.role_id, &perms, what)?;
+    let target = find_by_id(db, target_id).await?.ok_or(AppError::NotFound)?;
+    let perms = crate::access::role_permissions(db, target.role_id).await?;
+    crate::access::may_act_on_user(p, target_id, target.role_id, &perms, what)?;
     Ok(target)
 }
 
@@ -443,8 +376,7 @@ async fn lock_owners(tx: &mut sqlx::AnyConnection) -> Result<(), AppError> {
     sqlx::query("update roles set updated_at = updated_at where id = $1")
         .bind(BuiltinRole::Owner.id())
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     Ok(())
 }
 
@@ -456,9 +388,7 @@ const KEEPS_AN_OWNER: &str = "(role_id <> 1 or status <> 'active' or exists \
 /// `Some(Conflict)` when the user's role is no longer the one a change was checked
 /// against (someone changed it meanwhile); `None` when it still is.
 async fn changed_meanwhile(db: &Db, checked: &UserRow) -> Result<Option<AppError>, AppError> {
-    let now = find_by_id(db, checked.id)
-        .await
-        .map_err(AppError::internal)?;
+    let now = find_by_id(db, checked.id).await?;
     Ok(match now {
         Some(u) if u.role_id == checked.role_id => None,
         _ => Some(AppError::Conflict(format!(
@@ -488,7 +418,7 @@ pub async fn change_role(
     if target.role_id == role_id {
         return Ok(());
     }
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     lock_owners(&mut tx).await?;
     // Only if the role is still the one the rules were checked against: a change made
     // meanwhile (e.g. a promotion) is not overwritten by someone it would now outrank.
@@ -500,8 +430,7 @@ pub async fn change_role(
     .bind(now)
     .bind(target.role_id)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     if r.rows_affected() != 1 {
         drop(tx);
         return Err(changed_meanwhile(db, &target)
@@ -515,9 +444,7 @@ pub async fn change_role(
         Some(target.email.clone()),
         serde_json::json!({ "user_id": target_id, "from": target.role_name, "to": role_name }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
     tx.commit().await.map_err(AppError::internal)
 }
 
@@ -538,7 +465,7 @@ pub async fn set_enabled(
     } else {
         (UserStatus::Disabled, "user.disabled")
     };
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     lock_owners(&mut tx).await?;
     // Only while the role is the one the rules were checked against (see change_role).
     // Enabling returns a user who never accepted their invitation to `invited` (they
@@ -556,26 +483,21 @@ pub async fn set_enabled(
         .bind(now)
         .bind(target.role_id)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     if r.rows_affected() == 1 && !enabled {
         // A pending invitation link stops working with the account.
         sqlx::query("update invitations set expires_at = $2, updated_at = $2 where user_id = $1 and accepted_at is null and expires_at > $2")
             .bind(target_id)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
     }
     if r.rows_affected() != 1 {
         drop(tx);
         if let Some(e) = changed_meanwhile(db, &target).await? {
             return Err(e);
         }
-        let status = find_by_id(db, target_id)
-            .await
-            .map_err(AppError::internal)?
-            .map(|u| u.status);
+        let status = find_by_id(db, target_id).await?.map(|u| u.status);
         return match status {
             None => Err(AppError::NotFound),
             // Already in the asked state (or invited, which enabling does not change).
@@ -590,77 +512,11 @@ pub async fn set_enabled(
         Some(target.email.clone()),
         serde_json::json!({ "user_id": target_id }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     if !enabled {
         // After the commit, so a sign-in racing with this sees the disabled status.
-        sessions
-            .delete_for_user(target_id)
-            .await
-            .map_err(AppError::internal)?;
+        sessions.delete_for_user(target_id).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_normalisation() {
-        assert_eq!(
-            normalise_email("  Ada@Example.COM ").unwrap(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "a@b@c.com",
-            "ada@example.com, eve@evil.com",
-            "ada @example.com",
-            "ada@localhost",
-            "Ada <ada@example.com>",
-            "ada@example.com\r\nBcc: x@y.z",
-            "ada@exa_mple.com",
-            "ada@.example.com",
-            "ada@example..com",
-            "ada@*.example.com",
-        ] {
-            assert!(normalise_email(bad).is_err(), "{bad:?} accepted");
-        }
-        // International names compare in their ASCII form; a trailing dot is dropped.
-        assert_eq!(
-            normalise_email("Ada@Bücher.Example.").unwrap(),
-            "ada@xn--bcher-kva.example"
-        );
-        assert_eq!(
-            normalise_email("ada@xn--bcher-kva.example").unwrap(),
-            "ada@xn--bcher-kva.example"
-        );
-    }
-
-    #[test]
-    fn domain_normalisation() {
-        assert_eq!(normalise_domain(" Example.COM. ").unwrap(), "example.com");
-        assert_eq!(
-            normalise_domain("bücher.example").unwrap(),
-            "xn--bcher-kva.example"
-        );
-        for bad in [
-            "",
-            "com",
-            ".",
-            "*.example.com",
-            "a@b.com",
-            "exa mple.com",
-            "example..com",
-            "http://example.com",
-        ] {
-            assert!(normalise_domain(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 }

@@ -6,7 +6,7 @@
 //! waits in `pending_approval`, else it goes straight to `queued`. An approval is a row
 //! bound to the payload's SHA-256: editing the message changes the hash, so earlier
 //! approvals stop counting. When the approvals of the current payload reach the number
-//! needed the message becomes `queued`, and the outbox worker (`core::delivery`)
+//! needed the message becomes `queued`, and the outbox worker (`core::messages::delivery`)
 //! delivers it once.
 //!
 //! Rules, each enforced here (not in the page):
@@ -22,11 +22,14 @@
 //!   write lock), so two approvers at once are counted exactly and the move to `queued`
 //!   happens once.
 
-use super::{
+pub mod delivery;
+pub mod webhooks;
+
+use crate::{
     access::{Grant, Principal, Subject},
     audit::{self, Actor, Event, Origin},
-    db::{is_unique_violation, Db},
-    mail::{html_escape, Mail},
+    infra::db::{Db, OnUnique as _},
+    infra::mail::{html_escape, Mail},
     state::Services,
 };
 use model::error::AppError;
@@ -127,7 +130,7 @@ async fn validate(
     subject: &str,
     body: &str,
 ) -> Result<Payload, AppError> {
-    let subject = super::text::label("subject", subject, MAX_SUBJECT_CHARS, "A subject")?;
+    let subject = crate::infra::text::label("subject", subject, MAX_SUBJECT_CHARS, "A subject")?;
     let subject = subject.as_str();
     if body.trim().is_empty() {
         return Err(AppError::validation("body", "Enter the message."));
@@ -157,16 +160,14 @@ async fn validate(
                 .bind(app_id)
                 .bind(id)
                 .fetch_optional(&db.pool)
-                .await
-                .map_err(AppError::internal)?,
+                .await?,
                 None => sqlx::query_as(
                     "select id, url from webhook_endpoints where app_id = $1 and url = $2 and removed_at is null",
                 )
                 .bind(app_id)
                 .bind(url)
                 .fetch_optional(&db.pool)
-                .await
-                .map_err(AppError::internal)?,
+                .await?,
             };
             let w = row.ok_or_else(|| {
                 AppError::validation(
@@ -278,8 +279,7 @@ async fn find(db: &Db, message_id: &str) -> Result<Option<MessageInfo>, AppError
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where m.message_id = $1"))
         .bind(message_id)
         .fetch_optional(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     Ok(row.map(Into::into))
 }
 
@@ -335,8 +335,7 @@ pub async fn list(
     .bind(before.unwrap_or_default())
     .bind(PAGE + 1)
     .fetch_all(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     Ok((
@@ -353,8 +352,7 @@ pub async fn recent_own(db: &Db, p: &Principal, limit: i64) -> Result<Vec<Messag
     .bind(p.user_id())
     .bind(limit)
     .fetch_all(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok(rows.into_iter().map(|r| seen_by(p, r.into())).collect())
 }
 
@@ -380,15 +378,13 @@ pub async fn queue_head(
             .bind(now)
             .bind(limit)
             .fetch_all(&db.pool)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
     let (waiting,): (i64,) =
         sqlx::query_as(&format!("select count(*) from messages m where {WAITING}"))
             .bind(p.user_id())
             .bind(now)
             .fetch_one(&db.pool)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
     Ok((
         rows.into_iter().map(|r| seen_by(p, r.into())).collect(),
         waiting,
@@ -426,8 +422,7 @@ pub async fn detail(
     )
     .bind(&message.id)
     .fetch_all(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let history = rows
         .into_iter()
         .map(|(at, action, kind, id, email, details)| HistoryEntry {
@@ -475,18 +470,13 @@ fn history_details(json: &str) -> String {
 /// The apps a message can be written for, with their webhooks (by reference, never the
 /// URL: see `WebhookChoice`) and rule.
 pub async fn compose_apps(db: &Db) -> Result<Vec<ComposeApp>, AppError> {
-    let apps = super::keys::app_choices(db)
-        .await
-        .map_err(AppError::internal)?;
+    let apps = crate::keys::apps::app_choices(db).await?;
     let hooks: Vec<(i64, i64, String)> = sqlx::query_as(
         "select id, app_id, url from webhook_endpoints where removed_at is null order by id",
     )
     .fetch_all(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
-    let settings = super::settings::messages(db)
-        .await
-        .map_err(AppError::internal)?;
+    .await?;
+    let settings = crate::settings::messages(db).await?;
     Ok(apps
         .into_iter()
         .map(|a| ComposeApp {
@@ -515,12 +505,12 @@ fn origin_of(url: &str) -> String {
 /// `msg_` + 16 base32 characters.
 fn is_message_id(s: &str) -> bool {
     s.strip_prefix("msg_")
-        .is_some_and(|rest| super::key_format::is_key_id(&format!("key_{rest}")))
+        .is_some_and(|rest| crate::keys::format::is_key_id(&format!("key_{rest}")))
 }
 
 fn new_message_id() -> String {
     // Same alphabet and length as key ids: `msg_` + 16 base32 characters.
-    let id = super::key_format::new_key_id();
+    let id = crate::keys::format::new_key_id();
     format!("msg_{}", id.trim_start_matches("key_"))
 }
 
@@ -537,8 +527,7 @@ pub async fn create(
     let exists: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")
         .bind(d.app_id)
         .fetch_optional(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     if exists.is_none() {
         return Err(AppError::validation("app_id", "Choose an app that exists."));
     }
@@ -552,9 +541,7 @@ pub async fn create(
         d.body,
     )
     .await?;
-    let settings = super::settings::messages(db)
-        .await
-        .map_err(AppError::internal)?;
+    let settings = crate::settings::messages(db).await?;
     let required = settings.required_for(d.app_id);
     let (status, expires_at, next_attempt) = if required {
         (
@@ -571,7 +558,7 @@ pub async fn create(
     };
     let message_id = new_message_id();
     let hash = payload.hash(d.app_id);
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "insert into messages (message_id, app_id, channel, recipients, webhook_id, subject, body, payload_hash, status, \
          author_id, created_by_key, approvals_needed, expires_at, attempts, next_attempt_at, created_at, updated_at) \
@@ -593,8 +580,7 @@ pub async fn create(
     .bind(next_attempt)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let ev = Event::success(
         p.actor(),
         "message.created",
@@ -602,10 +588,8 @@ pub async fn create(
         Some(message_id.clone()),
         serde_json::json!({ "app_id": d.app_id, "channel": payload.channel, "status": status, "payload_hash": hash }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     let m = find(db, &message_id).await?.ok_or(AppError::Internal)?;
     if required {
         notify_approvers(st, &m);
@@ -647,7 +631,7 @@ pub async fn edit(
     )
     .await?;
     let hash = payload.hash(m.app_id);
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
         "update messages set recipients = $2, webhook_id = $3, subject = $4, body = $5, payload_hash = $6, updated_at = $7 \
          where message_id = $1 and status = 'pending_approval' and author_id = $8",
@@ -661,8 +645,7 @@ pub async fn edit(
     .bind(now)
     .bind(p.user_id())
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     if r.rows_affected() != 1 {
         return Err(AppError::Conflict(
             "Only a message that waits for approval can be edited.".into(),
@@ -675,10 +658,8 @@ pub async fn edit(
         Some(message_id.to_owned()),
         serde_json::json!({ "from": m.payload_hash, "payload_hash": hash, "approvals_voided": m.approvals }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     Ok(seen_by(
         p,
         find(db, message_id).await?.ok_or(AppError::Internal)?,
@@ -700,8 +681,7 @@ async fn lock_pending(
     .bind(message_id)
     .bind(now)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     match row {
         Some(r) => Ok(r),
         None => Err(match find(db, message_id).await? {
@@ -758,7 +738,7 @@ pub async fn approve(
     let p = grant.ensure(Permission::MessageApprove)?;
     let db = &st.db;
     let now = st.clock.now();
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let (id, author_id, hash, needed, expires_at) =
         lock_pending(&mut tx, db, now, message_id).await?;
     check_decider(p, author_id, &hash, seen_hash, expires_at, now)?;
@@ -772,13 +752,7 @@ pub async fn approve(
     .bind(now)
     .execute(&mut *tx)
     .await;
-    if let Err(e) = inserted {
-        return Err(if is_unique_violation(&e) {
-            AppError::Conflict("You already approved this message.".into())
-        } else {
-            AppError::internal(e)
-        });
-    }
+    inserted.on_unique(|| AppError::Conflict("You already approved this message.".into()))?;
     let (count,): (i64,) = sqlx::query_as(concat!(
         "select count(distinct ma.approver_id) from message_approvals ma \
          where ma.message_id = $1 and ma.payload_hash = $2 and ma.decision = 'approved' and ",
@@ -787,8 +761,7 @@ pub async fn approve(
     .bind(id)
     .bind(&hash)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let complete = count >= needed;
     if complete {
         sqlx::query(
@@ -798,8 +771,7 @@ pub async fn approve(
         .bind(id)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     }
     let ev = Event::success(
         p.actor(),
@@ -808,10 +780,8 @@ pub async fn approve(
         Some(message_id.to_owned()),
         serde_json::json!({ "payload_hash": hash, "approvals": format!("{count} of {needed}") }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
     if complete {
         st.outbox.notify_one();
@@ -845,7 +815,7 @@ pub async fn reject(
     }
     let db = &st.db;
     let now = st.clock.now();
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let (id, author_id, hash, _, expires_at) = lock_pending(&mut tx, db, now, message_id).await?;
     check_decider(p, author_id, &hash, seen_hash, expires_at, now)?;
     sqlx::query(
@@ -858,16 +828,14 @@ pub async fn reject(
     .bind(reason)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     sqlx::query(
         "update messages set status = 'rejected', decided_at = $2, updated_at = $2 where id = $1 and status = 'pending_approval'",
     )
     .bind(id)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let ev = Event::success(
         p.actor(),
         "message.rejected",
@@ -875,10 +843,8 @@ pub async fn reject(
         Some(message_id.to_owned()),
         serde_json::json!({ "payload_hash": hash, "reason": reason }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
     notify_author(st, &m, "rejected", Some(reason));
     Ok(seen_by(p, m))
@@ -940,7 +906,7 @@ fn notify_approvers(st: &Services, m: &MessageInfo) {
         let mut approves = std::collections::HashMap::new();
         for (_, email, role_id) in users {
             if let std::collections::hash_map::Entry::Vacant(v) = approves.entry(role_id) {
-                match super::access::role_permissions(&db, role_id).await {
+                match crate::access::role_permissions(&db, role_id).await {
                     Ok(perms) => v.insert(perms.contains(&Permission::MessageApprove)),
                     Err(e) => {
                         tracing::warn!(error = %e, "reading a role failed");
@@ -976,7 +942,7 @@ fn notify_approvers(st: &Services, m: &MessageInfo) {
 }
 
 /// The message's page, as a link in mail.
-fn message_link(config: &super::config::Config, m: &MessageInfo) -> String {
+fn message_link(config: &crate::infra::config::Config, m: &MessageInfo) -> String {
     format!(
         "{}/messages/{}",
         config.public_url.url.trim_end_matches('/'),

@@ -7,9 +7,9 @@
 //! A notification never blocks what it reports: a mail that cannot be sent is logged
 //! (the action itself is already audited).
 
-use super::{
+use crate::{
     audit::Origin,
-    mail::{html_escape, Mail, Mailer},
+    infra::mail::{html_escape, Mail, Mailer},
 };
 
 /// What happened.
@@ -90,7 +90,7 @@ fn when(now: i64) -> String {
 pub fn render(ev: &AccountEvent, origin: &Origin, now: i64) -> (&'static str, String, String) {
     let at = when(now);
     let ip = origin.ip.as_deref().unwrap_or("an unknown address");
-    let browser = super::user_agent::describe_browser(origin.user_agent.as_deref());
+    let browser = crate::infra::user_agent::describe_browser(origin.user_agent.as_deref());
     let what = ev.what();
     let advice = ev.if_not_you();
     let text = format!("{what}\n\nWhen: {at}\nFrom: {ip} ({browser})\n\n{advice}\n");

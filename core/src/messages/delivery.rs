@@ -22,13 +22,14 @@
 //! SMTP 5xx) marks the message `failed` at once; others retry with back-off (10 s,
 //! 20 s, 40 s, … at most 1 h) up to `MAX_ATTEMPTS`.
 
-use super::{
+use crate::{
     audit::{self, Actor, Event, Origin},
-    crypto,
-    db::{Backend, Db},
-    mail::{MailError, UserMail},
+    infra::crypto,
+    infra::db::{Backend, Db},
+    infra::mail::{MailError, UserMail},
+    infra::outbound,
+    messages::webhooks,
     state::{Core, Services},
-    webhooks,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -139,11 +140,6 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The additional data a webhook secret is sealed with (binds it to its row).
-pub fn webhook_aad(app_id: i64, url: &str) -> Vec<u8> {
-    format!("webhook:{app_id}:{url}").into_bytes()
-}
-
 /// One attempt at sending a claimed message.
 pub async fn send(st: &Services, c: &Claimed) -> Result<(), Failure> {
     let timeout = st.config.delivery_timeout;
@@ -203,7 +199,7 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
         permanent: true,
         error: format!("the webhook URL is not valid: {e}"),
     })?;
-    if webhooks::literal_ip(&target).is_some_and(webhooks::forbidden) {
+    if outbound::literal_ip(&target).is_some_and(outbound::forbidden) {
         return Err(Failure {
             permanent: true,
             error: format!("webhooks may not go to {url} (a link-local, multicast, broadcast or unspecified address)"),
@@ -211,7 +207,7 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
     }
     let secret = crypto::open(
         st.master_key.expose(),
-        &webhook_aad(c.app_id, &url),
+        &webhooks::webhook_aad(c.app_id, &url),
         &sealed,
     )
     .map_err(|_| Failure {
@@ -237,9 +233,9 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
         let parsed = reqwest::Url::parse(&url).map_err(|e| transient(e.to_string()))?;
         let host = parsed.host_str().unwrap_or_default().to_owned();
         let port = parsed.port_or_known_default().unwrap_or(443);
-        webhooks::check_host(&host, port).await.map_err(transient)?;
+        outbound::check_host(&host, port).await.map_err(transient)?;
     }
-    let client = webhooks::outbound_client(proxy, timeout).map_err(|e| transient(e.to_string()))?;
+    let client = outbound::outbound_client(proxy, timeout).map_err(|e| transient(e.to_string()))?;
     let res = client
         .post(&url)
         .header("content-type", "application/json")
@@ -344,7 +340,7 @@ pub async fn worker(st: Core) {
         let now = st.clock.now();
         if now - last_expiry >= 30 {
             last_expiry = now;
-            if let Err(e) = super::messages::expire_pending(&st.db, now).await {
+            if let Err(e) = crate::messages::expire_pending(&st.db, now).await {
                 tracing::warn!(error = %e, "expiring pending messages failed");
             }
         }

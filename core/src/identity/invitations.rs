@@ -7,14 +7,14 @@
 //! a link works once even when submitted twice at the same instant. Inviting the same
 //! address again replaces the earlier link.
 
-use super::{
+use crate::{
     access::Grant,
     audit::{self, Actor, Event, Origin},
-    config::Config,
-    db::Db,
-    mail::{html_escape, Mail, Mailer},
-    password::{check_new_password, Hasher},
-    users::{self, NewUser, UserError, UserStatus},
+    identity::users::{self, NewUser, UserError, UserStatus},
+    infra::config::Config,
+    infra::db::Db,
+    infra::mail::{html_escape, Mail, Mailer},
+    infra::password::{check_new_password, Hasher},
 };
 use base64::Engine as _;
 use model::error::AppError;
@@ -55,7 +55,7 @@ pub async fn invite(
     inv: &Invite<'_>,
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::UserManage)?;
-    let email = users::normalise_email(inv.email)
+    let email = crate::identity::address::normalise_email(inv.email)
         .map_err(|e| AppError::validation("email", e.to_string()))?;
     users::check_domain(db, config, &email).await?;
     let display_name = users::display_name_or_default(inv.display_name, &email)?;
@@ -65,21 +65,18 @@ pub async fn invite(
     rand::rngs::OsRng.fill_bytes(&mut token_bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token_bytes);
 
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let existing: Option<(i64, String, i64)> =
         sqlx::query_as("select id, status, role_id from users where email = $1")
             .bind(&email)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
     let user_id = match existing {
         Some((id, status, role_id)) if status == UserStatus::Invited.as_str() => {
             // Inviting again changes the pending user's role: the rule for acting on a
             // user applies (not someone invited with more than the actor holds).
-            let held = super::access::role_permissions(db, role_id)
-                .await
-                .map_err(AppError::internal)?;
-            super::access::may_act_on_user(p, id, role_id, &held, "invitation")?;
+            let held = crate::access::role_permissions(db, role_id).await?;
+            crate::access::may_act_on_user(p, id, role_id, &held, "invitation")?;
             sqlx::query(
                 "update users set display_name = $2, role_id = $3, updated_at = $4 where id = $1",
             )
@@ -88,15 +85,13 @@ pub async fn invite(
             .bind(inv.role_id)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
             // The earlier link stops working.
             sqlx::query("update invitations set expires_at = $2, updated_at = $2 where user_id = $1 and accepted_at is null")
                 .bind(id)
                 .bind(now)
                 .execute(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+                .await?;
             id
         }
         Some(_) => {
@@ -129,8 +124,7 @@ pub async fn invite(
     .bind(now + VALID_SECS)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let ev = Event::success(
         Actor::User(p.user_id()),
         "invitation.sent",
@@ -138,10 +132,8 @@ pub async fn invite(
         Some(email.clone()),
         serde_json::json!({ "user_id": user_id, "role": role_name }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
 
     let link = format!(
         "{}/invite/{token}",
@@ -177,8 +169,7 @@ pub async fn lookup(db: &Db, now: i64, token: &str) -> Result<LinkState, AppErro
     )
     .bind(token_hash(token))
     .fetch_optional(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok(match row {
         None => LinkState::Unknown,
         Some((_, _, Some(_))) => LinkState::Used,
@@ -220,7 +211,7 @@ pub async fn accept(
     check_new_password(password).map_err(|e| AppError::validation("password", e.to_string()))?;
     let display_name = users::display_name_or_default(Some(display_name), &email)?;
     let hash = hasher.hash(password).await.map_err(AppError::internal)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let claimed: Option<(i64,)> = sqlx::query_as(
         "update invitations set accepted_at = $2, updated_at = $2 \
          where token_hash = $1 and accepted_at is null and expires_at > $2 returning user_id",
@@ -228,8 +219,7 @@ pub async fn accept(
     .bind(token_hash(token))
     .bind(now)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let Some((user_id,)) = claimed else {
         return Err(link_error(LinkState::Used));
     };
@@ -242,8 +232,7 @@ pub async fn accept(
     .bind(&display_name)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     if r.rows_affected() != 1 {
         return Err(AppError::Conflict(
             "This account is no longer waiting for an invitation. Ask your administrator.".into(),
@@ -256,10 +245,8 @@ pub async fn accept(
         Some(email.clone()),
         serde_json::json!({ "user_id": user_id }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     Ok((user_id, email))
 }
 
@@ -271,8 +258,7 @@ async fn inviter_may_still_give(db: &Db, token: &str) -> Result<(), AppError> {
     )
     .bind(token_hash(token))
     .fetch_optional(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     let refused = || {
         AppError::validation(
             "token",
@@ -283,21 +269,16 @@ async fn inviter_may_still_give(db: &Db, token: &str) -> Result<(), AppError> {
         return Err(refused());
     };
     let Some(who) = users::find_by_id(db, inviter)
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .filter(|u| u.status == UserStatus::Active)
     else {
         return Err(refused());
     };
-    let perms = super::access::role_permissions(db, who.role_id)
-        .await
-        .map_err(AppError::internal)?;
-    let principal = super::access::Principal::user(who.id, who.role_id, perms);
-    let role_perms = super::access::role_permissions(db, role_id)
-        .await
-        .map_err(AppError::internal)?;
+    let perms = crate::access::role_permissions(db, who.role_id).await?;
+    let principal = crate::access::Principal::user(who.id, who.role_id, perms);
+    let role_perms = crate::access::role_permissions(db, role_id).await?;
     if !principal.has(Permission::UserManage)
-        || super::access::may_assign_role(&principal, role_id, &role_perms).is_err()
+        || crate::access::may_assign_role(&principal, role_id, &role_perms).is_err()
     {
         return Err(refused());
     }

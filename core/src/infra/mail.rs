@@ -100,7 +100,7 @@ impl Mailer {
     }
 
     /// The mailer the configuration describes.
-    pub fn from_config(config: &super::config::Config) -> Result<Self, MailError> {
+    pub fn from_config(config: &crate::infra::config::Config) -> Result<Self, MailError> {
         Self::new(
             config.smtp_url.as_ref().map(|s| s.expose().as_str()),
             &config.mail_from,

@@ -4,10 +4,10 @@
 //! added to a role only by someone who holds it; removing is always allowed. Built-in
 //! roles are read-only.
 
-use super::{
+use crate::{
     access::Grant,
     audit::{self, Actor, Event, Origin},
-    db::{is_unique_violation, Db},
+    infra::db::{Db, OnUnique as _},
 };
 use model::error::AppError;
 use model::roles::{BuiltinRole, Permission, RoleInfo};
@@ -17,7 +17,7 @@ pub const MAX_ROLE_NAME_CHARS: usize = 50;
 
 /// Trims a role name and checks it: 1..=50 visible characters on one line.
 pub fn validate_name(input: &str) -> Result<String, AppError> {
-    super::text::label("name", input, MAX_ROLE_NAME_CHARS, "A role name")
+    crate::infra::text::label("name", input, MAX_ROLE_NAME_CHARS, "A role name")
 }
 
 fn name_taken() -> AppError {
@@ -98,7 +98,7 @@ pub async fn create(
     let actor = grant.ensure(Permission::RoleManage)?;
     let name = validate_name(name)?;
     check_may_grant(grant, permissions)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let res: Result<(i64,), _> = sqlx::query_as(
         "insert into roles (name, name_key, created_at, updated_at) values ($1, $2, $3, $3) returning id",
     )
@@ -107,11 +107,7 @@ pub async fn create(
     .bind(now)
     .fetch_one(&mut *tx)
     .await;
-    let id = match res {
-        Ok((id,)) => id,
-        Err(e) if is_unique_violation(&e) => return Err(name_taken()),
-        Err(e) => return Err(AppError::internal(e)),
-    };
+    let (id,) = res.on_unique(name_taken)?;
     for p in permissions {
         insert_permission(&mut tx, id, *p, now).await?;
     }
@@ -122,10 +118,8 @@ pub async fn create(
         Some(name.clone()),
         serde_json::json!({ "role_id": id, "permissions": names(permissions) }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -142,8 +136,7 @@ async fn insert_permission(
     .bind(p.as_str())
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok(())
 }
 
@@ -153,8 +146,7 @@ async fn custom_role(tx: &mut sqlx::AnyConnection, id: i64) -> Result<String, Ap
         sqlx::query_as("select name, builtin from roles where id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
     match row {
         None => Err(AppError::NotFound),
         Some((_, Some(_))) => Err(AppError::validation(
@@ -175,11 +167,9 @@ pub async fn rename(
 ) -> Result<(), AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
     let new_name = validate_name(new_name)?;
-    let held = super::access::role_permissions(db, id)
-        .await
-        .map_err(AppError::internal)?;
-    super::access::may_edit_role(actor, id, &held)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let held = crate::access::role_permissions(db, id).await?;
+    crate::access::may_edit_role(actor, id, &held)?;
+    let mut tx = db.pool.begin().await?;
     let old = custom_role(&mut tx, id).await?;
     let res =
         sqlx::query("update roles set name = $2, name_key = $3, updated_at = $4 where id = $1")
@@ -189,11 +179,7 @@ pub async fn rename(
             .bind(now)
             .execute(&mut *tx)
             .await;
-    match res {
-        Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => return Err(name_taken()),
-        Err(e) => return Err(AppError::internal(e)),
-    }
+    res.on_unique(name_taken)?;
     let ev = Event::success(
         Actor::User(actor.user_id()),
         "role.renamed",
@@ -201,9 +187,7 @@ pub async fn rename(
         Some(new_name.clone()),
         serde_json::json!({ "role_id": id, "from": old, "to": new_name }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
     tx.commit().await.map_err(AppError::internal)
 }
 
@@ -217,23 +201,19 @@ pub async fn delete(
     id: i64,
 ) -> Result<(), AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
-    let held = super::access::role_permissions(db, id)
-        .await
-        .map_err(AppError::internal)?;
-    super::access::may_edit_role(actor, id, &held)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let held = crate::access::role_permissions(db, id).await?;
+    crate::access::may_edit_role(actor, id, &held)?;
+    let mut tx = db.pool.begin().await?;
     let name = custom_role(&mut tx, id).await?;
     let (assigned,): (i64,) = sqlx::query_as("select count(*) from users where role_id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     let (keys,): (i64,) =
         sqlx::query_as("select count(*) from api_keys where role_id = $1 and revoked_at is null")
             .bind(id)
             .fetch_one(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
     let in_use = || {
         let mut holders = Vec::new();
         if assigned > 0 {
@@ -259,8 +239,7 @@ pub async fn delete(
     sqlx::query("delete from role_permissions where role_id = $1")
         .bind(id)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     let res = sqlx::query("delete from roles where id = $1 and builtin is null")
         .bind(id)
         .execute(&mut *tx)
@@ -278,9 +257,7 @@ pub async fn delete(
         Some(name),
         serde_json::json!({ "role_id": id }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
     tx.commit().await.map_err(AppError::internal)
 }
 
@@ -300,7 +277,7 @@ pub async fn save_matrix(
     wanted: &BTreeMap<i64, BTreeSet<Permission>>,
 ) -> Result<usize, AppError> {
     let actor = grant.ensure(Permission::RoleManage)?;
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let mut changed = 0;
     for (&role_id, want) in wanted {
         let name = custom_role(&mut tx, role_id).await?;
@@ -308,8 +285,7 @@ pub async fn save_matrix(
             sqlx::query_as("select permission from role_permissions where role_id = $1")
                 .bind(role_id)
                 .fetch_all(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+                .await?;
         let have: BTreeSet<Permission> = rows
             .iter()
             .filter_map(|(p,)| Permission::parse(p))
@@ -319,15 +295,14 @@ pub async fn save_matrix(
         if added.is_empty() && removed.is_empty() {
             continue;
         }
-        super::access::may_edit_role(actor, role_id, &have)?;
+        crate::access::may_edit_role(actor, role_id, &have)?;
         check_may_grant(grant, &added)?;
         for p in &removed {
             sqlx::query("delete from role_permissions where role_id = $1 and permission = $2")
                 .bind(role_id)
                 .bind(p.as_str())
                 .execute(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+                .await?;
         }
         for p in &added {
             insert_permission(&mut tx, role_id, *p, now).await?;
@@ -336,8 +311,7 @@ pub async fn save_matrix(
             .bind(role_id)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(AppError::internal)?;
+            .await?;
         let ev = Event::success(
             Actor::User(actor.user_id()),
             "role.permissions_changed",
@@ -345,12 +319,10 @@ pub async fn save_matrix(
             Some(name),
             serde_json::json!({ "role_id": role_id, "added": names(&added), "removed": names(&removed) }),
         );
-        audit::record_in(&mut tx, now, &ev)
-            .await
-            .map_err(AppError::internal)?;
+        audit::record_in(&mut tx, now, &ev).await?;
         changed += 1;
     }
-    tx.commit().await.map_err(AppError::internal)?;
+    tx.commit().await?;
     Ok(changed)
 }
 
@@ -362,6 +334,6 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<(String, BTreeSet<Permissio
         .await?;
     match row {
         None => Ok(None),
-        Some((name,)) => Ok(Some((name, super::access::role_permissions(db, id).await?))),
+        Some((name,)) => Ok(Some((name, crate::access::role_permissions(db, id).await?))),
     }
 }

@@ -1,19 +1,19 @@
 //! TOTP (RFC 6238: SHA-1, 6 digits, 30-second steps) and recovery codes.
 //!
 //! Enrolment: a 160-bit seed from the OS CSPRNG is stored encrypted with the master key
-//! (`core::crypto`, bound to the user's id) and shown once as a QR code and as text; it
+//! (`core::infra::crypto`, bound to the user's id) and shown once as a QR code and as text; it
 //! becomes active when the user confirms it with a code. Verification accepts the
 //! current step and one step either side, and only a step later than the last accepted
 //! one: the `update … where last_step < $step` decides atomically, so the same code
 //! submitted twice at the same instant is accepted once. Ten single-use recovery codes
 //! are made at confirmation, stored as SHA-256, shown once.
 
-use super::{
+use crate::{
     access::Grant,
     audit::{self, Actor, Event, Origin},
-    crypto,
-    db::Db,
-    session_store::DbSessionStore,
+    infra::crypto,
+    infra::db::Db,
+    infra::session_store::DbSessionStore,
 };
 use model::error::AppError;
 use model::roles::Permission;
@@ -148,8 +148,7 @@ pub async fn start(
     .bind(&enc)
     .bind(now)
     .execute(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     if r.rows_affected() != 1 {
         return Err(AppError::Conflict(
             "An authenticator app is already set up for this account.".into(),
@@ -199,7 +198,7 @@ pub async fn confirm(
         ));
     };
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
         "update user_totp set confirmed_at = $2, last_step = $3, updated_at = $2 \
          where user_id = $1 and confirmed_at is null and secret_enc = $4",
@@ -209,8 +208,7 @@ pub async fn confirm(
     .bind(step)
     .bind(&enc)
     .execute(&mut *tx)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     if r.rows_affected() != 1 {
         return Err(AppError::Conflict(
             "The set-up changed meanwhile. Start it again.".into(),
@@ -219,8 +217,7 @@ pub async fn confirm(
     sqlx::query("delete from recovery_codes where user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     for c in &codes {
         sqlx::query(
             "insert into recovery_codes (user_id, code_hash, used_at, created_at, updated_at) values ($1, $2, null, $3, $3)",
@@ -229,8 +226,7 @@ pub async fn confirm(
         .bind(hash_recovery(user_id, c))
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     }
     let ev = Event::success(
         Actor::User(user_id),
@@ -239,10 +235,8 @@ pub async fn confirm(
         None,
         serde_json::json!({ "user_id": user_id }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
     Ok(codes)
 }
 
@@ -267,8 +261,7 @@ pub async fn verify(
         .bind(step)
         .bind(now)
         .execute(&db.pool)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
         return Ok((r.rows_affected() == 1).then_some("totp"));
     }
     let r = sqlx::query(
@@ -278,8 +271,7 @@ pub async fn verify(
     .bind(hash_recovery(user_id, code))
     .bind(now)
     .execute(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok((r.rows_affected() == 1).then_some("recovery_code"))
 }
 
@@ -290,8 +282,7 @@ pub async fn recovery_codes_left(db: &Db, user_id: i64) -> Result<i64, AppError>
     )
     .bind(user_id)
     .fetch_one(&db.pool)
-    .await
-    .map_err(AppError::internal)?;
+    .await?;
     Ok(n)
 }
 
@@ -307,24 +298,22 @@ pub async fn reset(
     target_id: i64,
 ) -> Result<String, AppError> {
     let p = grant.ensure(Permission::UserManage)?;
-    let target = super::users::target_of(db, p, target_id, "second factor").await?;
+    let target = crate::identity::users::target_of(db, p, target_id, "second factor").await?;
     if !is_enrolled(db, target_id).await? {
         return Err(AppError::validation(
             "user",
             "This user has no authenticator app set up.",
         ));
     }
-    let mut tx = db.pool.begin().await.map_err(AppError::internal)?;
+    let mut tx = db.pool.begin().await?;
     sqlx::query("delete from user_totp where user_id = $1")
         .bind(target_id)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     sqlx::query("delete from recovery_codes where user_id = $1")
         .bind(target_id)
         .execute(&mut *tx)
-        .await
-        .map_err(AppError::internal)?;
+        .await?;
     let ev = Event::success(
         Actor::User(p.user_id()),
         "totp.reset",
@@ -332,14 +321,9 @@ pub async fn reset(
         Some(target.email.clone()),
         serde_json::json!({ "user_id": target_id }),
     );
-    audit::record_in(&mut tx, now, &ev)
-        .await
-        .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
-    sessions
-        .delete_for_user(target_id)
-        .await
-        .map_err(AppError::internal)?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
+    sessions.delete_for_user(target_id).await?;
     Ok(target.email)
 }
 

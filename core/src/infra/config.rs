@@ -452,7 +452,7 @@ fn decode_master_key(text: &str) -> Result<[u8; 32], ConfigError> {
 }
 
 fn master_key_path(database_url: &str) -> PathBuf {
-    match crate::db::sqlite_path(database_url) {
+    match crate::infra::db::sqlite_path(database_url) {
         Some(db) => {
             let mut p = db.into_os_string();
             p.push(".master-key");

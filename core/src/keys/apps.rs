@@ -1,0 +1,257 @@
+//! Apps: their IP allow-lists, SDK keys (one per environment) and SDK events.
+
+use super::{
+    cache::KeyCache,
+    format::{self, Environment, Visibility},
+    join, name_of, parse_networks, split,
+    verified::VerifiedKey,
+};
+use crate::{
+    access::Grant,
+    audit::{self, Event, Origin},
+    infra::db::{Db, OnUnique as _},
+};
+use model::error::AppError;
+use model::keys::AppInfo;
+use model::roles::Permission;
+
+fn name_taken() -> AppError {
+    AppError::validation("name", "An app with this name already exists.")
+}
+
+/// Every app's id and name (for forms that pick an app), by name.
+pub async fn app_choices(db: &Db) -> Result<Vec<model::keys::AppChoice>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("select id, name from apps order by name_key")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| model::keys::AppChoice { id, name })
+        .collect())
+}
+
+pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select id, name, networks from apps order by name_key")
+            .fetch_all(&db.pool)
+            .await?;
+    let sdk: Vec<(i64, String, String)> = sqlx::query_as(
+        "select app_id, environment, public_value from api_keys \
+         where kind = 'sdk' and revoked_at is null and public_value is not null order by environment",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let hooks: Vec<(i64, String)> = sqlx::query_as(
+        "select app_id, url from webhook_endpoints where removed_at is null order by url",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, networks)| AppInfo {
+            webhook_urls: hooks
+                .iter()
+                .filter(|(a, _)| *a == id)
+                .map(|(_, u)| u.clone())
+                .collect(),
+            id,
+            name,
+            networks: split(&networks),
+            sdk_keys: sdk
+                .iter()
+                .filter(|(a, _, _)| *a == id)
+                .map(|(_, env, v)| (env.clone(), v.clone()))
+                .collect(),
+        })
+        .collect())
+}
+
+/// Inserts a fresh public SDK key for an app's environment (inside the caller's
+/// transaction), revoking the one it replaces.
+async fn new_sdk_key(
+    tx: &mut sqlx::AnyConnection,
+    now: i64,
+    by: i64,
+    app_id: i64,
+    env: Environment,
+) -> Result<String, AppError> {
+    sqlx::query(
+        "update api_keys set revoked_at = $3, revoked_by = $4, revoke_reason = 'regenerated', updated_at = $3 \
+         where app_id = $1 and environment = $2 and kind = 'sdk' and revoked_at is null",
+    )
+    .bind(app_id)
+    .bind(env.as_str())
+    .bind(now)
+    .bind(by)
+    .execute(&mut *tx)
+    .await?;
+    let value = format::generate(Visibility::Public, env);
+    let key_id = format::new_key_id();
+    sqlx::query(
+        "insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, public_value, networks, created_at, updated_at) \
+         values ($1, 'sdk', $2, $3, null, $4, null, $5, $6, $7, '', $8, $8)",
+    )
+    .bind(&key_id)
+    .bind(app_id)
+    .bind(env.as_str())
+    .bind(format!("SDK key ({})", env.as_str()))
+    .bind(format::hash(&value))
+    .bind(format::last4(&value))
+    .bind(&value)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(key_id)
+}
+
+/// Replaces an app's public SDK key for one environment (the old one stops at once).
+pub async fn regenerate_sdk_key(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    app_id: i64,
+    environment: &str,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let env = Environment::parse(environment)
+        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))?;
+    let mut tx = db.pool.begin().await?;
+    let app: Option<(String,)> = sqlx::query_as("select name from apps where id = $1")
+        .bind(app_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (name,) = app.ok_or(AppError::NotFound)?;
+    let key_id = new_sdk_key(&mut tx, now, p.user_id(), app_id, env).await?;
+    let ev = Event::success(
+        p.actor(),
+        "app.sdk_key_regenerated",
+        origin,
+        Some(name),
+        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "key_id": key_id }),
+    );
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
+    cache.bump();
+    Ok(())
+}
+
+/// Records an event sent by an SDK (or a server) for the key's app.
+pub async fn record_event(
+    db: &Db,
+    now: i64,
+    key: &VerifiedKey,
+    name: &str,
+    properties: &serde_json::Value,
+) -> Result<(), AppError> {
+    let name = crate::infra::text::label("name", name, 100, "An event name")?;
+    let name = name.as_str();
+    if !properties.is_object() && !properties.is_null() {
+        return Err(AppError::validation(
+            "properties",
+            "Properties are a JSON object.",
+        ));
+    }
+    let props = properties.to_string();
+    if props.len() > 4096 {
+        return Err(AppError::validation(
+            "properties",
+            "Properties are at most 4096 bytes of JSON.",
+        ));
+    }
+    sqlx::query(
+        "insert into app_events (app_id, key_id, name, properties, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(key.app_id)
+    .bind(&key.key_id)
+    .bind(name)
+    .bind(props)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn create_app(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    name: &str,
+    networks: &str,
+) -> Result<i64, AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let name = name_of("name", name)?;
+    let nets = parse_networks("networks", networks)?;
+    let mut tx = db.pool.begin().await?;
+    let res: Result<(i64,), _> = sqlx::query_as(
+        "insert into apps (name, name_key, networks, created_by, created_at, updated_at) values ($1, $2, $3, $4, $5, $5) returning id",
+    )
+    .bind(&name)
+    .bind(name.to_lowercase())
+    .bind(join(&nets))
+    .bind(p.user_id())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await;
+    let (id,) = res.on_unique(name_taken)?;
+    // One public SDK key per environment from the start.
+    for env in [Environment::Live, Environment::Test] {
+        new_sdk_key(&mut tx, now, p.user_id(), id, env).await?;
+    }
+    let ev = Event::success(
+        p.actor(),
+        "app.created",
+        origin,
+        Some(name),
+        serde_json::json!({ "app_id": id, "networks": join(&nets) }),
+    );
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
+    cache.bump();
+    Ok(id)
+}
+
+/// Renames an app and replaces its REST allow-list.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_app(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    id: i64,
+    name: &str,
+    networks: &str,
+) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::AppManage)?;
+    let name = name_of("name", name)?;
+    let nets = parse_networks("networks", networks)?;
+    let mut tx = db.pool.begin().await?;
+    let res = sqlx::query(
+        "update apps set name = $2, name_key = $3, networks = $4, updated_at = $5 where id = $1",
+    )
+    .bind(id)
+    .bind(&name)
+    .bind(name.to_lowercase())
+    .bind(join(&nets))
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if res.on_unique(name_taken)?.rows_affected() != 1 {
+        return Err(AppError::NotFound);
+    }
+    let ev = Event::success(
+        p.actor(),
+        "app.updated",
+        origin,
+        Some(name),
+        serde_json::json!({ "app_id": id, "networks": join(&nets) }),
+    );
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
+    cache.bump();
+    Ok(())
+}

@@ -1,0 +1,704 @@
+//! Apps and API keys: the domain code both doors call (the panel's `/apps` and `/keys`
+//! server functions and the REST API's `/api/v1/keys`).
+//!
+//! Rules: a key's role never holds more than its creator's; a key is visible to its
+//! owner with `api.key.view` and to everyone with `api.key.view_all`, and only a visible
+//! key can be changed; the secret exists only in the value returned by `create` and
+//! `roll` (the database keeps its SHA-256 and last four characters); revoking is
+//! immediate and final; rolling makes a new key with every setting of the old one, and
+//! the old one keeps working until the grace deadline. Every change is audited, and
+//! every change bumps the verification cache's generation (`KeyCache`).
+
+pub mod apps;
+pub mod cache;
+pub mod format;
+pub mod verified;
+pub mod verify;
+
+use crate::{
+    access::{role_permissions, Grant, Principal},
+    audit::{self, Event, Origin},
+    infra::config::parse_cidr,
+    infra::db::Db,
+};
+use cache::KeyCache;
+use format::{Environment, Visibility};
+use ipnet::IpNet;
+use model::error::AppError;
+use model::keys::{KeyFilter, KeyInfo, KeyPage, DEFAULT_PAGE, MAX_PAGE};
+use model::roles::{BuiltinRole, Permission};
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_REASON_CHARS: usize = 500;
+
+pub(crate) fn name_of(field: &str, input: &str) -> Result<String, AppError> {
+    crate::infra::text::label(field, input, MAX_NAME_CHARS, "A name")
+}
+
+/// Parses an allow-list typed one entry per line (or comma-separated): each an IPv4 or
+/// IPv6 address or CIDR; the error names the offending line.
+pub fn parse_networks(field: &str, text: &str) -> Result<Vec<IpNet>, AppError> {
+    let mut out: Vec<IpNet> = Vec::new();
+    for (i, line) in text.split(['\n', ',']).enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let net = parse_cidr(line).ok_or_else(|| {
+            AppError::validation(
+                field,
+                format!(
+                    "Entry {} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32.",
+                    i + 1
+                ),
+            )
+        })?;
+        if !out.contains(&net) {
+            out.push(net);
+        }
+        if out.len() > 500 {
+            return Err(AppError::validation(field, "At most 500 entries."));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn join(nets: &[IpNet]) -> String {
+    nets.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn split(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
+     k.role_id, r.name as role, k.last4, k.networks, k.expires_at, k.revoked_at, k.revoke_reason, k.rolled_from, \
+     k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip \
+     from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id \
+     left join roles r on r.id = k.role_id";
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: String,
+    kind: String,
+    app_id: i64,
+    app: String,
+    environment: String,
+    owner_id: Option<i64>,
+    owner: Option<String>,
+    name: String,
+    role_id: Option<i64>,
+    role: Option<String>,
+    last4: String,
+    networks: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    revoke_reason: Option<String>,
+    rolled_from: Option<String>,
+    replaced_by: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+}
+
+fn status(now: i64, revoked_at: Option<i64>, expires_at: Option<i64>) -> &'static str {
+    if revoked_at.is_some() {
+        "revoked"
+    } else if expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn key_info(now: i64, r: KeyRow) -> KeyInfo {
+    KeyInfo {
+        status: status(now, r.revoked_at, r.expires_at).to_owned(),
+        key_id: r.key_id,
+        kind: r.kind,
+        app_id: r.app_id,
+        app: r.app,
+        environment: r.environment,
+        owner_id: r.owner_id,
+        owner: r.owner,
+        name: r.name,
+        role_id: r.role_id,
+        role: r.role,
+        last4: r.last4,
+        networks: split(&r.networks),
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+        last_used_ip: r.last_used_ip,
+        revoked_at: r.revoked_at,
+        revoke_reason: r.revoke_reason,
+        rolled_from: r.rolled_from,
+        replaced_by: r.replaced_by,
+    }
+}
+
+/// The keys `p` may see (everyone's with `api.key.view_all`, else their own) that match
+/// `f`, newest first, one page at a time: at most `f.limit` (1..=[`MAX_PAGE`], default
+/// [`DEFAULT_PAGE`]) after the key `f.after`, and the key to continue after when there
+/// are more.
+pub async fn list_keys(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    f: &KeyFilter,
+) -> Result<KeyPage, AppError> {
+    if !p.has(Permission::ApiKeyView) {
+        return Err(AppError::Forbidden);
+    }
+    // Clauses with numbered parameters, bound in order below.
+    enum Arg {
+        Int(i64),
+        Text(String),
+    }
+    let mut args = Vec::new();
+    let mut sql = format!("{KEY_SELECT} where k.kind = 'rest'");
+    let mut push = |clause: &str, arg: Arg| {
+        args.push(arg);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    if !p.has(Permission::ApiKeyViewAll) {
+        push(" and k.owner_id = ?", Arg::Int(p.user_id()));
+    }
+    if let Some(app) = f.app_id {
+        push(" and k.app_id = ?", Arg::Int(app));
+    }
+    if let Some(env) = f.environment.as_deref().filter(|e| !e.is_empty()) {
+        if !["live", "test"].contains(&env) {
+            return Err(AppError::validation("environment", "Choose live or test."));
+        }
+        push(" and k.environment = ?", Arg::Text(env.to_owned()));
+    }
+    if let Some(after) = f.after.as_deref().filter(|a| !a.is_empty()) {
+        if !format::is_key_id(after) {
+            return Err(AppError::validation("after", "Not a key ID."));
+        }
+        push(
+            " and k.id < coalesce((select id from api_keys where key_id = ?), 0)",
+            Arg::Text(after.to_owned()),
+        );
+    }
+    match f.status.as_deref().unwrap_or_default() {
+        "" => {}
+        "active" => push(
+            " and k.revoked_at is null and (k.expires_at is null or k.expires_at > ?)",
+            Arg::Int(now),
+        ),
+        "revoked" => sql.push_str(" and k.revoked_at is not null"),
+        "expired" => push(
+            " and k.revoked_at is null and k.expires_at <= ?",
+            Arg::Int(now),
+        ),
+        _ => {
+            return Err(AppError::validation(
+                "status",
+                "Choose active, revoked or expired.",
+            ))
+        }
+    }
+    let limit = f.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            format!("Ask for 1 to {MAX_PAGE} keys at a time."),
+        ));
+    }
+    // The page and one more row, to know whether there is a next page.
+    args.push(Arg::Int(limit + 1));
+    sql.push_str(&format!(" order by k.id desc limit ${}", args.len()));
+    let mut q = sqlx::query_as::<_, KeyRow>(&sql);
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(t) => q.bind(t),
+        };
+    }
+    let mut rows = q.fetch_all(&db.pool).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let keys: Vec<KeyInfo> = rows.into_iter().map(|r| key_info(now, r)).collect();
+    let next = more
+        .then(|| keys.last().map(|k| k.key_id.clone()))
+        .flatten();
+    Ok(KeyPage { keys, next })
+}
+
+/// The overview's key panels: `p`'s own active keys (newest first, at most `limit`,
+/// with their total), and the active keys `p` may see that expire before `soon`
+/// (soonest first, at most `limit`). Both are bounded queries, however many keys exist.
+pub async fn overview(
+    db: &Db,
+    now: i64,
+    soon: i64,
+    p: &Principal,
+    limit: i64,
+) -> Result<(Vec<KeyInfo>, i64, Vec<KeyInfo>), AppError> {
+    if !p.has(Permission::ApiKeyView) {
+        return Err(AppError::Forbidden);
+    }
+    let active =
+        "k.kind = 'rest' and k.revoked_at is null and (k.expires_at is null or k.expires_at > $2)";
+    let mine: Vec<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_SELECT} where k.owner_id = $1 and {active} order by k.created_at desc, k.id desc limit $3"
+    ))
+    .bind(p.user_id())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let (mine_total,): (i64,) = sqlx::query_as(&format!(
+        "select count(*) from api_keys k where k.owner_id = $1 and {active}"
+    ))
+    .bind(p.user_id())
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    // Everyone's with api.key.view_all (-1 matches no owner: ids start at 1).
+    let owner = if p.has(Permission::ApiKeyViewAll) {
+        -1
+    } else {
+        p.user_id()
+    };
+    let expiring: Vec<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_SELECT} where ($1 = -1 or k.owner_id = $1) and {active} and k.expires_at <= $3 \
+         order by k.expires_at, k.id limit $4"
+    ))
+    .bind(owner)
+    .bind(now)
+    .bind(soon)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let info = |rows: Vec<KeyRow>| rows.into_iter().map(|r| key_info(now, r)).collect();
+    Ok((info(mine), mine_total, info(expiring)))
+}
+
+/// A key `p` may see, or NotFound (a key one cannot see does not exist for one).
+pub async fn visible_key(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    key_id: &str,
+) -> Result<KeyInfo, AppError> {
+    if !format::is_key_id(key_id) {
+        return Err(AppError::NotFound);
+    }
+    let row: Option<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_SELECT} where k.key_id = $1 and k.kind = 'rest'"
+    ))
+    .bind(key_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let key = row.map(|r| key_info(now, r)).ok_or(AppError::NotFound)?;
+    if crate::access::may_view_key(p, key.owner_id) {
+        Ok(key)
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// The role a user holds now and its permissions (`NotFound` for no such user).
+async fn owner_role(
+    db: &Db,
+    owner_id: i64,
+) -> Result<(i64, std::collections::BTreeSet<Permission>), AppError> {
+    let row: Option<(i64,)> = sqlx::query_as("select role_id from users where id = $1")
+        .bind(owner_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let role = row.ok_or(AppError::NotFound)?.0;
+    let perms = role_permissions(db, role).await?;
+    Ok((role, perms))
+}
+
+/// Refuses a change to someone else's key when they hold more than the actor
+/// (`access::may_act_on_key`).
+async fn check_key_owner(db: &Db, actor: &Principal, key: &KeyInfo) -> Result<(), AppError> {
+    let Some(owner) = key.owner_id.filter(|o| *o != actor.user_id()) else {
+        return Ok(());
+    };
+    let (role, perms) = owner_role(db, owner).await?;
+    crate::access::may_act_on_key(actor, key.owner_id, role, &perms)
+}
+
+/// Refuses a key role above what the person setting it holds or above what the key's
+/// owner holds now (`access::may_set_key_role`).
+async fn check_key_role(
+    db: &Db,
+    actor: &Principal,
+    owner_id: i64,
+    role_id: i64,
+) -> Result<(), AppError> {
+    let Some((_, perms)) = crate::identity::roles::find(db, role_id).await? else {
+        return Err(AppError::validation(
+            "role_id",
+            "Choose a role that exists.",
+        ));
+    };
+    let (owner_role, owner_perms) = owner_role(db, owner_id).await?;
+    crate::access::may_set_key_role(actor, owner_role, &owner_perms, role_id, &perms)
+}
+
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub app_id: i64,
+    pub environment: &'a str,
+    pub role_id: i64,
+    /// Unix seconds; None: never.
+    pub expires_at: Option<i64>,
+    pub networks: &'a str,
+}
+
+/// Creates a REST key owned by the acting user; returns it and its secret (the only
+/// time the secret exists outside the caller's hands).
+pub async fn create_key(
+    db: &Db,
+    cache: &KeyCache,
+    mailer: &crate::infra::mail::Mailer,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    k: &NewKey<'_>,
+) -> Result<(KeyInfo, String), AppError> {
+    let p = grant.ensure(Permission::ApiKeyCreate)?;
+    let name = name_of("name", k.name)?;
+    let env = Environment::parse(k.environment)
+        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))?;
+    let nets = parse_networks("networks", k.networks)?;
+    if let Some(e) = k.expires_at {
+        if e <= now {
+            return Err(AppError::validation(
+                "expires_at",
+                "The expiry must be in the future.",
+            ));
+        }
+    }
+    check_key_role(db, p, p.user_id(), k.role_id).await?;
+    let limits = crate::settings::keys(db).await?;
+    if limits.max_expiry_days > 0 {
+        let latest = now + i64::from(limits.max_expiry_days) * 86_400;
+        if k.expires_at.is_none_or(|e| e > latest) {
+            return Err(AppError::validation(
+                "expires_at",
+                format!(
+                    "Keys must expire within {} days (Settings > Keys).",
+                    limits.max_expiry_days
+                ),
+            ));
+        }
+    }
+    let app: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")
+        .bind(k.app_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    if app.is_none() {
+        return Err(AppError::validation("app_id", "Choose an app that exists."));
+    }
+    let secret = format::generate(Visibility::Secret, env);
+    let key_id = format::new_key_id();
+    insert_key(
+        db,
+        now,
+        p,
+        origin,
+        &key_id,
+        &secret,
+        &name,
+        k.app_id,
+        env,
+        k.role_id,
+        &nets,
+        k.expires_at,
+        None,
+        "api_key.created",
+        Some(limits.max_active_per_user_per_app),
+    )
+    .await?;
+    cache.bump();
+    let key = visible_key(db, now, p, &key_id).await?;
+    if let Some(owner) = &key.owner {
+        crate::identity::notify::account(
+            mailer,
+            owner,
+            crate::identity::notify::AccountEvent::KeyCreated {
+                key_id: key.key_id.clone(),
+                name: key.name.clone(),
+            },
+            origin,
+            now,
+        )
+        .await;
+    }
+    Ok((key, secret))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_key(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    origin: &Origin,
+    key_id: &str,
+    secret: &str,
+    name: &str,
+    app_id: i64,
+    env: Environment,
+    role_id: i64,
+    nets: &[IpNet],
+    expires_at: Option<i64>,
+    rolled_from: Option<(&str, i64)>,
+    action: &str,
+    active_limit: Option<u32>,
+) -> Result<(), AppError> {
+    let mut tx = db.pool.begin().await?;
+    if let Some(limit) = active_limit {
+        // The app's row is written first: concurrent creations for it take turns, so
+        // the count below cannot be raced past the limit.
+        sqlx::query("update apps set updated_at = updated_at where id = $1")
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?;
+        // Keys still in a roll's grace period count: rolling again and again must not
+        // multiply working keys past the limit. The key being rolled itself does not
+        // (its replacement takes its place).
+        let (active,): (i64,) = sqlx::query_as(
+            "select count(*) from api_keys where kind = 'rest' and owner_id = $1 and app_id = $2 \
+             and revoked_at is null and (expires_at is null or expires_at > $3) and key_id <> $4",
+        )
+        .bind(p.user_id())
+        .bind(app_id)
+        .bind(now)
+        .bind(rolled_from.map_or("", |r| r.0))
+        .fetch_one(&mut *tx)
+        .await?;
+        if active >= i64::from(limit) {
+            return Err(AppError::Conflict(format!(
+                "You already have {active} active keys for this app; the limit is {limit}. Revoke a key you no longer use to free a slot (keys still in a roll's grace period count)."
+            )));
+        }
+    }
+    if let Some((old, deadline)) = rolled_from {
+        // The old key ends at the grace deadline (or earlier, if it was to end sooner).
+        let r = sqlx::query(
+            "update api_keys set replaced_by = $2, expires_at = case when expires_at is not null and expires_at < $3 then expires_at else $3 end, updated_at = $4 \
+             where key_id = $1 and revoked_at is null and replaced_by is null",
+        )
+        .bind(old)
+        .bind(key_id)
+        .bind(deadline)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Err(AppError::Conflict(
+                "This key was already rolled or revoked.".into(),
+            ));
+        }
+    }
+    sqlx::query(
+        "insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, networks, expires_at, rolled_from, created_at, updated_at) \
+         values ($1, 'rest', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(key_id)
+    .bind(app_id)
+    .bind(env.as_str())
+    .bind(p.user_id())
+    .bind(name)
+    .bind(role_id)
+    .bind(format::hash(secret))
+    .bind(format::last4(secret))
+    .bind(join(nets))
+    .bind(expires_at)
+    .bind(rolled_from.map(|r| r.0))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let ev = Event::success(
+        p.actor(),
+        action,
+        origin,
+        Some(key_id.to_owned()),
+        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "role_id": role_id, "expires_at": expires_at, "rolled_from": rolled_from.map(|r| r.0) }),
+    );
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await.map_err(AppError::internal)
+}
+
+/// Revokes a key at once, for good, with a reason.
+pub async fn revoke(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    key_id: &str,
+    reason: &str,
+) -> Result<KeyInfo, AppError> {
+    let p = grant.ensure(Permission::ApiKeyDelete)?;
+    let reason = reason.trim();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::validation(
+            "reason",
+            format!("At most {MAX_REASON_CHARS} characters."),
+        ));
+    }
+    let key = visible_key(db, now, p, key_id).await?;
+    check_key_owner(db, p, &key).await?;
+    let mut tx = db.pool.begin().await?;
+    let r = sqlx::query(
+        "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = $4, updated_at = $2 where key_id = $1 and revoked_at is null",
+    )
+    .bind(&key.key_id)
+    .bind(now)
+    .bind(p.user_id())
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::Conflict("This key is already revoked.".into()));
+    }
+    let ev = Event::success(
+        p.actor(),
+        "api_key.revoked",
+        origin,
+        Some(key.key_id.clone()),
+        serde_json::json!({ "reason": reason }),
+    );
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
+    cache.bump();
+    visible_key(db, now, p, key_id).await
+}
+
+/// Renames a key and/or changes its role (never above the editor's permissions).
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    db: &Db,
+    cache: &KeyCache,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    key_id: &str,
+    name: Option<&str>,
+    role_id: Option<i64>,
+) -> Result<KeyInfo, AppError> {
+    let p = grant.ensure(Permission::ApiKeyUpdate)?;
+    let key = visible_key(db, now, p, key_id).await?;
+    check_key_owner(db, p, &key).await?;
+    let name = match name {
+        Some(n) => name_of("name", n)?,
+        None => key.name.clone(),
+    };
+    let role_id = match role_id {
+        // Unchanged: nothing to check (a rename of a key whose owner has since been
+        // demoted still works; the key does only what the owner may do anyway).
+        Some(r) if Some(r) == key.role_id => Some(r),
+        Some(r) => {
+            let owner = key.owner_id.ok_or(AppError::NotFound)?;
+            check_key_role(db, p, owner, r).await?;
+            Some(r)
+        }
+        None => key.role_id,
+    };
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("update api_keys set name = $2, role_id = $3, updated_at = $4 where key_id = $1")
+        .bind(&key.key_id)
+        .bind(&name)
+        .bind(role_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let ev = Event::success(
+        p.actor(),
+        "api_key.updated",
+        origin,
+        Some(key.key_id.clone()),
+        serde_json::json!({ "name": name, "role_id": role_id }),
+    );
+    audit::record_in(&mut tx, now, &ev).await?;
+    tx.commit().await?;
+    cache.bump();
+    visible_key(db, now, p, key_id).await
+}
+
+/// Rolls a key: a new key with every setting of the old one; the old one keeps working
+/// for `grace_secs` (0: ends now). Returns the new key and its secret.
+#[allow(clippy::too_many_arguments)]
+pub async fn roll(
+    db: &Db,
+    cache: &KeyCache,
+    mailer: &crate::infra::mail::Mailer,
+    now: i64,
+    grant: &Grant<'_>,
+    origin: &Origin,
+    key_id: &str,
+    grace_secs: i64,
+) -> Result<(KeyInfo, String), AppError> {
+    let p = grant.ensure(Permission::ApiKeyUpdate)?;
+    if !(0..=7 * 86_400).contains(&grace_secs) {
+        return Err(AppError::validation(
+            "grace_seconds",
+            "The grace period is between 0 and 604800 seconds (7 days).",
+        ));
+    }
+    let old = visible_key(db, now, p, key_id).await?;
+    crate::access::may_roll_key(p, old.owner_id)?;
+    if old.status != "active" {
+        return Err(AppError::Conflict(format!(
+            "This key is {}; only an active key can be rolled.",
+            old.status
+        )));
+    }
+    let env = Environment::parse(&old.environment).ok_or(AppError::Internal)?;
+    let nets = parse_networks("networks", &old.networks.join("\n"))?;
+    let role_id = old.role_id.unwrap_or(BuiltinRole::Viewer.id());
+    // The new key gets the old one's role: still never above what its owner holds now.
+    check_key_role(db, p, p.user_id(), role_id).await?;
+    let limits = crate::settings::keys(db).await?;
+    let secret = format::generate(Visibility::Secret, env);
+    let new_id = format::new_key_id();
+    insert_key(
+        db,
+        now,
+        p,
+        origin,
+        &new_id,
+        &secret,
+        &old.name,
+        old.app_id,
+        env,
+        role_id,
+        &nets,
+        old.expires_at,
+        Some((&old.key_id, now + grace_secs)),
+        "api_key.rolled",
+        Some(limits.max_active_per_user_per_app),
+    )
+    .await?;
+    cache.bump();
+    let key = visible_key(db, now, p, &new_id).await?;
+    if let Some(owner) = &key.owner {
+        crate::identity::notify::account(
+            mailer,
+            owner,
+            crate::identity::notify::AccountEvent::KeyRolled {
+                old: old.key_id.clone(),
+                new: key.key_id.clone(),
+            },
+            origin,
+            now,
+        )
+        .await;
+    }
+    Ok((key, secret))
+}

@@ -1,0 +1,133 @@
+//! A known key as verification reads it (cached per secret), and the refusals that
+//! depend on the key alone.
+
+use crate::access::Principal;
+use ipnet::IpNet;
+use model::roles::Permission;
+
+/// Why a request's key is refused, before any permission check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No key was sent.
+    Missing,
+    /// Malformed, a wrong checksum, or no key has this secret: one refusal for all
+    /// three, so a caller cannot tell a mistyped key from an unknown one.
+    Invalid,
+    Revoked,
+    /// The owner's account is disabled (a key acts for its owner, so it stops with them).
+    OwnerDisabled,
+    Expired,
+    /// The caller's address is outside the app's or the key's allow-list.
+    IpNotAllowed,
+    /// A public SDK key on a server endpoint.
+    SdkNotAllowed,
+}
+
+impl Refusal {
+    /// The contract's error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Missing => "missing_api_key",
+            Self::Invalid => "invalid_api_key",
+            Self::Revoked | Self::OwnerDisabled => "key_revoked",
+            Self::Expired => "key_expired",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::SdkNotAllowed => "sdk_key_not_allowed",
+        }
+    }
+
+    /// True when no key is known: counted per address, not per key.
+    pub fn is_anonymous(self) -> bool {
+        matches!(self, Self::Missing | Self::Invalid)
+    }
+}
+
+/// A verified key as the REST API needs it.
+#[derive(Debug)]
+pub struct VerifiedKey {
+    pub key_id: String,
+    pub kind: String,
+    pub environment: String,
+    pub app_id: i64,
+    pub app: String,
+    pub owner_id: Option<i64>,
+    pub owner: Option<String>,
+    pub role_id: Option<i64>,
+    /// The owner's role now (None for SDK keys).
+    pub owner_role_id: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    /// False when the owner's account is disabled (or no longer active): a key acts
+    /// for its owner, so it stops with them.
+    pub owner_active: bool,
+    pub app_networks: Vec<IpNet>,
+    pub key_networks: Vec<IpNet>,
+    /// What the key may do now: its role's permissions that its owner also holds
+    /// (`access::key_permissions`).
+    pub permissions: std::collections::BTreeSet<Permission>,
+    /// The `GET /api/v1/whoami` body of this key, rendered on first use: everything in
+    /// it is fixed for as long as this cache entry lives.
+    pub whoami: std::sync::OnceLock<bytes::Bytes>,
+    /// The second of the last use noted (see `KeyCache::touch`).
+    pub last_touched: std::sync::atomic::AtomicI64,
+}
+
+impl VerifiedKey {
+    /// A copy with its own rendered body and use marker (see `LOCAL`).
+    pub(super) fn copy_for_thread(&self) -> Self {
+        Self {
+            key_id: self.key_id.clone(),
+            kind: self.kind.clone(),
+            environment: self.environment.clone(),
+            app_id: self.app_id,
+            app: self.app.clone(),
+            owner_id: self.owner_id,
+            owner: self.owner.clone(),
+            role_id: self.role_id,
+            owner_role_id: self.owner_role_id,
+            expires_at: self.expires_at,
+            revoked: self.revoked,
+            owner_active: self.owner_active,
+            app_networks: self.app_networks.clone(),
+            key_networks: self.key_networks.clone(),
+            permissions: self.permissions.clone(),
+            whoami: std::sync::OnceLock::new(),
+            last_touched: std::sync::atomic::AtomicI64::new(
+                self.last_touched.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
+
+    /// Revoked, or expired at `now` (a key whose expiry is T works at T−1 s and is
+    /// refused from T on; a rolled key's expiry is its grace deadline).
+    pub fn refusal(&self, now: i64) -> Option<Refusal> {
+        if self.revoked {
+            Some(Refusal::Revoked)
+        } else if !self.owner_active {
+            Some(Refusal::OwnerDisabled)
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            Some(Refusal::Expired)
+        } else {
+            None
+        }
+    }
+
+    /// True when `ip` is inside the app's allow-list and the key's own (an empty list
+    /// allows any address). `ip` is already normalised (IPv4-mapped IPv6 → IPv4).
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        let inside = |nets: &[IpNet]| nets.is_empty() || nets.iter().any(|n| n.contains(&ip));
+        inside(&self.app_networks) && inside(&self.key_networks)
+    }
+
+    /// The principal a secret key acts as: its owner, limited to the key's effective
+    /// permissions. `None` for a public SDK key, which acts for nobody.
+    pub fn principal(&self) -> Option<Principal> {
+        Some(Principal::key(
+            self.key_id.clone(),
+            self.owner_id?,
+            self.owner_role_id?,
+            self.role_id?,
+            self.permissions.clone(),
+        ))
+    }
+}

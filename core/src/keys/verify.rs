@@ -1,0 +1,153 @@
+//! Verification, the REST API's door: the refusal policy, in the order the contract
+//! gives, from a missing key to a public key on a server endpoint. The REST layer maps
+//! each [`Refusal`] to its status and code and nothing else.
+//!
+//! A made-up or mistyped key is refused on its checksum alone, before any database work;
+//! a known key is read from the cache ([`KeyCache`]) when it can be. Refusals of a known
+//! key are counted per key (audited in batches by `KeyCache::flush_refused`); a use is
+//! noted at most once a second per key (`KeyCache::touch`).
+
+use super::{
+    cache::KeyCache,
+    format,
+    verified::{Refusal, VerifiedKey},
+};
+use crate::{access::role_permissions, infra::config::parse_cidr, infra::db::Db};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Which endpoints a key is presented to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// Server endpoints: secret keys only.
+    Server,
+    /// Endpoints a public SDK key may call too.
+    Sdk,
+}
+
+/// The whole check of a request's key: `Ok(Ok(key))` when it may proceed to the
+/// permission check; `Ok(Err(refusal))` otherwise; `Err` only when the database cannot
+/// be read (never "unknown key").
+pub async fn verify(
+    db: &Db,
+    cache: &KeyCache,
+    secret: Option<&str>,
+    ip: IpAddr,
+    now: i64,
+    door: Door,
+) -> Result<Result<Arc<VerifiedKey>, Refusal>, sqlx::Error> {
+    let Some(secret) = secret else {
+        return Ok(Err(Refusal::Missing));
+    };
+    // Format and checksum first: a made-up key costs no database work.
+    if format::parse(secret).is_none() {
+        return Ok(Err(Refusal::Invalid));
+    }
+    let Some(key) = lookup(db, cache, secret).await? else {
+        return Ok(Err(Refusal::Invalid));
+    };
+    let refusal = key.refusal(now).or_else(|| {
+        if !key.allows(ip) {
+            Some(Refusal::IpNotAllowed)
+        } else if key.kind == "sdk" && door == Door::Server {
+            Some(Refusal::SdkNotAllowed)
+        } else {
+            None
+        }
+    });
+    if let Some(r) = refusal {
+        cache.refused(&key.key_id, r.code());
+        return Ok(Err(r));
+    }
+    cache.touch(&key, now, ip);
+    Ok(Ok(key))
+}
+
+/// Looks a well-formed key up (from memory when it can); `None` when no key has this
+/// secret.
+pub async fn lookup(
+    db: &Db,
+    cache: &KeyCache,
+    secret: &str,
+) -> Result<Option<Arc<VerifiedKey>>, sqlx::Error> {
+    let digest = format::digest(secret);
+    if let Some(hit) = cache.get(&digest) {
+        return Ok(hit);
+    }
+    let hash = hex::encode(digest);
+    let gen = cache.generation();
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        String,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status, u.role_id \
+         from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&db.pool)
+    .await?;
+    let v = match row {
+        None => None,
+        Some((
+            key_id,
+            kind,
+            environment,
+            app_id,
+            app,
+            app_nets,
+            owner_id,
+            owner,
+            role_id,
+            expires_at,
+            revoked_at,
+            key_nets,
+            owner_status,
+            owner_role_id,
+        )) => {
+            // What the key may do: its role's permissions that its owner holds now.
+            let permissions = match (role_id, owner_role_id) {
+                (Some(r), Some(o)) => crate::access::key_permissions(
+                    &role_permissions(db, r).await?,
+                    &role_permissions(db, o).await?,
+                ),
+                _ => Default::default(),
+            };
+            let parse = |t: &str| t.lines().filter_map(parse_cidr).collect::<Vec<_>>();
+            Some(Arc::new(VerifiedKey {
+                key_id,
+                kind,
+                environment,
+                app_id,
+                app,
+                owner_id,
+                owner,
+                role_id,
+                owner_role_id,
+                expires_at,
+                revoked: revoked_at.is_some(),
+                // SDK keys have no owner; a secret key's owner must be active.
+                owner_active: owner_id.is_none() || owner_status.as_deref() == Some("active"),
+                app_networks: parse(&app_nets),
+                key_networks: parse(&key_nets),
+                permissions,
+                whoami: std::sync::OnceLock::new(),
+                last_touched: std::sync::atomic::AtomicI64::new(0),
+            }))
+        }
+    };
+    cache.put(digest, gen, v.clone());
+    Ok(v)
+}

@@ -80,19 +80,7 @@ pub fn domain_allowed(s: &SecuritySettings, normalised_email: &str) -> bool {
             .any(|d| d == crate::identity::address::email_domain(normalised_email))
 }
 
-/// The form of Settings > General, as typed.
-#[derive(Debug, Clone)]
-pub struct SecurityForm {
-    /// "off" or "required".
-    pub second_factor: String,
-    pub allowed_domains: String,
-    pub panel_networks: String,
-    pub session_idle_minutes: u32,
-    pub session_absolute_hours: u32,
-    pub throttle_account_attempts: u32,
-    pub throttle_ip_attempts: u32,
-    pub throttle_max_delay_secs: u32,
-}
+pub use model::settings::SecurityForm;
 
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
@@ -111,6 +99,17 @@ fn range(field: &str, label: &str, v: u32, min: u32, max: u32) -> Result<u32, Ap
             format!("{label} must be between {min} and {max}."),
         ))
     }
+}
+
+/// [`range`] for a number as typed into a form.
+fn typed_range(field: &str, label: &str, text: &str, min: u32, max: u32) -> Result<u32, AppError> {
+    let v = text.trim().parse::<u32>().map_err(|_| {
+        AppError::validation(
+            field,
+            format!("{label} must be a whole number between {min} and {max}."),
+        )
+    })?;
+    range(field, label, v, min, max)
 }
 
 /// Validates the form; `you` is the address of the admin saving it, which the panel
@@ -149,17 +148,17 @@ pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, App
             format!("This list would block your own address ({you}). Add it, or a range that contains it, first."),
         ));
     }
-    let idle = range(
+    let idle = typed_range(
         "session_idle_minutes",
         "The idle timeout",
-        f.session_idle_minutes,
+        &f.session_idle_minutes,
         5,
         24 * 60,
     )?;
-    let absolute = range(
+    let absolute = typed_range(
         "session_absolute_hours",
         "The absolute timeout",
-        f.session_absolute_hours,
+        &f.session_absolute_hours,
         1,
         24 * 30,
     )?;
@@ -185,24 +184,24 @@ pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, App
         panel_networks: nets.iter().map(ToString::to_string).collect(),
         session_idle_minutes: idle,
         session_absolute_hours: absolute,
-        throttle_account_attempts: range(
+        throttle_account_attempts: typed_range(
             "throttle_account_attempts",
             "Free attempts per account",
-            f.throttle_account_attempts,
+            &f.throttle_account_attempts,
             1,
             100,
         )?,
-        throttle_ip_attempts: range(
+        throttle_ip_attempts: typed_range(
             "throttle_ip_attempts",
             "Free attempts per address",
-            f.throttle_ip_attempts,
+            &f.throttle_ip_attempts,
             1,
             10_000,
         )?,
-        throttle_max_delay_secs: range(
+        throttle_max_delay_secs: typed_range(
             "throttle_max_delay_secs",
             "The longest delay",
-            f.throttle_max_delay_secs,
+            &f.throttle_max_delay_secs,
             1,
             3600,
         )?,
@@ -220,21 +219,43 @@ pub async fn save_security(
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
     let old = security(db, config).await?;
-    store(db, now, p.user_id(), origin, SECURITY, "general", &old, new).await
+    store(
+        db,
+        now,
+        p.user_id(),
+        origin,
+        Change {
+            row: SECURITY,
+            label: "general",
+            old: &old,
+            new,
+        },
+    )
+    .await
+}
+
+/// One settings group's change: its row, how the audit log names it, and both values.
+struct Change<'a, T> {
+    row: &'a str,
+    label: &'a str,
+    old: &'a T,
+    new: &'a T,
 }
 
 /// Writes one settings group with its audit row (old and new values), in one transaction.
-#[allow(clippy::too_many_arguments)]
 async fn store<T: serde::Serialize>(
     db: &Db,
     now: i64,
     user_id: i64,
     origin: &Origin,
-    name: &str,
-    label: &str,
-    old: &T,
-    new: &T,
+    change: Change<'_, T>,
 ) -> Result<(), AppError> {
+    let Change {
+        row: name,
+        label,
+        old,
+        new,
+    } = change;
     let json = serde_json::to_string(new).map_err(AppError::internal)?;
     let mut tx = db.pool.begin().await?;
     sqlx::query(
@@ -395,10 +416,12 @@ pub async fn save_messages(
         now,
         p.user_id(),
         origin,
-        MESSAGES,
-        "messages",
-        &old,
-        new,
+        Change {
+            row: MESSAGES,
+            label: "messages",
+            old: &old,
+            new,
+        },
     )
     .await
 }
@@ -450,5 +473,17 @@ pub async fn save_keys(
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
     let old = keys(db).await?;
-    store(db, now, p.user_id(), origin, KEYS, "keys", &old, new).await
+    store(
+        db,
+        now,
+        p.user_id(),
+        origin,
+        Change {
+            row: KEYS,
+            label: "keys",
+            old: &old,
+            new,
+        },
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 //! with what only they need (Leptos options, the OpenAPI document).
 
 use crate::{
+    audit::Origin,
     infra::clock::Clock,
     infra::config::{Config, Secret},
     infra::db::Db,
@@ -83,5 +84,25 @@ impl Core {
         };
         adjust(&mut services);
         Self(Arc::new(services))
+    }
+}
+
+/// What a domain call runs with: the services, the time of the request (read once from
+/// the injected clock, so one call sees one instant) and where the request came from
+/// (written to the audit log).
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub st: &'a Services,
+    pub now: i64,
+    pub origin: &'a Origin,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(st: &'a Services, origin: &'a Origin) -> Self {
+        Self {
+            st,
+            now: st.clock.now(),
+            origin,
+        }
     }
 }

@@ -95,3 +95,18 @@ impl MessageSettings {
             .map_or(self.approval_required, |(_, r)| *r)
     }
 }
+
+/// The form of Settings > General, as typed (numbers too: a form field is text, and a
+/// value that is not a number gets the field's own error, not a decoding failure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityForm {
+    /// "off" or "required".
+    pub second_factor: String,
+    pub allowed_domains: String,
+    pub panel_networks: String,
+    pub session_idle_minutes: String,
+    pub session_absolute_hours: String,
+    pub throttle_account_attempts: String,
+    pub throttle_ip_attempts: String,
+    pub throttle_max_delay_secs: String,
+}

@@ -3,7 +3,7 @@
 
 use crate::setup::{open_db, CliError};
 use app::core::{
-    audit::{Actor, Origin},
+    audit::Origin,
     identity::users::{self, Registration},
     infra::clock::Clock,
     infra::config::Config,
@@ -195,9 +195,8 @@ pub async fn create_owner(
         config,
         hasher,
         clock.now(),
-        Actor::System,
+        users::Registrar::Cli,
         &Origin::default(),
-        "cli",
         &r,
     )
     .await

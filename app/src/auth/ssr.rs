@@ -15,6 +15,7 @@ use crate::core::{
     infra::password,
     infra::session_store::USER_ID_KEY,
     settings,
+    state::Ctx,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -68,6 +69,8 @@ pub struct RequestCtx {
     pub session: Session,
     pub ip: IpAddr,
     pub user_agent: Option<String>,
+    /// Where this request came from, for audit rows.
+    origin: Origin,
     accepts_html: bool,
     /// The device cookie's value, if the browser sent exactly one (see `core::identity::device`).
     device_cookie: Option<String>,
@@ -110,11 +113,16 @@ impl RequestCtx {
             (Some(v), None) => Some(v),
             _ => None,
         };
+        let origin = Origin {
+            ip: Some(ip.to_string()),
+            user_agent: user_agent.clone(),
+        };
         Ok(Self {
             state,
             session,
             ip,
             user_agent,
+            origin,
             accepts_html,
             device_cookie,
         })
@@ -184,10 +192,12 @@ impl RequestCtx {
 
     /// Where this request came from, for audit rows.
     pub fn origin(&self) -> Origin {
-        Origin {
-            ip: Some(self.ip.to_string()),
-            user_agent: self.user_agent.clone(),
-        }
+        self.origin.clone()
+    }
+
+    /// The context a domain call runs with: the services, now, and this request's origin.
+    pub fn cx(&self) -> Ctx<'_> {
+        Ctx::new(&self.state, &self.origin)
     }
 
     /// The signed-in user and what they may do, or `Unauthenticated`.

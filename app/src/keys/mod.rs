@@ -90,7 +90,6 @@ pub async fn list_keys(
 }
 
 /// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD).
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/fn", endpoint = "keys/create")]
 pub async fn create_key(
     name: String,
@@ -102,26 +101,18 @@ pub async fn create_key(
     #[server(default)] networks: String,
 ) -> Result<NewSecret, AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyCreate, |ctx, grant| async {
-        let st = &ctx.state;
-        let now = st.clock.now();
-        let expires_at = parse_expiry(now, &expiry, &expiry_date)?;
-        let (key, secret) = crate::core::keys::create_key(
-            &st.db,
-            &st.keys,
-            &st.mailer,
-            now,
-            &grant,
-            &ctx.origin(),
-            &crate::core::keys::NewKey {
-                name: &name,
-                app_id,
-                environment: &environment,
-                role_id,
-                expires_at,
-                networks: &networks,
-            },
-        )
-        .await?;
+        use crate::core::keys;
+        let cx = ctx.cx();
+        let expires_at = parse_expiry(cx.now, &expiry, &expiry_date)?;
+        let new = keys::NewKey {
+            name: &name,
+            app_id,
+            environment: keys::parse_environment(&environment)?,
+            role_id,
+            expires_at,
+            networks: keys::parse_networks("networks", &networks)?,
+        };
+        let (key, secret) = keys::create_key(&cx, &grant, &new).await?;
         Ok(NewSecret { key, secret })
     })
 }
@@ -170,18 +161,9 @@ pub async fn revoke_key(
                 format!("Tick the box to confirm: {REVOKE_WARNING}."),
             ));
         }
-        let st = &ctx.state;
-        crate::core::keys::revoke(
-            &st.db,
-            &st.keys,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            &key_id,
-            &reason,
-        )
-        .await
-        .map(|_| ())
+        crate::core::keys::revoke(&ctx.cx(), &grant, &key_id, &reason)
+            .await
+            .map(|_| ())
     })
 }
 
@@ -192,18 +174,7 @@ pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError>
         if ![0, 3600, 86_400, 604_800].contains(&grace) {
             return Err(AppError::validation("grace", "Choose a grace period."));
         }
-        let st = &ctx.state;
-        let (key, secret) = crate::core::keys::roll(
-            &st.db,
-            &st.keys,
-            &st.mailer,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            &key_id,
-            grace,
-        )
-        .await?;
+        let (key, secret) = crate::core::keys::roll(&ctx.cx(), &grant, &key_id, grace).await?;
         Ok(NewSecret { key, secret })
     })
 }
@@ -211,19 +182,14 @@ pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError>
 #[server(prefix = "/fn", endpoint = "keys/update")]
 pub async fn update_key(key_id: String, name: String, role_id: i64) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
-        let st = &ctx.state;
-        crate::core::keys::update(
-            &st.db,
-            &st.keys,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            &key_id,
-            Some(&name),
-            Some(role_id),
-        )
-        .await
-        .map(|_| ())
+        let change = crate::core::keys::KeyChange {
+            key_id: &key_id,
+            name: Some(&name),
+            role_id: Some(role_id),
+        };
+        crate::core::keys::update(&ctx.cx(), &grant, &change)
+            .await
+            .map(|_| ())
     })
 }
 
@@ -242,17 +208,11 @@ pub async fn create_app(
     #[server(default)] networks: String,
 ) -> Result<i64, AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
-        let st = &ctx.state;
-        crate::core::keys::apps::create_app(
-            &st.db,
-            &st.keys,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            &name,
-            &networks,
-        )
-        .await
+        let app = crate::core::keys::apps::AppInput {
+            name: &name,
+            networks: crate::core::keys::parse_networks("networks", &networks)?,
+        };
+        crate::core::keys::apps::create_app(&ctx.cx(), &grant, &app).await
     })
 }
 
@@ -263,18 +223,11 @@ pub async fn update_app(
     #[server(default)] networks: String,
 ) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
-        let st = &ctx.state;
-        crate::core::keys::apps::update_app(
-            &st.db,
-            &st.keys,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            id,
-            &name,
-            &networks,
-        )
-        .await
+        let app = crate::core::keys::apps::AppInput {
+            name: &name,
+            networks: crate::core::keys::parse_networks("networks", &networks)?,
+        };
+        crate::core::keys::apps::update_app(&ctx.cx(), &grant, id, &app).await
     })
 }
 
@@ -282,17 +235,8 @@ pub async fn update_app(
 #[server(prefix = "/fn", endpoint = "apps/regenerate_sdk_key")]
 pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
-        let st = &ctx.state;
-        crate::core::keys::apps::regenerate_sdk_key(
-            &st.db,
-            &st.keys,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            app_id,
-            &environment,
-        )
-        .await
+        let env = crate::core::keys::parse_environment(&environment)?;
+        crate::core::keys::apps::regenerate_sdk_key(&ctx.cx(), &grant, app_id, env).await
     })
 }
 

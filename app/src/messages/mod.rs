@@ -4,7 +4,6 @@
 
 // The compose server function takes the form's fields as arguments (so the page works
 // as a plain HTML form); the macro's generated client function inherits their number.
-#![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -136,17 +135,13 @@ pub async fn edit_message(
     crate::guarded!(
         crate::roles::Permission::MessageCreate,
         |ctx, grant| async {
-            crate::core::messages::edit(
-                &ctx.state,
-                &grant,
-                &ctx.origin(),
-                &id,
-                &recipients,
-                &webhook_url,
-                &subject,
-                &body,
-            )
-            .await
+            let revision = crate::core::messages::Revision {
+                recipients: &recipients,
+                webhook_url: &webhook_url,
+                subject: &subject,
+                body: &body,
+            };
+            crate::core::messages::edit(&ctx.state, &grant, &ctx.origin(), &id, &revision).await
         }
     )
 }

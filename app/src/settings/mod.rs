@@ -5,7 +5,6 @@
 
 // The save server function takes the form's fields as arguments (so the page works as
 // a plain HTML form); the macro's generated client function inherits their number.
-#![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -15,7 +14,7 @@ mod components;
 
 pub use components::SettingsPage;
 
-pub use model::settings::{KeySettings, MessageSettings, SecuritySettings};
+pub use model::settings::{KeySettings, MessageSettings, SecurityForm, SecuritySettings};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralView {
@@ -56,30 +55,13 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
 
 #[server(prefix = "/fn", endpoint = "settings/general/save")]
 pub async fn save_general(
-    second_factor: String,
-    allowed_domains: String,
-    panel_networks: String,
-    session_idle_minutes: u32,
-    session_absolute_hours: u32,
-    throttle_account_attempts: u32,
-    throttle_ip_attempts: u32,
-    throttle_max_delay_secs: u32,
+    #[server(flatten)] form: SecurityForm,
     #[server(default)] password: String,
 ) -> Result<(), AppError> {
     crate::guarded!(
         crate::roles::Permission::SettingsManage,
         |ctx, grant| async {
             use crate::core::settings;
-            let form = settings::SecurityForm {
-                second_factor,
-                allowed_domains,
-                panel_networks,
-                session_idle_minutes,
-                session_absolute_hours,
-                throttle_account_attempts,
-                throttle_ip_attempts,
-                throttle_max_delay_secs,
-            };
             let new = settings::parse_form(&form, ctx.ip)?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             settings::save_security(

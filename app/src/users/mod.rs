@@ -147,10 +147,6 @@ pub async fn invite_user(
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        let who = crate::core::identity::users::find_by_id(&st.db, grant.principal().user_id())
-            .await?
-            .map(|u| format!("{} ({})", u.display_name, u.email))
-            .unwrap_or_else(|| "An administrator".into());
         crate::core::identity::invitations::invite(
             &st.db,
             &st.config,
@@ -158,7 +154,6 @@ pub async fn invite_user(
             st.clock.now(),
             &grant,
             &ctx.origin(),
-            &who,
             &crate::core::identity::invitations::Invite {
                 email: &email,
                 display_name: Some(&display_name),

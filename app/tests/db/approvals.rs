@@ -144,18 +144,14 @@ async fn two_approvals_needed_and_an_edit_voids_earlier_ones() {
 
         // The author edits: B's approval no longer counts, and an approval of the old
         // text is refused.
-        let edited = messages::edit(
-            &st,
-            &ga,
-            &o,
-            &m.id,
-            "customer@example.net",
-            "",
-            "Invoice (fixed)",
-            "Your invoice is ready.",
-        )
-        .await
-        .unwrap();
+        let revision = |subject, body| messages::Revision {
+            recipients: "customer@example.net",
+            webhook_url: "",
+            subject,
+            body,
+        };
+        let fixed = revision("Invoice (fixed)", "Your invoice is ready.");
+        let edited = messages::edit(&st, &ga, &o, &m.id, &fixed).await.unwrap();
         assert_ne!(edited.payload_hash, m.payload_hash);
         assert_eq!(edited.approvals, 0);
         assert!(matches!(
@@ -172,17 +168,7 @@ async fn two_approvals_needed_and_an_edit_voids_earlier_ones() {
         assert_eq!((m3.status.as_str(), m3.approvals), ("queued", 2));
         assert!(
             matches!(
-                messages::edit(
-                    &st,
-                    &ga,
-                    &o,
-                    &m.id,
-                    "customer@example.net",
-                    "",
-                    "Too late",
-                    "x"
-                )
-                .await,
+                messages::edit(&st, &ga, &o, &m.id, &revision("Too late", "x")).await,
                 Err(AppError::Conflict(_))
             ),
             "a queued message cannot be edited"

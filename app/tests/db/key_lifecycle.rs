@@ -5,45 +5,39 @@ use super::*;
 #[tokio::test]
 async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
     on_both(|db| async move {
-        use app::core::keys::{self, cache::KeyCache, verified::Refusal, NewKey};
+        use app::core::keys::{self, format::Environment, verified::Refusal, NewKey};
         let o = Origin::default();
-        let cache = KeyCache::default();
+        let now = 1_800_000_000;
+        let core = core_at(&db, now);
+        let cx = Ctx::new(&core, &o);
+        let cache = &core.keys;
         let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
         let p = principal(&db, owner).await;
-        let now = 1_800_000_000;
         let app_id = keys::apps::create_app(
-            &db,
-            &cache,
-            now,
+            &cx,
             &p.require(Permission::AppManage).unwrap(),
-            &o,
-            "Billing",
-            "",
+            &app_input("Billing"),
         )
         .await
         .unwrap();
         let g = p.require(Permission::ApiKeyCreate).unwrap();
         let t = now + 7 * 86_400;
         let (info, secret) = keys::create_key(
-            &db,
-            &cache,
-            &test_mailer(),
-            now,
+            &cx,
             &g,
-            &o,
             &NewKey {
                 name: "seven days",
                 app_id,
-                environment: "live",
+                environment: Environment::Live,
                 role_id: BuiltinRole::Developer.id(),
                 expires_at: Some(t),
-                networks: "",
+                networks: Vec::new(),
             },
         )
         .await
         .unwrap();
         assert_eq!(info.expires_at, Some(t));
-        let k = keys::verify::lookup(&db, &cache, &secret)
+        let k = keys::verify::lookup(&db, cache, &secret)
             .await
             .unwrap()
             .unwrap();
@@ -53,27 +47,16 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
 
         // Roll with a day of grace: the old key works until the deadline, then not.
         let gu = p.require(Permission::ApiKeyUpdate).unwrap();
-        let (new, new_secret) = keys::roll(
-            &db,
-            &cache,
-            &test_mailer(),
-            now,
-            &gu,
-            &o,
-            &info.key_id,
-            86_400,
-        )
-        .await
-        .unwrap();
+        let (new, new_secret) = keys::roll(&cx, &gu, &info.key_id, 86_400).await.unwrap();
         assert_eq!(new.expires_at, Some(t), "the new key keeps every setting");
-        let old = keys::verify::lookup(&db, &cache, &secret)
+        let old = keys::verify::lookup(&db, cache, &secret)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(old.refusal(now + 86_400 - 1), None);
         assert_eq!(old.refusal(now + 86_400 + 1), Some(Refusal::Expired));
         assert_eq!(
-            keys::verify::lookup(&db, &cache, &new_secret)
+            keys::verify::lookup(&db, cache, &new_secret)
                 .await
                 .unwrap()
                 .unwrap()
@@ -83,11 +66,15 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
 
         // Revoked: refused at once, even though the cache held the key.
         let gd = p.require(Permission::ApiKeyDelete).unwrap();
-        keys::revoke(&db, &cache, now + 10, &gd, &o, &new.key_id, "rotated")
+        let later = Ctx {
+            now: now + 10,
+            ..cx
+        };
+        keys::revoke(&later, &gd, &new.key_id, "rotated")
             .await
             .unwrap();
         assert_eq!(
-            keys::verify::lookup(&db, &cache, &new_secret)
+            keys::verify::lookup(&db, cache, &new_secret)
                 .await
                 .unwrap()
                 .unwrap()
@@ -96,7 +83,7 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         );
 
         // Last use is written in batches.
-        let k = keys::verify::lookup(&db, &cache, &secret)
+        let k = keys::verify::lookup(&db, cache, &secret)
             .await
             .unwrap()
             .unwrap();
@@ -159,38 +146,34 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
 #[tokio::test]
 async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication() {
     on_both(|db| async move {
-        use app::core::keys::{self, cache::KeyCache, NewKey};
+        use app::core::keys::{self, format::Environment, NewKey};
         let o = Origin::default();
-        let cache = KeyCache::default();
         let now = 1_800_000_000;
+        let core = core_at(&db, now);
         let day = 86_400;
         let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
         let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
         let (po, pd) = (principal(&db, owner).await, principal(&db, dev).await);
         let app_id = keys::apps::create_app(
-            &db,
-            &cache,
-            now,
+            &Ctx::new(&core, &o),
             &po.require(Permission::AppManage).unwrap(),
-            &o,
-            "Billing",
-            "",
+            &app_input("Billing"),
         )
         .await
         .unwrap();
         let make = |p: Principal, name: &'static str, expires_at: Option<i64>| {
-            let (db, cache, o) = (db.clone(), cache.clone(), o.clone());
+            let (core, o) = (core.clone(), o.clone());
             async move {
                 let g = p.require(Permission::ApiKeyCreate).unwrap();
                 let new = NewKey {
                     name,
                     app_id,
-                    environment: "test",
+                    environment: Environment::Test,
                     role_id: BuiltinRole::Developer.id(),
                     expires_at,
-                    networks: "",
+                    networks: Vec::new(),
                 };
-                keys::create_key(&db, &cache, &test_mailer(), now, &g, &o, &new)
+                keys::create_key(&Ctx::new(&core, &o), &g, &new)
                     .await
                     .unwrap()
                     .0
@@ -202,7 +185,7 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
         make(pd.clone(), "dev never", None).await;
         let revoked = make(pd.clone(), "dev revoked", Some(now + 2 * day)).await;
         let gd = pd.require(Permission::ApiKeyDelete).unwrap();
-        keys::revoke(&db, &cache, now, &gd, &o, &revoked, "leaked")
+        keys::revoke(&Ctx::new(&core, &o), &gd, &revoked, "leaked")
             .await
             .unwrap();
         make(po.clone(), "owner soon", Some(now + day)).await;

@@ -18,7 +18,7 @@ use app::core::{
     infra::config::{Config, Secret},
     infra::db::Db,
     infra::session_store::{id_hash, DbSessionStore, USER_ID_KEY},
-    state::Core,
+    state::{Core, Ctx},
 };
 use app::core::{identity::email_code, identity::throttle, identity::totp, infra::mail::Mailer};
 use app::settings::SecuritySettings;
@@ -270,14 +270,11 @@ async fn message_state(db: &Db, clock: Clock) -> (AppState, tempfile::TempDir, i
     );
     let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;
     let p = principal(db, owner).await;
+    let o = Origin::default();
     let app_id = app::core::keys::apps::create_app(
-        db,
-        &st.keys,
-        st.clock.now(),
+        &Ctx::new(&st, &o),
         &p.require(Permission::AppManage).unwrap(),
-        &Origin::default(),
-        "Billing",
-        "",
+        &app_input("Billing"),
     )
     .await
     .unwrap();
@@ -301,6 +298,27 @@ async fn status_of(db: &Db, message_id: &str) -> (String, i64) {
         .fetch_one(&db.pool)
         .await
         .unwrap()
+}
+
+/// Services on `db` whose clock stands at `now` and whose mail goes to a throwaway outbox.
+fn core_at(db: &Db, now: i64) -> Core {
+    let config = Config::from_sources(None, &[]).unwrap();
+    Core::build(
+        config,
+        db.clone(),
+        Clock::fixed(now),
+        Secret::new([7; 32]),
+        |s| {
+            s.mailer = Arc::new(test_mailer());
+        },
+    )
+}
+
+fn app_input(name: &str) -> app::core::keys::apps::AppInput<'_> {
+    app::core::keys::apps::AppInput {
+        name,
+        networks: Vec::new(),
+    }
 }
 
 /// A mailer writing to a throwaway outbox (notifications are not what these tests check).

@@ -284,7 +284,7 @@ async fn invitation_links_expire_after_72_hours() {
         let g = p.require(Permission::UserManage).unwrap();
         let now = 1_800_000_000;
         let inv = Invite { email: "late@example.com", display_name: None, role_id: BuiltinRole::Viewer.id() };
-        invitations::invite(&db, &config, &mailer, now, &g, &o, "Olive", &inv).await.unwrap();
+        invitations::invite(&db, &config, &mailer, now, &g, &o, &inv).await.unwrap();
         let mut files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
         let mail = std::fs::read_to_string(files.last().unwrap()).unwrap();

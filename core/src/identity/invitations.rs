@@ -43,7 +43,6 @@ pub struct Invite<'a> {
     pub role_id: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn invite(
     db: &Db,
     config: &Config,
@@ -51,10 +50,14 @@ pub async fn invite(
     now: i64,
     grant: &Grant<'_>,
     origin: &Origin,
-    who_invites: &str,
     inv: &Invite<'_>,
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::UserManage)?;
+    // How the invitation mail names the person inviting.
+    let invited_by = users::find_by_id(db, p.user_id())
+        .await?
+        .map(|u| format!("{} ({})", u.display_name, u.email))
+        .unwrap_or_else(|| "An administrator".into());
     let email = crate::identity::address::normalise_email(inv.email)
         .map_err(|e| AppError::validation("email", e.to_string()))?;
     users::check_domain(db, config, &email).await?;
@@ -144,15 +147,16 @@ pub async fn invite(
             to: &email,
             subject: "You are invited to Keyward",
             text: format!(
-                "{who_invites} invited you to Keyward, where your organisation's API keys are managed.\n\n\
+                "{} invited you to Keyward, where your organisation's API keys are managed.\n\n\
                  Set your password here (the link works once, for 72 hours):\n{link}\n\n\
-                 If you did not expect this, ignore this message.\n"
+                 If you did not expect this, ignore this message.\n",
+                &invited_by
             ),
             html: format!(
                 "<p>{} invited you to Keyward, where your organisation's API keys are managed.</p>\
                  <p><a href=\"{}\">Set your password</a> (the link works once, for 72 hours).</p>\
                  <p>If you did not expect this, ignore this message.</p>",
-                html_escape(who_invites),
+                html_escape(&invited_by),
                 html_escape(&link)
             ),
         })

@@ -202,20 +202,42 @@ pub struct Registration<'a> {
     pub role_id: i64,
 }
 
+/// Who adds a user: the operator at the command line, or a signed-in user in the panel.
+#[derive(Debug, Clone, Copy)]
+pub enum Registrar {
+    Cli,
+    Panel { user_id: i64 },
+}
+
+impl Registrar {
+    fn actor(self) -> Actor<'static> {
+        match self {
+            Self::Cli => Actor::System,
+            Self::Panel { user_id } => Actor::User(user_id),
+        }
+    }
+
+    fn via(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Panel { .. } => "panel",
+        }
+    }
+}
+
 /// Validates, hashes the password and inserts the user with its audit row, in one
 /// transaction. Who may assign which role is checked by the caller (`create_user` for
 /// the panel; the CLI is the operator).
-#[allow(clippy::too_many_arguments)]
 pub async fn register(
     db: &Db,
     config: &Config,
     hasher: &Hasher,
     now: i64,
-    actor: Actor<'_>,
+    by: Registrar,
     origin: &Origin,
-    via: &str,
     r: &Registration<'_>,
 ) -> Result<i64, AppError> {
+    let (actor, via) = (by.actor(), by.via());
     let email = crate::identity::address::normalise_email(r.email)
         .map_err(|e| AppError::validation("email", e))?;
     check_domain(db, config, &email).await?;
@@ -279,17 +301,10 @@ pub async fn create_user(
 ) -> Result<i64, AppError> {
     let p = grant.ensure(Permission::UserManage)?;
     check_may_assign(db, p, r.role_id).await?;
-    register(
-        db,
-        config,
-        hasher,
-        now,
-        Actor::User(p.user_id()),
-        origin,
-        "panel",
-        r,
-    )
-    .await
+    let by = Registrar::Panel {
+        user_id: p.user_id(),
+    };
+    register(db, config, hasher, now, by, origin, r).await
 }
 
 /// Sets a user's own new password (the caller has checked the current one), audited.

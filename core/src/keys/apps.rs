@@ -1,16 +1,18 @@
 //! Apps: their IP allow-lists, SDK keys (one per environment) and SDK events.
 
 use super::{
-    cache::KeyCache,
+    dedup,
     format::{self, Environment, Visibility},
-    join, name_of, parse_networks, split,
+    join, name_of, split,
     verified::VerifiedKey,
 };
 use crate::{
     access::Grant,
-    audit::{self, Event, Origin},
+    audit::{self, Event},
     infra::db::{Db, OnUnique as _},
+    state::Ctx,
 };
+use ipnet::IpNet;
 use model::error::AppError;
 use model::keys::AppInfo;
 use model::roles::Permission;
@@ -106,17 +108,13 @@ async fn new_sdk_key(
 
 /// Replaces an app's public SDK key for one environment (the old one stops at once).
 pub async fn regenerate_sdk_key(
-    db: &Db,
-    cache: &KeyCache,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     app_id: i64,
-    environment: &str,
+    env: Environment,
 ) -> Result<(), AppError> {
+    let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
     let p = grant.ensure(Permission::AppManage)?;
-    let env = Environment::parse(environment)
-        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))?;
     let mut tx = db.pool.begin().await?;
     let app: Option<(String,)> = sqlx::query_as("select name from apps where id = $1")
         .bind(app_id)
@@ -173,18 +171,22 @@ pub async fn record_event(
     Ok(())
 }
 
+/// An app as a form or a request gives it.
+pub struct AppInput<'a> {
+    pub name: &'a str,
+    /// The REST allow-list; empty: any address.
+    pub networks: Vec<IpNet>,
+}
+
 pub async fn create_app(
-    db: &Db,
-    cache: &KeyCache,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
-    name: &str,
-    networks: &str,
+    app: &AppInput<'_>,
 ) -> Result<i64, AppError> {
+    let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
     let p = grant.ensure(Permission::AppManage)?;
-    let name = name_of("name", name)?;
-    let nets = parse_networks("networks", networks)?;
+    let name = name_of("name", app.name)?;
+    let nets = dedup(&app.networks)?;
     let mut tx = db.pool.begin().await?;
     let res: Result<(i64,), _> = sqlx::query_as(
         "insert into apps (name, name_key, networks, created_by, created_at, updated_at) values ($1, $2, $3, $4, $5, $5) returning id",
@@ -215,20 +217,16 @@ pub async fn create_app(
 }
 
 /// Renames an app and replaces its REST allow-list.
-#[allow(clippy::too_many_arguments)]
 pub async fn update_app(
-    db: &Db,
-    cache: &KeyCache,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     id: i64,
-    name: &str,
-    networks: &str,
+    app: &AppInput<'_>,
 ) -> Result<(), AppError> {
+    let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
     let p = grant.ensure(Permission::AppManage)?;
-    let name = name_of("name", name)?;
-    let nets = parse_networks("networks", networks)?;
+    let name = name_of("name", app.name)?;
+    let nets = dedup(&app.networks)?;
     let mut tx = db.pool.begin().await?;
     let res = sqlx::query(
         "update apps set name = $2, name_key = $3, networks = $4, updated_at = $5 where id = $1",

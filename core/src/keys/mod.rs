@@ -17,11 +17,12 @@ pub mod verify;
 
 use crate::{
     access::{role_permissions, Grant, Principal},
-    audit::{self, Event, Origin},
+    audit::{self, Event},
+    identity::notify::{self, AccountEvent},
     infra::config::parse_cidr,
     infra::db::Db,
+    state::Ctx,
 };
-use cache::KeyCache;
 use format::{Environment, Visibility};
 use ipnet::IpNet;
 use model::error::AppError;
@@ -59,6 +60,20 @@ pub fn parse_networks(field: &str, text: &str) -> Result<Vec<IpNet>, AppError> {
         if out.len() > 500 {
             return Err(AppError::validation(field, "At most 500 entries."));
         }
+    }
+    Ok(out)
+}
+
+/// A typed allow-list, checked like a typed one: no duplicates, at most 500 entries.
+pub(crate) fn dedup(nets: &[IpNet]) -> Result<Vec<IpNet>, AppError> {
+    let mut out: Vec<IpNet> = Vec::new();
+    for n in nets {
+        if !out.contains(n) {
+            out.push(*n);
+        }
+    }
+    if out.len() > 500 {
+        return Err(AppError::validation("networks", "At most 500 entries."));
     }
     Ok(out)
 }
@@ -352,29 +367,60 @@ async fn check_key_role(
 pub struct NewKey<'a> {
     pub name: &'a str,
     pub app_id: i64,
-    pub environment: &'a str,
+    pub environment: Environment,
     pub role_id: i64,
     /// Unix seconds; None: never.
     pub expires_at: Option<i64>,
-    pub networks: &'a str,
+    /// The key's own allow-list (on top of the app's); empty: any address.
+    pub networks: Vec<IpNet>,
+}
+
+/// A rename and/or a new role for a key (`None`: unchanged).
+pub struct KeyChange<'a> {
+    pub key_id: &'a str,
+    pub name: Option<&'a str>,
+    pub role_id: Option<i64>,
+}
+
+/// The row `insert_key` writes (a new key, or the replacement a roll makes).
+struct Insert<'a> {
+    key_id: &'a str,
+    secret: &'a str,
+    name: &'a str,
+    app_id: i64,
+    env: Environment,
+    role_id: i64,
+    nets: &'a [IpNet],
+    expires_at: Option<i64>,
+    /// The key being rolled and its grace deadline.
+    rolled_from: Option<(&'a str, i64)>,
+    action: &'a str,
+    active_limit: Option<u32>,
+}
+
+/// "live" or "test", as a form or a request names it.
+pub fn parse_environment(text: &str) -> Result<Environment, AppError> {
+    Environment::parse(text)
+        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))
+}
+
+/// An allow-list sent as a list (the REST API): each entry an address or a CIDR.
+pub fn networks_of(field: &str, entries: &[String]) -> Result<Vec<IpNet>, AppError> {
+    parse_networks(field, &entries.join("\n"))
 }
 
 /// Creates a REST key owned by the acting user; returns it and its secret (the only
 /// time the secret exists outside the caller's hands).
 pub async fn create_key(
-    db: &Db,
-    cache: &KeyCache,
-    mailer: &crate::infra::mail::Mailer,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     k: &NewKey<'_>,
 ) -> Result<(KeyInfo, String), AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyCreate)?;
     let name = name_of("name", k.name)?;
-    let env = Environment::parse(k.environment)
-        .ok_or_else(|| AppError::validation("environment", "Choose live or test."))?;
-    let nets = parse_networks("networks", k.networks)?;
+    let env = k.environment;
+    let nets = dedup(&k.networks)?;
     if let Some(e) = k.expires_at {
         if e <= now {
             return Err(AppError::validation(
@@ -406,60 +452,45 @@ pub async fn create_key(
     }
     let secret = format::generate(Visibility::Secret, env);
     let key_id = format::new_key_id();
-    insert_key(
-        db,
-        now,
+    let key = insert_key(
+        cx,
         p,
-        origin,
-        &key_id,
-        &secret,
-        &name,
-        k.app_id,
-        env,
-        k.role_id,
-        &nets,
-        k.expires_at,
-        None,
-        "api_key.created",
-        Some(limits.max_active_per_user_per_app),
+        &Insert {
+            key_id: &key_id,
+            secret: &secret,
+            name: &name,
+            app_id: k.app_id,
+            env,
+            role_id: k.role_id,
+            nets: &nets,
+            expires_at: k.expires_at,
+            rolled_from: None,
+            action: "api_key.created",
+            active_limit: Some(limits.max_active_per_user_per_app),
+        },
     )
     .await?;
-    cache.bump();
-    let key = visible_key(db, now, p, &key_id).await?;
-    if let Some(owner) = &key.owner {
-        crate::identity::notify::account(
-            mailer,
-            owner,
-            crate::identity::notify::AccountEvent::KeyCreated {
-                key_id: key.key_id.clone(),
-                name: key.name.clone(),
-            },
-            origin,
-            now,
-        )
-        .await;
-    }
     Ok((key, secret))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn insert_key(
-    db: &Db,
-    now: i64,
-    p: &Principal,
-    origin: &Origin,
-    key_id: &str,
-    secret: &str,
-    name: &str,
-    app_id: i64,
-    env: Environment,
-    role_id: i64,
-    nets: &[IpNet],
-    expires_at: Option<i64>,
-    rolled_from: Option<(&str, i64)>,
-    action: &str,
-    active_limit: Option<u32>,
-) -> Result<(), AppError> {
+/// Writes a key (with its audit row, in one transaction; a roll also ends the old key
+/// there), drops the verification cache and tells the owner. Returns the key as `p`
+/// sees it.
+async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyInfo, AppError> {
+    let (db, now, origin) = (&cx.st.db, cx.now, cx.origin);
+    let Insert {
+        key_id,
+        secret,
+        name,
+        app_id,
+        env,
+        role_id,
+        nets,
+        expires_at,
+        rolled_from,
+        action,
+        active_limit,
+    } = *k;
     let mut tx = db.pool.begin().await?;
     if let Some(limit) = active_limit {
         // The app's row is written first: concurrent creations for it take turns, so
@@ -531,19 +562,33 @@ async fn insert_key(
         serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "role_id": role_id, "expires_at": expires_at, "rolled_from": rolled_from.map(|r| r.0) }),
     );
     audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    tx.commit().await?;
+    cx.st.keys.bump();
+    let key = visible_key(db, now, p, key_id).await?;
+    if let Some(owner) = &key.owner {
+        let event = match rolled_from {
+            None => AccountEvent::KeyCreated {
+                key_id: key.key_id.clone(),
+                name: key.name.clone(),
+            },
+            Some((old, _)) => AccountEvent::KeyRolled {
+                old: old.to_owned(),
+                new: key.key_id.clone(),
+            },
+        };
+        notify::account(&cx.st.mailer, owner, event, origin, now).await;
+    }
+    Ok(key)
 }
 
 /// Revokes a key at once, for good, with a reason.
 pub async fn revoke(
-    db: &Db,
-    cache: &KeyCache,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     key_id: &str,
     reason: &str,
 ) -> Result<KeyInfo, AppError> {
+    let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
     let p = grant.ensure(Permission::ApiKeyDelete)?;
     let reason = reason.trim();
     if reason.chars().count() > MAX_REASON_CHARS {
@@ -581,17 +626,17 @@ pub async fn revoke(
 }
 
 /// Renames a key and/or changes its role (never above the editor's permissions).
-#[allow(clippy::too_many_arguments)]
 pub async fn update(
-    db: &Db,
-    cache: &KeyCache,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
-    key_id: &str,
-    name: Option<&str>,
-    role_id: Option<i64>,
+    change: &KeyChange<'_>,
 ) -> Result<KeyInfo, AppError> {
+    let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
+    let KeyChange {
+        key_id,
+        name,
+        role_id,
+    } = *change;
     let p = grant.ensure(Permission::ApiKeyUpdate)?;
     let key = visible_key(db, now, p, key_id).await?;
     check_key_owner(db, p, &key).await?;
@@ -633,17 +678,13 @@ pub async fn update(
 
 /// Rolls a key: a new key with every setting of the old one; the old one keeps working
 /// for `grace_secs` (0: ends now). Returns the new key and its secret.
-#[allow(clippy::too_many_arguments)]
 pub async fn roll(
-    db: &Db,
-    cache: &KeyCache,
-    mailer: &crate::infra::mail::Mailer,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     key_id: &str,
     grace_secs: i64,
 ) -> Result<(KeyInfo, String), AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyUpdate)?;
     if !(0..=7 * 86_400).contains(&grace_secs) {
         return Err(AppError::validation(
@@ -660,45 +701,30 @@ pub async fn roll(
         )));
     }
     let env = Environment::parse(&old.environment).ok_or(AppError::Internal)?;
-    let nets = parse_networks("networks", &old.networks.join("\n"))?;
+    let nets = networks_of("networks", &old.networks)?;
     let role_id = old.role_id.unwrap_or(BuiltinRole::Viewer.id());
     // The new key gets the old one's role: still never above what its owner holds now.
     check_key_role(db, p, p.user_id(), role_id).await?;
     let limits = crate::settings::keys(db).await?;
     let secret = format::generate(Visibility::Secret, env);
     let new_id = format::new_key_id();
-    insert_key(
-        db,
-        now,
+    let key = insert_key(
+        cx,
         p,
-        origin,
-        &new_id,
-        &secret,
-        &old.name,
-        old.app_id,
-        env,
-        role_id,
-        &nets,
-        old.expires_at,
-        Some((&old.key_id, now + grace_secs)),
-        "api_key.rolled",
-        Some(limits.max_active_per_user_per_app),
+        &Insert {
+            key_id: &new_id,
+            secret: &secret,
+            name: &old.name,
+            app_id: old.app_id,
+            env,
+            role_id,
+            nets: &nets,
+            expires_at: old.expires_at,
+            rolled_from: Some((&old.key_id, now + grace_secs)),
+            action: "api_key.rolled",
+            active_limit: Some(limits.max_active_per_user_per_app),
+        },
     )
     .await?;
-    cache.bump();
-    let key = visible_key(db, now, p, &new_id).await?;
-    if let Some(owner) = &key.owner {
-        crate::identity::notify::account(
-            mailer,
-            owner,
-            crate::identity::notify::AccountEvent::KeyRolled {
-                old: old.key_id.clone(),
-                new: key.key_id.clone(),
-            },
-            origin,
-            now,
-        )
-        .await;
-    }
     Ok((key, secret))
 }

@@ -55,6 +55,14 @@ pub struct Draft<'a> {
     pub body: &'a str,
 }
 
+/// A pending message's new payload (its app and channel stay).
+pub struct Revision<'a> {
+    pub recipients: &'a str,
+    pub webhook_url: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
 /// What will be sent, validated.
 struct Payload {
     channel: &'static str,
@@ -602,16 +610,12 @@ pub async fn create(
 
 /// Changes a pending message (its author only). The payload hash changes, so approvals
 /// given so far no longer count.
-#[allow(clippy::too_many_arguments)]
 pub async fn edit(
     st: &Services,
     grant: &Grant<'_>,
     origin: &Origin,
     message_id: &str,
-    recipients: &str,
-    webhook_url: &str,
-    subject: &str,
-    body: &str,
+    r: &Revision<'_>,
 ) -> Result<MessageInfo, AppError> {
     let p = grant.ensure(Permission::MessageCreate)?;
     let db = &st.db;
@@ -624,10 +628,10 @@ pub async fn edit(
         db,
         m.app_id,
         &m.channel,
-        recipients,
-        webhook_url,
-        subject,
-        body,
+        r.recipients,
+        r.webhook_url,
+        r.subject,
+        r.body,
     )
     .await?;
     let hash = payload.hash(m.app_id);

@@ -7,6 +7,7 @@ use super::{
     schema::Cidr,
 };
 use app::core::keys::{self, NewKey};
+use app::core::state::Ctx;
 use app::keys::KeyFilter;
 use axum::{
     extract::{
@@ -131,25 +132,18 @@ pub(super) async fn create_key(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (api, key, grant) = (&authed.api, &authed.key, authed.grant()?);
     let b = api.body(body)?;
-    let st = &api.state;
-    let (info, secret) = keys::create_key(
-        &st.db,
-        &st.keys,
-        &st.mailer,
-        st.clock.now(),
-        &grant,
-        &api.origin(),
-        &NewKey {
-            name: &b.name,
-            app_id: b.app_id,
-            environment: &b.environment,
-            role_id: b.role_id.or(key.role_id).unwrap_or(-1),
-            expires_at: b.expires_at,
-            networks: &b.networks.join("\n"),
-        },
-    )
-    .await
-    .map_err(|e| api.app_err(e))?;
+    let new = NewKey {
+        name: &b.name,
+        app_id: b.app_id,
+        environment: keys::parse_environment(&b.environment).map_err(|e| api.app_err(e))?,
+        role_id: b.role_id.or(key.role_id).unwrap_or(-1),
+        expires_at: b.expires_at,
+        networks: keys::networks_of("networks", &b.networks).map_err(|e| api.app_err(e))?,
+    };
+    let origin = api.origin();
+    let (info, secret) = keys::create_key(&Ctx::new(&api.state, &origin), &grant, &new)
+        .await
+        .map_err(|e| api.app_err(e))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "key": info, "secret": secret })),
@@ -177,19 +171,15 @@ pub(super) async fn update_key(
 ) -> Result<Json<Value>, ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
-    let st = &api.state;
-    let info = keys::update(
-        &st.db,
-        &st.keys,
-        st.clock.now(),
-        &grant,
-        &api.origin(),
-        &key_id,
-        b.name.as_deref(),
-        b.role_id,
-    )
-    .await
-    .map_err(|e| api.app_err(e))?;
+    let change = keys::KeyChange {
+        key_id: &key_id,
+        name: b.name.as_deref(),
+        role_id: b.role_id,
+    };
+    let origin = api.origin();
+    let info = keys::update(&Ctx::new(&api.state, &origin), &grant, &change)
+        .await
+        .map_err(|e| api.app_err(e))?;
     Ok(Json(json!({ "key": info })))
 }
 
@@ -218,18 +208,10 @@ pub(super) async fn revoke_key(
     } else {
         api.body(Json::<RevokeBody>::from_bytes(&body))?.reason
     };
-    let st = &api.state;
-    let info = keys::revoke(
-        &st.db,
-        &st.keys,
-        st.clock.now(),
-        &grant,
-        &api.origin(),
-        &key_id,
-        &reason,
-    )
-    .await
-    .map_err(|e| api.app_err(e))?;
+    let origin = api.origin();
+    let info = keys::revoke(&Ctx::new(&api.state, &origin), &grant, &key_id, &reason)
+        .await
+        .map_err(|e| api.app_err(e))?;
     Ok(Json(json!({ "key": info })))
 }
 
@@ -253,14 +235,10 @@ pub(super) async fn roll_key(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
-    let st = &api.state;
+    let origin = api.origin();
     let (info, secret) = keys::roll(
-        &st.db,
-        &st.keys,
-        &st.mailer,
-        st.clock.now(),
+        &Ctx::new(&api.state, &origin),
         &grant,
-        &api.origin(),
         &key_id,
         b.grace_seconds,
     )

@@ -48,6 +48,44 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
     }
 }
 
+/// The frame every signed-in page shares: its title, "Loading…" while the data comes,
+/// the signed-in shell around what `render` makes of the data, or the error that
+/// stopped it (with its HTTP status). `data` reads the page's resources.
+#[component]
+pub fn Page<T, D, R>(
+    title: &'static str,
+    me: Resource<Result<Me, AppError>>,
+    data: D,
+    render: R,
+) -> impl IntoView
+where
+    T: 'static,
+    D: Fn() -> Option<Result<T, AppError>> + Send + Sync + 'static,
+    R: Fn(Me, T) -> AnyView + Send + Sync + 'static,
+{
+    view! {
+        <Title text=title/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let me = me.get()?;
+                let data = data()?;
+                Some(match (me, data) {
+                    (Ok(me), Ok(data)) => {
+                        let body = render(me.clone(), data);
+                        view! { <SignedIn me>{body}</SignedIn> }.into_any()
+                    }
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// Two loads as one: both values, or the first error.
+pub fn both<A, B>(a: Result<A, AppError>, b: Result<B, AppError>) -> Result<(A, B), AppError> {
+    Ok((a?, b?))
+}
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]

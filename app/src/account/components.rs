@@ -1,8 +1,7 @@
 use super::{ChangePassword, ConfirmTotp, EndSession, SessionInfo, StartTotp, TotpInfo};
 use crate::auth::{get_me, SudoForm};
-use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use crate::shell_ui::{both, format_time, ActionResult, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -20,29 +19,16 @@ pub fn AccountPage() -> impl IntoView {
         |_| super::list_sessions(),
     );
     view! {
-        <Title text="Account"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let sessions = sessions.get()?;
-                let totp = totp.get()?;
-                Some(match (me, sessions, totp) {
-                    (Ok(me), Ok(sessions), Ok(totp)) => view! {
-                        <SignedIn me>
-                            <h1>"Account"</h1>
-                            // Setting up an authenticator asks for the password again when
-                            // it was last checked more than 10 minutes ago.
-                            <SudoForm/>
-                            <Authenticator status=totp start confirm/>
-                            <Sessions sessions end/>
-                            <Password action=password/>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Account" me data=move || Some(both(sessions.get()?, totp.get()?))
+            render=move |_me, (sessions, totp)| view! {
+                <h1>"Account"</h1>
+                // Setting up an authenticator asks for the password again when it was
+                // last checked more than 10 minutes ago.
+                <SudoForm/>
+                <Authenticator status=totp start confirm/>
+                <Sessions sessions end/>
+                <Password action=password/>
+            }.into_any()/>
     }
 }
 

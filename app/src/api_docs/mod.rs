@@ -3,9 +3,8 @@
 
 use crate::auth::get_me;
 use crate::error::AppError;
-use crate::shell_ui::{LoadError, SignedIn};
+use crate::shell_ui::Page;
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[server(prefix = "/fn", endpoint = "api/doc")]
 pub async fn api_doc() -> Result<String, AppError> {
@@ -49,50 +48,38 @@ pub fn ApiPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     let doc = Resource::new(|| (), |_| api_doc());
     view! {
-        <Title text="REST API"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let doc = doc.get()?;
-                Some(match (me, doc) {
-                    (Ok(me), Ok(doc)) => {
-                        let v: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
-                        let intro = v["info"]["description"].as_str().unwrap_or_default().to_owned();
-                        let ops = operations(&v)
-                            .into_iter()
-                            .map(|(m, p, d, st)| view! {
-                                <tr>
-                                    <td><code>{m}</code></td>
-                                    <td><code>{p}</code></td>
-                                    <td>{d}</td>
-                                    <td>{st.join(", ")}</td>
-                                </tr>
-                            })
-                            .collect_view();
-                        view! {
-                            <SignedIn me>
-                                <h1>"REST API"</h1>
-                                <section class="card" aria-labelledby="api-intro">
-                                    <h2 id="api-intro">"Version 1"</h2>
-                                    <p>{intro}</p>
-                                    <p><a href="/api/v1/openapi.json">"OpenAPI document (JSON)"</a></p>
-                                </section>
-                                <section class="card" aria-labelledby="api-ops">
-                                    <h2 id="api-ops">"Endpoints"</h2>
-                                    <div class="table-wrap">
-                                        <table>
-                                            <thead><tr><th scope="col">"Method"</th><th scope="col">"Path"</th><th scope="col">"What it does"</th><th scope="col">"Answers"</th></tr></thead>
-                                            <tbody>{ops}</tbody>
-                                        </table>
-                                    </div>
-                                </section>
-                            </SignedIn>
-                        }
-                        .into_any()
-                    }
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+        <Page title="REST API" me data=move || doc.get() render=move |_me, doc| {
+            let v: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
+            let intro = v["info"]["description"].as_str().unwrap_or_default().to_owned();
+            let ops = operations(&v)
+                .into_iter()
+                .map(|(m, p, d, st)| view! {
+                    <tr>
+                        <td><code>{m}</code></td>
+                        <td><code>{p}</code></td>
+                        <td>{d}</td>
+                        <td>{st.join(", ")}</td>
+                    </tr>
                 })
-            }}
-        </Suspense>
+                .collect_view();
+            view! {
+                <h1>"REST API"</h1>
+                <section class="card" aria-labelledby="api-intro">
+                    <h2 id="api-intro">"Version 1"</h2>
+                    <p>{intro}</p>
+                    <p><a href="/api/v1/openapi.json">"OpenAPI document (JSON)"</a></p>
+                </section>
+                <section class="card" aria-labelledby="api-ops">
+                    <h2 id="api-ops">"Endpoints"</h2>
+                    <div class="table-wrap">
+                        <table>
+                            <thead><tr><th scope="col">"Method"</th><th scope="col">"Path"</th><th scope="col">"What it does"</th><th scope="col">"Answers"</th></tr></thead>
+                            <tbody>{ops}</tbody>
+                        </table>
+                    </div>
+                </section>
+            }
+            .into_any()
+        }/>
     }
 }

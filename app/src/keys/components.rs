@@ -3,9 +3,8 @@ use super::{
     RemoveWebhook, RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
-use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use crate::shell_ui::{format_time, ActionResult, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -35,26 +34,13 @@ pub fn KeysPage() -> impl IntoView {
         |((app, environment, status, after), _)| super::list_keys(app, environment, status, after),
     );
     view! {
-        <Title text="API keys"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let data = data.get()?;
-                Some(match (me, data) {
-                    (Ok(me), Ok(data)) => view! {
-                        <SignedIn me>
-                            <h1>"API keys"</h1>
-                            <Secret action=create/>
-                            <RolledSecret action=roll/>
-                            <KeyTable data=data.clone() revoke roll edit/>
-                            {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create/> })}
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="API keys" me data=move || data.get() render=move |_me, data| view! {
+                    <h1>"API keys"</h1>
+                    <Secret action=create/>
+                    <RolledSecret action=roll/>
+                    <KeyTable data=data.clone() revoke roll edit/>
+                    {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create/> })}
+                }.into_any()/>
     }
 }
 
@@ -408,42 +394,29 @@ pub fn AppsPage() -> impl IntoView {
         |_| super::list_apps(),
     );
     view! {
-        <Title text="Apps"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let apps = apps.get()?;
-                Some(match (me, apps) {
-                    (Ok(me), Ok(apps)) => view! {
-                        <SignedIn me>
-                            <h1>"Apps"</h1>
-                            <section class="card" aria-labelledby="apps-title">
-                                <h2 id="apps-title">"Apps"</h2>
-                                <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
-                                <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
-                                {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
-                                <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
-                                <WebhookSecret action=hook/>
-                                {apps.into_iter().map(|a| view! { <AppRow a update regen hook unhook/> }).collect_view()}
-                            </section>
-                            <section class="card" aria-labelledby="new-app-title">
-                                <h2 id="new-app-title">"Create an app"</h2>
-                                <ActionResult action=create ok=|_: &i64| "App created.".to_owned()/>
-                                <ActionForm action=create>
-                                    <div class="field"><label for="app-name">"App name"</label>
-                                        <input id="app-name" name="name" type="text" required maxlength="100"/></div>
-                                    <div class="field"><label for="app-networks">"REST IP allow-list (one address or range per line; empty: any)"</label>
-                                        <textarea id="app-networks" name="networks" rows="3" maxlength="20000"></textarea></div>
-                                    <button type="submit" class="btn btn-primary">"Create app"</button>
-                                </ActionForm>
-                            </section>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Apps" me data=move || apps.get() render=move |_me, apps| view! {
+                    <h1>"Apps"</h1>
+                    <section class="card" aria-labelledby="apps-title">
+                        <h2 id="apps-title">"Apps"</h2>
+                        <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
+                        <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
+                        {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
+                        <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
+                        <WebhookSecret action=hook/>
+                        {apps.into_iter().map(|a| view! { <AppRow a update regen hook unhook/> }).collect_view()}
+                    </section>
+                    <section class="card" aria-labelledby="new-app-title">
+                        <h2 id="new-app-title">"Create an app"</h2>
+                        <ActionResult action=create ok=|_: &i64| "App created.".to_owned()/>
+                        <ActionForm action=create>
+                            <div class="field"><label for="app-name">"App name"</label>
+                                <input id="app-name" name="name" type="text" required maxlength="100"/></div>
+                            <div class="field"><label for="app-networks">"REST IP allow-list (one address or range per line; empty: any)"</label>
+                                <textarea id="app-networks" name="networks" rows="3" maxlength="20000"></textarea></div>
+                            <button type="submit" class="btn btn-primary">"Create app"</button>
+                        </ActionForm>
+                    </section>
+                }.into_any()/>
     }
 }
 

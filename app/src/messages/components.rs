@@ -3,9 +3,8 @@ use super::{
     MessagesView, RejectMessage,
 };
 use crate::auth::get_me;
-use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use crate::shell_ui::{format_time, ActionResult, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 fn status_label(s: &str) -> String {
@@ -44,25 +43,12 @@ pub fn MessagesPage() -> impl IntoView {
         |(before, _)| super::list_messages(before),
     );
     view! {
-        <Title text="Messages"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let data = data.get()?;
-                Some(match (me, data) {
-                    (Ok(me), Ok(data)) => view! {
-                        <SignedIn me>
-                            <h1>"Messages"</h1>
-                            <ActionResult action=create ok=created_note/>
-                            {data.can_create.then(|| view! { <ComposeForm apps=data.apps.clone() create/> })}
-                            <MessageTable data/>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Messages" me data=move || data.get() render=move |_me, data| view! {
+                    <h1>"Messages"</h1>
+                    <ActionResult action=create ok=created_note/>
+                    {data.can_create.then(|| view! { <ComposeForm apps=data.apps.clone() create/> })}
+                    <MessageTable data/>
+                }.into_any()/>
     }
 }
 
@@ -249,26 +235,13 @@ pub fn MessagePage() -> impl IntoView {
         |(id, ..)| super::get_message(id),
     );
     view! {
-        <Title text="Message"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let data = data.get()?;
-                Some(match (me, data) {
-                    (Ok(me), Ok(d)) => view! {
-                        <SignedIn me>
-                            <h1>{format!("Message {}", d.message.id)}</h1>
-                            <ActionResult action=approve ok=decided_note/>
-                            <ActionResult action=reject ok=decided_note/>
-                            <ActionResult action=edit ok=|m: &MessageInfo| format!("Saved. Earlier approvals no longer count; {} needs {} again.", m.id, m.approvals_needed)/>
-                            <MessageCard d approve reject edit/>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Message" me data=move || data.get() render=move |_me, d| view! {
+            <h1>{format!("Message {}", d.message.id)}</h1>
+            <ActionResult action=approve ok=decided_note/>
+            <ActionResult action=reject ok=decided_note/>
+            <ActionResult action=edit ok=|m: &MessageInfo| format!("Saved. Earlier approvals no longer count; {} needs {} again.", m.id, m.approvals_needed)/>
+            <MessageCard d approve reject edit/>
+        }.into_any()/>
     }
 }
 
@@ -360,39 +333,26 @@ pub fn ApprovalsPage() -> impl IntoView {
         |_| super::approval_queue(),
     );
     view! {
-        <Title text="Approvals"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let queue = queue.get()?;
-                Some(match (me, queue) {
-                    (Ok(me), Ok(queue)) => view! {
-                        <SignedIn me>
-                            <h1>"Approvals"</h1>
-                            <p class="muted">"Nothing is sent until it is approved here by someone other than its author. You approve exactly what is shown."</p>
-                            <ActionResult action=approve ok=decided_note/>
-                            <ActionResult action=reject ok=decided_note/>
-                            {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting."</p> })}
-                            {queue.into_iter().map(|m| {
-                                let title = format!("approval-{}", m.id);
-                                let title2 = title.clone();
-                                let href = format!("/messages/{}", m.id);
-                                view! {
-                                    <section class="card approval" aria-labelledby=title2>
-                                        <h2 id=title><a href=href>{m.id.clone()}</a></h2>
-                                        <p class="muted">{format!("{} of {} approvals", m.approvals, m.approvals_needed)}
-                                            {m.expires_at.map(|e| format!(" · expires {}", format_time(e)))}</p>
-                                        <Payload m=m.clone()/>
-                                        <Decide m approve reject/>
-                                    </section>
-                                }
-                            }).collect_view()}
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Approvals" me data=move || queue.get() render=move |_me, queue| view! {
+                    <h1>"Approvals"</h1>
+                    <p class="muted">"Nothing is sent until it is approved here by someone other than its author. You approve exactly what is shown."</p>
+                    <ActionResult action=approve ok=decided_note/>
+                    <ActionResult action=reject ok=decided_note/>
+                    {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting."</p> })}
+                    {queue.into_iter().map(|m| {
+                        let title = format!("approval-{}", m.id);
+                        let title2 = title.clone();
+                        let href = format!("/messages/{}", m.id);
+                        view! {
+                            <section class="card approval" aria-labelledby=title2>
+                                <h2 id=title><a href=href>{m.id.clone()}</a></h2>
+                                <p class="muted">{format!("{} of {} approvals", m.approvals, m.approvals_needed)}
+                                    {m.expires_at.map(|e| format!(" · expires {}", format_time(e)))}</p>
+                                <Payload m=m.clone()/>
+                                <Decide m approve reject/>
+                            </section>
+                        }
+                    }).collect_view()}
+                }.into_any()/>
     }
 }

@@ -7,9 +7,8 @@ use crate::auth::{get_me, Me};
 use crate::error::AppError;
 use crate::keys::KeyInfo;
 use crate::messages::{MessageInfo, StatusBadge};
-use crate::shell_ui::{format_time, DataTable, LoadError, SignedIn};
+use crate::shell_ui::{format_time, DataTable, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 /// How far ahead "expiring soon" looks.
@@ -173,20 +172,7 @@ pub fn OverviewPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(|| (), |_| get_overview());
     view! {
-        <Title text="Overview"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let data = data.get()?;
-                Some(match (me, data) {
-                    (Ok(me), Ok(data)) => view! {
-                        <SignedIn me=me.clone()><Overview me data/></SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Overview" me data=move || data.get() render=move |me, data| view! {<Overview me data/>}.into_any()/>
     }
 }
 

@@ -1,8 +1,7 @@
 use super::{CreateRole, DeleteRole, Permission, RenameRole, RoleInfo, SaveRoles};
 use crate::auth::{get_me, Me, SudoForm};
-use crate::shell_ui::{ActionResult, LoadError, SignedIn};
+use crate::shell_ui::{ActionResult, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn RolesPage() -> impl IntoView {
@@ -23,26 +22,13 @@ pub fn RolesPage() -> impl IntoView {
         |_| super::list_roles(),
     );
     view! {
-        <Title text="Roles"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let roles = roles.get()?;
-                Some(match (me, roles) {
-                    (Ok(me), Ok(roles)) => view! {
-                        <SignedIn me=me.clone()>
-                            <h1>"Roles"</h1>
-                            <SudoForm/>
-                            <Matrix me=me.clone() roles=roles.clone() save/>
-                            <CustomRoles roles rename delete/>
-                            <NewRole me create/>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Roles" me data=move || roles.get() render=move |me, roles| view! {
+                    <h1>"Roles"</h1>
+                    <SudoForm/>
+                    <Matrix me=me.clone() roles=roles.clone() save/>
+                    <CustomRoles roles rename delete/>
+                    <NewRole me create/>
+                }.into_any()/>
     }
 }
 

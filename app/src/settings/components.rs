@@ -1,8 +1,7 @@
 use super::{GeneralView, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
-use crate::shell_ui::{ActionResult, LoadError, SignedIn};
+use crate::shell_ui::{ActionResult, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -21,25 +20,12 @@ pub fn SettingsPage() -> impl IntoView {
         |_| super::get_general(),
     );
     view! {
-        <Title text="Settings"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let data = view_data.get()?;
-                Some(match (me, data) {
-                    (Ok(me), Ok(data)) => view! {
-                        <SignedIn me>
-                            <h1>"Settings"</h1>
-                            <General data=data.clone() save/>
-                            <Keys data=data.clone() save_keys/>
-                            <Messages data save_messages/>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Settings" me data=move || view_data.get() render=move |_me, data| view! {
+                    <h1>"Settings"</h1>
+                    <General data=data.clone() save/>
+                    <Keys data=data.clone() save_keys/>
+                    <Messages data save_messages/>
+                }.into_any()/>
     }
 }
 

@@ -3,9 +3,8 @@ use super::{
     UsersData,
 };
 use crate::auth::{get_me, Me, SudoForm};
-use crate::shell_ui::{format_time, ActionResult, LoadError, SignedIn};
+use crate::shell_ui::{format_time, ActionResult, Page};
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -28,26 +27,13 @@ pub fn UsersPage() -> impl IntoView {
         |_| super::list_users(),
     );
     view! {
-        <Title text="Users"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || {
-                let me = me.get()?;
-                let data = data.get()?;
-                Some(match (me, data) {
-                    (Ok(me), Ok(data)) => view! {
-                        <SignedIn me=me.clone()>
-                            <h1>"Users"</h1>
-                            <SudoForm/>
-                            <UserTable me=me.clone() data=data.clone() set_role set_enabled reset/>
-                            <Invite data=data.clone() invite/>
-                            <NewUser data create/>
-                        </SignedIn>
-                    }
-                    .into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
-                })
-            }}
-        </Suspense>
+        <Page title="Users" me data=move || data.get() render=move |me, data| view! {
+                    <h1>"Users"</h1>
+                    <SudoForm/>
+                    <UserTable me=me.clone() data=data.clone() set_role set_enabled reset/>
+                    <Invite data=data.clone() invite/>
+                    <NewUser data create/>
+                }.into_any()/>
     }
 }
 

@@ -103,6 +103,17 @@ fn chain_hash(prev: &str, seq: i64, at: i64, fields: &[Option<&str>]) -> String 
     hex::encode(h.finalize())
 }
 
+/// The last step of every audited write: records `ev` in the write's transaction and
+/// commits both, so a change is never kept without its audit row (nor the other way).
+pub async fn commit(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    ev: &Event<'_>,
+) -> Result<(), sqlx::Error> {
+    record_in(&mut tx, now, ev).await?;
+    tx.commit().await
+}
+
 /// Records an event inside the caller's transaction (so it commits or rolls back with
 /// the change it describes).
 pub async fn record_in(

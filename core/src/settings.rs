@@ -274,8 +274,7 @@ async fn store<T: serde::Serialize>(
         Some(label.into()),
         serde_json::json!({ "from": old, "to": new }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    audit::commit(tx, now, &ev).await.map_err(AppError::from)
 }
 
 /// A settings group as saved, else (never saved) its defaults; a saved value this

@@ -96,23 +96,8 @@ pub async fn change_password(
                 }
                 other => other,
             })?;
-        crate::core::identity::users::set_password(
-            &st.db,
-            &st.hasher,
-            st.clock.now(),
-            who.me.id,
-            &ctx.origin(),
-            &new_password,
-        )
-        .await?;
-        crate::core::identity::notify::account(
-            &st.mailer,
-            &who.me.email,
-            crate::core::identity::notify::AccountEvent::PasswordChanged,
-            &ctx.origin(),
-            st.clock.now(),
-        )
-        .await;
+        let (id, email) = (who.me.id, &who.me.email);
+        crate::core::identity::users::set_password(&ctx.cx(), id, email, &new_password).await?;
         // Device tokens are bound to the password: this browser gets a new one, every
         // other browser's (and anyone's who knew the old password) no longer counts.
         if let Some(user) = crate::core::identity::users::find_by_id(&st.db, who.me.id).await? {
@@ -211,23 +196,8 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
         let who = ctx.signed_in().await?;
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        let codes = crate::core::identity::totp::confirm(
-            &st.db,
-            st.master_key.expose(),
-            st.clock.now(),
-            who.me.id,
-            &ctx.origin(),
-            &code,
-        )
-        .await?;
-        crate::core::identity::notify::account(
-            &st.mailer,
-            &who.me.email,
-            crate::core::identity::notify::AccountEvent::AuthenticatorAdded,
-            &ctx.origin(),
-            st.clock.now(),
-        )
-        .await;
+        let (id, email) = (who.me.id, &who.me.email);
+        let codes = crate::core::identity::totp::confirm(&ctx.cx(), id, email, &code).await?;
         // Device tokens are bound to the second step too: this browser gets a new one.
         if let Some(user) = crate::core::identity::users::find_by_id(&st.db, who.me.id).await? {
             ctx.remember_device(&user).await;

@@ -109,31 +109,7 @@ pub async fn set_user_enabled(user_id: i64, enabled: bool) -> Result<(), AppErro
 pub async fn reset_user_2fa(user_id: i64) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
-        if grant.principal().user_id() == user_id {
-            return Err(AppError::validation(
-                "user",
-                "Ask another administrator to reset your own second factor.",
-            ));
-        }
-        let st = &ctx.state;
-        let email = crate::core::identity::totp::reset(
-            &st.db,
-            &st.sessions,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            user_id,
-        )
-        .await?;
-        crate::core::identity::notify::account(
-            &st.mailer,
-            &email,
-            crate::core::identity::notify::AccountEvent::AuthenticatorRemoved,
-            &ctx.origin(),
-            st.clock.now(),
-        )
-        .await;
-        Ok(())
+        crate::core::identity::totp::reset(&ctx.cx(), &grant, user_id).await
     })
 }
 

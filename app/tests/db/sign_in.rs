@@ -96,7 +96,7 @@ async fn throttling_grows_and_ends_on_its_own() {
 #[tokio::test]
 async fn totp_enrolment_and_single_use_codes() {
     on_both(|db| async move {
-        let key = [3u8; 32];
+        let key = [7u8; 32];
         let o = Origin::default();
         let uid = add_user(&db, "t@example.com", UserStatus::Active).await;
         let now = 1_800_000_000;
@@ -111,8 +111,10 @@ async fn totp_enrolment_and_single_use_codes() {
         let secret = totp_rs::Secret::Encoded(p.secret_base32.clone()).to_bytes().unwrap();
 
         // A wrong code does not confirm; the right one does and gives 10 recovery codes.
-        assert!(totp::confirm(&db, &key, now, uid, &o, "000000").await.is_err() || totp::code_at(&secret, now) == "000000");
-        let codes = totp::confirm(&db, &key, now, uid, &o, &totp::code_at(&secret, now)).await.unwrap();
+        let core = core_at(&db, now);
+        let cx = Ctx::new(&core, &o);
+        assert!(totp::confirm(&cx, uid, "t@example.com", "000000").await.is_err() || totp::code_at(&secret, now) == "000000");
+        let codes = totp::confirm(&cx, uid, "t@example.com", &totp::code_at(&secret, now)).await.unwrap();
         assert_eq!(codes.len(), 10);
         assert!(totp::is_enrolled(&db, uid).await.unwrap());
         // Starting again while enrolled is refused.

@@ -86,8 +86,7 @@ pub async fn issue(
         Some(email.to_owned()),
         serde_json::json!({}),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     let ip = origin.ip.clone().unwrap_or_default();
     mailer
         .send(Mail {

@@ -135,8 +135,7 @@ pub async fn invite(
         Some(email.clone()),
         serde_json::json!({ "user_id": user_id, "role": role_name }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
 
     let link = format!(
         "{}/invite/{token}",
@@ -249,8 +248,7 @@ pub async fn accept(
         Some(email.clone()),
         serde_json::json!({ "user_id": user_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     Ok((user_id, email))
 }
 

@@ -118,8 +118,7 @@ pub async fn create(
         Some(name.clone()),
         serde_json::json!({ "role_id": id, "permissions": names(permissions) }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     Ok(id)
 }
 
@@ -187,8 +186,7 @@ pub async fn rename(
         Some(new_name.clone()),
         serde_json::json!({ "role_id": id, "from": old, "to": new_name }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    audit::commit(tx, now, &ev).await.map_err(AppError::from)
 }
 
 /// Deletes a custom role; refused while any user holds it (the foreign key would refuse
@@ -257,8 +255,7 @@ pub async fn delete(
         Some(name),
         serde_json::json!({ "role_id": id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    audit::commit(tx, now, &ev).await.map_err(AppError::from)
 }
 
 fn is_foreign_key_violation(e: &sqlx::Error) -> bool {

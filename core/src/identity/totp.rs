@@ -10,10 +10,11 @@
 
 use crate::{
     access::Grant,
-    audit::{self, Actor, Event, Origin},
+    audit::{self, Actor, Event},
+    identity::notify::{self, AccountEvent},
     infra::crypto,
     infra::db::Db,
-    infra::session_store::DbSessionStore,
+    state::Ctx,
 };
 use model::error::AppError;
 use model::roles::Permission;
@@ -175,15 +176,15 @@ fn new_recovery_code() -> String {
     format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
 }
 
-/// Confirms the pending seed with a code; returns the recovery codes (shown once).
+/// Confirms the pending seed with a code; returns the recovery codes (shown once). The
+/// account's owner (`email`) is told an authenticator was added.
 pub async fn confirm(
-    db: &Db,
-    key: &[u8; 32],
-    now: i64,
+    cx: &Ctx<'_>,
     user_id: i64,
-    origin: &Origin,
+    email: &str,
     code: &str,
 ) -> Result<Vec<String>, AppError> {
+    let (db, key, now, origin) = (&cx.st.db, cx.st.master_key.expose(), cx.now, cx.origin);
     let Some((enc, None)) = row(db, user_id).await? else {
         return Err(AppError::validation(
             "code",
@@ -235,8 +236,15 @@ pub async fn confirm(
         None,
         serde_json::json!({ "user_id": user_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
+    notify::account(
+        &cx.st.mailer,
+        email,
+        AccountEvent::AuthenticatorAdded,
+        origin,
+        now,
+    )
+    .await;
     Ok(codes)
 }
 
@@ -289,15 +297,15 @@ pub async fn recovery_codes_left(db: &Db, user_id: i64) -> Result<i64, AppError>
 /// An admin (`user.manage`, sudo checked by the caller) removes another user's second
 /// factor (authenticator and recovery codes); that user's sessions end. The rules of
 /// `access::may_act_on_user` apply. Returns the user's email (for the notification).
-pub async fn reset(
-    db: &Db,
-    sessions: &DbSessionStore,
-    now: i64,
-    grant: &Grant<'_>,
-    origin: &Origin,
-    target_id: i64,
-) -> Result<String, AppError> {
+pub async fn reset(cx: &Ctx<'_>, grant: &Grant<'_>, target_id: i64) -> Result<(), AppError> {
+    let (db, now, origin) = (&cx.st.db, cx.now, cx.origin);
     let p = grant.ensure(Permission::UserManage)?;
+    if p.user_id() == target_id {
+        return Err(AppError::validation(
+            "user",
+            "Ask another administrator to reset your own second factor.",
+        ));
+    }
     let target = crate::identity::users::target_of(db, p, target_id, "second factor").await?;
     if !is_enrolled(db, target_id).await? {
         return Err(AppError::validation(
@@ -321,10 +329,11 @@ pub async fn reset(
         Some(target.email.clone()),
         serde_json::json!({ "user_id": target_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
-    sessions.delete_for_user(target_id).await?;
-    Ok(target.email)
+    audit::commit(tx, now, &ev).await?;
+    cx.st.sessions.delete_for_user(target_id).await?;
+    let removed = AccountEvent::AuthenticatorRemoved;
+    notify::account(&cx.st.mailer, &target.email, removed, origin, now).await;
+    Ok(())
 }
 
 #[cfg(test)]

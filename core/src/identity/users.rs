@@ -3,12 +3,13 @@
 use crate::{
     access::{Grant, Principal},
     audit::{self, Actor, Event, Origin},
-    identity::roles,
+    identity::{notify, roles},
     infra::config::Config,
     infra::db::{is_unique_violation, Db},
     infra::password::{check_new_password, Hasher},
     infra::session_store::DbSessionStore,
     settings,
+    state::Ctx,
 };
 use model::error::AppError;
 use model::roles::{BuiltinRole, Permission};
@@ -270,8 +271,7 @@ pub async fn register(
         Some(email),
         serde_json::json!({ "via": via, "user_id": id, "role": role_name }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     Ok(id)
 }
 
@@ -307,15 +307,15 @@ pub async fn create_user(
     register(db, config, hasher, now, by, origin, r).await
 }
 
-/// Sets a user's own new password (the caller has checked the current one), audited.
+/// Sets a user's own new password (the caller has checked the current one), audited;
+/// the account's owner (`email`) is told.
 pub async fn set_password(
-    db: &Db,
-    hasher: &Hasher,
-    now: i64,
+    cx: &Ctx<'_>,
     user_id: i64,
-    origin: &Origin,
+    email: &str,
     new_password: &str,
 ) -> Result<(), AppError> {
+    let (db, hasher, now, origin) = (&cx.st.db, &cx.st.hasher, cx.now, cx.origin);
     check_new_password(new_password)
         .map_err(|e| AppError::validation("new_password", e.to_string()))?;
     let hash = hasher
@@ -339,8 +339,10 @@ pub async fn set_password(
         None,
         serde_json::json!({ "user_id": user_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    audit::commit(tx, now, &ev).await?;
+    let changed = notify::AccountEvent::PasswordChanged;
+    notify::account(&cx.st.mailer, email, changed, origin, now).await;
+    Ok(())
 }
 
 /// Everyone, for the users page.
@@ -459,8 +461,7 @@ pub async fn change_role(
         Some(target.email.clone()),
         serde_json::json!({ "user_id": target_id, "from": target.role_name, "to": role_name }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    audit::commit(tx, now, &ev).await.map_err(AppError::from)
 }
 
 /// Disables (ending every session of the user) or re-enables a user.
@@ -527,8 +528,7 @@ pub async fn set_enabled(
         Some(target.email.clone()),
         serde_json::json!({ "user_id": target_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     if !enabled {
         // After the commit, so a sign-in racing with this sees the disabled status.
         sessions.delete_for_user(target_id).await?;

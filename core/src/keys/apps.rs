@@ -129,8 +129,7 @@ pub async fn regenerate_sdk_key(
         Some(name),
         serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "key_id": key_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     cache.bump();
     Ok(())
 }
@@ -210,8 +209,7 @@ pub async fn create_app(
         Some(name),
         serde_json::json!({ "app_id": id, "networks": join(&nets) }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     cache.bump();
     Ok(id)
 }
@@ -248,8 +246,7 @@ pub async fn update_app(
         Some(name),
         serde_json::json!({ "app_id": id, "networks": join(&nets) }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     cache.bump();
     Ok(())
 }

@@ -561,8 +561,7 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
         Some(key_id.to_owned()),
         serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "role_id": role_id, "expires_at": expires_at, "rolled_from": rolled_from.map(|r| r.0) }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     cx.st.keys.bump();
     let key = visible_key(db, now, p, key_id).await?;
     if let Some(owner) = &key.owner {
@@ -619,8 +618,7 @@ pub async fn revoke(
         Some(key.key_id.clone()),
         serde_json::json!({ "reason": reason }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     cache.bump();
     visible_key(db, now, p, key_id).await
 }
@@ -670,8 +668,7 @@ pub async fn update(
         Some(key.key_id.clone()),
         serde_json::json!({ "name": name, "role_id": role_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     cache.bump();
     visible_key(db, now, p, key_id).await
 }

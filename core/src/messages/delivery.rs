@@ -312,8 +312,7 @@ pub async fn finish(
     if status != "sent" {
         ev.outcome = audit::Outcome::Failure;
     }
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await
+    audit::commit(tx, now, &ev).await
 }
 
 /// Delivers every due message, one at a time; returns how many attempts were made.

@@ -596,8 +596,7 @@ pub async fn create(
         Some(message_id.clone()),
         serde_json::json!({ "app_id": d.app_id, "channel": payload.channel, "status": status, "payload_hash": hash }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     let m = find(db, &message_id).await?.ok_or(AppError::Internal)?;
     if required {
         notify_approvers(st, &m);
@@ -662,8 +661,7 @@ pub async fn edit(
         Some(message_id.to_owned()),
         serde_json::json!({ "from": m.payload_hash, "payload_hash": hash, "approvals_voided": m.approvals }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     Ok(seen_by(
         p,
         find(db, message_id).await?.ok_or(AppError::Internal)?,
@@ -784,8 +782,7 @@ pub async fn approve(
         Some(message_id.to_owned()),
         serde_json::json!({ "payload_hash": hash, "approvals": format!("{count} of {needed}") }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
     if complete {
         st.outbox.notify_one();
@@ -847,8 +844,7 @@ pub async fn reject(
         Some(message_id.to_owned()),
         serde_json::json!({ "payload_hash": hash, "reason": reason }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     let m = find(db, message_id).await?.ok_or(AppError::Internal)?;
     notify_author(st, &m, "rejected", Some(reason));
     Ok(seen_by(p, m))

@@ -129,8 +129,7 @@ pub async fn register(
         Some(url.clone()),
         serde_json::json!({ "app_id": app_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await?;
+    audit::commit(tx, now, &ev).await?;
     Ok(secret)
 }
 
@@ -165,8 +164,7 @@ pub async fn remove(
         Some(url.trim().to_owned()),
         serde_json::json!({ "app_id": app_id }),
     );
-    audit::record_in(&mut tx, now, &ev).await?;
-    tx.commit().await.map_err(AppError::internal)
+    audit::commit(tx, now, &ev).await.map_err(AppError::from)
 }
 
 #[cfg(test)]

@@ -237,18 +237,7 @@ pub fn DataTable(headers: &'static [&'static str], children: Children) -> impl I
 pub(crate) fn textarea_text(text: &str) -> String {
     #[cfg(feature = "ssr")]
     {
-        let mut out = String::with_capacity(text.len());
-        for c in text.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '"' => out.push_str("&quot;"),
-                '\'' => out.push_str("&#39;"),
-                c => out.push(c),
-            }
-        }
-        out
+        html_escape::encode_text(text).into_owned()
     }
     #[cfg(not(feature = "ssr"))]
     {

@@ -2,60 +2,61 @@
 //! roles, and a role as the panel shows it.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
 
-/// One permission of the fixed catalogue. Serialised as its dotted name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One permission of the fixed catalogue, named by its dotted name (`api.key.view`)
+/// everywhere it is written: JSON, the database, the panel, the REST API.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumCount,
+)]
 pub enum Permission {
+    #[strum(serialize = "api.key.view")]
     ApiKeyView,
+    #[strum(serialize = "api.key.view_all")]
     ApiKeyViewAll,
+    #[strum(serialize = "api.key.create")]
     ApiKeyCreate,
+    #[strum(serialize = "api.key.update")]
     ApiKeyUpdate,
+    #[strum(serialize = "api.key.delete")]
     ApiKeyDelete,
+    #[strum(serialize = "app.manage")]
     AppManage,
+    #[strum(serialize = "channel.key.manage")]
     ChannelKeyManage,
+    #[strum(serialize = "message.create")]
     MessageCreate,
+    #[strum(serialize = "message.approve")]
     MessageApprove,
+    #[strum(serialize = "user.manage")]
     UserManage,
+    #[strum(serialize = "role.manage")]
     RoleManage,
+    #[strum(serialize = "settings.manage")]
     SettingsManage,
+    #[strum(serialize = "audit.view")]
     AuditView,
 }
 
 impl Permission {
     /// Every permission, in the order the panel lists them.
-    pub const ALL: [Permission; 13] = [
-        Self::ApiKeyView,
-        Self::ApiKeyViewAll,
-        Self::ApiKeyCreate,
-        Self::ApiKeyUpdate,
-        Self::ApiKeyDelete,
-        Self::AppManage,
-        Self::ChannelKeyManage,
-        Self::MessageCreate,
-        Self::MessageApprove,
-        Self::UserManage,
-        Self::RoleManage,
-        Self::SettingsManage,
-        Self::AuditView,
-    ];
+    pub fn all() -> impl Iterator<Item = Permission> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
 
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ApiKeyView => "api.key.view",
-            Self::ApiKeyViewAll => "api.key.view_all",
-            Self::ApiKeyCreate => "api.key.create",
-            Self::ApiKeyUpdate => "api.key.update",
-            Self::ApiKeyDelete => "api.key.delete",
-            Self::AppManage => "app.manage",
-            Self::ChannelKeyManage => "channel.key.manage",
-            Self::MessageCreate => "message.create",
-            Self::MessageApprove => "message.approve",
-            Self::UserManage => "user.manage",
-            Self::RoleManage => "role.manage",
-            Self::SettingsManage => "settings.manage",
-            Self::AuditView => "audit.view",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// What the permission allows, in the panel's words.
@@ -78,13 +79,7 @@ impl Permission {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        s.parse().ok()
     }
 }
 
@@ -155,7 +150,7 @@ impl BuiltinRole {
     pub fn permissions(self) -> Vec<Permission> {
         use Permission as P;
         match self {
-            Self::Owner | Self::Admin => P::ALL.to_vec(),
+            Self::Owner | Self::Admin => P::all().collect(),
             Self::Developer => vec![
                 P::ApiKeyView,
                 P::ApiKeyCreate,
@@ -187,7 +182,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for p in Permission::ALL {
+        for p in Permission::all() {
             assert_eq!(Permission::parse(p.as_str()), Some(p));
             assert!(seen.insert(p.as_str()));
             let json = serde_json::to_string(&p).unwrap();
@@ -201,8 +196,14 @@ mod tests {
     #[test]
     fn builtin_roles_match_the_product() {
         use Permission as P;
-        assert_eq!(BuiltinRole::Owner.permissions().len(), P::ALL.len());
-        assert_eq!(BuiltinRole::Admin.permissions().len(), P::ALL.len());
+        assert_eq!(
+            BuiltinRole::Owner.permissions().len(),
+            <P as strum::EnumCount>::COUNT
+        );
+        assert_eq!(
+            BuiltinRole::Admin.permissions().len(),
+            <P as strum::EnumCount>::COUNT
+        );
         assert!(!BuiltinRole::Developer
             .permissions()
             .contains(&P::ApiKeyViewAll));

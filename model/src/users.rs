@@ -49,3 +49,16 @@ pub struct UserInfo {
     /// An authenticator app is set up.
     pub totp: bool,
 }
+
+/// The one answer to every failed sign-in, whatever the reason.
+pub const GENERIC_SIGN_IN_ERROR: &str = "Incorrect email or password.";
+
+/// The second step of a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactor {
+    /// A code from an authenticator app (or a recovery code).
+    Totp,
+    /// A code sent by email.
+    Email,
+}

@@ -35,17 +35,7 @@ pub struct Me {
     pub session_ends_at: i64,
 }
 
-/// The second step of a sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SecondFactor {
-    /// A code from an authenticator app (or a recovery code).
-    Totp,
-    /// A code sent by email.
-    Email,
-}
-
-pub const GENERIC_SIGN_IN_ERROR: &str = "Incorrect email or password.";
+pub use model::users::{SecondFactor, GENERIC_SIGN_IN_ERROR};
 
 #[server(prefix = "/fn", endpoint = "auth/login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {

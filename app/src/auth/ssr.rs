@@ -1,5 +1,6 @@
-//! Server side of sign-in: the domain code the server functions (and, later, the REST
-//! API's session-free paths) call.
+//! Server side of sign-in, what belongs to HTTP: the request's context (client address,
+//! device cookie, session), the session's keys and timeouts, sudo mode. The rules of
+//! sign-in itself are `core::identity::sign_in`'s.
 
 use super::{Me, SecondFactor};
 use crate::core::{
@@ -7,12 +8,9 @@ use crate::core::{
     audit::{self, Actor, Event, Origin, Outcome},
     identity::device,
     identity::email_code,
-    identity::notify,
-    identity::throttle,
-    identity::totp,
+    identity::sign_in,
     identity::users::{self, UserRow, UserStatus},
     infra::client_ip::client_addr,
-    infra::password,
     infra::session_store::USER_ID_KEY,
     settings,
     state::Ctx,
@@ -128,54 +126,28 @@ impl RequestCtx {
         })
     }
 
-    /// The id of this browser's device token for `user`, if it holds a valid one: it
-    /// completed a sign-in to that account since the password and the second step were
-    /// last set (see `device_account`). Fails closed: when the binding cannot be read,
-    /// the browser counts as unknown.
-    pub async fn device_for(&self, user: &UserRow) -> Option<String> {
-        let cookie = self.device_cookie.as_deref()?;
-        let account = self.device_account(user).await?;
-        device::check(
-            self.state.master_key.expose(),
-            &account,
-            cookie,
-            self.state.clock.now(),
-        )
+    /// This browser as sign-in sees it: its address and device cookie.
+    pub fn browser(&self) -> sign_in::Browser<'_> {
+        sign_in::Browser {
+            ip: self.ip,
+            device_cookie: self.device_cookie.as_deref(),
+        }
     }
 
-    /// What a device token is bound to: the account, its current password hash, and the
-    /// second step as it is now (when the authenticator was confirmed, and whether
-    /// Settings require a second factor). A password change, an authenticator set up or
-    /// removed, or a second factor required ends every token made before — including
-    /// the ones someone with only the password could make while no second step was
-    /// asked for.
-    async fn device_account(&self, user: &UserRow) -> Option<String> {
-        let st = &self.state;
-        let totp = totp::enrolled_at(&st.db, user.id).await.ok()?;
-        let required = settings::security(&st.db, &st.config)
-            .await
-            .ok()?
-            .second_factor_required;
-        Some(format!(
-            "{}\0{}\0{totp:?}\0{required}",
-            user.email, user.password_hash
-        ))
+    /// The id of this browser's device token for `user`, if it holds a valid one (see
+    /// `core::identity::sign_in::device_of`).
+    pub async fn device_for(&self, user: &UserRow) -> Option<String> {
+        sign_in::device_of(&self.cx(), user, self.browser()).await
     }
 
     /// Gives this browser a device token for `user` (keeping those of other accounts
     /// it holds).
     pub async fn remember_device(&self, user: &UserRow) {
-        let st = &self.state;
-        let https = st.config.public_url.https;
-        let Some(account) = self.device_account(user).await else {
+        let https = self.state.config.public_url.https;
+        let Some(value) = sign_in::device_cookie_value(&self.cx(), user, self.browser()).await
+        else {
             return;
         };
-        let value = device::with_token(
-            st.master_key.expose(),
-            &account,
-            self.device_cookie.as_deref(),
-            st.clock.now(),
-        );
         let cookie = format!(
             "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
             device::cookie_name(https),
@@ -241,144 +213,26 @@ pub async fn sign_in(
     email: &str,
     password: &str,
 ) -> Result<SignInStep, AppError> {
-    let st = &ctx.state;
-    let failed = || AppError::validation("credentials", super::GENERIC_SIGN_IN_ERROR);
-    if email.trim().is_empty() || password.is_empty() {
-        return Err(AppError::validation(
-            "credentials",
-            "Enter your email and password.",
-        ));
-    }
-    // Refused before any hashing: a huge password must not cost CPU.
-    if password::is_too_long(password) || email.len() > 320 {
-        return Err(failed());
-    }
-    let settings = settings::security(&st.db, &st.config).await?;
-    let normalised = crate::core::identity::address::normalise_email(email).ok();
-    // Throttling counts this attempt before any password work (see core::identity::throttle).
-    let account = normalised
-        .clone()
-        .unwrap_or_else(|| email.trim().to_lowercase());
-    let user = match &normalised {
-        Some(e) => users::find_by_email(&st.db, e).await?,
-        None => None,
-    };
-    // A browser that completed a sign-in to this account before has its own allowance,
-    // whatever an attacker elsewhere does to the account's (see core::identity::throttle).
-    let device = match &user {
-        Some(u) => ctx.device_for(u).await,
-        None => None,
-    };
-    if let Err(e) = throttle::attempt(
-        &st.db,
-        &settings,
-        st.clock.now(),
-        &account,
-        ctx.ip,
-        device.as_deref(),
-    )
-    .await
-    {
-        tracing::info!(ip = %ctx.ip, "sign-in refused: throttled");
-        return Err(e);
-    }
-    // Always run argon2 (against a dummy hash when there is no user) so timing is the same.
-    let matches = st
-        .hasher
-        // An invited user has no password yet: the dummy hash keeps the timing.
-        .verify(
-            password,
-            user.as_ref()
-                .map(|u| u.password_hash.as_str())
-                .filter(|h| !h.is_empty()),
-        )
-        .await
-        .map_err(AppError::internal)?;
-    let reason = match &user {
-        None => Some("unknown_user"),
-        Some(u) if u.status == UserStatus::Invited => Some("invitation_not_accepted"),
-        Some(_) if !matches => Some("wrong_password"),
-        Some(u) if u.status != UserStatus::Active => Some("user_not_active"),
-        Some(u) if !settings::domain_allowed(&settings, &u.email) => Some("domain_not_allowed"),
-        Some(_) => None,
-    };
-    let now = st.clock.now();
-    if let Some(reason) = reason {
-        let actor = user
-            .as_ref()
-            .map_or(Actor::Anonymous, |u| Actor::User(u.id));
-        let mut ev = ctx.event(
-            actor,
-            "auth.sign_in",
-            Outcome::Failure,
-            serde_json::json!({ "reason": reason }),
-        );
-        ev.target = normalised.clone();
-        audit::record(&st.db, now, &ev).await?;
-        tracing::info!(reason, ip = %ctx.ip, "sign-in failed");
-        return Err(failed());
-    }
-    let Some(user) = user else {
-        return Err(failed());
-    };
-    // The password counters are cleared when the sign-in completes, not here: a
-    // correct password alone (without the second step) earns nothing.
-
-    // The second step: an authenticator app for users who set one up, else an email
-    // code when the settings require a second factor.
-    let method = if totp::is_enrolled(&st.db, user.id).await? {
-        Some(SecondFactor::Totp)
-    } else if settings.second_factor_required {
-        Some(SecondFactor::Email)
-    } else {
-        None
-    };
-    let Some(method) = method else {
-        complete_sign_in(ctx, user.id, &user.email, now, "password").await?;
+    let cx = ctx.cx();
+    let ok = sign_in::check_credentials(&cx, ctx.browser(), email, password).await?;
+    let Some(method) = ok.next else {
+        complete_sign_in(ctx, ok.user.id, cx.now, "password").await?;
         return Ok(SignInStep::Done);
     };
     // A new session ID for the pending step too: no cookie planted before the password
     // is carried into it.
     ctx.session.cycle_id().await.map_err(session_err)?;
-    let attempt: String = {
-        use base64::Engine as _;
-        use rand::RngCore as _;
-        let mut b = [0u8; 18];
-        rand::rngs::OsRng.fill_bytes(&mut b);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    };
+    let attempt = sign_in::new_attempt_id();
     for (k, v) in [
-        (PENDING_UID_KEY, serde_json::json!(user.id)),
-        (PENDING_AT_KEY, serde_json::json!(now)),
+        (PENDING_UID_KEY, serde_json::json!(ok.user.id)),
+        (PENDING_AT_KEY, serde_json::json!(cx.now)),
         (PENDING_METHOD_KEY, serde_json::json!(method)),
         (PENDING_ATTEMPT_KEY, serde_json::json!(attempt)),
     ] {
         ctx.session.insert_value(k, v).await.map_err(session_err)?;
     }
     ctx.session.save().await.map_err(session_err)?;
-    let mut ev = ctx.event(
-        Actor::User(user.id),
-        "auth.password_ok",
-        Outcome::Success,
-        serde_json::json!({ "next": method }),
-    );
-    ev.target = Some(user.email.clone());
-    audit::record(&st.db, now, &ev).await?;
-    if method == SecondFactor::Email {
-        email_code::issue(
-            &st.db,
-            &st.mailer,
-            now,
-            user.id,
-            &user.email,
-            &email_code::Attempt {
-                id: &attempt,
-                device: device.as_deref(),
-            },
-            &ctx.origin(),
-        )
-        .await?;
-    }
+    sign_in::second_step_started(&cx, &ok, method, &attempt).await?;
     Ok(SignInStep::Verify)
 }
 
@@ -397,18 +251,9 @@ pub enum SignInStep {
 pub(crate) async fn complete_sign_in(
     ctx: &RequestCtx,
     user_id: i64,
-    email: &str,
     now: i64,
     method: &str,
 ) -> Result<(), AppError> {
-    let st = &ctx.state;
-    let user = users::find_by_id(&st.db, user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let known_device = ctx.device_for(&user).await;
-    let settings = settings::security(&st.db, &st.config).await?;
-    throttle::succeeded(&st.db, &settings, email, ctx.ip, known_device.as_deref()).await?;
-    throttle::second_step_succeeded(&st.db, user_id, known_device.as_deref()).await?;
     ctx.session.cycle_id().await.map_err(session_err)?;
     for k in [
         PENDING_UID_KEY,
@@ -432,27 +277,8 @@ pub(crate) async fn complete_sign_in(
         ctx.session.insert_value(k, v).await.map_err(session_err)?;
     }
     ctx.session.save().await.map_err(session_err)?;
-    users::touch_last_login(&st.db, user_id, now).await?;
-    let mut ev = ctx.event(
-        Actor::User(user_id),
-        "auth.sign_in",
-        Outcome::Success,
-        serde_json::json!({ "method": method }),
-    );
-    ev.target = Some(email.to_owned());
-    audit::record(&st.db, now, &ev).await?;
-    tracing::info!(user_id, ip = %ctx.ip, method, "signed in");
+    let user = sign_in::signed_in(&ctx.cx(), ctx.browser(), user_id, method).await?;
     ctx.remember_device(&user).await;
-    if known_device.is_none() {
-        notify::account(
-            &st.mailer,
-            email,
-            notify::AccountEvent::NewBrowser,
-            &ctx.origin(),
-            now,
-        )
-        .await;
-    }
     Ok(())
 }
 
@@ -487,7 +313,6 @@ pub async fn pending(ctx: &RequestCtx) -> Result<Option<(i64, SecondFactor, Stri
 /// The second step: a TOTP code or a recovery code, or the emailed code.
 #[tracing::instrument(skip_all)]
 pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), AppError> {
-    let st = &ctx.state;
     let Some((uid, method, attempt)) = pending(ctx).await? else {
         // Only a stale second step is cleared: a signed-in session stays signed in.
         for k in [
@@ -503,91 +328,21 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
             "This sign-in has expired. Start again with your email and password.",
         ));
     };
-    let user = users::find_by_id(&st.db, uid)
-        .await?
-        .filter(|u| u.status == UserStatus::Active)
-        .ok_or_else(|| AppError::validation("code", super::GENERIC_SIGN_IN_ERROR))?;
-    // Counted per account across sign-ins and addresses before the code is checked; a
-    // correct password does not clear it, only a completed sign-in does.
-    let device = ctx.device_for(&user).await;
-    let failures =
-        throttle::second_step_attempt(&st.db, st.clock.now(), uid, device.as_deref()).await?;
-    let now = st.clock.now();
-    let code = code.trim();
-    let accepted = if code.len() > 64 {
-        None
-    } else {
-        match method {
-            SecondFactor::Totp => {
-                totp::verify(&st.db, st.master_key.expose(), now, uid, code).await?
-            }
-            SecondFactor::Email => email_code::check(&st.db, now, uid, &attempt, code)
-                .await?
-                .then_some("email_code"),
-        }
-    };
-    let Some(kind) = accepted else {
-        let mut ev = ctx.event(
-            Actor::User(uid),
-            "auth.code_failed",
-            Outcome::Failure,
-            serde_json::json!({ "method": method }),
-        );
-        ev.target = Some(user.email.clone());
-        audit::record(&st.db, now, &ev).await?;
-        if failures == throttle::SECOND_STEP_FREE {
-            // Someone with the password is guessing codes: tell the owner, once per run.
-            let mut alert = ctx.event(
-                Actor::User(uid),
-                "auth.alert",
-                Outcome::Failure,
-                serde_json::json!({ "reason": "second_step_failures", "failures": failures }),
-            );
-            alert.target = Some(user.email.clone());
-            audit::record(&st.db, now, &alert).await?;
-            notify::account(
-                &st.mailer,
-                &user.email,
-                notify::AccountEvent::SecondStepFailures { failures },
-                &ctx.origin(),
-                now,
-            )
-            .await;
-        }
-        return Err(AppError::validation(
-            "code",
-            "That code is not right, or was already used.",
-        ));
-    };
-    complete_sign_in(ctx, uid, &user.email, now, kind).await
+    let cx = ctx.cx();
+    let pending = (uid, method, attempt.as_str());
+    let (_, kind) = sign_in::check_second_step(&cx, ctx.browser(), pending, code).await?;
+    complete_sign_in(ctx, uid, cx.now, kind).await
 }
 
 /// Sends a new email code for the pending sign-in (at most every 30 seconds).
 pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
-    let st = &ctx.state;
     let Some((uid, SecondFactor::Email, attempt)) = pending(ctx).await? else {
         return Err(AppError::validation(
             "code",
             "This sign-in has expired. Start again with your email and password.",
         ));
     };
-    let user = users::find_by_id(&st.db, uid)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let device = ctx.device_for(&user).await;
-    email_code::issue(
-        &st.db,
-        &st.mailer,
-        st.clock.now(),
-        uid,
-        &user.email,
-        &email_code::Attempt {
-            id: &attempt,
-            device: device.as_deref(),
-        },
-        &ctx.origin(),
-    )
-    .await
+    sign_in::resend_code(&ctx.cx(), ctx.browser(), uid, &attempt).await
 }
 
 pub async fn sign_out(ctx: &RequestCtx) -> Result<(), AppError> {
@@ -719,44 +474,5 @@ pub async fn check_password(
     password: &str,
     purpose: &str,
 ) -> Result<(), AppError> {
-    let st = &ctx.state;
-    if password.is_empty() {
-        return Err(AppError::validation(
-            "password",
-            "Enter your password to confirm (it was last checked more than 10 minutes ago).",
-        ));
-    }
-    if password::is_too_long(password) {
-        return Err(AppError::validation("password", "Incorrect password."));
-    }
-    let user = users::find_by_id(&st.db, user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let settings = settings::security(&st.db, &st.config).await?;
-    let device = ctx.device_for(&user).await;
-    throttle::attempt(
-        &st.db,
-        &settings,
-        st.clock.now(),
-        &user.email,
-        ctx.ip,
-        device.as_deref(),
-    )
-    .await?;
-    let ok = st
-        .hasher
-        .verify(password, Some(&user.password_hash))
-        .await
-        .map_err(AppError::internal)?;
-    if !ok {
-        let ev = ctx.event(
-            Actor::User(user_id),
-            "auth.password_check",
-            Outcome::Failure,
-            serde_json::json!({ "purpose": purpose }),
-        );
-        audit::record(&st.db, st.clock.now(), &ev).await?;
-        return Err(AppError::validation("password", "Incorrect password."));
-    }
-    throttle::succeeded(&st.db, &settings, &user.email, ctx.ip, device.as_deref()).await
+    sign_in::check_own_password(&ctx.cx(), ctx.browser(), user_id, password, purpose).await
 }

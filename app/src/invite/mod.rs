@@ -54,7 +54,7 @@ pub async fn accept_invite(
         }
         let st = &ctx.state;
         let now = st.clock.now();
-        let (user_id, email) = crate::core::identity::invitations::accept(
+        let user_id = crate::core::identity::invitations::accept(
             &st.db,
             &st.config,
             &st.hasher,
@@ -67,7 +67,7 @@ pub async fn accept_invite(
             },
         )
         .await?;
-        crate::auth::ssr::complete_sign_in(&ctx, user_id, &email, now, "invitation").await?;
+        crate::auth::ssr::complete_sign_in(&ctx, user_id, now, "invitation").await?;
         leptos_axum::redirect("/account");
         Ok(())
     }

@@ -54,8 +54,7 @@ fn Matrix(me: Me, roles: Vec<RoleInfo>, save: ServerAction<SaveRoles>) -> impl I
             view! { <th scope="col">{label}</th> }
         })
         .collect_view();
-    let rows = Permission::ALL
-        .into_iter()
+    let rows = Permission::all()
         .map(|p| {
             let cells = roles
                 .iter()
@@ -161,8 +160,7 @@ fn CustomRoles(
 
 #[component]
 fn NewRole(me: Me, create: ServerAction<CreateRole>) -> impl IntoView {
-    let boxes = Permission::ALL
-        .into_iter()
+    let boxes = Permission::all()
         .filter(|p| me.permissions.contains(p))
         .map(|p| {
             let id = format!("new-{}", p.as_str());

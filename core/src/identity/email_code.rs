@@ -10,7 +10,7 @@
 use crate::{
     audit::{self, Actor, Event, Origin},
     infra::db::Db,
-    infra::mail::{html_escape, Mail, Mailer},
+    infra::mail::{Mail, Mailer},
 };
 use model::error::AppError;
 use rand::Rng as _;
@@ -95,12 +95,13 @@ pub async fn issue(
             text: format!(
                 "Your Keyward sign-in code is {code}\n\nIt is valid for 10 minutes, for the sign-in that asked for it (from {ip}).\nIf that was not you, ignore this message and tell your administrator.\n"
             ),
-            html: format!(
-                "<p>Your Keyward sign-in code is</p><p style=\"font-size:24px;font-weight:bold;letter-spacing:4px\">{code}</p>\
-                 <p>It is valid for 10 minutes, for the sign-in that asked for it (from {}).</p>\
-                 <p>If that was not you, ignore this message and tell your administrator.</p>",
-                html_escape(&ip)
-            ),
+            html: maud::html! {
+                p { "Your Keyward sign-in code is" }
+                p style="font-size:24px;font-weight:bold;letter-spacing:4px" { (code) }
+                p { "It is valid for 10 minutes, for the sign-in that asked for it (from " (ip) ")." }
+                p { "If that was not you, ignore this message and tell your administrator." }
+            }
+            .into_string(),
         })
         .await
         .map_err(AppError::internal)

@@ -13,7 +13,7 @@ use crate::{
     identity::users::{self, NewUser, UserError, UserStatus},
     infra::config::Config,
     infra::db::Db,
-    infra::mail::{html_escape, Mail, Mailer},
+    infra::mail::{Mail, Mailer},
     infra::password::{check_new_password, Hasher},
 };
 use base64::Engine as _;
@@ -151,13 +151,12 @@ pub async fn invite(
                  If you did not expect this, ignore this message.\n",
                 &invited_by
             ),
-            html: format!(
-                "<p>{} invited you to Keyward, where your organisation's API keys are managed.</p>\
-                 <p><a href=\"{}\">Set your password</a> (the link works once, for 72 hours).</p>\
-                 <p>If you did not expect this, ignore this message.</p>",
-                html_escape(&invited_by),
-                html_escape(&link)
-            ),
+            html: maud::html! {
+                p { (invited_by) " invited you to Keyward, where your organisation's API keys are managed." }
+                p { a href=(link) { "Set your password" } " (the link works once, for 72 hours)." }
+                p { "If you did not expect this, ignore this message." }
+            }
+            .into_string(),
         })
         .await
         .map_err(AppError::internal)
@@ -201,7 +200,7 @@ pub async fn accept(
     now: i64,
     origin: &Origin,
     a: &Acceptance<'_>,
-) -> Result<(i64, String), AppError> {
+) -> Result<i64, AppError> {
     let (token, display_name, password) = (a.token, a.display_name, a.password);
     let email = match lookup(db, now, token).await? {
         LinkState::Valid { email } => email,
@@ -249,7 +248,7 @@ pub async fn accept(
         serde_json::json!({ "user_id": user_id }),
     );
     audit::commit(tx, now, &ev).await?;
-    Ok((user_id, email))
+    Ok(user_id)
 }
 
 /// Refuses an invitation whose inviter is gone, no longer active, or no longer holds

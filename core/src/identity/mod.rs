@@ -7,6 +7,7 @@ pub mod email_code;
 pub mod invitations;
 pub mod notify;
 pub mod roles;
+pub mod sign_in;
 pub mod throttle;
 pub mod totp;
 pub mod users;

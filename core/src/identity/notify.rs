@@ -9,7 +9,7 @@
 
 use crate::{
     audit::Origin,
-    infra::mail::{html_escape, Mail, Mailer},
+    infra::mail::{Mail, Mailer},
 };
 
 /// What happened.
@@ -94,15 +94,12 @@ pub fn render(ev: &AccountEvent, origin: &Origin, now: i64) -> (&'static str, St
     let what = ev.what();
     let advice = ev.if_not_you();
     let text = format!("{what}\n\nWhen: {at}\nFrom: {ip} ({browser})\n\n{advice}\n");
-    let html = format!(
-        "<p>{}</p><p>When: {}<br>From: {} ({})</p><p>{}</p>",
-        html_escape(&what),
-        html_escape(&at),
-        html_escape(ip),
-        html_escape(&browser),
-        html_escape(advice)
-    );
-    (ev.subject(), text, html)
+    let html = maud::html! {
+        p { (what) }
+        p { "When: " (at) br; "From: " (ip) " (" (browser) ")" }
+        p { (advice) }
+    };
+    (ev.subject(), text, html.into_string())
 }
 
 /// Mails `to` about `ev`; a failure is logged, never returned.

@@ -29,7 +29,7 @@ use crate::{
     access::{Grant, Principal, Subject},
     audit::{self, Actor, Event, Origin},
     infra::db::{Db, OnUnique as _},
-    infra::mail::{html_escape, Mail},
+    infra::mail::Mail,
     state::Services,
 };
 use model::error::AppError;
@@ -921,13 +921,12 @@ fn notify_approvers(st: &Services, m: &MessageInfo) {
                 "{} wrote a message for {} that waits for your approval:\n\n  {}\n\nReview it: {link}\n",
                 m.author, m.app, m.subject
             );
-            let html = format!(
-                "<p>{} wrote a message for {} that waits for your approval:</p><p><b>{}</b></p><p><a href=\"{}\">Review it</a></p>",
-                html_escape(&m.author),
-                html_escape(&m.app),
-                html_escape(&m.subject),
-                html_escape(&link)
-            );
+            let html = maud::html! {
+                p { (m.author) " wrote a message for " (m.app) " that waits for your approval:" }
+                p { b { (m.subject) } }
+                p { a href=(link) { "Review it" } }
+            }
+            .into_string();
             let mail = Mail {
                 to: &email,
                 subject: "A message waits for your approval",
@@ -965,15 +964,12 @@ fn notify_author(st: &Services, m: &MessageInfo, decision: &'static str, reason:
             "Your message \"{}\" was {decision}.\n{why}\n{link}\n",
             m.subject
         );
-        let html = format!(
-            "<p>Your message <b>{}</b> was {decision}.</p>{}<p><a href=\"{}\">Open it</a></p>",
-            html_escape(&m.subject),
-            reason
-                .as_deref()
-                .map(|r| format!("<p>Reason: {}</p>", html_escape(r)))
-                .unwrap_or_default(),
-            html_escape(&link)
-        );
+        let html = maud::html! {
+            p { "Your message " b { (m.subject) } " was " (decision) "." }
+            @if let Some(r) = &reason { p { "Reason: " (r) } }
+            p { a href=(link) { "Open it" } }
+        }
+        .into_string();
         let subject = format!("Your message was {decision}");
         let mail = Mail {
             to: &m.author,

@@ -23,6 +23,7 @@ use axum::{
 use base64::Engine as _;
 use rand::RngCore as _;
 use std::net::SocketAddr;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 const STATIC_PREFIX: &str = "/pkg/";
 
@@ -114,31 +115,6 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         );
     }
     let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // same-origin: a plain form post (no JavaScript) is sent back to its page by the
-    // Referer; nothing leaves for other sites.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
-    );
-    if state.config.public_url.https {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-    }
     if !path.starts_with(STATIC_PREFIX) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -146,6 +122,35 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         h.insert("x-request-id", v);
     }
     res
+}
+
+/// The headers every response carries whatever its route (set by tower-http layers in
+/// the router, outside every other layer). `https`: the public URL's scheme, for HSTS.
+pub fn fixed_headers(https: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
+    let mut headers = vec![
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // same-origin: a plain form post (no JavaScript) is sent back to its page by the
+        // Referer; nothing leaves for other sites.
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            header::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        ),
+    ];
+    if https {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
+    }
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+        })
+        .collect()
 }
 
 /// Request bodies over the configured limit get 413 before any handler reads them:

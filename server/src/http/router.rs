@@ -46,7 +46,7 @@ pub fn build(state: AppState) -> Router {
 
     // Probes and the static bundle never touch the session store (a cookie on an asset
     // request would otherwise cost a session read and write).
-    Router::new()
+    let router = Router::new()
         .merge(rest::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -56,7 +56,10 @@ pub fn build(state: AppState) -> Router {
         )
         .merge(panel)
         .layer(from_fn_with_state(state.clone(), middleware::limit_body))
-        .layer(from_fn_with_state(state.clone(), middleware::security))
+        .layer(from_fn_with_state(state.clone(), middleware::security));
+    middleware::fixed_headers(cfg.public_url.https)
+        .into_iter()
+        .fold(router, |router, layer| router.layer(layer))
         .with_state(state)
 }
 

@@ -1,0 +1,425 @@
+//! Sign-in, the domain part: checking credentials and second-step codes, throttling,
+//! device tokens, the audit trail and the mail to the account's owner. The panel keeps
+//! only what belongs to HTTP: the session (its ID, the pending step's keys), cookies.
+//!
+//! 1. [`check_credentials`]: the attempt is counted before any password work (per
+//!    account and per address, a browser that completed a sign-in to the account before
+//!    keeping its own allowance: see `throttle`); argon2 always runs, against a dummy
+//!    hash when there is no user, so unknown user, wrong password and disabled user get
+//!    the same answer in about the same time; the real reason goes to the audit log.
+//!    The answer says which second step follows, if any.
+//! 2. [`second_step_started`]: audited; an email code is sent when that is the step.
+//! 3. [`check_second_step`]: failures count per account across sign-ins (a correct
+//!    password does not clear them); at the alert threshold the owner is told, once.
+//! 4. [`signed_in`]: the account's failures are forgotten, the sign-in is audited, and
+//!    the owner is told when the browser had not signed in to the account before.
+
+use crate::{
+    audit::{self, Actor, Event, Outcome},
+    identity::{
+        address, device, email_code,
+        notify::{self, AccountEvent},
+        throttle, totp,
+        users::{self, UserRow, UserStatus},
+    },
+    infra::password,
+    settings,
+    state::Ctx,
+};
+use model::error::AppError;
+pub use model::users::{SecondFactor, GENERIC_SIGN_IN_ERROR as GENERIC_ERROR};
+use std::net::IpAddr;
+
+/// The browser making the attempt: its address and the device cookie it sent (when it
+/// sent exactly one).
+#[derive(Debug, Clone, Copy)]
+pub struct Browser<'a> {
+    pub ip: IpAddr,
+    pub device_cookie: Option<&'a str>,
+}
+
+/// What a device token is bound to: the account, its current password hash, and the
+/// second step as it is now (when the authenticator was confirmed, and whether Settings
+/// require a second factor). A password change, an authenticator set up or removed, or
+/// a second factor required ends every token made before, including the ones someone
+/// with only the password could make while no second step was asked for. `None` when
+/// the binding cannot be read (the browser then counts as unknown: fail closed).
+async fn device_account(cx: &Ctx<'_>, user: &UserRow) -> Option<String> {
+    let st = cx.st;
+    let totp = totp::enrolled_at(&st.db, user.id).await.ok()?;
+    let required = settings::security(&st.db, &st.config)
+        .await
+        .ok()?
+        .second_factor_required;
+    Some(format!(
+        "{}\0{}\0{totp:?}\0{required}",
+        user.email, user.password_hash
+    ))
+}
+
+/// The id of the browser's device token for `user`, if it holds a valid one: it
+/// completed a sign-in to that account since the password and the second step were last
+/// set.
+pub async fn device_of(cx: &Ctx<'_>, user: &UserRow, browser: Browser<'_>) -> Option<String> {
+    let cookie = browser.device_cookie?;
+    let account = device_account(cx, user).await?;
+    device::check(cx.st.master_key.expose(), &account, cookie, cx.now)
+}
+
+/// The device cookie's new value after a completed sign-in to `user` (keeping the
+/// tokens of other accounts the browser holds).
+pub async fn device_cookie_value(
+    cx: &Ctx<'_>,
+    user: &UserRow,
+    browser: Browser<'_>,
+) -> Option<String> {
+    let account = device_account(cx, user).await?;
+    Some(device::with_token(
+        cx.st.master_key.expose(),
+        &account,
+        browser.device_cookie,
+        cx.now,
+    ))
+}
+
+fn event<'a>(
+    cx: &Ctx<'_>,
+    actor: Actor<'a>,
+    action: &'a str,
+    outcome: Outcome,
+    target: Option<String>,
+    details: serde_json::Value,
+) -> Event<'a> {
+    let mut ev = Event::success(actor, action, cx.origin, target, details);
+    ev.outcome = outcome;
+    ev
+}
+
+/// A correct password: whose, and which second step follows (`None`: signed in now).
+#[derive(Debug)]
+pub struct PasswordOk {
+    pub user: UserRow,
+    pub next: Option<SecondFactor>,
+    /// The browser's device token for the account, if it holds one.
+    pub device: Option<String>,
+}
+
+/// The first step of a sign-in (see the module's documentation).
+#[tracing::instrument(skip_all)]
+pub async fn check_credentials(
+    cx: &Ctx<'_>,
+    browser: Browser<'_>,
+    email: &str,
+    password: &str,
+) -> Result<PasswordOk, AppError> {
+    let st = cx.st;
+    let failed = || AppError::validation("credentials", GENERIC_ERROR);
+    if email.trim().is_empty() || password.is_empty() {
+        return Err(AppError::validation(
+            "credentials",
+            "Enter your email and password.",
+        ));
+    }
+    // Refused before any hashing: a huge password must not cost CPU.
+    if password::is_too_long(password) || email.len() > 320 {
+        return Err(failed());
+    }
+    let settings = settings::security(&st.db, &st.config).await?;
+    let normalised = address::normalise_email(email).ok();
+    let account = normalised
+        .clone()
+        .unwrap_or_else(|| email.trim().to_lowercase());
+    let user = match &normalised {
+        Some(e) => users::find_by_email(&st.db, e).await?,
+        None => None,
+    };
+    let device = match &user {
+        Some(u) => device_of(cx, u, browser).await,
+        None => None,
+    };
+    if let Err(e) = throttle::attempt(
+        &st.db,
+        &settings,
+        cx.now,
+        &account,
+        browser.ip,
+        device.as_deref(),
+    )
+    .await
+    {
+        tracing::info!(ip = %browser.ip, "sign-in refused: throttled");
+        return Err(e);
+    }
+    let matches = st
+        .hasher
+        // An invited user has no password yet: the dummy hash keeps the timing.
+        .verify(
+            password,
+            user.as_ref()
+                .map(|u| u.password_hash.as_str())
+                .filter(|h| !h.is_empty()),
+        )
+        .await
+        .map_err(AppError::internal)?;
+    let reason = match &user {
+        None => Some("unknown_user"),
+        Some(u) if u.status == UserStatus::Invited => Some("invitation_not_accepted"),
+        Some(_) if !matches => Some("wrong_password"),
+        Some(u) if u.status != UserStatus::Active => Some("user_not_active"),
+        Some(u) if !settings::domain_allowed(&settings, &u.email) => Some("domain_not_allowed"),
+        Some(_) => None,
+    };
+    if let Some(reason) = reason {
+        let actor = user
+            .as_ref()
+            .map_or(Actor::Anonymous, |u| Actor::User(u.id));
+        let details = serde_json::json!({ "reason": reason });
+        let ev = event(
+            cx,
+            actor,
+            "auth.sign_in",
+            Outcome::Failure,
+            normalised,
+            details,
+        );
+        audit::record(&st.db, cx.now, &ev).await?;
+        tracing::info!(reason, ip = %browser.ip, "sign-in failed");
+        return Err(failed());
+    }
+    let Some(user) = user else {
+        return Err(failed());
+    };
+    // The password counters are cleared when the sign-in completes, not here: a correct
+    // password alone (without the second step) earns nothing.
+
+    // The second step: an authenticator app for users who set one up, else an email
+    // code when the settings require a second factor.
+    let next = if totp::is_enrolled(&st.db, user.id).await? {
+        Some(SecondFactor::Totp)
+    } else if settings.second_factor_required {
+        Some(SecondFactor::Email)
+    } else {
+        None
+    };
+    Ok(PasswordOk { user, next, device })
+}
+
+/// A new name for a pending sign-in (144 random bits, URL-safe): an email code is bound
+/// to the attempt that asked for it.
+pub fn new_attempt_id() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut b = [0u8; 18];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// After a correct password, once the session waits for the second step: audited, and
+/// the email code sent when that is the step. `attempt` names this pending sign-in.
+pub async fn second_step_started(
+    cx: &Ctx<'_>,
+    ok: &PasswordOk,
+    method: SecondFactor,
+    attempt: &str,
+) -> Result<(), AppError> {
+    let st = cx.st;
+    let user = &ok.user;
+    let ev = event(
+        cx,
+        Actor::User(user.id),
+        "auth.password_ok",
+        Outcome::Success,
+        Some(user.email.clone()),
+        serde_json::json!({ "next": method }),
+    );
+    audit::record(&st.db, cx.now, &ev).await?;
+    if method == SecondFactor::Email {
+        send_code(cx, user, attempt, ok.device.as_deref()).await?;
+    }
+    Ok(())
+}
+
+async fn send_code(
+    cx: &Ctx<'_>,
+    user: &UserRow,
+    attempt: &str,
+    device: Option<&str>,
+) -> Result<(), AppError> {
+    let st = cx.st;
+    let attempt = email_code::Attempt {
+        id: attempt,
+        device,
+    };
+    email_code::issue(
+        &st.db,
+        &st.mailer,
+        cx.now,
+        user.id,
+        &user.email,
+        &attempt,
+        cx.origin,
+    )
+    .await
+}
+
+/// Sends a new email code for a pending sign-in (at most every 30 seconds).
+pub async fn resend_code(
+    cx: &Ctx<'_>,
+    browser: Browser<'_>,
+    user_id: i64,
+    attempt: &str,
+) -> Result<(), AppError> {
+    let user = users::find_by_id(&cx.st.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let device = device_of(cx, &user, browser).await;
+    send_code(cx, &user, attempt, device.as_deref()).await
+}
+
+/// The second step of a pending sign-in: a TOTP or recovery code, or the emailed code.
+/// Returns the user and how the step was passed.
+#[tracing::instrument(skip_all)]
+pub async fn check_second_step(
+    cx: &Ctx<'_>,
+    browser: Browser<'_>,
+    pending: (i64, SecondFactor, &str),
+    code: &str,
+) -> Result<(UserRow, &'static str), AppError> {
+    let st = cx.st;
+    let (uid, method, attempt) = pending;
+    let user = users::find_by_id(&st.db, uid)
+        .await?
+        .filter(|u| u.status == UserStatus::Active)
+        .ok_or_else(|| AppError::validation("code", GENERIC_ERROR))?;
+    // Counted per account across sign-ins and addresses before the code is checked; a
+    // correct password does not clear it, only a completed sign-in does.
+    let device = device_of(cx, &user, browser).await;
+    let failures = throttle::second_step_attempt(&st.db, cx.now, uid, device.as_deref()).await?;
+    let code = code.trim();
+    let accepted = if code.len() > 64 {
+        None
+    } else {
+        match method {
+            SecondFactor::Totp => {
+                totp::verify(&st.db, st.master_key.expose(), cx.now, uid, code).await?
+            }
+            SecondFactor::Email => email_code::check(&st.db, cx.now, uid, attempt, code)
+                .await?
+                .then_some("email_code"),
+        }
+    };
+    if let Some(kind) = accepted {
+        return Ok((user, kind));
+    }
+    let ev = event(
+        cx,
+        Actor::User(uid),
+        "auth.code_failed",
+        Outcome::Failure,
+        Some(user.email.clone()),
+        serde_json::json!({ "method": method }),
+    );
+    audit::record(&st.db, cx.now, &ev).await?;
+    if failures == throttle::SECOND_STEP_FREE {
+        // Someone with the password is guessing codes: tell the owner, once per run.
+        let alert = event(
+            cx,
+            Actor::User(uid),
+            "auth.alert",
+            Outcome::Failure,
+            Some(user.email.clone()),
+            serde_json::json!({ "reason": "second_step_failures", "failures": failures }),
+        );
+        audit::record(&st.db, cx.now, &alert).await?;
+        let warning = AccountEvent::SecondStepFailures { failures };
+        notify::account(&st.mailer, &user.email, warning, cx.origin, cx.now).await;
+    }
+    Err(AppError::validation(
+        "code",
+        "That code is not right, or was already used.",
+    ))
+}
+
+/// A completed sign-in (the session is signed in by the caller): the account's sign-in
+/// failures (password and second step) are forgotten, the last login noted, the sign-in
+/// audited, and the owner told when this browser had not signed in to the account
+/// before. Returns the user.
+pub async fn signed_in(
+    cx: &Ctx<'_>,
+    browser: Browser<'_>,
+    user_id: i64,
+    method: &str,
+) -> Result<UserRow, AppError> {
+    let st = cx.st;
+    let user = users::find_by_id(&st.db, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let known_device = device_of(cx, &user, browser).await;
+    let settings = settings::security(&st.db, &st.config).await?;
+    let device = known_device.as_deref();
+    throttle::succeeded(&st.db, &settings, &user.email, browser.ip, device).await?;
+    throttle::second_step_succeeded(&st.db, user_id, device).await?;
+    users::touch_last_login(&st.db, user_id, cx.now).await?;
+    let ev = event(
+        cx,
+        Actor::User(user_id),
+        "auth.sign_in",
+        Outcome::Success,
+        Some(user.email.clone()),
+        serde_json::json!({ "method": method }),
+    );
+    audit::record(&st.db, cx.now, &ev).await?;
+    tracing::info!(user_id, ip = %browser.ip, method, "signed in");
+    if known_device.is_none() {
+        let new = AccountEvent::NewBrowser;
+        notify::account(&st.mailer, &user.email, new, cx.origin, cx.now).await;
+    }
+    Ok(user)
+}
+
+/// Checks the signed-in user's own password (sudo, password change): throttled like a
+/// sign-in (so a stolen session cannot guess it), and a wrong one is audited.
+#[tracing::instrument(skip_all)]
+pub async fn check_own_password(
+    cx: &Ctx<'_>,
+    browser: Browser<'_>,
+    user_id: i64,
+    password: &str,
+    purpose: &str,
+) -> Result<(), AppError> {
+    let st = cx.st;
+    if password.is_empty() {
+        return Err(AppError::validation(
+            "password",
+            "Enter your password to confirm (it was last checked more than 10 minutes ago).",
+        ));
+    }
+    if password::is_too_long(password) {
+        return Err(AppError::validation("password", "Incorrect password."));
+    }
+    let user = users::find_by_id(&st.db, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let settings = settings::security(&st.db, &st.config).await?;
+    let device = device_of(cx, &user, browser).await;
+    let device = device.as_deref();
+    throttle::attempt(&st.db, &settings, cx.now, &user.email, browser.ip, device).await?;
+    let ok = st
+        .hasher
+        .verify(password, Some(&user.password_hash))
+        .await
+        .map_err(AppError::internal)?;
+    if !ok {
+        let ev = event(
+            cx,
+            Actor::User(user_id),
+            "auth.password_check",
+            Outcome::Failure,
+            None,
+            serde_json::json!({ "purpose": purpose }),
+        );
+        audit::record(&st.db, cx.now, &ev).await?;
+        return Err(AppError::validation("password", "Incorrect password."));
+    }
+    throttle::succeeded(&st.db, &settings, &user.email, browser.ip, device).await
+}

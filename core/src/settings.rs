@@ -5,10 +5,11 @@
 
 use crate::{
     access::Grant,
-    audit::{self, Actor, Event, Origin},
+    audit::{self, Actor, Event},
     identity::address::normalise_domain,
     infra::config::{parse_cidr, Config},
     infra::db::Db,
+    state::Ctx,
 };
 use ipnet::IpNet;
 use model::error::AppError;
@@ -210,28 +211,18 @@ pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, App
 
 /// Saves the security settings with their audit row (old and new values).
 pub async fn save_security(
-    db: &Db,
-    config: &Config,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     new: &SecuritySettings,
 ) -> Result<(), AppError> {
-    let p = grant.ensure(Permission::SettingsManage)?;
-    let old = security(db, config).await?;
-    store(
-        db,
-        now,
-        p.user_id(),
-        origin,
-        Change {
-            row: SECURITY,
-            label: "general",
-            old: &old,
-            new,
-        },
-    )
-    .await
+    let old = security(&cx.st.db, &cx.st.config).await?;
+    let change = Change {
+        row: SECURITY,
+        label: "general",
+        old: &old,
+        new,
+    };
+    store(cx, grant, change).await
 }
 
 /// One settings group's change: its row, how the audit log names it, and both values.
@@ -242,14 +233,15 @@ struct Change<'a, T> {
     new: &'a T,
 }
 
-/// Writes one settings group with its audit row (old and new values), in one transaction.
+/// Writes one settings group (`settings.manage`) with its audit row (old and new
+/// values), in one transaction.
 async fn store<T: serde::Serialize>(
-    db: &Db,
-    now: i64,
-    user_id: i64,
-    origin: &Origin,
+    cx: &Ctx<'_>,
+    grant: &Grant<'_>,
     change: Change<'_, T>,
 ) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::SettingsManage)?;
+    let (db, now, origin) = (&cx.st.db, cx.now, cx.origin);
     let Change {
         row: name,
         label,
@@ -268,7 +260,7 @@ async fn store<T: serde::Serialize>(
     .execute(&mut *tx)
     .await?;
     let ev = Event::success(
-        Actor::User(user_id),
+        Actor::User(p.user_id()),
         "settings.changed",
         origin,
         Some(label.into()),
@@ -402,27 +394,18 @@ pub async fn parse_messages(
 }
 
 pub async fn save_messages(
-    db: &Db,
-    now: i64,
+    cx: &Ctx<'_>,
     grant: &Grant<'_>,
-    origin: &Origin,
     new: &MessageSettings,
 ) -> Result<(), AppError> {
-    let p = grant.ensure(Permission::SettingsManage)?;
-    let old = messages(db).await?;
-    store(
-        db,
-        now,
-        p.user_id(),
-        origin,
-        Change {
-            row: MESSAGES,
-            label: "messages",
-            old: &old,
-            new,
-        },
-    )
-    .await
+    let old = messages(&cx.st.db).await?;
+    let change = Change {
+        row: MESSAGES,
+        label: "messages",
+        old: &old,
+        new,
+    };
+    store(cx, grant, change).await
 }
 
 pub fn parse_keys(
@@ -463,26 +446,13 @@ pub fn parse_keys(
     })
 }
 
-pub async fn save_keys(
-    db: &Db,
-    now: i64,
-    grant: &Grant<'_>,
-    origin: &Origin,
-    new: &KeySettings,
-) -> Result<(), AppError> {
-    let p = grant.ensure(Permission::SettingsManage)?;
-    let old = keys(db).await?;
-    store(
-        db,
-        now,
-        p.user_id(),
-        origin,
-        Change {
-            row: KEYS,
-            label: "keys",
-            old: &old,
-            new,
-        },
-    )
-    .await
+pub async fn save_keys(cx: &Ctx<'_>, grant: &Grant<'_>, new: &KeySettings) -> Result<(), AppError> {
+    let old = keys(&cx.st.db).await?;
+    let change = Change {
+        row: KEYS,
+        label: "keys",
+        old: &old,
+        new,
+    };
+    store(cx, grant, change).await
 }

@@ -255,14 +255,7 @@ pub(crate) async fn complete_sign_in(
     method: &str,
 ) -> Result<(), AppError> {
     ctx.session.cycle_id().await.map_err(session_err)?;
-    for k in [
-        PENDING_UID_KEY,
-        PENDING_AT_KEY,
-        PENDING_METHOD_KEY,
-        PENDING_ATTEMPT_KEY,
-    ] {
-        ctx.session.remove_value(k).await.map_err(session_err)?;
-    }
+    clear_pending(&ctx.session).await?;
     ctx.session
         .insert(USER_ID_KEY, user_id)
         .await
@@ -279,6 +272,19 @@ pub(crate) async fn complete_sign_in(
     ctx.session.save().await.map_err(session_err)?;
     let user = sign_in::signed_in(&ctx.cx(), ctx.browser(), user_id, method).await?;
     ctx.remember_device(&user).await;
+    Ok(())
+}
+
+/// Forgets the sign-in waiting for its second step in this session.
+async fn clear_pending(session: &Session) -> Result<(), AppError> {
+    for k in [
+        PENDING_UID_KEY,
+        PENDING_AT_KEY,
+        PENDING_METHOD_KEY,
+        PENDING_ATTEMPT_KEY,
+    ] {
+        session.remove_value(k).await.map_err(session_err)?;
+    }
     Ok(())
 }
 
@@ -315,14 +321,7 @@ pub async fn pending(ctx: &RequestCtx) -> Result<Option<(i64, SecondFactor, Stri
 pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), AppError> {
     let Some((uid, method, attempt)) = pending(ctx).await? else {
         // Only a stale second step is cleared: a signed-in session stays signed in.
-        for k in [
-            PENDING_UID_KEY,
-            PENDING_AT_KEY,
-            PENDING_METHOD_KEY,
-            PENDING_ATTEMPT_KEY,
-        ] {
-            ctx.session.remove_value(k).await.map_err(session_err)?;
-        }
+        clear_pending(&ctx.session).await?;
         return Err(AppError::validation(
             "code",
             "This sign-in has expired. Start again with your email and password.",

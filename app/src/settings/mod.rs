@@ -64,15 +64,7 @@ pub async fn save_general(
             use crate::core::settings;
             let new = settings::parse_form(&form, ctx.ip)?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
-            settings::save_security(
-                &ctx.state.db,
-                &ctx.state.config,
-                ctx.state.clock.now(),
-                &grant,
-                &ctx.origin(),
-                &new,
-            )
-            .await
+            settings::save_security(&ctx.cx(), &grant, &new).await
         }
     )
 }
@@ -93,14 +85,7 @@ pub async fn save_keys(
                 &default_expiry,
             )?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
-            crate::core::settings::save_keys(
-                &ctx.state.db,
-                ctx.state.clock.now(),
-                &grant,
-                &ctx.origin(),
-                &new,
-            )
-            .await
+            crate::core::settings::save_keys(&ctx.cx(), &grant, &new).await
         }
     )
 }
@@ -128,14 +113,7 @@ pub async fn save_messages(
             )
             .await?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
-            crate::core::settings::save_messages(
-                db,
-                ctx.state.clock.now(),
-                &grant,
-                &ctx.origin(),
-                &new,
-            )
-            .await
+            crate::core::settings::save_messages(&ctx.cx(), &grant, &new).await
         }
     )
 }

@@ -95,10 +95,8 @@ async fn two_approvals_needed_and_an_edit_voids_earlier_ones() {
         let mut s = settings::messages(&db).await.unwrap();
         s.approvals_needed = 2;
         settings::save_messages(
-            &db,
-            1_800_000_000,
+            &Ctx::new(&st, &o),
             &owner.require(Permission::SettingsManage).unwrap(),
-            &o,
             &s,
         )
         .await
@@ -309,10 +307,8 @@ async fn delivery_retries_with_back_off_and_a_lost_claim_cannot_overwrite() {
         let mut s = settings::messages(&db).await.unwrap();
         s.app_overrides = vec![(app_id, false)];
         settings::save_messages(
-            &db,
-            1_800_000_000,
+            &Ctx::new(&st, &o),
             &owner.require(Permission::SettingsManage).unwrap(),
-            &o,
             &s,
         )
         .await
@@ -476,7 +472,12 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
         let mut s = settings::messages(&db).await.unwrap();
         s.app_overrides = vec![(app_id, false)];
         let gs = owner.require(Permission::SettingsManage).unwrap();
-        settings::save_messages(&db, t, &gs, &o, &s).await.unwrap();
+        let at_t = Ctx {
+            st: &st,
+            now: t,
+            origin: &o,
+        };
+        settings::save_messages(&at_t, &gs, &s).await.unwrap();
         let gm = owner.require(Permission::MessageCreate).unwrap();
         let hook = |subject| messages::Draft {
             channel: "webhook",

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tower_sessions::ExpiredDeletion as _;
 
 /// Starts the loops: expired sessions deleted (every 5 minutes); API key "last used"
-/// and refused requests written in batches (every 5 seconds, never once per request)
+/// and refused requests written in batches (every 5 seconds, never once per request),
+/// refusals summarised in the log (every minute)
 /// and aged-out sign-in throttling rows pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
 /// expired).
@@ -36,6 +37,9 @@ pub fn spawn(state: &AppState) {
                 tracing::warn!(error = %e, "auditing refused API requests failed");
             }
             n += 1;
+            if n % 12 == 0 {
+                st.keys.refusals().log_counts();
+            }
             if n % 60 == 0 {
                 if let Err(e) = app::core::identity::throttle::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning sign-in throttling failed");
@@ -58,8 +62,10 @@ pub fn spawn(state: &AppState) {
     tokio::spawn(app::core::messages::delivery::worker(state.core().clone()));
 }
 
-/// What must not be lost when the process stops: the uses noted since the last tick.
+/// What must not be lost when the process stops: the uses noted since the last tick,
+/// and the refusals counted since the last log summary.
 pub async fn at_shutdown(state: &AppState) {
+    state.keys.refusals().log_counts();
     if let Err(e) = state.keys.flush_last_used(&state.db).await {
         tracing::warn!(error = %e, "writing API key last-used times at shutdown failed");
     }

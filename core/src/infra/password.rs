@@ -2,15 +2,18 @@
 //!
 //! Hashing costs ~20 MiB and tens of milliseconds of CPU, so it runs on the blocking pool
 //! behind a semaphore: a burst of sign-in attempts queues instead of exhausting memory or
-//! starving the async workers. Passwords over 128 bytes are refused before any hashing,
+//! starving the async workers. Each permit has its own preallocated argon2 memory,
+//! reused by every hash it runs: the allocator never sees a 19 MiB request per sign-in,
+//! so memory stays at permits × 19 MiB however many sign-ins come (with a fresh block
+//! per hash, glibc's per-thread arenas kept every one of them). Passwords over 128 bytes are refused before any hashing,
 //! so a huge "password" cannot be used to burn CPU. Verification of an unknown user runs
 //! against a fixed dummy hash, so every failure takes about the same time.
 
 use argon2::{
-    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
-    Algorithm, Argon2, Params, Version,
+    password_hash::{Output, PasswordHash, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 
 /// Passwords are 12 to 128 characters (not bytes: a 64-character CJK password is fine),
@@ -56,9 +59,75 @@ pub fn is_common(password: &str) -> bool {
     clippy::expect_used,
     reason = "the parameters are constants argon2 accepts"
 )]
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19_456, 2, 1, None).expect("static argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(19_456, 2, 1, None).expect("static argon2 parameters are valid")
+}
+
+/// Argon2's working memory, sized for [`params`].
+type Memory = Vec<Block>;
+
+fn new_memory(blocks: usize) -> Memory {
+    vec![Block::default(); blocks]
+}
+
+/// Hashes `password` with a new salt into a PHC string, in `memory`.
+fn hash_in(password: &[u8], memory: &mut Memory) -> Result<String, PasswordError> {
+    let err = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
+    let params = params();
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| err(&e))?;
+    let mut out = [0u8; 32];
+    if memory.len() < params.block_count() {
+        *memory = new_memory(params.block_count());
+    }
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password, salt_bytes, &mut out, &mut memory[..])
+        .map_err(|e| err(&e))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(|e| err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// True when `password` hashes to `phc` (with the parameters `phc` names), in `memory`;
+/// the comparison takes the same time wherever the hashes differ.
+fn verify_in(password: &[u8], phc: &str, memory: &mut Memory) -> Result<bool, PasswordError> {
+    let err = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
+    let parsed = PasswordHash::new(phc).map_err(|e| err(&e))?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(PasswordError::Hash(
+            "the stored hash has no salt or output".into(),
+        ));
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| err(&e))?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| err(&e))?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(|e| err(&e))?;
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| err(&e))?;
+    let mut out = vec![0u8; expected.len()];
+    if memory.len() < params.block_count() {
+        // A hash made with more memory than today's parameters (kept readable).
+        *memory = new_memory(params.block_count());
+    }
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt_bytes, &mut out, &mut memory[..])
+        .map_err(|e| err(&e))?;
+    let computed = Output::new(&out).map_err(|e| err(&e))?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
 }
 
 /// Checks a new password as NIST 800-63B asks: length 12..=128 characters, not a
@@ -76,16 +145,27 @@ pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// One argon2 memory per permit, made on first use and reused for good.
+    memories: Arc<Mutex<Vec<Memory>>>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher")
+            .field("permits", &self.permits.available_permits())
+            .finish()
+    }
 }
 
 impl Hasher {
-    /// `concurrency` hashes at once (each holds ~19 MiB while it runs).
+    /// `concurrency` hashes at once (each holds its ~19 MiB for the process's life).
     pub fn new(concurrency: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            memories: Arc::default(),
         }
     }
 
@@ -95,14 +175,8 @@ impl Hasher {
             return Err(PasswordError::TooLong);
         }
         let password = password.to_owned();
-        self.run(move || {
-            let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            argon2()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| PasswordError::Hash(e.to_string()))
-        })
-        .await
+        self.run(move |memory| hash_in(password.as_bytes(), memory))
+            .await
     }
 
     /// True when `password` matches `hash`. With `hash = None` (unknown user) the same work
@@ -117,29 +191,36 @@ impl Hasher {
         let hash = hash
             .map(str::to_owned)
             .unwrap_or_else(|| dummy_hash().to_owned());
-        self.run(move || {
-            let parsed =
-                PasswordHash::new(&hash).map_err(|e| PasswordError::Hash(e.to_string()))?;
-            let ok = argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+        self.run(move |memory| {
+            let ok = verify_in(password.as_bytes(), &hash, memory)?;
             Ok(ok && known)
         })
         .await
     }
 
+    /// Runs `f` on the blocking pool with a permit and that permit's memory (taken from
+    /// the pool, or made once when the pool has none yet; given back afterwards).
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+        f: impl FnOnce(&mut Memory) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| PasswordError::Hash(e.to_string()))?
+        let memories = self.memories.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = memories.lock().ok().and_then(|mut m| m.pop());
+            let mut memory = taken.unwrap_or_else(|| new_memory(params().block_count()));
+            let result = f(&mut memory);
+            if let Ok(mut m) = memories.lock() {
+                m.push(memory);
+            }
+            result
+        })
+        .await
+        .map_err(|e| PasswordError::Hash(e.to_string()))?
     }
 }
 
@@ -154,11 +235,8 @@ fn dummy_hash() -> &'static str {
         use rand::RngCore as _;
         let mut pw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut pw);
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        argon2()
-            .hash_password(&pw, &salt)
+        hash_in(&pw, &mut new_memory(params().block_count()))
             .expect("hashing random bytes succeeds")
-            .to_string()
     })
 }
 
@@ -214,5 +292,27 @@ mod tests {
         assert!(!h.verify("correct horse battery", None).await.unwrap());
         assert_eq!(h.hash(&"x".repeat(129)).await, Err(PasswordError::TooLong));
         assert!(!h.verify(&"x".repeat(129), Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_the_argon2_crate_itself_verify_and_memory_is_reused() {
+        use argon2::password_hash::PasswordHasher as _;
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        let h = Hasher::new(1);
+        assert!(h
+            .verify("correct horse battery", Some(&theirs))
+            .await
+            .unwrap());
+        assert!(!h
+            .verify("correct horse batterx", Some(&theirs))
+            .await
+            .unwrap());
+        // One permit: one memory, made once and kept.
+        h.hash("another long password").await.unwrap();
+        assert_eq!(h.memories.lock().unwrap().len(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! The verification cache and what drops it (local changes and, on PostgreSQL, other
 //! instances' changes through LISTEN/NOTIFY).
 
-use super::verified::VerifiedKey;
+use super::{refusals::Refusals, verified::VerifiedKey};
 use crate::{
     audit::{self, Event},
     infra::db::Db,
@@ -20,27 +20,6 @@ pub struct KeyCache {
     inner: Arc<KeyCacheInner>,
 }
 
-/// Failed authentications per client address: past the allowance, that address gets
-/// 429 `rate_limited` (with `Retry-After`) instead of 401 until it slows down. Keys are
-/// 190-bit random strings, so this is not what stops guessing; it keeps a scanner or a
-/// misconfigured client from flooding the log with failures.
-struct AuthFailures(governor::DefaultKeyedRateLimiter<std::net::IpAddr>);
-
-impl std::fmt::Debug for AuthFailures {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuthFailures")
-    }
-}
-
-impl Default for AuthFailures {
-    /// 60 failures at once, then one a second.
-    fn default() -> Self {
-        let quota = governor::Quota::per_second(std::num::NonZeroU32::MIN)
-            .allow_burst(std::num::NonZeroU32::MIN.saturating_add(59));
-        Self(governor::RateLimiter::keyed(quota))
-    }
-}
-
 /// (generation it was read at, the key or `None` for an unknown secret).
 type CacheEntry = (u64, Option<Arc<VerifiedKey>>);
 
@@ -55,7 +34,8 @@ struct KeyCacheInner {
     /// Refused requests per key and code since the last flush: audited as one row per
     /// key per flush, never one per request.
     refused: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
-    auth_failures: AuthFailures,
+    /// Allowances for refusals, per address and per key, and their log counts.
+    refusals: Refusals,
 }
 
 impl Default for KeyCacheInner {
@@ -67,7 +47,7 @@ impl Default for KeyCacheInner {
             entries: Default::default(),
             last_used: Default::default(),
             refused: Default::default(),
-            auth_failures: Default::default(),
+            refusals: Default::default(),
         }
     }
 }
@@ -112,28 +92,9 @@ impl KeyCache {
         }
     }
 
-    /// Counts a failed authentication from `ip` (an IPv6 address as its /64: one host
-    /// usually holds the whole network); `Some(seconds to wait)` when that address is
-    /// over its allowance.
-    pub fn auth_failure(&self, ip: std::net::IpAddr) -> Option<u64> {
-        use governor::clock::Clock as _;
-        let scope = match ip {
-            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                std::net::IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into())
-            }
-            other => other,
-        };
-        self.inner
-            .auth_failures
-            .0
-            .check_key(&scope)
-            .err()
-            .map(|not_until| {
-                not_until
-                    .wait_time_from(governor::clock::DefaultClock::default().now())
-                    .as_secs()
-                    .max(1)
-            })
+    /// The allowances for refusals (see `refusals`).
+    pub fn refusals(&self) -> &Refusals {
+        &self.inner.refusals
     }
 
     /// Counts a refused request of an identified key (revoked, expired, wrong address,
@@ -240,6 +201,16 @@ impl KeyCache {
             });
             mine
         }))
+    }
+
+    /// True when `digest` named a working key at some generation (the entry may be
+    /// stale): such a key may be looked up again even for an address over its
+    /// allowance, so a change elsewhere does not lock a working key out.
+    pub(super) fn was_known(&self, digest: &[u8; 32]) -> bool {
+        self.inner
+            .entries
+            .read()
+            .is_ok_and(|map| matches!(map.get(digest), Some((_, Some(_)))))
     }
 
     pub(super) fn put(&self, digest: [u8; 32], gen: u64, v: Option<Arc<VerifiedKey>>) {

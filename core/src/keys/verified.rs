@@ -21,6 +21,10 @@ pub enum Refusal {
     IpNotAllowed,
     /// A public SDK key on a server endpoint.
     SdkNotAllowed,
+    /// The address or the key is past its allowance of refusals (see `refusals`).
+    RateLimited {
+        retry_after_secs: u64,
+    },
 }
 
 impl Refusal {
@@ -33,12 +37,8 @@ impl Refusal {
             Self::Expired => "key_expired",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::SdkNotAllowed => "sdk_key_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
         }
-    }
-
-    /// True when no key is known: counted per address, not per key.
-    pub fn is_anonymous(self) -> bool {
-        matches!(self, Self::Missing | Self::Invalid)
     }
 }
 

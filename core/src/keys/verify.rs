@@ -10,6 +10,7 @@
 use super::{
     cache::KeyCache,
     format,
+    refusals::{scope, Subject},
     verified::{Refusal, VerifiedKey},
 };
 use crate::{access::role_permissions, infra::config::parse_cidr, infra::db::Db};
@@ -36,15 +37,40 @@ pub async fn verify(
     now: i64,
     door: Door,
 ) -> Result<Result<Arc<VerifiedKey>, Refusal>, sqlx::Error> {
+    let limits = cache.refusals();
+    // Every refusal counts against the address (and a known key); past the allowance
+    // the answer is `RateLimited` instead (see `refusals`).
+    let refuse = |key_id: Option<&str>, r: Refusal| match limits.count(ip, key_id, r.code()) {
+        Some(wait) => Refusal::RateLimited {
+            retry_after_secs: wait,
+        },
+        None => r,
+    };
     let Some(secret) = secret else {
-        return Ok(Err(Refusal::Missing));
+        return Ok(Err(refuse(None, Refusal::Missing)));
     };
     // Format and checksum first: a made-up key costs no database work.
     if format::parse(secret).is_none() {
-        return Ok(Err(Refusal::Invalid));
+        return Ok(Err(refuse(None, Refusal::Invalid)));
     }
-    let Some(key) = lookup(db, cache, secret).await? else {
-        return Ok(Err(Refusal::Invalid));
+    let digest = format::digest(secret);
+    let found = match cache.get(&digest) {
+        Some(hit) => hit,
+        None => {
+            // An address over its allowance gets no database work, except to read again
+            // a working key the cache knew before a change dropped it.
+            let penalty = limits.penalty(ip).filter(|_| !cache.was_known(&digest));
+            if let Some(wait) = penalty {
+                limits.note(Subject::Address(scope(ip)), "rate_limited");
+                return Ok(Err(Refusal::RateLimited {
+                    retry_after_secs: wait,
+                }));
+            }
+            load(db, cache, digest).await?
+        }
+    };
+    let Some(key) = found else {
+        return Ok(Err(refuse(None, Refusal::Invalid)));
     };
     let refusal = key.refusal(now).or_else(|| {
         if !key.allows(ip) {
@@ -57,7 +83,7 @@ pub async fn verify(
     });
     if let Some(r) = refusal {
         cache.refused(&key.key_id, r.code());
-        return Ok(Err(r));
+        return Ok(Err(refuse(Some(&key.key_id), r)));
     }
     cache.touch(&key, now, ip);
     Ok(Ok(key))
@@ -71,9 +97,18 @@ pub async fn lookup(
     secret: &str,
 ) -> Result<Option<Arc<VerifiedKey>>, sqlx::Error> {
     let digest = format::digest(secret);
-    if let Some(hit) = cache.get(&digest) {
-        return Ok(hit);
+    match cache.get(&digest) {
+        Some(hit) => Ok(hit),
+        None => load(db, cache, digest).await,
     }
+}
+
+/// Reads a key from the database into the cache.
+async fn load(
+    db: &Db,
+    cache: &KeyCache,
+    digest: [u8; 32],
+) -> Result<Option<Arc<VerifiedKey>>, sqlx::Error> {
     let hash = hex::encode(digest);
     let gen = cache.generation();
     type Row = (

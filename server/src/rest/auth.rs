@@ -9,6 +9,7 @@ use app::core::{
     access::{Grant, Principal},
     audit::Origin,
     keys::{
+        refusals::Subject,
         verified::{Refusal, VerifiedKey},
         verify::{self, Door},
     },
@@ -212,24 +213,21 @@ impl Api {
                 StatusCode::FORBIDDEN,
                 "A public SDK key cannot call this endpoint; use a secret REST key.".to_owned(),
             ),
+            Refusal::RateLimited { retry_after_secs } => {
+                return Err(self.app_err(AppError::RateLimited { retry_after_secs }))
+            }
         };
-        let err = self.err(status, refusal.code(), message);
-        if !refusal.is_anonymous() {
-            return Err(err);
-        }
-        // No key is known: the failure is counted per address, and past the allowance
-        // the answer is 429 instead.
-        Err(match st.keys.auth_failure(self.ip) {
-            None => err,
-            Some(wait) => self.app_err(AppError::RateLimited {
-                retry_after_secs: wait,
-            }),
-        })
+        Err(self.err(status, refusal.code(), message))
     }
 
     /// 403 `insufficient_permissions` naming `perm`, counted against the key.
     fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
         self.state.keys.refused(key_id, "insufficient_permissions");
+        let subject = Subject::Key(key_id.to_owned());
+        self.state
+            .keys
+            .refusals()
+            .note(subject, "insufficient_permissions");
         self.err(
             StatusCode::FORBIDDEN,
             "insufficient_permissions",

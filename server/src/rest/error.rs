@@ -81,7 +81,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        tracing::info!(
+        // Refusals reach the log as counted summaries (`core::keys::refusals`), never a
+        // line each: a flood must not fill the disk.
+        tracing::debug!(
             request_id = %self.request_id,
             status = self.status.as_u16(),
             code = self.code,

@@ -106,6 +106,15 @@ impl Server {
         self.wait_healthy().await;
     }
 
+    /// Stops the process the way an orchestrator does (SIGTERM: graceful shutdown) and
+    /// waits for it to exit.
+    pub fn stop_gracefully(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap();
+    }
+
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

@@ -164,3 +164,58 @@ impl futures_core::Stream for Chunks {
         std::task::Poll::Ready(self.0.next())
     }
 }
+
+#[tokio::test]
+async fn pages_are_compressed_but_never_an_answer_that_shows_a_secret() {
+    use super::access::{make_app, pairs};
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Zip", "").await;
+    let get = |path: &str| {
+        client()
+            .get(s.url(path))
+            .header("cookie", &owner)
+            .header("accept-encoding", "gzip")
+    };
+    let encoding = |r: &reqwest::Response| {
+        r.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // A page and the OpenAPI document: compressed when the client accepts it.
+    for path in ["/keys", "/api/v1/openapi.json"] {
+        let r = get(path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(encoding(&r).as_deref(), Some("gzip"), "{path}");
+        let plain = client()
+            .get(s.url(path))
+            .header("cookie", &owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(encoding(&plain), None, "{path} without Accept-Encoding");
+    }
+    // /account shows an authenticator's seed while it is set up.
+    let r = get("/account").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(encoding(&r), None);
+    // A new key's secret comes in the answer to a post: never compressed.
+    let r = client()
+        .post(s.url("/fn/keys/create"))
+        .header("origin", &s.base)
+        .header("cookie", &owner)
+        .header("accept-encoding", "gzip")
+        .form(&pairs(&[
+            ("name", "zip"),
+            ("app_id", &app.to_string()),
+            ("environment", "live"),
+            ("role_id", "3"),
+            ("expiry", "never"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(encoding(&r), None);
+    assert!(r.text().await.unwrap().contains("kw_live_"));
+}

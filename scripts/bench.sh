@@ -7,7 +7,14 @@
 # figures with 1,000 and with 1,000,000 keys in the database (two servers, measured in
 # alternation).
 #
-# Targets: whoami/healthz ≥ 0.90; p99 with 1M keys ≤ 1.2 × p99 with 1k keys.
+# Then: the server's peak memory (VmHWM) after 50 concurrent correct sign-ins (from 50
+# addresses, through a trusted proxy's X-Forwarded-For), and whoami's requests/s while
+# another address floods a revoked key with 200 connections, against whoami alone
+# (alternating).
+#
+# Targets: whoami/healthz ≥ 0.90; p99 with 1M keys ≤ 1.2 × p99 with 1k keys; peak memory
+# after 50 concurrent sign-ins ≤ 150 MB; whoami under a flood of bad keys from another
+# address ≥ 0.80 of whoami alone.
 # Environment: KEYWARD_BENCH_SECONDS (default 5 per run), KEYWARD_BENCH_ROUNDS (5),
 # KEYWARD_BENCH_CONNECTIONS (32).
 set -euo pipefail
@@ -32,6 +39,9 @@ cargo build --release --locked -p keyward --features app/ssr -q
 work="$(mktemp -d)"
 db="$work/bench.db"
 export KEYWARD_DATABASE_URL="sqlite://$db" KEYWARD_LISTEN="127.0.0.1:$port" KEYWARD_LOG=warn
+# wrk and curl connect from 127.0.0.1: as a trusted proxy, its X-Forwarded-For names the
+# client (the flood and the sign-ins below come "from" other addresses).
+export KEYWARD_TRUSTED_PROXIES=127.0.0.1/32
 base="http://127.0.0.1:$port"
 printf 'benchmark-password-%s\n' "$RANDOM$RANDOM" > "$work/pw"
 target/release/keyward admin create --email bench@example.com --password-file "$work/pw" >/dev/null
@@ -59,6 +69,29 @@ whoami() { run "${1:-$base}/api/v1/whoami" "Authorization: Bearer $key"; }
 check() { curl -fs -H "Authorization: Bearer $key" "${1:-$base}/api/v1/whoami" >/dev/null || { echo "bench: whoami with the key failed" >&2; exit 1; }; }
 check
 
+# 50 concurrent correct sign-ins, each from its own address; then the process's peak
+# resident memory.
+echo "bench: 50 concurrent sign-ins" >&2
+signin_ok=$(python3 - "$base" "$(head -1 "$work/pw")" <<'PY'
+import sys, threading, urllib.parse, urllib.request
+base, pw = sys.argv[1], sys.argv[2]
+ok = []
+def one(i):
+    data = urllib.parse.urlencode({"email": "bench@example.com", "password": pw}).encode()
+    req = urllib.request.Request(base + "/fn/auth/login", data=data, headers={"X-Forwarded-For": f"198.18.{i // 250}.{i % 250 + 1}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            ok.append(r.status == 200)
+    except Exception:
+        ok.append(False)
+threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(ok))
+PY
+)
+peak_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+
 fill_keys() { # total rows wanted in api_keys [database, default $db]
   sqlite3 "${2:-$db}" >/dev/null <<SQL
 pragma busy_timeout = 10000;
@@ -84,6 +117,26 @@ done
 h_rps=$(printf "$hr" | median); h_p99=$(printf "$hp" | median)
 w_rps=$(printf "$wr" | median); w_p99=$(printf "$wp" | median)
 
+# A revoked key flooded from another address (200 connections) while the valid key is
+# measured; alternating with the valid key alone.
+bad=$(curl -fs -b "$jar" --data "name=flood&app_id=$app&environment=live&role_id=3&expiry=never&networks=" "$base/fn/keys/create" \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["key"]["key_id"], v["secret"])')
+bad_id=${bad%% *}; bad_secret=${bad#* }
+curl -fs -o /dev/null -X DELETE -H "Authorization: Bearer $key" "$base/api/v1/keys/$bad_id"
+check
+echo "bench: whoami alone and under a flood of a revoked key from another address" >&2
+ar=""; fr=""
+for _ in $(seq 1 "$rounds"); do
+  out=$(whoami); ar="$ar$(echo "$out" | rps)\n"
+  wrk -t1 -c200 -d"$((secs + 2))s" -H "Authorization: Bearer $bad_secret" -H "X-Forwarded-For: 203.0.113.66" "$base/api/v1/whoami" >/dev/null &
+  flood=$!
+  sleep 1
+  out=$(whoami); fr="$fr$(echo "$out" | rps)\n"
+  wait $flood || true
+done
+alone_rps=$(printf "$ar" | median); flooded_rps=$(printf "$fr" | median)
+check
+
 # 1,000 keys here; a copy of this database grows to 1,000,000 keys and gets a second
 # server. The two are then measured in alternation (1k, 1M, 1k, …), like healthz and
 # whoami above, so drift and background I/O hit both alike.
@@ -108,9 +161,9 @@ done
 w1k_rps=$(printf "$kr" | median); w1k_p99=$(printf "$kp" | median)
 w1m_rps=$(printf "$mr" | median); w1m_p99=$(printf "$mp" | median)
 
-python3 - "$h_rps" "$h_p99" "$w_rps" "$w_p99" "$w1k_rps" "$w1k_p99" "$w1m_rps" "$w1m_p99" <<'PY'
+python3 - "$h_rps" "$h_p99" "$w_rps" "$w_p99" "$w1k_rps" "$w1k_p99" "$w1m_rps" "$w1m_p99" "$alone_rps" "$flooded_rps" "$peak_kb" "$signin_ok" <<'PY'
 import sys
-h_rps, h_p99, w_rps, w_p99, k_rps, k_p99, m_rps, m_p99 = map(float, sys.argv[1:])
+h_rps, h_p99, w_rps, w_p99, k_rps, k_p99, m_rps, m_p99, alone, flooded, peak_kb, signin_ok = map(float, sys.argv[1:])
 print(f"| run | requests/s | p99 |")
 print(f"|---|---:|---:|")
 print(f"| GET /healthz | {h_rps:,.0f} | {h_p99:.2f} ms |")
@@ -121,4 +174,8 @@ ratio = w_rps / h_rps
 growth = m_p99 / k_p99 if k_p99 else float("nan")
 print(f"\nwhoami/healthz requests/s ratio: {ratio:.2f} (target >= 0.90: {'met' if ratio >= 0.90 else 'NOT met'})")
 print(f"p99 1M keys / 1k keys: {growth:.2f} (target <= 1.20: {'met' if growth <= 1.20 else 'NOT met'})")
+flood = flooded / alone
+print(f"whoami under a flood of a revoked key from another address / alone: {flood:.2f} ({flooded:,.0f} / {alone:,.0f} requests/s; target >= 0.80: {'met' if flood >= 0.80 else 'NOT met'})")
+peak_mb = peak_kb / 1024
+print(f"peak memory after 50 concurrent sign-ins ({signin_ok:.0f} of 50 signed in): {peak_mb:.0f} MB (target <= 150 MB: {'met' if peak_mb <= 150 and signin_ok == 50 else 'NOT met'})")
 PY

@@ -153,23 +153,6 @@ pub fn fixed_headers(https: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
         .collect()
 }
 
-/// Which responses may be compressed (gzip, when the client accepts it): answers to
-/// GET and HEAD, where pages, lists and the browser bundle are. Never an answer to a
-/// form post or a REST write, which is where a secret is shown (a new or rolled key, a
-/// webhook secret, an authenticator's seed, recovery codes), nor `/account`, which
-/// shows an authenticator's seed while it is set up: compressing a secret beside text
-/// a requester controls lets its length leak it (BREACH). For those the client's
-/// `Accept-Encoding` is dropped before the compression layer sees it.
-pub async fn compress_only_safe(mut req: Request, next: Next) -> Response {
-    let safe_method = matches!(*req.method(), Method::GET | Method::HEAD);
-    let path = req.uri().path();
-    let shows_secret = path == "/account" || path.starts_with("/account/");
-    if !safe_method || shows_secret {
-        req.headers_mut().remove(header::ACCEPT_ENCODING);
-    }
-    next.run(req).await
-}
-
 /// Request bodies over the configured limit get 413 before any handler reads them:
 /// a declared `Content-Length` is refused at once; a body without one (chunked) is read
 /// up to the limit and refused as soon as it goes past it.

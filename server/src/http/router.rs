@@ -6,7 +6,6 @@ use crate::rest;
 use app::{shell, state::AppState, App};
 use axum::{middleware::from_fn_with_state, routing::get, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::compression::CompressionLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 pub fn build(state: AppState) -> Router {
@@ -57,8 +56,6 @@ pub fn build(state: AppState) -> Router {
         )
         .merge(panel)
         .layer(from_fn_with_state(state.clone(), middleware::limit_body))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn(middleware::compress_only_safe))
         .layer(from_fn_with_state(state.clone(), middleware::security));
     middleware::fixed_headers(cfg.public_url.https)
         .into_iter()

@@ -184,6 +184,18 @@ async fn a_browser_that_signed_in_before_keeps_its_allowance_during_an_attack() 
         }
     }
     assert_eq!(last, 429, "the account-wide scope is armed");
+    // A few more, so the account-wide delay outlasts this test however slow the machine
+    // (delays double with each attempt: 1, 2, 4 … seconds).
+    for i in 40..48 {
+        let xff = format!("203.0.113.{}", i + 1);
+        password_step(
+            &s,
+            "owner@example.com",
+            "wrong password!!",
+            &[("x-forwarded-for", &xff)],
+        )
+        .await;
+    }
     // A new browser, even with the right password, waits…
     let r = password_step(
         &s,

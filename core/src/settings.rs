@@ -130,7 +130,7 @@ pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, App
         let net = parse_cidr(line).ok_or_else(|| {
             AppError::validation(
                 "panel_networks",
-                format!("Line {n} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32."),
+                format!("Line {n} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32 (a range is written from its first address)."),
             )
         })?;
         if !nets.contains(&net) {

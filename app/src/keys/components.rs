@@ -36,8 +36,8 @@ pub fn KeysPage() -> impl IntoView {
     view! {
         <Page title="API keys" me data=move || data.get() render=move |_me, data| view! {
                     <h1>"API keys"</h1>
-                    <Secret action=create/>
-                    <RolledSecret action=roll/>
+                    <Secret value=move || create.value().get()/>
+                    <Secret value=move || roll.value().get()/>
                     <KeyTable data=data.clone() revoke roll edit/>
                     {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create/> })}
                 }.into_any()/>
@@ -72,28 +72,18 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
     }
 }
 
+/// The result of an action that makes a secret (create, roll): the secret once, or
+/// why it failed.
 #[component]
-fn Secret(action: ServerAction<CreateKey>) -> impl IntoView {
+fn Secret(
+    value: impl Fn() -> Option<Result<NewSecret, crate::error::AppError>> + Send + Sync + 'static,
+) -> impl IntoView {
     move || {
-        action.value().with(|v| match v {
-            Some(Ok(s)) => Some(view! { <SecretBox s=s.clone()/> }.into_any()),
-            Some(Err(e)) => Some(
-                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
-            ),
-            None => None,
-        })
-    }
-}
-
-#[component]
-fn RolledSecret(action: ServerAction<RollKey>) -> impl IntoView {
-    move || {
-        action.value().with(|v| match v {
-            Some(Ok(s)) => Some(view! { <SecretBox s=s.clone()/> }.into_any()),
-            Some(Err(e)) => Some(
-                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
-            ),
-            None => None,
+        value().map(|v| match v {
+            Ok(s) => view! { <SecretBox s/> }.into_any(),
+            Err(e) => {
+                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()
+            }
         })
     }
 }

@@ -503,15 +503,45 @@ fn parse_public_url(text: &str) -> Result<PublicUrl, ConfigError> {
 /// An address (`10.1.2.3`, `::1`) or a CIDR (`10.0.0.0/8`).
 pub fn parse_cidr(text: &str) -> Option<IpNet> {
     let t = text.trim();
-    t.parse::<IpNet>()
-        .ok()
-        .map(|n| n.trunc())
-        .or_else(|| t.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+    let net = match t.parse::<IpNet>() {
+        // A range written from another address than its first (`1.2.3.4/0`) is refused,
+        // not silently widened: the writer may have meant the single address.
+        Ok(n) if n.trunc() != n => return None,
+        Ok(n) => n,
+        Err(_) => IpNet::from(t.parse::<std::net::IpAddr>().ok()?),
+    };
+    Some(ipv4_form(net))
+}
+
+/// An IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) as the IPv4 range it names: client
+/// addresses are compared in IPv4 form, so the mapped form would never match.
+fn ipv4_form(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_are_read_from_their_first_address_and_mapped_ones_as_ipv4() {
+        let p = |t: &str| parse_cidr(t).map(|n| n.to_string());
+        assert_eq!(p("10.0.0.0/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(p(" 192.0.2.7 ").as_deref(), Some("192.0.2.7/32"));
+        assert_eq!(p("2001:db8::/32").as_deref(), Some("2001:db8::/32"));
+        assert_eq!(p("1.2.3.4/0"), None, "host bits under the prefix");
+        assert_eq!(p("10.1.2.3/8"), None);
+        assert_eq!(p("::ffff:1.2.3.4/128").as_deref(), Some("1.2.3.4/32"));
+        assert_eq!(p("::ffff:10.0.0.0/104").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(p("::ffff:1.2.3.4").as_deref(), Some("1.2.3.4/32"));
+        assert_eq!(p("nonsense"), None);
+    }
 
     fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env: Vec<(String, String)> = env

@@ -63,6 +63,12 @@ fn params() -> Params {
     Params::new(19_456, 2, 1, None).expect("static argon2 parameters are valid")
 }
 
+/// The most a stored hash may ask for (in KiB, passes, lanes); above them it does not
+/// verify.
+const MAX_M_COST: u32 = 65_536;
+const MAX_T_COST: u32 = 10;
+const MAX_P_COST: u32 = 4;
+
 /// Argon2's working memory, sized for [`params`].
 type Memory = Vec<Block>;
 
@@ -107,24 +113,31 @@ fn verify_in(password: &[u8], phc: &str, memory: &mut Memory) -> Result<bool, Pa
             "the stored hash has no salt or output".into(),
         ));
     };
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| err(&e))?;
-    let version = parsed
-        .version
-        .map(Version::try_from)
-        .transpose()
-        .map_err(|e| err(&e))?
-        .unwrap_or_default();
+    // Only what Keyward writes is verified: argon2id, version 19, and costs no higher
+    // than `MAX_*` (a stored hash must not make a sign-in allocate or spin without bound).
     let params = Params::try_from(&parsed).map_err(|e| err(&e))?;
+    if parsed.algorithm != argon2::ARGON2ID_IDENT
+        || parsed.version != Some(Version::V0x13.into())
+        || params.m_cost() > MAX_M_COST
+        || params.t_cost() > MAX_T_COST
+        || params.p_cost() > MAX_P_COST
+    {
+        tracing::warn!("a stored password hash has parameters Keyward does not verify");
+        return Ok(false);
+    }
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| err(&e))?;
     let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     if memory.len() < params.block_count() {
-        // A hash made with more memory than today's parameters (kept readable).
-        *memory = new_memory(params.block_count());
+        // More memory than today's parameters (within the caps): a buffer of its own,
+        // so the pool keeps its size.
+        let mut own = new_memory(params.block_count());
+        argon2.hash_password_into_with_memory(password, salt_bytes, &mut out, &mut own[..])
+    } else {
+        argon2.hash_password_into_with_memory(password, salt_bytes, &mut out, &mut memory[..])
     }
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password, salt_bytes, &mut out, &mut memory[..])
-        .map_err(|e| err(&e))?;
+    .map_err(|e| err(&e))?;
     let computed = Output::new(&out).map_err(|e| err(&e))?;
     // `Output`'s equality is constant-time.
     Ok(computed == expected)
@@ -204,13 +217,18 @@ impl Hasher {
         &self,
         f: impl FnOnce(&mut Memory) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
+        // The permit goes into the blocking task: a request dropped while its hash runs
+        // (the client went away) does not free a permit for another hash while this
+        // one still holds its memory.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
         let memories = self.memories.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let taken = memories.lock().ok().and_then(|mut m| m.pop());
             let mut memory = taken.unwrap_or_else(|| new_memory(params().block_count()));
             let result = f(&mut memory);
@@ -314,5 +332,58 @@ mod tests {
         // One permit: one memory, made once and kept.
         h.hash("another long password").await.unwrap();
         assert_eq!(h.memories.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_of_another_kind_or_beyond_the_caps_never_verifies() {
+        use argon2::password_hash::PasswordHasher as _;
+        let h = Hasher::new(1);
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let make = |alg, m, t, p| {
+            Argon2::new(alg, Version::V0x13, Params::new(m, t, p, None).unwrap())
+                .hash_password(b"correct horse battery", &salt)
+                .unwrap()
+                .to_string()
+        };
+        for hash in [
+            make(Algorithm::Argon2i, 19_456, 2, 1),
+            make(Algorithm::Argon2d, 19_456, 2, 1),
+            make(Algorithm::Argon2id, 19_456, 11, 1),
+            make(Algorithm::Argon2id, 65_537, 1, 1),
+        ] {
+            assert!(
+                !h.verify("correct horse battery", Some(&hash))
+                    .await
+                    .unwrap(),
+                "{hash}"
+            );
+        }
+        // Within the caps but above today's memory: verifies, and the pool keeps its size.
+        let bigger = make(Algorithm::Argon2id, 32_768, 1, 1);
+        assert!(h
+            .verify("correct horse battery", Some(&bigger))
+            .await
+            .unwrap());
+        let sizes: Vec<usize> = h.memories.lock().unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [19_456]);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_mid_hash_keeps_its_permit_until_the_hash_ends() {
+        let h = Hasher::new(1);
+        let hashing = h.hash("a long enough password");
+        // Start it, then drop it while the blocking task runs.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(5), hashing).await;
+        assert_eq!(
+            h.permits.available_permits(),
+            0,
+            "the running hash holds the permit"
+        );
+        h.hash("another long password").await.unwrap();
+        assert_eq!(
+            h.memories.lock().unwrap().len(),
+            1,
+            "never more memories than permits"
+        );
     }
 }

@@ -216,7 +216,12 @@ impl KeyCache {
     pub(super) fn put(&self, digest: [u8; 32], gen: u64, v: Option<Arc<VerifiedKey>>) {
         if let Ok(mut map) = self.inner.entries.write() {
             if map.len() >= CACHE_MAX {
-                map.clear();
+                // Unknown secrets go first: a flood of made-up keys must not push the
+                // working keys out (nor what `was_known` remembers of them).
+                map.retain(|_, (_, k)| k.is_some());
+                if map.len() >= CACHE_MAX {
+                    map.clear();
+                }
             }
             map.insert(digest, (gen, v));
         }

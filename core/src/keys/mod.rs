@@ -50,7 +50,7 @@ pub fn parse_networks(field: &str, text: &str) -> Result<Vec<IpNet>, AppError> {
             AppError::validation(
                 field,
                 format!(
-                    "Entry {} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32.",
+                    "Entry {} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32 (a range is written from its first address).",
                     i + 1
                 ),
             )
@@ -407,7 +407,26 @@ pub fn parse_environment(text: &str) -> Result<Environment, AppError> {
 
 /// An allow-list sent as a list (the REST API): each entry an address or a CIDR.
 pub fn networks_of(field: &str, entries: &[String]) -> Result<Vec<IpNet>, AppError> {
-    parse_networks(field, &entries.join("\n"))
+    let mut out: Vec<IpNet> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        // One address or range per entry: a blank entry or a list in one entry is a
+        // mistake to point out, never an "any address" or two networks.
+        let net = parse_cidr(entry)
+            .filter(|_| !entry.trim().is_empty() && !entry.contains([',', '\n']))
+            .ok_or_else(|| {
+                AppError::validation(
+                    field,
+                    format!(
+                        "{field}[{i}] ({}) is not one IP address or range such as 10.0.0.0/8 or 2001:db8::/32 (a range is written from its first address).",
+                        entry.chars().take(60).collect::<String>()
+                    ),
+                )
+            })?;
+        if !out.contains(&net) {
+            out.push(net);
+        }
+    }
+    dedup(&out)
 }
 
 /// Creates a REST key owned by the acting user; returns it and its secret (the only

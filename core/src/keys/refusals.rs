@@ -26,6 +26,13 @@ type Limiter<K> = governor::DefaultKeyedRateLimiter<K>;
 /// from many addresses).
 const MAX_TRACKED: usize = 1_000;
 
+/// An address past its allowance is penalised for at least this long, and again with
+/// every request it makes meanwhile: a flood stays on the cheap path until it stops.
+const PENALTY: Duration = Duration::from_secs(10);
+
+/// At most this many addresses are penalised at once (about 4 MB).
+const MAX_PENALISED: usize = 100_000;
+
 /// Who a refusal is counted against in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Subject {
@@ -97,6 +104,17 @@ impl Refusals {
         Some(left.as_secs().max(1))
     }
 
+    /// Answers a request from a penalised address without looking its key up: counted
+    /// as `rate_limited`, and the penalty starts again. Returns the seconds to wait.
+    pub fn refuse_penalised(&self, ip: IpAddr) -> u64 {
+        let scope = scope(ip);
+        self.note(Subject::Address(scope), "rate_limited");
+        if let Ok(mut map) = self.penalised.lock() {
+            map.insert(scope, Instant::now() + PENALTY);
+        }
+        PENALTY.as_secs()
+    }
+
     /// Counts a refusal with `code` from `ip` (and of `key_id` when the key is known);
     /// `Some(seconds to wait)` when either is past its allowance: the answer is then
     /// 429 instead.
@@ -113,10 +131,16 @@ impl Refusals {
             .map(|n| wait_secs(&n));
         if let Some(wait) = by_address {
             if let Ok(mut map) = self.penalised.lock() {
-                if map.len() >= MAX_TRACKED {
-                    map.clear();
+                if map.len() >= MAX_PENALISED {
+                    let now = Instant::now();
+                    map.retain(|_, until| *until > now);
                 }
-                map.insert(scope, Instant::now() + Duration::from_secs(wait));
+                // Still full of live penalties: this address goes unrecorded (it is still
+                // answered 429 here) rather than every other one being forgotten.
+                if map.len() < MAX_PENALISED {
+                    let until = Instant::now() + Duration::from_secs(wait).max(PENALTY);
+                    map.insert(scope, until);
+                }
             }
         }
         let by_key = key_id.and_then(|k| {

@@ -10,7 +10,6 @@
 use super::{
     cache::KeyCache,
     format,
-    refusals::{scope, Subject},
     verified::{Refusal, VerifiedKey},
 };
 use crate::{access::role_permissions, infra::config::parse_cidr, infra::db::Db};
@@ -59,11 +58,9 @@ pub async fn verify(
         None => {
             // An address over its allowance gets no database work, except to read again
             // a working key the cache knew before a change dropped it.
-            let penalty = limits.penalty(ip).filter(|_| !cache.was_known(&digest));
-            if let Some(wait) = penalty {
-                limits.note(Subject::Address(scope(ip)), "rate_limited");
+            if limits.penalty(ip).is_some() && !cache.was_known(&digest) {
                 return Ok(Err(Refusal::RateLimited {
-                    retry_after_secs: wait,
+                    retry_after_secs: limits.refuse_penalised(ip),
                 }));
             }
             load(db, cache, digest).await?

@@ -9,7 +9,6 @@ use app::core::{
     access::{Grant, Principal},
     audit::Origin,
     keys::{
-        refusals::Subject,
         verified::{Refusal, VerifiedKey},
         verify::{self, Door},
     },
@@ -40,6 +39,9 @@ pub struct Api {
     bearer: Result<Option<String>, BadAuth>,
     started: tokio::time::Instant,
 }
+
+/// How long a `rate_limited` answer is held back (see `Api::verify`).
+const RATE_LIMITED_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// See `Api::invalid`.
 const INVALID_KEY_FLOOR: std::time::Duration = std::time::Duration::from_millis(20);
@@ -214,7 +216,11 @@ impl Api {
                 "A public SDK key cannot call this endpoint; use a secret REST key.".to_owned(),
             ),
             Refusal::RateLimited { retry_after_secs } => {
-                return Err(self.app_err(AppError::RateLimited { retry_after_secs }))
+                // A caller past its allowance waits for its answer: a flooding
+                // connection then sits idle instead of taking the CPU that other
+                // callers' requests need.
+                tokio::time::sleep(RATE_LIMITED_DELAY).await;
+                return Err(self.app_err(AppError::RateLimited { retry_after_secs }));
             }
         };
         Err(self.err(status, refusal.code(), message))
@@ -222,15 +228,18 @@ impl Api {
 
     /// 403 `insufficient_permissions` naming `perm`, counted against the key.
     fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
-        self.state.keys.refused(key_id, "insufficient_permissions");
-        let subject = Subject::Key(key_id.to_owned());
-        self.state
-            .keys
-            .refusals()
-            .note(subject, "insufficient_permissions");
+        let keys = &self.state.keys;
+        keys.refused(key_id, "insufficient_permissions");
+        // Counted like every refusal: past the allowance, 429.
+        let code = "insufficient_permissions";
+        if let Some(wait) = keys.refusals().count(self.ip, Some(key_id), code) {
+            return self.app_err(AppError::RateLimited {
+                retry_after_secs: wait,
+            });
+        }
         self.err(
             StatusCode::FORBIDDEN,
-            "insufficient_permissions",
+            code,
             format!("This key's role lacks the permission {perm}."),
         )
     }

@@ -27,10 +27,22 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 const STATIC_PREFIX: &str = "/pkg/";
 
-fn random_b64(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    rand::rngs::OsRng.fill_bytes(&mut b);
+/// `N` random bytes, URL-safe base64. The thread's CSPRNG (ChaCha, seeded and reseeded
+/// from the OS) is unpredictable enough for request ids and CSP nonces and costs no
+/// system call per request.
+fn random_b64<const N: usize>() -> String {
+    let mut b = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Paths whose answers are never an HTML page of the panel (the REST API, the probes,
+/// the static bundle): they need no CSP nonce, and get the strict fixed policy.
+fn never_a_page(path: &str) -> bool {
+    path.starts_with("/api/v1/")
+        || path == "/healthz"
+        || path == "/readyz"
+        || path.starts_with(STATIC_PREFIX)
 }
 
 /// True when a browser tells us a state-changing request comes from another origin.
@@ -67,7 +79,7 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         &state.config.trusted_proxies,
     );
     req.extensions_mut().insert(ClientIp(ip));
-    let request_id = random_b64(12);
+    let request_id = random_b64::<12>();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let path = req.uri().path().to_owned();
 
@@ -85,8 +97,10 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         tracing::warn!(%ip, path, request_id, "cross-origin request refused");
         (StatusCode::FORBIDDEN, "Cross-origin request refused.\n").into_response()
     } else {
-        let nonce = random_b64(18);
-        req.extensions_mut().insert(CspNonce(nonce.clone()));
+        let nonce = (!never_a_page(&path)).then(random_b64::<18>);
+        if let Some(nonce) = &nonce {
+            req.extensions_mut().insert(CspNonce(nonce.clone()));
+        }
         // Every log line of the request (a logged cause included) carries its id, the one
         // in the `X-Request-Id` a user reports.
         // A path that carries an API key (refused by the REST API) is not logged.
@@ -97,13 +111,15 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         };
         let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %logged_path);
         let mut res = tracing::Instrument::instrument(next.run(req), span).await;
-        let csp = format!(
-            "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
-             img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
-             form-action 'self'; frame-ancestors 'none'"
-        );
-        if let Ok(v) = HeaderValue::from_str(&csp) {
-            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        if let Some(nonce) = nonce {
+            let csp = format!(
+                "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
+                 img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+                 form-action 'self'; frame-ancestors 'none'"
+            );
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
         }
         res
     };

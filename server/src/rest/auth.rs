@@ -41,7 +41,7 @@ pub struct Api {
 }
 
 /// How long a `rate_limited` answer is held back (see `Api::verify`).
-const RATE_LIMITED_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+const RATE_LIMITED_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// See `Api::invalid`.
 const INVALID_KEY_FLOOR: std::time::Duration = std::time::Duration::from_millis(20);

@@ -104,6 +104,18 @@ async fn security_headers_and_a_fresh_nonce_per_page() {
     let r = client().get(s.url("/no-such-page")).send().await.unwrap();
     assert!(r.headers().contains_key("content-security-policy"));
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // Answers that are never a page (probes, the REST API) get the strictest policy,
+    // with no nonce to make.
+    for path in ["/healthz", "/api/v1/whoami"] {
+        let r = client().get(s.url(path)).send().await.unwrap();
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(r.headers().contains_key("x-request-id"), "{path}");
+    }
 }
 
 #[tokio::test]

@@ -326,6 +326,12 @@ async fn throttled_sign_in_says_when_to_try_again() {
     for _ in 0..3 {
         assert_eq!(try_login("wrong password!!").await.status(), 400);
     }
+    // A few more: each counts, even when refused, so the delay (1, 2, 4 … seconds)
+    // outlasts this test however slow the machine.
+    for _ in 0..4 {
+        let st = try_login("wrong password!!").await.status();
+        assert!(st == 400 || st == 429, "{st}");
+    }
     // Under delay: even the right password waits, and the answer says how long.
     let r = try_login(PASSWORD).await;
     assert_eq!(r.status(), 429);

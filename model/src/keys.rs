@@ -35,6 +35,9 @@ pub struct KeyInfo {
 pub const DEFAULT_PAGE: i64 = 50;
 /// The most keys one request may ask for.
 pub const MAX_PAGE: i64 = 500;
+/// Counts shown in summaries stop here: past it the panel says "more than" (counting
+/// further would cost as much as reading every row).
+pub const COUNT_CAP: i64 = 1000;
 
 /// Which keys to list (every field optional; the panel's filters and the query string
 /// of `GET /api/v1/keys`).

@@ -53,7 +53,9 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     eprintln!("keyward: listening on http://{bound}");
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(app),
     )
     .with_graceful_shutdown(shutdown())
     .await

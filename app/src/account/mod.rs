@@ -142,6 +142,8 @@ const RECOVERY_ONCE_KEY: &str = "recovery_once";
 
 #[server(prefix = "/fn", endpoint = "account/totp")]
 pub async fn totp_status() -> Result<TotpInfo, AppError> {
+    // A seed waiting for its code, or recovery codes shown once.
+    crate::auth::ssr::carries_secret();
     async {
         use crate::core::identity::totp;
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;

@@ -475,3 +475,21 @@ pub async fn check_password(
 ) -> Result<(), AppError> {
     sign_in::check_own_password(&ctx.cx(), ctx.browser(), user_id, password, purpose).await
 }
+
+/// The `Cache-Control` of an answer that carries a secret (see [`carries_secret`]; the
+/// REST API's new and rolled keys send it too).
+pub const SECRET_CACHE_CONTROL: &str = "no-store, no-transform";
+
+/// Marks this answer (a server function's, or the page whose data it loads) as carrying
+/// a secret: a new key, a TOTP seed, recovery codes, a signing secret, an invitation's
+/// token. `Cache-Control: no-store, no-transform`: stored nowhere, and never compressed
+/// by the server, because the secret sits beside text the requester controls and a
+/// compressed answer's length would tell an observer whether a guess matched (BREACH).
+pub fn carries_secret() {
+    if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        opts.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static(SECRET_CACHE_CONTROL),
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub enum InviteView {
 
 #[server(prefix = "/fn", endpoint = "invite/get")]
 pub async fn get_invite(token: String) -> Result<InviteView, AppError> {
+    // The invitation page carries its token (the link is the credential).
+    crate::auth::ssr::carries_secret();
     async {
         use crate::core::identity::invitations::{lookup, LinkState};
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use model::keys::{AppChoice, AppInfo, KeyFilter, KeyInfo, KeyPage, DEFAULT_PAGE, MAX_PAGE};
+pub use model::keys::{
+    AppChoice, AppInfo, KeyFilter, KeyInfo, KeyPage, COUNT_CAP, DEFAULT_PAGE, MAX_PAGE,
+};
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -100,6 +102,7 @@ pub async fn create_key(
     #[server(default)] expiry_date: String,
     #[server(default)] networks: String,
 ) -> Result<NewSecret, AppError> {
+    crate::auth::ssr::carries_secret();
     crate::guarded!(crate::roles::Permission::ApiKeyCreate, |ctx, grant| async {
         use crate::core::keys;
         let cx = ctx.cx();
@@ -170,6 +173,7 @@ pub async fn revoke_key(
 /// `grace`: seconds the old key keeps working (0, 3600, 86400 or 604800).
 #[server(prefix = "/fn", endpoint = "keys/roll")]
 pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError> {
+    crate::auth::ssr::carries_secret();
     crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
         if ![0, 3600, 86_400, 604_800].contains(&grace) {
             return Err(AppError::validation("grace", "Choose a grace period."));
@@ -244,6 +248,7 @@ pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), 
 /// Returns the secret: the only time it is shown.
 #[server(prefix = "/fn", endpoint = "apps/webhooks/register")]
 pub async fn register_webhook(app_id: i64, url: String) -> Result<String, AppError> {
+    crate::auth::ssr::carries_secret();
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let st = &ctx.state;
         crate::core::messages::webhooks::register(

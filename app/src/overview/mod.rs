@@ -230,6 +230,11 @@ fn MyKeys(keys: Vec<KeyInfo>, total: i64) -> impl IntoView {
     let summary = match total {
         0 => "You hold no active API keys.".to_owned(),
         1 => "You hold 1 active API key.".to_owned(),
+        n if n > crate::keys::COUNT_CAP => format!(
+            "You hold more than {} active API keys; the {} newest:",
+            crate::keys::COUNT_CAP,
+            keys.len()
+        ),
         n if n as usize > keys.len() => {
             format!("You hold {n} active API keys; the {} newest:", keys.len())
         }

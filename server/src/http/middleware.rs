@@ -1,4 +1,4 @@
-//! The security base every route sits behind.
+//! The security base every request passes: one middleware around the whole router.
 //!
 //! - the client address, computed once per request (trusted-proxy rules) and stored in
 //!   the request's extensions for every later check;
@@ -6,8 +6,11 @@
 //!   comes from (`Sec-Fetch-Site`, else `Origin`), and a POST from another site is
 //!   refused before any handler runs. The REST API (`/api/v1/`) authenticates with a
 //!   Bearer key, never a cookie, so it is exempt;
-//! - security headers on every response, with a fresh CSP nonce per request that the
-//!   page's hydration scripts carry;
+//! - request bodies over the configured limit refused (413) before any handler;
+//! - a key anywhere in an `/api/` URL refused (400 `key_in_query`) before any route;
+//! - security headers on every response, with a fresh CSP nonce per page that the
+//!   page's hydration scripts carry (answers that are never a page get the strict fixed
+//!   policy and none of the document-only headers);
 //! - `Cache-Control: no-store` on everything but the static bundle;
 //! - signed-out visitors sent to /login before any panel page renders.
 
@@ -23,7 +26,6 @@ use axum::{
 use base64::Engine as _;
 use rand::RngCore as _;
 use std::net::SocketAddr;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 const STATIC_PREFIX: &str = "/pkg/";
 
@@ -79,107 +81,188 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         &state.config.trusted_proxies,
     );
     req.extensions_mut().insert(ClientIp(ip));
-    let request_id = random_b64::<12>();
-    req.extensions_mut().insert(RequestId(request_id.clone()));
-    let path = req.uri().path().to_owned();
+    let request_id = RequestId::random();
+    req.extensions_mut().insert(request_id);
+    let path = req.uri().path();
+    let is_static = path.starts_with(STATIC_PREFIX);
+    let api = path.starts_with("/api/");
+    let page = !never_a_page(path);
+    // A path that carries an API key (refused by the REST API) is never logged.
+    let logged_path = if crate::rest::url_has_key(req.uri()) {
+        LoggedPath::CarriesKey
+    } else {
+        LoggedPath::Plain
+    };
 
     let mut res = if is_cross_origin(
         req.method(),
-        &path,
+        req.uri().path(),
         req.headers(),
         &state.config.public_url.origin,
     ) {
-        let path = if crate::rest::url_has_key(req.uri()) {
-            "(a path carrying an API key)"
-        } else {
-            path.as_str()
-        };
-        tracing::warn!(%ip, path, request_id, "cross-origin request refused");
+        tracing::warn!(%ip, path = %logged_path.show(req.uri().path()), %request_id, "cross-origin request refused");
         (StatusCode::FORBIDDEN, "Cross-origin request refused.\n").into_response()
     } else {
-        let nonce = (!never_a_page(&path)).then(random_b64::<18>);
-        if let Some(nonce) = &nonce {
-            req.extensions_mut().insert(CspNonce(nonce.clone()));
-        }
-        // Every log line of the request (a logged cause included) carries its id, the one
-        // in the `X-Request-Id` a user reports.
-        // A path that carries an API key (refused by the REST API) is not logged.
-        let logged_path = if crate::rest::url_has_key(req.uri()) {
-            "(a path carrying an API key)"
-        } else {
-            path.as_str()
-        };
-        let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %logged_path);
-        let mut res = tracing::Instrument::instrument(next.run(req), span).await;
-        if let Some(nonce) = nonce {
-            let csp = format!(
-                "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
-                 img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
-                 form-action 'self'; frame-ancestors 'none'"
-            );
-            if let Ok(v) = HeaderValue::from_str(&csp) {
-                res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        match bounded_body(state.config.max_body_bytes, request_id, req).await {
+            Err(res) => res,
+            // A key anywhere in an `/api/` URL is refused before any route, fallback or
+            // method check, whatever else is wrong with the request.
+            Ok(_) if api && matches!(logged_path, LoggedPath::CarriesKey) => {
+                crate::rest::key_in_url(request_id)
+            }
+            Ok(mut req) => {
+                let nonce = page.then(random_b64::<18>);
+                if let Some(nonce) = &nonce {
+                    req.extensions_mut().insert(CspNonce(nonce.clone()));
+                }
+                // Every log line of the request (a logged cause included) carries its
+                // id, the one in the `X-Request-Id` a user reports.
+                let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %logged_path.show(req.uri().path()));
+                let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+                if let Some(nonce) = nonce {
+                    let csp = format!(
+                        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
+                         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+                         form-action 'self'; frame-ancestors 'none'"
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&csp) {
+                        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                    }
+                }
+                res
             }
         }
-        res
     };
 
-    if !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
-        res.headers_mut().insert(
+    let h = res.headers_mut();
+    // At most one growth of the header map for everything added here (a JSON answer's
+    // two headers and these four fit the map's first allocation).
+    let https = state.config.public_url.https;
+    h.reserve(
+        2 + FIXED_HEADERS.len() + usize::from(https) + if page { PAGE_HEADERS.len() } else { 0 },
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
     }
-    let h = res.headers_mut();
-    if !path.starts_with(STATIC_PREFIX) {
+    // Nothing but the static bundle is stored by a browser or a proxy. An answer that
+    // already says `no-store` keeps its own header (a secret's adds `no-transform`,
+    // which keeps it from being compressed: see `compressible`).
+    if !is_static
+        && !h
+            .get(header::CACHE_CONTROL)
+            .is_some_and(|v| cache_directive(v, "no-store"))
+    {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("x-request-id", v);
+    h.insert(RequestId::HEADER, request_id.header_value());
+    for (name, value) in FIXED_HEADERS {
+        h.insert(name, value);
+    }
+    if page {
+        for (name, value) in PAGE_HEADERS {
+            h.insert(name, value);
+        }
+    }
+    if is_static {
+        res.extensions_mut().insert(Uncompressed);
+    }
+    let h = res.headers_mut();
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     res
 }
 
-/// The headers every response carries whatever its route (set by tower-http layers in
-/// the router, outside every other layer). `https`: the public URL's scheme, for HSTS.
-pub fn fixed_headers(https: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
-    let mut headers = vec![
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        // same-origin: a plain form post (no JavaScript) is sent back to its page by the
-        // Referer; nothing leaves for other sites.
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            header::HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-        (
-            header::HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), payment=()",
-        ),
-    ];
-    if https {
-        headers.push((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
-    }
-    headers
-        .into_iter()
-        .map(|(name, value)| {
-            SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
-        })
-        .collect()
+/// True when a `Cache-Control` value holds `directive` (compared case-insensitively).
+fn cache_directive(v: &HeaderValue, directive: &str) -> bool {
+    v.to_str().is_ok_and(|v| {
+        v.split(',')
+            .any(|d| d.trim().eq_ignore_ascii_case(directive))
+    })
 }
+
+/// Whether an answer may be compressed (tower-http's compression asks this once the
+/// answer is complete): tower-http's defaults (not tiny, not an image, not a stream of
+/// events), and never one marked `Cache-Control: no-transform`. That is how an answer
+/// carrying a secret (a new key, a TOTP seed, recovery codes, a signing secret) is
+/// marked, because the secret sits beside text the requester controls (a key's name):
+/// compressed, its length would tell an observer whether a guess matched the secret
+/// (BREACH).
+pub fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
+    DefaultPredicate::new().and(
+        |_: StatusCode, _: http::Version, h: &http::HeaderMap, x: &http::Extensions| {
+            x.get::<Uncompressed>().is_none()
+                && !h
+                    .get(header::CACHE_CONTROL)
+                    .is_some_and(|v| cache_directive(v, "no-transform"))
+        },
+    )
+}
+
+/// Marks an answer that is never compressed (see `compressible`): the static bundle.
+/// Compressed on the fly, it broke the panel's action results in Chromium (every
+/// end-to-end flow that waits for "… created." failed; the cause is not found yet);
+/// precompressed files served as such are the way to a smaller bundle.
+#[derive(Clone, Copy)]
+struct Uncompressed;
+
+/// Whether a request's path may be written to the log.
+#[derive(Clone, Copy)]
+enum LoggedPath {
+    Plain,
+    CarriesKey,
+}
+
+impl LoggedPath {
+    fn show(self, path: &str) -> &str {
+        match self {
+            Self::Plain => path,
+            Self::CarriesKey => "(a path carrying an API key)",
+        }
+    }
+}
+
+/// The headers every response carries whatever its route (HSTS besides, with an https
+/// public URL). Written by `security` in one pass over a map grown once, rather than
+/// by a tower-http layer each: six layers cost six futures per request and grew the
+/// header map several times.
+const FIXED_HEADERS: [(header::HeaderName, HeaderValue); 1] = [(
+    header::X_CONTENT_TYPE_OPTIONS,
+    HeaderValue::from_static("nosniff"),
+)];
+
+/// What only a document needs (a JSON answer or a probe is never framed, opened as a
+/// window or given a referrer policy; their CSP already says `frame-ancestors 'none'`).
+const PAGE_HEADERS: [(header::HeaderName, HeaderValue); 4] = [
+    // same-origin: a plain form post (no JavaScript) is sent back to its page by the
+    // Referer; nothing leaves for other sites.
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
+    (
+        header::HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    ),
+];
 
 /// Request bodies over the configured limit get 413 before any handler reads them:
 /// a declared `Content-Length` is refused at once; a body without one (chunked) is read
 /// up to the limit and refused as soon as it goes past it.
-pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = state.config.max_body_bytes;
+async fn bounded_body(limit: usize, rid: RequestId, req: Request) -> Result<Request, Response> {
     let api = req.uri().path().starts_with("/api/");
-    let rid = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
     let too_large = || {
         if api {
             crate::rest::ApiError::new(
@@ -187,7 +270,7 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
                 "payload_too_large",
                 format!("The request body is larger than {limit} bytes."),
             )
-            .with_request_id(&rid)
+            .with_request_id(rid.as_str())
             .into_response()
         } else {
             (
@@ -203,18 +286,15 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
+        return Err(too_large());
     }
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) && declared.is_none() {
-        return next.run(req).await;
+        return Ok(req);
     }
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(_) => too_large(),
+        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(_) => Err(too_large()),
     }
 }
 

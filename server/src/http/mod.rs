@@ -7,8 +7,48 @@ pub mod middleware;
 pub mod router;
 
 /// This request's id: in the `X-Request-Id` header, REST error bodies and log lines.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+/// 12 random bytes from the thread's CSPRNG (ChaCha, seeded and reseeded from the OS:
+/// unpredictable, and no system call per request) as 16 characters of URL-safe base64,
+/// held inline so that copying it allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId([u8; 16]);
+
+impl RequestId {
+    pub const HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+    pub fn random() -> Self {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut raw = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let mut text = [0u8; 16];
+        // 12 bytes are exactly 16 characters: the buffer always fits.
+        let _ = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(raw, &mut text);
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Base64's alphabet is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn header_value(&self) -> http::HeaderValue {
+        http::HeaderValue::from_str(self.as_str())
+            .unwrap_or_else(|_| http::HeaderValue::from_static(""))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RequestId({})", self.as_str())
+    }
+}
 
 /// The session cookie's name: with an https public URL `__Host-` (the browser then
 /// only accepts it from this host, over https, for the whole site, so no subdomain or

@@ -6,9 +6,22 @@ use crate::rest;
 use app::{shell, state::AppState, App};
 use axum::{middleware::from_fn_with_state, routing::get, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower::{Layer as _, ServiceExt as _};
+use tower_http::compression::CompressionLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
-pub fn build(state: AppState) -> Router {
+/// The whole application as one service: the security base around the router.
+pub fn build(
+    state: AppState,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
     let routes = generate_route_list(App);
     let options = state.leptos_options().clone();
     let cfg = state.config.clone();
@@ -46,7 +59,7 @@ pub fn build(state: AppState) -> Router {
 
     // Probes and the static bundle never touch the session store (a cookie on an asset
     // request would otherwise cost a session read and write).
-    let router = Router::new()
+    let routes = Router::new()
         .merge(rest::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -55,12 +68,18 @@ pub fn build(state: AppState) -> Router {
             get(leptos_axum::file_and_error_handler::<AppState, _>(shell)),
         )
         .merge(panel)
-        .layer(from_fn_with_state(state.clone(), middleware::limit_body))
-        .layer(from_fn_with_state(state.clone(), middleware::security));
-    middleware::fixed_headers(cfg.public_url.https)
-        .into_iter()
-        .fold(router, |router, layer| router.layer(layer))
-        .with_state(state)
+        .with_state(state.clone());
+
+    // The security base every request passes, put around the whole router once rather
+    // than with `Router::layer` (which wraps each route in its own boxed copy of the
+    // layer, cloned and boxed again on each request: half of a REST call's allocations
+    // went there), and served without another router around it. Outermost, compression
+    // of what the client accepts (gzip), decided on the finished answer's headers.
+    let app = from_fn_with_state(state, middleware::security).layer(routes);
+    CompressionLayer::new()
+        .compress_when(middleware::compressible())
+        .layer(app)
+        .map_response(|res| res.map(axum::body::Body::new))
 }
 
 /// Every panel page, server function and REST route, one per line: `page GET /path`,

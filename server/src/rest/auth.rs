@@ -33,10 +33,12 @@ use std::sync::Arc;
 /// the Authorization header (checked by `authenticate`).
 pub struct Api {
     pub(super) state: AppState,
-    rid: String,
+    rid: RequestId,
     ip: IpAddr,
-    user_agent: Option<String>,
-    bearer: Result<Option<String>, BadAuth>,
+    // Header values are cheap to clone (shared with the request's buffer): read into
+    // text only when needed, so a valid key's call copies no string.
+    user_agent: Option<http::HeaderValue>,
+    authorization: Result<Option<http::HeaderValue>, BadAuth>,
     started: tokio::time::Instant,
 }
 
@@ -64,8 +66,16 @@ const KEY_PARAMS: &[&str] = &[
 const KEY_PREFIXES: &[&str] = &["kw_live_", "kw_test_", "kwpub_live_", "kwpub_test_"];
 
 fn looks_like_key(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    KEY_PREFIXES.iter().any(|p| lower.contains(p))
+    // Every prefix starts with "kw": only those places are compared (no lower-cased copy).
+    let text = text.as_bytes();
+    (0..text.len().saturating_sub(1))
+        .filter(|&i| text[i].eq_ignore_ascii_case(&b'k') && text[i + 1].eq_ignore_ascii_case(&b'w'))
+        .any(|i| {
+            KEY_PREFIXES.iter().any(|p| {
+                text.get(i..i + p.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+            })
+        })
 }
 
 /// True when the URL carries a key anywhere: the path, or a query parameter's name or
@@ -87,7 +97,16 @@ pub(crate) fn url_has_key(uri: &http::Uri) -> bool {
 
 /// The `Authorization` header: `Ok(None)` when absent; `Err` when it is sent twice, is
 /// not text, or is not the Bearer scheme (matched case-insensitively, RFC 9110).
+#[cfg(test)]
 fn bearer_of(headers: &http::HeaderMap) -> Result<Option<String>, BadAuth> {
+    match authorization_of(headers)? {
+        None => Ok(None),
+        Some(v) => bearer_token(&v).map(|t| Some(t.to_owned())),
+    }
+}
+
+/// The one `Authorization` header, if any (twice is an error).
+fn authorization_of(headers: &http::HeaderMap) -> Result<Option<http::HeaderValue>, BadAuth> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     let Some(v) = all.next() else {
         return Ok(None);
@@ -95,12 +114,17 @@ fn bearer_of(headers: &http::HeaderMap) -> Result<Option<String>, BadAuth> {
     if all.next().is_some() {
         return Err(BadAuth::Duplicate);
     }
+    Ok(Some(v.clone()))
+}
+
+/// The token of a Bearer credential.
+fn bearer_token(v: &http::HeaderValue) -> Result<&str, BadAuth> {
     let v = v.to_str().map_err(|_| BadAuth::Malformed)?;
     let (scheme, token) = v.trim().split_once(' ').ok_or(BadAuth::Malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(BadAuth::Malformed);
     }
-    Ok(Some(token.trim().to_owned()))
+    Ok(token.trim())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,20 +142,15 @@ impl FromRequestParts<AppState> for Api {
         let rid = parts
             .extensions
             .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
+            .copied()
+            .unwrap_or_else(RequestId::random);
         let ip = ClientIp::from_parts(parts, state).0;
-        let bearer = bearer_of(&parts.headers);
         Ok(Self {
             state: state.clone(),
             rid,
             ip,
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(512).collect()),
-            bearer,
+            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+            authorization: authorization_of(&parts.headers),
             started: tokio::time::Instant::now(),
         })
     }
@@ -144,25 +163,30 @@ impl Api {
         code: &'static str,
         message: impl Into<String>,
     ) -> ApiError {
-        ApiError::new(status, code, message).with_request_id(&self.rid)
+        ApiError::new(status, code, message).with_request_id(self.rid.as_str())
     }
 
     pub(super) fn app_err(&self, e: AppError) -> ApiError {
-        ApiError::from_app(e, &self.rid)
+        ApiError::from_app(e, self.rid.as_str())
     }
 
     pub(super) fn origin(&self) -> Origin {
         Origin {
             ip: Some(self.ip.to_string()),
-            user_agent: self.user_agent.clone(),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
         }
     }
 
     /// The key behind the request, through the domain's one refusal policy
     /// ([`verify::verify`]); this only maps a refusal to its status and message.
     async fn verify(&self, door: Door) -> Result<Arc<VerifiedKey>, ApiError> {
-        let secret = match &self.bearer {
-            Ok(s) => s.as_deref(),
+        let secret = match &self.authorization {
+            Ok(None) => None,
+            Ok(Some(v)) => Some(bearer_token(v).unwrap_or("")),
             Err(BadAuth::Duplicate) => {
                 return Err(self.err(
                     StatusCode::BAD_REQUEST,
@@ -372,26 +396,16 @@ impl FromRequestParts<AppState> for AnyKey {
     }
 }
 
-/// A key anywhere in an `/api/` URL (see [`url_has_key`]) is refused before any route,
-/// fallback or method check: `400 key_in_query`, whatever else is wrong with the request.
-pub(super) async fn refuse_key_in_url(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if !url_has_key(req.uri()) {
-        return next.run(req).await;
-    }
-    let rid = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+/// The answer to a key anywhere in an `/api/` URL (see [`url_has_key`]), sent by the
+/// security middleware before any route, fallback or method check: `400 key_in_query`,
+/// whatever else is wrong with the request.
+pub fn key_in_url(rid: RequestId) -> Response {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "key_in_query",
         "API keys are never accepted in a URL. Send it in the Authorization header: Bearer <key>.",
     )
-    .with_request_id(&rid)
+    .with_request_id(rid.as_str())
     .into_response()
 }
 

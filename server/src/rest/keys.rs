@@ -54,6 +54,20 @@ pub(super) async fn whoami(AnyKey { key, .. }: AnyKey) -> Result<Response, ApiEr
         .into_response())
 }
 
+/// 201 with a new key's secret: never stored, never compressed (see
+/// `app::auth::ssr::carries_secret`).
+fn new_secret(info: app::keys::KeyInfo, secret: String) -> Response {
+    (
+        StatusCode::CREATED,
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(app::auth::ssr::SECRET_CACHE_CONTROL),
+        )],
+        Json(json!({ "key": info, "secret": secret })),
+    )
+        .into_response()
+}
+
 /// `GET /whoami`: the key making the call.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct WhoAmI {
@@ -129,7 +143,7 @@ pub(super) struct CreateBody {
 pub(super) async fn create_key(
     authed: Authed<CreateKeys>,
     body: Result<Json<CreateBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let (api, key, grant) = (&authed.api, &authed.key, authed.grant()?);
     let b = api.body(body)?;
     let new = NewKey {
@@ -144,10 +158,7 @@ pub(super) async fn create_key(
     let (info, secret) = keys::create_key(&Ctx::new(&api.state, &origin), &grant, &new)
         .await
         .map_err(|e| api.app_err(e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "key": info, "secret": secret })),
-    ))
+    Ok(new_secret(info, secret))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -232,7 +243,7 @@ pub(super) async fn roll_key(
     authed: Authed<UpdateKeys>,
     Path(key_id): Path<String>,
     body: Result<Json<RollBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
     let origin = api.origin();
@@ -244,8 +255,5 @@ pub(super) async fn roll_key(
     )
     .await
     .map_err(|e| api.app_err(e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "key": info, "secret": secret })),
-    ))
+    Ok(new_secret(info, secret))
 }

@@ -20,7 +20,7 @@ mod messages;
 mod schema;
 mod sdk;
 
-pub(crate) use auth::url_has_key;
+pub(crate) use auth::{key_in_url, url_has_key};
 pub use error::ApiError;
 
 use app::state::AppState;
@@ -67,8 +67,6 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route("/api/{*rest}", any(not_found))
-        // Before routing: every /api/ URL, whatever route (or none) it names.
-        .layer(axum::middleware::from_fn(auth::refuse_key_in_url))
 }
 
 /// The OpenAPI document (for `keyward routes` and the panel's API page).

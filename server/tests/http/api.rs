@@ -298,7 +298,7 @@ async fn whoami_keys_create_update_roll_revoke() {
     )
     .await;
     assert_eq!(st, 201, "{v}");
-    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["cache-control"], "no-store, no-transform");
     let secret = v["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("kw_test_") && secret.len() == 46);
     let new_id = v["key"]["key_id"].as_str().unwrap().to_owned();

@@ -199,3 +199,36 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     let html = page(&s, &owner, "/keys?environment=test").await;
     assert!(html.contains("No keys to show."), "{html}");
 }
+
+#[tokio::test]
+async fn a_user_with_thousands_of_keys_sees_a_capped_count_and_the_newest() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app_id = make_app(&s, &owner, "Fleet", "").await;
+    let db = s.db().await;
+    let (owner_id,): (i64,) =
+        sqlx::query_as("select id from users where email = 'owner@example.com'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    // 1,001 active keys, the newest named "newest fleet key".
+    sqlx::query(
+        "with recursive n(i) as (select 1 union all select i + 1 from n where i < 1001) \
+         insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, \
+           secret_hash, last4, networks, created_at, updated_at) \
+         select 'key_fleet' || printf('%011d', i), 'rest', $1, 'live', $2, \
+           case when i = 1001 then 'newest fleet key' else 'fleet key' end, 3, \
+           lower(hex(randomblob(32))), 'xxxx', '', i, i from n",
+    )
+    .bind(app_id)
+    .bind(owner_id)
+    .execute(&db)
+    .await
+    .unwrap();
+    let html = page(&s, &owner, "/").await;
+    assert!(
+        html.contains("You hold more than 1000 active API keys; the 10 newest:"),
+        "{html}"
+    );
+    assert!(html.contains("newest fleet key"), "{html}");
+}

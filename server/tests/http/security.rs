@@ -115,7 +115,147 @@ async fn security_headers_and_a_fresh_nonce_per_page() {
         );
         assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
         assert!(r.headers().contains_key("x-request-id"), "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        // Headers that only a document needs stay off JSON and probes.
+        for page_only in ["x-frame-options", "referrer-policy", "permissions-policy"] {
+            assert!(!r.headers().contains_key(page_only), "{path}: {page_only}");
+        }
     }
+}
+
+/// The body of a gzip-encoded answer, decoded.
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn answers_are_compressed_for_clients_that_accept_it_except_those_carrying_a_secret() {
+    use super::access::{make_app, pairs};
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app_id = make_app(&s, &owner, "Billing", "").await;
+    let encoding = |r: &reqwest::Response| {
+        r.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // A page and a JSON document: gzip when accepted, the same content once decoded.
+    for path in ["/keys", "/api/v1/openapi.json"] {
+        let plain = client()
+            .get(s.url(path))
+            .header("cookie", &owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        assert_eq!(encoding(&plain), None, "{path}: not asked for");
+        let plain = plain.text().await.unwrap();
+        let r = client()
+            .get(s.url(path))
+            .header("cookie", &owner)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(encoding(&r).as_deref(), Some("gzip"), "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        let bytes = r.bytes().await.unwrap();
+        assert!(
+            bytes.len() < plain.len() / 2,
+            "{path}: {} bytes",
+            bytes.len()
+        );
+        let decoded = gunzip(&bytes);
+        let tail = |t: &str| t.trim_end().chars().rev().take(8).collect::<String>();
+        assert_eq!(tail(&decoded), tail(&plain), "{path}");
+        assert!(
+            decoded.len().abs_diff(plain.len()) < 200,
+            "{path}: a nonce differs at most"
+        );
+    }
+
+    // A new key's secret beside its name (text the requester chose): never compressed,
+    // from the panel or from the REST API.
+    let form = pairs(&[
+        ("name", "kw_live_guess"),
+        ("app_id", &app_id.to_string()),
+        ("environment", "live"),
+        ("role_id", "3"),
+        ("expiry", "never"),
+    ]);
+    let r = client()
+        .post(s.url("/fn/keys/create"))
+        .header("origin", &s.base)
+        .header("cookie", &owner)
+        .header("accept-encoding", "gzip")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(encoding(&r), None);
+    assert_eq!(r.headers()["cache-control"], "no-store, no-transform");
+    let v: serde_json::Value = r.json().await.unwrap();
+    let key = v["secret"].as_str().unwrap().to_owned();
+    let key_id = v["key"]["key_id"].as_str().unwrap().to_owned();
+    for (path, body) in [
+        (
+            "/api/v1/keys".to_owned(),
+            serde_json::json!({"name": "kw_live_guess", "app_id": app_id, "environment": "live"}),
+        ),
+        (
+            format!("/api/v1/keys/{key_id}/roll"),
+            serde_json::json!({"grace_seconds": 0}),
+        ),
+    ] {
+        let r = client()
+            .post(s.url(&path))
+            .bearer_auth(&key)
+            .header("accept-encoding", "gzip")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{path}: {}", r.text().await.unwrap());
+        assert_eq!(encoding(&r), None, "{path}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "no-store, no-transform",
+            "{path}"
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["secret"].as_str().unwrap().starts_with("kw_live_"),
+            "{path}"
+        );
+    }
+
+    // A pending TOTP seed on the account page: the page is not compressed either.
+    let r = client()
+        .post(s.url("/fn/account/totp/start"))
+        .header("origin", &s.base)
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = client()
+        .get(s.url("/account"))
+        .header("cookie", &owner)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(encoding(&r), None);
+    assert_eq!(r.headers()["cache-control"], "no-store, no-transform");
+    assert!(r.text().await.unwrap().contains("otpauth://"));
 }
 
 #[tokio::test]

@@ -65,3 +65,36 @@ test('a key made in the panel works against the REST API until it is revoked the
   await expect(page.getByRole('row').filter({ hasText: me.key_id })).toHaveCount(1);
   expect(errors).toEqual([]);
 });
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('creating a key shows its secret in the answer to the form, once', async ({ page, baseURL }) => {
+    await page.goto('/login');
+    await page.getByLabel('Email').fill(ownerEmail);
+    await page.getByLabel('Password').fill(ownerPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+
+    await page.goto('/apps');
+    await page.getByLabel('App name').fill('Plain forms');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await expect(page).toHaveURL(/\/apps/);
+
+    await page.goto('/keys');
+    await page.getByLabel('Key name').fill('no-script deploy');
+    await page.getByLabel('App', { exact: true }).selectOption({ label: 'Plain forms' });
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect(page.getByRole('heading', { name: 'Copy your new API key now', level: 1 })).toBeVisible();
+    const secret = await page.getByLabel('Secret').inputValue();
+    expect(secret).toMatch(/^kw_(live|test)_[0-9A-Za-z]{38}$/);
+    const r = await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(r.status).toBe(200);
+    expect((await r.json()).app.name).toBe('Plain forms');
+
+    await page.getByRole('link', { name: /I have copied it/ }).click();
+    await expect(page).toHaveURL(/\/keys$/);
+    await expect(page.getByRole('row').filter({ hasText: 'no-script deploy' })).toHaveCount(1);
+    await expect(page.getByText(secret)).toHaveCount(0);
+  });
+});

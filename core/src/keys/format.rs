@@ -53,14 +53,21 @@ fn prefix(vis: Visibility, env: Environment) -> &'static str {
     }
 }
 
-fn checksum(text: &str) -> String {
+fn checksum_bytes(text: &str) -> [u8; CHECKSUM_LEN] {
     let mut n = crc32fast::hash(text.as_bytes()) as u64;
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    out
+}
+
+fn checksum(text: &str) -> String {
+    checksum_bytes(text)
+        .iter()
+        .map(|&b| char::from(b))
+        .collect()
 }
 
 /// A new key: prefix, 32 random base62 characters, checksum.
@@ -94,7 +101,8 @@ pub fn parse(key: &str) -> Option<(Visibility, Environment)> {
         return None;
     }
     let (head, sum) = key.split_at(key.len() - CHECKSUM_LEN);
-    (checksum(head) == sum).then_some((vis, env))
+    // Compared without making a string: every request's key passes here.
+    (checksum_bytes(head) == sum.as_bytes()).then_some((vis, env))
 }
 
 /// What is stored: the SHA-256 of the key, hex.

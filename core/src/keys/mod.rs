@@ -282,10 +282,12 @@ pub async fn overview(
     .fetch_one(&db.pool)
     .await?;
     // Everyone's with api.key.view_all, else the user's own: two shapes, each walking its
-    // own index in expiry order (`api_keys_expires_at_idx`, `api_keys_owner_expires_idx`).
+    // own index in expiry order, from now (`api_keys_expires_at_idx`,
+    // `api_keys_owner_active_idx`; the repeated `expires_at > $2` is the range's start).
     let expiring: Vec<KeyRow> = if p.has(Permission::ApiKeyViewAll) {
         sqlx::query_as(&format!(
-            "{KEY_SELECT} where {active} and k.expires_at <= $3 order by k.expires_at, k.id limit $1"
+            "{KEY_SELECT} where {active} and k.expires_at > $2 and k.expires_at <= $3 \
+             order by k.expires_at, k.id limit $1"
         ))
         .bind(limit)
         .bind(now)
@@ -294,8 +296,8 @@ pub async fn overview(
         .await?
     } else {
         sqlx::query_as(&format!(
-            "{KEY_SELECT} where k.owner_id = $4 and {active} and k.expires_at <= $3 \
-             order by k.expires_at, k.id limit $1"
+            "{KEY_SELECT} where k.owner_id = $4 and {active} and k.expires_at > $2 \
+             and k.expires_at <= $3 order by k.expires_at, k.id limit $1"
         ))
         .bind(limit)
         .bind(now)

@@ -14,6 +14,7 @@
 //! - `Cache-Control: no-store` on everything but the static bundle;
 //! - signed-out visitors sent to /login before any panel page renders.
 
+use super::compression::{cache_directive, Uncompressed};
 use super::RequestId;
 use app::{auth::ssr::ClientIp, state::AppState, CspNonce};
 use axum::{
@@ -117,7 +118,12 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                 }
                 // Every log line of the request (a logged cause included) carries its
                 // id, the one in the `X-Request-Id` a user reports.
-                let span = tracing::info_span!("request", %request_id, method = %req.method(), path = %logged_path.show(req.uri().path()));
+                let span = tracing::info_span!(
+                    "request",
+                    request_id = request_id.as_str(),
+                    method = req.method().as_str(),
+                    path = logged_path.show(req.uri().path())
+                );
                 let mut res = tracing::Instrument::instrument(next.run(req), span).await;
                 if let Some(nonce) = nonce {
                     let csp = format!(
@@ -141,15 +147,13 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     h.reserve(
         2 + FIXED_HEADERS.len() + usize::from(https) + if page { PAGE_HEADERS.len() } else { 0 },
     );
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
-    }
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     // Nothing but the static bundle is stored by a browser or a proxy. An answer that
     // already says `no-store` keeps its own header (a secret's adds `no-transform`,
-    // which keeps it from being compressed: see `compressible`).
+    // which keeps it from being compressed: see `compression`).
     if !is_static
         && !h
             .get(header::CACHE_CONTROL)
@@ -178,40 +182,6 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     }
     res
 }
-
-/// True when a `Cache-Control` value holds `directive` (compared case-insensitively).
-fn cache_directive(v: &HeaderValue, directive: &str) -> bool {
-    v.to_str().is_ok_and(|v| {
-        v.split(',')
-            .any(|d| d.trim().eq_ignore_ascii_case(directive))
-    })
-}
-
-/// Whether an answer may be compressed (tower-http's compression asks this once the
-/// answer is complete): tower-http's defaults (not tiny, not an image, not a stream of
-/// events), and never one marked `Cache-Control: no-transform`. That is how an answer
-/// carrying a secret (a new key, a TOTP seed, recovery codes, a signing secret) is
-/// marked, because the secret sits beside text the requester controls (a key's name):
-/// compressed, its length would tell an observer whether a guess matched the secret
-/// (BREACH).
-pub fn compressible() -> impl tower_http::compression::Predicate {
-    use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
-    DefaultPredicate::new().and(
-        |_: StatusCode, _: http::Version, h: &http::HeaderMap, x: &http::Extensions| {
-            x.get::<Uncompressed>().is_none()
-                && !h
-                    .get(header::CACHE_CONTROL)
-                    .is_some_and(|v| cache_directive(v, "no-transform"))
-        },
-    )
-}
-
-/// Marks an answer that is never compressed (see `compressible`): the static bundle.
-/// Compressed on the fly, it broke the panel's action results in Chromium (every
-/// end-to-end flow that waits for "… created." failed; the cause is not found yet);
-/// precompressed files served as such are the way to a smaller bundle.
-#[derive(Clone, Copy)]
-struct Uncompressed;
 
 /// Whether a request's path may be written to the log.
 #[derive(Clone, Copy)]
@@ -439,6 +409,121 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A plain form post (no JavaScript) to a server function whose answer carries a secret
+/// (a new or rolled key, a webhook signing secret: marked `Cache-Control: no-transform`,
+/// see `app::auth::ssr::carries_secret`) gets the secret in the answer itself, as a
+/// page: Leptos would send the browser back to the form with a redirect and the secret
+/// would be lost (the key existing and never usable; after a roll with a grace period,
+/// the working key ending an hour later). Never stored anywhere to be shown later: the
+/// page is the server function's own answer, `no-store`.
+pub async fn plain_form_secret(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let plain_form = req.method() == Method::POST
+        && req.uri().path().starts_with("/fn/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+    if !plain_form {
+        return next.run(req).await;
+    }
+    let back = back_to(&state, req.headers());
+    let res = next.run(req).await;
+    let carries_secret = res
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .is_some_and(|v| cache_directive(v, "no-transform"));
+    if !carries_secret || !res.status().is_redirection() {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    // Not a secret (the server function's error on its way back to the form): as it was.
+    let Some(page) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|value| secret_page(&value, &back))
+    else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let mut res = Response::new(Body::from(page));
+    // The server function's own headers (its session cookie, its cache control), not its
+    // redirect.
+    *res.headers_mut() = parts.headers;
+    res.headers_mut().remove(header::LOCATION);
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
+
+/// Where a plain form came from (its `Referer`, when it is a page of this panel), else
+/// the keys page: the secret page's way back.
+fn back_to(state: &AppState, headers: &http::HeaderMap) -> String {
+    let origin = &state.config.public_url.origin;
+    headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.strip_prefix(origin.as_str()))
+        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+        .map_or_else(|| "/keys".to_owned(), str::to_owned)
+}
+
+/// The page that shows a secret once: a new key (`{"key": {...}, "secret": "..."}`) or a
+/// signing secret (a JSON string). Every text is escaped.
+fn secret_page(value: &serde_json::Value, back: &str) -> Option<String> {
+    let esc = |t: &str| html_escape::encode_double_quoted_attribute(t).into_owned();
+    let (title, about, secret) = match value {
+        serde_json::Value::String(secret) => (
+            "Copy the webhook signing secret now".to_owned(),
+            "Keyward signs every webhook it sends to this URL with this secret. It is shown \
+             only this once."
+                .to_owned(),
+            secret.as_str(),
+        ),
+        serde_json::Value::Object(m) => {
+            let secret = m.get("secret")?.as_str()?;
+            let key = m.get("key")?;
+            let name = key.get("name").and_then(|v| v.as_str()).unwrap_or("");
+            let key_id = key.get("key_id").and_then(|v| v.as_str()).unwrap_or("");
+            (
+                "Copy your new API key now".to_owned(),
+                format!(
+                    "This is the only time Keyward shows the secret of <strong>{}</strong> \
+                     (<code>{}</code>): it keeps only a hash of it. Store it in your secret \
+                     manager before you leave this page.",
+                    esc(name),
+                    esc(key_id)
+                ),
+                secret,
+            )
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Keyward</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/keyward.css\"></head><body>\
+         <main id=\"main\" class=\"auth-page\"><section class=\"card secret-card\" aria-labelledby=\"secret-title\">\
+         <h1 id=\"secret-title\">{title}</h1><p>{about}</p>\
+         <p><label for=\"new-secret\">Secret</label>\
+         <input id=\"new-secret\" class=\"secret\" readonly autocomplete=\"off\" spellcheck=\"false\" value=\"{secret}\"></p>\
+         <p><a href=\"{back}\">I have copied it: back to the panel</a></p>\
+         </section></main></body></html>\n",
+        title = esc(&title),
+        secret = esc(secret),
+        back = esc(back),
+    ))
 }
 
 /// Paths a signed-out visitor may load.

@@ -1,13 +1,13 @@
 //! The router: health probes, the panel (pages and server functions), static files,
 //! wrapped in the security layers.
 
+use super::compression::CompressWhenAsked;
 use super::{health, middleware, session_cookie_name};
 use crate::rest;
 use app::{shell, state::AppState, App};
 use axum::{middleware::from_fn_with_state, routing::get, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower::{Layer as _, ServiceExt as _};
-use tower_http::compression::CompressionLayer;
+use tower::Layer as _;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 /// The whole application as one service: the security base around the router.
@@ -54,6 +54,10 @@ pub fn build(
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
         .layer(from_fn_with_state(
             state.clone(),
+            middleware::plain_form_secret,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
             middleware::panel_network_gate,
         ));
 
@@ -76,10 +80,7 @@ pub fn build(
     // went there), and served without another router around it. Outermost, compression
     // of what the client accepts (gzip), decided on the finished answer's headers.
     let app = from_fn_with_state(state, middleware::security).layer(routes);
-    CompressionLayer::new()
-        .compress_when(middleware::compressible())
-        .layer(app)
-        .map_response(|res| res.map(axum::body::Body::new))
+    CompressWhenAsked::new(app)
 }
 
 /// Every panel page, server function and REST route, one per line: `page GET /path`,

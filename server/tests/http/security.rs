@@ -316,3 +316,99 @@ impl futures_core::Stream for Chunks {
         std::task::Poll::Ready(self.0.next())
     }
 }
+
+#[tokio::test]
+async fn a_plain_form_post_that_makes_a_key_shows_its_secret_in_the_answer() {
+    use super::access::{make_app, pairs};
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app_id = make_app(&s, &owner, "Billing", "").await;
+    // A browser without JavaScript: the form's own post, Accept text/html, Referer the
+    // page. A name that tries to break out of the page stays text.
+    let post = |path: &'static str, form: Vec<(String, String)>| {
+        client()
+            .post(s.url(path))
+            .header("origin", &s.base)
+            .header("cookie", &owner)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", s.url("/keys?status=active"))
+            .form(&form)
+            .send()
+    };
+    let r = post(
+        "/fn/keys/create",
+        pairs(&[
+            ("name", "<script>alert(1)</script>"),
+            ("app_id", &app_id.to_string()),
+            ("environment", "live"),
+            ("role_id", "3"),
+            ("expiry", "never"),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "no redirect: the secret would be lost");
+    assert!(r.headers().get("location").is_none());
+    assert_eq!(r.headers()["cache-control"], "no-store, no-transform");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/keys?status=active\""), "{html}");
+    let secret = |html: &str| {
+        let start = html.find("value=\"kw_live_").unwrap() + "value=\"".len();
+        html[start..start + 46].to_owned()
+    };
+    let key = secret(&html);
+    let who = |key: String| {
+        client()
+            .get(s.url("/api/v1/whoami"))
+            .bearer_auth(key)
+            .send()
+    };
+    let r = who(key.clone()).await.unwrap();
+    assert_eq!(r.status(), 200, "the secret shown is the key's");
+    let key_id = r.json::<serde_json::Value>().await.unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A roll without JavaScript shows the new secret too (else the old key's grace
+    // period would end with no working key).
+    let r = post(
+        "/fn/keys/roll",
+        pairs(&[("key_id", &key_id), ("grace", "3600")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let rolled = secret(&r.text().await.unwrap());
+    assert_ne!(rolled, key);
+    assert_eq!(who(rolled).await.unwrap().status(), 200);
+
+    // A failed create still goes back to the form (Leptos's redirect with the error).
+    let r = post(
+        "/fn/keys/create",
+        pairs(&[
+            ("name", "x"),
+            ("app_id", "999999"),
+            ("environment", "live"),
+            ("role_id", "3"),
+            ("expiry", "never"),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status().is_client_error(),
+        "{}",
+        r.status()
+    );
+    assert!(!r.text().await.unwrap().contains("kw_live_"));
+}

@@ -1,18 +1,87 @@
-//! The log's line format: tracing-subscriber's, with a field writer that writes plain
-//! values (a request id, a method, a path) as they are, without the formatting machinery
-//! the default writer runs for every field. Every request opens a span with three
-//! fields, formatted as it opens whether or not anything is logged in it: that cost is
-//! on the key check's hot path. Anything that is not plain (spaces, quotes, control
-//! characters, other types) is written as `Debug`, quoted and escaped, as by default,
-//! so a value cannot forge a log line.
+//! The log's line format: tracing-subscriber's full format (time, level, spans, target,
+//! fields), with the request a line was written in.
+//!
+//! The request is not a span: a span formats its fields when it opens, whether or not
+//! anything is logged in it, and opening and closing one cost a tenth of a key check.
+//! The security middleware puts the request's id, method and path in a task-local
+//! ([`REQUEST`]) instead, and a line written while it serves the request starts with
+//! `request{request_id=… method=… path=…}:` as a span's would. Fields are written
+//! `name=value`; anything that is not plain text (spaces, quotes, control characters,
+//! other types) as `Debug`, quoted and escaped, so a value cannot forge a line.
 
 use std::fmt;
 use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The request being served, for the log lines written while serving it.
+pub struct RequestLog {
+    pub id: crate::http::RequestId,
+    pub method: http::Method,
+    /// `None` for a path that carries an API key: never logged.
+    pub uri: Option<http::Uri>,
+}
+
+tokio::task_local! {
+    pub static REQUEST: RequestLog;
+}
+
+/// The full format, with the request (see the module's documentation).
+pub struct LineFormat;
+
+impl<S, N> FormatEvent<S, N> for LineFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        SystemTime.format_time(&mut w)?;
+        write!(w, " {:>5} ", event.metadata().level())?;
+        let mut scoped = false;
+        let _ = REQUEST.try_with(|r| {
+            scoped = true;
+            write!(
+                w,
+                "request{{request_id={} method={} path={}}}:",
+                r.id,
+                r.method,
+                r.uri
+                    .as_ref()
+                    .map_or("(a path carrying an API key)", |u| u.path())
+            )
+        });
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                w.write_str(span.name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
+                    if !fields.is_empty() {
+                        write!(w, "{{{fields}}}")?;
+                    }
+                }
+                w.write_char(':')?;
+                scoped = true;
+            }
+        }
+        if scoped {
+            w.write_char(' ')?;
+        }
+        write!(w, "{}: ", event.metadata().target())?;
+        ctx.format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
 
 /// Installs the subscriber: `KEYWARD_LOG` (an `EnvFilter`; default info), to stderr,
-/// colours only for a person at a terminal.
+/// plain text (no colour codes).
 pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -21,9 +90,8 @@ pub fn init() {
             }),
         )
         .fmt_fields(Fields)
+        .event_format(LineFormat)
         .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into a file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -77,8 +77,14 @@ impl<S: Clone> CompressWhenAsked<S> {
     }
 }
 
+/// True when the client accepts gzip (the one encoding served). `identity`, which
+/// Python's http.client sends on every request, is not asking for compression.
 fn asks_for_compression(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::ACCEPT_ENCODING)
+    headers.get_all(header::ACCEPT_ENCODING).iter().any(|v| {
+        v.as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"gzip"))
+    })
 }
 
 impl<S> Service<Request> for CompressWhenAsked<S>
@@ -133,5 +139,19 @@ mod tests {
         let mut bundle = page();
         bundle.extensions_mut().insert(Uncompressed);
         assert!(!Compressible.should_compress(&bundle));
+    }
+
+    #[test]
+    fn only_a_client_that_accepts_gzip_asks_for_compression() {
+        let asks = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            asks_for_compression(&h)
+        };
+        assert!(asks("gzip, deflate, br, zstd"));
+        assert!(asks("GZIP"));
+        assert!(!asks("identity"));
+        assert!(!asks("br"));
+        assert!(!asks_for_compression(&HeaderMap::new()));
     }
 }

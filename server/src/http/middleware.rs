@@ -16,6 +16,7 @@
 
 use super::compression::{cache_directive, Uncompressed};
 use super::RequestId;
+use crate::logging::{RequestLog, REQUEST};
 use app::{auth::ssr::ClientIp, state::AppState, CspNonce};
 use axum::{
     body::Body,
@@ -117,14 +118,13 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                     req.extensions_mut().insert(CspNonce(nonce.clone()));
                 }
                 // Every log line of the request (a logged cause included) carries its
-                // id, the one in the `X-Request-Id` a user reports.
-                let span = tracing::info_span!(
-                    "request",
-                    request_id = request_id.as_str(),
-                    method = req.method().as_str(),
-                    path = logged_path.show(req.uri().path())
-                );
-                let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+                // id, the one in the `X-Request-Id` a user reports (`crate::logging`).
+                let log = RequestLog {
+                    id: request_id,
+                    method: req.method().clone(),
+                    uri: matches!(logged_path, LoggedPath::Plain).then(|| req.uri().clone()),
+                };
+                let mut res = REQUEST.scope(log, next.run(req)).await;
                 if let Some(nonce) = nonce {
                     let csp = format!(
                         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \

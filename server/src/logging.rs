@@ -4,7 +4,7 @@
 //! The request is not a span: a span formats its fields when it opens, whether or not
 //! anything is logged in it, and opening and closing one cost a tenth of a key check.
 //! The security middleware puts the request's id, method and path in a task-local
-//! ([`REQUEST`]) instead, and a line written while it serves the request starts with
+//! (`crate::http::REQUEST`) instead, and a line written while it serves the request starts with
 //! `request{request_id=… method=… path=…}:` as a span's would. Fields are written
 //! `name=value`; anything that is not plain text (spaces, quotes, control characters,
 //! other types) as `Debug`, quoted and escaped, so a value cannot forge a line.
@@ -18,17 +18,7 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The request being served, for the log lines written while serving it.
-pub struct RequestLog {
-    pub id: crate::http::RequestId,
-    pub method: http::Method,
-    /// `None` for a path that carries an API key: never logged.
-    pub uri: Option<http::Uri>,
-}
-
-tokio::task_local! {
-    pub static REQUEST: RequestLog;
-}
+use crate::http::REQUEST;
 
 /// The full format, with the request (see the module's documentation).
 pub struct LineFormat;

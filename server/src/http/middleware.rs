@@ -15,8 +15,7 @@
 //! - signed-out visitors sent to /login before any panel page renders.
 
 use super::compression::{cache_directive, Uncompressed};
-use super::RequestId;
-use crate::logging::{RequestLog, REQUEST};
+use super::{RequestId, RequestLog, REQUEST};
 use app::{auth::ssr::ClientIp, state::AppState, CspNonce};
 use axum::{
     body::Body,

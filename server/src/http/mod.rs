@@ -51,6 +51,19 @@ impl std::fmt::Debug for RequestId {
     }
 }
 
+/// The request being served, for the log lines written while serving it (set by the
+/// security middleware; printed by `crate::logging`).
+pub struct RequestLog {
+    pub id: RequestId,
+    pub method: http::Method,
+    /// `None` for a path that carries an API key: never logged.
+    pub uri: Option<http::Uri>,
+}
+
+tokio::task_local! {
+    pub static REQUEST: RequestLog;
+}
+
 /// The session cookie's name: with an https public URL `__Host-` (the browser then
 /// only accepts it from this host, over https, for the whole site, so no subdomain or
 /// plain-http page can plant one).

@@ -48,9 +48,11 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
     }
 }
 
-/// The frame every signed-in page shares: its title, "Loading…" while the data comes,
-/// the signed-in shell around what `render` makes of the data, or the error that
-/// stopped it (with its HTTP status). `data` reads the page's resources.
+/// The frame every signed-in page shares: its title, "Loading…" while the data first
+/// comes, the signed-in shell around what `render` makes of the data, or the error that
+/// stopped it (with its HTTP status). `data` reads the page's resources. A reload after
+/// an action keeps the page on screen until the new data is there (a `Transition`): the
+/// page neither blanks nor jumps to the top.
 #[component]
 pub fn Page<T, D, R>(
     title: &'static str,
@@ -65,7 +67,7 @@ where
 {
     view! {
         <Title text=title/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let me = me.get()?;
                 let data = data()?;
@@ -77,7 +79,7 @@ where
                     (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 

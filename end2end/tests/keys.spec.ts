@@ -19,6 +19,14 @@ test('a key made in the panel works against the REST API until it is revoked the
   await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
 
   await nav.getByRole('link', { name: 'API keys' }).click();
+  await expect(page.getByRole('heading', { name: 'API keys', level: 1 })).toBeVisible();
+  // From here on, an action must not blank the page to "Loading…" while it reloads.
+  await page.evaluate(() => {
+    (window as any).sawLoading = false;
+    new MutationObserver(() => {
+      if (document.querySelector('p.loading')) (window as any).sawLoading = true;
+    }).observe(document.body, { childList: true, subtree: true });
+  });
   await page.getByLabel('Key name').fill('checkout service');
   await page.getByLabel('App', { exact: true }).selectOption({ label: 'Storefront' });
   await page.getByLabel('Environment', { exact: true }).selectOption('test');
@@ -27,6 +35,7 @@ test('a key made in the panel works against the REST API until it is revoked the
   expect(secret).toMatch(/^kw_test_[0-9A-Za-z]{38}$/);
   await page.getByRole('button', { name: 'I have copied it' }).click();
   await expect(page.locator('#new-secret')).toBeHidden();
+  expect(await page.evaluate(() => (window as any).sawLoading)).toBe(false);
 
   const whoami = () =>
     fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });

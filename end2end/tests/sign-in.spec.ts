@@ -77,3 +77,13 @@ test.describe('without JavaScript', () => {
     await expect(page).toHaveURL(/\/login$/);
   });
 });
+
+test('signing in returns to the page that was asked for', async ({ page }) => {
+  await page.goto('/keys?status=active');
+  await expect(page).toHaveURL(/\/login\?next=%2Fkeys%3Fstatus%3Dactive$/);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/keys\?status=active$/);
+  await expect(page.getByRole('heading', { name: 'API keys', level: 1 })).toBeVisible();
+});

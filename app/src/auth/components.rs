@@ -20,6 +20,8 @@ pub fn LoginPage() -> impl IntoView {
                     <p class="alert alert-error" role="alert">{error}</p>
                 </Show>
                 <ActionForm action>
+                    // The page a signed-out visitor asked for (checked by the server).
+                    <input type="hidden" name="next" value=move || query.with(|q| q.get("next").unwrap_or_default())/>
                     <div class="field">
                         <label for="email">"Email"</label>
                         <input id="email" name="email" type="email" autocomplete="username" required maxlength="320" autofocus/>
@@ -54,6 +56,7 @@ pub fn VerifyPage() -> impl IntoView {
     let verify = ServerAction::<Verify>::new();
     let resend = ServerAction::<Resend>::new();
     let pending = Resource::new(|| (), |_| super::get_pending());
+    let query = use_query_map();
     let error = move || match verify.value().get() {
         Some(Err(e)) => Some(e.to_string()),
         _ => None,
@@ -80,6 +83,7 @@ pub fn VerifyPage() -> impl IntoView {
                                     <p class="alert alert-error" role="alert">{error}</p>
                                 </Show>
                                 <ActionForm action=verify>
+                                    <input type="hidden" name="next" value=move || query.with(|q| q.get("next").unwrap_or_default())/>
                                     <div class="field">
                                         <label for="code">{label}</label>
                                         <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="64" autofocus/>

@@ -37,23 +37,30 @@ pub struct Me {
 
 pub use model::users::{SecondFactor, GENERIC_SIGN_IN_ERROR};
 
+/// `next`: the page to return to after signing in (a path of this site; anything else
+/// is ignored and the overview follows).
 #[server(prefix = "/fn", endpoint = "auth/login")]
-pub async fn login(email: String, password: String) -> Result<(), AppError> {
+pub async fn login(
+    email: String,
+    password: String,
+    #[server(default)] next: String,
+) -> Result<(), AppError> {
+    use crate::core::identity::sign_in::{return_path, with_return};
     let ctx = ssr::RequestCtx::from_leptos().await?;
     match ssr::sign_in(&ctx, &email, &password).await {
         Ok(ssr::SignInStep::Done) => {
-            leptos_axum::redirect("/");
+            leptos_axum::redirect(return_path(&next).unwrap_or("/"));
             Ok(())
         }
         Ok(ssr::SignInStep::Verify) => {
-            leptos_axum::redirect("/login/verify");
+            leptos_axum::redirect(&with_return("/login/verify", &next));
             Ok(())
         }
         Err(e) => {
             // A plain form post (no JavaScript) cannot show the error in place: send it back
             // to the form with a flag the page turns into the same generic message.
             if ctx.is_plain_form_post() && matches!(e, AppError::Validation { .. }) {
-                leptos_axum::redirect("/login?error=credentials");
+                leptos_axum::redirect(&with_return("/login?error=credentials", &next));
                 return Err(e);
             }
             Err(crate::error::reply(e))
@@ -89,13 +96,14 @@ pub async fn get_pending() -> Result<Option<SecondFactor>, AppError> {
         .map(|p| p.1))
 }
 
+/// `next`: as for [`login`].
 #[server(prefix = "/fn", endpoint = "auth/verify")]
-pub async fn verify(code: String) -> Result<(), AppError> {
+pub async fn verify(code: String, #[server(default)] next: String) -> Result<(), AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
     ssr::verify_second_factor(&ctx, &code)
         .await
         .map_err(crate::error::reply)?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(crate::core::identity::sign_in::return_path(&next).unwrap_or("/"));
     Ok(())
 }
 

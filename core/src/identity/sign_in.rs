@@ -204,6 +204,37 @@ pub async fn check_credentials(
     Ok(PasswordOk { user, next, device })
 }
 
+/// Where a sign-in may send the browser afterwards (the page a signed-out visitor asked
+/// for, carried as `next` through the sign-in forms): a path of this site only. Anything
+/// else — another origin (`https://…`, `//host`, `/\host`, which browsers read as
+/// `//host`), a control character, a sign-in page itself, more than 2,000 characters —
+/// gives `None`, and the caller sends the browser to the overview.
+pub fn return_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2000
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !next.starts_with("/login")
+        && !next.starts_with("/fn/")
+        && !next.starts_with("/api/");
+    ok.then_some(next)
+}
+
+/// `page` with `next` added to its query (percent-encoded) when `next` is a place to
+/// return to ([`return_path`]); else `page` as it is.
+pub fn with_return(page: &str, next: &str) -> String {
+    match return_path(next) {
+        // The overview is where a sign-in goes anyway.
+        Some("/") | None => page.to_owned(),
+        Some(next) => {
+            let sep = if page.contains('?') { '&' } else { '?' };
+            let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            format!("{page}{sep}next={next}")
+        }
+    }
+}
+
 /// A new name for a pending sign-in (144 random bits, URL-safe): an email code is bound
 /// to the attempt that asked for it.
 pub fn new_attempt_id() -> String {
@@ -422,4 +453,51 @@ pub async fn check_own_password(
         return Err(AppError::validation("password", "Incorrect password."));
     }
     throttle::succeeded(&st.db, &settings, &user.email, browser.ip, device).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::return_path;
+
+    #[test]
+    fn only_a_path_of_this_site_is_a_place_to_return_to() {
+        assert_eq!(return_path("/messages/42"), Some("/messages/42"));
+        assert_eq!(
+            return_path("/keys?status=active"),
+            Some("/keys?status=active")
+        );
+        for bad in [
+            "",
+            "messages/42",
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\\/evil.example/",
+            "/keys\r\nSet-Cookie: x=1",
+            "/a b",
+            "/login",
+            "/login/verify",
+            "/fn/auth/logout",
+            "/api/v1/whoami",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(return_path(bad), None, "{bad:?}");
+        }
+        assert_eq!(return_path(&format!("/{}", "a".repeat(2000))), None);
+    }
+
+    #[test]
+    fn a_return_path_rides_in_the_query_encoded() {
+        use super::with_return;
+        assert_eq!(
+            with_return("/login", "/keys?status=active&app=2"),
+            "/login?next=%2Fkeys%3Fstatus%3Dactive%26app%3D2"
+        );
+        assert_eq!(
+            with_return("/login?error=credentials", "/messages/7"),
+            "/login?error=credentials&next=%2Fmessages%2F7"
+        );
+        assert_eq!(with_return("/login", "//evil.example"), "/login");
+        assert_eq!(with_return("/login", "/"), "/login");
+    }
 }

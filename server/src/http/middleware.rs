@@ -548,7 +548,12 @@ pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: 
     };
     match app::auth::ssr::current_user(&state, &session).await {
         Ok(Some(_)) => next.run(req).await,
-        Ok(None) => Redirect::to("/login").into_response(),
+        // Back to the page asked for once signed in (the approval mail's link to a message).
+        Ok(None) => Redirect::to(&app::core::identity::sign_in::with_return(
+            "/login",
+            req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        ))
+        .into_response(),
         Err(_) => database_unavailable(),
     }
 }

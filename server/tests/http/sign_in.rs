@@ -308,3 +308,79 @@ async fn audit_records_the_client_address_by_the_proxy_rules() {
             .unwrap();
     assert_eq!(ip, "198.51.100.7");
 }
+
+#[tokio::test]
+async fn sign_in_returns_to_the_page_asked_for_and_only_to_this_site() {
+    let s = Server::start(&[]).await;
+    // A signed-out visit to a page (the approval mail's link) goes to sign-in with it.
+    let r = client()
+        .get(s.url("/messages/42?tab=approvals"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Fmessages%2F42%3Ftab%3Dapprovals"
+    );
+    // The sign-in page carries it in its form.
+    let html = client()
+        .get(s.url("/login?next=%2Fmessages%2F42"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("name=\"next\" value=\"/messages/42\""),
+        "{html}"
+    );
+    let login = |next: &'static str| {
+        client()
+            .post(s.url("/fn/auth/login"))
+            .header("accept", "text/html")
+            .header("origin", &s.base)
+            .header("referer", s.url("/login"))
+            .form(&[
+                ("email", "owner@example.com"),
+                ("password", PASSWORD),
+                ("next", next),
+            ])
+            .send()
+    };
+    let r = login("/messages/42").await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/messages/42");
+    // Anywhere else: the overview.
+    for next in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/login",
+        "/fn/auth/logout",
+        "",
+    ] {
+        let r = login(next).await.unwrap();
+        assert_eq!(r.status(), 302, "{next}");
+        assert_eq!(r.headers()["location"], "/", "{next}");
+    }
+    // A wrong password keeps it for the next try.
+    let r = client()
+        .post(s.url("/fn/auth/login"))
+        .header("accept", "text/html")
+        .header("origin", &s.base)
+        .header("referer", s.url("/login"))
+        .form(&[
+            ("email", "owner@example.com"),
+            ("password", "not the password"),
+            ("next", "/keys"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/login?error=credentials&next=%2Fkeys"
+    );
+}

@@ -39,15 +39,16 @@ where
         let mut scoped = false;
         let _ = REQUEST.try_with(|r| {
             scoped = true;
-            write!(
-                w,
-                "request{{request_id={} method={} path={}}}:",
-                r.id,
-                r.method,
+            write!(w, "request{{request_id={} method=", r.id)?;
+            write_value(&mut w, r.method.as_str())?;
+            w.write_str(" path=")?;
+            write_value(
+                &mut w,
                 r.uri
                     .as_ref()
-                    .map_or("(a path carrying an API key)", |u| u.path())
-            )
+                    .map_or("(a path carrying an API key)", |u| u.path()),
+            )?;
+            w.write_str("}:")
         });
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
@@ -107,6 +108,45 @@ impl<'a> MakeVisitor<Writer<'a>> for Fields {
     }
 }
 
+/// A field's value: as it is when [`plain`], else quoted with every control, invisible
+/// or direction-changing character escaped (Rust's `Debug` for text).
+fn write_value(w: &mut Writer<'_>, value: &str) -> fmt::Result {
+    if plain(value) {
+        w.write_str(value)
+    } else {
+        write!(w, "{value:?}")
+    }
+}
+
+/// A message: unquoted, but every character that could end the line, move the cursor,
+/// colour the terminal or reverse the text's direction is written as its `\u{…}` escape.
+fn write_message(w: &mut Writer<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if risky(c) {
+            write!(w, "{}", c.escape_unicode())?;
+        } else {
+            w.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Control characters (C0, DEL, C1 such as NEL), line and paragraph separators, and
+/// the bidirectional marks, embeddings, overrides and isolates.
+fn risky(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{061c}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// Text that needs no quoting: printable ASCII without spaces, quotes or backslashes.
 fn plain(value: &str) -> bool {
     !value.is_empty()
@@ -132,16 +172,19 @@ impl FieldWriter<'_> {
 
     fn str_field(&mut self, field: &Field, value: &str) -> fmt::Result {
         self.start(field)?;
-        if plain(value) {
-            self.writer.write_str(value)
+        if field.name() == "message" {
+            write_message(&mut self.writer, value)
         } else {
-            write!(self.writer, "{value:?}")
+            write_value(&mut self.writer, value)
         }
     }
 
+    /// A value given as `Debug` or `Display` (`?x`, `%x`, a message's format arguments)
+    /// is formatted first, then written like text: a `Display` value would otherwise
+    /// reach the line as it is, line breaks and terminal escapes included.
     fn debug_field(&mut self, field: &Field, value: &dyn fmt::Debug) -> fmt::Result {
-        self.start(field)?;
-        write!(self.writer, "{value:?}")
+        let text = format!("{value:?}");
+        self.str_field(field, &text)
     }
 }
 
@@ -173,7 +216,26 @@ impl VisitFmt for FieldWriter<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::plain;
+    use super::{plain, risky};
+
+    #[test]
+    fn characters_that_could_forge_or_hide_a_line_are_risky() {
+        for c in [
+            '\n', '\r', '\u{1b}', '\u{7f}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202e}',
+            '\u{2066}',
+        ] {
+            assert!(risky(c), "{c:?}");
+        }
+        for c in ['a', ' ', '"', 'é', '€', '/'] {
+            assert!(!risky(c), "{c:?}");
+        }
+        // A value that is not plain is written as Rust's Debug of text, which escapes
+        // the same characters.
+        for c in ['\n', '\u{1b}', '\u{85}', '\u{2028}', '\u{202e}', '\u{2066}'] {
+            let shown = format!("{:?}", c.to_string());
+            assert!(shown.contains("\\"), "{shown}");
+        }
+    }
 
     #[test]
     fn only_printable_text_without_quotes_or_spaces_is_written_unquoted() {

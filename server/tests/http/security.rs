@@ -412,3 +412,38 @@ async fn a_plain_form_post_that_makes_a_key_shows_its_secret_in_the_answer() {
     );
     assert!(!r.text().await.unwrap().contains("kw_live_"));
 }
+
+#[tokio::test]
+async fn a_request_cannot_forge_or_hide_log_lines() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = Server::start(&[]).await;
+    // Raw bytes in the request target (hyper passes non-ASCII on; it refuses control
+    // bytes): a C1 line break (NEL), a Unicode line separator and a right-to-left
+    // override; sent with two session cookies, which the server logs with the path.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut target = b"/x".to_vec();
+    target.extend_from_slice("\u{85}forged\u{2028}line\u{202e}".as_bytes());
+    let mut req = b"GET ".to_vec();
+    req.extend_from_slice(&target);
+    req.extend_from_slice(
+        format!(
+            " HTTP/1.1\r\nHost: {addr}\r\nCookie: keyward_session=a; keyward_session=b\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(&req).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = s.log();
+    assert!(log.contains("two session cookies"), "{log}");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 "),
+        "{answer:?}"
+    );
+    for raw in ["\u{85}", "\u{2028}", "\u{202e}"] {
+        assert!(!log.contains(raw), "{raw:?} reached the log: {log}");
+    }
+    assert!(log.contains("\\u{85}"), "{log}");
+}

@@ -435,7 +435,7 @@ async fn a_request_cannot_forge_or_hide_log_lines() {
     tcp.write_all(&req).await.unwrap();
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let log = s.log();
     assert!(log.contains("two session cookies"), "{log}");
     assert!(

@@ -42,12 +42,7 @@ where
             write!(w, "request{{request_id={} method=", r.id)?;
             write_value(&mut w, r.method.as_str())?;
             w.write_str(" path=")?;
-            write_value(
-                &mut w,
-                r.uri
-                    .as_ref()
-                    .map_or("(a path carrying an API key)", |u| u.path()),
-            )?;
+            write_value(&mut w, crate::http::loggable_path(&r.uri))?;
             w.write_str("}:")
         });
         if let Some(scope) = ctx.event_scope() {
@@ -147,12 +142,13 @@ fn risky(c: char) -> bool {
         )
 }
 
-/// Text that needs no quoting: printable ASCII without spaces, quotes or backslashes.
+/// Text that needs no quoting: printable ASCII without spaces, quotes, backslashes or
+/// braces (a brace could close the `request{…}:` prefix and fake what follows).
 fn plain(value: &str) -> bool {
     !value.is_empty()
         && value
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'{' | b'}'))
 }
 
 impl FieldWriter<'_> {
@@ -247,5 +243,6 @@ mod tests {
         assert!(!plain("say \"hi\""));
         assert!(!plain("back\\slash"));
         assert!(!plain("café"));
+        assert!(!plain("/x}:keyward_core::identity::sign_in:"));
     }
 }

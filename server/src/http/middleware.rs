@@ -88,12 +88,8 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     let is_static = path.starts_with(STATIC_PREFIX);
     let api = path.starts_with("/api/");
     let page = !never_a_page(path);
-    // A path that carries an API key (refused by the REST API) is never logged.
-    let logged_path = if crate::rest::url_has_key(req.uri()) {
-        LoggedPath::CarriesKey
-    } else {
-        LoggedPath::Plain
-    };
+    // A key anywhere in an `/api/` URL is refused below (and never logged).
+    let key_in_url = api && crate::rest::url_has_key(req.uri());
 
     let mut res = if is_cross_origin(
         req.method(),
@@ -101,16 +97,14 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         req.headers(),
         &state.config.public_url.origin,
     ) {
-        tracing::warn!(%ip, path = %logged_path.show(req.uri().path()), %request_id, "cross-origin request refused");
+        tracing::warn!(%ip, path = super::loggable_path(req.uri()), %request_id, "cross-origin request refused");
         (StatusCode::FORBIDDEN, "Cross-origin request refused.\n").into_response()
     } else {
         match bounded_body(state.config.max_body_bytes, request_id, req).await {
             Err(res) => res,
             // A key anywhere in an `/api/` URL is refused before any route, fallback or
             // method check, whatever else is wrong with the request.
-            Ok(_) if api && matches!(logged_path, LoggedPath::CarriesKey) => {
-                crate::rest::key_in_url(request_id)
-            }
+            Ok(_) if key_in_url => crate::rest::key_in_url(request_id),
             Ok(mut req) => {
                 let nonce = page.then(random_b64::<18>);
                 if let Some(nonce) = &nonce {
@@ -121,7 +115,7 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                 let log = RequestLog {
                     id: request_id,
                     method: req.method().clone(),
-                    uri: matches!(logged_path, LoggedPath::Plain).then(|| req.uri().clone()),
+                    uri: req.uri().clone(),
                 };
                 let mut res = REQUEST.scope(log, next.run(req)).await;
                 if let Some(nonce) = nonce {
@@ -180,22 +174,6 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         );
     }
     res
-}
-
-/// Whether a request's path may be written to the log.
-#[derive(Clone, Copy)]
-enum LoggedPath {
-    Plain,
-    CarriesKey,
-}
-
-impl LoggedPath {
-    fn show(self, path: &str) -> &str {
-        match self {
-            Self::Plain => path,
-            Self::CarriesKey => "(a path carrying an API key)",
-        }
-    }
 }
 
 /// The headers every response carries whatever its route (HSTS besides, with an https
@@ -292,7 +270,7 @@ pub async fn panel_network_gate(
     if app::core::settings::network_allowed(&settings, ip) {
         return next.run(req).await;
     }
-    tracing::warn!(%ip, path = req.uri().path(), "panel request refused: network not allowed");
+    tracing::warn!(%ip, path = super::loggable_path(req.uri()), "panel request refused: network not allowed");
     // `ip` is an IpAddr: its text is digits, dots, colons and hex only.
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -364,7 +342,7 @@ pub async fn one_session_cookie(
         .sum();
     if count > 1 {
         tracing::warn!(
-            path = req.uri().path(),
+            path = super::loggable_path(req.uri()),
             "request with two session cookies: treated as signed out"
         );
         let kept: Vec<String> = req
@@ -438,7 +416,12 @@ pub async fn plain_form_secret(
         .headers()
         .get(header::CACHE_CONTROL)
         .is_some_and(|v| cache_directive(v, "no-transform"));
-    if !carries_secret || !res.status().is_redirection() {
+    // Leptos marks a server function's error with `serverfnerror`: an error carries no
+    // secret and goes back to the form as Leptos sends it.
+    if !carries_secret
+        || !res.status().is_redirection()
+        || res.headers().contains_key("serverfnerror")
+    {
         return res;
     }
     let (parts, body) = res.into_parts();
@@ -481,8 +464,11 @@ fn back_to(state: &AppState, headers: &http::HeaderMap) -> String {
 /// signing secret (a JSON string). Every text is escaped.
 fn secret_page(value: &serde_json::Value, back: &str) -> Option<String> {
     let esc = |t: &str| html_escape::encode_double_quoted_attribute(t).into_owned();
+    use app::core::keys::format;
+    // Only what is recognisably a secret is shown as one: a Keyward key (prefix and
+    // checksum) or a webhook signing secret.
     let (title, about, secret) = match value {
-        serde_json::Value::String(secret) => (
+        serde_json::Value::String(secret) if secret.starts_with("whsec_") => (
             "Copy the webhook signing secret now".to_owned(),
             "Keyward signs every webhook it sends to this URL with this secret. It is shown \
              only this once."
@@ -490,7 +476,10 @@ fn secret_page(value: &serde_json::Value, back: &str) -> Option<String> {
             secret.as_str(),
         ),
         serde_json::Value::Object(m) => {
-            let secret = m.get("secret")?.as_str()?;
+            let secret = m
+                .get("secret")?
+                .as_str()
+                .filter(|s| format::parse(s).is_some())?;
             let key = m.get("key")?;
             let name = key.get("name").and_then(|v| v.as_str()).unwrap_or("");
             let key_id = key.get("key_id").and_then(|v| v.as_str()).unwrap_or("");

@@ -52,12 +52,25 @@ impl std::fmt::Debug for RequestId {
 }
 
 /// The request being served, for the log lines written while serving it (set by the
-/// security middleware; printed by `crate::logging`).
+/// security middleware; printed by `crate::logging` through [`loggable_path`]).
 pub struct RequestLog {
     pub id: RequestId,
     pub method: http::Method,
-    /// `None` for a path that carries an API key: never logged.
-    pub uri: Option<http::Uri>,
+    pub uri: http::Uri,
+}
+
+/// A request's path as the log may show it: a path that carries an API key anywhere
+/// (path or query) is not shown at all, and an invitation link's token is left out.
+/// Every log line that names a path takes it from here.
+pub fn loggable_path(uri: &http::Uri) -> &str {
+    let path = uri.path();
+    if crate::rest::url_has_key(uri) {
+        "(a path carrying an API key)"
+    } else if path.starts_with("/invite/") {
+        "/invite/(token)"
+    } else {
+        path
+    }
 }
 
 tokio::task_local! {

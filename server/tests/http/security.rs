@@ -447,3 +447,62 @@ async fn a_request_cannot_forge_or_hide_log_lines() {
     }
     assert!(log.contains("\\u{85}"), "{log}");
 }
+
+#[tokio::test]
+async fn no_log_line_shows_a_key_or_an_invitation_token_in_a_path() {
+    let s = Server::start(&[]).await;
+    let key = "kw_live_eYkLAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let token = "tok3nOfAnInvitationThatMustNotBeLogged";
+    for path in [
+        format!("/keys/{key}"),
+        format!("/API/v1/{key}"),
+        format!("/x?token={key}"),
+        format!("/invite/{token}"),
+    ] {
+        // Two session cookies: logged with the path.
+        let r = client()
+            .get(s.url(&path))
+            .header("cookie", "keyward_session=a; keyward_session=b")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() < 500, "{path}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = s.log();
+    assert!(log.matches("two session cookies").count() >= 4, "{log}");
+    assert!(!log.contains("eYkL"), "{log}");
+    assert!(!log.contains(token), "{log}");
+}
+
+#[tokio::test]
+async fn a_plain_form_post_that_fails_or_carries_no_secret_gets_no_secret_page() {
+    let s = Server::start(&[]).await;
+    let plain = |path: &'static str, form: &'static [(&'static str, &'static str)]| {
+        client()
+            .post(s.url(path))
+            .header("origin", &s.base)
+            .header("accept", "text/html")
+            .header("referer", s.url("/keys"))
+            .form(form)
+            .send()
+    };
+    // Signed out: an error, sent back to the form as Leptos sends it.
+    let r = plain(
+        "/fn/keys/create",
+        &[
+            ("name", "a"),
+            ("app_id", "1"),
+            ("environment", "live"),
+            ("role_id", "3"),
+            ("expiry", "never"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_ne!(r.status(), 200);
+    assert!(!r.text().await.unwrap().contains("Copy the"));
+    // An invitation lookup answers a word, not a secret.
+    let r = plain("/fn/invite/get", &[("token", "nope")]).await.unwrap();
+    assert!(!r.text().await.unwrap().contains("Copy the"));
+}

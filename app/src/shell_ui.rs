@@ -191,6 +191,67 @@ pub fn format_time(unix: i64) -> String {
     )
 }
 
+/// How far `t` is from `now` in words: "in 5 days", "3 hours ago", "in 2 minutes".
+/// (`now` is the server's time of the page's data, so server and browser agree.)
+pub fn relative_time(now: i64, t: i64) -> String {
+    let d = t - now;
+    let a = d.unsigned_abs();
+    let (n, unit) = match a {
+        0..60 => {
+            return if d >= 0 {
+                "in under a minute".into()
+            } else {
+                "just now".into()
+            }
+        }
+        60..3_600 => (a / 60, "minute"),
+        3_600..86_400 => (a / 3_600, "hour"),
+        86_400..5_184_000 => (a / 86_400, "day"),
+        5_184_000..63_072_000 => (a / 2_592_000, "month"),
+        _ => (a / 31_536_000, "year"),
+    };
+    let s = if n == 1 { "" } else { "s" };
+    if d >= 0 {
+        format!("in {n} {unit}{s}")
+    } else {
+        format!("{n} {unit}{s} ago")
+    }
+}
+
+/// A time shown relative to now, with the exact time on hover and for screen readers.
+#[component]
+pub fn When(now: i64, at: i64, #[prop(optional)] past_prefix: &'static str) -> impl IntoView {
+    let exact = format_time(at);
+    let words = relative_time(now, at);
+    let words = if at < now && !past_prefix.is_empty() {
+        format!("{past_prefix} {words}")
+    } else {
+        words
+    };
+    view! {
+        <time datetime=iso_time(at) title=exact.clone()>{words}</time>
+        <span class="visually-hidden">{format!(" ({exact})")}</span>
+    }
+}
+
+/// A time as HTML's `datetime` attribute takes it (UTC).
+fn iso_time(unix: i64) -> String {
+    let s = unix.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        format_date(unix),
+        s / 3600,
+        (s % 3600) / 60,
+        s % 60
+    )
+}
+
+/// A day as `YYYY-MM-DD` (UTC), as a date input takes it.
+pub fn format_date(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -245,4 +306,52 @@ pub(crate) fn textarea_text(text: &str) -> String {
     {
         text.to_owned()
     }
+}
+
+/// The token a create form carries so that the server acts on its submission once (a
+/// double click or a resent post makes one key, one message): a new one each time the
+/// form's action completes. Made at the page's top level like its other resources.
+pub fn form_token<S>(action: ServerAction<S>) -> Resource<Result<String, AppError>>
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    Resource::new(
+        move || action.version().get(),
+        |_| crate::auth::new_form_token(),
+    )
+}
+
+/// The hidden field holding a form's token (see `form_token`).
+#[component]
+pub fn FormToken(token: Resource<Result<String, AppError>>) -> impl IntoView {
+    move || {
+        token
+            .get()
+            .and_then(Result::ok)
+            .map(|t| view! { <input type="hidden" name="form_token" value=t/> })
+    }
+}
+
+/// A form's node, cleared after its action succeeded (after an error what the user
+/// typed stays, to be corrected).
+pub fn reset_on_success<S>(action: ServerAction<S>) -> NodeRef<leptos::html::Form>
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let form = NodeRef::<leptos::html::Form>::new();
+    // On a completion seen by this form (not on its first run: a page drawn again after
+    // another action must not clear what is being typed).
+    Effect::new(move |seen: Option<usize>| {
+        let version = action.version().get();
+        let succeeded = action.value().with_untracked(|v| matches!(v, Some(Ok(_))));
+        if seen.is_some_and(|s| s != version) && succeeded {
+            if let Some(f) = form.get_untracked() {
+                f.reset();
+            }
+        }
+        version
+    });
+    form
 }

@@ -53,8 +53,8 @@ test('a key made in the panel works against the REST API until it is revoked the
   await row.getByRole('button', { name: 'Save' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Key saved.' })).toBeVisible();
   row = page.getByRole('row').filter({ hasText: 'checkout service v2' });
-  // (The row's actions may still be open from the edit.)
-  if ((await row.locator('details[open]').count()) === 0) await row.getByText('Manage').click();
+  // The row's actions stay open after the edit (their state follows the key).
+  await expect(row.locator('details')).toHaveAttribute('open', '');
   await row.getByPlaceholder('Reason').fill('end-to-end test');
   await row.getByRole('checkbox').check();
   await row.getByRole('button', { name: `Revoke ${me.key_id}` }).click();
@@ -105,5 +105,78 @@ test.describe('without JavaScript', () => {
     await expect(page).toHaveURL(/\/keys$/);
     await expect(page.getByRole('row').filter({ hasText: 'no-script deploy' })).toHaveCount(1);
     await expect(page.getByText(secret)).toHaveCount(0);
+  });
+});
+
+test.describe('in Istanbul', () => {
+  test.use({ timezoneId: 'Europe/Istanbul' });
+
+  test('a double click makes one key, focus goes to its secret, open actions stay with their key after a roll, and a date ends that day where the user is', async ({ page }) => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto('/login');
+    await page.getByLabel('Email').fill(ownerEmail);
+    await page.getByLabel('Password').fill(ownerPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+    await page.goto('/apps');
+    await page.getByLabel('App name').fill('Rows app');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
+    // The form is cleared after it succeeded.
+    await expect(page.getByLabel('App name')).toHaveValue('');
+
+    await page.goto('/keys');
+    const create = async (name: string, how: 'click' | 'dblclick' = 'click') => {
+      await page.getByLabel('Key name').fill(name);
+      await page.getByLabel('App', { exact: true }).selectOption({ label: 'Rows app' });
+      await page.getByRole('button', { name: 'Create key' })[how]();
+      // Done when the table shows the key and the form is cleared for the next one.
+      await expect(page.getByRole('row').filter({ hasText: name }).first()).toBeVisible();
+      await expect(page.getByLabel('Key name')).toHaveValue('');
+      await page.waitForLoadState('networkidle');
+    };
+
+    // A double click: one key, and the keyboard is on the new secret.
+    await create('double clicked', 'dblclick');
+    await expect(page.locator('.secret-card')).toBeFocused();
+    await expect(page.getByRole('row').filter({ hasText: 'double clicked' })).toHaveCount(1);
+    await expect(page.getByLabel('Key name')).toHaveValue('');
+
+    // The date field is there only for "on a date"; the preview says when it ends.
+    const date = page.getByLabel('Expiry date');
+    await expect(date).toBeHidden();
+    await expect(page.locator('#key-expiry-preview')).toContainText('Expires 20');
+    await page.getByLabel('Expires', { exact: true }).selectOption('date');
+    await expect(date).toBeVisible();
+    await date.fill('2030-01-15');
+    // Istanbul is UTC+3: the day ends at 21:00 UTC.
+    await expect(page.locator('#key-expiry-preview')).toContainText(
+      'end of 2030-01-15 in your time zone (2030-01-15 21:00 UTC)',
+    );
+    await create('dated');
+    await expect(page.getByRole('row').filter({ hasText: 'dated' })).toContainText('2030-01-15 21:00 UTC');
+
+    // Two keys with their actions open; rolling the older one moves every row down.
+    await create('alpha');
+    await create('beta');
+    const alpha = page.getByRole('row').filter({ hasText: 'alpha' });
+    const beta = page.getByRole('row').filter({ hasText: 'beta' });
+    const betaId = (await beta.locator('code').first().textContent())!.trim();
+    const alphaId = (await alpha.locator('code').first().textContent())!.trim();
+    await beta.getByText('Manage').click();
+    await alpha.getByText('Manage').click();
+    await alpha.getByRole('button', { name: /^Roll / }).click();
+    await expect(page.getByRole('row').filter({ hasText: 'alpha' })).toHaveCount(2);
+    const rolledTo = (await page.locator('#secret-title').textContent())!.replace('Your new key ', '').trim();
+    expect(rolledTo).not.toBe(alphaId);
+    // The open actions stayed with beta and the rolled key, though every row moved; the
+    // new key's row (now on top) is closed.
+    const open = page.locator('tr:has(details[open])');
+    await expect(open).toHaveCount(2);
+    await expect(open.filter({ hasText: betaId })).toHaveCount(1);
+    await expect(open.filter({ hasText: alphaId })).toHaveCount(1);
+    await expect(open.filter({ has: page.locator('code', { hasText: rolledTo }) })).toHaveCount(0);
+    expect(errors).toEqual([]);
   });
 });

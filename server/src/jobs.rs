@@ -9,7 +9,7 @@ use tower_sessions::ExpiredDeletion as _;
 /// Starts the loops: expired sessions deleted (every 5 minutes); API key "last used"
 /// and refused requests written in batches (every 5 seconds, never once per request),
 /// refusals summarised in the log (every minute)
-/// and aged-out sign-in throttling rows pruned (every 5 minutes); on PostgreSQL the
+/// and aged-out sign-in throttling rows and form submissions pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
 /// expired).
 pub fn spawn(state: &AppState) {
@@ -43,6 +43,9 @@ pub fn spawn(state: &AppState) {
             if n % 60 == 0 {
                 if let Err(e) = app::core::identity::throttle::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning sign-in throttling failed");
+                }
+                if let Err(e) = app::core::infra::submissions::prune(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning form submissions failed");
                 }
             }
         }

@@ -11,11 +11,27 @@ mod setup;
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack of each runtime thread. Server-side rendering walks a page's view tree
+/// recursively, and an unoptimised build keeps every frame of it at full size: a table of
+/// keys overflowed tokio's default 2 MiB (which aborts the whole process). Only what is
+/// touched is ever committed, so the margin costs no memory.
+const THREAD_STACK: usize = 16 * 1024 * 1024;
+
+fn main() -> ExitCode {
     let args = cli::Cli::parse();
     logging::init();
-    match cli::run(args).await {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build();
+    let result = match runtime {
+        Ok(rt) => rt.block_on(cli::run(args)),
+        Err(e) => {
+            eprintln!("keyward: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyward: {e}");

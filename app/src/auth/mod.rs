@@ -37,6 +37,19 @@ pub struct Me {
 
 pub use model::users::{SecondFactor, GENERIC_SIGN_IN_ERROR};
 
+/// A token for a create form being rendered: its submission is acted on once
+/// (`ssr::once_per_form`). Signed-in users only.
+#[server(prefix = "/fn", endpoint = "form/token")]
+pub async fn new_form_token() -> Result<String, AppError> {
+    async {
+        let ctx = ssr::RequestCtx::from_leptos().await?;
+        ctx.signed_in().await?;
+        Ok(crate::core::infra::submissions::FormToken::issue())
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
 /// `next`: the page to return to after signing in (a path of this site; anything else
 /// is ignored and the overview follows).
 #[server(prefix = "/fn", endpoint = "auth/login")]

@@ -493,3 +493,59 @@ pub fn carries_secret() {
         );
     }
 }
+
+/// Runs a create form's action once per rendered form (`core::infra::submissions`): a
+/// replay of the same form (a double click, a resent post, a second tab) is refused with
+/// what the first submission made; a failed action gives the token back so that the
+/// corrected form can be sent again. An empty `form_token` (a caller that is not a
+/// rendered form) runs the action unguarded; a malformed one is refused.
+pub async fn once_per_form<T>(
+    ctx: &RequestCtx,
+    user_id: i64,
+    form_token: &str,
+    made: impl FnOnce(&T) -> String,
+    act: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    use crate::core::infra::submissions::{self, Claim, FormToken};
+    let token = FormToken::parse(form_token).map_err(|_| {
+        AppError::validation(
+            "form_token",
+            "This form could not be read: reload the page and fill it in again.",
+        )
+    })?;
+    let Some(token) = token else {
+        return act.await;
+    };
+    let db = &ctx.state.db;
+    match submissions::claim(db, &token, user_id, ctx.state.clock.now()).await? {
+        Claim::Replayed { made: Some(made) } => {
+            return Err(AppError::Conflict(format!(
+                "This form was already sent, and made {made}. Nothing was done again."
+            )))
+        }
+        Claim::Replayed { made: None } => {
+            return Err(AppError::Conflict(
+                "This form was already sent. Reload the page to use it again.".into(),
+            ))
+        }
+        Claim::First => {}
+    }
+    match act.await {
+        Ok(out) => {
+            // What was made is done whatever happens next; a failure to note it only
+            // makes a replay's answer less precise.
+            if let Err(e) =
+                submissions::complete(db, &token, &made(&out), ctx.state.clock.now()).await
+            {
+                tracing::warn!(error = %e, "noting a form's submission failed");
+            }
+            Ok(out)
+        }
+        Err(e) => {
+            if let Err(re) = submissions::release(db, &token).await {
+                tracing::warn!(error = %re, "releasing a form's token failed");
+            }
+            Err(e)
+        }
+    }
+}

@@ -3,7 +3,9 @@ use super::{
     RemoveWebhook, RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
-use crate::shell_ui::{format_time, ActionResult, Page};
+use crate::shell_ui::{
+    form_token, format_time, reset_on_success, ActionResult, FormToken, Page, When,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -14,6 +16,23 @@ pub fn KeysPage() -> impl IntoView {
     let roll = ServerAction::<RollKey>::new();
     let edit = ServerAction::<UpdateKey>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let token = form_token(create);
+    // Which rows have their actions open, by key id: the table is drawn again after
+    // every action, and rows move (a roll puts the new key on top), so this state must
+    // follow the key, not the row's position.
+    let open_rows = RwSignal::new(std::collections::BTreeSet::<String>::new());
+    // One secret on screen at a time: starting a create or a roll puts away the answer
+    // of the other (both cards would otherwise stand one above the other).
+    Effect::new(move |_| {
+        if create.pending().get() {
+            roll.value().set(None);
+        }
+    });
+    Effect::new(move |_| {
+        if roll.pending().get() {
+            create.value().set(None);
+        }
+    });
     // The filters and the page live in the query string (a plain GET form and links),
     // so they work without JavaScript and survive a reload.
     let query = use_query_map();
@@ -38,8 +57,8 @@ pub fn KeysPage() -> impl IntoView {
                     <h1>"API keys"</h1>
                     <Secret value=move || create.value().get()/>
                     <Secret value=move || roll.value().get()/>
-                    <KeyTable data=data.clone() revoke roll edit/>
-                    {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create/> })}
+                    <KeyTable data=data.clone() open_rows revoke roll edit/>
+                    {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create token/> })}
                 }.into_any()/>
     }
 }
@@ -50,6 +69,14 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
     let dismissed = RwSignal::new(false);
     let copied = RwSignal::new(false);
     let secret = s.secret.clone();
+    // Focus moves to the new secret, so a screen reader reads it out and the keyboard
+    // is where the copy button is (the form the user came from may be far below).
+    let card = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move |_| {
+        if let Some(el) = card.get() {
+            let _ = el.focus();
+        }
+    });
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
         {
@@ -61,7 +88,7 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
         copied.set(true);
     };
     view! {
-        <section class="card secret-card" aria-labelledby="secret-title" hidden=move || dismissed.get()>
+        <section class="card secret-card" aria-labelledby="secret-title" tabindex="-1" node_ref=card hidden=move || dismissed.get()>
             <h2 id="secret-title">{format!("Your new key {}", s.key.key_id)}</h2>
             <p><strong>"Copy it now: it is shown only this once."</strong>" Keyward keeps only a hash of it."</p>
             <p><code class="secret" id="new-secret">{s.secret.clone()}</code></p>
@@ -92,6 +119,7 @@ fn Secret(
 #[component]
 fn KeyTable(
     data: KeysView,
+    open_rows: RwSignal<std::collections::BTreeSet<String>>,
     revoke: ServerAction<RevokeKey>,
     roll: ServerAction<RollKey>,
     edit: ServerAction<UpdateKey>,
@@ -127,12 +155,16 @@ fn KeyTable(
         format!("/keys?{}", q.join("&"))
     });
     let empty = data.keys.is_empty();
+    let (can_update, can_revoke, now) = (data.can_update, data.can_revoke, data.now);
+    let show_owner = data.can_view_all;
     let roles = data.roles.clone();
     let rows = data
         .keys
         .clone()
         .into_iter()
-        .map(|k| view! { <KeyRow k roles=roles.clone() can_update=data.can_update can_revoke=data.can_revoke revoke roll edit/> })
+        // Each row boxed: a row's full type nested in the table's would make the
+        // server's rendering recurse through very large frames.
+        .map(|k| view! { <KeyRow k roles=roles.clone() can_update can_revoke show_owner now open_rows revoke roll edit/> }.into_any())
         .collect_view();
     let app_options = data
         .apps
@@ -171,7 +203,9 @@ fn KeyTable(
                     <div class="table-wrap">
                         <table>
                             <thead><tr>
-                                <th scope="col">"Name"</th><th scope="col">"Key ID"</th><th scope="col">"Kind"</th>
+                                <th scope="col">"Name"</th><th scope="col">"Key ID"</th>
+                                {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}
+                                <th scope="col">"Kind"</th>
                                 <th scope="col">"App"</th><th scope="col">"Environment"</th><th scope="col">"Role"</th>
                                 <th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th>
                                 <th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
@@ -196,6 +230,9 @@ fn KeyRow(
     roles: Vec<(i64, String)>,
     can_update: bool,
     can_revoke: bool,
+    show_owner: bool,
+    now: i64,
+    open_rows: RwSignal<std::collections::BTreeSet<String>>,
     revoke: ServerAction<RevokeKey>,
     roll: ServerAction<RollKey>,
     edit: ServerAction<UpdateKey>,
@@ -220,21 +257,25 @@ fn KeyRow(
             </ActionForm>
         }
     });
-    let last_used = match (&k.last_used_at, &k.last_used_ip) {
-        (Some(t), Some(ip)) => format!("{} from {ip}", format_time(*t)),
-        (Some(t), None) => format_time(*t),
-        _ => "Never".to_owned(),
+    let last_used = match k.last_used_at {
+        Some(at) => {
+            let from = k.last_used_ip.clone().map(|ip| format!(" from {ip}"));
+            view! { <When now at/>{from} }.into_any()
+        }
+        None => "Never".into_any(),
     };
-    let expires = k
-        .expires_at
-        .map(format_time)
-        .unwrap_or_else(|| "Never".into());
+    let expires = match k.expires_at {
+        Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
+        None => "Never".into_any(),
+    };
+    let owner = show_owner.then(|| view! { <td>{k.owner.clone().unwrap_or_default()}</td> });
     let status = match &k.replaced_by {
         Some(new) if k.status == "active" => format!("active, replaced by {new}"),
         _ => k.status.clone(),
     };
     let active = k.status == "active";
     let manage_label = format!("Manage {}", k.key_id);
+    let (id_open, id_toggle) = (k.key_id.clone(), k.key_id.clone());
     let manageable = active && (can_update || can_revoke);
     let can_roll = can_update && k.replaced_by.is_none();
     let kid = k.key_id.clone();
@@ -268,6 +309,7 @@ fn KeyRow(
                         <option value="604800">"7 days"</option>
                     </select>
                     <button type="submit" class="btn" aria-label=roll_label>"Roll"</button>
+                    <p class="muted">"The new key gets a fresh expiry: as long as this one was given, counted from now."</p>
                 </ActionForm>
             })}
         }
@@ -276,6 +318,7 @@ fn KeyRow(
         <tr>
             <td>{k.name.clone()}</td>
             <td><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
+            {owner}
             <td>{k.kind.clone()}</td>
             <td>{k.app.clone()}</td>
             <td>{k.environment.clone()}</td>
@@ -288,7 +331,17 @@ fn KeyRow(
             // JavaScript (a plain <details>).
             <td>
                 {manageable.then(|| view! {
-                    <details class="row-actions">
+                    <details class="row-actions" open=move || open_rows.with(|o| o.contains(&id_open)) on:toggle=move |_ev| {
+                        #[cfg(feature = "hydrate")]
+                        {
+                            let open = event_target::<web_sys::HtmlDetailsElement>(&_ev).open();
+                            open_rows.update(|o| {
+                                if open { o.insert(id_toggle.clone()); } else { o.remove(&id_toggle); }
+                            });
+                        }
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = &id_toggle;
+                    }>
                         <summary aria-label=manage_label>"Manage"</summary>
                         <div class="row-actions-body">{edit_form}{actions}</div>
                     </details>
@@ -299,7 +352,11 @@ fn KeyRow(
 }
 
 #[component]
-fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView {
+fn NewKeyForm(
+    data: KeysView,
+    create: ServerAction<CreateKey>,
+    token: Resource<Result<String, crate::error::AppError>>,
+) -> impl IntoView {
     let apps = data
         .apps
         .iter()
@@ -331,6 +388,19 @@ fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView 
         view! { <option value=value selected=selected>{label}</option> }
     })
     .collect_view();
+    // The "expires on" preview follows the choice; a chosen date is the end of that day
+    // where the browser is (UTC until the page's script runs, and without JavaScript).
+    let now = data.now;
+    let default_choice = limits.default_expiry.clone();
+    let choice = RwSignal::new(default_choice.clone());
+    let date = RwSignal::new(String::new());
+    let end_there = move || date.with(|d| local_end_of_day(d));
+    let preview = move || choice.with(|c| date.with(|d| expiry_preview(now, c, d, end_there())));
+    let end_field = move || end_there().map(|t| t.to_string()).unwrap_or_default();
+    let day = 86_400;
+    let min_date = crate::shell_ui::format_date(now + day);
+    let max_date = (limits.max_expiry_days > 0)
+        .then(|| crate::shell_ui::format_date(now + i64::from(limits.max_expiry_days) * day));
     let max_note = (limits.max_expiry_days > 0).then(|| {
         format!(
             "Keys expire within {} days at most; you may hold {} active keys per app.",
@@ -342,7 +412,11 @@ fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView 
             {max_note.map(|n| view! { <p class="muted">{n}</p> })}
             <h2 id="new-key-title">"Create a key"</h2>
             {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
-            <ActionForm action=create>
+            <ActionForm action=create node_ref=reset_on_success(create) on:reset=move |_| {
+                choice.set(default_choice.clone());
+                date.set(String::new());
+            }>
+                <FormToken token/>
                 <div class="field"><label for="key-name">"Key name"</label>
                     <input id="key-name" name="name" type="text" required maxlength="100"/></div>
                 <div class="field"><label for="key-app">"App"</label>
@@ -352,12 +426,20 @@ fn NewKeyForm(data: KeysView, create: ServerAction<CreateKey>) -> impl IntoView 
                 <div class="field"><label for="key-role">"Role of the key"</label>
                     <select id="key-role" name="role_id">{roles}</select></div>
                 <div class="field"><label for="key-expiry">"Expires"</label>
-                    <select id="key-expiry" name="expiry">{expiry_options}<option value="date">"on the date below"</option></select></div>
-                <div class="field"><label for="key-date">"Expiry date (YYYY-MM-DD, when chosen above)"</label>
-                    <input id="key-date" name="expiry_date" type="date"/></div>
+                    <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview"
+                        on:change=move |ev| choice.set(event_target_value(&ev))>
+                        {expiry_options}<option value="date">"on a date"</option>
+                    </select>
+                    <p class="muted expiry-preview" id="key-expiry-preview" aria-live="polite">{preview}</p></div>
+                // Shown only when "on a date" is chosen (CSS :has, so also without JavaScript).
+                <div class="field expiry-date"><label for="key-date">"Expiry date"</label>
+                    <input id="key-date" name="expiry_date" type="date" min=min_date max=max_date
+                        aria-describedby="key-expiry-preview"
+                        on:input=move |ev| date.set(event_target_value(&ev))/>
+                    <input type="hidden" name="expiry_end" value=end_field/></div>
                 <div class="field"><label for="key-networks">"Allowed networks for this key (optional, one per line)"</label>
                     <textarea id="key-networks" name="networks" rows="2" maxlength="20000"></textarea></div>
-                <button type="submit" class="btn btn-primary" disabled=no_apps>"Create key"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || no_apps || create.pending().get()>"Create key"</button>
             </ActionForm>
         </section>
     }
@@ -371,6 +453,7 @@ pub fn AppsPage() -> impl IntoView {
     let hook = ServerAction::<RegisterWebhook>::new();
     let unhook = ServerAction::<RemoveWebhook>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let token = form_token(create);
     let apps = Resource::new(
         move || {
             (
@@ -398,12 +481,13 @@ pub fn AppsPage() -> impl IntoView {
                     <section class="card" aria-labelledby="new-app-title">
                         <h2 id="new-app-title">"Create an app"</h2>
                         <ActionResult action=create ok=|_: &i64| "App created.".to_owned()/>
-                        <ActionForm action=create>
+                        <ActionForm action=create node_ref=reset_on_success(create)>
+                            <FormToken token/>
                             <div class="field"><label for="app-name">"App name"</label>
                                 <input id="app-name" name="name" type="text" required maxlength="100"/></div>
                             <div class="field"><label for="app-networks">"REST IP allow-list (one address or range per line; empty: any)"</label>
                                 <textarea id="app-networks" name="networks" rows="3" maxlength="20000"></textarea></div>
-                            <button type="submit" class="btn btn-primary">"Create app"</button>
+                            <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>"Create app"</button>
                         </ActionForm>
                     </section>
                 }.into_any()/>
@@ -508,4 +592,43 @@ fn WebhookSecret(action: ServerAction<RegisterWebhook>) -> impl IntoView {
             None => None,
         })
     }
+}
+
+/// What the create form says about its expiry choice. `end_there`: the end of the chosen
+/// date in the browser's time zone, once the page's script knows it.
+fn expiry_preview(now: i64, choice: &str, date: &str, end_there: Option<i64>) -> String {
+    use crate::shell_ui::format_time;
+    match choice {
+        "never" => "The key never expires.".to_owned(),
+        "date" if date.is_empty() => "Choose the date below.".to_owned(),
+        "date" => match end_there {
+            Some(t) => format!(
+                "Expires at the end of {date} in your time zone ({}).",
+                format_time(t)
+            ),
+            None => format!("Expires at the end of {date} (UTC)."),
+        },
+        days => match days.parse::<i64>() {
+            Ok(d) => format!("Expires {}.", format_time(now + d * 86_400)),
+            Err(_) => String::new(),
+        },
+    }
+}
+
+/// The end of a `YYYY-MM-DD` date in the browser's time zone (its next midnight, so
+/// daylight saving time is the browser's to know), in Unix seconds.
+#[cfg(feature = "hydrate")]
+fn local_end_of_day(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let y: u32 = parts.next()?.parse().ok()?;
+    let m: i32 = parts.next()?.parse().ok()?;
+    let d: i32 = parts.next()?.parse().ok()?;
+    let ms = js_sys::Date::new_with_year_month_day(y, m - 1, d + 1).get_time();
+    (ms.is_finite()).then(|| (ms / 1000.0) as i64)
+}
+
+/// On the server the browser's time zone is unknown: the date is taken in UTC.
+#[cfg(not(feature = "hydrate"))]
+fn local_end_of_day(_date: &str) -> Option<i64> {
+    None
 }

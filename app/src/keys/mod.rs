@@ -25,8 +25,12 @@ pub struct KeysView {
     pub can_create: bool,
     pub can_update: bool,
     pub can_revoke: bool,
+    /// The viewer sees everyone's keys (the table then names each key's owner).
+    pub can_view_all: bool,
     /// Settings > Keys, for the create form's choices.
     pub limits: crate::settings::KeySettings,
+    /// The server's time when the page was loaded (the create form's "expires on" preview).
+    pub now: i64,
 }
 
 /// A key just made (or rolled): the only time its secret is shown.
@@ -79,6 +83,7 @@ pub async fn list_keys(
             .map(|r| (r.id, r.name))
             .collect();
         Ok(KeysView {
+            now: st.clock.now(),
             limits: crate::core::settings::keys(&st.db).await?,
             keys: page.keys,
             next: page.next,
@@ -87,11 +92,17 @@ pub async fn list_keys(
             can_create: p.has(P::ApiKeyCreate),
             can_update: p.has(P::ApiKeyUpdate),
             can_revoke: p.has(P::ApiKeyDelete),
+            can_view_all: p.has(P::ApiKeyViewAll),
         })
     })
 }
 
-/// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD).
+/// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD);
+/// `expiry_end`: when the browser knows its time zone, the end of that date there (Unix
+/// seconds), else the end of the date in UTC is taken.
+// Each argument is a field of the create form (a plain HTML form posts them by name),
+// so they cannot be grouped into a struct without renaming every field.
+#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/fn", endpoint = "keys/create")]
 pub async fn create_key(
     name: String,
@@ -101,12 +112,14 @@ pub async fn create_key(
     expiry: String,
     #[server(default)] expiry_date: String,
     #[server(default)] networks: String,
+    #[server(default)] expiry_end: String,
+    #[server(default)] form_token: String,
 ) -> Result<NewSecret, AppError> {
     crate::auth::ssr::carries_secret();
     crate::guarded!(crate::roles::Permission::ApiKeyCreate, |ctx, grant| async {
         use crate::core::keys;
         let cx = ctx.cx();
-        let expires_at = parse_expiry(cx.now, &expiry, &expiry_date)?;
+        let expires_at = parse_expiry(cx.now, &expiry, &expiry_date, &expiry_end)?;
         let new = keys::NewKey {
             name: &name,
             app_id,
@@ -115,13 +128,34 @@ pub async fn create_key(
             expires_at,
             networks: keys::parse_networks("networks", &networks)?,
         };
-        let (key, secret) = keys::create_key(&cx, &grant, &new).await?;
-        Ok(NewSecret { key, secret })
+        let made = |s: &NewSecret| {
+            format!(
+                "the key {} (its secret was shown only in the answer to that first \
+                 submission: if nobody copied it, roll or revoke that key)",
+                s.key.key_id
+            )
+        };
+        crate::auth::ssr::once_per_form(
+            &ctx,
+            grant.principal().user_id(),
+            &form_token,
+            made,
+            async {
+                let (key, secret) = keys::create_key(&cx, &grant, &new).await?;
+                Ok(NewSecret { key, secret })
+            },
+        )
+        .await
     })
 }
 
 #[cfg(feature = "ssr")]
-fn parse_expiry(now: i64, expiry: &str, date: &str) -> Result<Option<i64>, AppError> {
+fn parse_expiry(
+    now: i64,
+    expiry: &str,
+    date: &str,
+    end_there: &str,
+) -> Result<Option<i64>, AppError> {
     let days = |d: i64| Ok(Some(now + d * 86_400));
     match expiry {
         "7" => days(7),
@@ -134,8 +168,23 @@ fn parse_expiry(now: i64, expiry: &str, date: &str) -> Result<Option<i64>, AppEr
                 time::macros::format_description!("[year]-[month]-[day]"),
             )
             .map_err(|_| AppError::validation("expiry_date", "Enter a date as YYYY-MM-DD."))?;
-            // The key works through the whole of that day (UTC).
-            let end = d.midnight().assume_utc().unix_timestamp() + 86_400;
+            // The key works through the whole of that day: in the browser's time zone
+            // when it said where that day ends (somewhere between UTC+14 and UTC-12),
+            // else in UTC.
+            let utc_end = d.midnight().assume_utc().unix_timestamp() + 86_400;
+            let end = match end_there.trim() {
+                "" => utc_end,
+                t => t
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|t| (utc_end - 14 * 3600..=utc_end + 12 * 3600).contains(t))
+                    .ok_or_else(|| {
+                        AppError::validation(
+                            "expiry_date",
+                            "The end of that date could not be read: choose it again.",
+                        )
+                    })?,
+            };
             if end <= now {
                 return Err(AppError::validation(
                     "expiry_date",
@@ -210,13 +259,22 @@ pub async fn list_apps() -> Result<Vec<AppInfo>, AppError> {
 pub async fn create_app(
     name: String,
     #[server(default)] networks: String,
+    #[server(default)] form_token: String,
 ) -> Result<i64, AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
         let app = crate::core::keys::apps::AppInput {
             name: &name,
             networks: crate::core::keys::parse_networks("networks", &networks)?,
         };
-        crate::core::keys::apps::create_app(&ctx.cx(), &grant, &app).await
+        let made = |_: &i64| format!("the app {}", name.trim());
+        crate::auth::ssr::once_per_form(
+            &ctx,
+            grant.principal().user_id(),
+            &form_token,
+            made,
+            async { crate::core::keys::apps::create_app(&ctx.cx(), &grant, &app).await },
+        )
+        .await
     })
 }
 

@@ -3,7 +3,7 @@ use super::{
     MessagesView, RejectMessage,
 };
 use crate::auth::get_me;
-use crate::shell_ui::{format_time, ActionResult, Page};
+use crate::shell_ui::{form_token, format_time, reset_on_success, ActionResult, FormToken, Page};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -31,6 +31,7 @@ fn created_note(m: &MessageInfo) -> String {
 pub fn MessagesPage() -> impl IntoView {
     let create = ServerAction::<CreateMessage>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let token = form_token(create);
     // The page lives in the query string (`?before=`), so paging is a plain link.
     let query = leptos_router::hooks::use_query_map();
     let data = Resource::new(
@@ -46,14 +47,18 @@ pub fn MessagesPage() -> impl IntoView {
         <Page title="Messages" me data=move || data.get() render=move |_me, data| view! {
                     <h1>"Messages"</h1>
                     <ActionResult action=create ok=created_note/>
-                    {data.can_create.then(|| view! { <ComposeForm apps=data.apps.clone() create/> })}
+                    {data.can_create.then(|| view! { <ComposeForm apps=data.apps.clone() create token/> })}
                     <MessageTable data/>
                 }.into_any()/>
     }
 }
 
 #[component]
-fn ComposeForm(apps: Vec<ComposeApp>, create: ServerAction<CreateMessage>) -> impl IntoView {
+fn ComposeForm(
+    apps: Vec<ComposeApp>,
+    create: ServerAction<CreateMessage>,
+    token: Resource<Result<String, crate::error::AppError>>,
+) -> impl IntoView {
     let no_apps = apps.is_empty();
     let app_options = apps
         .iter()
@@ -80,7 +85,8 @@ fn ComposeForm(apps: Vec<ComposeApp>, create: ServerAction<CreateMessage>) -> im
         <section class="card" aria-labelledby="compose-title">
             <h2 id="compose-title">"Write a message"</h2>
             {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
-            <ActionForm action=create>
+            <ActionForm action=create node_ref=reset_on_success(create)>
+                <FormToken token/>
                 <div class="field"><label for="msg-app">"App"</label>
                     <select id="msg-app" name="app_id" required>{app_options}</select></div>
                 <div class="field"><label for="msg-channel">"Channel"</label>
@@ -96,7 +102,7 @@ fn ComposeForm(apps: Vec<ComposeApp>, create: ServerAction<CreateMessage>) -> im
                     <input id="msg-subject" name="subject" type="text" required maxlength="200"/></div>
                 <div class="field"><label for="msg-body">"Message"</label>
                     <textarea id="msg-body" name="body" rows="6" required maxlength="32768"></textarea></div>
-                <button type="submit" class="btn btn-primary" disabled=no_apps>"Submit"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || no_apps || create.pending().get()>"Submit"</button>
             </ActionForm>
         </section>
     }

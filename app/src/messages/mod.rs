@@ -100,23 +100,32 @@ pub async fn create_message(
     #[server(default)] webhook_url: String,
     subject: String,
     body: String,
+    #[server(default)] form_token: String,
 ) -> Result<MessageInfo, AppError> {
     crate::guarded!(
         crate::roles::Permission::MessageCreate,
         |ctx, grant| async {
             let st = &ctx.state;
-            crate::core::messages::create(
-                st,
-                &grant,
-                &ctx.origin(),
-                &crate::core::messages::Draft {
-                    app_id,
-                    channel: &channel,
-                    recipients: &recipients,
-                    webhook_url: &webhook_url,
-                    subject: &subject,
-                    body: &body,
-                },
+            let made = |m: &MessageInfo| format!("the message {}", m.id);
+            let uid = grant.principal().user_id();
+            crate::auth::ssr::once_per_form(
+                &ctx,
+                uid,
+                &form_token,
+                made,
+                crate::core::messages::create(
+                    st,
+                    &grant,
+                    &ctx.origin(),
+                    &crate::core::messages::Draft {
+                        app_id,
+                        channel: &channel,
+                        recipients: &recipients,
+                        webhook_url: &webhook_url,
+                        subject: &subject,
+                        body: &body,
+                    },
+                ),
             )
             .await
         }

@@ -1,6 +1,6 @@
 use super::{CreateRole, DeleteRole, Permission, RenameRole, RoleInfo, SaveRoles};
 use crate::auth::{get_me, Me, SudoForm};
-use crate::shell_ui::{ActionResult, Page};
+use crate::shell_ui::{form_token, reset_on_success, ActionResult, FormToken, Page};
 use leptos::prelude::*;
 
 #[component]
@@ -10,6 +10,7 @@ pub fn RolesPage() -> impl IntoView {
     let delete = ServerAction::<DeleteRole>::new();
     let save = ServerAction::<SaveRoles>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let token = form_token(create);
     let roles = Resource::new(
         move || {
             (
@@ -27,7 +28,7 @@ pub fn RolesPage() -> impl IntoView {
                     <SudoForm/>
                     <Matrix me=me.clone() roles=roles.clone() save/>
                     <CustomRoles roles rename delete/>
-                    <NewRole me create/>
+                    <NewRole me create token/>
                 }.into_any()/>
     }
 }
@@ -159,7 +160,11 @@ fn CustomRoles(
 }
 
 #[component]
-fn NewRole(me: Me, create: ServerAction<CreateRole>) -> impl IntoView {
+fn NewRole(
+    me: Me,
+    create: ServerAction<CreateRole>,
+    token: Resource<Result<String, crate::error::AppError>>,
+) -> impl IntoView {
     let boxes = Permission::all()
         .filter(|p| me.permissions.contains(p))
         .map(|p| {
@@ -176,7 +181,8 @@ fn NewRole(me: Me, create: ServerAction<CreateRole>) -> impl IntoView {
         <section class="card" aria-labelledby="new-role-title">
             <h2 id="new-role-title">"Create a role"</h2>
             <ActionResult action=create ok=|_: &i64| "Role created.".to_owned()/>
-            <ActionForm action=create>
+            <ActionForm action=create node_ref=reset_on_success(create)>
+                <FormToken token/>
                 <div class="field">
                     <label for="new-role-name">"Name"</label>
                     <input id="new-role-name" type="text" name="name" required maxlength="50"/>
@@ -185,7 +191,7 @@ fn NewRole(me: Me, create: ServerAction<CreateRole>) -> impl IntoView {
                     <legend>"Permissions"</legend>
                     {boxes}
                 </fieldset>
-                <button type="submit" class="btn btn-primary">"Create role"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>"Create role"</button>
             </ActionForm>
         </section>
     }

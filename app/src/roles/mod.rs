@@ -22,17 +22,27 @@ pub async fn list_roles() -> Result<Vec<RoleInfo>, AppError> {
 pub async fn create_role(
     name: String,
     #[server(default)] permission: Vec<Permission>,
+    #[server(default)] form_token: String,
 ) -> Result<i64, AppError> {
     crate::guarded!(Permission::RoleManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let perms = permission.into_iter().collect();
-        crate::core::identity::roles::create(
+        let made = |_: &i64| format!("the role {}", name.trim());
+        let origin = ctx.origin();
+        let create = crate::core::identity::roles::create(
             &ctx.state.db,
             ctx.state.clock.now(),
             &grant,
-            &ctx.origin(),
+            &origin,
             &name,
             &perms,
+        );
+        crate::auth::ssr::once_per_form(
+            &ctx,
+            grant.principal().user_id(),
+            &form_token,
+            made,
+            create,
         )
         .await
     })

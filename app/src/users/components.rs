@@ -3,7 +3,7 @@ use super::{
     UsersData,
 };
 use crate::auth::{get_me, Me, SudoForm};
-use crate::shell_ui::{format_time, ActionResult, Page};
+use crate::shell_ui::{form_token, format_time, reset_on_success, ActionResult, FormToken, Page};
 use leptos::prelude::*;
 
 #[component]
@@ -14,6 +14,8 @@ pub fn UsersPage() -> impl IntoView {
     let reset = ServerAction::<ResetUser2fa>::new();
     let invite = ServerAction::<InviteUser>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let invite_token = form_token(invite);
+    let create_token = form_token(create);
     let data = Resource::new(
         move || {
             (
@@ -31,8 +33,8 @@ pub fn UsersPage() -> impl IntoView {
                     <h1>"Users"</h1>
                     <SudoForm/>
                     <UserTable me=me.clone() data=data.clone() set_role set_enabled reset/>
-                    <Invite data=data.clone() invite/>
-                    <NewUser data create/>
+                    <Invite data=data.clone() invite token=invite_token/>
+                    <NewUser data create token=create_token/>
                 }.into_any()/>
     }
 }
@@ -169,13 +171,18 @@ fn role_options(data: &UsersData) -> impl IntoView {
 }
 
 #[component]
-fn Invite(data: UsersData, invite: ServerAction<InviteUser>) -> impl IntoView {
+fn Invite(
+    data: UsersData,
+    invite: ServerAction<InviteUser>,
+    token: Resource<Result<String, crate::error::AppError>>,
+) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="invite-title">
             <h2 id="invite-title">"Invite someone"</h2>
             <p class="muted">"They get an email with a link to set their password. The link works once, for 72 hours."</p>
             <ActionResult action=invite ok=|_: &()| "Invitation sent.".to_owned()/>
-            <ActionForm action=invite>
+            <ActionForm action=invite node_ref=reset_on_success(invite)>
+                <FormToken token/>
                 <div class="field">
                     <label for="invite-email">"Email to invite"</label>
                     <input id="invite-email" type="email" name="email" required maxlength="254" autocomplete="off"/>
@@ -188,14 +195,18 @@ fn Invite(data: UsersData, invite: ServerAction<InviteUser>) -> impl IntoView {
                     <label for="invite-role">"Their role"</label>
                     <select id="invite-role" name="role_id">{role_options(&data)}</select>
                 </div>
-                <button type="submit" class="btn btn-primary">"Send invitation"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || invite.pending().get()>"Send invitation"</button>
             </ActionForm>
         </section>
     }
 }
 
 #[component]
-fn NewUser(data: UsersData, create: ServerAction<CreateUser>) -> impl IntoView {
+fn NewUser(
+    data: UsersData,
+    create: ServerAction<CreateUser>,
+    token: Resource<Result<String, crate::error::AppError>>,
+) -> impl IntoView {
     let options = data
         .roles
         .into_iter()
@@ -209,7 +220,8 @@ fn NewUser(data: UsersData, create: ServerAction<CreateUser>) -> impl IntoView {
             <h2 id="new-user-title">"Add a user"</h2>
             <p class="muted">"The user signs in with this email and password; share the password with them over a safe channel."</p>
             <ActionResult action=create ok=|_: &i64| "User created.".to_owned()/>
-            <ActionForm action=create>
+            <ActionForm action=create node_ref=reset_on_success(create)>
+                <FormToken token/>
                 <div class="field">
                     <label for="new-email">"Email"</label>
                     <input id="new-email" type="email" name="email" required maxlength="254" autocomplete="off"/>
@@ -226,7 +238,7 @@ fn NewUser(data: UsersData, create: ServerAction<CreateUser>) -> impl IntoView {
                     <label for="new-role">"Role"</label>
                     <select id="new-role" name="role_id">{options}</select>
                 </div>
-                <button type="submit" class="btn btn-primary">"Add user"</button>
+                <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>"Add user"</button>
             </ActionForm>
         </section>
     }

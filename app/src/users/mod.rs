@@ -42,23 +42,32 @@ pub async fn create_user(
     display_name: String,
     password: String,
     role_id: i64,
+    #[server(default)] form_token: String,
 ) -> Result<i64, AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        crate::core::identity::users::create_user(
-            &st.db,
-            &st.config,
-            &st.hasher,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            &crate::core::identity::users::Registration {
-                email: &email,
-                display_name: Some(&display_name),
-                password: &password,
-                role_id,
-            },
+        let made = |_: &i64| format!("the user {}", email.trim());
+        let uid = grant.principal().user_id();
+        crate::auth::ssr::once_per_form(
+            &ctx,
+            uid,
+            &form_token,
+            made,
+            crate::core::identity::users::create_user(
+                &st.db,
+                &st.config,
+                &st.hasher,
+                st.clock.now(),
+                &grant,
+                &ctx.origin(),
+                &crate::core::identity::users::Registration {
+                    email: &email,
+                    display_name: Some(&display_name),
+                    password: &password,
+                    role_id,
+                },
+            ),
         )
         .await
     })
@@ -119,22 +128,31 @@ pub async fn invite_user(
     email: String,
     display_name: String,
     role_id: i64,
+    #[server(default)] form_token: String,
 ) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::UserManage, |ctx, grant| async {
         crate::auth::ssr::require_sudo(&ctx).await?;
         let st = &ctx.state;
-        crate::core::identity::invitations::invite(
-            &st.db,
-            &st.config,
-            &st.mailer,
-            st.clock.now(),
-            &grant,
-            &ctx.origin(),
-            &crate::core::identity::invitations::Invite {
-                email: &email,
-                display_name: Some(&display_name),
-                role_id,
-            },
+        let made = |_: &()| format!("an invitation to {}", email.trim());
+        let uid = grant.principal().user_id();
+        crate::auth::ssr::once_per_form(
+            &ctx,
+            uid,
+            &form_token,
+            made,
+            crate::core::identity::invitations::invite(
+                &st.db,
+                &st.config,
+                &st.mailer,
+                st.clock.now(),
+                &grant,
+                &ctx.origin(),
+                &crate::core::identity::invitations::Invite {
+                    email: &email,
+                    display_name: Some(&display_name),
+                    role_id,
+                },
+            ),
         )
         .await
     })

@@ -48,7 +48,11 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         // Roll with a day of grace: the old key works until the deadline, then not.
         let gu = p.require(Permission::ApiKeyUpdate).unwrap();
         let (new, new_secret) = keys::roll(&cx, &gu, &info.key_id, 86_400).await.unwrap();
-        assert_eq!(new.expires_at, Some(t), "the new key keeps every setting");
+        assert_eq!(
+            new.expires_at,
+            Some(t),
+            "rolled at once: the same lifetime from now"
+        );
         let old = keys::verify::lookup(&db, cache, &secret)
             .await
             .unwrap()
@@ -139,6 +143,49 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
             keys::visible_key(&db, now, &pd, &info.key_id).await,
             Err(AppError::NotFound)
         ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rolled_key_lasts_its_lifetime_again_from_the_roll() {
+    on_both(|db| async move {
+        use app::core::keys::{self, format::Environment, NewKey};
+        let o = Origin::default();
+        let (now, day) = (1_800_000_000, 86_400);
+        let core = core_at(&db, now);
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let cx = Ctx::new(&core, &o);
+        let app_id = keys::apps::create_app(
+            &cx,
+            &p.require(Permission::AppManage).unwrap(),
+            &app_input("Billing"),
+        )
+        .await
+        .unwrap();
+        let (info, _) = keys::create_key(
+            &cx,
+            &p.require(Permission::ApiKeyCreate).unwrap(),
+            &NewKey {
+                name: "seven days",
+                app_id,
+                environment: Environment::Live,
+                role_id: BuiltinRole::Developer.id(),
+                expires_at: Some(now + 7 * day),
+                networks: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+        // Rolled on its sixth day: the new key lasts seven days from the roll, not one.
+        let later = Ctx {
+            now: now + 6 * day,
+            ..cx
+        };
+        let gu = p.require(Permission::ApiKeyUpdate).unwrap();
+        let (new, _) = keys::roll(&later, &gu, &info.key_id, 0).await.unwrap();
+        assert_eq!(new.expires_at, Some(now + 13 * day));
     })
     .await;
 }

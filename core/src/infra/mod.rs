@@ -9,5 +9,6 @@ pub mod mail;
 pub mod outbound;
 pub mod password;
 pub mod session_store;
+pub mod submissions;
 pub mod text;
 pub mod user_agent;

@@ -704,8 +704,28 @@ pub async fn update(
     visible_key(db, now, p, key_id).await
 }
 
-/// Rolls a key: a new key with every setting of the old one; the old one keeps working
-/// for `grace_secs` (0: ends now). Returns the new key and its secret.
+/// A rolled key's expiry: the lifetime the old key was given (its expiry less its
+/// creation), counted again from now, so that rolling a key about to expire gives a key
+/// that lasts; never beyond the longest expiry Settings > Keys allows now (`max_days`,
+/// 0: no maximum). A key that never expired keeps never expiring unless there is now a
+/// maximum.
+pub fn fresh_expiry(
+    now: i64,
+    created_at: i64,
+    expires_at: Option<i64>,
+    max_days: u32,
+) -> Option<i64> {
+    let latest = (max_days > 0).then(|| now + i64::from(max_days) * 86_400);
+    let fresh = expires_at.map(|e| now + (e - created_at).max(0));
+    match (fresh, latest) {
+        (Some(f), Some(l)) => Some(f.min(l)),
+        (f, l) => f.or(l),
+    }
+}
+
+/// Rolls a key: a new key with every setting of the old one and a fresh expiry
+/// (`fresh_expiry`); the old one keeps working for `grace_secs` (0: ends now). Returns
+/// the new key and its secret.
 pub async fn roll(
     cx: &Ctx<'_>,
     grant: &Grant<'_>,
@@ -747,7 +767,7 @@ pub async fn roll(
             env,
             role_id,
             nets: &nets,
-            expires_at: old.expires_at,
+            expires_at: fresh_expiry(now, old.created_at, old.expires_at, limits.max_expiry_days),
             rolled_from: Some((&old.key_id, now + grace_secs)),
             action: "api_key.rolled",
             active_limit: Some(limits.max_active_per_user_per_app),
@@ -755,4 +775,29 @@ pub async fn roll(
     )
     .await?;
     Ok((key, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_expiry;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn a_rolled_key_gets_its_lifetime_again_from_now_within_the_maximum() {
+        let (created, now) = (1_000 * DAY, 1_006 * DAY);
+        // A 7-day key rolled on its sixth day lasts 7 days from the roll.
+        assert_eq!(
+            fresh_expiry(now, created, Some(created + 7 * DAY), 0),
+            Some(now + 7 * DAY)
+        );
+        // Never beyond the longest expiry the settings allow now.
+        assert_eq!(
+            fresh_expiry(now, created, Some(created + 90 * DAY), 30),
+            Some(now + 30 * DAY)
+        );
+        // A key that never expired: never, unless there is now a maximum.
+        assert_eq!(fresh_expiry(now, created, None, 0), None);
+        assert_eq!(fresh_expiry(now, created, None, 30), Some(now + 30 * DAY));
+    }
 }

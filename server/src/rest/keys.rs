@@ -237,7 +237,7 @@ pub(super) struct RollBody {
 
 #[utoipa::path(post, path = "/api/v1/keys/{key_id}/roll", tag = "keys", security(("bearer" = [])), request_body = RollBody,
     params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
-    description = "Makes a new key with every setting of this one; this one keeps working for grace_seconds. Needs api.key.update.",
+    description = "Makes a new key with every setting of this one and a fresh expiry (the lifetime this one was given, counted from now, within the settings' maximum); this one keeps working for grace_seconds. Needs api.key.update.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 409, body = ErrorBody)))]
 pub(super) async fn roll_key(
     authed: Authed<UpdateKeys>,

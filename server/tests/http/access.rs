@@ -134,6 +134,7 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     );
     t.insert("page GET /api", (Need::SignedIn, none.clone()));
     t.insert("fn POST /fn/api/doc", (Need::SignedIn, none.clone()));
+    t.insert("fn POST /fn/form/token", (Need::SignedIn, none.clone()));
     t.insert(
         "rest GET /api/v1/keys",
         (Need::Perm("api.key.view"), none.clone()),

@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod cli;
 mod edges;
+mod forms;
 mod health;
 mod messages;
 mod overview;

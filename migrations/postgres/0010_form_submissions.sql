@@ -1,0 +1,11 @@
+-- One answer per rendered form (core::infra::submissions): a create form's token is
+-- claimed by its first submission; a replay (a double click, a resent post) is refused
+-- and told what the first one made. Rows older than a day are pruned.
+create table form_submissions (
+    token_hash text primary key,
+    user_id bigint not null,
+    made text,
+    created_at bigint not null,
+    updated_at bigint not null
+);
+create index form_submissions_created_idx on form_submissions (created_at);

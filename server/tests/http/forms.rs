@@ -1,0 +1,215 @@
+//! Create forms are acted on once per rendered form (a double click, a resent post, two
+//! requests at the same instant make one key), and a chosen expiry date ends where the
+//! browser is.
+
+use super::access::{lift_key_limit, make_app, pairs, post_fn};
+use super::*;
+use serde_json::Value;
+
+async fn form_token(s: &Server, cookie: &str) -> String {
+    let r = post_fn(s, Some(cookie), "/fn/form/token", &[]).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn key_form(app: i64, name: &str, token: &str, expiry: &str) -> Vec<(String, String)> {
+    pairs(&[
+        ("name", name),
+        ("app_id", &app.to_string()),
+        ("environment", "live"),
+        ("role_id", "3"),
+        ("expiry", expiry),
+        ("form_token", token),
+    ])
+}
+
+async fn keys_named(s: &Server, name: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("select count(*) from api_keys where name = $1")
+        .bind(name)
+        .fetch_one(&s.db().await)
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_create_form_is_acted_on_once_and_a_replay_names_what_the_first_made() {
+    on_sqlite_and_postgres(|env| async move {
+        let s = start_with(&env, &[]).await;
+        let owner = s.sign_in().await;
+        let app = make_app(&s, &owner, "Billing", "").await;
+
+        // Sent twice (a double click without JavaScript, a resent post): one key, and
+        // the second answer names it.
+        let t = form_token(&s, &owner).await;
+        let form = key_form(app, "once", &t, "7");
+        let first = post_fn(&s, Some(&owner), "/fn/keys/create", &form).await;
+        assert_eq!(first.status(), 200);
+        let made: Value = first.json().await.unwrap();
+        let again = post_fn(&s, Some(&owner), "/fn/keys/create", &form).await;
+        assert_eq!(again.status(), 409);
+        let text = again.text().await.unwrap();
+        assert!(
+            text.contains(made["key"]["key_id"].as_str().unwrap()),
+            "{text}"
+        );
+        assert!(!text.contains(made["secret"].as_str().unwrap()));
+        assert_eq!(keys_named(&s, "once").await, 1);
+
+        // Two at the same instant: one wins.
+        let t = form_token(&s, &owner).await;
+        let form = key_form(app, "raced", &t, "7");
+        let (a, b) = tokio::join!(
+            post_fn(&s, Some(&owner), "/fn/keys/create", &form),
+            post_fn(&s, Some(&owner), "/fn/keys/create", &form)
+        );
+        let mut codes = [a.status().as_u16(), b.status().as_u16()];
+        codes.sort();
+        assert_eq!(codes, [200, 409]);
+        assert_eq!(keys_named(&s, "raced").await, 1);
+
+        // A refused submission gives its token back: the corrected form goes through.
+        let t = form_token(&s, &owner).await;
+        let bad = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/create",
+            &key_form(app, "fixed", &t, "fortnight"),
+        )
+        .await;
+        assert_eq!(bad.status(), 400);
+        let good = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/create",
+            &key_form(app, "fixed", &t, "30"),
+        )
+        .await;
+        assert_eq!(good.status(), 200);
+
+        // The other create forms too: an app.
+        let t = form_token(&s, &owner).await;
+        let app_form = pairs(&[("name", "Shop"), ("form_token", &t)]);
+        assert_eq!(
+            post_fn(&s, Some(&owner), "/fn/apps/create", &app_form)
+                .await
+                .status(),
+            200
+        );
+        let again = post_fn(&s, Some(&owner), "/fn/apps/create", &app_form).await;
+        assert_eq!(again.status(), 409);
+        assert!(again.text().await.unwrap().contains("Shop"));
+
+        // A token that this server did not make is refused, not ignored.
+        let forged = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/create",
+            &key_form(app, "forged", "not-a-token", "7"),
+        )
+        .await;
+        assert_eq!(forged.status(), 400);
+        assert_eq!(keys_named(&s, "forged").await, 0);
+
+        // Tokens are for signed-in users only.
+        assert_eq!(post_fn(&s, None, "/fn/form/token", &[]).await.status(), 401);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_rendered_form_carries_its_token_for_a_browser_without_javascript() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    make_app(&s, &owner, "Billing", "").await;
+    for page in ["/keys", "/apps", "/users", "/roles", "/messages"] {
+        let html = client()
+            .get(s.url(page))
+            .header("cookie", &owner)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = html
+            .find(r#"name="form_token" value=""#)
+            .unwrap_or_else(|| panic!("{page} has no form token"));
+        let value: String = html[at + r#"name="form_token" value=""#.len()..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        assert_eq!(value.len(), 22, "{page}: {value}");
+    }
+}
+
+#[tokio::test]
+async fn a_chosen_date_ends_where_the_browser_is_within_real_time_zones() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    // 2030-01-15 ends at 2030-01-16 00:00 UTC.
+    let utc_end: i64 = 1_894_752_000;
+    let create = |end: String| {
+        let s = &s;
+        let owner = &owner;
+        async move {
+            let mut form = key_form(app, "dated", "", "date");
+            form.extend(pairs(&[
+                ("expiry_date", "2030-01-15"),
+                ("expiry_end", &end),
+            ]));
+            post_fn(s, Some(owner), "/fn/keys/create", &form).await
+        }
+    };
+    // Istanbul (UTC+3): the day ends three hours before it does in UTC.
+    let r = create((utc_end - 3 * 3600).to_string()).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["key"]["expires_at"], utc_end - 3 * 3600);
+    // No time zone said: the end of the day in UTC.
+    let v: Value = create(String::new()).await.json().await.unwrap();
+    assert_eq!(v["key"]["expires_at"], utc_end);
+    // An end that no time zone has for that date (UTC-13, or another day) is refused.
+    for end in [utc_end + 13 * 3600, utc_end - 15 * 3600, utc_end + 86_400] {
+        assert_eq!(create(end.to_string()).await.status(), 400, "{end}");
+    }
+    assert_eq!(create("soon".into()).await.status(), 400);
+}
+
+#[tokio::test]
+async fn a_page_of_sixty_keys_renders_on_the_server() {
+    // The server renders the whole table without JavaScript; a row's view once
+    // overflowed a runtime thread's stack, which aborted the process.
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    lift_key_limit(&s, &owner).await;
+    for i in 0..60 {
+        let name = format!("key number {i} with a long name that wraps on a phone");
+        let r = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/create",
+            &key_form(app, &name, "", "7"),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = client()
+        .get(s.url("/keys"))
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert_eq!(
+        html.matches("<summary aria-label=\"Manage key_").count(),
+        50
+    );
+    assert!(
+        html.contains("in 7 days") || html.contains("in 6 days"),
+        "relative expiry"
+    );
+}

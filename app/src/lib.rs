@@ -100,6 +100,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
+                <Route path=path!("/keys/:key_id") view=keys::KeyDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps") view=keys::AppsPage ssr=SsrMode::Async/>
                 <Route path=path!("/api") view=api_docs::ApiPage ssr=SsrMode::Async/>
                 <Route path=path!("/messages") view=messages::MessagesPage ssr=SsrMode::Async/>

@@ -177,6 +177,17 @@ test.describe('in Istanbul', () => {
     await expect(open.filter({ hasText: betaId })).toHaveCount(1);
     await expect(open.filter({ hasText: alphaId })).toHaveCount(1);
     await expect(open.filter({ has: page.locator('code', { hasText: rolledTo }) })).toHaveCount(0);
+
+    // A row's name leads to the key's page: its facts, its own allow-list, its history.
+    await beta.getByRole('link', { name: 'beta' }).click();
+    await expect(page).toHaveURL(new RegExp(`/keys/${betaId}$`));
+    await expect(page.getByRole('heading', { name: 'beta', level: 1 })).toBeVisible();
+    await page.getByLabel(/Allowed networks for this key/).fill('198.51.100.0/24');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Key saved.' })).toBeVisible();
+    await expect(page.getByRole('region', { name: 'Details' })).toContainText('198.51.100.0/24');
+    await expect(page.getByRole('region', { name: 'History' })).toContainText('api_key.updated');
+    await expect(page.getByRole('region', { name: 'History' })).toContainText('api_key.created');
     expect(errors).toEqual([]);
   });
 });

@@ -97,3 +97,19 @@ pub struct AppChoice {
     pub id: i64,
     pub name: String,
 }
+
+/// One event of a key's history, as its page shows it (from the audit log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// e.g. `api_key.created`, `api_key.rolled`, `api_key.refused`.
+    pub action: String,
+    /// Who: a user's email, a key id, "Keyward" (the system) or "not signed in".
+    pub actor: String,
+    pub ip: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// The event's details (JSON), as recorded.
+    pub details: String,
+}

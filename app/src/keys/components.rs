@@ -1,6 +1,6 @@
 use super::{
-    AppInfo, CreateApp, CreateKey, KeyInfo, KeysView, NewSecret, RegenerateSdkKey, RegisterWebhook,
-    RemoveWebhook, RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
+    AppInfo, CreateApp, CreateKey, KeyDetail, KeyInfo, KeysView, NewSecret, RegenerateSdkKey,
+    RegisterWebhook, RemoveWebhook, RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{
@@ -237,25 +237,8 @@ fn KeyRow(
     roll: ServerAction<RollKey>,
     edit: ServerAction<UpdateKey>,
 ) -> impl IntoView {
-    let (ek, en) = (k.key_id.clone(), k.name.clone());
-    let edit_form = (can_update && k.status == "active").then(move || {
-        let name_id = format!("edit-name-{ek}");
-        let role_id = format!("edit-role-{ek}");
-        let current = k.role_id;
-        let options = roles
-            .into_iter()
-            .map(|(id, name)| view! { <option value=id.to_string() selected=Some(id) == current>{name}</option> })
-            .collect_view();
-        view! {
-            <ActionForm action=edit attr:class="row-action">
-                <input type="hidden" name="key_id" value=ek.clone()/>
-                <label for=name_id.clone()>"Name"</label>
-                <input id=name_id name="name" type="text" required maxlength="100" value=en.clone()/>
-                <label for=role_id.clone()>"Role"</label>
-                <select id=role_id name="role_id">{options}</select>
-                <button type="submit" class="btn">"Save"</button>
-            </ActionForm>
-        }
+    let edit_form = (can_update && k.status == "active").then(|| {
+        view! { <EditKeyForm k=k.clone() roles edit with_networks=false/> }
     });
     let last_used = match k.last_used_at {
         Some(at) => {
@@ -280,43 +263,11 @@ fn KeyRow(
     let can_roll = can_update && k.replaced_by.is_none();
     let kid = k.key_id.clone();
     let actions = active.then(move || {
-        let confirm_id = format!("confirm-{kid}");
-        let reason_id = format!("reason-{kid}");
-        let grace_id = format!("grace-{kid}");
-        let reason_label = format!("Reason to revoke {kid}");
-        let revoke_label = format!("Revoke {kid}");
-        let roll_label = format!("Roll {kid}");
-        let (k1, k2) = (kid.clone(), kid.clone());
-        view! {
-            {can_revoke.then(move || view! {
-                <ActionForm action=revoke attr:class="row-action">
-                    <input type="hidden" name="key_id" value=k1/>
-                    <label for=reason_id.clone() class="visually-hidden">{reason_label}</label>
-                    <input id=reason_id type="text" name="reason" maxlength="500" placeholder="Reason"/>
-                    <input id=confirm_id.clone() type="checkbox" name="confirm" value="yes" required/>
-                    <label for=confirm_id>{format!("{REVOKE_WARNING}. Immediate; cannot be undone.")}</label>
-                    <button type="submit" class="btn btn-danger" aria-label=revoke_label>"Revoke"</button>
-                </ActionForm>
-            })}
-            {can_roll.then(move || view! {
-                <ActionForm action=roll attr:class="row-action">
-                    <input type="hidden" name="key_id" value=k2/>
-                    <label for=grace_id.clone()>"Old key works for"</label>
-                    <select id=grace_id name="grace">
-                        <option value="0">"no time (ends now)"</option>
-                        <option value="3600">"1 hour"</option>
-                        <option value="86400" selected>"24 hours"</option>
-                        <option value="604800">"7 days"</option>
-                    </select>
-                    <button type="submit" class="btn" aria-label=roll_label>"Roll"</button>
-                    <p class="muted">"The new key gets a fresh expiry: as long as this one was given, counted from now."</p>
-                </ActionForm>
-            })}
-        }
+        view! { <KeyActionForms key_id=kid can_revoke can_roll revoke roll/> }
     });
     view! {
         <tr>
-            <td>{k.name.clone()}</td>
+            <td><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
             <td><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
             {owner}
             <td>{k.kind.clone()}</td>
@@ -631,4 +582,249 @@ fn local_end_of_day(date: &str) -> Option<i64> {
 #[cfg(not(feature = "hydrate"))]
 fn local_end_of_day(_date: &str) -> Option<i64> {
     None
+}
+
+/// A key's name and role (and, on its page, its own allow-list).
+#[component]
+fn EditKeyForm(
+    k: KeyInfo,
+    roles: Vec<(i64, String)>,
+    edit: ServerAction<UpdateKey>,
+    with_networks: bool,
+) -> impl IntoView {
+    let kid = k.key_id.clone();
+    let name_id = format!("edit-name-{kid}");
+    let role_id = format!("edit-role-{kid}");
+    let nets_id = format!("edit-nets-{kid}");
+    let current = k.role_id;
+    let options = roles
+        .into_iter()
+        .map(|(id, name)| view! { <option value=id.to_string() selected=Some(id) == current>{name}</option> })
+        .collect_view();
+    let networks = with_networks.then(|| {
+        let text = crate::shell_ui::textarea_text(&k.networks.join("\n"));
+        view! {
+            <input type="hidden" name="set_networks" value="yes"/>
+            <label for=nets_id.clone()>"Allowed networks for this key (one per line; empty: only the app's list applies)"</label>
+            <textarea id=nets_id name="networks" rows="3" maxlength="20000">{text}</textarea>
+        }
+    });
+    view! {
+        <ActionForm action=edit attr:class="row-action">
+            <input type="hidden" name="key_id" value=kid/>
+            <label for=name_id.clone()>"Name"</label>
+            <input id=name_id name="name" type="text" required maxlength="100" value=k.name.clone()/>
+            <label for=role_id.clone()>"Role"</label>
+            <select id=role_id name="role_id">{options}</select>
+            {networks}
+            <button type="submit" class="btn" disabled=move || edit.pending().get()>"Save"</button>
+        </ActionForm>
+    }
+}
+
+/// Revoke (with a reason and the warning to confirm) and roll (with a grace period).
+#[component]
+fn KeyActionForms(
+    key_id: String,
+    can_revoke: bool,
+    can_roll: bool,
+    revoke: ServerAction<RevokeKey>,
+    roll: ServerAction<RollKey>,
+) -> impl IntoView {
+    let kid = key_id;
+    let confirm_id = format!("confirm-{kid}");
+    let reason_id = format!("reason-{kid}");
+    let grace_id = format!("grace-{kid}");
+    let reason_label = format!("Reason to revoke {kid}");
+    let revoke_label = format!("Revoke {kid}");
+    let roll_label = format!("Roll {kid}");
+    let (k1, k2) = (kid.clone(), kid.clone());
+    view! {
+        {can_revoke.then(move || view! {
+            <ActionForm action=revoke attr:class="row-action">
+                <input type="hidden" name="key_id" value=k1/>
+                <label for=reason_id.clone() class="visually-hidden">{reason_label}</label>
+                <input id=reason_id type="text" name="reason" maxlength="500" placeholder="Reason"/>
+                <input id=confirm_id.clone() type="checkbox" name="confirm" value="yes" required/>
+                <label for=confirm_id>{format!("{REVOKE_WARNING}. Immediate; cannot be undone.")}</label>
+                <button type="submit" class="btn btn-danger" aria-label=revoke_label disabled=move || revoke.pending().get()>"Revoke"</button>
+            </ActionForm>
+        })}
+        {can_roll.then(move || view! {
+            <ActionForm action=roll attr:class="row-action">
+                <input type="hidden" name="key_id" value=k2/>
+                <label for=grace_id.clone()>"Old key works for"</label>
+                <select id=grace_id name="grace">
+                    <option value="0">"no time (ends now)"</option>
+                    <option value="3600">"1 hour"</option>
+                    <option value="86400" selected>"24 hours"</option>
+                    <option value="604800">"7 days"</option>
+                </select>
+                <button type="submit" class="btn" aria-label=roll_label disabled=move || roll.pending().get()>"Roll"</button>
+                <p class="muted">"The new key gets a fresh expiry: as long as this one was given, counted from now."</p>
+            </ActionForm>
+        })}
+    }
+}
+
+/// `/keys/{key_id}`: one key, every field, its allow-list (editable by whoever may edit
+/// it), roll and revoke, and its history from the audit log.
+#[component]
+pub fn KeyDetailPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let key_id = move || params.with(|p| p.get("key_id").unwrap_or_default());
+    let revoke = ServerAction::<RevokeKey>::new();
+    let roll = ServerAction::<RollKey>::new();
+    let edit = ServerAction::<UpdateKey>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let data = Resource::new(
+        move || {
+            (
+                key_id(),
+                revoke.version().get(),
+                roll.version().get(),
+                edit.version().get(),
+            )
+        },
+        |(id, ..)| super::get_key(id),
+    );
+    view! {
+        <Page title="API key" me data=move || data.get() render=move |_me, d| view! {
+            <p><a href="/keys">"← API keys"</a></p>
+            <h1>{d.key.name.clone()}</h1>
+            <Secret value=move || roll.value().get()/>
+            <ActionResult action=edit ok=|_: &()| "Key saved.".to_owned()/>
+            <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
+            <KeyFacts d=d.clone()/>
+            <KeyManage d=d.clone() revoke roll edit/>
+            <KeyHistory d/>
+        }.into_any()/>
+    }
+}
+
+#[component]
+fn KeyFacts(d: KeyDetail) -> impl IntoView {
+    let k = d.key;
+    let now = d.now;
+    let link = |id: &str| view! { <a href=format!("/keys/{id}")><code>{id.to_owned()}</code></a> };
+    let last_used = match k.last_used_at {
+        Some(at) => {
+            let from = k.last_used_ip.clone().map(|ip| format!(" from {ip}"));
+            view! { <When now at/>{from} }.into_any()
+        }
+        None => "Never".into_any(),
+    };
+    let expires = match k.expires_at {
+        Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
+        None => "Never".into_any(),
+    };
+    let revoked = k.revoked_at.map(|at| {
+        let why = k
+            .revoke_reason
+            .clone()
+            .filter(|r| !r.is_empty())
+            .map(|r| format!(": {r}"));
+        view! { <dt>"Revoked"</dt><dd><When now at/>{why}</dd> }
+    });
+    let rolled_from = k
+        .rolled_from
+        .as_deref()
+        .map(|id| view! { <dt>"Replaces"</dt><dd>{link(id)}</dd> });
+    let replaced_by = k
+        .replaced_by
+        .as_deref()
+        .map(|id| view! { <dt>"Replaced by"</dt><dd>{link(id)}</dd> });
+    let networks = if k.networks.is_empty() {
+        view! { <span>"Any address (only the app's list applies)"</span> }.into_any()
+    } else {
+        view! { <ul class="plain-list">{k.networks.iter().map(|n| view! { <li><code>{n.clone()}</code></li> }).collect_view()}</ul> }.into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="key-facts-title">
+            <h2 id="key-facts-title">"Details"</h2>
+            <dl class="facts">
+                <dt>"Key ID"</dt><dd><code>{k.key_id.clone()}</code></dd>
+                <dt>"Secret"</dt><dd>{format!("…{} (Keyward keeps only a hash)", k.last4)}</dd>
+                <dt>"Status"</dt><dd>{k.status.clone()}</dd>
+                <dt>"App"</dt><dd><a href=format!("/apps/{}", k.app_id)>{k.app.clone()}</a></dd>
+                <dt>"Environment"</dt><dd>{k.environment.clone()}</dd>
+                <dt>"Kind"</dt><dd>{k.kind.clone()}</dd>
+                <dt>"Owner"</dt><dd>{k.owner.clone().unwrap_or_else(|| "nobody".into())}</dd>
+                <dt>"Role"</dt><dd>{k.role.clone().unwrap_or_default()}</dd>
+                <dt>"Created"</dt><dd><When now at=k.created_at/></dd>
+                <dt>"Last used"</dt><dd>{last_used}</dd>
+                <dt>"Expires"</dt><dd>{expires}</dd>
+                {revoked}
+                {rolled_from}
+                {replaced_by}
+                <dt>"Allowed networks"</dt><dd>{networks}</dd>
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn KeyManage(
+    d: KeyDetail,
+    revoke: ServerAction<RevokeKey>,
+    roll: ServerAction<RollKey>,
+    edit: ServerAction<UpdateKey>,
+) -> impl IntoView {
+    let k = d.key;
+    if k.status != "active" || !(d.can_update || d.can_revoke) {
+        return None;
+    }
+    let can_roll = d.can_update && k.replaced_by.is_none();
+    let edit_form = d.can_update.then(|| {
+        view! { <EditKeyForm k=k.clone() roles=d.roles.clone() edit with_networks=true/> }
+    });
+    Some(view! {
+        <section class="card" aria-labelledby="key-manage-title">
+            <h2 id="key-manage-title">"Manage"</h2>
+            {edit_form}
+            <KeyActionForms key_id=k.key_id.clone() can_revoke=d.can_revoke can_roll revoke roll/>
+        </section>
+    })
+}
+
+#[component]
+fn KeyHistory(d: KeyDetail) -> impl IntoView {
+    let now = d.now;
+    let empty = d.history.is_empty();
+    let rows = d
+        .history
+        .into_iter()
+        .map(|e| {
+            view! {
+                <tr>
+                    <td><When now at=e.at/></td>
+                    <td><code>{e.action}</code></td>
+                    <td>{e.actor}</td>
+                    <td>{e.ip.unwrap_or_default()}</td>
+                    <td>{e.outcome}</td>
+                    <td><code class="details">{e.details}</code></td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="key-history-title">
+            <h2 id="key-history-title">"History"</h2>
+            <p class="muted">{format!("The latest {} events about this key from the audit log, newest first.", super::HISTORY_EVENTS)}</p>
+            {if empty {
+                view! { <p class="muted">"Nothing recorded yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table>
+                        <thead><tr>
+                            <th scope="col">"When"</th><th scope="col">"What"</th><th scope="col">"Who"</th>
+                            <th scope="col">"From"</th><th scope="col">"Outcome"</th><th scope="col">"Details"</th>
+                        </tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+    }
 }

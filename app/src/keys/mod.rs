@@ -1,9 +1,14 @@
 //! API keys and apps: the types the panel and the REST API share.
 
+// A server function's arguments are the fields of its form (a plain HTML form posts them
+// by name), so the create form's nine cannot be grouped into a struct without renaming
+// every field; the lint also fires in the code `#[server]` generates for the browser.
+#![allow(clippy::too_many_arguments)]
+
 use serde::{Deserialize, Serialize};
 
 pub use model::keys::{
-    AppChoice, AppInfo, KeyFilter, KeyInfo, KeyPage, COUNT_CAP, DEFAULT_PAGE, MAX_PAGE,
+    AppChoice, AppInfo, KeyEvent, KeyFilter, KeyInfo, KeyPage, COUNT_CAP, DEFAULT_PAGE, MAX_PAGE,
 };
 
 use crate::error::AppError;
@@ -11,7 +16,7 @@ use leptos::prelude::*;
 
 mod components;
 
-pub use components::{AppsPage, KeysPage};
+pub use components::{AppsPage, KeyDetailPage, KeysPage};
 
 /// What the keys page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +37,22 @@ pub struct KeysView {
     /// The server's time when the page was loaded (the create form's "expires on" preview).
     pub now: i64,
 }
+
+/// What a key's page needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyDetail {
+    pub key: KeyInfo,
+    /// Newest first, at most `HISTORY_EVENTS`.
+    pub history: Vec<KeyEvent>,
+    /// Roles the key may be given (none above the viewer's own permissions).
+    pub roles: Vec<(i64, String)>,
+    pub can_update: bool,
+    pub can_revoke: bool,
+    pub now: i64,
+}
+
+/// Events a key's page shows from its history.
+pub const HISTORY_EVENTS: i64 = 50;
 
 /// A key just made (or rolled): the only time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,15 +94,7 @@ pub async fn list_keys(
         let page = crate::core::keys::list_keys(&st.db, st.clock.now(), p, &filter).await?;
         let apps = crate::core::keys::apps::app_choices(&st.db).await?;
         // A new key is the viewer's own: the roles they may give it.
-        let roles = crate::core::identity::roles::list(&st.db)
-            .await?
-            .into_iter()
-            .filter(|r| {
-                let perms = r.permissions.iter().copied().collect();
-                crate::core::access::may_assign_role(p, r.id, &perms).is_ok()
-            })
-            .map(|r| (r.id, r.name))
-            .collect();
+        let roles = assignable_roles(&st.db, p).await?;
         Ok(KeysView {
             now: st.clock.now(),
             limits: crate::core::settings::keys(&st.db).await?,
@@ -97,12 +110,48 @@ pub async fn list_keys(
     })
 }
 
+/// One key with its history, for whoever may see it (their own; everyone's with
+/// `api.key.view_all`); another's key is "not found".
+#[server(prefix = "/fn", endpoint = "keys/get")]
+pub async fn get_key(key_id: String) -> Result<KeyDetail, AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
+        use crate::roles::Permission as P;
+        let st = &ctx.state;
+        let p = grant.principal();
+        let now = st.clock.now();
+        let key = crate::core::keys::visible_key(&st.db, now, p, &key_id).await?;
+        let history = crate::core::keys::history(&st.db, now, p, &key_id, HISTORY_EVENTS).await?;
+        Ok(KeyDetail {
+            key,
+            history,
+            roles: assignable_roles(&st.db, p).await?,
+            can_update: p.has(P::ApiKeyUpdate),
+            can_revoke: p.has(P::ApiKeyDelete),
+            now,
+        })
+    })
+}
+
+/// The roles the viewer may give a key of their own.
+#[cfg(feature = "ssr")]
+async fn assignable_roles(
+    db: &crate::core::infra::db::Db,
+    p: &crate::core::access::Principal,
+) -> Result<Vec<(i64, String)>, AppError> {
+    Ok(crate::core::identity::roles::list(db)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            let perms = r.permissions.iter().copied().collect();
+            crate::core::access::may_assign_role(p, r.id, &perms).is_ok()
+        })
+        .map(|r| (r.id, r.name))
+        .collect())
+}
+
 /// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD);
 /// `expiry_end`: when the browser knows its time zone, the end of that date there (Unix
 /// seconds), else the end of the date in UTC is taken.
-// Each argument is a field of the create form (a plain HTML form posts them by name),
-// so they cannot be grouped into a struct without renaming every field.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/fn", endpoint = "keys/create")]
 pub async fn create_key(
     name: String,
@@ -232,13 +281,28 @@ pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError>
     })
 }
 
+/// `networks`: the key's own allow-list, one entry per line, replaced when
+/// `set_networks` is "yes" (the key's page sends both; the table's row form neither, and
+/// an emptied field must still mean "no list of its own").
 #[server(prefix = "/fn", endpoint = "keys/update")]
-pub async fn update_key(key_id: String, name: String, role_id: i64) -> Result<(), AppError> {
+pub async fn update_key(
+    key_id: String,
+    name: String,
+    role_id: i64,
+    #[server(default)] networks: String,
+    #[server(default)] set_networks: String,
+) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
+        let networks = match set_networks.as_str() {
+            "yes" => Some(crate::core::keys::parse_networks("networks", &networks)?),
+            "" => None,
+            _ => return Err(AppError::validation("set_networks", "Send yes or nothing.")),
+        };
         let change = crate::core::keys::KeyChange {
             key_id: &key_id,
             name: Some(&name),
             role_id: Some(role_id),
+            networks,
         };
         crate::core::keys::update(&ctx.cx(), &grant, &change)
             .await

@@ -392,6 +392,8 @@ pub struct KeyChange<'a> {
     pub key_id: &'a str,
     pub name: Option<&'a str>,
     pub role_id: Option<i64>,
+    /// The key's own allow-list (on top of its app's); `None`: unchanged.
+    pub networks: Option<Vec<IpNet>>,
 }
 
 /// The row `insert_key` writes (a new key, or the replacement a roll makes).
@@ -665,6 +667,7 @@ pub async fn update(
         key_id,
         name,
         role_id,
+        ref networks,
     } = *change;
     let p = grant.ensure(Permission::ApiKeyUpdate)?;
     let key = visible_key(db, now, p, key_id).await?;
@@ -684,24 +687,84 @@ pub async fn update(
         }
         None => key.role_id,
     };
+    let networks = match networks {
+        Some(n) => join(&dedup(n)?),
+        None => key.networks.join("\n"),
+    };
     let mut tx = db.pool.begin().await?;
-    sqlx::query("update api_keys set name = $2, role_id = $3, updated_at = $4 where key_id = $1")
-        .bind(&key.key_id)
-        .bind(&name)
-        .bind(role_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "update api_keys set name = $2, role_id = $3, networks = $4, updated_at = $5 where key_id = $1",
+    )
+    .bind(&key.key_id)
+    .bind(&name)
+    .bind(role_id)
+    .bind(&networks)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     let ev = Event::success(
         p.actor(),
         "api_key.updated",
         origin,
         Some(key.key_id.clone()),
-        serde_json::json!({ "name": name, "role_id": role_id }),
+        serde_json::json!({ "name": name, "role_id": role_id, "networks": split(&networks) }),
     );
     audit::commit(tx, now, &ev).await?;
     cache.bump();
     visible_key(db, now, p, key_id).await
+}
+
+/// A key's history from the audit log (created, updated, rolled, revoked, refused
+/// requests…), newest first, at most `limit` events, for whoever may see the key.
+pub async fn history(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    key_id: &str,
+    limit: i64,
+) -> Result<Vec<model::keys::KeyEvent>, AppError> {
+    let key = visible_key(db, now, p, key_id).await?;
+    type Row = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.ip, e.outcome, e.details \
+         from audit_events e left join users u on e.actor_type = 'user' and cast(u.id as text) = e.actor_id \
+         where e.target = $1 order by e.seq desc limit $2",
+    )
+    .bind(&key.key_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(at, action, actor_type, actor_id, email, ip, outcome, details)| {
+                let actor = match (actor_type.as_str(), email, actor_id) {
+                    ("user", Some(email), _) => email,
+                    ("key", _, Some(id)) => id,
+                    ("system", _, _) => "Keyward".to_owned(),
+                    (_, _, Some(id)) => format!("{actor_type} {id}"),
+                    _ => "not signed in".to_owned(),
+                };
+                model::keys::KeyEvent {
+                    at,
+                    action,
+                    actor,
+                    ip,
+                    outcome,
+                    details,
+                }
+            },
+        )
+        .collect())
 }
 
 /// A rolled key's expiry: the lifetime the old key was given (its expiry less its

@@ -169,11 +169,15 @@ pub(super) struct UpdateBody {
     /// Never above what the key's owner, or the caller's owner, holds.
     #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     role_id: Option<i64>,
+    /// The key's own allow-list, replacing the one it has (addresses or CIDRs; empty:
+    /// only the app's list applies).
+    #[schema(max_items = 500, value_type = Option<Vec<Cidr>>)]
+    networks: Option<Vec<String>>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/keys/{key_id}", tag = "keys", security(("bearer" = [])), request_body = UpdateBody,
     params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
-    description = "Renames a key or changes its role. Needs api.key.update.",
+    description = "Renames a key, changes its role or replaces its own IP allow-list. Needs api.key.update.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody)))]
 pub(super) async fn update_key(
     authed: Authed<UpdateKeys>,
@@ -182,10 +186,15 @@ pub(super) async fn update_key(
 ) -> Result<Json<Value>, ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
+    let networks = match &b.networks {
+        Some(n) => Some(keys::networks_of("networks", n).map_err(|e| api.app_err(e))?),
+        None => None,
+    };
     let change = keys::KeyChange {
         key_id: &key_id,
         name: b.name.as_deref(),
         role_id: b.role_id,
+        networks,
     };
     let origin = api.origin();
     let info = keys::update(&Ctx::new(&api.state, &origin), &grant, &change)

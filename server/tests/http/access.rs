@@ -52,6 +52,17 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("page GET /keys", (Need::Perm("api.key.view"), none.clone()));
     t.insert("page GET /apps", (Need::Perm("app.manage"), none.clone()));
     t.insert(
+        "page GET /keys/{key_id}",
+        (Need::Perm("api.key.view"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/keys/get",
+        (
+            Need::Perm("api.key.view"),
+            kv(&[("key_id", NO_KEY_ID.into())]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/keys/list",
         (Need::Perm("api.key.view"), none.clone()),
     );
@@ -543,7 +554,10 @@ async fn status_of(s: &Server, cred: Option<&Cred>, line: &str, body: &[(String,
     );
     match kind {
         "page" => {
-            let mut req = client().get(s.url(&path.replace("{id}", NO_MESSAGE_ID)));
+            let path = path
+                .replace("{id}", NO_MESSAGE_ID)
+                .replace("{key_id}", NO_KEY_ID);
+            let mut req = client().get(s.url(&path));
             if let Some(c) = cred {
                 req = req.header("cookie", &c.cookie);
             }

@@ -9,6 +9,7 @@ mod cli;
 mod edges;
 mod forms;
 mod health;
+mod key_page;
 mod messages;
 mod overview;
 mod panel_security;

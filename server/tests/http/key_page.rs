@@ -1,0 +1,137 @@
+//! A key's page: every field and its history for whoever may see the key, nobody else;
+//! its own allow-list edited there (and through the REST API) and enforced at once.
+
+use super::access::{make_app, make_key, make_user, pairs, post_fn};
+use super::*;
+use serde_json::Value;
+
+const DEVELOPER: i64 = 3;
+
+#[tokio::test]
+async fn a_key_page_shows_its_history_to_who_may_see_the_key_and_edits_its_allow_list() {
+    on_sqlite_and_postgres(|env| async move {
+        let s = start_with(&env, &[]).await;
+        let owner = s.sign_in().await;
+        let app = make_app(&s, &owner, "Billing", "").await;
+        let (_, dev) = make_user(&s, &owner, "dev@example.com", DEVELOPER).await;
+        let (_, other) = make_user(&s, &owner, "other@example.com", DEVELOPER).await;
+        let secret = make_key(&s, &dev, app, DEVELOPER).await;
+        let whoami = || {
+            client()
+                .get(s.url("/api/v1/whoami"))
+                .bearer_auth(&secret)
+                .send()
+        };
+        let me: Value = whoami().await.unwrap().json().await.unwrap();
+        let key_id = me["key_id"].as_str().unwrap().to_owned();
+
+        // Its owner sees every field and the history; so does someone with view_all.
+        let get = |cookie: &str| {
+            let (s, key_id) = (&s, key_id.clone());
+            let cookie = cookie.to_owned();
+            async move {
+                post_fn(
+                    s,
+                    Some(&cookie),
+                    "/fn/keys/get",
+                    &pairs(&[("key_id", &key_id)]),
+                )
+                .await
+            }
+        };
+        let r = get(&dev).await;
+        assert_eq!(r.status(), 200);
+        let d: Value = r.json().await.unwrap();
+        assert_eq!(d["key"]["key_id"], key_id.as_str());
+        assert_eq!(d["history"][0]["action"], "api_key.created");
+        assert_eq!(d["history"][0]["actor"], "dev@example.com");
+        assert!(!d.to_string().contains(&secret));
+        assert_eq!(get(&owner).await.status(), 200);
+        // Another developer: not found, as for a key that does not exist.
+        assert_eq!(get(&other).await.status(), 404);
+        let page = client()
+            .get(s.url(&format!("/keys/{key_id}")))
+            .header("cookie", &other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 404);
+        let page = client()
+            .get(s.url(&format!("/keys/{key_id}")))
+            .header("cookie", &dev)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("api_key.created") && html.contains("History"));
+
+        // The page's form replaces the key's own allow-list; the key is refused from
+        // elsewhere at once, and the change is in the history.
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/keys/update",
+            &pairs(&[
+                ("key_id", &key_id),
+                ("name", "test key"),
+                ("role_id", &DEVELOPER.to_string()),
+                ("networks", "203.0.113.0/24"),
+                ("set_networks", "yes"),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let r = whoami().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let d: Value = get(&dev).await.json().await.unwrap();
+        assert_eq!(d["key"]["networks"][0], "203.0.113.0/24");
+        assert_eq!(d["history"][0]["action"], "api_key.updated");
+        // A rename from the table (no networks field) keeps the list.
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/keys/update",
+            &pairs(&[("key_id", &key_id), ("name", "renamed"), ("role_id", "3")]),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let d: Value = get(&dev).await.json().await.unwrap();
+        assert_eq!(d["key"]["networks"][0], "203.0.113.0/24");
+        // A bad entry is a field error and changes nothing.
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/keys/update",
+            &pairs(&[
+                ("key_id", &key_id),
+                ("name", "renamed"),
+                ("role_id", "3"),
+                ("networks", "not-a-network"),
+                ("set_networks", "yes"),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 400);
+        // Emptied, the key works again from anywhere the app allows.
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/keys/update",
+            &pairs(&[
+                ("key_id", &key_id),
+                ("name", "renamed"),
+                ("role_id", "3"),
+                ("networks", ""),
+                ("set_networks", "yes"),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let d: Value = get(&dev).await.json().await.unwrap();
+        assert_eq!(d["key"]["networks"], serde_json::json!([]), "{d}");
+        let r = whoami().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    })
+    .await;
+}

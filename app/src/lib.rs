@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
                 <Route path=path!("/keys/:key_id") view=keys::KeyDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps") view=keys::AppsPage ssr=SsrMode::Async/>
+                <Route path=path!("/apps/:id") view=keys::AppDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/api") view=api_docs::ApiPage ssr=SsrMode::Async/>
                 <Route path=path!("/messages") view=messages::MessagesPage ssr=SsrMode::Async/>
                 <Route path=path!("/messages/:id") view=messages::MessagePage ssr=SsrMode::Async/>

@@ -72,6 +72,15 @@ test('a key made in the panel works against the REST API until it is revoked the
   await expect(page.getByRole('row').filter({ hasText: me.key_id })).toHaveCount(0);
   await page.goto('/keys?status=revoked');
   await expect(page.getByRole('row').filter({ hasText: me.key_id })).toHaveCount(1);
+  // Search by name (any case) or key ID, kept in the address.
+  await page.goto('/keys');
+  await page.getByLabel('Search').fill('CHECKOUT SERVICE');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/q=CHECKOUT\+SERVICE/);
+  await expect(page.getByRole('row').filter({ hasText: me.key_id })).toHaveCount(1);
+  await page.getByLabel('Search').fill('no key is called this');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByText('No keys to show.')).toBeVisible();
   expect(errors).toEqual([]);
 });
 

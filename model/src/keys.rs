@@ -60,6 +60,10 @@ pub struct KeyFilter {
         param(pattern = "^(active|revoked|expired)$", max_length = 7)
     )]
     pub status: Option<String>,
+    /// Search: a key whose name or owner's email contains this (case-insensitive), or
+    /// whose key ID is exactly this. At most 100 characters, no control characters.
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
     /// Continue after this key (the `next` of the previous page).
     #[cfg_attr(
         feature = "openapi",

@@ -41,7 +41,13 @@ pub fn KeysPage() -> impl IntoView {
             let q = query.get();
             let arg = |k: &str| q.get(k).unwrap_or_default();
             (
-                (arg("app"), arg("environment"), arg("status"), arg("after")),
+                (
+                    arg("app"),
+                    arg("environment"),
+                    arg("status"),
+                    arg("after"),
+                    arg("q"),
+                ),
                 (
                     create.version().get(),
                     revoke.version().get(),
@@ -50,7 +56,9 @@ pub fn KeysPage() -> impl IntoView {
                 ),
             )
         },
-        |((app, environment, status, after), _)| super::list_keys(app, environment, status, after),
+        |((app, environment, status, after, q), _)| {
+            super::list_keys(app, environment, status, after, q)
+        },
     );
     view! {
         <Page title="API keys" me data=move || data.get() render=move |_me, data| view! {
@@ -125,35 +133,36 @@ fn KeyTable(
     edit: ServerAction<UpdateKey>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let (app_f, env_f, status_f) = query.with_untracked(|q| {
+    let (app_f, env_f, status_f, search) = query.with_untracked(|q| {
         (
             q.get("app").unwrap_or_default(),
             q.get("environment").unwrap_or_default(),
             q.get("status").unwrap_or_default(),
+            q.get("q").unwrap_or_default(),
         )
     });
     let first_page = query.with_untracked(|q| q.get("after").unwrap_or_default().is_empty());
-    // Page links keep the filters (values the server accepted: an app id, or a word from
-    // a fixed list, so nothing needs escaping).
-    let filters: Vec<String> = [
-        ("app", &app_f),
-        ("environment", &env_f),
-        ("status", &status_f),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(k, v)| format!("{k}={v}"))
-    .collect();
-    let newest_href = if filters.is_empty() {
-        "/keys".to_owned()
-    } else {
-        format!("/keys?{}", filters.join("&"))
+    // Page links keep the filters and the search (encoded: the search is free text).
+    let href = |after: Option<&str>| {
+        let mut qs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", search.as_str()),
+            ("app", &app_f),
+            ("environment", &env_f),
+            ("status", &status_f),
+            ("after", after.unwrap_or_default()),
+        ] {
+            if !v.is_empty() {
+                qs.append_pair(k, v);
+            }
+        }
+        match qs.finish() {
+            qs if qs.is_empty() => "/keys".to_owned(),
+            qs => format!("/keys?{qs}"),
+        }
     };
-    let next_href = data.next.clone().map(|after| {
-        let mut q = filters.clone();
-        q.push(format!("after={after}"));
-        format!("/keys?{}", q.join("&"))
-    });
+    let newest_href = href(None);
+    let next_href = data.next.clone().map(|after| href(Some(&after)));
     let empty = data.keys.is_empty();
     let (can_update, can_revoke, now) = (data.can_update, data.can_revoke, data.now);
     let show_owner = data.can_view_all;
@@ -181,7 +190,10 @@ fn KeyTable(
     view! {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"Keys"</h2>
-            <form method="get" action="/keys" class="inline-form filters" aria-label="Filter keys">
+            <form method="get" action="/keys" class="inline-form filters" aria-label="Filter keys" role="search">
+                <label for="f-q">"Search"</label>
+                <input id="f-q" name="q" type="search" maxlength="100" value=search.clone()
+                    placeholder="Name, key ID or owner"/>
                 <label for="f-app">"Filter by app"</label>
                 <select id="f-app" name="app"><option value="">"All"</option>{app_options}</select>
                 <label for="f-env">"Filter by environment"</label>
@@ -201,7 +213,7 @@ fn KeyTable(
             } else {
                 view! {
                     <div class="table-wrap">
-                        <table>
+                        <table class="keys-table">
                             <thead><tr>
                                 <th scope="col">"Name"</th><th scope="col">"Key ID"</th>
                                 {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}
@@ -251,7 +263,8 @@ fn KeyRow(
         Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
         None => "Never".into_any(),
     };
-    let owner = show_owner.then(|| view! { <td>{k.owner.clone().unwrap_or_default()}</td> });
+    let owner = show_owner
+        .then(|| view! { <td data-label="Owner">{k.owner.clone().unwrap_or_default()}</td> });
     let status = match &k.replaced_by {
         Some(new) if k.status == "active" => format!("active, replaced by {new}"),
         _ => k.status.clone(),
@@ -267,17 +280,19 @@ fn KeyRow(
     });
     view! {
         <tr>
-            <td><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
-            <td><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
+            // `data-label`: the column's name, shown beside the value when a phone's
+            // narrow screen turns each row into a card.
+            <td data-label="Name" class="key-name"><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
+            <td data-label="Key ID"><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
             {owner}
-            <td>{k.kind.clone()}</td>
-            <td>{k.app.clone()}</td>
-            <td>{k.environment.clone()}</td>
-            <td>{k.role.clone().unwrap_or_default()}</td>
-            <td>{format_time(k.created_at)}</td>
-            <td>{last_used}</td>
-            <td>{expires}</td>
-            <td>{status}</td>
+            <td data-label="Kind">{k.kind.clone()}</td>
+            <td data-label="App">{k.app.clone()}</td>
+            <td data-label="Environment">{k.environment.clone()}</td>
+            <td data-label="Role">{k.role.clone().unwrap_or_default()}</td>
+            <td data-label="Created">{format_time(k.created_at)}</td>
+            <td data-label="Last used">{last_used}</td>
+            <td data-label="Expires">{expires}</td>
+            <td data-label="Status">{status}</td>
             // Collapsed until asked for, so a row stays one line high; works without
             // JavaScript (a plain <details>).
             <td>
@@ -497,7 +512,7 @@ fn AppRow(
         })
         .collect_view();
     view! {
-        <h3>{a.name.clone()}</h3>
+        <h3><a href=format!("/apps/{id}")>{a.name.clone()}</a></h3>
         <p><a href=format!("/keys?app={id}")>{format!("Keys of {}", a.name)}</a></p>
         <p class="muted">"Public SDK keys go inside client apps; they can only identify the app and send events."</p>
         <ul class="plain-list">{sdk}</ul>
@@ -826,5 +841,52 @@ fn KeyHistory(d: KeyDetail) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+/// `/apps/{id}`: one app: its SDK keys, name and allow-list, webhook URLs, and a link to
+/// its keys.
+#[component]
+pub fn AppDetailPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let update = ServerAction::<UpdateApp>::new();
+    let regen = ServerAction::<RegenerateSdkKey>::new();
+    let hook = ServerAction::<RegisterWebhook>::new();
+    let unhook = ServerAction::<RemoveWebhook>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    let app = Resource::new(
+        move || {
+            (
+                id(),
+                update.version().get(),
+                regen.version().get(),
+                hook.version().get(),
+                unhook.version().get(),
+            )
+        },
+        |(id, ..)| async move {
+            // Every app is visible to whoever may open this page (app.manage, which
+            // `list_apps` checks first: without it the answer is 403, whatever the id).
+            let apps = super::list_apps().await?;
+            let id: i64 = id.parse().map_err(|_| crate::error::AppError::NotFound)?;
+            apps.into_iter()
+                .find(|a| a.id == id)
+                .ok_or(crate::error::AppError::NotFound)
+        },
+    );
+    view! {
+        <Page title="App" me data=move || app.get() render=move |_me, a| view! {
+            <p><a href="/apps">"← Apps"</a></p>
+            <h1>{a.name.clone()}</h1>
+            <section class="card" aria-labelledby="app-title">
+                <h2 id="app-title" class="visually-hidden">"Settings"</h2>
+                <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
+                <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
+                <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
+                <WebhookSecret action=hook/>
+                <AppRow a update regen hook unhook/>
+            </section>
+        }.into_any()/>
     }
 }

@@ -16,7 +16,7 @@ use leptos::prelude::*;
 
 mod components;
 
-pub use components::{AppsPage, KeyDetailPage, KeysPage};
+pub use components::{AppDetailPage, AppsPage, KeyDetailPage, KeysPage};
 
 /// What the keys page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +72,7 @@ pub async fn list_keys(
     #[server(default)] environment: String,
     #[server(default)] status: String,
     #[server(default)] after: String,
+    #[server(default)] q: String,
 ) -> Result<KeysView, AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
         use crate::roles::Permission as P;
@@ -88,6 +89,7 @@ pub async fn list_keys(
             },
             environment: some(environment),
             status: some(status),
+            q: some(q),
             after: some(after),
             limit: None,
         };

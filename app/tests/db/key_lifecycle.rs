@@ -303,6 +303,31 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
             ..Default::default()
         };
         assert!(list(po.clone(), other_app).await.0.is_empty());
+
+        // Search: in names and owners' emails, whatever the case; a key ID exactly; the
+        // text as typed (a `%` or `_` is no wildcard); never past what the viewer sees.
+        let q = |s: &str| KeyFilter {
+            q: Some(s.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(
+            list(po.clone(), q("SOON")).await.0,
+            ["owner soon", "dev soon"]
+        );
+        assert_eq!(
+            list(po.clone(), q("dev@")).await.0,
+            ["dev revoked", "dev never", "dev later", "dev soon"]
+        );
+        assert_eq!(list(pd.clone(), q("owner")).await.0, Vec::<String>::new());
+        assert!(list(po.clone(), q("%")).await.0.is_empty());
+        assert!(list(po.clone(), q("_")).await.0.is_empty());
+        let some_id = keys::list_keys(&db, now, &po, &q("never"))
+            .await
+            .unwrap()
+            .keys[0]
+            .key_id
+            .clone();
+        assert_eq!(list(po.clone(), q(&some_id)).await.0, ["dev never"]);
         for bad in [
             KeyFilter {
                 status: Some("gone".into()),
@@ -322,6 +347,14 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
             },
             KeyFilter {
                 after: Some("key_' or 1=1".into()),
+                ..Default::default()
+            },
+            KeyFilter {
+                q: Some("x".repeat(101)),
+                ..Default::default()
+            },
+            KeyFilter {
+                q: Some("a\u{0}b".into()),
                 ..Default::default()
             },
         ] {

@@ -195,6 +195,31 @@ pub async fn list_keys(
         }
         push(" and k.environment = ?", Arg::Text(env.to_owned()));
     }
+    if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if q.chars().count() > 100 || q.chars().any(char::is_control) {
+            return Err(AppError::validation(
+                "q",
+                "Search for at most 100 characters, without control characters.",
+            ));
+        }
+        // `like` with its wildcards escaped: the search is for the text as typed.
+        let needle = format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        push(
+            " and (lower(k.name) like ? escape '\\'",
+            Arg::Text(needle.clone()),
+        );
+        push(" or k.key_id = ?", Arg::Text(q.to_owned()));
+        push(
+            " or lower(coalesce(u.email, '')) like ? escape '\\')",
+            Arg::Text(needle),
+        );
+    }
     if let Some(after) = f.after.as_deref().filter(|a| !a.is_empty()) {
         if !format::is_key_id(after) {
             return Err(AppError::validation("after", "Not a key ID."));

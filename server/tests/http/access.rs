@@ -52,6 +52,10 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("page GET /keys", (Need::Perm("api.key.view"), none.clone()));
     t.insert("page GET /apps", (Need::Perm("app.manage"), none.clone()));
     t.insert(
+        "page GET /apps/{id}",
+        (Need::Perm("app.manage"), none.clone()),
+    );
+    t.insert(
         "page GET /keys/{key_id}",
         (Need::Perm("api.key.view"), none.clone()),
     );

@@ -4,6 +4,25 @@
 
 #![recursion_limit = "256"]
 
+/// The answers of a page's actions replace each other instead of stacking up: when one
+/// of them starts, the last answers of all of them are put away.
+#[macro_export]
+macro_rules! one_answer_at_a_time {
+    ($($a:ident),+ $(,)?) => {
+        $crate::one_answer_at_a_time!(@each [$($a),+] [$($a),+])
+    };
+    (@each [$($a:ident),+] $all:tt) => {
+        $( $crate::one_answer_at_a_time!(@one $a $all); )+
+    };
+    (@one $a:ident [$($b:ident),+]) => {
+        ::leptos::prelude::Effect::new(move |_| {
+            if $a.pending().get() {
+                $( $b.value().set(None); )+
+            }
+        })
+    };
+}
+
 /// Runs the body of a server function that needs `$perm`: signs in, authorises, and sets
 /// the HTTP status of any error. `$ctx` and `$grant` are bound for the body.
 #[cfg(feature = "ssr")]

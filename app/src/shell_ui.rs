@@ -76,6 +76,12 @@ where
                         let body = render(me.clone(), data);
                         view! { <SignedIn me>{body}</SignedIn> }.into_any()
                     }
+                    // Signed in but not allowed, not found, or a bad address: the answer
+                    // inside the shell, with the navigation to go elsewhere.
+                    (Ok(me), Err(e)) if !matches!(e, AppError::Unauthenticated) => {
+                        view! { <SignedIn me><LoadError error=e in_shell=true/></SignedIn> }
+                            .into_any()
+                    }
                     (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
                 })
             }}
@@ -109,7 +115,12 @@ pub fn NotFound() -> impl IntoView {
 /// Shown when a data load fails: signed out (with a link to sign in), not allowed (403),
 /// or another error.
 #[component]
-pub fn LoadError(error: AppError) -> impl IntoView {
+pub fn LoadError(
+    error: AppError,
+    /// Inside the signed-in shell (which has the page's `main`), not a page of its own.
+    #[prop(optional)]
+    in_shell: bool,
+) -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
         if let Ok(code) = http::StatusCode::from_u16(error.status()) {
@@ -122,19 +133,20 @@ pub fn LoadError(error: AppError) -> impl IntoView {
             AppError::Refused(m) => m.clone(),
             _ => "Your role does not allow this page.".to_owned(),
         };
-        return view! {
-            <main id="main" class="auth-page">
-                <section class="card">
-                    <h1>"Not allowed"</h1>
-                    <p role="alert">{why}</p>
-                    <p><a href="/">"Go to the overview"</a></p>
-                </section>
-            </main>
-        }
-        .into_any();
+        let card = view! {
+            <section class="card">
+                <h1>"Not allowed"</h1>
+                <p role="alert">{why}</p>
+                <p><a href="/">"Go to the overview"</a></p>
+            </section>
+        };
+        return if in_shell {
+            card.into_any()
+        } else {
+            view! { <main id="main" class="auth-page">{card}</main> }.into_any()
+        };
     }
-    view! {
-        <main id="main" class="auth-page">
+    let card = view! {
             <section class="card">
                 {if signed_out {
                     view! { <h1>"You are signed out"</h1> <p><a href="/login">"Sign in"</a></p> }.into_any()
@@ -150,9 +162,12 @@ pub fn LoadError(error: AppError) -> impl IntoView {
                     view! { <h1>"Something went wrong"</h1> <p role="alert">{error.to_string()}</p> }.into_any()
                 }}
             </section>
-        </main>
+    };
+    if in_shell {
+        card.into_any()
+    } else {
+        view! { <main id="main" class="auth-page">{card}</main> }.into_any()
     }
-    .into_any()
 }
 
 /// The outcome of a form's last submission: the error (also after a plain form post
@@ -354,4 +369,124 @@ where
         version
     });
     form
+}
+
+/// The attributes of a button that opens (`"show-modal"`) or closes (`"close"`) the
+/// `<dialog>` with id `dialog`, by the browser's own invoker commands: no script needed
+/// (it works without JavaScript too), Escape closes, focus stays inside the modal and
+/// returns to the button that opened it.
+pub fn invokes(
+    dialog: String,
+    command: &'static str,
+) -> impl leptos::tachys::html::attribute::Attribute {
+    use leptos::tachys::html::attribute::custom::custom_attribute;
+    (
+        custom_attribute("commandfor", dialog),
+        custom_attribute("command", command),
+    )
+}
+
+/// A modal dialog with a heading, opened by a button of its own (see `invokes`); its
+/// content is typically a form whose Cancel button closes it.
+#[component]
+pub fn Dialog(
+    /// The element id (unique on the page).
+    id: String,
+    /// The opening button's text and, if different, its accessible name.
+    opener: &'static str,
+    #[prop(optional)] opener_label: Option<String>,
+    #[prop(optional)] opener_class: Option<&'static str>,
+    title: String,
+    children: Children,
+) -> impl IntoView {
+    let title_id = format!("{id}-title");
+    let labelled_by = title_id.clone();
+    let class = opener_class.unwrap_or("btn");
+    let opens = invokes(id.clone(), "show-modal");
+    view! {
+        <button type="button" class=class aria-label=opener_label aria-haspopup="dialog" {..opens}>{opener}</button>
+        <dialog id=id class="dialog" aria-labelledby=labelled_by>
+            <h2 id=title_id>{title}</h2>
+            {children()}
+        </dialog>
+    }
+}
+
+/// The Cancel button of a dialog's form.
+#[component]
+pub fn CancelButton(dialog: String) -> impl IntoView {
+    view! { <button type="button" class="btn" {..invokes(dialog, "close")}>"Cancel"</button> }
+}
+
+/// Closes the open dialog when `action` succeeds (after an error it stays open, showing
+/// the error beside the form). One modal is open at a time.
+pub fn close_on_success<S>(action: ServerAction<S>)
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |seen: Option<usize>| {
+        let version = action.version().get();
+        let succeeded = action.value().with_untracked(|v| matches!(v, Some(Ok(_))));
+        if seen.is_some_and(|s| s != version) && succeeded {
+            #[cfg(feature = "hydrate")]
+            {
+                use leptos::wasm_bindgen::JsCast as _;
+                if let Some(d) = document()
+                    .query_selector("dialog[open]")
+                    .ok()
+                    .flatten()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlDialogElement>().ok())
+                {
+                    d.close();
+                }
+            }
+        }
+        version
+    });
+}
+
+/// True when the last submission of `action` was refused for `field` (one of the
+/// `fields` a form's input stands for: the server may name a field by another name).
+fn refused_for<S>(action: ServerAction<S>, fields: &'static [&'static str]) -> Option<String>
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    action.value().with(|v| match v {
+        Some(Err(AppError::Validation { field, message })) if fields.contains(&field.as_str()) => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+}
+
+/// `aria-invalid` for an input standing for `fields` of `action`'s form.
+pub fn invalid<S>(
+    action: ServerAction<S>,
+    fields: &'static [&'static str],
+) -> impl Fn() -> Option<&'static str> + Send + Sync + Copy + 'static
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    move || refused_for(action, fields).map(|_| "true")
+}
+
+/// The server's message about `fields`, beside the input (whose `aria-describedby` names
+/// `id`), after a refused submission; what the user typed stays in the form.
+#[component]
+pub fn FieldError<S>(
+    action: ServerAction<S>,
+    fields: &'static [&'static str],
+    id: &'static str,
+) -> impl IntoView
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    move || {
+        refused_for(action, fields)
+            .map(|message| view! { <p class="field-error" id=id>{message}</p> })
+    }
 }

@@ -27,10 +27,11 @@ test('a key made in the panel works against the REST API until it is revoked the
       if (document.querySelector('p.loading')) (window as any).sawLoading = true;
     }).observe(document.body, { childList: true, subtree: true });
   });
+  await page.getByRole('button', { name: 'Create key…' }).click();
   await page.getByLabel('Key name').fill('checkout service');
   await page.getByLabel('App', { exact: true }).selectOption({ label: 'Storefront' });
   await page.getByLabel('Environment', { exact: true }).selectOption('test');
-  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('button', { name: 'Create key', exact: true }).click();
   const secret = (await page.locator('#new-secret').textContent())!.trim();
   expect(secret).toMatch(/^kw_test_[0-9A-Za-z]{38}$/);
   await page.getByRole('button', { name: 'I have copied it' }).click();
@@ -55,9 +56,13 @@ test('a key made in the panel works against the REST API until it is revoked the
   row = page.getByRole('row').filter({ hasText: 'checkout service v2' });
   // The row's actions stay open after the edit (their state follows the key).
   await expect(row.locator('details')).toHaveAttribute('open', '');
-  await row.getByPlaceholder('Reason').fill('end-to-end test');
-  await row.getByRole('checkbox').check();
-  await row.getByRole('button', { name: `Revoke ${me.key_id}` }).click();
+  // Revoke asks first, in a modal dialog.
+  await row.getByRole('button', { name: `Revoke ${me.key_id}…` }).click();
+  const dialog = page.getByRole('dialog', { name: `Revoke ${me.key_id}?` });
+  await expect(dialog).toBeVisible();
+  await dialog.getByPlaceholder('Reason').fill('end-to-end test');
+  await dialog.getByRole('checkbox').check();
+  await dialog.getByRole('button', { name: `Revoke ${me.key_id}`, exact: true }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Key revoked.' })).toBeVisible();
   await expect(page.getByRole('row').filter({ hasText: 'checkout service' })).toContainText('revoked');
 
@@ -100,9 +105,11 @@ test.describe('without JavaScript', () => {
     await expect(page).toHaveURL(/\/apps/);
 
     await page.goto('/keys');
+    // The dialog opens by the browser's own invoker command: no script needed.
+    await page.getByRole('button', { name: 'Create key…' }).click();
     await page.getByLabel('Key name').fill('no-script deploy');
     await page.getByLabel('App', { exact: true }).selectOption({ label: 'Plain forms' });
-    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('button', { name: 'Create key', exact: true }).click();
     await expect(page.getByRole('heading', { name: 'Copy your new API key now', level: 1 })).toBeVisible();
     const secret = await page.getByLabel('Secret').inputValue();
     expect(secret).toMatch(/^kw_(live|test)_[0-9A-Za-z]{38}$/);
@@ -136,10 +143,15 @@ test.describe('in Istanbul', () => {
     await expect(page.getByLabel('App name')).toHaveValue('');
 
     await page.goto('/keys');
+    const opener = page.getByRole('button', { name: 'Create key…' });
+    const open = async () => {
+      if (!(await page.locator('#create-key').evaluate((d) => (d as HTMLDialogElement).open))) await opener.click();
+    };
     const create = async (name: string, how: 'click' | 'dblclick' = 'click') => {
+      await open();
       await page.getByLabel('Key name').fill(name);
       await page.getByLabel('App', { exact: true }).selectOption({ label: 'Rows app' });
-      await page.getByRole('button', { name: 'Create key' })[how]();
+      await page.getByRole('button', { name: 'Create key', exact: true })[how]();
       // Done when the table shows the key and the form is cleared for the next one.
       await expect(page.getByRole('row').filter({ hasText: name }).first()).toBeVisible();
       await expect(page.getByLabel('Key name')).toHaveValue('');
@@ -151,6 +163,16 @@ test.describe('in Istanbul', () => {
     await expect(page.locator('.secret-card')).toBeFocused();
     await expect(page.getByRole('row').filter({ hasText: 'double clicked' })).toHaveCount(1);
     await expect(page.getByLabel('Key name')).toHaveValue('');
+
+    // The dialog closed after the key was made; Escape closes it too, and focus goes
+    // back to the button that opened it.
+    await expect(page.locator('#create-key')).toBeHidden();
+    await opener.click();
+    await expect(page.getByLabel('Key name')).toBeFocused();
+    await page.keyboard.press('Escape');
+    await expect(page.locator('#create-key')).toBeHidden();
+    await expect(opener).toBeFocused();
+    await opener.click();
 
     // The date field is there only for "on a date"; the preview says when it ends.
     const date = page.getByLabel('Expiry date');
@@ -175,17 +197,18 @@ test.describe('in Istanbul', () => {
     const alphaId = (await alpha.locator('code').first().textContent())!.trim();
     await beta.getByText('Manage').click();
     await alpha.getByText('Manage').click();
-    await alpha.getByRole('button', { name: /^Roll / }).click();
+    await alpha.getByRole('button', { name: /^Roll .*…$/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: /^Roll key_/ }).click();
     await expect(page.getByRole('row').filter({ hasText: 'alpha' })).toHaveCount(2);
     const rolledTo = (await page.locator('#secret-title').textContent())!.replace('Your new key ', '').trim();
     expect(rolledTo).not.toBe(alphaId);
     // The open actions stayed with beta and the rolled key, though every row moved; the
     // new key's row (now on top) is closed.
-    const open = page.locator('tr:has(details[open])');
-    await expect(open).toHaveCount(2);
-    await expect(open.filter({ hasText: betaId })).toHaveCount(1);
-    await expect(open.filter({ hasText: alphaId })).toHaveCount(1);
-    await expect(open.filter({ has: page.locator('code', { hasText: rolledTo }) })).toHaveCount(0);
+    const openRows = page.locator('tr:has(details[open])');
+    await expect(openRows).toHaveCount(2);
+    await expect(openRows.filter({ hasText: betaId })).toHaveCount(1);
+    await expect(openRows.filter({ hasText: alphaId })).toHaveCount(1);
+    await expect(openRows.filter({ has: page.locator('code', { hasText: rolledTo }) })).toHaveCount(0);
 
     // A row's name leads to the key's page: its facts, its own allow-list, its history.
     await beta.getByRole('link', { name: 'beta' }).click();

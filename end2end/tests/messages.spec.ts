@@ -96,7 +96,7 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
       return id;
     };
     const mailId = await compose('email', 'Spring newsletter', () =>
-      page.getByLabel('Recipients (email: one address per line)').fill('reader@example.org'),
+      page.getByLabel('Recipients (one address per line)').fill('reader@example.org'),
     );
     // The compose form names a webhook by its origin and number, never its whole URL
     // (the path may carry a secret that only app managers see).
@@ -105,7 +105,7 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
     const hookRef = (await hookOption.getAttribute('value'))!;
     expect(hookRef).toMatch(/^#\d+$/);
     const hookId = await compose('webhook', 'Hook call', () =>
-      page.getByLabel('Webhook URL (webhook: registered on the Apps page)').selectOption(hookRef),
+      page.getByLabel('Webhook URL (registered on the Apps page)').selectOption(hookRef),
     );
     // A is not an approver: no Approvals page for them.
     await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Approvals' })).toHaveCount(0);

@@ -9,3 +9,4 @@ create table form_submissions (
     updated_at bigint not null
 );
 create index form_submissions_created_idx on form_submissions (created_at);
+create index form_submissions_user_idx on form_submissions (user_id, created_at);

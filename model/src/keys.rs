@@ -31,6 +31,10 @@ pub struct KeyInfo {
     pub replaced_by: Option<String>,
 }
 
+/// The latest expiry a key may have: the last second of the year 9999 (UTC), as the REST
+/// contract bounds `expires_at`.
+pub const LATEST_EXPIRY: i64 = 253_402_300_799;
+
 /// Keys per page when the request does not say.
 pub const DEFAULT_PAGE: i64 = 50;
 /// The most keys one request may ask for.

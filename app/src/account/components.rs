@@ -109,10 +109,32 @@ fn Authenticator(
     confirm: ServerAction<ConfirmTotp>,
 ) -> impl IntoView {
     let codes = status.new_codes.clone().map(|codes| {
+        let text = codes.join("\n") + "\n";
+        // A download made in the page (nothing is fetched again: the codes exist only here).
+        let href = format!(
+            "data:text/plain;charset=utf-8,{}",
+            form_urlencoded::byte_serialize(text.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        );
+        let copied = RwSignal::new(false);
+        let copy = move |_| {
+            #[cfg(feature = "hydrate")]
+            {
+                let _ = window().navigator().clipboard().write_text(&text);
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = &text;
+            copied.set(true);
+        };
         view! {
             <div class="alert alert-ok" role="status">
                 <p><strong>"Your recovery codes."</strong>" Each works once, in place of a code from the app. Keep them somewhere safe: they are shown only now."</p>
                 <ul class="codes">{codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ul>
+                <p>
+                    <button type="button" class="btn" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>" "
+                    <a class="btn" href=href download="keyward-recovery-codes.txt">"Download"</a>
+                </p>
             </div>
         }
     });

@@ -517,16 +517,34 @@ pub async fn once_per_form<T>(
         return act.await;
     };
     let db = &ctx.state.db;
-    match submissions::claim(db, &token, user_id, ctx.state.clock.now()).await? {
-        Claim::Replayed { made: Some(made) } => {
+    let now = ctx.state.clock.now();
+    match submissions::claim(db, &token, user_id, now).await? {
+        Claim::Replayed {
+            made: Some(made), ..
+        } => {
             return Err(AppError::Conflict(format!(
                 "This form was already sent, and made {made}. Nothing was done again."
             )))
         }
-        Claim::Replayed { made: None } => {
+        Claim::Replayed { made: None, since } if now - since < 60 => {
             return Err(AppError::Conflict(
-                "This form was already sent. Reload the page to use it again.".into(),
+                "This form is being sent already: wait for its answer, or reload the page to \
+                 use it again."
+                    .into(),
             ))
+        }
+        Claim::Replayed { made: None, .. } => {
+            return Err(AppError::Conflict(
+                "This form was sent before, but its answer never arrived (the connection was \
+                 cut). Look for what it made before sending it again: a key whose secret you \
+                 did not see can be rolled or revoked."
+                    .into(),
+            ))
+        }
+        Claim::TooMany => {
+            return Err(AppError::RateLimited {
+                retry_after_secs: 600,
+            })
         }
         Claim::First => {}
     }
@@ -534,9 +552,7 @@ pub async fn once_per_form<T>(
         Ok(out) => {
             // What was made is done whatever happens next; a failure to note it only
             // makes a replay's answer less precise.
-            if let Err(e) =
-                submissions::complete(db, &token, &made(&out), ctx.state.clock.now()).await
-            {
+            if let Err(e) = submissions::complete(db, &token, &made(&out), now).await {
                 tracing::warn!(error = %e, "noting a form's submission failed");
             }
             Ok(out)

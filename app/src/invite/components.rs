@@ -19,7 +19,7 @@ pub fn InvitePage() -> impl IntoView {
             <section class="card auth-card" aria-labelledby="invite-title">
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || invite.get().map(|r| match r {
-                        Ok(InviteView::Valid { email }) => view! {
+                        Ok(InviteView::Valid { email, display_name }) => view! {
                             <h1 id="invite-title">"Welcome to Keyward"</h1>
                             <p>"Choose a password for "<strong>{email}</strong>"."</p>
                             <Show when=move || error().is_some()>
@@ -29,7 +29,7 @@ pub fn InvitePage() -> impl IntoView {
                                 <input type="hidden" name="token" value=token()/>
                                 <div class="field">
                                     <label for="display_name">"Your name"</label>
-                                    <input id="display_name" name="display_name" type="text" autocomplete="name" maxlength="100"/>
+                                    <input id="display_name" name="display_name" type="text" autocomplete="name" maxlength="100" value=display_name/>
                                 </div>
                                 <div class="field">
                                     <label for="password">"Password (12 to 128 characters)"</label>

@@ -13,7 +13,7 @@ pub use components::InvitePage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InviteView {
-    Valid { email: String },
+    Valid { email: String, display_name: String },
     Expired,
     Used,
     Unknown,
@@ -28,7 +28,13 @@ pub async fn get_invite(token: String) -> Result<InviteView, AppError> {
         let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
         Ok(
             match lookup(&ctx.state.db, ctx.state.clock.now(), &token).await? {
-                LinkState::Valid { email } => InviteView::Valid { email },
+                LinkState::Valid {
+                    email,
+                    display_name,
+                } => InviteView::Valid {
+                    email,
+                    display_name,
+                },
                 LinkState::Expired => InviteView::Expired,
                 LinkState::Used => InviteView::Used,
                 LinkState::Unknown => InviteView::Unknown,

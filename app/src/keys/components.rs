@@ -4,7 +4,8 @@ use super::{
 };
 use crate::auth::get_me;
 use crate::shell_ui::{
-    form_token, format_time, reset_on_success, ActionResult, FormToken, Page, When,
+    form_token, format_time, invalid, reset_on_success, ActionResult, CancelButton, Dialog,
+    FieldError, FormToken, Page, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -21,18 +22,11 @@ pub fn KeysPage() -> impl IntoView {
     // every action, and rows move (a roll puts the new key on top), so this state must
     // follow the key, not the row's position.
     let open_rows = RwSignal::new(std::collections::BTreeSet::<String>::new());
-    // One secret on screen at a time: starting a create or a roll puts away the answer
-    // of the other (both cards would otherwise stand one above the other).
-    Effect::new(move |_| {
-        if create.pending().get() {
-            roll.value().set(None);
-        }
-    });
-    Effect::new(move |_| {
-        if roll.pending().get() {
-            create.value().set(None);
-        }
-    });
+    crate::shell_ui::close_on_success(revoke);
+    crate::shell_ui::close_on_success(roll);
+    // One answer on screen at a time (a new secret, "Key saved.", "Key revoked.", an
+    // error): starting an action puts the last answers away.
+    crate::one_answer_at_a_time!(create, roll, revoke, edit);
     // The filters and the page live in the query string (a plain GET form and links),
     // so they work without JavaScript and survive a reload.
     let query = use_query_map();
@@ -63,10 +57,10 @@ pub fn KeysPage() -> impl IntoView {
     view! {
         <Page title="API keys" me data=move || data.get() render=move |_me, data| view! {
                     <h1>"API keys"</h1>
+                    {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create token/> })}
                     <Secret value=move || create.value().get()/>
                     <Secret value=move || roll.value().get()/>
                     <KeyTable data=data.clone() open_rows revoke roll edit/>
-                    {data.can_create.then(|| view! { <NewKeyForm data=data.clone() create token/> })}
                 }.into_any()/>
     }
 }
@@ -80,9 +74,13 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
     // Focus moves to the new secret, so a screen reader reads it out and the keyboard
     // is where the copy button is (the form the user came from may be far below).
     let card = NodeRef::<leptos::html::Section>::new();
+    // (After the frame in which a dialog that made it closes and gives focus back to
+    // its opener.)
     Effect::new(move |_| {
         if let Some(el) = card.get() {
-            let _ = el.focus();
+            request_animation_frame(move || {
+                let _ = el.focus();
+            });
         }
     });
     let copy = move |_| {
@@ -357,6 +355,14 @@ fn NewKeyForm(
     // The "expires on" preview follows the choice; a chosen date is the end of that day
     // where the browser is (UTC until the page's script runs, and without JavaScript).
     let now = data.now;
+    // The fields the server may name when it refuses the form (each error is shown
+    // beside its input).
+    const NAME: &[&str] = &["name"];
+    const EXPIRY: &[&str] = &["expiry", "expires_at"];
+    const DATE: &[&str] = &["expiry_date"];
+    const NETWORKS: &[&str] = &["networks"];
+    // The dialog closes once the key is made (its secret is then shown on the page).
+    crate::shell_ui::close_on_success(create);
     let default_choice = limits.default_expiry.clone();
     let choice = RwSignal::new(default_choice.clone());
     let date = RwSignal::new(String::new());
@@ -374,17 +380,20 @@ fn NewKeyForm(
         )
     });
     view! {
-        <section class="card" aria-labelledby="new-key-title">
+        <div class="page-actions">
+        <Dialog id="create-key".to_owned() opener="Create key…" opener_class="btn btn-primary" title="Create a key".to_owned()>
             {max_note.map(|n| view! { <p class="muted">{n}</p> })}
-            <h2 id="new-key-title">"Create a key"</h2>
             {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
-            <ActionForm action=create node_ref=reset_on_success(create) on:reset=move |_| {
+            <ErrorOf action=create/>
+            <ActionForm action=create attr:class="dialog-form" node_ref=reset_on_success(create) on:reset=move |_| {
                 choice.set(default_choice.clone());
                 date.set(String::new());
             }>
                 <FormToken token/>
                 <div class="field"><label for="key-name">"Key name"</label>
-                    <input id="key-name" name="name" type="text" required maxlength="100"/></div>
+                    <input id="key-name" name="name" type="text" required maxlength="100"
+                        aria-invalid=invalid(create, NAME) aria-describedby=move || invalid(create, NAME)().map(|_| "key-name-error")/>
+                    <FieldError action=create fields=NAME id="key-name-error"/></div>
                 <div class="field"><label for="key-app">"App"</label>
                     <select id="key-app" name="app_id" required>{apps}</select></div>
                 <div class="field"><label for="key-env">"Environment"</label>
@@ -392,22 +401,31 @@ fn NewKeyForm(
                 <div class="field"><label for="key-role">"Role of the key"</label>
                     <select id="key-role" name="role_id">{roles}</select></div>
                 <div class="field"><label for="key-expiry">"Expires"</label>
-                    <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview"
+                    <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview key-expiry-error"
+                        aria-invalid=invalid(create, EXPIRY)
                         on:change=move |ev| choice.set(event_target_value(&ev))>
                         {expiry_options}<option value="date">"on a date"</option>
                     </select>
-                    <p class="muted expiry-preview" id="key-expiry-preview" aria-live="polite">{preview}</p></div>
+                    <p class="muted expiry-preview" id="key-expiry-preview" aria-live="polite">{preview}</p>
+                    <FieldError action=create fields=EXPIRY id="key-expiry-error"/></div>
                 // Shown only when "on a date" is chosen (CSS :has, so also without JavaScript).
                 <div class="field expiry-date"><label for="key-date">"Expiry date"</label>
                     <input id="key-date" name="expiry_date" type="date" min=min_date max=max_date
-                        aria-describedby="key-expiry-preview"
+                        aria-describedby="key-expiry-preview key-date-error" aria-invalid=invalid(create, DATE)
                         on:input=move |ev| date.set(event_target_value(&ev))/>
+                    <FieldError action=create fields=DATE id="key-date-error"/>
                     <input type="hidden" name="expiry_end" value=end_field/></div>
                 <div class="field"><label for="key-networks">"Allowed networks for this key (optional, one per line)"</label>
-                    <textarea id="key-networks" name="networks" rows="2" maxlength="20000"></textarea></div>
-                <button type="submit" class="btn btn-primary" disabled=move || no_apps || create.pending().get()>"Create key"</button>
+                    <textarea id="key-networks" name="networks" rows="2" maxlength="20000"
+                        aria-invalid=invalid(create, NETWORKS) aria-describedby=move || invalid(create, NETWORKS)().map(|_| "key-networks-error")></textarea>
+                    <FieldError action=create fields=NETWORKS id="key-networks-error"/></div>
+                <div class="dialog-actions">
+                    <CancelButton dialog="create-key".to_owned()/>
+                    <button type="submit" class="btn btn-primary" disabled=move || no_apps || create.pending().get()>"Create key"</button>
+                </div>
             </ActionForm>
-        </section>
+        </Dialog>
+        </div>
     }
 }
 
@@ -418,6 +436,8 @@ pub fn AppsPage() -> impl IntoView {
     let regen = ServerAction::<RegenerateSdkKey>::new();
     let hook = ServerAction::<RegisterWebhook>::new();
     let unhook = ServerAction::<RemoveWebhook>::new();
+    crate::shell_ui::close_on_success(regen);
+    crate::one_answer_at_a_time!(create, update, regen, hook, unhook);
     let me = Resource::new(|| (), |_| get_me());
     let token = form_token(create);
     let apps = Resource::new(
@@ -499,14 +519,24 @@ fn AppRow(
         .cloned()
         .map(|(env, value)| {
             let label = format!("Regenerate the {env} SDK key of {}", a.name);
+            let dlg = format!("regen-{}-{env}", a.id);
             view! {
                 <li>
                     {format!("SDK key ({env}): ")}<code class="sdk-key">{value}</code>" "
-                    <ActionForm action=regen attr:class="inline-form">
-                        <input type="hidden" name="app_id" value=a.id.to_string()/>
-                        <input type="hidden" name="environment" value=env.clone()/>
-                        <button type="submit" class="btn" aria-label=label>"Regenerate"</button>
-                    </ActionForm>
+                    <Dialog id=dlg.clone() opener="Regenerate…" opener_label=format!("{label}…")
+                        title=format!("Regenerate the {env} SDK key of {}?", a.name)>
+                        <p><strong>"The current key stops working at once:"</strong>" client apps that carry it can no longer send events until they ship the new one."</p>
+                        <ErrorOf action=regen/>
+                        <ActionForm action=regen attr:class="dialog-form">
+                            <input type="hidden" name="app_id" value=a.id.to_string()/>
+                            <input type="hidden" name="environment" value=env.clone()/>
+                            <div class="dialog-actions">
+                                <CancelButton dialog=dlg.clone()/>
+                                <button type="submit" class="btn btn-danger" aria-label=label
+                                    disabled=move || regen.pending().get()>"Regenerate"</button>
+                            </div>
+                        </ActionForm>
+                    </Dialog>
                 </li>
             }
         })
@@ -650,35 +680,69 @@ fn KeyActionForms(
     let confirm_id = format!("confirm-{kid}");
     let reason_id = format!("reason-{kid}");
     let grace_id = format!("grace-{kid}");
-    let reason_label = format!("Reason to revoke {kid}");
-    let revoke_label = format!("Revoke {kid}");
-    let roll_label = format!("Roll {kid}");
-    let (k1, k2) = (kid.clone(), kid.clone());
+    let (revoke_dlg, roll_dlg) = (format!("revoke-{kid}"), format!("roll-{kid}"));
+    let (k1, k2, k3, k4) = (kid.clone(), kid.clone(), kid.clone(), kid.clone());
+    // Each in a modal dialog (Escape closes it, focus stays inside and comes back):
+    // nothing irreversible is one click away, and the row stays one line high.
     view! {
         {can_revoke.then(move || view! {
-            <ActionForm action=revoke attr:class="row-action">
-                <input type="hidden" name="key_id" value=k1/>
-                <label for=reason_id.clone() class="visually-hidden">{reason_label}</label>
-                <input id=reason_id type="text" name="reason" maxlength="500" placeholder="Reason"/>
-                <input id=confirm_id.clone() type="checkbox" name="confirm" value="yes" required/>
-                <label for=confirm_id>{format!("{REVOKE_WARNING}. Immediate; cannot be undone.")}</label>
-                <button type="submit" class="btn btn-danger" aria-label=revoke_label disabled=move || revoke.pending().get()>"Revoke"</button>
-            </ActionForm>
+            <Dialog id=revoke_dlg.clone() opener="Revoke…" opener_label=format!("Revoke {k1}…")
+                opener_class="btn btn-danger" title=format!("Revoke {k1}?")>
+                <p><strong>{format!("{REVOKE_WARNING}.")}</strong>" The key is refused from the next request, on every instance; this cannot be undone."</p>
+                <ErrorOf action=revoke/>
+                <ActionForm action=revoke attr:class="dialog-form">
+                    <input type="hidden" name="key_id" value=k2/>
+                    <div class="field"><label for=reason_id.clone()>"Reason (kept in the audit log)"</label>
+                        <input id=reason_id type="text" name="reason" maxlength="500" placeholder="Reason"/></div>
+                    <div class="check"><input id=confirm_id.clone() type="checkbox" name="confirm" value="yes" required/>
+                        <label for=confirm_id>{format!("I understand: {}.", REVOKE_WARNING.to_lowercase())}</label></div>
+                    <div class="dialog-actions">
+                        <CancelButton dialog=revoke_dlg.clone()/>
+                        <button type="submit" class="btn btn-danger" aria-label=format!("Revoke {k2}", k2 = k3)
+                            disabled=move || revoke.pending().get()>"Revoke"</button>
+                    </div>
+                </ActionForm>
+            </Dialog>
         })}
         {can_roll.then(move || view! {
-            <ActionForm action=roll attr:class="row-action">
-                <input type="hidden" name="key_id" value=k2/>
-                <label for=grace_id.clone()>"Old key works for"</label>
-                <select id=grace_id name="grace">
-                    <option value="0">"no time (ends now)"</option>
-                    <option value="3600">"1 hour"</option>
-                    <option value="86400" selected>"24 hours"</option>
-                    <option value="604800">"7 days"</option>
-                </select>
-                <button type="submit" class="btn" aria-label=roll_label disabled=move || roll.pending().get()>"Roll"</button>
-                <p class="muted">"The new key gets a fresh expiry: as long as this one was given, counted from now."</p>
-            </ActionForm>
+            <Dialog id=roll_dlg.clone() opener="Roll…" opener_label=format!("Roll {k4}…") title=format!("Roll {k4}")>
+                <p>"A new key with the same name, app, role and allow-list replaces this one; its secret is shown once. The new key gets a fresh expiry: as long as this one was given, counted from now."</p>
+                <ErrorOf action=roll/>
+                <ActionForm action=roll attr:class="dialog-form">
+                    <input type="hidden" name="key_id" value=k4.clone()/>
+                    <div class="field"><label for=grace_id.clone()>"The old key keeps working for"</label>
+                        <select id=grace_id name="grace">
+                            <option value="0">"no time (it ends now)"</option>
+                            <option value="3600">"1 hour"</option>
+                            <option value="86400" selected>"24 hours"</option>
+                            <option value="604800">"7 days"</option>
+                        </select></div>
+                    <div class="dialog-actions">
+                        <CancelButton dialog=roll_dlg.clone()/>
+                        <button type="submit" class="btn btn-primary" aria-label=format!("Roll {k4}")
+                            disabled=move || roll.pending().get()>"Roll"</button>
+                    </div>
+                </ActionForm>
+            </Dialog>
         })}
+    }
+}
+
+/// The error of an action's last submission, where its form is (in a dialog, the page's
+/// own message would be behind the backdrop).
+#[component]
+fn ErrorOf<S>(action: ServerAction<S>) -> impl IntoView
+where
+    S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    move || {
+        action.value().with(|v| match v {
+            Some(Err(e)) => {
+                Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> })
+            }
+            _ => None,
+        })
     }
 }
 
@@ -691,6 +755,9 @@ pub fn KeyDetailPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeKey>::new();
     let roll = ServerAction::<RollKey>::new();
     let edit = ServerAction::<UpdateKey>::new();
+    crate::shell_ui::close_on_success(revoke);
+    crate::shell_ui::close_on_success(roll);
+    crate::one_answer_at_a_time!(revoke, roll, edit);
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {
@@ -854,6 +921,8 @@ pub fn AppDetailPage() -> impl IntoView {
     let regen = ServerAction::<RegenerateSdkKey>::new();
     let hook = ServerAction::<RegisterWebhook>::new();
     let unhook = ServerAction::<RemoveWebhook>::new();
+    crate::shell_ui::close_on_success(regen);
+    crate::one_answer_at_a_time!(update, regen, hook, unhook);
     let me = Resource::new(|| (), |_| get_me());
     let app = Resource::new(
         move || {

@@ -94,9 +94,11 @@ fn ComposeForm(
                         <option value="email">"email"</option>
                         <option value="webhook">"webhook"</option>
                     </select></div>
-                <div class="field"><label for="msg-recipients">"Recipients (email: one address per line)"</label>
+                // Each channel's own field shows only when that channel is chosen (CSS :has,
+                // so also without JavaScript).
+                <div class="field for-email"><label for="msg-recipients">"Recipients (one address per line)"</label>
                     <textarea id="msg-recipients" name="recipients" rows="2" maxlength="10000"></textarea></div>
-                <div class="field"><label for="msg-webhook">"Webhook URL (webhook: registered on the Apps page)"</label>
+                <div class="field for-webhook"><label for="msg-webhook">"Webhook URL (registered on the Apps page)"</label>
                     <select id="msg-webhook" name="webhook_url"><option value="">"—"</option>{hooks}</select></div>
                 <div class="field"><label for="msg-subject">"Subject"</label>
                     <input id="msg-subject" name="subject" type="text" required maxlength="200"/></div>
@@ -306,7 +308,11 @@ fn MessageCard(
     });
     view! {
         <section class="card" aria-labelledby="msg-title">
-            <h2 id="msg-title">"What will be sent"</h2>
+            <h2 id="msg-title">{match m.status.as_str() {
+                "sent" => "What was sent",
+                "pending_approval" | "approved" | "queued" | "sending" => "What will be sent",
+                _ => "The message",
+            }}</h2>
             <p>"Status: "<strong class="message-status">{status}</strong>
                 {m.expires_at.filter(|_| m.status == "pending_approval").map(|e| format!(" · expires {}", format_time(e)))}
                 {(m.attempts > 0).then(|| format!(" · {} delivery attempt(s)", m.attempts))}

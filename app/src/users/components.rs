@@ -13,6 +13,7 @@ pub fn UsersPage() -> impl IntoView {
     let set_enabled = ServerAction::<SetUserEnabled>::new();
     let reset = ServerAction::<ResetUser2fa>::new();
     let invite = ServerAction::<InviteUser>::new();
+    crate::one_answer_at_a_time!(create, set_role, set_enabled, reset, invite);
     let me = Resource::new(|| (), |_| get_me());
     let invite_token = form_token(invite);
     let create_token = form_token(create);

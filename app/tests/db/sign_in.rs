@@ -300,7 +300,7 @@ async fn invitation_links_expire_after_72_hours() {
         let last_second = now + invitations::VALID_SECS - 1;
         assert_eq!(
             invitations::lookup(&db, last_second, &token).await.unwrap(),
-            LinkState::Valid { email: "late@example.com".into() }
+            LinkState::Valid { email: "late@example.com".into(), display_name: "late".into() }
         );
         let expired = now + invitations::VALID_SECS;
         assert_eq!(invitations::lookup(&db, expired, &token).await.unwrap(), LinkState::Expired);

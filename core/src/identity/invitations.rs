@@ -31,7 +31,11 @@ fn token_hash(token: &str) -> String {
 /// What an invitation link leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
-    Valid { email: String },
+    /// `display_name`: the name the inviter gave (the form is prefilled with it).
+    Valid {
+        email: String,
+        display_name: String,
+    },
     Expired,
     Used,
     Unknown,
@@ -166,17 +170,20 @@ pub async fn lookup(db: &Db, now: i64, token: &str) -> Result<LinkState, AppErro
     if token.len() > 100 {
         return Ok(LinkState::Unknown);
     }
-    let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
-        "select u.email, i.expires_at, i.accepted_at from invitations i join users u on u.id = i.user_id where i.token_hash = $1",
+    let row: Option<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "select u.email, u.display_name, i.expires_at, i.accepted_at from invitations i join users u on u.id = i.user_id where i.token_hash = $1",
     )
     .bind(token_hash(token))
     .fetch_optional(&db.pool)
     .await?;
     Ok(match row {
         None => LinkState::Unknown,
-        Some((_, _, Some(_))) => LinkState::Used,
-        Some((_, exp, None)) if exp <= now => LinkState::Expired,
-        Some((email, _, None)) => LinkState::Valid { email },
+        Some((_, _, _, Some(_))) => LinkState::Used,
+        Some((_, _, exp, None)) if exp <= now => LinkState::Expired,
+        Some((email, display_name, _, None)) => LinkState::Valid {
+            email,
+            display_name,
+        },
     })
 }
 
@@ -203,7 +210,7 @@ pub async fn accept(
 ) -> Result<i64, AppError> {
     let (token, display_name, password) = (a.token, a.display_name, a.password);
     let email = match lookup(db, now, token).await? {
-        LinkState::Valid { email } => email,
+        LinkState::Valid { email, .. } => email,
         LinkState::Expired => return Err(link_error(LinkState::Expired)),
         LinkState::Used => return Err(link_error(LinkState::Used)),
         LinkState::Unknown => return Err(link_error(LinkState::Unknown)),

@@ -71,3 +71,51 @@ mod tests {
         assert!(open(&key, b"totp:1", "short").is_err());
     }
 }
+
+/// A tag binding `parts` to this deployment and to `purpose`: for values the server hands
+/// to the browser and takes back unchanged (a form's error carried in a redirect), so
+/// that a value someone else wrote is told apart. HMAC-SHA256 under a key derived from
+/// the master key for `purpose`; 128 bits, base64url.
+#[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
+pub fn tag(master_key: &[u8; 32], purpose: &str, parts: &[&str]) -> String {
+    use hmac::{Hmac, Mac};
+    type HmacSha256 = Hmac<sha2::Sha256>;
+    let mut derive =
+        <HmacSha256 as Mac>::new_from_slice(master_key).expect("HMAC takes any key length");
+    derive.update(b"keyward tag v1\0");
+    derive.update(purpose.as_bytes());
+    let key = derive.finalize().into_bytes();
+    let mut m = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(&(p.len() as u64).to_be_bytes());
+        m.update(p.as_bytes());
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&m.finalize().into_bytes()[..16])
+}
+
+/// Whether `claimed` is `tag(master_key, purpose, parts)` (compared in constant time).
+pub fn tag_matches(master_key: &[u8; 32], purpose: &str, parts: &[&str], claimed: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let want = tag(master_key, purpose, parts);
+    want.len() == claimed.len() && bool::from(want.as_bytes().ct_eq(claimed.as_bytes()))
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::{tag, tag_matches};
+
+    #[test]
+    fn a_tag_matches_its_own_parts_only() {
+        let (k, other) = ([7u8; 32], [8u8; 32]);
+        let t = tag(&k, "form error", &["/keys", "boom"]);
+        assert!(tag_matches(&k, "form error", &["/keys", "boom"], &t));
+        assert!(!tag_matches(&k, "form error", &["/keys", "boom!"], &t));
+        assert!(
+            !tag_matches(&k, "form error", &["/keysb", "oom"], &t),
+            "parts are delimited"
+        );
+        assert!(!tag_matches(&k, "another purpose", &["/keys", "boom"], &t));
+        assert!(!tag_matches(&other, "form error", &["/keys", "boom"], &t));
+        assert!(!tag_matches(&k, "form error", &["/keys", "boom"], ""));
+    }
+}

@@ -67,9 +67,18 @@ pub enum Claim {
     /// The first submission of this form: act, then `complete` or `release`.
     First,
     /// The form was submitted before. `made`: what that submission made, when it
-    /// succeeded and was the same user's (`None` while it is still running).
-    Replayed { made: Option<String> },
+    /// succeeded and was the same user's; `None` while it is still running, or when its
+    /// request was cut off before it could say (`since`: when it was claimed).
+    Replayed { made: Option<String>, since: i64 },
+    /// The user has too many submissions that never finished (requests cut off while
+    /// running): a flood, refused before it fills the table.
+    TooMany,
 }
+
+/// Unfinished claims one user may hold within `KEEP_SECS`. A finished submission
+/// records what it made and a failed one is released, so only requests cut off while
+/// running stay unfinished: a person never gets near this.
+pub const MAX_UNFINISHED: i64 = 100;
 
 /// Claims `token` for `user_id`. A unique violation is the replay.
 pub async fn claim(
@@ -79,6 +88,16 @@ pub async fn claim(
     now: i64,
 ) -> Result<Claim, sqlx::Error> {
     let hash = token.hash();
+    let (unfinished,): (i64,) = sqlx::query_as(
+        "select count(*) from form_submissions where user_id = $1 and made is null and created_at > $2",
+    )
+    .bind(user_id)
+    .bind(now - KEEP_SECS)
+    .fetch_one(&db.pool)
+    .await?;
+    if unfinished >= MAX_UNFINISHED {
+        return Ok(Claim::TooMany);
+    }
     let inserted = sqlx::query(
         "insert into form_submissions (token_hash, user_id, made, created_at, updated_at) \
          values ($1, $2, null, $3, $3)",
@@ -91,15 +110,20 @@ pub async fn claim(
     match inserted {
         Ok(_) => Ok(Claim::First),
         Err(e) if is_unique_violation(&e) => {
-            let made: Option<(Option<String>,)> = sqlx::query_as(
-                "select made from form_submissions where token_hash = $1 and user_id = $2",
+            let row: Option<(Option<String>, i64)> = sqlx::query_as(
+                "select made, created_at from form_submissions where token_hash = $1 and user_id = $2",
             )
             .bind(&hash)
             .bind(user_id)
             .fetch_optional(&db.pool)
             .await?;
-            Ok(Claim::Replayed {
-                made: made.and_then(|(m,)| m),
+            Ok(match row {
+                Some((made, since)) => Claim::Replayed { made, since },
+                // Another user's token (or one released a moment ago): say nothing of it.
+                None => Claim::Replayed {
+                    made: None,
+                    since: now,
+                },
             })
         }
         Err(e) => Err(e),

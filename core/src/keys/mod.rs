@@ -486,6 +486,12 @@ pub async fn create_key(
                 "The expiry must be in the future.",
             ));
         }
+        if e > model::keys::LATEST_EXPIRY {
+            return Err(AppError::validation(
+                "expires_at",
+                "Choose an expiry before the year 10000.",
+            ));
+        }
     }
     check_key_role(db, p, p.user_id(), k.role_id).await?;
     let limits = crate::settings::keys(db).await?;
@@ -804,11 +810,12 @@ pub fn fresh_expiry(
     max_days: u32,
 ) -> Option<i64> {
     let latest = (max_days > 0).then(|| now + i64::from(max_days) * 86_400);
-    let fresh = expires_at.map(|e| now + (e - created_at).max(0));
-    match (fresh, latest) {
+    let fresh = expires_at.map(|e| now.saturating_add((e - created_at).max(0)));
+    let fresh = match (fresh, latest) {
         (Some(f), Some(l)) => Some(f.min(l)),
         (f, l) => f.or(l),
-    }
+    };
+    fresh.map(|f| f.min(model::keys::LATEST_EXPIRY))
 }
 
 /// Rolls a key: a new key with every setting of the old one and a fresh expiry
@@ -887,5 +894,11 @@ mod tests {
         // A key that never expired: never, unless there is now a maximum.
         assert_eq!(fresh_expiry(now, created, None, 0), None);
         assert_eq!(fresh_expiry(now, created, None, 30), Some(now + 30 * DAY));
+        // Never past the year 9999, however long the lifetime.
+        let latest = model::keys::LATEST_EXPIRY;
+        assert_eq!(
+            fresh_expiry(latest - DAY, created, Some(latest), 0),
+            Some(latest)
+        );
     }
 }

@@ -408,10 +408,14 @@ pub async fn plain_form_secret(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
     if !plain_form {
+        let req = drop_unsigned_form_error(&state, req);
         return next.run(req).await;
     }
     let back = back_to(&state, req.headers());
-    let res = next.run(req).await;
+    let mut res = next.run(req).await;
+    if res.status().is_redirection() {
+        sign_form_redirect(&state, &mut res);
+    }
     let carries_secret = res
         .headers()
         .get(header::CACHE_CONTROL)
@@ -446,6 +450,120 @@ pub async fn plain_form_secret(
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     res
+}
+
+/// What `__sig` signs: a form's error on its way back to the form (`__path` names the
+/// server function, `__err` the error, as Leptos writes them into the redirect).
+const FORM_ERROR: &str = "form error";
+
+/// The redirect Leptos answers a plain form post with (back to the form's page, taken
+/// from the `Referer`, with the error in `__path` and `__err`): kept to a path of this
+/// panel (a foreign or `javascript:` Referer becomes the overview), and its error signed,
+/// so that a link someone else made cannot put their words in the page's error box.
+fn sign_form_redirect(state: &AppState, res: &mut Response) {
+    let Some(location) = res
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let origin = &state.config.public_url.origin;
+    let local = location.strip_prefix(origin.as_str()).unwrap_or(location);
+    let (path, query) = local.split_once('?').unwrap_or((local, ""));
+    let same_site = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    let location = if !same_site {
+        "/".to_owned()
+    } else {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .filter(|(k, _)| k != "__sig")
+            .collect();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut qs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &pairs {
+            qs.append_pair(k, v);
+        }
+        if let Some(err) = get("__err") {
+            let fn_path = get("__path").unwrap_or_default();
+            let sig = app::core::infra::crypto::tag(
+                state.master_key.expose(),
+                FORM_ERROR,
+                &[fn_path, err],
+            );
+            qs.append_pair("__sig", &sig);
+        }
+        match qs.finish() {
+            q if q.is_empty() => path.to_owned(),
+            q => format!("{path}?{q}"),
+        }
+    };
+    match HeaderValue::from_str(&location) {
+        Ok(v) => {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => {
+            res.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/"));
+        }
+    }
+}
+
+/// A page asked for with a form's error in its address (`__err`, `__path`) shows it only
+/// when this server signed it (`sign_form_redirect`); otherwise the error is taken out of
+/// the request before the page sees it.
+fn drop_unsigned_form_error(state: &AppState, mut req: Request) -> Request {
+    let Some(query) = req.uri().query() else {
+        return req;
+    };
+    if !query.contains("__err") && !query.contains("__path") {
+        return req;
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let once = |name: &str| pairs.iter().filter(|(k, _)| k == name).count() <= 1;
+    let signed = once("__err")
+        && once("__path")
+        && match (get("__err"), get("__sig")) {
+            (Some(err), Some(sig)) => app::core::infra::crypto::tag_matches(
+                state.master_key.expose(),
+                FORM_ERROR,
+                &[get("__path").unwrap_or_default(), err],
+                sig,
+            ),
+            _ => false,
+        };
+    if signed {
+        return req;
+    }
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "__err" | "__path" | "__sig"))
+    {
+        qs.append_pair(k, v);
+    }
+    let path = req.uri().path().to_owned();
+    let uri = match qs.finish() {
+        q if q.is_empty() => path,
+        q => format!("{path}?{q}"),
+    };
+    if let Ok(uri) = uri.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
 }
 
 /// Where a plain form came from (its `Referer`, when it is a page of this panel), else

@@ -213,3 +213,116 @@ async fn a_page_of_sixty_keys_renders_on_the_server() {
         "relative expiry"
     );
 }
+
+#[tokio::test]
+async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() {
+    use base64::Engine as _;
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    make_app(&s, &owner, "Billing", "").await;
+    let page = |path: String| {
+        let (s, owner) = (&s, owner.clone());
+        async move {
+            client()
+                .get(s.url(&path))
+                .header("cookie", owner)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    // Someone else's link with an error of their own wording: not shown.
+    let lure = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"Conflict":"Keyward moved: sign in at https://evil.example"}"#);
+    let forged: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("__path", "/fn/keys/create")
+        .append_pair("__err", &lure)
+        .finish();
+    for path in ["/login", "/keys"] {
+        assert!(!page(format!("{path}?{forged}"))
+            .await
+            .contains("evil.example"));
+    }
+
+    // A real error of a plain form post comes back signed and is shown.
+    let post = |referer: &'static str| {
+        let (s, owner) = (&s, owner.clone());
+        async move {
+            client()
+                .post(s.url("/fn/keys/create"))
+                .header("origin", &s.base)
+                .header("accept", "text/html")
+                .header("referer", referer.replace("BASE", &s.base))
+                .header("cookie", owner)
+                .form(&key_form(1, "bad", "", "fortnight"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post("BASE/keys").await;
+    assert!(r.status().is_redirection());
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/keys?") && location.contains("__sig="),
+        "{location}"
+    );
+    assert!(page(location.clone())
+        .await
+        .contains("Choose when the key expires."));
+    // Its signature does not carry over to another error.
+    let other = location.replace(
+        "__path=%2Ffn%2Fkeys%2Fcreate",
+        "__path=%2Ffn%2Fapps%2Fcreate",
+    );
+    assert_ne!(other, location);
+    assert!(!page(other).await.contains("Choose when the key expires."));
+
+    // A Referer of another site (or a script URL) never becomes the redirect.
+    for referer in [
+        "https://evil.example/keys",
+        "javascript:alert(1)",
+        "//evil.example/x",
+    ] {
+        let r = post(referer).await;
+        assert_eq!(r.headers()["location"], "/", "{referer}");
+    }
+}
+
+#[tokio::test]
+async fn submissions_that_never_finished_are_capped_per_user() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    // As many claims as requests cut off while running would leave.
+    let db = s.db().await;
+    for i in 0..100 {
+        sqlx::query(
+            "insert into form_submissions (token_hash, user_id, made, created_at, updated_at) \
+             values ($1, 1, null, $2, $2)",
+        )
+        .bind(format!("cut-off-{i}"))
+        .bind(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let t = form_token(&s, &owner).await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/keys/create",
+        &key_form(app, "one more", &t, "7"),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(keys_named(&s, "one more").await, 0);
+}

@@ -37,7 +37,11 @@ await call(owner.page, '/fn/users/create', {
   email: 'grace@example.com', display_name: 'Grace Hopper', password: devPassword, role_id: '3',
 });
 const key = (name, app_id, environment, expiry) => ({ name, app_id, environment, role_id: '3', expiry });
-await call(owner.page, '/fn/keys/create', key('billing-worker', billing, 'live', 'never'));
+const worker = await call(owner.page, '/fn/keys/create', key('billing-worker', billing, 'live', 'never'));
+// Some history for its page: its allow-list narrowed.
+await call(owner.page, '/fn/keys/update', {
+  key_id: worker.key.key_id, name: 'billing-worker', role_id: '3', networks: '10.20.0.0/16', set_networks: 'yes',
+});
 await call(owner.page, '/fn/keys/create', key('ci-deploy', newsletter, 'test', '7'));
 
 const dev = await signedIn('grace@example.com', devPassword);
@@ -67,6 +71,13 @@ await owner.page.setViewportSize({ width: 1360, height: 860 });
 await shot(owner.page, '/', 'overview-desktop-light');
 await shot(owner.page, '/keys', 'keys-desktop-light');
 await shot(owner.page, '/approvals', 'approvals-desktop-light');
+await shot(owner.page, `/keys/${worker.key.key_id}`, 'key-page-desktop-light');
+// The create dialog, open.
+await owner.page.goto('/keys');
+await owner.page.waitForLoadState('networkidle');
+await owner.page.getByRole('button', { name: 'Create key…' }).click();
+await owner.page.getByLabel('Key name').fill('reporting job');
+await owner.page.screenshot({ path: `${out}/create-key-dialog-desktop-light.png` });
 if (process.env.SHOTS_ALL) {
   for (const path of ['/apps', '/messages', '/users', '/roles', '/settings', '/account', '/api']) {
     await shot(owner.page, path, path.slice(1) + '-desktop-light');
@@ -76,4 +87,5 @@ const phone = await signedIn('ada@example.com', ownerPassword, {
   viewport: { width: 390, height: 844 }, colorScheme: 'dark', deviceScaleFactor: 1,
 });
 await shot(phone.page, '/', 'overview-phone-dark');
+await shot(phone.page, '/keys', 'keys-phone-dark');
 await browser.close();

@@ -4,8 +4,8 @@ use super::{
 };
 use crate::auth::get_me;
 use crate::shell_ui::{
-    form_token, format_time, invalid, reset_on_success, ActionResult, CancelButton, Dialog,
-    FieldError, FormToken, Page, When,
+    form_token, invalid, reset_on_success, ActionResult, CancelButton, Dialog, FieldError,
+    FormToken, Page, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -215,8 +215,7 @@ fn KeyTable(
                             <thead><tr>
                                 <th scope="col">"Name"</th><th scope="col">"Key ID"</th>
                                 {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}
-                                <th scope="col">"Kind"</th>
-                                <th scope="col">"App"</th><th scope="col">"Environment"</th><th scope="col">"Role"</th>
+                                <th scope="col">"App and environment"</th><th scope="col">"Role"</th>
                                 <th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th>
                                 <th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
                             </tr></thead>
@@ -283,11 +282,10 @@ fn KeyRow(
             <td data-label="Name" class="key-name"><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
             <td data-label="Key ID"><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
             {owner}
-            <td data-label="Kind">{k.kind.clone()}</td>
-            <td data-label="App">{k.app.clone()}</td>
-            <td data-label="Environment">{k.environment.clone()}</td>
+            // (The kind is always `rest` here: channel keys have their own page.)
+            <td data-label="App"><a href=format!("/apps/{}", k.app_id)>{k.app.clone()}</a><br/><span class="muted">{k.environment.clone()}</span></td>
             <td data-label="Role">{k.role.clone().unwrap_or_default()}</td>
-            <td data-label="Created">{format_time(k.created_at)}</td>
+            <td data-label="Created"><When now at=k.created_at/></td>
             <td data-label="Last used">{last_used}</td>
             <td data-label="Expires">{expires}</td>
             <td data-label="Status">{status}</td>

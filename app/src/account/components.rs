@@ -37,7 +37,12 @@ fn Sessions(sessions: Vec<SessionInfo>, end: ServerAction<EndSession>) -> impl I
     let rows = sessions
         .into_iter()
         .map(|s| {
-            let label = format!("End the session of {} from {}", s.browser, s.ip);
+            // The accessible name starts with the visible word (WCAG 2.5.3, label in name).
+            let label = if s.current {
+                format!("Sign out this browser, {} from {}", s.browser, s.ip)
+            } else {
+                format!("End the session of {} from {}", s.browser, s.ip)
+            };
             view! {
                 <tr>
                     <td>{s.browser.clone()}{s.current.then_some(" (this browser)")}</td>

@@ -456,7 +456,7 @@ pub fn AppsPage() -> impl IntoView {
                     <section class="card" aria-labelledby="apps-title">
                         <h2 id="apps-title">"Apps"</h2>
                         <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
-                        <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
+                        <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one works until the end of the grace period you chose.".to_owned()/>
                         {if apps.is_empty() { Some(view! { <p class="muted">"No apps yet."</p> }) } else { None }}
                         <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
                         <WebhookSecret action=hook/>
@@ -523,11 +523,18 @@ fn AppRow(
                     {format!("SDK key ({env}): ")}<code class="sdk-key">{value}</code>" "
                     <Dialog id=dlg.clone() opener="Regenerate…" opener_label=format!("{label}…")
                         title=format!("Regenerate the {env} SDK key of {}?", a.name)>
-                        <p><strong>"The current key stops working at once:"</strong>" client apps that carry it can no longer send events until they ship the new one."</p>
+                        <p>"Client apps carry this key: those not yet updated can no longer send events once the old key ends."</p>
                         <ErrorOf action=regen/>
                         <ActionForm action=regen attr:class="dialog-form">
                             <input type="hidden" name="app_id" value=a.id.to_string()/>
                             <input type="hidden" name="environment" value=env.clone()/>
+                            <div class="field"><label for=format!("{dlg}-grace")>"The old key keeps working for"</label>
+                                <select id=format!("{dlg}-grace") name="grace">
+                                    <option value="0">"no time (it ends now)"</option>
+                                    <option value="3600">"1 hour"</option>
+                                    <option value="86400" selected>"24 hours"</option>
+                                    <option value="604800">"7 days"</option>
+                                </select></div>
                             <div class="dialog-actions">
                                 <CancelButton dialog=dlg.clone()/>
                                 <button type="submit" class="btn btn-danger" aria-label=label
@@ -949,7 +956,7 @@ pub fn AppDetailPage() -> impl IntoView {
             <section class="card" aria-labelledby="app-title">
                 <h2 id="app-title" class="visually-hidden">"Settings"</h2>
                 <ActionResult action=update ok=|_: &()| "App saved.".to_owned()/>
-                <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one no longer works.".to_owned()/>
+                <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one works until the end of the grace period you chose.".to_owned()/>
                 <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
                 <WebhookSecret action=hook/>
                 <AppRow a update regen hook unhook/>

@@ -359,12 +359,20 @@ pub async fn update_app(
     })
 }
 
-/// Replaces an app's public SDK key for one environment.
+/// Replaces an app's public SDK key for one environment; `grace`: seconds the old one
+/// keeps working (0, 3600, 86400 or 604800; absent: 0).
 #[server(prefix = "/fn", endpoint = "apps/regenerate_sdk_key")]
-pub async fn regenerate_sdk_key(app_id: i64, environment: String) -> Result<(), AppError> {
+pub async fn regenerate_sdk_key(
+    app_id: i64,
+    environment: String,
+    #[server(default)] grace: i64,
+) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        if ![0, 3600, 86_400, 604_800].contains(&grace) {
+            return Err(AppError::validation("grace", "Choose a grace period."));
+        }
         let env = crate::core::keys::parse_environment(&environment)?;
-        crate::core::keys::apps::regenerate_sdk_key(&ctx.cx(), &grant, app_id, env).await
+        crate::core::keys::apps::regenerate_sdk_key(&ctx.cx(), &grant, app_id, env, grace).await
     })
 }
 

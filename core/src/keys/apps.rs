@@ -39,7 +39,8 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
             .await?;
     let sdk: Vec<(i64, String, String)> = sqlx::query_as(
         "select app_id, environment, public_value from api_keys \
-         where kind = 'sdk' and revoked_at is null and public_value is not null order by environment",
+         where kind = 'sdk' and revoked_at is null and expires_at is null and public_value is not null \
+         order by environment",
     )
     .fetch_all(&db.pool)
     .await?;
@@ -69,24 +70,41 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
 }
 
 /// Inserts a fresh public SDK key for an app's environment (inside the caller's
-/// transaction), revoking the one it replaces.
+/// transaction). The one it replaces is revoked, or with `grace_secs` keeps working
+/// until then (client apps in users' hands update slowly): it expires, and is no longer
+/// shown. A key already in its grace period keeps the earlier of its two deadlines.
 async fn new_sdk_key(
     tx: &mut sqlx::AnyConnection,
     now: i64,
     by: i64,
     app_id: i64,
     env: Environment,
+    grace_secs: i64,
 ) -> Result<String, AppError> {
-    sqlx::query(
-        "update api_keys set revoked_at = $3, revoked_by = $4, revoke_reason = 'regenerated', updated_at = $3 \
-         where app_id = $1 and environment = $2 and kind = 'sdk' and revoked_at is null",
-    )
-    .bind(app_id)
-    .bind(env.as_str())
-    .bind(now)
-    .bind(by)
-    .execute(&mut *tx)
-    .await?;
+    if grace_secs == 0 {
+        sqlx::query(
+            "update api_keys set revoked_at = $3, revoked_by = $4, revoke_reason = 'regenerated', updated_at = $3 \
+             where app_id = $1 and environment = $2 and kind = 'sdk' and revoked_at is null",
+        )
+        .bind(app_id)
+        .bind(env.as_str())
+        .bind(now)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query(
+            "update api_keys set expires_at = case when expires_at is not null and expires_at < $3 \
+             then expires_at else $3 end, updated_at = $4 \
+             where app_id = $1 and environment = $2 and kind = 'sdk' and revoked_at is null",
+        )
+        .bind(app_id)
+        .bind(env.as_str())
+        .bind(now + grace_secs)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
     let value = format::generate(Visibility::Public, env);
     let key_id = format::new_key_id();
     sqlx::query(
@@ -106,28 +124,36 @@ async fn new_sdk_key(
     Ok(key_id)
 }
 
-/// Replaces an app's public SDK key for one environment (the old one stops at once).
+/// Replaces an app's public SDK key for one environment; the old one stops at once, or
+/// keeps working for `grace_secs` (at most 7 days).
 pub async fn regenerate_sdk_key(
     cx: &Ctx<'_>,
     grant: &Grant<'_>,
     app_id: i64,
     env: Environment,
+    grace_secs: i64,
 ) -> Result<(), AppError> {
     let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
     let p = grant.ensure(Permission::AppManage)?;
+    if !(0..=7 * 86_400).contains(&grace_secs) {
+        return Err(AppError::validation(
+            "grace",
+            "The grace period is between 0 and 604800 seconds (7 days).",
+        ));
+    }
     let mut tx = db.pool.begin().await?;
     let app: Option<(String,)> = sqlx::query_as("select name from apps where id = $1")
         .bind(app_id)
         .fetch_optional(&mut *tx)
         .await?;
     let (name,) = app.ok_or(AppError::NotFound)?;
-    let key_id = new_sdk_key(&mut tx, now, p.user_id(), app_id, env).await?;
+    let key_id = new_sdk_key(&mut tx, now, p.user_id(), app_id, env, grace_secs).await?;
     let ev = Event::success(
         p.actor(),
         "app.sdk_key_regenerated",
         origin,
         Some(name),
-        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "key_id": key_id }),
+        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "key_id": key_id, "grace_seconds": grace_secs }),
     );
     audit::commit(tx, now, &ev).await?;
     cache.bump();
@@ -200,7 +226,7 @@ pub async fn create_app(
     let (id,) = res.on_unique(name_taken)?;
     // One public SDK key per environment from the start.
     for env in [Environment::Live, Environment::Test] {
-        new_sdk_key(&mut tx, now, p.user_id(), id, env).await?;
+        new_sdk_key(&mut tx, now, p.user_id(), id, env, 0).await?;
     }
     let ev = Event::success(
         p.actor(),

@@ -775,15 +775,49 @@ async fn sdk_keys_identify_the_app_and_send_events_only() {
             .unwrap();
     assert_eq!(n, 1);
 
-    // Regenerated: the old SDK key stops at once.
-    let r = post_fn(
-        &s,
-        Some(&owner),
-        "/fn/apps/regenerate_sdk_key",
-        &pairs(&[("app_id", &app.to_string()), ("environment", "live")]),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    // Regenerated with an hour of grace: the old key still works (with its end in
+    // whoami), the app shows only the new one.
+    let regenerate = |grace: &'static str| {
+        let (s, owner) = (&s, owner.clone());
+        async move {
+            post_fn(
+                s,
+                Some(&owner),
+                "/fn/apps/regenerate_sdk_key",
+                &pairs(&[
+                    ("app_id", &app.to_string()),
+                    ("environment", "live"),
+                    ("grace", grace),
+                ]),
+            )
+            .await
+        }
+    };
+    assert_eq!(regenerate("3600").await.status(), 200);
+    let (st, _, v) = call(&s, "GET", "/api/v1/whoami", Some(&live), None, &[]).await;
+    assert_eq!(st, 200);
+    assert!(v["expires_at"].is_i64(), "{v}");
+    let apps: Vec<Value> = post_fn(&s, Some(&owner), "/fn/apps/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shown: Vec<&Value> = apps[0]["sdk_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k[0] == "live")
+        .collect();
+    assert_eq!(shown.len(), 1);
+    assert_ne!(shown[0][1], live.as_str());
+    assert_eq!(
+        regenerate("12").await.status(),
+        400,
+        "only the offered periods"
+    );
+
+    // Regenerated without grace: every earlier key stops at once.
+    assert_eq!(regenerate("0").await.status(), 200);
     let (st, h, v) = call(&s, "GET", "/api/v1/whoami", Some(&live), None, &[]).await;
     assert_eq!((st, error_code(st, &h, &v).as_str()), (401, "key_revoked"));
 }

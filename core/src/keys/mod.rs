@@ -47,10 +47,14 @@ pub fn parse_networks(field: &str, text: &str) -> Result<Vec<IpNet>, AppError> {
             continue;
         }
         let net = parse_cidr(line).ok_or_else(|| {
+            // The entry is quoted back shortened: an error message is no place for
+            // pages of someone's text.
+            let shown: String = line.chars().take(50).collect();
+            let more = if shown.len() < line.len() { "…" } else { "" };
             AppError::validation(
                 field,
                 format!(
-                    "Entry {} ({line}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32 (a range is written from its first address).",
+                    "Entry {} ({shown}{more}) is not an IP address or a range such as 10.0.0.0/8 or 2001:db8::/32 (a range is written from its first address).",
                     i + 1
                 ),
             )
@@ -703,6 +707,12 @@ pub async fn update(
     let p = grant.ensure(Permission::ApiKeyUpdate)?;
     let key = visible_key(db, now, p, key_id).await?;
     check_key_owner(db, p, &key).await?;
+    if key.status != "active" {
+        return Err(AppError::Conflict(format!(
+            "This key is {}; only an active key can be changed.",
+            key.status
+        )));
+    }
     let name = match name {
         Some(n) => name_of("name", n)?,
         None => key.name.clone(),
@@ -755,6 +765,10 @@ pub async fn history(
     limit: i64,
 ) -> Result<Vec<model::keys::KeyEvent>, AppError> {
     let key = visible_key(db, now, p, key_id).await?;
+    // Where others acted from is the audit log's to show (`audit.view`); anyone who
+    // sees the key sees where they themselves acted from.
+    let sees_addresses = p.has(Permission::AuditView);
+    let me = p.user_id().to_string();
     type Row = (
         i64,
         String,
@@ -778,6 +792,8 @@ pub async fn history(
         .into_iter()
         .map(
             |(at, action, actor_type, actor_id, email, ip, outcome, details)| {
+                let own = actor_type == "user" && actor_id.as_deref() == Some(me.as_str());
+                let ip = ip.filter(|_| sees_addresses || own);
                 let actor = match (actor_type.as_str(), email, actor_id) {
                     ("user", Some(email), _) => email,
                     ("key", _, Some(id)) => id,

@@ -412,9 +412,10 @@ pub async fn plain_form_secret(
         return next.run(req).await;
     }
     let back = back_to(&state, req.headers());
+    let session = session_of(&state, req.headers()).to_owned();
     let mut res = next.run(req).await;
     if res.status().is_redirection() {
-        sign_form_redirect(&state, &mut res);
+        sign_form_redirect(&state, &session, &mut res);
     }
     let carries_secret = res
         .headers()
@@ -453,14 +454,31 @@ pub async fn plain_form_secret(
 }
 
 /// What `__sig` signs: a form's error on its way back to the form (`__path` names the
-/// server function, `__err` the error, as Leptos writes them into the redirect).
-const FORM_ERROR: &str = "form error";
+/// server function, `__err` the error, as Leptos writes them into the redirect), for
+/// the session that sent the form, on the page it goes back to, for a few minutes: a
+/// signed error someone made with a form of their own cannot be sent to anyone else.
+const FORM_ERROR: &str = "form error v2";
+/// How long a form's error in an address is shown.
+const FORM_ERROR_SECS: i64 = 600;
+
+/// The session cookie's value ("" without one): what a form's error is bound to.
+fn session_of<'a>(state: &AppState, headers: &'a http::HeaderMap) -> &'a str {
+    let name = super::session_cookie_name(state.config.public_url.https);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map_or("", |(_, v)| v.trim())
+}
 
 /// The redirect Leptos answers a plain form post with (back to the form's page, taken
 /// from the `Referer`, with the error in `__path` and `__err`): kept to a path of this
 /// panel (a foreign or `javascript:` Referer becomes the overview), and its error signed,
 /// so that a link someone else made cannot put their words in the page's error box.
-fn sign_form_redirect(state: &AppState, res: &mut Response) {
+fn sign_form_redirect(state: &AppState, session: &str, res: &mut Response) {
     let Some(location) = res
         .headers()
         .get(header::LOCATION)
@@ -479,24 +497,34 @@ fn sign_form_redirect(state: &AppState, res: &mut Response) {
             .into_owned()
             .filter(|(k, _)| k != "__sig")
             .collect();
-        let get = |name: &str| {
+        // The form's page may still carry the error of an earlier submission: only the
+        // newest (the last one Leptos appended) goes back.
+        let last = |name: &str| {
             pairs
                 .iter()
+                .rev()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
+        let (fn_path, err) = (last("__path"), last("__err"));
         let mut qs = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &pairs {
+        for (k, v) in pairs
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "__path" | "__err"))
+        {
             qs.append_pair(k, v);
         }
-        if let Some(err) = get("__err") {
-            let fn_path = get("__path").unwrap_or_default();
-            let sig = app::core::infra::crypto::tag(
+        if let Some(err) = err {
+            let fn_path = fn_path.unwrap_or_default();
+            let at = state.clock.now().to_string();
+            let tag = app::core::infra::crypto::tag(
                 state.master_key.expose(),
                 FORM_ERROR,
-                &[fn_path, err],
+                &[session, path, fn_path, err, &at],
             );
-            qs.append_pair("__sig", &sig);
+            qs.append_pair("__path", fn_path);
+            qs.append_pair("__err", err);
+            qs.append_pair("__sig", &format!("{at}.{tag}"));
         }
         match qs.finish() {
             q if q.is_empty() => path.to_owned(),
@@ -534,15 +562,27 @@ fn drop_unsigned_form_error(state: &AppState, mut req: Request) -> Request {
             .map(|(_, v)| v.as_str())
     };
     let once = |name: &str| pairs.iter().filter(|(k, _)| k == name).count() <= 1;
+    let session = session_of(state, req.headers());
+    let now = state.clock.now();
     let signed = once("__err")
         && once("__path")
-        && match (get("__err"), get("__sig")) {
-            (Some(err), Some(sig)) => app::core::infra::crypto::tag_matches(
-                state.master_key.expose(),
-                FORM_ERROR,
-                &[get("__path").unwrap_or_default(), err],
-                sig,
-            ),
+        && match (get("__err"), get("__sig").and_then(|s| s.split_once('.'))) {
+            (Some(err), Some((at, tag))) => {
+                at.parse::<i64>()
+                    .is_ok_and(|t| (0..=FORM_ERROR_SECS).contains(&(now - t)))
+                    && app::core::infra::crypto::tag_matches(
+                        state.master_key.expose(),
+                        FORM_ERROR,
+                        &[
+                            session,
+                            req.uri().path(),
+                            get("__path").unwrap_or_default(),
+                            err,
+                            at,
+                        ],
+                        tag,
+                    )
+            }
             _ => false,
         };
     if signed {

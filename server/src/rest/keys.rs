@@ -177,8 +177,8 @@ pub(super) struct UpdateBody {
 
 #[utoipa::path(patch, path = "/api/v1/keys/{key_id}", tag = "keys", security(("bearer" = [])), request_body = UpdateBody,
     params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
-    description = "Renames a key, changes its role or replaces its own IP allow-list. Needs api.key.update.",
-    responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody)))]
+    description = "Renames a key, changes its role or replaces its own IP allow-list (an active key only: 409 otherwise). Needs api.key.update.",
+    responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn update_key(
     authed: Authed<UpdateKeys>,
     Path(key_id): Path<String>,

@@ -2,7 +2,7 @@
 //! requests at the same instant make one key), and a chosen expiry date ends where the
 //! browser is.
 
-use super::access::{lift_key_limit, make_app, pairs, post_fn};
+use super::access::{lift_key_limit, make_app, make_user, pairs, post_fn};
 use super::*;
 use serde_json::Value;
 
@@ -248,7 +248,8 @@ async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() 
     }
 
     // A real error of a plain form post comes back signed and is shown.
-    let post = |referer: &'static str| {
+    let post = |referer: &str| {
+        let referer = referer.to_owned();
         let (s, owner) = (&s, owner.clone());
         async move {
             client()
@@ -280,6 +281,27 @@ async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() 
     );
     assert_ne!(other, location);
     assert!(!page(other).await.contains("Choose when the key expires."));
+    // Nor to another page or another person (a signed error made with one's own form
+    // is no lure for someone else).
+    assert!(!page(location.replacen("/keys?", "/apps?", 1))
+        .await
+        .contains("Choose when the key expires."));
+    let (_, someone) = make_user(&s, &owner, "dev@example.com", 3).await;
+    let theirs = client()
+        .get(s.url(&location))
+        .header("cookie", someone)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!theirs.contains("Choose when the key expires."));
+    // A second failure sent from the page that shows the first: the newest error only.
+    let r = post(&format!("BASE{location}")).await;
+    let again = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(again.matches("__err=").count(), 1, "{again}");
+    assert!(page(again).await.contains("Choose when the key expires."));
 
     // A Referer of another site (or a script URL) never becomes the redirect.
     for referer in [

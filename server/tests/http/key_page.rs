@@ -132,6 +132,48 @@ async fn a_key_page_shows_its_history_to_who_may_see_the_key_and_edits_its_allow
         assert_eq!(d["key"]["networks"], serde_json::json!([]), "{d}");
         let r = whoami().await.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+        // Someone else's action on the key shows in its history without their address
+        // (that is the audit log's to show); the owner's own actions keep theirs.
+        let r = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/update",
+            &pairs(&[
+                ("key_id", &key_id),
+                ("name", "renamed by the owner"),
+                ("role_id", "3"),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let d: Value = get(&dev).await.json().await.unwrap();
+        assert_eq!(d["history"][0]["actor"], "owner@example.com");
+        assert!(d["history"][0]["ip"].is_null(), "{d}");
+        assert_eq!(d["history"][1]["ip"], "127.0.0.1");
+        let d: Value = get(&owner).await.json().await.unwrap();
+        assert_eq!(
+            d["history"][1]["ip"], "127.0.0.1",
+            "audit.view sees every address"
+        );
+
+        // A revoked key is history: it cannot be changed any more.
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/keys/revoke",
+            &pairs(&[("key_id", &key_id), ("confirm", "yes")]),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let r = post_fn(
+            &s,
+            Some(&dev),
+            "/fn/keys/update",
+            &pairs(&[("key_id", &key_id), ("name", "after"), ("role_id", "3")]),
+        )
+        .await;
+        assert_eq!(r.status(), 409);
     })
     .await;
 }

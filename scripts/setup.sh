@@ -51,7 +51,18 @@ else
   fi
 fi
 
-# 2. The wasm-bindgen CLI, at exactly the version in Cargo.lock.
+# 2. For the optimised, precompressed bundle: brotli (Debian), and binaryen's wasm-opt
+# from npm at a pinned version into target/tools (Debian's binaryen 108 is too old: its
+# output fails in the browser on the tables wasm-bindgen writes).
+command -v brotli >/dev/null || apt_install brotli
+command -v npm >/dev/null || apt_install nodejs npm
+binaryen=132.0.0
+if [ "$(node -p "require('./target/tools/node_modules/binaryen/package.json').version" 2>/dev/null)" != "$binaryen" ]; then
+  log "npm install binaryen@$binaryen (wasm-opt)"
+  npm install --prefix target/tools --no-save --no-audit --no-fund --loglevel=error "binaryen@$binaryen" >/dev/null
+fi
+
+# 3. The wasm-bindgen CLI, at exactly the version in Cargo.lock.
 want_wb="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)"
 have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
 if [ "$have_wb" != "$want_wb" ]; then
@@ -59,11 +70,10 @@ if [ "$have_wb" != "$want_wb" ]; then
   cargo install -q wasm-bindgen-cli --version "$want_wb" --no-default-features
 fi
 
-# 3. For tests: Chromium from Debian and Playwright from npm (never its own browser download).
+# 4. For tests: Chromium from Debian and Playwright from npm (never its own browser download).
 if [ "$want_test" = 1 ]; then
   if [ "$KW_WASM_TOOLCHAIN" = debian ] && [ ! -x /usr/bin/clippy-driver ]; then apt_install rust-web-clippy; fi
   [ -x /usr/bin/chromium ] || apt_install chromium
-  command -v npm >/dev/null || apt_install nodejs npm
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     log "npm ci (end2end)"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

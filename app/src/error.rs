@@ -23,9 +23,18 @@ pub fn reply(e: AppError) -> AppError {
         return e;
     }
     if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(code) = http::StatusCode::from_u16(e.status()) {
-            opts.set_status(code);
-        }
+        set_status(&opts, &e);
     }
     e
+}
+
+/// The error's HTTP status, and its `Retry-After` when it has one.
+#[cfg(feature = "ssr")]
+pub fn set_status(opts: &leptos_axum::ResponseOptions, e: &AppError) {
+    if let Ok(code) = http::StatusCode::from_u16(e.status()) {
+        opts.set_status(code);
+    }
+    if let Some(secs) = e.retry_after() {
+        opts.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
 }

@@ -60,7 +60,7 @@ pub use keyward_core as core;
 pub mod state;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
@@ -77,6 +77,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             provide_context(Nonce::from_value(nonce.0));
         }
     }
+    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -86,6 +87,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 // No favicon request (and no 404) on every page.
                 <link rel="icon" href="data:,"/>
+                // The content-addressed stylesheet of the bundle (see `keyward serve`).
+                <link rel="stylesheet" href=stylesheet/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -105,7 +108,6 @@ pub struct CspNonce(pub String);
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/keyward.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Keyward".to_owned() } else { format!("{page} · Keyward") }/>
         <a class="skip-link" href="#main">"Skip to content"</a>
         <Router>

@@ -123,9 +123,7 @@ pub fn LoadError(
 ) -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(code) = http::StatusCode::from_u16(error.status()) {
-            resp.set_status(code);
-        }
+        crate::error::set_status(&resp, &error);
     }
     let signed_out = matches!(error, AppError::Unauthenticated);
     if matches!(error, AppError::Forbidden | AppError::Refused(_)) {
@@ -180,17 +178,41 @@ where
     F: Fn(&S::Output) -> String + Send + Sync + 'static,
 {
     let value = action.value();
+    let node = rescue_focus();
     move || {
         value.with(|v| match v {
-            Some(Ok(out)) => {
-                Some(view! { <p class="alert alert-ok" role="status">{ok(out)}</p> }.into_any())
-            }
+            Some(Ok(out)) => Some(
+                view! { <p class="alert alert-ok" role="status" tabindex="-1" node_ref=node>{ok(out)}</p> }
+                    .into_any(),
+            ),
             Some(Err(e)) => Some(
-                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+                view! { <p class="alert alert-error" role="alert" tabindex="-1" node_ref=node>{e.to_string()}</p> }
+                    .into_any(),
             ),
             None => None,
         })
     }
+}
+
+/// A reference for an action's answer that takes the focus when it appears, if the
+/// focus was lost on the way (the focused button was disabled while the action ran, or
+/// the form it was in was drawn again): the keyboard and a screen reader go on from the
+/// answer, never from the top of the page.
+pub fn rescue_focus() -> NodeRef<leptos::html::P> {
+    let node = NodeRef::<leptos::html::P>::new();
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            request_animation_frame(move || {
+                let lost = document()
+                    .active_element()
+                    .is_none_or(|a| a.tag_name().eq_ignore_ascii_case("body"));
+                if lost {
+                    let _ = el.focus();
+                }
+            });
+        }
+    });
+    node
 }
 
 /// A time as shown in the panel (UTC, the same on server and client so hydration matches).
@@ -488,5 +510,74 @@ where
     move || {
         refused_for(action, fields)
             .map(|message| view! { <p class="field-error" id=id>{message}</p> })
+    }
+}
+
+/// A numeric id in a page's path, written the one way it is linked (`/apps/7`, never
+/// `/apps/07` or `/apps/+7`): every other spelling is "not found", so one resource has
+/// one address.
+pub fn path_id(s: &str) -> Option<i64> {
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0');
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+#[cfg(test)]
+mod path_id_tests {
+    #[test]
+    fn one_spelling_per_id() {
+        assert_eq!(super::path_id("7"), Some(7));
+        assert_eq!(super::path_id("120"), Some(120));
+        for s in [
+            "",
+            "0",
+            "07",
+            "+7",
+            "-7",
+            "7 ",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(super::path_id(s), None, "{s:?}");
+        }
+    }
+}
+
+/// A button that copies `text` to the clipboard and says so ("Copied", announced). Its
+/// accessible name says what it copies (`what`, e.g. "key ID key_…"). Disabled until the
+/// page has hydrated: without JavaScript there is nothing to copy with (the text beside
+/// it can still be selected).
+#[component]
+pub fn CopyButton(
+    text: String,
+    what: String,
+    /// The visible label (default "Copy").
+    #[prop(optional, into)]
+    label: Option<String>,
+    #[prop(optional, into)] class: Option<String>,
+) -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let copied = RwSignal::new(false);
+    let label = label.unwrap_or_else(|| "Copy".to_owned());
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().navigator().clipboard().write_text(&text);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+        copied.set(true);
+        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+    };
+    view! {
+        <button
+            type="button"
+            class=class.unwrap_or_else(|| "btn btn-small".to_owned())
+            aria-label=format!("Copy {what}")
+            disabled=move || !hydrated.get()
+            on:click=copy
+        >
+            <span aria-live="polite">{move || if copied.get() { "Copied".to_owned() } else { label.clone() }}</span>
+        </button>
     }
 }

@@ -49,6 +49,12 @@ test('a key made in the panel works against the REST API until it is revoked the
   // The table shows the key; rename it, then revoke it there.
   let row = page.getByRole('row').filter({ hasText: 'checkout service' });
   await expect(row).toContainText(me.key_id);
+  // The key ID copies with one click, and the button says so.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL });
+  const copyId = row.getByRole('button', { name: `Copy key ID ${me.key_id}` });
+  await copyId.click();
+  await expect(copyId).toHaveText('Copied');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(me.key_id);
   await row.getByText('Manage').click();
   await row.getByLabel('Name').fill('checkout service v2');
   await row.getByRole('button', { name: 'Save' }).click();
@@ -141,6 +147,13 @@ test.describe('in Istanbul', () => {
     await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
     // The form is cleared after it succeeded.
     await expect(page.getByLabel('App name')).toHaveValue('');
+    // A refused form: its button was disabled while it ran, and the keyboard goes on
+    // from the answer instead of falling back to the top of the page.
+    await page.getByLabel('App name').fill('Rows app');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    const refused = page.getByRole('alert').filter({ hasText: 'already exists' });
+    await expect(refused).toBeVisible();
+    await expect(refused).toBeFocused();
 
     await page.goto('/keys');
     const opener = page.getByRole('button', { name: 'Create key…' });

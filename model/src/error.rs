@@ -24,6 +24,10 @@ pub enum AppError {
     Conflict(String),
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
+    /// The server is busy or cannot reach its database (a pool that stayed exhausted, a
+    /// connection lost): nothing the caller did wrong, and worth retrying.
+    #[error("Keyward is busy or cannot reach its database right now. Try again in {retry_after_secs} seconds.")]
+    Unavailable { retry_after_secs: u64 },
     #[error("Something went wrong on our side. Try again, and tell your administrator if it keeps happening.")]
     Internal,
 }
@@ -45,7 +49,19 @@ impl AppError {
             Self::Validation { .. } => 400,
             Self::Conflict(_) => 409,
             Self::RateLimited { .. } => 429,
+            Self::Unavailable { .. } => 503,
             Self::Internal => 500,
+        }
+    }
+
+    /// Seconds the caller should wait before trying again (`Retry-After`), when the
+    /// refusal is about timing rather than the request itself.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } | Self::Unavailable { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
         }
     }
 
@@ -58,6 +74,7 @@ impl AppError {
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
             Self::Internal => "internal",
         }
     }
@@ -71,13 +88,23 @@ impl AppError {
 }
 
 /// A database error never reaches the client: its cause is logged (inside the request's
-/// span, so it joins the `X-Request-Id` the user sees) and the client gets `Internal`.
-/// Handlers and domain code use plain `?`; a unique violation that means something to
-/// the user is turned into a field error first (`core::infra::db::OnUnique`).
+/// span, so it joins the `X-Request-Id` the user sees) and the client gets `Internal`,
+/// or `Unavailable` (503 with `Retry-After`) when the database could not be reached in
+/// time: every connection busy past the pool's wait, or the connection lost. Handlers
+/// and domain code use plain `?`; a unique violation that means something to the user
+/// is turned into a field error first (`core::infra::db::OnUnique`).
 #[cfg(feature = "server")]
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::Unavailable {
+                    retry_after_secs: 5,
+                }
+            }
+            e => Self::internal(e),
+        }
     }
 }
 
@@ -114,4 +141,19 @@ impl server_fn_error::FromServerFnError for AppError {
 mod server_fn_error {
     pub use server_fn::codec::JsonEncoding;
     pub use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+}
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use super::AppError;
+
+    #[test]
+    fn an_unreachable_database_is_503_not_500() {
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            let e = AppError::from(e);
+            assert_eq!((e.status(), e.code()), (503, "unavailable"));
+        }
+        let e = AppError::from(sqlx::Error::RowNotFound);
+        assert_eq!((e.status(), e.code()), (500, "internal"));
+    }
 }

@@ -4,8 +4,8 @@ use super::{
 };
 use crate::auth::get_me;
 use crate::shell_ui::{
-    form_token, invalid, reset_on_success, ActionResult, CancelButton, Dialog, FieldError,
-    FormToken, Page, When,
+    form_token, invalid, reset_on_success, ActionResult, CancelButton, CopyButton, Dialog,
+    FieldError, FormToken, Page, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -280,7 +280,7 @@ fn KeyRow(
             // `data-label`: the column's name, shown beside the value when a phone's
             // narrow screen turns each row into a card.
             <td data-label="Name" class="key-name"><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
-            <td data-label="Key ID"><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
+            <td data-label="Key ID"><code>{k.key_id.clone()}</code>" "<CopyButton text=k.key_id.clone() what=format!("key ID {}", k.key_id)/><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
             {owner}
             // (The kind is always `rest` here: channel keys have their own page.)
             <td data-label="App"><a href=format!("/apps/{}", k.app_id)>{k.app.clone()}</a><br/><span class="muted">{k.environment.clone()}</span></td>
@@ -520,7 +520,8 @@ fn AppRow(
             let dlg = format!("regen-{}-{env}", a.id);
             view! {
                 <li>
-                    {format!("SDK key ({env}): ")}<code class="sdk-key">{value}</code>" "
+                    {format!("SDK key ({env}): ")}<code class="sdk-key">{value.clone()}</code>" "
+                    <CopyButton text=value what=format!("the {env} SDK key of {}", a.name)/>" "
                     <Dialog id=dlg.clone() opener="Regenerate…" opener_label=format!("{label}…")
                         title=format!("Regenerate the {env} SDK key of {}?", a.name)>
                         <p>"Client apps carry this key: those not yet updated can no longer send events once the old key ends."</p>
@@ -741,11 +742,12 @@ where
     S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
 {
+    let node = crate::shell_ui::rescue_focus();
     move || {
         action.value().with(|v| match v {
-            Some(Err(e)) => {
-                Some(view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> })
-            }
+            Some(Err(e)) => Some(
+                view! { <p class="alert alert-error" role="alert" tabindex="-1" node_ref=node>{e.to_string()}</p> },
+            ),
             _ => None,
         })
     }
@@ -830,7 +832,7 @@ fn KeyFacts(d: KeyDetail) -> impl IntoView {
         <section class="card" aria-labelledby="key-facts-title">
             <h2 id="key-facts-title">"Details"</h2>
             <dl class="facts">
-                <dt>"Key ID"</dt><dd><code>{k.key_id.clone()}</code></dd>
+                <dt>"Key ID"</dt><dd><code>{k.key_id.clone()}</code>" "<CopyButton text=k.key_id.clone() what=format!("key ID {}", k.key_id)/></dd>
                 <dt>"Secret"</dt><dd>{format!("…{} (Keyward keeps only a hash)", k.last4)}</dd>
                 <dt>"Status"</dt><dd>{k.status.clone()}</dd>
                 <dt>"App"</dt><dd><a href=format!("/apps/{}", k.app_id)>{k.app.clone()}</a></dd>
@@ -943,7 +945,7 @@ pub fn AppDetailPage() -> impl IntoView {
             // Every app is visible to whoever may open this page (app.manage, which
             // `list_apps` checks first: without it the answer is 403, whatever the id).
             let apps = super::list_apps().await?;
-            let id: i64 = id.parse().map_err(|_| crate::error::AppError::NotFound)?;
+            let id = crate::shell_ui::path_id(&id).ok_or(crate::error::AppError::NotFound)?;
             apps.into_iter()
                 .find(|a| a.id == id)
                 .ok_or(crate::error::AppError::NotFound)

@@ -96,7 +96,7 @@ pub async fn list_keys(
         let page = crate::core::keys::list_keys(&st.db, st.clock.now(), p, &filter).await?;
         let apps = crate::core::keys::apps::app_choices(&st.db).await?;
         // A new key is the viewer's own: the roles they may give it.
-        let roles = assignable_roles(&st.db, p).await?;
+        let roles = crate::core::keys::role_choices(&st.db, p, p.user_id()).await?;
         Ok(KeysView {
             now: st.clock.now(),
             limits: crate::core::settings::keys(&st.db).await?,
@@ -123,32 +123,18 @@ pub async fn get_key(key_id: String) -> Result<KeyDetail, AppError> {
         let now = st.clock.now();
         let key = crate::core::keys::visible_key(&st.db, now, p, &key_id).await?;
         let history = crate::core::keys::history(&st.db, now, p, &key_id, HISTORY_EVENTS).await?;
+        // The roles this key may be given: within the viewer's and its owner's.
+        let owner = key.owner_id.unwrap_or(p.user_id());
+        let roles = crate::core::keys::role_choices(&st.db, p, owner).await?;
         Ok(KeyDetail {
             key,
             history,
-            roles: assignable_roles(&st.db, p).await?,
+            roles,
             can_update: p.has(P::ApiKeyUpdate),
             can_revoke: p.has(P::ApiKeyDelete),
             now,
         })
     })
-}
-
-/// The roles the viewer may give a key of their own.
-#[cfg(feature = "ssr")]
-async fn assignable_roles(
-    db: &crate::core::infra::db::Db,
-    p: &crate::core::access::Principal,
-) -> Result<Vec<(i64, String)>, AppError> {
-    Ok(crate::core::identity::roles::list(db)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            let perms = r.permissions.iter().copied().collect();
-            crate::core::access::may_assign_role(p, r.id, &perms).is_ok()
-        })
-        .map(|r| (r.id, r.name))
-        .collect())
 }
 
 /// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD);

@@ -330,3 +330,45 @@ async fn owners_are_changed_only_by_owners_and_one_always_remains() {
     })
     .await;
 }
+
+/// The roles a form offers for a key are exactly those the server accepts: within the
+/// viewer's and within the key's owner's.
+#[tokio::test]
+async fn a_keys_role_choices_are_within_its_owners_role() {
+    on_both(|db| async move {
+        let admin = user_with_role(&db, "admin@example.com", BuiltinRole::Admin.id()).await;
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let viewer = user_with_role(&db, "viewer@example.com", BuiltinRole::Viewer.id()).await;
+        let pa = principal(&db, admin).await;
+        let ids = |v: Vec<(i64, String)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        let own = ids(app::core::keys::role_choices(&db, &pa, admin)
+            .await
+            .unwrap());
+        let devs = ids(app::core::keys::role_choices(&db, &pa, dev).await.unwrap());
+        let viewers = ids(app::core::keys::role_choices(&db, &pa, viewer)
+            .await
+            .unwrap());
+        // An Admin gives their own keys any role but Owner; a Developer's keys only
+        // roles within Developer; a Viewer's only Viewer.
+        assert!(own.contains(&BuiltinRole::Admin.id()) && !own.contains(&BuiltinRole::Owner.id()));
+        assert!(
+            devs.contains(&BuiltinRole::Developer.id()) && !devs.contains(&BuiltinRole::Admin.id())
+        );
+        assert_eq!(viewers, [BuiltinRole::Viewer.id()]);
+        // Each offered role is accepted by the rule that checks a change, each other refused.
+        let owner_perms = principal_role_perms(&db, BuiltinRole::Developer.id()).await;
+        for r in roles::list(&db).await.unwrap() {
+            let perms = r.permissions.iter().copied().collect();
+            let accepted = access::may_set_key_role(
+                &pa,
+                BuiltinRole::Developer.id(),
+                &owner_perms,
+                r.id,
+                &perms,
+            )
+            .is_ok();
+            assert_eq!(accepted, devs.contains(&r.id), "{}", r.name);
+        }
+    })
+    .await;
+}

@@ -364,6 +364,24 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
             ));
         }
 
+        // Searches share a few scan slots: with every slot taken (a burst of searches
+        // in flight), another search is refused with 429 after a short wait instead of
+        // queueing for a pooled connection; the plain list, an indexed read, still works.
+        let mut held = Vec::new();
+        while let Ok(slot) = db.scans.enter().await {
+            held.push(slot);
+        }
+        assert!(!held.is_empty());
+        for busy in [q("soon"), f("active")] {
+            assert!(matches!(
+                keys::list_keys(&db, now, &po, &busy).await,
+                Err(AppError::RateLimited { .. })
+            ));
+        }
+        assert_eq!(list(pd.clone(), KeyFilter::default()).await.0.len(), 4);
+        drop(held);
+        assert_eq!(list(po.clone(), q("SOON")).await.0.len(), 2);
+
         // Without api.key.view there is nothing to show.
         let bare = Principal::user(dev, BuiltinRole::Viewer.id(), Default::default());
         assert!(matches!(

@@ -21,6 +21,39 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Admission for queries that may read every row of a table (a search): see
+    /// [`ScanGate`].
+    pub scans: ScanGate,
+}
+
+/// Bounds how many queries that may scan a whole table (a text search over every key)
+/// run at once on this instance, so that a burst of them cannot hold every pooled
+/// connection and starve sign-ins and key checks (the pool's other users wait at most
+/// its acquire timeout, then fail). A scan waits briefly for a slot; when none frees
+/// up it is refused with 429 and `Retry-After`, and the pool stays free.
+#[derive(Debug, Clone)]
+pub struct ScanGate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl ScanGate {
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            wait,
+        }
+    }
+
+    /// A slot for one scan, held until the permit is dropped.
+    pub async fn enter(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        match tokio::time::timeout(self.wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AppError::RateLimited {
+                retry_after_secs: 1,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +65,9 @@ pub enum DbError {
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
 }
+
+const SQLITE_CONNECTIONS: u32 = 8;
+const POSTGRES_CONNECTIONS: u32 = 16;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -82,20 +118,31 @@ impl Db {
         let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         pool = match backend {
             // WAL lets readers proceed during a write; a busy timeout queues writers instead of failing.
-            Backend::Sqlite => pool.max_connections(8).after_connect(|conn, _| {
+            Backend::Sqlite => pool.max_connections(SQLITE_CONNECTIONS).after_connect(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor as _;
                     conn.execute("pragma journal_mode = wal; pragma busy_timeout = 5000; pragma foreign_keys = on; pragma synchronous = normal;").await?;
                     Ok(())
                 })
             }),
-            Backend::Postgres => pool.max_connections(16),
+            Backend::Postgres => pool.max_connections(POSTGRES_CONNECTIONS),
         };
         let pool = pool
             .connect_with(opts)
             .await
             .map_err(|source| DbError::Connect { target, source })?;
-        Ok(Self { pool, backend })
+        // A quarter of the connections at most for scans: the rest stay for the
+        // indexed work (sessions, key checks, writes).
+        let slots = match backend {
+            Backend::Sqlite => SQLITE_CONNECTIONS,
+            Backend::Postgres => POSTGRES_CONNECTIONS,
+        } as usize
+            / 4;
+        Ok(Self {
+            pool,
+            backend,
+            scans: ScanGate::new(slots, Duration::from_secs(1)),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
@@ -137,5 +184,22 @@ impl<T> OnUnique<T> for Result<T, sqlx::Error> {
                 AppError::from(e)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_scan_waits_for_a_slot_then_is_refused_with_429() {
+        let gate = ScanGate::new(2, Duration::from_millis(50));
+        let a = gate.enter().await.unwrap();
+        let _b = gate.enter().await.unwrap();
+        let refused = gate.enter().await.unwrap_err();
+        assert_eq!((refused.status(), refused.retry_after()), (429, Some(1)));
+        // A slot given back is taken by the next scan.
+        drop(a);
+        assert!(gate.enter().await.is_ok());
     }
 }

@@ -268,6 +268,15 @@ pub async fn list_keys(
             Arg::Text(t) => q.bind(t),
         };
     }
+    // A filter other than the owner may have to read every key before it finds a page
+    // (a search matching nothing reads them all): such queries take a scan slot, so a
+    // burst of them is refused with 429 instead of holding every pooled connection.
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let _slot = if f.app_id.is_some() || set(&f.q) || set(&f.environment) || set(&f.status) {
+        Some(db.scans.enter().await?)
+    } else {
+        None
+    };
     let mut rows = q.fetch_all(&db.pool).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
@@ -375,6 +384,26 @@ async fn owner_role(
     let role = row.ok_or(AppError::NotFound)?.0;
     let perms = role_permissions(db, role).await?;
     Ok((role, perms))
+}
+
+/// The roles `actor` may give a key owned by `owner_id` (their own key: `owner_id` is
+/// theirs), by the one rule of [`check_key_role`]: what a form offers is exactly what
+/// the server accepts.
+pub async fn role_choices(
+    db: &Db,
+    actor: &Principal,
+    owner_id: i64,
+) -> Result<Vec<(i64, String)>, AppError> {
+    let (owner_role, owner_perms) = owner_role(db, owner_id).await?;
+    Ok(crate::identity::roles::list(db)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            let perms = r.permissions.iter().copied().collect();
+            crate::access::may_set_key_role(actor, owner_role, &owner_perms, r.id, &perms).is_ok()
+        })
+        .map(|r| (r.id, r.name))
+        .collect())
 }
 
 /// Refuses a change to someone else's key when they hold more than the actor

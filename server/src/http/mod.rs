@@ -2,6 +2,7 @@
 //! passes, the health probes, and what several of them share (the request id, the
 //! cookie names).
 
+pub mod bundle;
 pub mod compression;
 pub mod health;
 pub mod middleware;

@@ -24,6 +24,8 @@ pub fn build(
        + 'static {
     let routes = generate_route_list(App);
     let options = state.leptos_options().clone();
+    let pkg_dir =
+        std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let cfg = state.config.clone();
 
     let sessions = SessionManagerLayer::new(state.sessions.clone())
@@ -67,10 +69,7 @@ pub fn build(
         .merge(rest::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(
-            "/pkg/{*file}",
-            get(leptos_axum::file_and_error_handler::<AppState, _>(shell)),
-        )
+        .merge(super::bundle::router(&pkg_dir))
         .merge(panel)
         .with_state(state.clone());
 

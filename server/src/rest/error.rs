@@ -69,6 +69,15 @@ impl ApiError {
                 e.retry_after = Some(retry_after_secs);
                 e
             }
+            AppError::Unavailable { retry_after_secs } => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("Keyward is busy or cannot reach its database right now. Try again in {retry_after_secs} seconds."),
+                );
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
             AppError::Internal => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

@@ -137,8 +137,8 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Adds to every authenticated operation the refusals the contract allows wherever they
-/// apply (an operation's own entry for the same status is kept): 400, 401, 403 and 429
-/// everywhere, 404 where the path names something, 413 where there is a body.
+/// apply (an operation's own entry for the same status is kept): 400, 401, 403, 429, 500
+/// and 503 everywhere, 404 where the path names something, 413 where there is a body.
 struct ContractErrors;
 
 impl utoipa::Modify for ContractErrors {
@@ -161,6 +161,10 @@ impl utoipa::Modify for ContractErrors {
             (
                 "500",
                 "`internal`: something failed on the server (the request id joins it to the log)",
+            ),
+            (
+                "503",
+                "`unavailable`, with `Retry-After`: the server is busy or cannot reach its database",
             ),
         ];
         for (path, item) in openapi.paths.paths.iter_mut() {
@@ -196,7 +200,7 @@ impl utoipa::Modify for ContractErrors {
                                         .schema(Some(Ref::from_schema_name("ErrorBody")))
                                         .build(),
                                 );
-                            if status == "429" {
+                            if status == "429" || status == "503" {
                                 b = b.header("Retry-After", retry_after_header());
                             }
                             b.build().into()

@@ -5,6 +5,7 @@
 
 mod access;
 mod api;
+mod bundle;
 mod cli;
 mod edges;
 mod forms;
@@ -61,8 +62,7 @@ impl Server {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = dir.path().join("server.log");
-        std::fs::create_dir_all(dir.path().join("site/pkg")).unwrap();
-        std::fs::write(dir.path().join("site/pkg/keyward.css"), "body{}").unwrap();
+        write_bundle(&dir.path().join("site/pkg"));
         let mut cmd = command(&dir, &db_url);
         cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
         for (k, v) in env {
@@ -265,6 +265,21 @@ pub fn feed(mut child: Child, input: &str) {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "admin create failed: {out:?}");
+}
+
+/// The content-addressed bundle of every test server: what `scripts/build.sh` writes,
+/// with recognisable stand-ins for the files and their compressed forms.
+pub const BUNDLE: &str = "keyward-00112233aabbccdd";
+
+fn write_bundle(pkg: &std::path::Path) {
+    std::fs::create_dir_all(pkg).unwrap();
+    std::fs::write(pkg.join("keyward.css"), "body{}").unwrap();
+    for ext in ["js", "wasm", "css"] {
+        let f = format!("{BUNDLE}.{ext}");
+        std::fs::write(pkg.join(&f), format!("plain {ext}")).unwrap();
+        std::fs::write(pkg.join(format!("{f}.br")), format!("brotli {ext}")).unwrap();
+        std::fs::write(pkg.join(format!("{f}.gz")), format!("gzip {ext}")).unwrap();
+    }
 }
 
 pub fn client() -> reqwest::Client {

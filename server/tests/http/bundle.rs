@@ -1,0 +1,112 @@
+//! The browser bundle: pages name the content-addressed files, which are served in the
+//! precompressed form the browser accepts and cached for a year; nothing else under
+//! `/pkg/` is cached without revalidation, and nothing outside it is reachable.
+
+use crate::{client, Server, BUNDLE};
+
+#[tokio::test]
+async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
+    let s = Server::start(&[]).await;
+
+    // The page loads the hashed stylesheet, script and wasm.
+    let page = client()
+        .get(s.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for f in ["css", "js", "wasm"] {
+        assert!(
+            page.contains(&format!("/pkg/{BUNDLE}.{f}")),
+            "{f} not linked:\n{page}"
+        );
+    }
+
+    // Each file in the best encoding the browser takes; the same answer otherwise.
+    for ext in ["wasm", "js", "css"] {
+        for (accept, encoding, body) in [
+            (
+                Some("gzip, deflate, br, zstd"),
+                Some("br"),
+                format!("brotli {ext}"),
+            ),
+            (Some("gzip"), Some("gzip"), format!("gzip {ext}")),
+            (Some("identity"), None, format!("plain {ext}")),
+            (None, None, format!("plain {ext}")),
+        ] {
+            let mut req = client().get(s.url(&format!("/pkg/{BUNDLE}.{ext}")));
+            if let Some(a) = accept {
+                req = req.header("accept-encoding", a);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{ext} {accept:?}");
+            let h = r.headers().clone();
+            let header = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(
+                header("content-encoding").as_deref(),
+                encoding,
+                "{ext} {accept:?}"
+            );
+            assert_eq!(
+                header("cache-control").as_deref(),
+                Some("public, max-age=31536000, immutable")
+            );
+            assert!(
+                header("vary").is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding"))
+            );
+            let want_type = match ext {
+                "wasm" => "application/wasm",
+                "js" => "text/javascript",
+                _ => "text/css",
+            };
+            assert!(
+                header("content-type").is_some_and(|t| t.starts_with(want_type)),
+                "{ext}: {:?}",
+                header("content-type")
+            );
+            // Served as it is: never compressed a second time.
+            assert_eq!(r.text().await.unwrap(), body);
+        }
+    }
+
+    // The unhashed stylesheet (the static error pages link it) is revalidated.
+    let r = client()
+        .get(s.url("/pkg/keyward.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+
+    // Missing files, other folders and the compressed files' own names: 404, not cached.
+    for path in [
+        "/pkg/keyward-ffffffffffffffff.wasm",
+        "/pkg/",
+        "/pkg/..%2fkeyward.db",
+        "/pkg/..%5ckeyward.db",
+    ] {
+        let r = client().get(s.url(path)).send().await.unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 400 | 404),
+            "{path}: {}",
+            r.status()
+        );
+        assert!(
+            r.headers()
+                .get("cache-control")
+                .is_none_or(|v| !v.to_str().unwrap().contains("immutable")),
+            "{path}"
+        );
+        assert!(!r.text().await.unwrap().contains("SQLite"), "{path}");
+    }
+    // Writing to the bundle is not a thing.
+    let r = client()
+        .post(s.url(&format!("/pkg/{BUNDLE}.js")))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+}

@@ -9,12 +9,14 @@ test('a cold visit gets the compressed bundle once and then from the cache', asy
   await cdp.send('Network.enable');
   const seen = new Map<string, { bytes: number; cached: boolean; encoding: string; cache: string }>();
   const urls = new Map<string, string>();
+  const fromCache = new Set<string>();
+  cdp.on('Network.requestServedFromCache', (e) => fromCache.add(e.requestId));
   cdp.on('Network.responseReceived', (e) => {
     urls.set(e.requestId, e.response.url);
     const h = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
     seen.set(e.requestId, {
       bytes: 0,
-      cached: Boolean(e.response.fromDiskCache || (e.response as any).fromMemoryCache),
+      cached: fromCache.has(e.requestId) || Boolean(e.response.fromDiskCache || (e.response as any).fromMemoryCache),
       encoding: h['content-encoding'] ?? '',
       cache: h['cache-control'] ?? '',
     });

@@ -1,7 +1,7 @@
 //! The error type that crosses the edge is `model::error::AppError`; here, what only the
 //! panel's server side adds to it: answering with its HTTP status.
 
-pub use model::error::AppError;
+pub use model::error::{seconds, AppError};
 
 /// Sets the HTTP status of the server-function response to match this error
 /// (server functions answer 500 for every error otherwise) and returns it.

@@ -22,14 +22,23 @@ pub enum AppError {
     Validation { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    #[error("Too many requests. Try again in {}.", seconds(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
     /// The server is busy or cannot reach its database (a pool that stayed exhausted, a
     /// connection lost): nothing the caller did wrong, and worth retrying.
-    #[error("Keyward is busy or cannot reach its database right now. Try again in {retry_after_secs} seconds.")]
+    #[error("Keyward is busy or cannot reach its database right now. Try again in {}.", seconds(*retry_after_secs))]
     Unavailable { retry_after_secs: u64 },
     #[error("Something went wrong on our side. Try again, and tell your administrator if it keeps happening.")]
     Internal,
+}
+
+/// "1 second", "5 seconds".
+pub fn seconds(n: u64) -> String {
+    if n == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{n} seconds")
+    }
 }
 
 impl AppError {
@@ -93,11 +102,28 @@ impl AppError {
 /// time: every connection busy past the pool's wait, or the connection lost. Handlers
 /// and domain code use plain `?`; a unique violation that means something to the user
 /// is turned into a field error first (`core::infra::db::OnUnique`).
+/// The database could not do the work in time, through nobody's fault in the request:
+/// no pooled connection freed up, the connection was lost, or the rows were locked by
+/// another writer past the wait (SQLite's "database is locked" after its busy timeout;
+/// PostgreSQL's `lock_not_available`).
+#[cfg(feature = "server")]
+pub fn unreachable_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => {
+            d.code().as_deref() == Some("55P03")
+                || d.message().starts_with("database is locked")
+                || d.message().starts_with("database table is locked")
+        }
+        _ => false,
+    }
+}
+
 #[cfg(feature = "server")]
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            e if unreachable_database(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::Unavailable {
                     retry_after_secs: 5,

@@ -77,7 +77,17 @@ pub struct KeyFilter {
     /// Keys per page: 1 to 500, default 50.
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
+    /// The order: `newest` (the default), `oldest`, `name` (A to Z), `expires` (soonest
+    /// first, never-expiring last) or `last_used` (most recent first, never-used last).
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = "^(newest|oldest|name|expires|last_used)$", max_length = 9)
+    )]
+    pub sort: Option<String>,
 }
+
+/// The orders a key list may be sorted in, as `KeyFilter::sort` names them.
+pub const KEY_SORTS: [&str; 5] = ["newest", "oldest", "name", "expires", "last_used"];
 
 /// One page of keys, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

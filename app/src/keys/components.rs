@@ -41,6 +41,7 @@ pub fn KeysPage() -> impl IntoView {
                     arg("status"),
                     arg("after"),
                     arg("q"),
+                    arg("sort"),
                 ),
                 (
                     create.version().get(),
@@ -50,8 +51,8 @@ pub fn KeysPage() -> impl IntoView {
                 ),
             )
         },
-        |((app, environment, status, after, q), _)| {
-            super::list_keys(app, environment, status, after, q)
+        |((app, environment, status, after, q, sort), _)| {
+            super::list_keys(app, environment, status, after, q, sort)
         },
     );
     view! {
@@ -131,23 +132,26 @@ fn KeyTable(
     edit: ServerAction<UpdateKey>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let (app_f, env_f, status_f, search) = query.with_untracked(|q| {
+    let (app_f, env_f, status_f, search, sort) = query.with_untracked(|q| {
         (
             q.get("app").unwrap_or_default(),
             q.get("environment").unwrap_or_default(),
             q.get("status").unwrap_or_default(),
             q.get("q").unwrap_or_default(),
+            q.get("sort").unwrap_or_default(),
         )
     });
     let first_page = query.with_untracked(|q| q.get("after").unwrap_or_default().is_empty());
-    // Page links keep the filters and the search (encoded: the search is free text).
-    let href = |after: Option<&str>| {
+    // Page and sort links keep the filters and the search (encoded: the search is free
+    // text); a new order starts from its first page.
+    let link = |sort: &str, after: Option<&str>| {
         let mut qs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("q", search.as_str()),
             ("app", &app_f),
             ("environment", &env_f),
             ("status", &status_f),
+            ("sort", sort),
             ("after", after.unwrap_or_default()),
         ] {
             if !v.is_empty() {
@@ -159,8 +163,31 @@ fn KeyTable(
             qs => format!("/keys?{qs}"),
         }
     };
+    let href = |after: Option<&str>| link(&sort, after);
     let newest_href = href(None);
     let next_href = data.next.clone().map(|after| href(Some(&after)));
+    // A column that sorts: its header is a link to that order (aria-sort says which
+    // column the table is sorted by). Created sorts newest first; the others as named.
+    let current = if sort.is_empty() {
+        "newest"
+    } else {
+        sort.as_str()
+    };
+    let sortable = |label: &'static str, by: &'static str, dir: &'static str| {
+        let on = current == by || (by == "newest" && current == "oldest");
+        let (target, aria) = match (by, current) {
+            // Created toggles between newest and oldest.
+            ("newest", "newest") => ("oldest", "descending"),
+            ("newest", "oldest") => ("newest", "ascending"),
+            _ => (by, dir),
+        };
+        let href = link(if target == "newest" { "" } else { target }, None);
+        view! {
+            <th scope="col" aria-sort=on.then_some(aria)>
+                <a href=href class="sort-link">{label}{on.then_some(if aria == "ascending" { " ↑" } else { " ↓" })}</a>
+            </th>
+        }
+    };
     let empty = data.keys.is_empty();
     let (can_update, can_revoke, now) = (data.can_update, data.can_revoke, data.now);
     let show_owner = data.can_view_all;
@@ -202,6 +229,7 @@ fn KeyTable(
                 <select id="f-status" name="status">
                     {opt("", "All", &status_f)}{opt("active", "active", &status_f)}{opt("revoked", "revoked", &status_f)}{opt("expired", "expired", &status_f)}
                 </select>
+                {(!sort.is_empty()).then(|| view! { <input type="hidden" name="sort" value=sort.clone()/> })}
                 <button type="submit" class="btn">"Filter"</button>
             </form>
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
@@ -213,10 +241,10 @@ fn KeyTable(
                     <div class="table-wrap">
                         <table class="keys-table">
                             <thead><tr>
-                                <th scope="col">"Name"</th><th scope="col">"Key ID"</th>
+                                {sortable("Name", "name", "ascending")}<th scope="col">"Key ID"</th>
                                 {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}
                                 <th scope="col">"App and environment"</th><th scope="col">"Role"</th>
-                                <th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th>
+                                {sortable("Created", "newest", "descending")}{sortable("Last used", "last_used", "descending")}{sortable("Expires", "expires", "ascending")}
                                 <th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
                             </tr></thead>
                             <tbody>{rows}</tbody>
@@ -225,9 +253,9 @@ fn KeyTable(
                 }.into_any()
             }}
             <p class="pager">
-                {(!first_page).then(|| view! { <a href=newest_href>"Newest keys"</a> })}
+                {(!first_page).then(|| view! { <a href=newest_href>"First page"</a> })}
                 " "
-                {next_href.map(|href| view! { <a href=href rel="next">"Older keys"</a> })}
+                {next_href.map(|href| view! { <a href=href rel="next">"Next page"</a> })}
             </p>
         </section>
     }

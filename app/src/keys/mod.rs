@@ -73,6 +73,7 @@ pub async fn list_keys(
     #[server(default)] status: String,
     #[server(default)] after: String,
     #[server(default)] q: String,
+    #[server(default)] sort: String,
 ) -> Result<KeysView, AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
         use crate::roles::Permission as P;
@@ -92,6 +93,7 @@ pub async fn list_keys(
             q: some(q),
             after: some(after),
             limit: None,
+            sort: some(sort),
         };
         let page = crate::core::keys::list_keys(&st.db, st.clock.now(), p, &filter).await?;
         let apps = crate::core::keys::apps::app_choices(&st.db).await?;

@@ -277,3 +277,29 @@ async fn current_user_enforces_absolute_timeout_and_status() {
     })
     .await;
 }
+
+/// A write that waits out SQLite's busy timeout behind another writer's lock is "busy,
+/// try again" (503 with Retry-After), not an internal error.
+#[tokio::test]
+async fn a_locked_database_is_unavailable_not_internal() {
+    use sqlx::{Connection as _, Executor as _};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("locked.db").display()
+    );
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    holder.execute("create table t (x integer)").await.unwrap();
+    holder.execute("begin exclusive").await.unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    other.execute("pragma busy_timeout = 0").await.unwrap();
+    let err = other.execute("insert into t values (1)").await.unwrap_err();
+    let e = AppError::from(err);
+    assert_eq!(
+        (e.status(), e.code(), e.retry_after()),
+        (503, "unavailable", Some(5))
+    );
+    // Another database error stays internal.
+    let e = AppError::from(holder.execute("select * from missing").await.unwrap_err());
+    assert_eq!(e.status(), 500);
+}

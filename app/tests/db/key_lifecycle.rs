@@ -364,12 +364,84 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
             ));
         }
 
+        // Sorts: each a total order (the id breaks ties) that pages, two keys at a time,
+        // continue exactly; never-expiring and never-used keys last.
+        let sorted = |sort: &'static str| {
+            let (db, po) = (db.clone(), po.clone());
+            async move {
+                let (mut all, mut after) = (Vec::new(), None);
+                loop {
+                    let f = KeyFilter {
+                        sort: Some(sort.to_owned()),
+                        limit: Some(2),
+                        after: after.take(),
+                        ..Default::default()
+                    };
+                    let page = keys::list_keys(&db, now + 2 * day, &po, &f).await.unwrap();
+                    all.extend(names(page.keys));
+                    match page.next {
+                        Some(n) => after = Some(n),
+                        None => return all,
+                    }
+                }
+            }
+        };
+        let newest = [
+            "owner soon",
+            "dev revoked",
+            "dev never",
+            "dev later",
+            "dev soon",
+        ];
+        assert_eq!(sorted("newest").await, newest);
+        let mut oldest = newest;
+        oldest.reverse();
+        assert_eq!(sorted("oldest").await, oldest);
+        assert_eq!(
+            sorted("name").await,
+            [
+                "dev later",
+                "dev never",
+                "dev revoked",
+                "dev soon",
+                "owner soon"
+            ]
+        );
+        assert_eq!(
+            sorted("expires").await,
+            [
+                "owner soon",
+                "dev revoked",
+                "dev soon",
+                "dev later",
+                "dev never"
+            ]
+        );
+        // None used yet: all tie, newest first.
+        assert_eq!(sorted("last_used").await, newest);
+        assert!(matches!(
+            keys::list_keys(
+                &db,
+                now,
+                &po,
+                &KeyFilter {
+                    sort: Some("price".into()),
+                    ..Default::default()
+                }
+            )
+            .await,
+            Err(AppError::Validation { .. })
+        ));
+
         // Searches share a few scan slots: with every slot taken (a burst of searches
         // in flight), another search is refused with 429 after a short wait instead of
         // queueing for a pooled connection; the plain list, an indexed read, still works.
         let mut held = Vec::new();
-        while let Ok(slot) = db.scans.enter().await {
-            held.push(slot);
+        for someone in 1_000.. {
+            match db.scans.enter(someone).await {
+                Ok(slot) => held.push(slot),
+                Err(_) => break,
+            }
         }
         assert!(!held.is_empty());
         for busy in [q("soon"), f("active")] {

@@ -31,27 +31,68 @@ pub struct Db {
 /// connection and starve sign-ins and key checks (the pool's other users wait at most
 /// its acquire timeout, then fail). A scan waits briefly for a slot; when none frees
 /// up it is refused with 429 and `Retry-After`, and the pool stays free.
+///
+/// One user (or one user's keys) holds at most one slot at a time: a second scan of
+/// theirs while one runs is refused at once, so that nobody can take every slot and
+/// deny searches to everyone else.
 #[derive(Debug, Clone)]
 pub struct ScanGate {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
+    scanning: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
     wait: Duration,
+}
+
+/// A scan slot, given back when dropped.
+#[derive(Debug)]
+pub struct ScanSlot<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    who: i64,
+    gate: &'a ScanGate,
+}
+
+impl Drop for ScanSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.gate.scanning.lock() {
+            s.remove(&self.who);
+        }
+    }
 }
 
 impl ScanGate {
     pub fn new(slots: usize, wait: Duration) -> Self {
         Self {
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            scanning: Default::default(),
             wait,
         }
     }
 
-    /// A slot for one scan, held until the permit is dropped.
-    pub async fn enter(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+    /// A slot for one scan on behalf of user `who`, held until the slot is dropped.
+    pub async fn enter(&self, who: i64) -> Result<ScanSlot<'_>, AppError> {
+        let busy = AppError::RateLimited {
+            retry_after_secs: 1,
+        };
+        // Claimed before waiting, so that a user's second scan cannot queue either.
+        if !self
+            .scanning
+            .lock()
+            .map_err(|_| AppError::Internal)?
+            .insert(who)
+        {
+            return Err(busy);
+        }
         match tokio::time::timeout(self.wait, self.slots.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(AppError::RateLimited {
-                retry_after_secs: 1,
+            Ok(Ok(permit)) => Ok(ScanSlot {
+                _permit: permit,
+                who,
+                gate: self,
             }),
+            _ => {
+                if let Ok(mut s) = self.scanning.lock() {
+                    s.remove(&who);
+                }
+                Err(busy)
+            }
         }
     }
 }
@@ -194,12 +235,31 @@ mod tests {
     #[tokio::test]
     async fn a_scan_waits_for_a_slot_then_is_refused_with_429() {
         let gate = ScanGate::new(2, Duration::from_millis(50));
-        let a = gate.enter().await.unwrap();
-        let _b = gate.enter().await.unwrap();
-        let refused = gate.enter().await.unwrap_err();
+        let a = gate.enter(1).await.unwrap();
+        let _b = gate.enter(2).await.unwrap();
+        let refused = gate.enter(3).await.unwrap_err();
         assert_eq!((refused.status(), refused.retry_after()), (429, Some(1)));
         // A slot given back is taken by the next scan.
         drop(a);
-        assert!(gate.enter().await.is_ok());
+        assert!(gate.enter(3).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_user_holds_one_slot_at_a_time() {
+        let gate = ScanGate::new(4, Duration::from_millis(50));
+        let mine = gate.enter(1).await.unwrap();
+        // The same user's second scan is refused at once, with slots free for others.
+        let refused = gate.enter(1).await.unwrap_err();
+        assert_eq!(refused.status(), 429);
+        let theirs = gate.enter(2).await.unwrap();
+        drop(mine);
+        let again = gate.enter(1).await.unwrap();
+        // A refusal for want of a slot does not leave the user marked as scanning.
+        let tight = ScanGate::new(1, Duration::from_millis(20));
+        let _held = tight.enter(7).await.unwrap();
+        assert!(tight.enter(8).await.is_err());
+        drop(_held);
+        assert!(tight.enter(8).await.is_ok());
+        drop((theirs, again));
     }
 }

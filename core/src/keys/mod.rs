@@ -224,14 +224,44 @@ pub async fn list_keys(
             Arg::Text(needle),
         );
     }
+    // The order: a sort key (an expression over `api_keys`, written for the alias `k`
+    // and again for the cursor's row `c`) and its direction; the id breaks ties, so the
+    // order is total and a page continues exactly after the previous one's last key.
+    let sort = f
+        .sort
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("newest");
+    let (by, desc) = match sort {
+        "newest" => (None, true),
+        "oldest" => (None, false),
+        "name" => (Some("lower(#.name)"), false),
+        // Never-expiring keys last, never-used keys last.
+        "expires" => (Some("coalesce(#.expires_at, 9223372036854775807)"), false),
+        "last_used" => (Some("coalesce(#.last_used_at, -1)"), true),
+        _ => {
+            return Err(AppError::validation(
+                "sort",
+                "Sort by newest, oldest, name, expires or last_used.",
+            ))
+        }
+    };
+    let (cmp, dir) = if desc { ("<", "desc") } else { (">", "asc") };
     if let Some(after) = f.after.as_deref().filter(|a| !a.is_empty()) {
         if !format::is_key_id(after) {
             return Err(AppError::validation("after", "Not a key ID."));
         }
-        push(
-            " and k.id < coalesce((select id from api_keys where key_id = ?), 0)",
-            Arg::Text(after.to_owned()),
-        );
+        // An unknown cursor continues from nowhere: an empty page.
+        let clause = match by {
+            None => format!(" and k.id {cmp} coalesce((select c.id from api_keys c where c.key_id = ?), {})", if desc { "0" } else { "9223372036854775807" }),
+            Some(e) => format!(
+                " and exists (select 1 from api_keys c where c.key_id = ? and ({}, k.id) {cmp} ({}, c.id))",
+                e.replace('#', "k"),
+                e.replace('#', "c")
+            ),
+        };
+        push(&clause, Arg::Text(after.to_owned()));
     }
     match f.status.as_deref().unwrap_or_default() {
         "" => {}
@@ -260,7 +290,11 @@ pub async fn list_keys(
     }
     // The page and one more row, to know whether there is a next page.
     args.push(Arg::Int(limit + 1));
-    sql.push_str(&format!(" order by k.id desc limit ${}", args.len()));
+    let order = match by {
+        None => format!("k.id {dir}"),
+        Some(e) => format!("{} {dir}, k.id {dir}", e.replace('#', "k")),
+    };
+    sql.push_str(&format!(" order by {order} limit ${}", args.len()));
     let mut q = sqlx::query_as::<_, KeyRow>(&sql);
     for a in args {
         q = match a {
@@ -272,11 +306,13 @@ pub async fn list_keys(
     // (a search matching nothing reads them all): such queries take a scan slot, so a
     // burst of them is refused with 429 instead of holding every pooled connection.
     let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-    let _slot = if f.app_id.is_some() || set(&f.q) || set(&f.environment) || set(&f.status) {
-        Some(db.scans.enter().await?)
-    } else {
-        None
-    };
+    let _slot =
+        if f.app_id.is_some() || set(&f.q) || set(&f.environment) || set(&f.status) || by.is_some()
+        {
+            Some(db.scans.enter(p.user_id()).await?)
+        } else {
+            None
+        };
     let mut rows = q.fetch_all(&db.pool).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);

@@ -7,7 +7,7 @@ use axum::{
     extract::Request,
     http::{header, HeaderValue},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse as _, Response},
     Router,
 };
 use std::path::Path;
@@ -41,16 +41,32 @@ pub fn router<S: Clone + Send + Sync + 'static>(pkg_dir: &Path) -> Router<S> {
         .layer(axum::middleware::from_fn(cache_for))
 }
 
+/// Which file of the bundle a `/pkg/…` path names: `keyward-<hash>.{js,wasm,css}`
+/// (`Some(true)`: immutable) or the unhashed `keyward.css` (`Some(false)`); anything
+/// else (the precompressed copies' own names, a trailing slash, other files, names too
+/// long for the file system) is not served at all.
+fn bundle_file(path: &str) -> Option<bool> {
+    let file = path.strip_prefix("/pkg/")?;
+    if file == "keyward.css" {
+        return Some(false);
+    }
+    let (stem, ext) = file.split_once('.')?;
+    (is_hashed(stem) && matches!(ext, "js" | "wasm" | "css")).then_some(true)
+}
+
 async fn cache_for(req: Request, next: Next) -> Response {
-    let immutable = req
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .and_then(|file| file.split_once('.'))
-        .is_some_and(|(stem, _)| is_hashed(stem));
+    let Some(immutable) = bundle_file(req.uri().path()) else {
+        let mut res = http::StatusCode::NOT_FOUND.into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return res;
+    };
     let mut res = next.run(req).await;
-    if res.status().is_success() || res.status() == http::StatusCode::NOT_MODIFIED {
+    if !(res.status().is_success() || res.status() == http::StatusCode::NOT_MODIFIED) {
+        // An error is never kept: a missing hashed name may be there after a deploy.
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else {
         // The answer depends on Accept-Encoding: a shared cache must not hand the
         // brotli file to a client that asked for none.
         res.headers_mut()
@@ -71,6 +87,28 @@ async fn cache_for(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_bundles_own_names_are_served() {
+        let h = "keyward-0123456789abcdef";
+        for ext in ["js", "wasm", "css"] {
+            assert_eq!(bundle_file(&format!("/pkg/{h}.{ext}")), Some(true));
+        }
+        assert_eq!(bundle_file("/pkg/keyward.css"), Some(false));
+        for path in [
+            format!("/pkg/{h}.js.br"),
+            format!("/pkg/{h}.wasm.gz"),
+            format!("/pkg/{h}.js/"),
+            format!("/pkg/{h}.html"),
+            "/pkg/keyward.js".to_owned(),
+            "/pkg/".to_owned(),
+            "/pkg/../keyward.db".to_owned(),
+            format!("/pkg/{}", "a".repeat(300)),
+            format!("/pkg/sub/{h}.js"),
+        ] {
+            assert_eq!(bundle_file(&path), None, "{path}");
+        }
+    }
 
     #[test]
     fn only_content_addressed_names_count_as_hashed() {

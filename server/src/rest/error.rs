@@ -64,7 +64,10 @@ impl ApiError {
                 let mut e = Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
-                    format!("Too many requests. Try again in {retry_after_secs} seconds."),
+                    format!(
+                        "Too many requests. Try again in {}.",
+                        app::error::seconds(retry_after_secs)
+                    ),
                 );
                 e.retry_after = Some(retry_after_secs);
                 e
@@ -73,7 +76,10 @@ impl ApiError {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    format!("Keyward is busy or cannot reach its database right now. Try again in {retry_after_secs} seconds."),
+                    format!(
+                        "Keyward is busy or cannot reach its database right now. Try again in {}.",
+                        app::error::seconds(retry_after_secs)
+                    ),
                 );
                 e.retry_after = Some(retry_after_secs);
                 e

@@ -174,7 +174,32 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     let html = page(&s, &owner, &href).await;
     assert!(html.contains("deploy bot"), "{html}");
     assert!(!html.contains("service 0"), "{html}");
-    assert!(!html.contains("Older keys"), "{html}");
+    assert!(!html.contains("Next page"), "{html}");
+    // Sorted by name (a header link): A to Z across pages, the filter kept in the links.
+    let html = page(&s, &owner, "/keys?environment=live").await;
+    assert!(
+        html.contains("href=\"/keys?environment=live&amp;sort=name\""),
+        "{html}"
+    );
+    let html = page(&s, &owner, "/keys?environment=live&sort=name").await;
+    assert!(html.contains("aria-sort=\"ascending\""), "{html}");
+    let first = html.find("deploy bot").expect("deploy bot first");
+    assert!(first < html.find("service 0").unwrap(), "{html}");
+    // "service 9" sorts after "service 49": the 51st, on the next page.
+    assert!(!html.contains("service 9<"), "{html}");
+    let at = html
+        .find("/keys?environment=live&amp;sort=name&amp;after=")
+        .expect("a link to the next page in the same order");
+    let href: String = html[at..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect::<String>()
+        .replace("&amp;", "&");
+    let html = page(&s, &owner, &href).await;
+    assert!(
+        html.contains("service 9<") && !html.contains("deploy bot"),
+        "{html}"
+    );
     // A hand-edited filter gets a clear refusal, not an empty page.
     for (path, says) in [
         ("/keys?status=gone", "Choose active, revoked or expired."),

@@ -236,3 +236,32 @@ test.describe('in Istanbul', () => {
     expect(errors).toEqual([]);
   });
 });
+
+test('the keys table sorts by a column header, and the order survives the next page and the filters', async ({ page }) => {
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(ownerEmail);
+  await page.getByLabel('Password').fill(ownerPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await page.goto('/keys');
+  const table = page.locator('table.keys-table');
+  await table.getByRole('link', { name: 'Name' }).click();
+  await expect(page).toHaveURL(/[?&]sort=name/);
+  await expect(table.locator('th[aria-sort="ascending"]')).toContainText('Name');
+  const names = await table.locator('td.key-name').allTextContents();
+  expect(names.length, 'the earlier tests made keys').toBeGreaterThan(2);
+  const lower = names.map((n) => n.trim().toLowerCase());
+  expect(lower).toEqual([...lower].sort());
+  // Filtering keeps the order.
+  await page.getByLabel('Filter by status').selectOption('active');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/sort=name/);
+  await expect(page).toHaveURL(/status=active/);
+  // Created: newest first (the default order), then oldest first.
+  await table.getByRole('link', { name: 'Created' }).click();
+  await expect(page).not.toHaveURL(/sort=/);
+  await expect(table.locator('th[aria-sort="descending"]')).toContainText('Created');
+  await table.getByRole('link', { name: 'Created' }).click();
+  await expect(page).toHaveURL(/sort=oldest/);
+  await expect(table.locator('th[aria-sort="ascending"]')).toContainText('Created');
+});

@@ -364,6 +364,31 @@ pub async fn one_session_cookie(
     next.run(req).await
 }
 
+/// One address per page: a panel page asked for with a trailing slash (`/apps/7/`) is
+/// sent to its address without it (308, the query kept), instead of being drawn under
+/// a second address with a 404 status. A path that would then start with `//` is left
+/// alone (a redirect there would leave the site).
+pub async fn canonical_path(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if matches!(*req.method(), Method::GET | Method::HEAD)
+        && path.len() > 1
+        && path.ends_with('/')
+        && !path.starts_with("//")
+    {
+        let trimmed = path.trim_end_matches('/');
+        let to = match (trimmed, req.uri().query()) {
+            ("", Some(q)) => format!("/?{q}"),
+            ("", None) => "/".to_owned(),
+            (p, Some(q)) => format!("{p}?{q}"),
+            (p, None) => p.to_owned(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&to) {
+            return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// Server functions decode their arguments before any Keyward code runs, and Leptos
 /// answers a decoding failure (a missing, duplicated or mistyped field, a JSON or
 /// multipart body, invalid UTF-8) with 500 whatever the error says. This sets the status

@@ -54,6 +54,7 @@ pub fn build(
             middleware::one_session_cookie,
         ))
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
+        .layer(axum::middleware::from_fn(middleware::canonical_path))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::plain_form_secret,

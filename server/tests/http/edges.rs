@@ -547,3 +547,47 @@ async fn webhooks_never_go_through_the_environment_s_proxy() {
         via_proxy.lock().unwrap()
     );
 }
+
+/// A page has one address: a trailing slash is redirected away (the query kept), never
+/// drawn a second time under a 404, and never towards another site.
+#[tokio::test]
+async fn a_trailing_slash_redirects_to_the_page() {
+    let s = Server::start(&[]).await;
+    let cookie = s.sign_in().await;
+    for (path, to) in [
+        ("/keys/", "/keys"),
+        ("/keys//", "/keys"),
+        ("/apps/7/?tab=x&y=%2F", "/apps/7?tab=x&y=%2F"),
+        ("/login/", "/login"),
+    ] {
+        let r = client()
+            .get(s.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 308, "{path}");
+        assert_eq!(r.headers()["location"], to, "{path}");
+    }
+    // Never to a `//host` address.
+    let r = client()
+        .get(s.url("//evil.example/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let to = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(!to.starts_with("//"), "{} -> {to}", r.status());
+    // The page itself is still the page.
+    let r = client()
+        .get(s.url("/keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -42,6 +42,7 @@ macro_rules! guarded {
 
 pub mod account;
 pub mod api_docs;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod invite;
@@ -128,6 +129,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/messages") view=messages::MessagesPage ssr=SsrMode::Async/>
                 <Route path=path!("/messages/:id") view=messages::MessagePage ssr=SsrMode::Async/>
                 <Route path=path!("/approvals") view=messages::ApprovalsPage ssr=SsrMode::Async/>
+                <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

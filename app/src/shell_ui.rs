@@ -17,6 +17,7 @@ const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
     ("/api", "REST API", None),
     ("/users", "Users", Some(Permission::UserManage)),
     ("/roles", "Roles", Some(Permission::RoleManage)),
+    ("/audit", "Audit log", Some(Permission::AuditView)),
     ("/settings", "Settings", Some(Permission::SettingsManage)),
 ];
 

@@ -8,6 +8,8 @@
 use crate::infra::db::Db;
 use sha2::{Digest, Sha256};
 
+pub mod read;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor<'a> {
     User(i64),
@@ -227,49 +229,8 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Walks the whole chain and returns the `seq` of the first row whose hash does not
-/// follow from its predecessor, or `None` when the chain is intact.
+/// The `seq` of the first event that does not follow from the one before it, or
+/// `None` when the chain is intact (see [`read::verify`], which says how it broke).
 pub async fn verify_chain(db: &Db) -> Result<Option<i64>, sqlx::Error> {
-    type Row = (
-        i64,
-        i64,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-        String,
-        String,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "select seq, occurred_at, actor_type, actor_id, action, target, ip, user_agent, outcome, details, prev_hash, hash from audit_events order by seq",
-    )
-    .fetch_all(&db.pool)
-    .await?;
-    let mut prev = "0".repeat(64);
-    for (seq, at, at_type, aid, action, target, ip, ua, outcome, details, prev_hash, hash) in rows {
-        let want = chain_hash(
-            &prev,
-            seq,
-            at,
-            &[
-                Some(&at_type),
-                aid.as_deref(),
-                Some(&action),
-                target.as_deref(),
-                ip.as_deref(),
-                ua.as_deref(),
-                Some(&outcome),
-                Some(&details),
-            ],
-        );
-        if prev_hash != prev || hash != want {
-            return Ok(Some(seq));
-        }
-        prev = hash;
-    }
-    Ok(None)
+    Ok(read::verify(db).await?.broken.map(|b| b.seq))
 }

@@ -4,6 +4,7 @@
 //! `openapi` adds the OpenAPI schemas, `server_fn` the server-function error encoding,
 //! `server` logging of internal causes.
 
+pub mod audit;
 pub mod error;
 pub mod keys;
 pub mod messages;

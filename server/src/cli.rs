@@ -1,5 +1,5 @@
 //! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`,
-//! `send-test-email`, `outbox`, `routes`.
+//! `send-test-email`, `outbox`, `audit verify`, `routes`.
 
 use crate::setup::{open_db, CliError};
 use app::core::{
@@ -51,9 +51,21 @@ enum Command {
         #[arg(long)]
         last: bool,
     },
+    /// Read the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// List every panel page and server function the binary serves (one per line:
     /// KIND METHOD PATH), e.g. to review what is exposed.
     Routes,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Walk the hash chain over every event and say whether it is intact; exits 1
+    /// when an event was edited, deleted or inserted (and says which, and how).
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,6 +136,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Healthcheck => crate::http::health::check(&config).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let db = open_db(&config).await?;
+            let state = app::core::audit::read::verify(&db)
+                .await
+                .map_err(|e| msg(format!("reading the audit log failed: {e}")))?;
+            db.pool.close().await;
+            match state.broken {
+                None => {
+                    println!("{}", state.sentence());
+                    Ok(())
+                }
+                Some(_) => Err(msg(state.sentence())),
+            }
+        }
         Command::SendTestEmail { to } => {
             let mailer = app::core::infra::mail::Mailer::from_config(&config)
                 .map_err(|e| msg(format!("mail configuration: {e}")))?;

@@ -239,7 +239,7 @@ fn KeyTable(
             } else {
                 view! {
                     <div class="table-wrap">
-                        <table class="keys-table">
+                        <table class="keys-table cards-table">
                             <thead><tr>
                                 {sortable("Name", "name", "ascending")}<th scope="col">"Key ID"</th>
                                 {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}

@@ -91,6 +91,7 @@ impl TestDb {
 
 mod access_rules;
 mod approvals;
+mod audit_log;
 mod foundation;
 mod key_lifecycle;
 mod sign_in;

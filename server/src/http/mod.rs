@@ -2,11 +2,15 @@
 //! passes, the health probes, and what several of them share (the request id, the
 //! cookie names).
 
+pub mod audit_export;
 pub mod bundle;
 pub mod compression;
 pub mod health;
 pub mod middleware;
 pub mod router;
+
+/// The CSV export of the audit page's filtered events.
+pub const AUDIT_EXPORT_PATH: &str = "/audit/export.csv";
 
 /// This request's id: in the `X-Request-Id` header, REST error bodies and log lines.
 /// 12 random bytes from the thread's CSPRNG (ChaCha, seeded and reseeded from the OS:

@@ -42,6 +42,7 @@ pub fn build(
 
     // Panel pages and server functions: sessions and the sign-in gate.
     let panel = Router::new()
+        .route(super::AUDIT_EXPORT_PATH, get(super::audit_export::export))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(
@@ -95,6 +96,7 @@ pub fn listing() -> Vec<String> {
         leptos::server_fn::axum::server_fn_paths()
             .map(|(path, method)| format!("fn {method} {path}")),
     );
+    out.push(format!("page GET {}", super::AUDIT_EXPORT_PATH));
     out.extend(rest::listing().into_iter().map(|r| format!("rest {r}")));
     out.sort();
     out.dedup();

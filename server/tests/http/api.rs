@@ -184,30 +184,8 @@ async fn a_revoke_on_one_instance_is_enforced_by_another_within_a_second() {
     let app = make_app(&a, &owner, "Billing", "").await;
     let key = make_key(&a, &owner, app, 3).await;
     // The second instance: the same database, another port.
-    let port = free_port();
-    let mut cmd = command(&a.dir, &pg.url);
-    let mut b = cmd
-        .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let b_url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client()
-        .get(format!("{b_url}/healthz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the second instance did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let b = a.second_instance(&pg.url).await;
+    let b_url = b.base.clone();
     let whoami_b = || async {
         client()
             .get(format!("{b_url}/api/v1/whoami"))
@@ -247,8 +225,7 @@ async fn a_revoke_on_one_instance_is_enforced_by_another_within_a_second() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = b.kill();
-    let _ = b.wait();
+    drop(b);
     drop(a);
     pg.drop().await;
 }

@@ -191,10 +191,19 @@ async fn healthcheck_command() {
         None,
     );
     assert!(out.status.success(), "{out:?}");
+    // A port held by something that is not Keyward (so no other test's server can take
+    // it meanwhile): it closes every connection without an answer.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in other.incoming() {
+            drop(conn);
+        }
+    });
     let out = run(
         &s.dir,
         &s.db_url,
-        &[("KEYWARD_LISTEN", &format!("127.0.0.1:{}", free_port()))],
+        &[("KEYWARD_LISTEN", &format!("127.0.0.1:{other_port}"))],
         &["healthcheck"],
         None,
     );

@@ -60,7 +60,6 @@ impl Server {
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("keyward.db").display()));
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
         let log = dir.path().join("server.log");
         write_bundle(&dir.path().join("site/pkg"));
         let mut cmd = command(&dir, &db_url);
@@ -85,10 +84,10 @@ impl Server {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let child = spawn_serve(&dir, &db_url, port, &env, &log);
+        let (child, port) = serve_own_port(&dir, &db_url, &env, &log, port).await;
         let s = Self {
             child,
-            base,
+            base: format!("http://127.0.0.1:{port}"),
             dir,
             db_url,
             log,
@@ -100,11 +99,16 @@ impl Server {
     }
 
     /// Kills the process at once (SIGKILL: no graceful shutdown), then starts it again
-    /// on the same port and database.
+    /// on the same database and, unless another test's server took it meanwhile, the
+    /// same port.
     pub async fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        self.child = spawn_serve(&self.dir, &self.db_url, self.port, &self.env, &self.log);
+        let (child, port) =
+            serve_own_port(&self.dir, &self.db_url, &self.env, &self.log, self.port).await;
+        self.child = child;
+        self.port = port;
+        self.base = format!("http://127.0.0.1:{port}");
         self.wait_healthy().await;
     }
 
@@ -187,15 +191,16 @@ impl Drop for Instance {
 impl Server {
     /// Starts another instance on `db_url`, in this server's folder, and waits for it.
     pub async fn second_instance(&self, db_url: &str) -> Instance {
-        let port = free_port();
-        let log = self.dir.path().join(format!("server-{port}.log"));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.dir.path().join(format!("server-{n}.log"));
         let env: Vec<(String, String)> = self
             .env
             .iter()
             .filter(|(k, _)| k != "KEYWARD_DATABASE_URL")
             .cloned()
             .collect();
-        let child = spawn_serve(&self.dir, db_url, port, &env, &log);
+        let (child, port) = serve_own_port(&self.dir, db_url, &env, &log, free_port()).await;
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -219,6 +224,47 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `keyward serve` on `port` and returns once this very process listens there.
+/// A port found free by `free_port` can be taken by another test's server before ours
+/// binds it: two servers were once started on one port, and a test talked to the other
+/// test's server and database. The process's own "listening" line in its own log is
+/// the proof; a port lost to that race is replaced by another.
+async fn serve_own_port(
+    dir: &tempfile::TempDir,
+    db_url: &str,
+    env: &[(String, String)],
+    log: &std::path::Path,
+    mut port: u16,
+) -> (Child, u16) {
+    for _ in 0..5 {
+        let from = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) as usize;
+        let mut child = spawn_serve(dir, db_url, port, env, log);
+        let listening = format!("keyward: listening on http://127.0.0.1:{port}\n");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let all = std::fs::read(log).unwrap_or_default();
+            let ours = String::from_utf8_lossy(all.get(from..).unwrap_or_default());
+            if ours.contains(&listening) {
+                return (child, port);
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    ours.contains("cannot listen"),
+                    "keyward serve exited ({status}) before listening:\n{ours}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keyward serve did not listen within 20 s:\n{ours}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        port = free_port();
+    }
+    panic!("keyward serve found no free port in 5 tries");
 }
 
 fn spawn_serve(

@@ -1,0 +1,61 @@
+//! The audit log (`/audit`, `audit.view`): the events newest first with their filters,
+//! the CSV export of what the filters select (a plain route of the server, see
+//! `keyward::http::audit_export`), and the state of the hash chain on request.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+
+pub use components::AuditPage;
+pub use model::audit::{AuditEntry, AuditFilter, ChainState, AUDIT_PAGE};
+
+/// What the audit page needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub page: model::audit::AuditPage,
+    /// The server's time when the page was loaded.
+    pub now: i64,
+}
+
+/// The filters as the page's query string has them ("" for any); `before`: the event
+/// to continue before (the previous page's `next`).
+#[server(prefix = "/fn", endpoint = "audit/list")]
+pub async fn list_audit(
+    #[server(default)] actor: String,
+    #[server(default)] action: String,
+    #[server(default)] target: String,
+    #[server(default)] outcome: String,
+    #[server(default)] ip: String,
+    #[server(default)] from: String,
+    #[server(default)] to: String,
+    #[server(default)] before: String,
+) -> Result<AuditView, AppError> {
+    crate::guarded!(crate::roles::Permission::AuditView, |ctx, grant| async {
+        let st = &ctx.state;
+        let filter = AuditFilter {
+            actor,
+            action,
+            target,
+            outcome,
+            ip,
+            from,
+            to,
+            before,
+        };
+        let page = crate::core::audit::read::list(&st.db, &grant, &filter).await?;
+        Ok(AuditView {
+            page,
+            now: st.clock.now(),
+        })
+    })
+}
+
+/// Walks the whole hash chain and says whether it is intact (or where it broke).
+#[server(prefix = "/fn", endpoint = "audit/verify")]
+pub async fn verify_audit_chain() -> Result<ChainState, AppError> {
+    crate::guarded!(crate::roles::Permission::AuditView, |ctx, grant| async {
+        crate::core::audit::read::check(&ctx.state.db, &grant).await
+    })
+}

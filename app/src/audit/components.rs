@@ -40,21 +40,13 @@ pub fn AuditPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| get_me());
     let query = use_query_map();
     let data = Resource::new(
-        move || filter_of(&query.get()),
-        |f| {
+        move || query.with(|q| (filter_of(q), q.get("verify").unwrap_or_default())),
+        |(f, verify)| {
             super::list_audit(
-                f.actor, f.action, f.target, f.outcome, f.ip, f.from, f.to, f.before,
+                f.actor, f.action, f.target, f.outcome, f.ip, f.from, f.to, f.before, verify,
             )
         },
     );
-    let verify_asked = move || query.with(|q| q.get("verify").is_some_and(|v| v == "1"));
-    let chain = Resource::new(verify_asked, |asked| async move {
-        if asked {
-            Some(super::verify_audit_chain().await)
-        } else {
-            None
-        }
-    });
     // A refused filter is shown beside its field, with the form still there to fix it.
     let data = move || {
         data.get().map(|r| match r {
@@ -63,10 +55,15 @@ pub fn AuditPage() -> impl IntoView {
         })
     };
     let render = move |_me, d: Result<AuditView, AppError>| {
+        // A refused filter is still a 400 to whoever reads the status.
+        #[cfg(feature = "ssr")]
+        if let (Err(e), Some(opts)) = (&d, use_context::<leptos_axum::ResponseOptions>()) {
+            crate::error::set_status(&opts, e);
+        }
         let f = query.with_untracked(filter_of);
         view! {
             <h1>"Audit log"</h1>
-            <Chain f=f.clone() state=chain/>
+            <Chain f=f.clone() state=d.as_ref().ok().and_then(|v| v.chain.clone())/>
             <Events f d/>
         }
         .into_any()
@@ -75,7 +72,7 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 #[component]
-fn Chain(f: AuditFilter, state: Resource<Option<Result<ChainState, AppError>>>) -> impl IntoView {
+fn Chain(f: AuditFilter, state: Option<Result<ChainState, AppError>>) -> impl IntoView {
     let hidden = f
         .query()
         .into_iter()
@@ -89,15 +86,13 @@ fn Chain(f: AuditFilter, state: Resource<Option<Result<ChainState, AppError>>>) 
                 "or inserted in the database afterwards breaks the chain where it happened. "
                 "Verifying reads every event; "<code>"keyward audit verify"</code>" does the same on the server."
             </p>
-            <Suspense fallback=|| view! { <p role="status">"Verifying…"</p> }>
-                {move || state.get().flatten().map(|r| match r {
-                    Ok(s) => {
-                        let class = if s.broken.is_some() { "alert alert-error" } else { "alert alert-ok" };
-                        view! { <p class=class role="status" id="chain-state">{s.sentence()}</p> }.into_any()
-                    }
-                    Err(e) => view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
-                })}
-            </Suspense>
+            {state.map(|r| match r {
+                Ok(s) => {
+                    let class = if s.broken.is_some() { "alert alert-error" } else { "alert alert-ok" };
+                    view! { <p class=class role="status" id="chain-state">{s.sentence()}</p> }.into_any()
+                }
+                Err(e) => view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
             <form method="get" action="/audit" class="inline-form">
                 {hidden}
                 <input type="hidden" name="verify" value="1"/>

@@ -15,12 +15,15 @@ pub use model::audit::{AuditEntry, AuditFilter, ChainState, AUDIT_PAGE};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditView {
     pub page: model::audit::AuditPage,
+    /// The hash chain's state, when the page asked for it (`verify=1`): a walk over
+    /// every event, or why it could not be made now.
+    pub chain: Option<Result<ChainState, AppError>>,
     /// The server's time when the page was loaded.
     pub now: i64,
 }
 
 /// The filters as the page's query string has them ("" for any); `before`: the event
-/// to continue before (the previous page's `next`).
+/// to continue before (the previous page's `next`); `verify`: "1" to walk the chain too.
 #[server(prefix = "/fn", endpoint = "audit/list")]
 pub async fn list_audit(
     #[server(default)] actor: String,
@@ -31,6 +34,7 @@ pub async fn list_audit(
     #[server(default)] from: String,
     #[server(default)] to: String,
     #[server(default)] before: String,
+    #[server(default)] verify: String,
 ) -> Result<AuditView, AppError> {
     crate::guarded!(crate::roles::Permission::AuditView, |ctx, grant| async {
         let st = &ctx.state;
@@ -45,17 +49,15 @@ pub async fn list_audit(
             before,
         };
         let page = crate::core::audit::read::list(&st.db, &grant, &filter).await?;
+        let chain = if verify == "1" {
+            Some(crate::core::audit::read::check(&st.db, &grant).await)
+        } else {
+            None
+        };
         Ok(AuditView {
             page,
+            chain,
             now: st.clock.now(),
         })
-    })
-}
-
-/// Walks the whole hash chain and says whether it is intact (or where it broke).
-#[server(prefix = "/fn", endpoint = "audit/verify")]
-pub async fn verify_audit_chain() -> Result<ChainState, AppError> {
-    crate::guarded!(crate::roles::Permission::AuditView, |ctx, grant| async {
-        crate::core::audit::read::check(&ctx.state.db, &grant).await
     })
 }

@@ -5,6 +5,7 @@
 
 mod access;
 mod api;
+mod audit;
 mod bundle;
 mod cli;
 mod edges;

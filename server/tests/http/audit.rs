@@ -1,0 +1,194 @@
+//! The audit page, its CSV export and `keyward audit verify`, against the real binary.
+
+use super::access::make_user;
+use super::*;
+
+async fn get(s: &Server, cookie: &str, path: &str) -> reqwest::Response {
+    client()
+        .get(s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The export's rows, parsed by the `csv` crate (header row first).
+async fn export(s: &Server, cookie: &str, query: &str) -> Vec<Vec<String>> {
+    let r = get(s, cookie, &format!("/audit/export.csv{query}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"keyward-audit-"),
+        "{disposition}"
+    );
+    let body = r.bytes().await.unwrap();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&body[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_page_lists_filters_and_refuses_a_bad_filter_beside_its_field() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let _ = s
+        .login_form("owner@example.com", "wrong password", &[])
+        .await;
+    let r = get(&s, &owner, "/audit").await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<h1>Audit log"), "{html}");
+    assert!(html.contains("auth.sign_in"));
+    assert!(html.contains("owner@example.com"));
+    assert!(
+        html.contains(r#"href="/audit""#),
+        "the navigation links the page"
+    );
+    // Only the failures.
+    let html = get(&s, &owner, "/audit?outcome=failure")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("status-failed"));
+    assert!(!html.contains(">success<"), "{html}");
+    // The export link carries the page's filters.
+    assert!(html.contains(r#"href="/audit/export.csv?outcome=failure""#));
+    // A filter the server refuses: 400, the message beside its field, the form kept.
+    let r = get(&s, &owner, "/audit?ip=not-an-address&action=auth.").await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+    assert!(html.contains(r#"aria-describedby="f-ip-error""#));
+    assert!(html.contains(r#"id="f-ip-error""#));
+    assert!(
+        html.contains(r#"value="not-an-address""#),
+        "what was typed stays"
+    );
+    // The chain on request.
+    let html = get(&s, &owner, "/audit?verify=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Intact: all"), "{html}");
+}
+
+#[tokio::test]
+async fn the_csv_export_quotes_neutralises_formulas_and_is_audited() {
+    let s = Server::start(&[]).await;
+    // A sign-in whose browser name is a spreadsheet formula with a comma and quotes.
+    let ua = r#"=HYPERLINK("http://evil.example/?a,b","click")"#;
+    let r = s
+        .login_form("owner@example.com", PASSWORD, &[("user-agent", ua)])
+        .await;
+    let owner = session_cookie(&r).unwrap();
+    let rows = export(&s, &owner, "?action=auth.sign_in").await;
+    assert_eq!(
+        rows[0],
+        [
+            "seq",
+            "time_utc",
+            "actor_type",
+            "actor",
+            "action",
+            "target",
+            "ip",
+            "user_agent",
+            "outcome",
+            "details"
+        ]
+    );
+    let row = rows
+        .iter()
+        .find(|r| r[7].contains("HYPERLINK"))
+        .expect("the sign-in with that browser is exported");
+    assert_eq!(row[7], format!("'{ua}"), "the formula is text, whole");
+    assert_eq!(row[4], "auth.sign_in");
+    assert_eq!(row[6], "127.0.0.1");
+    assert!(row[1].ends_with('Z'), "{}", row[1]);
+    // Every exported row matches the filter, newest first.
+    assert!(rows[1..].iter().all(|r| r[4] == "auth.sign_in"));
+    let seqs: Vec<i64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+    // The export is in the log: who, from where, with which filters.
+    let all = export(&s, &owner, "?action=audit.exported").await;
+    assert_eq!(all.len(), 3, "the two exports so far: {all:?}");
+    assert_eq!(all[2][3], "owner@example.com");
+    assert!(all[2][9].contains("auth.sign_in"), "{}", all[2][9]);
+    // A refused filter is a 400 with the reason, and no file.
+    let r = get(&s, &owner, "/audit/export.csv?from=someday").await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("YYYY-MM-DD"));
+}
+
+#[tokio::test]
+async fn only_holders_of_audit_view_read_the_log() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    // Developer: no audit.view.
+    let (_, dev) = make_user(&s, &owner, "dev@example.com", 3).await;
+    let r = get(&s, &dev, "/audit/export.csv").await;
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().await.unwrap().contains("auth.sign_in"));
+    let r = get(&s, &dev, "/audit").await;
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("auth.sign_in"));
+    assert!(
+        !html.contains(r#"href="/audit""#),
+        "not in a Developer's navigation"
+    );
+    for path in ["/fn/audit/list"] {
+        let r = super::access::post_fn(&s, Some(&dev), path, &[]).await;
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    // Viewer: audit.view.
+    let (_, viewer) = make_user(&s, &owner, "viewer@example.com", 5).await;
+    assert_eq!(get(&s, &viewer, "/audit").await.status(), 200);
+    assert_eq!(get(&s, &viewer, "/audit/export.csv").await.status(), 200);
+    // Signed out: to the sign-in page, and back here afterwards.
+    let r = client()
+        .get(s.url("/audit/export.csv?outcome=failure"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with("/login"), "{to}");
+}
+
+#[tokio::test]
+async fn keyward_audit_verify_exits_non_zero_when_an_event_was_edited() {
+    let s = Server::start(&[]).await;
+    let _owner = s.sign_in().await;
+    let verify = || {
+        command(&s.dir, &s.db_url)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Intact: all"));
+    let pool = s.db().await;
+    sqlx::query("update audit_events set ip = '203.0.113.66' where seq = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = verify();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Broken at event 1: its contents were changed"),
+        "{err}"
+    );
+}

@@ -58,10 +58,13 @@ test('an admin makes an Auditor role in the matrix; its holder sees and may do o
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
 
-  // The auditor: only the Overview in the navigation.
+  // The auditor: the Overview and the audit log (its one permission) in the navigation.
   await signIn(page, 'auditor@example.com', auditorPassword);
-  await expect(nav.getByRole('link')).toHaveText(['Overview', 'REST API']);
+  await expect(nav.getByRole('link')).toHaveText(['Overview', 'REST API', 'Audit log']);
   await expect(page.getByText('Auditor', { exact: true })).toBeVisible();
+  await nav.getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.getByRole('heading', { name: 'Audit log', level: 1 })).toBeVisible();
+  await expect(page.locator('table.audit-table')).toContainText('role.created');
   await page.goto('/roles');
   await expect(page.getByRole('heading', { name: 'Not allowed' })).toBeVisible();
 

@@ -60,7 +60,7 @@ async fn conditions(db: &Db, f: &AuditFilter) -> Result<Conditions, AppError> {
         match actor.to_ascii_lowercase().as_str() {
             "system" | "keyward" => add(&mut c, "actor_type = #", Arg::Text("system".into())),
             "anonymous" | "not signed in" => {
-                add(&mut c, "actor_type = #", Arg::Text("anonymous".into()))
+                add(&mut c, "actor_type = #", Arg::Text("anonymous".into()));
             }
             _ if crate::keys::format::is_key_id(&actor) => {
                 add(&mut c, "actor_type = #", Arg::Text("key".into()));

@@ -112,6 +112,9 @@ pub async fn export(State(state): State<AppState>, req: Request) -> Response {
             format!("attachment; filename=\"keyward-audit-{day}.csv\""),
         )
         .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from_stream(header_row.chain(rows)))
+        .body(Body::from_stream(
+            // Fused: the gzip layer polls its body once more after the end.
+            header_row.chain(rows).fuse(),
+        ))
         .unwrap_or_default()
 }

@@ -39,6 +39,10 @@ pub struct Services {
     pub master_key: Secret<[u8; 32]>,
     /// Wakes the outbox worker when a message is queued (`delivery`).
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Wakes the leak-report worker when a report is stored (`keys::leaks`).
+    pub leaks: Arc<tokio::sync::Notify>,
+    /// Leak reports allowed per address (`keys::leaks`).
+    pub leak_limits: crate::keys::leaks::Limits,
 }
 
 impl Core {
@@ -81,6 +85,8 @@ impl Core {
             keys: KeyCache::default(),
             master_key,
             outbox: Arc::new(tokio::sync::Notify::new()),
+            leaks: Arc::new(tokio::sync::Notify::new()),
+            leak_limits: Default::default(),
         };
         adjust(&mut services);
         Self(Arc::new(services))

@@ -11,7 +11,7 @@ use tower_sessions::ExpiredDeletion as _;
 /// refusals summarised in the log (every minute)
 /// and aged-out sign-in throttling rows and form submissions pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
-/// expired).
+/// expired); the leak-report worker (reported keys revoked).
 pub fn spawn(state: &AppState) {
     let store = state.sessions.clone();
     tokio::spawn(async move {
@@ -63,6 +63,9 @@ pub fn spawn(state: &AppState) {
     // Every instance runs one outbox worker; row claims keep them from sending a
     // message twice.
     tokio::spawn(app::core::messages::delivery::worker(state.core().clone()));
+
+    // Leak reports: the keys they name are revoked by whichever instance claims them.
+    tokio::spawn(app::core::keys::leaks::worker(state.core().clone()));
 }
 
 /// What must not be lost when the process stops: the uses noted since the last tick,

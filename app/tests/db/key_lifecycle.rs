@@ -490,3 +490,79 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_leak_report_revokes_its_key_once_however_many_workers_race() {
+    on_both(|db| async move {
+        use app::core::keys::{self, format::Environment, leaks, NewKey};
+        let o = Origin::default();
+        let now = 1_800_000_000;
+        let core = core_at(&db, now);
+        let cx = Ctx::new(&core, &o);
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let app_id = keys::apps::create_app(
+            &cx,
+            &p.require(Permission::AppManage).unwrap(),
+            &app_input("Billing"),
+        )
+        .await
+        .unwrap();
+        let (info, secret) = keys::create_key(
+            &cx,
+            &p.require(Permission::ApiKeyCreate).unwrap(),
+            &NewKey {
+                name: "leaky",
+                app_id,
+                environment: Environment::Live,
+                role_id: BuiltinRole::Developer.id(),
+                expires_at: None,
+                networks: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let ip: std::net::IpAddr = "203.0.113.4".parse().unwrap();
+        // The same key reported three times (twice in one report), and junk.
+        for tokens in [
+            vec![secret.clone(), secret.clone(), "junk".to_owned()],
+            vec![format!(" {secret} ")],
+        ] {
+            assert_eq!(
+                leaks::report(&core, now, ip, &tokens).await.unwrap(),
+                tokens.len()
+            );
+        }
+        let (stored,): (i64,) = sqlx::query_as("select count(*) from leak_reports")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 2, "one row per distinct valid token per report");
+        // Three workers at once: one revocation, one audit row.
+        let (a, b, c) = tokio::join!(leaks::work(&core), leaks::work(&core), leaks::work(&core));
+        assert_eq!(a.unwrap() + b.unwrap() + c.unwrap(), 1);
+        let (reason, revoked_by): (Option<String>, Option<i64>) =
+            sqlx::query_as("select revoke_reason, revoked_by from api_keys where key_id = $1")
+                .bind(&info.key_id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(reason.as_deref(), Some("Reported as leaked"));
+        assert_eq!(revoked_by, None);
+        let (events, ip_seen): (i64, Option<String>) = sqlx::query_as(
+            "select count(*), max(ip) from audit_events where action = 'api_key.leaked'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!((events, ip_seen.as_deref()), (1, Some("203.0.113.4")));
+        let (pending,): (i64,) =
+            sqlx::query_as("select count(*) from leak_reports where done_at is null")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(pending, 0);
+        assert_eq!(leaks::work(&core).await.unwrap(), 0);
+    })
+    .await;
+}

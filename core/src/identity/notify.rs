@@ -15,13 +15,28 @@ use crate::{
 /// What happened.
 #[derive(Debug, Clone)]
 pub enum AccountEvent {
-    KeyCreated { key_id: String, name: String },
-    KeyRolled { old: String, new: String },
+    KeyCreated {
+        key_id: String,
+        name: String,
+    },
+    KeyRolled {
+        old: String,
+        new: String,
+    },
     AuthenticatorAdded,
     AuthenticatorRemoved,
     PasswordChanged,
     NewBrowser,
-    SecondStepFailures { failures: i64 },
+    SecondStepFailures {
+        failures: i64,
+    },
+    /// A key reported as leaked (`POST /api/v1/leaks`) and revoked; `owner`: whose it
+    /// was, when the mail goes to an administrator rather than to them.
+    KeyLeaked {
+        key_id: String,
+        name: String,
+        owner: Option<String>,
+    },
 }
 
 impl AccountEvent {
@@ -36,6 +51,7 @@ impl AccountEvent {
             Self::SecondStepFailures { .. } => {
                 "Someone who knows your password is trying to sign in"
             }
+            Self::KeyLeaked { .. } => "An API key was reported as leaked and revoked",
         }
     }
 
@@ -55,6 +71,12 @@ impl AccountEvent {
             }
             Self::PasswordChanged => "The password of your account was changed; your other sessions were ended.".into(),
             Self::NewBrowser => "Your account was signed in to from a browser that had not signed in to it before.".into(),
+            Self::KeyLeaked { key_id, name, owner: None } => format!(
+                "Your API key \"{name}\" ({key_id}) was reported as found in a public place, and Keyward revoked it at once: it no longer works."
+            ),
+            Self::KeyLeaked { key_id, name, owner: Some(owner) } => format!(
+                "The API key \"{name}\" ({key_id}) of {owner} was reported as found in a public place, and Keyward revoked it at once: it no longer works."
+            ),
             Self::SecondStepFailures { failures } => format!(
                 "Your password was entered correctly, then {failures} wrong sign-in codes followed. Further tries are now slowed down."
             ),
@@ -68,6 +90,9 @@ impl AccountEvent {
             }
             Self::SecondStepFailures { .. } => {
                 "If this was not you, someone has your password: change it now on the Account page and tell your administrator."
+            }
+            Self::KeyLeaked { .. } => {
+                "Make a new key on the Keys page for whatever used this one, and find where it leaked (a commit, a log, a shared file). The report came from the address below."
             }
             _ => "If this was not you, change your password now on the Account page and tell your administrator.",
         }

@@ -12,6 +12,7 @@
 pub mod apps;
 pub mod cache;
 pub mod format;
+pub mod leaks;
 pub mod refusals;
 pub mod verified;
 pub mod verify;

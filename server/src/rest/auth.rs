@@ -170,6 +170,11 @@ impl Api {
         ApiError::from_app(e, self.rid.as_str())
     }
 
+    /// The client's address (trusted-proxy rules applied).
+    pub(super) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
     pub(super) fn origin(&self) -> Origin {
         Origin {
             ip: Some(self.ip.to_string()),

@@ -16,6 +16,7 @@
 mod auth;
 mod error;
 mod keys;
+mod leaks;
 mod messages;
 mod schema;
 mod sdk;
@@ -46,6 +47,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sdk::sdk_event))
         .routes(routes!(messages::create_message))
         .routes(routes!(messages::get_message))
+        .routes(routes!(leaks::report_leaks))
 }
 
 /// The REST router: the routes, `GET /api/v1/openapi.json`, and `not_found` in the
@@ -117,6 +119,7 @@ pub fn listing() -> Vec<String> {
         (name = "keys", description = "REST keys: who am I, list, create, rename, change role, roll, revoke"),
         (name = "sdk", description = "The one write a public SDK key may make"),
         (name = "messages", description = "Messages, sent only after approval when Settings > Messages require it"),
+        (name = "leaks", description = "Reports of leaked keys, from anyone"),
     ),
     components(schemas(ErrorBody, ErrorDetail, Cidr, EmailAddress, app::messages::MessageInfo)),
     modifiers(&BearerAuth)

@@ -12,6 +12,7 @@ mod edges;
 mod forms;
 mod health;
 mod key_page;
+mod leaks;
 mod messages;
 mod overview;
 mod panel_security;

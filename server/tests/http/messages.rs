@@ -65,7 +65,7 @@ impl SmtpSink {
             .collect()
     }
 
-    async fn wait_for(&self, to: &str, n: usize, secs: u64) -> Vec<String> {
+    pub(crate) async fn wait_for(&self, to: &str, n: usize, secs: u64) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let got = self.to(to);

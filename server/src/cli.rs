@@ -1,5 +1,5 @@
 //! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`,
-//! `send-test-email`, `outbox`, `audit verify`, `routes`.
+//! `send-test-email`, `outbox`, `scan`, `audit verify`, `routes`.
 
 use crate::setup::{open_db, CliError};
 use app::core::{
@@ -50,6 +50,14 @@ enum Command {
         /// Print the newest message whole instead (e.g. to read a sign-in code).
         #[arg(long)]
         last: bool,
+    },
+    /// Look for Keyward secret keys in files (for pre-commit hooks and CI): prints
+    /// FILE:LINE for each (never the secret), with the key's id when this instance's
+    /// database knows it, and exits 1 when any was found.
+    Scan {
+        /// Files or folders (searched recursively; symbolic links are not followed).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Read the audit log.
     Audit {
@@ -136,6 +144,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Healthcheck => crate::http::health::check(&config).await,
+        Command::Scan { paths } => crate::scan::run(&config, &paths).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

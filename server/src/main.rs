@@ -5,6 +5,7 @@ mod http;
 mod jobs;
 mod logging;
 mod rest;
+mod scan;
 mod serve;
 mod setup;
 

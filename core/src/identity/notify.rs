@@ -127,19 +127,39 @@ pub fn render(ev: &AccountEvent, origin: &Origin, now: i64) -> (&'static str, St
     (ev.subject(), text, html.into_string())
 }
 
-/// Mails `to` about `ev`; a failure is logged, never returned.
-pub async fn account(mailer: &Mailer, to: &str, ev: AccountEvent, origin: &Origin, now: i64) {
+/// How long the action waits for its notification to be handed over: a working mail
+/// server answers within it (so the mail is out when the page says done), a hung one
+/// keeps the sending in the background instead of holding a sign-in or a key's
+/// creation for its whole timeout.
+const WAIT_FOR_MAIL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Mails `to` about `ev`; a failure is logged, never returned, and a slow mail server
+/// never holds the action it reports for more than [`WAIT_FOR_MAIL`].
+pub async fn account(
+    mailer: &std::sync::Arc<Mailer>,
+    to: &str,
+    ev: AccountEvent,
+    origin: &Origin,
+    now: i64,
+) {
     let (subject, text, html) = render(&ev, origin, now);
-    if let Err(e) = mailer
-        .send(Mail {
-            to,
+    let (mailer, to) = (mailer.clone(), to.to_owned());
+    let send = tokio::spawn(async move {
+        let mail = Mail {
+            to: &to,
             subject,
             text,
             html,
-        })
-        .await
-    {
-        tracing::warn!(error = %e, subject, "account notification not sent");
+        };
+        if let Err(e) = mailer.send(mail).await {
+            tracing::warn!(error = %e, subject, "account notification not sent");
+        }
+    });
+    if tokio::time::timeout(WAIT_FOR_MAIL, send).await.is_err() {
+        tracing::info!(
+            subject,
+            "account notification still being sent (slow mail server)"
+        );
     }
 }
 

@@ -408,6 +408,23 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("fn POST /fn/auth/logout", (Need::Public, none.clone()));
     t.insert("fn POST /fn/auth/me", (Need::SignedIn, none.clone()));
     t.insert("fn POST /fn/overview/get", (Need::SignedIn, none.clone()));
+    t.insert("page GET /audit", (Need::Perm("audit.view"), none.clone()));
+    t.insert(
+        "page GET /audit/export.csv",
+        (Need::Perm("audit.view"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/audit/list",
+        (Need::Perm("audit.view"), none.clone()),
+    );
+    // Anyone may report a leaked key (the answer never says what matched).
+    t.insert(
+        "rest POST /api/v1/leaks",
+        (
+            Need::Public,
+            vec![("json".to_owned(), r#"{"tokens":["table"]}"#.to_owned())],
+        ),
+    );
     t.insert(
         "fn POST /fn/roles/list",
         (Need::Perm("role.manage"), none.clone()),

@@ -1,3 +1,5 @@
+use super::access::{make_app, make_key};
+use super::api::call;
 use super::*;
 
 fn run(
@@ -286,4 +288,60 @@ async fn send_test_email_goes_over_smtp_or_to_the_outbox_that_the_cli_lists() {
         text(&out.stderr).contains("the test message was not sent"),
         "{out:?}"
     );
+}
+
+#[tokio::test]
+async fn scan_finds_exactly_the_real_key_says_where_and_never_prints_it() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let key = make_key(&s, &owner, app, 3).await;
+    let (_, _, me) = call(&s, "GET", "/api/v1/whoami", Some(&key), None, &[]).await;
+    let key_id = me["key_id"].as_str().unwrap().to_owned();
+    let src = tempfile::tempdir().unwrap();
+    let mut typo = key.clone().into_bytes();
+    typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    std::fs::create_dir(src.path().join("config")).unwrap();
+    std::fs::write(
+        src.path().join("config/app.env"),
+        format!("# settings\nNAME=billing\nKEYWARD_KEY={key}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.path().join("README.md"),
+        format!("Example: {typo}\nkw_live_your_key_here\nnothing else\n"),
+    )
+    .unwrap();
+    let scan = |db_url: &str, path: &std::path::Path| {
+        run(&s.dir, db_url, &[], &["scan", path.to_str().unwrap()], None)
+    };
+    let out = scan(&s.db_url, src.path());
+    assert!(!out.status.success(), "a key found fails the run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![format!(
+            "{}:3: Keyward secret key kw_live_…{} ({key_id}, active)",
+            src.path().join("config/app.env").display(),
+            &key[key.len() - 4..]
+        )],
+        "exactly the real key"
+    );
+    let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !all.contains(&key[8..key.len() - 4]),
+        "the secret is never printed"
+    );
+    // Nothing found: exit 0.
+    let out = scan(&s.db_url, &src.path().join("README.md"));
+    assert!(out.status.success(), "{out:?}");
+    // Without a database the key is still found, and no database file is made.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}", elsewhere.path().join("none.db").display());
+    let out = scan(&missing, src.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("app.env:3: Keyward secret key"));
+    assert!(!elsewhere.path().join("none.db").exists());
 }

@@ -11,7 +11,8 @@ use tower_sessions::ExpiredDeletion as _;
 /// refusals summarised in the log (every minute)
 /// and aged-out sign-in throttling rows and form submissions pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
-/// expired); the leak-report worker (reported keys revoked).
+/// expired); the leak-report worker (reported keys revoked); expiry reminders (every
+/// minute).
 pub fn spawn(state: &AppState) {
     let store = state.sessions.clone();
     tokio::spawn(async move {
@@ -66,6 +67,9 @@ pub fn spawn(state: &AppState) {
 
     // Leak reports: the keys they name are revoked by whichever instance claims them.
     tokio::spawn(app::core::keys::leaks::worker(state.core().clone()));
+
+    // Expiry reminders, each sent once across instances (claimed as it is marked).
+    tokio::spawn(app::core::keys::reminders::worker(state.core().clone()));
 }
 
 /// What must not be lost when the process stops: the uses noted since the last tick,

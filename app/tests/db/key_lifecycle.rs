@@ -566,3 +566,159 @@ async fn a_leak_report_revokes_its_key_once_however_many_workers_race() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn expiry_reminders_go_once_at_seven_days_and_at_one_day() {
+    on_both(|db| async move {
+        use app::core::keys::{self, format::Environment, reminders, NewKey};
+        let o = Origin::default();
+        let t0 = 1_800_000_000;
+        let day = 86_400;
+        let core = core_at(&db, t0);
+        let cx = Ctx::new(&core, &o);
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let app_id = keys::apps::create_app(
+            &cx,
+            &p.require(Permission::AppManage).unwrap(),
+            &app_input("Billing"),
+        )
+        .await
+        .unwrap();
+        let g = p.require(Permission::ApiKeyCreate).unwrap();
+        let mut ids = Vec::new();
+        for (name, days) in [("month", 30), ("week", 7), ("revoked", 30), ("rolled", 30)] {
+            let (info, _) = keys::create_key(
+                &cx,
+                &g,
+                &NewKey {
+                    name,
+                    app_id,
+                    environment: Environment::Live,
+                    role_id: BuiltinRole::Developer.id(),
+                    expires_at: Some(t0 + days * day),
+                    networks: Vec::new(),
+                },
+            )
+            .await
+            .unwrap();
+            ids.push(info.key_id);
+        }
+        sqlx::query("update api_keys set revoked_at = $2 where key_id = $1")
+            .bind(&ids[2])
+            .bind(t0)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query("update api_keys set replaced_by = 'key_aaaaaaaaaaaaaaaa' where key_id = $1")
+            .bind(&ids[3])
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let sent = |r: Vec<reminders::Sent>| {
+            r.into_iter()
+                .map(|s| (s.key_id, s.lead, s.to))
+                .collect::<Vec<_>>()
+        };
+        // Nothing is due yet; the 7-day key gets no "7 days left" at its creation.
+        assert_eq!(sent(reminders::run(&core).await.unwrap()), vec![]);
+        // 7 days (less a second) before the month key expires: its first reminder, once,
+        // however many runners race.
+        core.clock.advance(23 * day + 1);
+        let (a, b, c) = tokio::join!(
+            reminders::run(&core),
+            reminders::run(&core),
+            reminders::run(&core)
+        );
+        let mut all = sent(a.unwrap());
+        all.extend(sent(b.unwrap()));
+        all.extend(sent(c.unwrap()));
+        assert_eq!(
+            all,
+            vec![(
+                ids[0].clone(),
+                reminders::Lead::Week,
+                "owner@example.com".to_owned()
+            )]
+        );
+        assert_eq!(sent(reminders::run(&core).await.unwrap()), vec![]);
+        // The day before: the second, once.
+        core.clock.advance(6 * day);
+        assert_eq!(
+            sent(reminders::run(&core).await.unwrap()),
+            vec![(
+                ids[0].clone(),
+                reminders::Lead::Day,
+                "owner@example.com".to_owned()
+            )]
+        );
+        assert_eq!(sent(reminders::run(&core).await.unwrap()), vec![]);
+        // The week key expired before the clock reached its day-before reminder; the
+        // revoked and the rolled key are never reminded.
+        let (week_day,): (Option<i64>,) =
+            sqlx::query_as("select reminded_1d_at from api_keys where key_id = $1")
+                .bind(&ids[1])
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            week_day, None,
+            "it expired at day 7, before the clock got there"
+        );
+        let (n,): (i64,) = sqlx::query_as(
+            "select count(*) from api_keys where key_id in ($1, $2) \
+             and (reminded_7d_at is not null or reminded_1d_at is not null)",
+        )
+        .bind(&ids[2])
+        .bind(&ids[3])
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(n, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_short_lived_key_gets_only_the_reminder_its_lifetime_allows() {
+    on_both(|db| async move {
+        use app::core::keys::{self, format::Environment, reminders, NewKey};
+        let o = Origin::default();
+        let t0 = 1_800_000_000;
+        let day = 86_400;
+        let core = core_at(&db, t0);
+        let cx = Ctx::new(&core, &o);
+        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
+        let p = principal(&db, owner).await;
+        let app_id = keys::apps::create_app(
+            &cx,
+            &p.require(Permission::AppManage).unwrap(),
+            &app_input("Billing"),
+        )
+        .await
+        .unwrap();
+        let (info, _) = keys::create_key(
+            &cx,
+            &p.require(Permission::ApiKeyCreate).unwrap(),
+            &NewKey {
+                name: "week",
+                app_id,
+                environment: Environment::Live,
+                role_id: BuiltinRole::Developer.id(),
+                expires_at: Some(t0 + 7 * day),
+                networks: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(reminders::run(&core).await.unwrap().is_empty());
+        core.clock.advance(6 * day + 60);
+        let got = reminders::run(&core).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].key_id.as_str(), got[0].lead),
+            (info.key_id.as_str(), reminders::Lead::Day)
+        );
+    })
+    .await;
+}

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod format;
 pub mod leaks;
 pub mod refusals;
+pub mod reminders;
 pub mod scan;
 pub mod verified;
 pub mod verify;

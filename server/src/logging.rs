@@ -66,19 +66,129 @@ where
     }
 }
 
+/// One JSON object per line (`KEYWARD_LOG_FORMAT=json`), for log collectors: `time`
+/// (RFC 3339, UTC), `level`, `target`, `message` and the event's other fields, the
+/// request's `request_id`, `method` and `path` when the line was written while serving
+/// one, and `spans` (names and fields of the spans it was written in). serde_json
+/// escapes every value, so no value can forge a line.
+pub struct JsonFormat;
+
+#[derive(Default)]
+struct JsonFields(serde_json::Map<String, serde_json::Value>);
+
+impl Visit for JsonFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("{value:?}").into());
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for JsonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = JsonFields::default();
+        event.record(&mut fields);
+        let mut line = serde_json::Map::new();
+        let time = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        line.insert("time".into(), time.into());
+        line.insert("level".into(), event.metadata().level().as_str().into());
+        line.insert("target".into(), event.metadata().target().into());
+        let _ = REQUEST.try_with(|r| {
+            line.insert("request_id".into(), r.id.as_str().into());
+            line.insert("method".into(), r.method.as_str().into());
+            line.insert("path".into(), crate::http::loggable_path(&r.uri).into());
+        });
+        if let Some(scope) = ctx.event_scope() {
+            let spans: Vec<serde_json::Value> = scope
+                .from_root()
+                .map(|span| {
+                    let fields = span
+                        .extensions()
+                        .get::<FormattedFields<N>>()
+                        .map(|f| f.to_string())
+                        .unwrap_or_default();
+                    serde_json::json!({ "name": span.name(), "fields": fields })
+                })
+                .collect();
+            if !spans.is_empty() {
+                line.insert("spans".into(), spans.into());
+            }
+        }
+        for (k, v) in fields.0 {
+            // The line's own keys are not overwritten by a field of the same name.
+            line.entry(k).or_insert(v);
+        }
+        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
+        writeln!(w, "{text}")
+    }
+}
+
+/// How log lines are written (`KEYWARD_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `time level request{…}: target: message name=value…` (the default).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// `KEYWARD_LOG_FORMAT`: `text` (or unset) or `json`; anything else is an error
+    /// naming the variable.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("KEYWARD_LOG_FORMAT") {
+            Err(_) => Ok(Self::Text),
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "text" => Ok(Self::Text),
+                "json" => Ok(Self::Json),
+                _ => Err(format!(
+                    "KEYWARD_LOG_FORMAT must be text or json, not {:?}",
+                    v.chars().take(40).collect::<String>()
+                )),
+            },
+        }
+    }
+}
+
 /// Installs the subscriber: `KEYWARD_LOG` (an `EnvFilter`; default info), to stderr,
-/// plain text (no colour codes).
-pub fn init() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")
-            }),
-        )
+/// plain text (no colour codes) or JSON lines (`format`).
+pub fn init(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .fmt_fields(Fields)
-        .event_format(LineFormat)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.event_format(LineFormat).init(),
+        LogFormat::Json => builder.event_format(JsonFormat).init(),
+    }
 }
 
 /// `name=value` fields separated by spaces; an event's message first, unnamed.

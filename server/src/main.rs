@@ -20,7 +20,13 @@ const THREAD_STACK: usize = 16 * 1024 * 1024;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    logging::init();
+    match logging::LogFormat::from_env() {
+        Ok(format) => logging::init(format),
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK)

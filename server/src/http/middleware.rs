@@ -117,7 +117,24 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                     method: req.method().clone(),
                     uri: req.uri().clone(),
                 };
-                let mut res = REQUEST.scope(log, next.run(req)).await;
+                // The access line (`keyward::access`, debug: off by default, so a flood
+                // writes nothing per request): status and latency, with the request.
+                let started = tracing::enabled!(target: "keyward::access", tracing::Level::DEBUG)
+                    .then(std::time::Instant::now);
+                let mut res = REQUEST
+                    .scope(log, async {
+                        let res = next.run(req).await;
+                        if let Some(t) = started {
+                            tracing::debug!(
+                                target: "keyward::access",
+                                status = res.status().as_u16(),
+                                latency_ms = t.elapsed().as_secs_f64() * 1000.0,
+                                "served"
+                            );
+                        }
+                        res
+                    })
+                    .await;
                 if let Some(nonce) = nonce {
                     let csp = format!(
                         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \

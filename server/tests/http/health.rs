@@ -134,3 +134,61 @@ async fn readyz_follows_the_database_without_a_restart() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request() {
+    let s = Server::start(&[
+        ("KEYWARD_LOG_FORMAT", "json"),
+        ("KEYWARD_LOG", "info,keyward::access=debug"),
+    ])
+    .await;
+    let r = client().get(s.url("/healthz")).send().await.unwrap();
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // A line with fields of its own, from inside a request: a failed sign-in.
+    let r = s
+        .login_form("owner@example.com", "wrong \"password\"\nforged line", &[])
+        .await;
+    assert_eq!(r.status(), 302, "back to the form with the error");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = s.log();
+    let mut lines = Vec::new();
+    for line in log.lines() {
+        if line.starts_with("keyward: ") {
+            continue; // the start-up notice on standard error, not a log line
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["time"].as_str().unwrap().ends_with('Z'), "{line}");
+        assert!(v["level"].is_string() && v["target"].is_string(), "{line}");
+        lines.push(v);
+    }
+    let access = lines
+        .iter()
+        .find(|v| v["target"] == "keyward::access" && v["request_id"] == rid.as_str())
+        .expect("the access line of the /healthz request");
+    assert_eq!(access["path"], "/healthz");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["status"], 200);
+    assert!(access["latency_ms"].as_f64().unwrap() >= 0.0);
+    let failed = lines
+        .iter()
+        .find(|v| v["message"] == "sign-in failed")
+        .expect("the failed sign-in's line");
+    assert_eq!(failed["reason"], "wrong_password");
+    assert_eq!(failed["path"], "/fn/auth/login");
+    assert!(!log.contains("forged line"), "the password is never logged");
+}
+
+#[test]
+fn an_unknown_log_format_stops_with_the_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let out = command(&dir, &url)
+        .env("KEYWARD_LOG_FORMAT", "xml")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("KEYWARD_LOG_FORMAT must be text or json, not \"xml\""));
+}

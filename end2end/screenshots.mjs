@@ -72,6 +72,7 @@ await shot(owner.page, '/', 'overview-desktop-light');
 await shot(owner.page, '/keys', 'keys-desktop-light');
 await shot(owner.page, '/approvals', 'approvals-desktop-light');
 await shot(owner.page, `/keys/${worker.key.key_id}`, 'key-page-desktop-light');
+await shot(owner.page, '/audit?verify=1', 'audit-desktop-light');
 // The create dialog, open.
 await owner.page.goto('/keys');
 await owner.page.waitForLoadState('networkidle');

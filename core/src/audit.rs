@@ -105,6 +105,40 @@ fn chain_hash(prev: &str, seq: i64, at: i64, fields: &[Option<&str>]) -> String 
     hex::encode(h.finalize())
 }
 
+/// An event's columns as stored, in the order the chain hashes them: the one place
+/// that order is written (recording and verifying both hash through it).
+pub(crate) struct Stored<'a> {
+    pub actor_type: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub outcome: &'a str,
+    pub details: &'a str,
+}
+
+impl Stored<'_> {
+    /// The event's hash, chained to `prev` (the hash of the event before it).
+    pub(crate) fn hash(&self, prev: &str, seq: i64, at: i64) -> String {
+        chain_hash(
+            prev,
+            seq,
+            at,
+            &[
+                Some(self.actor_type),
+                self.actor_id,
+                Some(self.action),
+                self.target,
+                self.ip,
+                self.user_agent,
+                Some(self.outcome),
+                Some(self.details),
+            ],
+        )
+    }
+}
+
 /// The last step of every audited write: records `ev` in the write's transaction and
 /// commits both, so a change is never kept without its audit row (nor the other way).
 pub async fn commit(
@@ -131,21 +165,17 @@ pub async fn record_in(
     let (actor_type, actor_id) = ev.actor.parts();
     let details = ev.details.to_string();
     let ua = ev.user_agent.as_deref().map(|s| truncate(s, 512));
-    let hash = chain_hash(
-        &prev,
-        seq,
-        now,
-        &[
-            Some(actor_type),
-            actor_id.as_deref(),
-            Some(ev.action),
-            ev.target.as_deref(),
-            ev.ip.as_deref(),
-            ua,
-            Some(ev.outcome.as_str()),
-            Some(&details),
-        ],
-    );
+    let hash = Stored {
+        actor_type,
+        actor_id: actor_id.as_deref(),
+        action: ev.action,
+        target: ev.target.as_deref(),
+        ip: ev.ip.as_deref(),
+        user_agent: ua,
+        outcome: ev.outcome.as_str(),
+        details: &details,
+    }
+    .hash(&prev, seq, now);
     sqlx::query(
         "insert into audit_events (seq, occurred_at, actor_type, actor_id, action, target, ip, user_agent, outcome, details, prev_hash, hash, created_at, updated_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $2, $2)",

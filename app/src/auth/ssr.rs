@@ -270,7 +270,17 @@ pub(crate) async fn complete_sign_in(
         ctx.session.insert_value(k, v).await.map_err(session_err)?;
     }
     ctx.session.save().await.map_err(session_err)?;
-    let user = sign_in::signed_in(&ctx.cx(), ctx.browser(), user_id, method).await?;
+    // The sign-in is audited (with the new session) or it does not happen: a failure to
+    // record it ends the session it just made, so nobody is signed in unaudited.
+    let user = match sign_in::signed_in(&ctx.cx(), ctx.browser(), user_id, method).await {
+        Ok(user) => user,
+        Err(e) => {
+            if let Err(end) = ctx.session.flush().await {
+                tracing::warn!(error = %end, "ending an unaudited session failed");
+            }
+            return Err(e);
+        }
+    };
     ctx.remember_device(&user).await;
     Ok(())
 }

@@ -273,3 +273,39 @@ async fn the_chain_walk_says_which_event_broke_and_how() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_chain_walk_sees_rows_outside_the_head_and_a_head_moved_back() {
+    on_both(|db| async move {
+        for i in 0..6 {
+            audit::record(&db, 100 + i, &event("auth.sign_in"))
+                .await
+                .unwrap();
+        }
+        let exec = |sql: &'static str| {
+            let db = db.clone();
+            async move { sqlx::query(sql).execute(&db.pool).await.unwrap() }
+        };
+        let broken_at = || {
+            let db = db.clone();
+            async move { read::verify(&db).await.unwrap().broken.map(|b| (b.seq, b.reason)) }
+        };
+        // A row past the head.
+        exec("insert into audit_events (seq, occurred_at, actor_type, action, outcome, details, prev_hash, hash, created_at, updated_at) values (9, 0, 'system', 'x', 'success', '{}', '', '', 0, 0)").await;
+        let (seq, reason) = broken_at().await.expect("a row past the head");
+        assert_eq!(seq, 7);
+        assert!(reason.contains("past the chain's head"), "{reason}");
+        exec("delete from audit_events where seq = 9").await;
+        // A row numbered before the first.
+        exec("insert into audit_events (seq, occurred_at, actor_type, action, outcome, details, prev_hash, hash, created_at, updated_at) values (-3, 0, 'system', 'x', 'success', '{}', '', '', 0, 0)").await;
+        assert_eq!(broken_at().await.map(|b| b.0), Some(-3));
+        exec("delete from audit_events where seq = -3").await;
+        assert_eq!(broken_at().await, None);
+        // The head moved back over events (which may then be changed freely).
+        exec("update audit_chain set seq = 0").await;
+        let (seq, reason) = broken_at().await.expect("a head moved back to the start");
+        assert_eq!(seq, 1);
+        assert!(reason.contains("past the chain's head (0)"), "{reason}");
+    })
+    .await;
+}

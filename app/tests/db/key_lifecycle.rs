@@ -494,34 +494,10 @@ async fn overview_lists_own_and_expiring_keys_and_recent_failed_authentication()
 #[tokio::test]
 async fn a_leak_report_revokes_its_key_once_however_many_workers_race() {
     on_both(|db| async move {
-        use app::core::keys::{self, format::Environment, leaks, NewKey};
-        let o = Origin::default();
+        use app::core::keys::leaks;
         let now = 1_800_000_000;
-        let core = core_at(&db, now);
-        let cx = Ctx::new(&core, &o);
-        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
-        let p = principal(&db, owner).await;
-        let app_id = keys::apps::create_app(
-            &cx,
-            &p.require(Permission::AppManage).unwrap(),
-            &app_input("Billing"),
-        )
-        .await
-        .unwrap();
-        let (info, secret) = keys::create_key(
-            &cx,
-            &p.require(Permission::ApiKeyCreate).unwrap(),
-            &NewKey {
-                name: "leaky",
-                app_id,
-                environment: Environment::Live,
-                role_id: BuiltinRole::Developer.id(),
-                expires_at: None,
-                networks: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
+        let (core, p, app_id) = owner_with_app(&db, now).await;
+        let (info, secret) = new_key(&core, &p, app_id, "leaky", None).await;
         let ip: std::net::IpAddr = "203.0.113.4".parse().unwrap();
         // The same key reported three times (twice in one report), and junk.
         for tokens in [
@@ -570,38 +546,13 @@ async fn a_leak_report_revokes_its_key_once_however_many_workers_race() {
 #[tokio::test]
 async fn expiry_reminders_go_once_at_seven_days_and_at_one_day() {
     on_both(|db| async move {
-        use app::core::keys::{self, format::Environment, reminders, NewKey};
-        let o = Origin::default();
+        use app::core::keys::reminders;
         let t0 = 1_800_000_000;
         let day = 86_400;
-        let core = core_at(&db, t0);
-        let cx = Ctx::new(&core, &o);
-        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
-        let p = principal(&db, owner).await;
-        let app_id = keys::apps::create_app(
-            &cx,
-            &p.require(Permission::AppManage).unwrap(),
-            &app_input("Billing"),
-        )
-        .await
-        .unwrap();
-        let g = p.require(Permission::ApiKeyCreate).unwrap();
+        let (core, p, app_id) = owner_with_app(&db, t0).await;
         let mut ids = Vec::new();
         for (name, days) in [("month", 30), ("week", 7), ("revoked", 30), ("rolled", 30)] {
-            let (info, _) = keys::create_key(
-                &cx,
-                &g,
-                &NewKey {
-                    name,
-                    app_id,
-                    environment: Environment::Live,
-                    role_id: BuiltinRole::Developer.id(),
-                    expires_at: Some(t0 + days * day),
-                    networks: Vec::new(),
-                },
-            )
-            .await
-            .unwrap();
+            let (info, _) = new_key(&core, &p, app_id, name, Some(t0 + days * day)).await;
             ids.push(info.key_id);
         }
         sqlx::query("update api_keys set revoked_at = $2 where key_id = $1")
@@ -682,35 +633,11 @@ async fn expiry_reminders_go_once_at_seven_days_and_at_one_day() {
 #[tokio::test]
 async fn a_short_lived_key_gets_only_the_reminder_its_lifetime_allows() {
     on_both(|db| async move {
-        use app::core::keys::{self, format::Environment, reminders, NewKey};
-        let o = Origin::default();
+        use app::core::keys::reminders;
         let t0 = 1_800_000_000;
         let day = 86_400;
-        let core = core_at(&db, t0);
-        let cx = Ctx::new(&core, &o);
-        let owner = user_with_role(&db, "owner@example.com", BuiltinRole::Owner.id()).await;
-        let p = principal(&db, owner).await;
-        let app_id = keys::apps::create_app(
-            &cx,
-            &p.require(Permission::AppManage).unwrap(),
-            &app_input("Billing"),
-        )
-        .await
-        .unwrap();
-        let (info, _) = keys::create_key(
-            &cx,
-            &p.require(Permission::ApiKeyCreate).unwrap(),
-            &NewKey {
-                name: "week",
-                app_id,
-                environment: Environment::Live,
-                role_id: BuiltinRole::Developer.id(),
-                expires_at: Some(t0 + 7 * day),
-                networks: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
+        let (core, p, app_id) = owner_with_app(&db, t0).await;
+        let (info, _) = new_key(&core, &p, app_id, "week", Some(t0 + 7 * day)).await;
         assert!(reminders::run(&core).await.unwrap().is_empty());
         core.clock.advance(6 * day + 60);
         let got = reminders::run(&core).await.unwrap();
@@ -721,4 +648,45 @@ async fn a_short_lived_key_gets_only_the_reminder_its_lifetime_allows() {
         );
     })
     .await;
+}
+
+/// A fresh Owner's services at `now` (a fixed clock), their principal, and an app.
+async fn owner_with_app(db: &Db, now: i64) -> (Core, Principal, i64) {
+    let core = core_at(db, now);
+    let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;
+    let p = principal(db, owner).await;
+    let o = Origin::default();
+    let app_id = app::core::keys::apps::create_app(
+        &Ctx::new(&core, &o),
+        &p.require(Permission::AppManage).unwrap(),
+        &app_input("Billing"),
+    )
+    .await
+    .unwrap();
+    (core, p, app_id)
+}
+
+/// A live Developer key of `p`'s, expiring at `expires_at`: its info and secret.
+async fn new_key(
+    core: &Core,
+    p: &Principal,
+    app_id: i64,
+    name: &str,
+    expires_at: Option<i64>,
+) -> (app::keys::KeyInfo, String) {
+    let o = Origin::default();
+    app::core::keys::create_key(
+        &Ctx::new(core, &o),
+        &p.require(Permission::ApiKeyCreate).unwrap(),
+        &app::core::keys::NewKey {
+            name,
+            app_id,
+            environment: app::core::keys::format::Environment::Live,
+            role_id: BuiltinRole::Developer.id(),
+            expires_at,
+            networks: Vec::new(),
+        },
+    )
+    .await
+    .unwrap()
 }

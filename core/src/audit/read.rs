@@ -7,7 +7,7 @@
 //! that may read many rows before a page is full takes a scan slot, like the keys
 //! table's search.
 
-use super::chain_hash;
+use super::Stored;
 use crate::access::Grant;
 use crate::infra::db::Db;
 use model::audit::{AuditEntry, AuditFilter, AuditPage, ChainBreak, ChainState, AUDIT_PAGE};
@@ -58,9 +58,15 @@ async fn conditions(db: &Db, f: &AuditFilter) -> Result<Conditions, AppError> {
     if let Some(actor) = field(&f.actor, "actor", 254)? {
         equalities += 1;
         match actor.to_ascii_lowercase().as_str() {
-            "system" | "keyward" => add(&mut c, "actor_type = #", Arg::Text("system".into())),
+            // Without an actor id the (actor_type, actor_id, seq) index gives no `seq`
+            // order: a page sorts every such event, so it takes a scan slot.
+            "system" | "keyward" => {
+                add(&mut c, "actor_type = #", Arg::Text("system".into()));
+                c.scans = true;
+            }
             "anonymous" | "not signed in" => {
                 add(&mut c, "actor_type = #", Arg::Text("anonymous".into()));
+                c.scans = true;
             }
             _ if crate::keys::format::is_key_id(&actor) => {
                 add(&mut c, "actor_type = #", Arg::Text("key".into()));
@@ -242,6 +248,7 @@ async fn rows(
                     (t, Some(id)) => format!("{t} {id}"),
                     (t, None) => t.to_owned(),
                 };
+                let target = shown_target(&action, target);
                 AuditEntry {
                     seq,
                     at,
@@ -260,6 +267,20 @@ async fn rows(
             },
         )
         .collect())
+}
+
+/// A webhook's URL may carry a token in its path or query: the log shows its origin
+/// only, as the messages page does (the row itself, and its hash, keep what was
+/// recorded).
+fn shown_target(action: &str, target: Option<String>) -> Option<String> {
+    match target {
+        Some(t) if action.starts_with("webhook.") => Some(
+            reqwest::Url::parse(&t)
+                .map(|u| format!("{}/…", u.origin().ascii_serialization()))
+                .unwrap_or_else(|_| "a webhook".to_owned()),
+        ),
+        t => t,
+    }
 }
 
 fn before(f: &AuditFilter) -> Result<Option<i64>, AppError> {
@@ -316,6 +337,7 @@ impl Export {
     ) -> Result<Self, AppError> {
         let p = grant.ensure(Permission::AuditView)?;
         let c = conditions(db, f).await?;
+        let before = before(f)?;
         let filters: serde_json::Map<String, serde_json::Value> = f
             .query()
             .into_iter()
@@ -333,7 +355,7 @@ impl Export {
             db: db.clone(),
             user_id: p.user_id(),
             c,
-            before: before(f)?,
+            before,
             done: false,
         })
     }
@@ -497,21 +519,17 @@ pub async fn verify(db: &Db) -> Result<ChainState, sqlx::Error> {
                     prev_seq,
                 ));
             }
-            let want = chain_hash(
-                &prev_hash,
-                seq,
-                at,
-                &[
-                    Some(&at_type),
-                    aid.as_deref(),
-                    Some(&action),
-                    target.as_deref(),
-                    ip.as_deref(),
-                    ua.as_deref(),
-                    Some(&outcome),
-                    Some(&details),
-                ],
-            );
+            let want = Stored {
+                actor_type: &at_type,
+                actor_id: aid.as_deref(),
+                action: &action,
+                target: target.as_deref(),
+                ip: ip.as_deref(),
+                user_agent: ua.as_deref(),
+                outcome: &outcome,
+                details: &details,
+            }
+            .hash(&prev_hash, seq, at);
             if hash != want {
                 return Ok(broken(
                     seq,
@@ -526,6 +544,37 @@ pub async fn verify(db: &Db) -> Result<ChainState, sqlx::Error> {
         }
         if last_chunk {
             break;
+        }
+    }
+    // Rows outside 1..=head: numbered before the first event, or past the head (inserted
+    // after it, or the head moved back over events that were then changed).
+    let (low, high): (Option<i64>, Option<i64>) =
+        sqlx::query_as("select min(seq), max(seq) from audit_events")
+            .fetch_one(&db.pool)
+            .await?;
+    if let Some(low) = low.filter(|l| *l < 1) {
+        return Ok(broken(
+            low,
+            "it is numbered before the first event (inserted).".into(),
+            events,
+            prev_seq,
+        ));
+    }
+    if let Some(high) = high.filter(|h| *h > head_seq) {
+        // Events recorded since the walk began are past the head read then: look again.
+        let (now_head,): (i64,) = sqlx::query_as("select seq from audit_chain where id = 1")
+            .fetch_one(&db.pool)
+            .await?;
+        if high > now_head {
+            return Ok(broken(
+                now_head + 1,
+                format!(
+                    "events up to {high} are past the chain's head ({now_head}): inserted, or \
+                     the head was moved back."
+                ),
+                events,
+                prev_seq,
+            ));
         }
     }
     if prev_seq != head_seq {

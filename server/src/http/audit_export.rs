@@ -44,8 +44,26 @@ pub async fn export(State(state): State<AppState>, req: Request) -> Response {
     };
     // The page's own filter names; anything else in the query is ignored, and each
     // value is checked (length, shape) by the domain like the page's.
+    // A download started by another site (a link or a form that navigates here) is
+    // refused: it would export, and audit an export, in the user's name.
+    if parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return refusal(&AppError::Refused(
+            "An export starts from the audit page of this site.".into(),
+        ));
+    }
     let mut filter = AuditFilter::default();
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+        if !seen.insert(k.clone()) {
+            return refusal(&AppError::validation(
+                "query",
+                format!("The filter {k} is given twice: set it once on the audit page."),
+            ));
+        }
         let slot = match k.as_ref() {
             "actor" => &mut filter.actor,
             "action" => &mut filter.action,
@@ -85,21 +103,34 @@ pub async fn export(State(state): State<AppState>, req: Request) -> Response {
             &[],
         )))
     });
-    let rows = futures_util::stream::unfold(Some(export), |x| async move {
-        let mut x = x?;
-        match x.next_chunk().await {
-            Ok(chunk) if chunk.is_empty() => None,
-            Ok(chunk) => Some((
-                Ok(bytes::Bytes::from(app::core::audit::read::csv_bytes(
-                    false, &chunk,
-                ))),
-                Some(x),
-            )),
-            // The status is sent already: the download ends short, and says why in
-            // the log (the browser shows it as failed).
-            Err(e) => {
-                tracing::warn!(error = %e, "the audit export stopped");
-                Some((Err(std::io::Error::other(e.to_string())), None))
+    // Each chunk is read for a user who is still signed in, active and allowed: a
+    // disabled user's or a demoted role's download stops at the next chunk.
+    let rows = futures_util::stream::unfold(Some(export), move |x| {
+        let (state, session) = (state.clone(), session.clone());
+        async move {
+            let mut x = x?;
+            let still = matches!(
+                current_user(&state, &session).await,
+                Ok(Some(ref who)) if who.principal.has(Permission::AuditView)
+            );
+            if !still {
+                tracing::info!("an audit export stopped: its user is no longer allowed");
+                return Some((Err(std::io::Error::other("no longer allowed")), None));
+            }
+            match x.next_chunk().await {
+                Ok(chunk) if chunk.is_empty() => None,
+                Ok(chunk) => Some((
+                    Ok(bytes::Bytes::from(app::core::audit::read::csv_bytes(
+                        false, &chunk,
+                    ))),
+                    Some(x),
+                )),
+                // The status is sent already: the download ends short, and says why in
+                // the log (the browser shows it as failed).
+                Err(e) => {
+                    tracing::warn!(error = %e, "the audit export stopped");
+                    Some((Err(std::io::Error::other(e.to_string())), None))
+                }
             }
         }
     });

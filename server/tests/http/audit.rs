@@ -1,6 +1,6 @@
 //! The audit page, its CSV export and `keyward audit verify`, against the real binary.
 
-use super::access::{make_user, post_fn};
+use super::access::{make_app, make_user, pairs, post_fn};
 use super::*;
 
 async fn get(s: &Server, cookie: &str, path: &str) -> reqwest::Response {
@@ -210,4 +210,93 @@ async fn keyward_audit_verify_exits_non_zero_when_an_event_was_edited() {
         err.contains("Broken at event 1: its contents were changed"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_export_refuses_what_the_page_would_and_a_download_started_elsewhere() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let exports = |pool: sqlx::AnyPool| async move {
+        let (n,): (i64,) =
+            sqlx::query_as("select count(*) from audit_events where action = 'audit.exported'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        n
+    };
+    // A filter given twice, or a broken page link: 400, and no export is recorded.
+    for query in ["?action=auth.&action=user.", "?before=0"] {
+        let r = get(&s, &owner, &format!("/audit/export.csv{query}")).await;
+        assert_eq!(r.status(), 400, "{query}");
+    }
+    assert_eq!(exports(s.db().await).await, 0);
+    // Another site navigating the user's browser here.
+    let r = client()
+        .get(s.url("/audit/export.csv"))
+        .header("cookie", &owner)
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(exports(s.db().await).await, 0);
+}
+
+#[tokio::test]
+async fn a_webhook_url_in_the_log_shows_only_its_origin() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Hooks", "").await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/apps/webhooks/register",
+        &pairs(&[
+            ("app_id", &app.to_string()),
+            ("url", "https://hooks.example.com/x?token=SECRETTOKEN123"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (_, viewer) = make_user(&s, &owner, "viewer@example.com", 5).await;
+    let html = get(&s, &viewer, "/audit?action=webhook.")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("https://hooks.example.com/…"), "{html}");
+    assert!(!html.contains("SECRETTOKEN123"));
+    let csv = export(&s, &viewer, "?action=webhook.").await;
+    assert!(csv.iter().all(|r| !r.join(",").contains("SECRETTOKEN123")));
+    assert_eq!(csv[1][5], "https://hooks.example.com/…");
+}
+
+#[tokio::test]
+async fn a_sign_in_that_cannot_be_audited_leaves_nobody_signed_in() {
+    let s = Server::start(&[]).await;
+    // A row in the way of the next audit event: the sign-in's audit write fails.
+    let pool = s.db().await;
+    let (head,): (i64,) = sqlx::query_as("select seq from audit_chain where id = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into audit_events (seq, occurred_at, actor_type, action, outcome, details, \
+         prev_hash, hash, created_at, updated_at) values ($1, 0, 'system', 'x', 'success', \
+         '{}', '', '', 0, 0)",
+    )
+    .bind(head + 1)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let r = s.login_form("owner@example.com", PASSWORD, &[]).await;
+    if let Some(cookie) = session_cookie(&r) {
+        let r = get(&s, &cookie, "/").await;
+        assert_eq!(
+            r.status(),
+            303,
+            "the session outlived its unaudited sign-in"
+        );
+    }
 }

@@ -178,7 +178,17 @@ fn Events(f: AuditFilter, d: Result<AuditView, AppError>) -> impl IntoView {
             }
             .into_any()
         }
-        Err(_) => view! { <p class="muted">"Change the filter marked above."</p> }.into_any(),
+        // A refusal of a field the form shows is beside it; any other (a broken page
+        // link, a busy server) is said here.
+        Err(e) => match &e {
+            AppError::Validation { field, .. }
+                if ["actor", "action", "target", "outcome", "ip", "from", "to"]
+                    .contains(&field.as_str()) =>
+            {
+                view! { <p class="muted">"Change the filter marked above."</p> }.into_any()
+            }
+            _ => view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+        },
     };
     view! {
         <section class="card" aria-labelledby="events-title">

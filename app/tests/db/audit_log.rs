@@ -101,6 +101,8 @@ async fn the_audit_page_filters_on_each_field_newest_first() {
             (f(|f| f.ip = "192.0.2.1".into()), vec![6, 4, 1]),
             // The same address however it is written.
             (f(|f| f.ip = "2001:DB8:0::1".into()), vec![3]),
+            // An IPv4 address written as IPv4-mapped IPv6.
+            (f(|f| f.ip = "::ffff:192.0.2.1".into()), vec![6, 4, 1]),
             (f(|f| f.from = "2026-01-03".into()), vec![6, 5, 4, 3]),
             (f(|f| f.to = "2026-01-02".into()), vec![2, 1]),
             (
@@ -130,6 +132,8 @@ async fn the_audit_page_filters_on_each_field_newest_first() {
             (f(|f| f.outcome = "maybe".into()), "outcome"),
             (f(|f| f.ip = "192.0.2.0/24".into()), "ip"),
             (f(|f| f.from = "yesterday".into()), "from"),
+            (f(|f| f.from = "+2026-01-01".into()), "from"),
+            (f(|f| f.to = "0000-01-01".into()), "to"),
             (
                 f(|f| {
                     f.from = "2026-01-05".into();

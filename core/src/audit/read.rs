@@ -135,11 +135,19 @@ async fn conditions(db: &Db, f: &AuditFilter) -> Result<Conditions, AppError> {
             AppError::validation("ip", "Enter one IPv4 or IPv6 address, such as 203.0.113.7.")
         })?;
         equalities += 1;
-        add(&mut c, "ip = #", Arg::Text(ip.to_string()));
+        // As recorded: an IPv4 address seen through an IPv6 socket is stored as IPv4.
+        add(&mut c, "ip = #", Arg::Text(ip.to_canonical().to_string()));
     }
     let day = |v: &str, name: &str| -> Result<Option<i64>, AppError> {
         match v.trim() {
             "" => Ok(None),
+            // Four-digit years only (no sign, no year 0).
+            v if v.len() != 10
+                || !v.starts_with(|c: char| c.is_ascii_digit())
+                || v.starts_with("0000") =>
+            {
+                Err(AppError::validation(name, "Enter a date as YYYY-MM-DD."))
+            }
             v => time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
                 .map(|d| Some(d.midnight().assume_utc().unix_timestamp()))
                 .map_err(|_| AppError::validation(name, "Enter a date as YYYY-MM-DD.")),
@@ -603,10 +611,10 @@ pub async fn verify(db: &Db) -> Result<ChainState, sqlx::Error> {
     })
 }
 
-/// The chain's state for a holder of `audit.view`; one walk per user at a time, and
-/// no more at once than the scan slots allow (a walk reads every event).
+/// The chain's state for a holder of `audit.view`: one walk at a time per instance
+/// (a walk reads every event), apart from the scan slots that searches use.
 pub async fn check(db: &Db, grant: &Grant<'_>) -> Result<ChainState, AppError> {
     let p = grant.ensure(Permission::AuditView)?;
-    let _slot = db.scans.enter(p.user_id()).await?;
+    let _slot = db.walks.enter(p.user_id()).await?;
     Ok(verify(db).await?)
 }

@@ -24,6 +24,9 @@ pub struct Db {
     /// Admission for queries that may read every row of a table (a search): see
     /// [`ScanGate`].
     pub scans: ScanGate,
+    /// One walk over the whole audit chain at a time per instance (a walk reads every
+    /// event, for seconds): apart from the scan slots, so walks never hold up searches.
+    pub walks: ScanGate,
 }
 
 /// Bounds how many queries that may scan a whole table (a text search over every key)
@@ -183,6 +186,7 @@ impl Db {
             pool,
             backend,
             scans: ScanGate::new(slots, Duration::from_secs(1)),
+            walks: ScanGate::new(1, Duration::from_secs(1)),
         })
     }
 

@@ -9,7 +9,7 @@
 
 use crate::setup::CliError;
 use app::core::infra::{config::Config, db::Db};
-use app::core::keys::{format, scan};
+use app::core::keys::scan;
 use std::path::PathBuf;
 
 /// Files larger than this are skipped, with a note (a key sits in source, config and
@@ -100,14 +100,9 @@ pub async fn run(config: &Config, paths: &[PathBuf]) -> Result<(), CliError> {
 /// ` (key_…, active)` when the database knows the key, ` (not a key of this
 /// instance)` when it does not.
 async fn describe(db: &Db, key: &str) -> String {
-    let row: Result<Option<(String, Option<i64>)>, _> =
-        sqlx::query_as("select key_id, revoked_at from api_keys where secret_hash = $1")
-            .bind(format::hash(key))
-            .fetch_optional(&db.pool)
-            .await;
-    match row {
-        Ok(Some((id, None))) => format!(" ({id}, active)"),
-        Ok(Some((id, Some(_)))) => format!(" ({id}, revoked)"),
+    match scan::known(db, key).await {
+        Ok(Some((id, false))) => format!(" ({id}, active)"),
+        Ok(Some((id, true))) => format!(" ({id}, revoked)"),
         Ok(None) => " (not a key of this instance)".into(),
         Err(_) => String::new(),
     }

@@ -52,6 +52,20 @@ pub fn find(text: &[u8]) -> Vec<Found> {
     out
 }
 
+/// What this instance knows of a found key: its id and whether it is revoked, or
+/// `None` when it is not one of this instance's keys.
+pub async fn known(
+    db: &crate::infra::db::Db,
+    key: &str,
+) -> Result<Option<(String, bool)>, sqlx::Error> {
+    let row: Option<(String, Option<i64>)> =
+        sqlx::query_as("select key_id, revoked_at from api_keys where secret_hash = $1")
+            .bind(format::hash(key))
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map(|(id, revoked)| (id, revoked.is_some())))
+}
+
 /// How a found key is printed: its prefix and last four characters, never the rest.
 pub fn redacted(key: &str) -> String {
     let prefix = if key.starts_with("kw_live_") {

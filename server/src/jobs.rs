@@ -9,7 +9,8 @@ use tower_sessions::ExpiredDeletion as _;
 /// Starts the loops: expired sessions deleted (every 5 minutes); API key "last used"
 /// and refused requests written in batches (every 5 seconds, never once per request),
 /// refusals summarised in the log (every minute)
-/// and aged-out sign-in throttling rows and form submissions pruned (every 5 minutes); on PostgreSQL the
+/// and aged-out sign-in throttling rows, form submissions and handled leak reports
+/// pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
 /// expired); the leak-report worker (reported keys revoked); expiry reminders (every
 /// minute).
@@ -47,6 +48,9 @@ pub fn spawn(state: &AppState) {
                 }
                 if let Err(e) = app::core::infra::submissions::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning form submissions failed");
+                }
+                if let Err(e) = app::core::keys::leaks::prune(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning handled leak reports failed");
                 }
             }
         }

@@ -539,6 +539,9 @@ async fn a_leak_report_revokes_its_key_once_however_many_workers_race() {
                 .unwrap();
         assert_eq!(pending, 0);
         assert_eq!(leaks::work(&core).await.unwrap(), 0);
+        // Handled reports are kept 30 days, then pruned.
+        assert_eq!(leaks::prune(&db, now + 29 * 86_400).await.unwrap(), 0);
+        assert_eq!(leaks::prune(&db, now + 31 * 86_400).await.unwrap(), 2);
     })
     .await;
 }

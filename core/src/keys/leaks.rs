@@ -265,6 +265,22 @@ async fn notify_people(
     Ok(())
 }
 
+/// Handled reports are kept this long (what was reported when, for an investigation),
+/// then pruned: made-up tokens with valid checksums cost nothing to make, so the table
+/// must not grow for ever.
+const KEEP_SECS: i64 = 30 * 86_400;
+
+/// Deletes reports handled more than [`KEEP_SECS`] ago; returns how many.
+pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from leak_reports where done_at is not null and done_at < $1")
+            .bind(now - KEEP_SECS)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// The worker: handles reports as they arrive (woken by [`report`]) and every 10
 /// seconds (another instance's reports, and rows left by a stopped process).
 pub async fn worker(st: Core) {

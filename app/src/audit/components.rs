@@ -41,11 +41,7 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new(
         move || query.with(|q| (filter_of(q), q.get("verify").unwrap_or_default())),
-        |(f, verify)| {
-            super::list_audit(
-                f.actor, f.action, f.target, f.outcome, f.ip, f.from, f.to, f.before, verify,
-            )
-        },
+        |(f, verify)| super::list_audit(f, verify),
     );
     // A refused filter is shown beside its field, with the form still there to fix it.
     let data = move || {

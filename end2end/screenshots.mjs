@@ -38,11 +38,21 @@ await call(owner.page, '/fn/users/create', {
 });
 const key = (name, app_id, environment, expiry) => ({ name, app_id, environment, role_id: '3', expiry });
 const worker = await call(owner.page, '/fn/keys/create', key('billing-worker', billing, 'live', 'never'));
-// Some history for its page: its allow-list narrowed.
+// Some usage and history for its page: requests, then its allow-list narrowed, then
+// requests refused from here.
+const whoami = () => owner.page.request.get('/api/v1/whoami', { headers: { authorization: `Bearer ${worker.secret}` } });
+for (let i = 0; i < 24; i++) await whoami();
 await call(owner.page, '/fn/keys/update', {
   key_id: worker.key.key_id, name: 'billing-worker', role_id: '3', networks: '10.20.0.0/16', set_networks: 'yes',
 });
-await call(owner.page, '/fn/keys/create', key('ci-deploy', newsletter, 'test', '7'));
+for (let i = 0; i < 5; i++) await whoami();
+const deploy = await call(owner.page, '/fn/keys/create', key('ci-deploy', newsletter, 'test', '7'));
+for (let i = 0; i < 40; i++) {
+  await owner.page.request.get('/api/v1/whoami', { headers: { authorization: `Bearer ${deploy.secret}` } });
+}
+
+// Usage is written every 5 seconds.
+await new Promise((r) => setTimeout(r, 6000));
 
 const dev = await signedIn('grace@example.com', devPassword);
 await call(dev.page, '/fn/keys/create', key('checkout service', billing, 'live', '7'));
@@ -89,4 +99,5 @@ const phone = await signedIn('ada@example.com', ownerPassword, {
 });
 await shot(phone.page, '/', 'overview-phone-dark');
 await shot(phone.page, '/keys', 'keys-phone-dark');
+await shot(phone.page, `/keys/${deploy.key.key_id}`, 'key-page-phone-dark');
 await browser.close();

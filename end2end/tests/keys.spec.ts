@@ -46,6 +46,22 @@ test('a key made in the panel works against the REST API until it is revoked the
   expect(me.app.name).toBe('Storefront');
   expect(me.environment).toBe('test');
 
+  // Its page draws the requests made with it (counted in memory, written every few
+  // seconds), as a chart with a table behind it.
+  for (let i = 0; i < 2; i++) expect((await whoami()).status).toBe(200);
+  await page.goto(`/keys/${me.key_id}`);
+  await expect(async () => {
+    await page.reload();
+    await expect(page.locator('#usage-hours figcaption p')).toHaveText('3 accepted, none refused.', { timeout: 1000 });
+  }).toPass({ timeout: 20000 });
+  const chart = page.getByRole('img', { name: /^Last 48 hours, per hour 3 accepted/ });
+  await expect(chart).toBeVisible();
+  await expect(chart.locator('rect.bar-ok')).toHaveCount(1);
+  await page.getByText('Show the hours as a table').click();
+  await expect(page.locator('#usage-hours tbody tr').first().locator('td').first()).toHaveText('3');
+  await nav.getByRole('link', { name: 'API keys' }).click();
+  await expect(page.getByRole('heading', { name: 'API keys', level: 1 })).toBeVisible();
+
   // The table shows the key; rename it, then revoke it there.
   let row = page.getByRole('row').filter({ hasText: 'checkout service' });
   await expect(row).toContainText(me.key_id);

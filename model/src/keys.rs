@@ -131,3 +131,36 @@ pub struct KeyEvent {
     /// The event's details (JSON), as recorded.
     pub details: String,
 }
+
+/// Requests of one key in one period (an hour or a UTC day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageBucket {
+    /// The period's start, Unix seconds (UTC).
+    pub start: i64,
+    pub accepted: u64,
+    pub refused: u64,
+    /// The refused requests per refusal code (sorted by code).
+    pub by_code: Vec<(String, u64)>,
+}
+
+/// One batch of refusals of a key, as audited (`api_key.refused`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentRefusal {
+    /// When the batch was written, Unix seconds.
+    pub at: i64,
+    pub requests: u64,
+    pub by_code: Vec<(String, u64)>,
+    /// The addresses the refused requests came from (the first few).
+    pub addresses: Vec<String>,
+}
+
+/// A key's usage: per hour for the last 48 hours and per day for the last 90 days,
+/// oldest first, and its latest refusals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    /// When it was read (Unix seconds).
+    pub now: i64,
+    pub hours: Vec<UsageBucket>,
+    pub days: Vec<UsageBucket>,
+    pub recent_refusals: Vec<RecentRefusal>,
+}

@@ -6,11 +6,12 @@ use app::state::AppState;
 use std::time::Duration;
 use tower_sessions::ExpiredDeletion as _;
 
-/// Starts the loops: expired sessions deleted (every 5 minutes); API key "last used"
-/// and refused requests written in batches (every 5 seconds, never once per request),
+/// Starts the loops: expired sessions deleted (every 5 minutes); API key "last used",
+/// refused requests and usage per key written in batches (every 5 seconds, never once
+/// per request),
 /// refusals summarised in the log (every minute)
-/// and aged-out sign-in throttling rows, form submissions and handled leak reports
-/// pruned (every 5 minutes); on PostgreSQL the
+/// and aged-out sign-in throttling rows, form submissions, handled leak reports and
+/// usage older than 90 days pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
 /// expired); the leak-report worker (reported keys revoked); expiry reminders (every
 /// minute).
@@ -38,6 +39,9 @@ pub fn spawn(state: &AppState) {
             if let Err(e) = st.keys.flush_refused(&st.db, st.clock.now()).await {
                 tracing::warn!(error = %e, "auditing refused API requests failed");
             }
+            if let Err(e) = st.keys.flush_usage(&st.db, st.clock.now()).await {
+                tracing::warn!(error = %e, "writing API key usage failed (kept for the next try)");
+            }
             n += 1;
             if n % 12 == 0 {
                 st.keys.refusals().log_counts();
@@ -51,6 +55,9 @@ pub fn spawn(state: &AppState) {
                 }
                 if let Err(e) = app::core::keys::leaks::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning handled leak reports failed");
+                }
+                if let Err(e) = app::core::keys::usage::prune(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning API key usage failed");
                 }
             }
         }
@@ -76,11 +83,17 @@ pub fn spawn(state: &AppState) {
     tokio::spawn(app::core::keys::reminders::worker(state.core().clone()));
 }
 
-/// What must not be lost when the process stops: the uses noted since the last tick,
-/// and the refusals counted since the last log summary.
+/// What must not be lost when the process stops: the uses, refusals and usage noted
+/// since the last tick, and the refusals counted since the last log summary.
 pub async fn at_shutdown(state: &AppState) {
     state.keys.refusals().log_counts();
     if let Err(e) = state.keys.flush_last_used(&state.db).await {
         tracing::warn!(error = %e, "writing API key last-used times at shutdown failed");
+    }
+    if let Err(e) = state.keys.flush_refused(&state.db, state.clock.now()).await {
+        tracing::warn!(error = %e, "auditing refused API requests at shutdown failed");
+    }
+    if let Err(e) = state.keys.flush_usage(&state.db, state.clock.now()).await {
+        tracing::warn!(error = %e, "writing API key usage at shutdown failed");
     }
 }

@@ -814,6 +814,7 @@ pub fn KeyDetailPage() -> impl IntoView {
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
             <KeyFacts d=d.clone()/>
             <KeyManage d=d.clone() revoke roll edit/>
+            <super::usage::KeyUsageSection usage=d.usage.clone()/>
             <KeyHistory d/>
         }.into_any()/>
     }

@@ -15,6 +15,7 @@ use crate::error::AppError;
 use leptos::prelude::*;
 
 mod components;
+mod usage;
 
 pub use components::{AppDetailPage, AppsPage, KeyDetailPage, KeysPage};
 
@@ -49,6 +50,8 @@ pub struct KeyDetail {
     pub can_update: bool,
     pub can_revoke: bool,
     pub now: i64,
+    /// Requests per hour and per day, and the latest refusals.
+    pub usage: model::keys::KeyUsage,
 }
 
 /// Events a key's page shows from its history.
@@ -125,6 +128,8 @@ pub async fn get_key(key_id: String) -> Result<KeyDetail, AppError> {
         let now = st.clock.now();
         let key = crate::core::keys::visible_key(&st.db, now, p, &key_id).await?;
         let history = crate::core::keys::history(&st.db, now, p, &key_id, HISTORY_EVENTS).await?;
+        // Seen by whoever may see the key (checked just above by `visible_key`).
+        let usage = crate::core::keys::usage::of_key(&st.db, &key.key_id, now).await?;
         // The roles this key may be given: within the viewer's and its owner's.
         let owner = key.owner_id.unwrap_or(p.user_id());
         let roles = crate::core::keys::role_choices(&st.db, p, owner).await?;
@@ -135,6 +140,7 @@ pub async fn get_key(key_id: String) -> Result<KeyDetail, AppError> {
             can_update: p.has(P::ApiKeyUpdate),
             can_revoke: p.has(P::ApiKeyDelete),
             now,
+            usage,
         })
     })
 }

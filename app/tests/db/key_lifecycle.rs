@@ -107,10 +107,11 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         assert_eq!(cache.flush_last_used(&db).await.unwrap(), 0);
 
         // Refused requests are audited per key in batches, with counts per code.
+        let from: std::net::IpAddr = "198.51.100.7".parse().unwrap();
         for _ in 0..3 {
-            cache.refused(&info.key_id, "ip_not_allowed");
+            cache.refused(&info.key_id, "ip_not_allowed", from);
         }
-        cache.refused(&info.key_id, "insufficient_permissions");
+        cache.refused(&info.key_id, "insufficient_permissions", from);
         assert_eq!(cache.flush_refused(&db, now + 7).await.unwrap(), 1);
         assert_eq!(cache.flush_refused(&db, now + 8).await.unwrap(), 0);
         let (details,): (String,) =
@@ -121,6 +122,7 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
         let d: serde_json::Value = serde_json::from_str(&details).unwrap();
         assert_eq!(d["requests"], 4);
         assert_eq!(d["by_code"]["ip_not_allowed"], 3);
+        assert_eq!(d["addresses"], serde_json::json!(["198.51.100.7"]));
 
         // A Developer sees only their own keys; view_all sees all.
         let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
@@ -654,6 +656,171 @@ async fn a_short_lived_key_gets_only_the_reminder_its_lifetime_allows() {
 }
 
 /// A fresh Owner's services at `now` (a fixed clock), their principal, and an app.
+#[tokio::test]
+async fn usage_is_counted_in_memory_written_in_batches_and_summed_across_instances() {
+    on_both(|db| async move {
+        use app::core::keys::{self, usage, verify::Door};
+        let now = 1_800_001_234;
+        let hour = usage::hour_of(now);
+        assert_eq!(hour, 1_800_000_000);
+        let (core, p, app_id) = owner_with_app(&db, now).await;
+        let (info, secret) = new_key(&core, &p, app_id, "busy", None).await;
+        let (other, _) = new_key(&core, &p, app_id, "idle", None).await;
+        let ip: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+        // Two instances: two caches over one database.
+        let a = keys::cache::KeyCache::default();
+        let b = keys::cache::KeyCache::default();
+        let accept = |cache: &keys::cache::KeyCache, n: usize| {
+            let (db, cache, secret) = (db.clone(), cache.clone(), secret.clone());
+            async move {
+                for _ in 0..n {
+                    let k = keys::verify::verify(&db, &cache, Some(&secret), ip, now, Door::Server)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    k.accepted();
+                }
+            }
+        };
+        // Requests served by other threads count too (each thread has its own copy). The
+        // key is read into the cache here first: the threads need no database.
+        keys::verify::verify(&db, &a, Some(&secret), ip, now, Door::Server)
+            .await
+            .unwrap()
+            .unwrap();
+        let on_threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (db, cache, secret) = (db.clone(), a.clone(), secret.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async move {
+                        for _ in 0..4 {
+                            keys::verify::verify(&db, &cache, Some(&secret), ip, now, Door::Server)
+                                .await
+                                .unwrap()
+                                .unwrap()
+                                .accepted();
+                        }
+                    });
+                })
+            })
+            .collect();
+        for t in on_threads {
+            t.join().unwrap();
+        }
+        accept(&a, 5).await;
+        accept(&b, 7).await;
+        b.refused(&info.key_id, "ip_not_allowed", ip);
+        b.refused(&info.key_id, "ip_not_allowed", ip);
+        a.refused(&info.key_id, "insufficient_permissions", ip);
+        let count = |code: &'static str| {
+            let db = db.clone();
+            let key_id = info.key_id.clone();
+            async move {
+                let n: Option<(i64,)> = sqlx::query_as(
+                    "select requests from key_usage where key_id = $1 and hour = $2 and code = $3",
+                )
+                .bind(&key_id)
+                .bind(hour)
+                .bind(code)
+                .fetch_optional(&db.pool)
+                .await
+                .unwrap();
+                n.map(|(n,)| n)
+            }
+        };
+        // Nothing is written per request.
+        assert_eq!(count(usage::ACCEPTED).await, None);
+        // Both instances write their batch; the rows are the sums.
+        assert_eq!(a.flush_usage(&db, now).await.unwrap(), 2);
+        assert_eq!(b.flush_usage(&db, now + 5).await.unwrap(), 2);
+        assert_eq!(count(usage::ACCEPTED).await, Some(12 + 5 + 7));
+        assert_eq!(count("ip_not_allowed").await, Some(2));
+        assert_eq!(count("insufficient_permissions").await, Some(1));
+        // Counts are written once; the audit of refusals is separate and still to come.
+        assert_eq!(a.flush_usage(&db, now + 10).await.unwrap(), 0);
+        assert_eq!(b.flush_refused(&db, now + 10).await.unwrap(), 1);
+        assert_eq!(b.flush_usage(&db, now + 10).await.unwrap(), 0);
+        accept(&a, 1).await;
+        assert_eq!(a.flush_usage(&db, now + 15).await.unwrap(), 1);
+        assert_eq!(count(usage::ACCEPTED).await, Some(25));
+
+        // Read back per hour and per day, with the refusals that were audited.
+        let u = usage::of_key(&db, &info.key_id, now + 3600).await.unwrap();
+        assert_eq!(u.hours.len(), 48);
+        assert_eq!(u.days.len(), 90);
+        let last_hours: Vec<_> = u.hours[46..]
+            .iter()
+            .map(|b| (b.start, b.accepted, b.refused))
+            .collect();
+        assert_eq!(last_hours, [(hour, 25, 3), (hour + 3600, 0, 0)]);
+        assert_eq!(
+            u.hours[46].by_code,
+            [
+                ("insufficient_permissions".to_owned(), 1),
+                ("ip_not_allowed".to_owned(), 2)
+            ]
+        );
+        let today = u.days.last().unwrap();
+        assert_eq!((today.accepted, today.refused), (25, 3));
+        assert_eq!(u.recent_refusals.len(), 1);
+        assert_eq!(u.recent_refusals[0].addresses, ["192.0.2.10"]);
+        assert_eq!(u.recent_refusals[0].requests, 2);
+        // Another key's usage is its own.
+        let idle = usage::of_key(&db, &other.key_id, now).await.unwrap();
+        assert!(idle.hours.iter().all(|b| b.accepted + b.refused == 0));
+
+        // Kept 90 days, then pruned.
+        assert_eq!(usage::prune(&db, now + 89 * 86_400).await.unwrap(), 0);
+        assert_eq!(
+            usage::prune(&db, hour + 90 * 86_400 + 3600).await.unwrap(),
+            3
+        );
+        assert_eq!(count(usage::ACCEPTED).await, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn usage_a_failed_write_could_not_add_is_kept_for_the_next_flush() {
+    let t = TestDb::sqlite().await;
+    let db = t.db.clone();
+    use app::core::keys::{self, usage, verify::Door};
+    let now = 1_800_000_000;
+    let (core, p, app_id) = owner_with_app(&db, now).await;
+    let (info, secret) = new_key(&core, &p, app_id, "busy", None).await;
+    let cache = keys::cache::KeyCache::default();
+    let ip: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+    for _ in 0..3 {
+        keys::verify::verify(&db, &cache, Some(&secret), ip, now, Door::Server)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted();
+    }
+    sqlx::query("alter table key_usage rename to key_usage_away")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(cache.flush_usage(&db, now).await.is_err());
+    sqlx::query("alter table key_usage_away rename to key_usage")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(cache.flush_usage(&db, now).await.unwrap(), 1);
+    let (n,): (i64,) =
+        sqlx::query_as("select requests from key_usage where key_id = $1 and code = $2")
+            .bind(&info.key_id)
+            .bind(usage::ACCEPTED)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 3);
+    t.finish().await;
+}
+
 async fn owner_with_app(db: &Db, now: i64) -> (Core, Principal, i64) {
     let core = core_at(db, now);
     let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;

@@ -1,7 +1,11 @@
 //! The verification cache and what drops it (local changes and, on PostgreSQL, other
 //! instances' changes through LISTEN/NOTIFY).
 
-use super::{refusals::Refusals, verified::VerifiedKey};
+use super::{
+    refusals::Refusals,
+    usage::{self, Tallies, Tally},
+    verified::VerifiedKey,
+};
 use crate::{
     audit::{self, Event},
     infra::db::Db,
@@ -31,9 +35,13 @@ struct KeyCacheInner {
     entries: std::sync::RwLock<std::collections::HashMap<[u8; 32], CacheEntry, Hasher>>,
     /// Last use per key since the last flush: written to the database in batches.
     last_used: std::sync::Mutex<std::collections::HashMap<String, (i64, std::net::IpAddr)>>,
-    /// Refused requests per key and code since the last flush: audited as one row per
-    /// key per flush, never one per request.
-    refused: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+    /// Refused requests per key since the last flushes: audited as one row per key
+    /// per flush (never one per request), and added to the key's usage.
+    refused: std::sync::Mutex<std::collections::HashMap<String, KeyRefusals>>,
+    /// Accepted requests, one counter per copy of a key (see `usage`).
+    tallies: Tallies,
+    /// Usage counted but not yet written (kept when a write fails).
+    unwritten: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
     /// Allowances for refusals, per address and per key, and their log counts.
     refusals: Refusals,
 }
@@ -47,10 +55,24 @@ impl Default for KeyCacheInner {
             entries: Default::default(),
             last_used: Default::default(),
             refused: Default::default(),
+            tallies: Default::default(),
+            unwritten: Default::default(),
             refusals: Default::default(),
         }
     }
 }
+
+/// One key's refusals since the last flushes.
+#[derive(Debug, Default)]
+struct KeyRefusals {
+    /// Per code: (not yet audited, not yet added to usage).
+    by_code: std::collections::BTreeMap<&'static str, (u64, u64)>,
+    /// The first few distinct addresses since the last audit row.
+    addresses: Vec<std::net::IpAddr>,
+}
+
+/// Addresses kept per key per audited batch of refusals.
+const REFUSAL_ADDRESSES: usize = 5;
 
 const CACHE_MAX: usize = 100_000;
 const LOCAL_MAX: usize = 10_000;
@@ -103,46 +125,119 @@ impl KeyCache {
     }
 
     /// Counts a refused request of an identified key (revoked, expired, wrong address,
-    /// missing permission).
-    pub fn refused(&self, key_id: &str, code: &'static str) {
-        if let Ok(mut m) = self.inner.refused.lock() {
-            *m.entry((key_id.to_owned(), code)).or_insert(0) += 1;
+    /// missing permission) from `ip`, under the reason it was refused for.
+    pub fn refused(&self, key_id: &str, code: &'static str, ip: std::net::IpAddr) {
+        let Ok(mut m) = self.inner.refused.lock() else {
+            return;
+        };
+        // Looked up by reference first: a flood of one key's refusals allocates nothing.
+        let entry = match m.get_mut(key_id) {
+            Some(e) => e,
+            None => m.entry(key_id.to_owned()).or_default(),
+        };
+        let (audit, usage) = entry.by_code.entry(code).or_insert((0, 0));
+        *audit += 1;
+        *usage += 1;
+        if entry.addresses.len() < REFUSAL_ADDRESSES && !entry.addresses.contains(&ip) {
+            entry.addresses.push(ip);
         }
     }
 
+    /// A new accepted-request counter for a copy of `key_id` (see `usage`).
+    pub(super) fn new_tally(&self, key_id: &str) -> Arc<Tally> {
+        self.inner.tallies.new_tally(key_id)
+    }
+
     /// Audits the refusals counted since the last flush: one `api_key.refused` row per
-    /// key with the count per code. Returns the number of rows.
+    /// key with the count per code and the first few addresses. Returns the number of
+    /// rows.
     pub async fn flush_refused(&self, db: &Db, now: i64) -> Result<usize, sqlx::Error> {
-        let counts: std::collections::BTreeMap<(String, &'static str), u64> =
-            match self.inner.refused.lock() {
-                Ok(mut m) => std::mem::take(&mut *m),
-                Err(_) => return Ok(0),
-            };
-        let mut per_key: std::collections::BTreeMap<
+        let mut batch: Vec<(
             String,
             serde_json::Map<String, serde_json::Value>,
-        > = Default::default();
-        for ((key, code), n) in counts {
-            per_key
-                .entry(key)
-                .or_default()
-                .insert(code.to_owned(), n.into());
+            Vec<std::net::IpAddr>,
+        )> = Vec::new();
+        if let Ok(mut m) = self.inner.refused.lock() {
+            for (key_id, r) in m.iter_mut() {
+                let mut codes = serde_json::Map::new();
+                for (code, (audit, _)) in r.by_code.iter_mut() {
+                    if *audit > 0 {
+                        codes.insert((*code).to_owned(), (*audit).into());
+                        *audit = 0;
+                    }
+                }
+                if !codes.is_empty() {
+                    batch.push((key_id.clone(), codes, std::mem::take(&mut r.addresses)));
+                }
+            }
+            forget_counted(&mut m);
         }
-        let rows = per_key.len();
-        for (key_id, codes) in per_key {
+        let rows = batch.len();
+        for (key_id, codes, addresses) in batch {
             let total: u64 = codes.values().filter_map(|v| v.as_u64()).sum();
             let ev = Event {
                 actor: audit::Actor::Key(&key_id),
                 action: "api_key.refused",
                 target: Some(key_id.clone()),
-                ip: None,
+                ip: addresses.first().map(|ip| ip.to_string()),
                 user_agent: None,
                 outcome: audit::Outcome::Failure,
-                details: serde_json::json!({ "requests": total, "by_code": codes }),
+                details: serde_json::json!({
+                    "requests": total,
+                    "by_code": codes,
+                    "addresses": addresses.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
+                }),
             };
             audit::record(db, now, &ev).await?;
         }
         Ok(rows)
+    }
+
+    /// Adds the requests counted since the last flush (accepted, and refused by code)
+    /// to each key's usage for the hour of `now`, in one transaction; counts a failed
+    /// write could not add are kept for the next flush. Returns the number of rows
+    /// written.
+    pub async fn flush_usage(&self, db: &Db, now: i64) -> Result<usize, sqlx::Error> {
+        let accepted = self.inner.tallies.take();
+        let mut refused = Vec::new();
+        if let Ok(mut m) = self.inner.refused.lock() {
+            for (key_id, r) in m.iter_mut() {
+                for (code, (_, usage)) in r.by_code.iter_mut() {
+                    if *usage > 0 {
+                        refused.push((key_id.clone(), *code, std::mem::take(usage)));
+                    }
+                }
+            }
+            forget_counted(&mut m);
+        }
+        let rows: Vec<(String, &'static str, u64)> = {
+            let Ok(mut pending) = self.inner.unwritten.lock() else {
+                return Ok(0);
+            };
+            for (key_id, n) in accepted {
+                *pending.entry((key_id, usage::ACCEPTED)).or_insert(0) += n;
+            }
+            for (key_id, code, n) in refused {
+                *pending.entry((key_id, code)).or_insert(0) += n;
+            }
+            pending
+                .iter()
+                .map(|((k, c), n)| (k.clone(), *c, *n))
+                .collect()
+        };
+        usage::add(db, now, &rows).await?;
+        // Written: take off what was written (more may have been added meanwhile).
+        if let Ok(mut pending) = self.inner.unwritten.lock() {
+            for (key_id, code, n) in &rows {
+                if let Some(left) = pending.get_mut(&(key_id.clone(), *code)) {
+                    *left -= n;
+                    if *left == 0 {
+                        pending.remove(&(key_id.clone(), *code));
+                    }
+                }
+            }
+        }
+        Ok(rows.len())
     }
 
     /// Writes the uses noted since the last flush in one transaction (never a write per
@@ -197,7 +292,7 @@ impl KeyCache {
         };
         // Unknown keys stay in the shared map only; a known one gets this thread's copy.
         Some(shared.map(|k| {
-            let mine = Arc::new(k.copy_for_thread());
+            let mine = Arc::new(k.copy_for_thread(self.new_tally(&k.key_id)));
             LOCAL.with_borrow_mut(|m| {
                 if m.len() >= LOCAL_MAX {
                     m.clear();
@@ -231,6 +326,11 @@ impl KeyCache {
             map.insert(digest, (gen, v));
         }
     }
+}
+
+/// Drops the keys whose refusals are all audited and added to usage.
+fn forget_counted(m: &mut std::collections::HashMap<String, KeyRefusals>) {
+    m.retain(|_, r| r.by_code.values().any(|(a, u)| *a > 0 || *u > 0));
 }
 
 /// PostgreSQL: drops `cache` whenever another instance (or anyone) changes what a

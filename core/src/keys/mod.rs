@@ -16,6 +16,7 @@ pub mod leaks;
 pub mod refusals;
 pub mod reminders;
 pub mod scan;
+pub mod usage;
 pub mod verified;
 pub mod verify;
 

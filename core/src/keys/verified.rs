@@ -4,6 +4,7 @@
 use crate::access::Principal;
 use ipnet::IpNet;
 use model::roles::Permission;
+use std::sync::Arc;
 
 /// Why a request's key is refused, before any permission check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +71,13 @@ pub struct VerifiedKey {
     pub whoami: std::sync::OnceLock<bytes::Bytes>,
     /// The second of the last use noted (see `KeyCache::touch`).
     pub last_touched: std::sync::atomic::AtomicI64,
+    /// This copy's count of accepted requests (see `usage`).
+    pub tally: Arc<super::usage::Tally>,
 }
 
 impl VerifiedKey {
     /// A copy with its own rendered body and use marker (see `LOCAL`).
-    pub(super) fn copy_for_thread(&self) -> Self {
+    pub(super) fn copy_for_thread(&self, tally: Arc<super::usage::Tally>) -> Self {
         Self {
             key_id: self.key_id.clone(),
             kind: self.kind.clone(),
@@ -95,7 +98,14 @@ impl VerifiedKey {
             last_touched: std::sync::atomic::AtomicI64::new(
                 self.last_touched.load(std::sync::atomic::Ordering::Relaxed),
             ),
+            tally,
         }
+    }
+
+    /// Counts a request this key was let through for (after its permission check):
+    /// one add to a counter only this thread writes.
+    pub fn accepted(&self) {
+        self.tally.add();
     }
 
     /// Revoked, or expired at `now` (a key whose expiry is T works at T−1 s and is

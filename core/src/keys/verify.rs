@@ -4,7 +4,8 @@
 //!
 //! A made-up or mistyped key is refused on its checksum alone, before any database work;
 //! a known key is read from the cache ([`KeyCache`]) when it can be. Refusals of a known
-//! key are counted per key (audited in batches by `KeyCache::flush_refused`); a use is
+//! key are counted per key (audited in batches by `KeyCache::flush_refused`, and added to
+//! the key's usage by `KeyCache::flush_usage`); a use is
 //! noted at most once a second per key (`KeyCache::touch`).
 
 use super::{
@@ -79,7 +80,7 @@ pub async fn verify(
         }
     });
     if let Some(r) = refusal {
-        cache.refused(&key.key_id, r.code());
+        cache.refused(&key.key_id, r.code(), ip);
         return Ok(Err(refuse(Some(&key.key_id), r)));
     }
     cache.touch(&key, now, ip);
@@ -158,6 +159,7 @@ async fn load(
                 _ => Default::default(),
             };
             let parse = |t: &str| t.lines().filter_map(parse_cidr).collect::<Vec<_>>();
+            let tally = cache.new_tally(&key_id);
             Some(Arc::new(VerifiedKey {
                 key_id,
                 kind,
@@ -177,6 +179,7 @@ async fn load(
                 permissions,
                 whoami: std::sync::OnceLock::new(),
                 last_touched: std::sync::atomic::AtomicI64::new(0),
+                tally,
             }))
         }
     };

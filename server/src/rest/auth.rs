@@ -258,7 +258,7 @@ impl Api {
     /// 403 `insufficient_permissions` naming `perm`, counted against the key.
     fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
         let keys = &self.state.keys;
-        keys.refused(key_id, "insufficient_permissions");
+        keys.refused(key_id, "insufficient_permissions", self.ip);
         // Counted like every refusal: past the allowance, 429.
         let code = "insufficient_permissions";
         if let Some(wait) = keys.refusals().count(self.ip, Some(key_id), code) {
@@ -376,6 +376,7 @@ impl<N: Need> FromRequestParts<AppState> for Authed<N> {
                 return Err(api.lacks(&key.key_id, *first));
             }
         }
+        key.accepted();
         Ok(Self {
             api,
             key,
@@ -397,6 +398,7 @@ impl FromRequestParts<AppState> for AnyKey {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let api = Api::from_request_parts(parts, state).await?;
         let key = api.verify(Door::Sdk).await?;
+        key.accepted();
         Ok(Self { api, key })
     }
 }

@@ -1,7 +1,7 @@
 //! A key's page: every field and its history for whoever may see the key, nobody else;
 //! its own allow-list edited there (and through the REST API) and enforced at once.
 
-use super::access::{make_app, make_key, make_user, pairs, post_fn};
+use super::access::{make_app, make_key, make_role, make_user, pairs, post_fn};
 use super::*;
 use serde_json::Value;
 
@@ -176,4 +176,124 @@ async fn a_key_page_shows_its_history_to_who_may_see_the_key_and_edits_its_allow
         assert_eq!(r.status(), 409);
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_key_page_shows_its_usage_per_hour_and_day_with_its_refusals() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    // A key whose role holds nothing: whoami works, sending a message does not.
+    let nothing = make_role(&s, &owner, "Nothing", &[]).await;
+    let secret = make_key(&s, &owner, app, nothing).await;
+    let whoami = || {
+        client()
+            .get(s.url("/api/v1/whoami"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(whoami().await.unwrap().status(), 200);
+    }
+    let me: Value = whoami().await.unwrap().json().await.unwrap();
+    let key_id = me["key_id"].as_str().unwrap().to_owned();
+    let r = client()
+        .post(s.url("/api/v1/messages"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({"channel": "email", "to": ["a@example.com"], "subject": "s", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Then only from elsewhere: refused from here, counted under its code.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/keys/update",
+        &pairs(&[
+            ("key_id", &key_id),
+            ("name", "test key"),
+            ("role_id", &nothing.to_string()),
+            ("networks", "203.0.113.0/24"),
+            ("set_networks", "yes"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    for _ in 0..2 {
+        assert_eq!(whoami().await.unwrap().status(), 403);
+    }
+    // Written in batches every few seconds, never per request.
+    let mut usage = Value::Null;
+    for _ in 0..40 {
+        let d: Value = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/get",
+            &pairs(&[("key_id", &key_id)]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        usage = d["usage"].clone();
+        let hour = &usage["hours"][47];
+        if hour["accepted"] == 4 && hour["refused"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let hour = &usage["hours"][47];
+    assert_eq!(hour["accepted"], 4, "{usage}");
+    let by_code: Vec<(String, u64)> = serde_json::from_value(hour["by_code"].clone()).unwrap();
+    assert!(
+        by_code.contains(&("ip_not_allowed".to_owned(), 2)),
+        "{by_code:?}"
+    );
+    assert!(
+        by_code.contains(&("insufficient_permissions".to_owned(), 1)),
+        "{by_code:?}"
+    );
+    assert_eq!(usage["hours"].as_array().unwrap().len(), 48);
+    assert_eq!(usage["days"].as_array().unwrap().len(), 90);
+    assert_eq!(usage["days"][89]["accepted"], 4);
+    // The refusals' batch names where they came from.
+    let mut refusals = usage["recent_refusals"].clone();
+    for _ in 0..20 {
+        if refusals.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let d: Value = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/get",
+            &pairs(&[("key_id", &key_id)]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        refusals = d["usage"]["recent_refusals"].clone();
+    }
+    assert_eq!(refusals[0]["addresses"][0], "127.0.0.1", "{refusals}");
+
+    // The page draws it (server-rendered SVG) with the numbers in a table behind it.
+    let html = client()
+        .get(s.url(&format!("/keys/{key_id}")))
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"id="usage-hours""#) && html.contains(r#"id="usage-days""#));
+    assert!(html.contains("<svg") && html.contains(r#"class="bar-ok""#));
+    assert!(
+        html.contains("4 accepted"),
+        "the summary says what the bars show"
+    );
+    assert!(html.contains("ip_not_allowed 2"));
+    assert!(html.contains("Show the hours as a table"));
 }

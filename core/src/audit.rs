@@ -198,6 +198,7 @@ pub async fn record_in(
         .bind(hash)
         .execute(&mut *tx)
         .await?;
+    crate::infra::metrics::audited(ev.action, matches!(ev.outcome, Outcome::Success));
     Ok(())
 }
 

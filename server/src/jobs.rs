@@ -42,6 +42,7 @@ pub fn spawn(state: &AppState) {
             if let Err(e) = st.keys.flush_usage(&st.db, st.clock.now()).await {
                 tracing::warn!(error = %e, "writing API key usage failed (kept for the next try)");
             }
+            crate::http::metrics::upkeep();
             n += 1;
             if n % 12 == 0 {
                 st.keys.refusals().log_counts();

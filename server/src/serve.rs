@@ -7,6 +7,9 @@ use leptos::config::LeptosOptions;
 use std::{net::SocketAddr, path::Path};
 
 pub async fn serve(config: Config) -> Result<(), CliError> {
+    // Before anything is counted: the domain's counters keep the handles they get first.
+    crate::http::metrics::install(crate::http::router::route_templates())
+        .map_err(|e| CliError::Message(format!("metrics: {e}")))?;
     let db = open_db(&config).await?;
     let master_key = load_master_key(&config.master_key)?;
     if app::core::identity::users::count(&db)

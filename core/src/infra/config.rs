@@ -66,6 +66,9 @@ pub struct Config {
     /// `KEYWARD_OUTBOUND_PROXY`: the only proxy webhooks (and other outbound HTTP) go
     /// through; the environment's `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are ignored.
     pub outbound_proxy: Option<Secret<String>>,
+    /// `KEYWARD_METRICS_TOKEN`: the bearer token `/metrics` asks for; unset, `/metrics`
+    /// answers loopback clients only.
+    pub metrics_token: Option<Secret<String>>,
     /// Unknown `KEYWARD_*` variables (likely typos), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -89,6 +92,8 @@ const KNOWN_KEYS: &[&str] = &[
     "max_body_bytes",
     "delivery_timeout_seconds",
     "outbound_proxy",
+    "metrics_token",
+    "metrics_token_file",
 ];
 
 /// `KEYWARD_*` variables read elsewhere (config file path, log filter).
@@ -137,6 +142,8 @@ struct Raw {
     max_body_bytes: Option<StringOrNumber>,
     delivery_timeout_seconds: Option<StringOrNumber>,
     outbound_proxy: Option<String>,
+    metrics_token: Option<String>,
+    metrics_token_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,7 +378,24 @@ impl Config {
             }
         };
 
+        let metrics_token = secret_or_file(
+            "KEYWARD_METRICS_TOKEN",
+            raw.metrics_token,
+            raw.metrics_token_file,
+        )?;
+        if let Some(t) = &metrics_token {
+            // Sent in a header by a scraper's configuration: printable ASCII, no spaces,
+            // long enough not to be guessed.
+            if t.len() < 16 || t.len() > 512 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(err(
+                    "KEYWARD_METRICS_TOKEN",
+                    "expected 16 to 512 printable characters without spaces; generate one with `openssl rand -hex 32`",
+                ));
+            }
+        }
+
         Ok(Self {
+            metrics_token: metrics_token.map(Secret::new),
             outbound_proxy,
             listen,
             database_url: Secret::new(database_url),
@@ -593,6 +617,19 @@ mod tests {
         assert_eq!(
             c.outbound_proxy.map(|p| p.expose().clone()).as_deref(),
             Some("http://proxy.internal:3128")
+        );
+        for bad in [
+            "short",
+            "has a space in it somewhere",
+            "tab\tinside-a-long-token",
+        ] {
+            let e = load(&[("KEYWARD_METRICS_TOKEN", bad)]).unwrap_err();
+            assert_eq!(e.var, "KEYWARD_METRICS_TOKEN");
+        }
+        let c = load(&[("KEYWARD_METRICS_TOKEN", "0123456789abcdef0123")]).unwrap();
+        assert_eq!(
+            c.metrics_token.map(|t| t.expose().clone()).as_deref(),
+            Some("0123456789abcdef0123")
         );
         let c = load(&[("KEYWARD_LISTN", "1")]).unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod mail;
+pub mod metrics;
 pub mod outbound;
 pub mod password;
 pub mod session_store;

@@ -37,6 +37,25 @@ pub async fn verify(
     now: i64,
     door: Door,
 ) -> Result<Result<Arc<VerifiedKey>, Refusal>, sqlx::Error> {
+    let verdict = check(db, cache, secret, ip, now, door).await;
+    if let Ok(v) = &verdict {
+        crate::infra::metrics::KEY_VERIFICATIONS.count(match v {
+            Ok(_) => "ok",
+            Err(r) => r.code(),
+        });
+    }
+    verdict
+}
+
+/// [`verify`] without its count.
+async fn check(
+    db: &Db,
+    cache: &KeyCache,
+    secret: Option<&str>,
+    ip: IpAddr,
+    now: i64,
+    door: Door,
+) -> Result<Result<Arc<VerifiedKey>, Refusal>, sqlx::Error> {
     let limits = cache.refusals();
     // Every refusal counts against the address (and a known key); past the allowance
     // the answer is `RateLimited` instead (see `refusals`).
@@ -54,7 +73,9 @@ pub async fn verify(
         return Ok(Err(refuse(None, Refusal::Invalid)));
     }
     let digest = format::digest(secret);
-    let found = match cache.get(&digest) {
+    let cached = cache.get(&digest);
+    crate::infra::metrics::KEY_CACHE.count(if cached.is_some() { "hit" } else { "miss" });
+    let found = match cached {
         Some(hit) => hit,
         None => {
             // An address over its allowance gets no database work, except to read again

@@ -283,6 +283,10 @@ pub async fn finish(
         ),
         Err(f) => ("failed", None, Some(f.error.as_str()), "message.failed"),
     };
+    crate::infra::metrics::DELIVERIES.count(match status {
+        "queued" => "retry",
+        other => other,
+    });
     let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
         "update messages set status = $3, next_attempt_at = $4, last_error = $5, lease_until = null, \
@@ -351,6 +355,23 @@ pub async fn worker(st: Core) {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
+}
+
+/// Messages waiting, per status (`pending_approval`, `queued`, `sending`), zeros
+/// included: the outbox's depth for `/metrics`.
+pub async fn outbox_depth(db: &Db) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select status, count(*) from messages where status in ('pending_approval', 'queued', 'sending') group by status",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(["pending_approval", "queued", "sending"]
+        .into_iter()
+        .map(|s| {
+            let n = rows.iter().find(|(r, _)| r == s).map_or(0, |(_, n)| *n);
+            (s, n)
+        })
+        .collect())
 }
 
 #[cfg(test)]

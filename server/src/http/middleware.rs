@@ -45,6 +45,7 @@ fn never_a_page(path: &str) -> bool {
     path.starts_with("/api/v1/")
         || path == "/healthz"
         || path == "/readyz"
+        || path == super::metrics::PATH
         || path.starts_with(STATIC_PREFIX)
 }
 
@@ -85,6 +86,10 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     let request_id = RequestId::random();
     req.extensions_mut().insert(request_id);
     let path = req.uri().path();
+    // `/metrics` counts every answer by its route template (taken now: the request is
+    // handed on below).
+    let route = super::metrics::route_of(path);
+    let method = route.map(|_| (req.method().clone(), std::time::Instant::now()));
     let is_static = path.starts_with(STATIC_PREFIX);
     let api = path.starts_with("/api/");
     let page = !never_a_page(path);
@@ -189,6 +194,9 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
+    }
+    if let (Some(route), Some((method, started))) = (route, method) {
+        super::metrics::record(route, &method, res.status(), started.elapsed());
     }
     res
 }

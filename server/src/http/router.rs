@@ -71,6 +71,7 @@ pub fn build(
         .merge(rest::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(super::metrics::PATH, get(super::metrics::serve))
         .merge(super::bundle::router(&pkg_dir))
         .merge(panel)
         .with_state(state.clone());
@@ -82,6 +83,26 @@ pub fn build(
     // of what the client accepts (gzip), decided on the finished answer's headers.
     let app = from_fn_with_state(state, middleware::security).layer(routes);
     CompressWhenAsked::new(app)
+}
+
+/// Every path template the router serves (pages, server functions, REST routes, the
+/// probes, `/metrics` and the static bundle): the routes `/metrics` counts requests by.
+pub fn route_templates() -> Vec<String> {
+    let mut out: Vec<String> = listing()
+        .iter()
+        .filter_map(|line| line.split(' ').nth(2).map(str::to_owned))
+        .collect();
+    out.extend(
+        [
+            "/healthz",
+            "/readyz",
+            super::metrics::PATH,
+            "/favicon.ico",
+            "/pkg/{*file}",
+        ]
+        .map(str::to_owned),
+    );
+    out
 }
 
 /// Every panel page, server function and REST route, one per line: `page GET /path`,

@@ -259,6 +259,7 @@ impl Api {
     fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
         let keys = &self.state.keys;
         keys.refused(key_id, "insufficient_permissions", self.ip);
+        app::core::infra::metrics::KEY_VERIFICATIONS.count("insufficient_permissions");
         // Counted like every refusal: past the allowance, 429.
         let code = "insufficient_permissions";
         if let Some(wait) = keys.refusals().count(self.ip, Some(key_id), code) {

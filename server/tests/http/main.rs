@@ -14,6 +14,7 @@ mod health;
 mod key_page;
 mod leaks;
 mod messages;
+mod metrics;
 mod overview;
 mod panel_security;
 mod privilege;

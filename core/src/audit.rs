@@ -8,6 +8,7 @@
 use crate::infra::db::Db;
 use sha2::{Digest, Sha256};
 
+pub mod alerts;
 pub mod read;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +216,7 @@ pub const AUTH_FAILURES: &[&str] = &[
     "auth.code_failed",
     "auth.password_check",
     "api_key.refused",
+    "auth.alert",
 ];
 
 /// A failed-authentication event, as the overview lists it.

@@ -14,12 +14,13 @@ use crate::{
 use ipnet::IpNet;
 use model::error::AppError;
 use model::roles::Permission;
-use model::settings::{KeySettings, MessageSettings, SecuritySettings};
+use model::settings::{AlertSettings, KeySettings, MessageSettings, SecuritySettings};
 use std::net::IpAddr;
 
 const SECURITY: &str = "security";
 const KEYS: &str = "keys";
 const MESSAGES: &str = "messages";
+const ALERTS: &str = "alerts";
 const MAX_LINES: usize = 500;
 
 /// The security settings now: the saved ones, else (never saved) the defaults, with
@@ -288,6 +289,65 @@ async fn load<T: serde::de::DeserializeOwned + Default>(
 /// Settings > Keys now (defaults when never saved).
 pub async fn keys(db: &Db) -> Result<KeySettings, sqlx::Error> {
     load(db, KEYS).await
+}
+
+/// Settings > Alerts now (defaults when never saved).
+pub async fn alerts(db: &Db) -> Result<AlertSettings, sqlx::Error> {
+    load(db, ALERTS).await
+}
+
+/// Validates Settings > Alerts as typed.
+pub fn parse_alerts(
+    key_refusals: u32,
+    key_window_minutes: u32,
+    sign_in_failures: u32,
+    sign_in_window_minutes: u32,
+) -> Result<AlertSettings, AppError> {
+    Ok(AlertSettings {
+        key_refusals: range(
+            "key_refusals",
+            "The refused requests",
+            key_refusals,
+            0,
+            1_000_000,
+        )?,
+        key_window_minutes: range(
+            "key_window_minutes",
+            "The window",
+            key_window_minutes,
+            1,
+            1440,
+        )?,
+        sign_in_failures: range(
+            "sign_in_failures",
+            "The failed sign-ins",
+            sign_in_failures,
+            0,
+            10_000,
+        )?,
+        sign_in_window_minutes: range(
+            "sign_in_window_minutes",
+            "The window",
+            sign_in_window_minutes,
+            1,
+            1440,
+        )?,
+    })
+}
+
+pub async fn save_alerts(
+    cx: &Ctx<'_>,
+    grant: &Grant<'_>,
+    new: &AlertSettings,
+) -> Result<(), AppError> {
+    let old = alerts(&cx.st.db).await?;
+    let change = Change {
+        row: ALERTS,
+        label: "alerts",
+        old: &old,
+        new,
+    };
+    store(cx, grant, change).await
 }
 
 /// Settings > Messages now (defaults when never saved).

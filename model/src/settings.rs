@@ -61,6 +61,36 @@ impl Default for KeySettings {
     }
 }
 
+/// Settings > Alerts: failed authentication past a threshold within a window sends one
+/// alert (email and an `auth.alert` event) per subject per window. A threshold of 0
+/// turns that alert off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertSettings {
+    /// Refused requests of one key within `key_window_minutes`.
+    pub key_refusals: u32,
+    pub key_window_minutes: u32,
+    /// Failed sign-in steps (wrong password, wrong code) of one account within
+    /// `sign_in_window_minutes`.
+    pub sign_in_failures: u32,
+    pub sign_in_window_minutes: u32,
+}
+
+impl Default for AlertSettings {
+    /// 100 refused requests of a key in 10 minutes: a client that lost its allow-list
+    /// entry or a scanner trying a leaked revoked key, not a user's typo. 10 failed
+    /// sign-in steps of an account in 15 minutes: more than someone who forgot their
+    /// password tries, fewer than any guessing attack makes.
+    fn default() -> Self {
+        Self {
+            key_refusals: 100,
+            key_window_minutes: 10,
+            sign_in_failures: 10,
+            sign_in_window_minutes: 15,
+        }
+    }
+}
+
 /// Settings > Messages: the four-eyes rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -36,8 +36,22 @@ pub fn spawn(state: &AppState) {
             if let Err(e) = st.keys.flush_last_used(&st.db).await {
                 tracing::warn!(error = %e, "writing API key last-used times failed");
             }
-            if let Err(e) = st.keys.flush_refused(&st.db, st.clock.now()).await {
-                tracing::warn!(error = %e, "auditing refused API requests failed");
+            match st.keys.flush_refused(&st.db, st.clock.now()).await {
+                Ok(batches) => {
+                    for b in batches {
+                        let alert = app::core::audit::alerts::key_refused(
+                            st.core(),
+                            st.clock.now(),
+                            &b.key_id,
+                            b.requests,
+                            b.first_address,
+                        );
+                        if let Err(e) = alert.await {
+                            tracing::warn!(error = %e, "counting refused requests for alerts failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "auditing refused API requests failed"),
             }
             if let Err(e) = st.keys.flush_usage(&st.db, st.clock.now()).await {
                 tracing::warn!(error = %e, "writing API key usage failed (kept for the next try)");
@@ -59,6 +73,9 @@ pub fn spawn(state: &AppState) {
                 }
                 if let Err(e) = app::core::keys::usage::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning API key usage failed");
+                }
+                if let Err(e) = app::core::audit::alerts::prune(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning alert counts failed");
                 }
             }
         }

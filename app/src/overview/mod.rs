@@ -133,6 +133,24 @@ fn alerts(rows: Vec<crate::core::audit::FailureRow>) -> Alerts {
                     .unwrap_or_default();
                 ("API key requests refused", by_code)
             }
+            "auth.alert" => {
+                let what = match details["reason"].as_str() {
+                    Some("key_refusals") => "Alert sent: a key refused past the threshold",
+                    Some("sign_in_failures") => "Alert sent: failed sign-ins past the threshold",
+                    _ => "Alert sent",
+                };
+                let detail = match (
+                    details["count"].as_i64(),
+                    details["window_minutes"].as_i64(),
+                ) {
+                    (Some(n), Some(m)) => format!("{n} within {m} minutes"),
+                    _ => details["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .replace('_', " "),
+                };
+                (what, detail)
+            }
             action => {
                 failed_sign_ins += 1;
                 let what = match action {

@@ -1,4 +1,4 @@
-use super::{GeneralView, SaveGeneral, SaveKeys, SaveMessages};
+use super::{GeneralView, SaveAlerts, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
 use crate::shell_ui::{ActionResult, Page};
 use leptos::prelude::*;
@@ -8,6 +8,7 @@ pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveGeneral>::new();
     let save_keys = ServerAction::<SaveKeys>::new();
     let save_messages = ServerAction::<SaveMessages>::new();
+    let save_alerts = ServerAction::<SaveAlerts>::new();
     let me = Resource::new(|| (), |_| get_me());
     let view_data = Resource::new(
         move || {
@@ -15,6 +16,7 @@ pub fn SettingsPage() -> impl IntoView {
                 save.version().get(),
                 save_keys.version().get(),
                 save_messages.version().get(),
+                save_alerts.version().get(),
             )
         },
         |_| super::get_general(),
@@ -24,7 +26,8 @@ pub fn SettingsPage() -> impl IntoView {
                     <h1>"Settings"</h1>
                     <General data=data.clone() save/>
                     <Keys data=data.clone() save_keys/>
-                    <Messages data save_messages/>
+                    <Messages data=data.clone() save_messages/>
+                    <Alerts data save_alerts/>
                 }.into_any()/>
     }
 }
@@ -179,6 +182,29 @@ fn Messages(data: GeneralView, save_messages: ServerAction<SaveMessages>) -> imp
                     <input id="messages-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
                 </div>
                 <button type="submit" class="btn btn-primary">"Save message settings"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Alerts(data: GeneralView, save_alerts: ServerAction<SaveAlerts>) -> impl IntoView {
+    let a = data.alerts;
+    view! {
+        <section class="card" aria-labelledby="alerts-settings-title">
+            <h2 id="alerts-settings-title">"Alerts"</h2>
+            <p class="muted">"Past a threshold within a window, one email goes to the key's owner (or the account) and to every Owner and Admin, and the overview lists it; at most once per key or account per window. 0 turns an alert off."</p>
+            <ActionResult action=save_alerts ok=|_: &()| "Alert settings saved.".to_owned()/>
+            <ActionForm action=save_alerts>
+                <NumberField id="key_refusals" label="Refused requests of one key" hint="Revoked, expired, from an address not allowed, or lacking a permission." value=a.key_refusals min=0 max=1_000_000/>
+                <NumberField id="key_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.key_window_minutes min=1 max=1440/>
+                <NumberField id="sign_in_failures" label="Failed sign-in steps of one account" hint="Wrong passwords and wrong codes, from any address." value=a.sign_in_failures min=0 max=10_000/>
+                <NumberField id="sign_in_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.sign_in_window_minutes min=1 max=1440/>
+                <div class="field">
+                    <label for="alerts-sudo-password">"Your password (if asked)"</label>
+                    <input id="alerts-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
+                </div>
+                <button type="submit" class="btn btn-primary">"Save alert settings"</button>
             </ActionForm>
         </section>
     }

@@ -14,7 +14,9 @@ mod components;
 
 pub use components::SettingsPage;
 
-pub use model::settings::{KeySettings, MessageSettings, SecurityForm, SecuritySettings};
+pub use model::settings::{
+    AlertSettings, KeySettings, MessageSettings, SecurityForm, SecuritySettings,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralView {
@@ -25,6 +27,7 @@ pub struct GeneralView {
     pub needs_password: bool,
     pub keys: KeySettings,
     pub messages: MessageSettings,
+    pub alerts: AlertSettings,
     /// Every app (id, name), for the per-app approval overrides.
     pub apps: Vec<(i64, String)>,
 }
@@ -40,6 +43,7 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
             Ok(GeneralView {
                 keys: crate::core::settings::keys(db).await?,
                 messages: crate::core::settings::messages(db).await?,
+                alerts: crate::core::settings::alerts(db).await?,
                 apps: crate::core::keys::apps::list_apps(db)
                     .await?
                     .into_iter()
@@ -86,6 +90,29 @@ pub async fn save_keys(
             )?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             crate::core::settings::save_keys(&ctx.cx(), &grant, &new).await
+        }
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "settings/alerts/save")]
+pub async fn save_alerts(
+    key_refusals: u32,
+    key_window_minutes: u32,
+    sign_in_failures: u32,
+    sign_in_window_minutes: u32,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
+    crate::guarded!(
+        crate::roles::Permission::SettingsManage,
+        |ctx, grant| async {
+            let new = crate::core::settings::parse_alerts(
+                key_refusals,
+                key_window_minutes,
+                sign_in_failures,
+                sign_in_window_minutes,
+            )?;
+            crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
+            crate::core::settings::save_alerts(&ctx.cx(), &grant, &new).await
         }
     )
 }

@@ -112,8 +112,8 @@ async fn keys_expire_on_the_second_and_rolls_end_at_the_deadline() {
             cache.refused(&info.key_id, "ip_not_allowed", from);
         }
         cache.refused(&info.key_id, "insufficient_permissions", from);
-        assert_eq!(cache.flush_refused(&db, now + 7).await.unwrap(), 1);
-        assert_eq!(cache.flush_refused(&db, now + 8).await.unwrap(), 0);
+        assert_eq!(cache.flush_refused(&db, now + 7).await.unwrap().len(), 1);
+        assert!(cache.flush_refused(&db, now + 8).await.unwrap().is_empty());
         let (details,): (String,) =
             sqlx::query_as("select details from audit_events where action = 'api_key.refused'")
                 .fetch_one(&db.pool)
@@ -741,7 +741,7 @@ async fn usage_is_counted_in_memory_written_in_batches_and_summed_across_instanc
         assert_eq!(count("insufficient_permissions").await, Some(1));
         // Counts are written once; the audit of refusals is separate and still to come.
         assert_eq!(a.flush_usage(&db, now + 10).await.unwrap(), 0);
-        assert_eq!(b.flush_refused(&db, now + 10).await.unwrap(), 1);
+        assert_eq!(b.flush_refused(&db, now + 10).await.unwrap().len(), 1);
         assert_eq!(b.flush_usage(&db, now + 10).await.unwrap(), 0);
         accept(&a, 1).await;
         assert_eq!(a.flush_usage(&db, now + 15).await.unwrap(), 1);
@@ -819,6 +819,72 @@ async fn usage_a_failed_write_could_not_add_is_kept_for_the_next_flush() {
             .unwrap();
     assert_eq!(n, 3);
     t.finish().await;
+}
+
+#[tokio::test]
+async fn an_alert_goes_once_per_window_however_many_instances_count() {
+    on_both(|db| async move {
+        use app::core::audit::alerts;
+        // Defaults: 100 refusals of a key in 10 minutes; 10 failed sign-ins in 15.
+        let now = 1_800_000_005; // 5 s into a 10-minute window
+        let (core, _p, app_id) = owner_with_app(&db, now).await;
+        let (info, _) = new_key(&core, &_p, app_id, "busy", None).await;
+        let alerts_sent = |target: String| {
+            let db = db.clone();
+            async move {
+                let (n,): (i64,) = sqlx::query_as(
+                    "select count(*) from audit_events where action = 'auth.alert' and target = $1",
+                )
+                .bind(&target)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+                n
+            }
+        };
+        // Two instances add their batches at once: one of them crosses 100.
+        let k = &info.key_id;
+        let from = || Some("192.0.2.1".to_owned());
+        let (a, b) = tokio::join!(
+            alerts::key_refused(&core, now, k, 60, from()),
+            alerts::key_refused(&core, now + 1, k, 60, from())
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(alerts_sent(k.clone()).await, 1);
+        alerts::key_refused(&core, now + 2, k, 500, from())
+            .await
+            .unwrap();
+        assert_eq!(alerts_sent(k.clone()).await, 1, "once per window");
+        // The next window starts counting again.
+        alerts::key_refused(&core, now + 600, k, 99, from())
+            .await
+            .unwrap();
+        assert_eq!(alerts_sent(k.clone()).await, 1);
+        alerts::key_refused(&core, now + 601, k, 1, from())
+            .await
+            .unwrap();
+        assert_eq!(alerts_sent(k.clone()).await, 2);
+
+        // Failed sign-ins of one account: the tenth sends it.
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        let o = Origin::default();
+        for i in 0..12 {
+            alerts::sign_in_failed(&core, now + i, &o, dev, "dev@example.com")
+                .await
+                .unwrap();
+            let expected = i64::from(i >= 9);
+            assert_eq!(
+                alerts_sent("dev@example.com".into()).await,
+                expected,
+                "after {}",
+                i + 1
+            );
+        }
+        // Counts are pruned after two days.
+        assert!(alerts::prune(&db, now + 3 * 86_400).await.unwrap() >= 3);
+    })
+    .await;
 }
 
 async fn owner_with_app(db: &Db, now: i64) -> (Core, Principal, i64) {

@@ -37,6 +37,24 @@ pub enum AccountEvent {
         name: String,
         owner: Option<String>,
     },
+    /// Settings > Alerts: a key refused `count` times within `minutes`; `owner` as for
+    /// `KeyLeaked`.
+    KeyRefusals {
+        key_id: String,
+        name: String,
+        owner: Option<String>,
+        count: i64,
+        minutes: u32,
+        link: String,
+    },
+    /// Settings > Alerts: `count` failed sign-in steps of an account within `minutes`;
+    /// `account`: whose, when the mail goes to an administrator rather than to them.
+    SignInFailures {
+        account: Option<String>,
+        count: i64,
+        minutes: u32,
+        link: String,
+    },
 }
 
 impl AccountEvent {
@@ -52,6 +70,8 @@ impl AccountEvent {
                 "Someone who knows your password is trying to sign in"
             }
             Self::KeyLeaked { .. } => "An API key was reported as leaked and revoked",
+            Self::KeyRefusals { .. } => "Alert: an API key is being refused",
+            Self::SignInFailures { .. } => "Alert: repeated failed sign-ins",
         }
     }
 
@@ -80,6 +100,22 @@ impl AccountEvent {
             Self::SecondStepFailures { failures } => format!(
                 "Your password was entered correctly, then {failures} wrong sign-in codes followed. Further tries are now slowed down."
             ),
+            Self::KeyRefusals { key_id, name, owner, count, minutes, link } => {
+                let whose = owner
+                    .as_ref()
+                    .map_or("Your API key".to_owned(), |o| format!("The API key of {o},"));
+                format!(
+                    "{whose} \"{name}\" ({key_id}), was refused {count} times within {minutes} minutes (revoked, expired, from an address not allowed, or lacking a permission). Its usage and refusals: {link}"
+                )
+            }
+            Self::SignInFailures { account, count, minutes, link } => {
+                let whose = account
+                    .as_ref()
+                    .map_or("your account".to_owned(), |a| format!("the account {a}"));
+                format!(
+                    "{count} sign-in steps to {whose} failed within {minutes} minutes (wrong passwords or wrong codes). The audit log: {link}"
+                )
+            }
         }
     }
 
@@ -93,6 +129,12 @@ impl AccountEvent {
             }
             Self::KeyLeaked { .. } => {
                 "Make a new key on the Keys page for whatever used this one, and find where it leaked (a commit, a log, a shared file). The report came from the address below."
+            }
+            Self::KeyRefusals { .. } => {
+                "If nothing of yours should be using this key, it may have leaked: revoke it. If an application of yours is failing, its key page says why."
+            }
+            Self::SignInFailures { .. } => {
+                "If this was not you, someone is guessing the password: make sure it is long and unique, and that an authenticator app is set up. Further tries are slowed down. This alert is sent at most once per window."
             }
             _ => "If this was not you, change your password now on the Account page and tell your administrator.",
         }
@@ -161,6 +203,30 @@ pub async fn account(
             "account notification still being sent (slow mail server)"
         );
     }
+}
+
+/// Mails `owner` (when there is one) with `make(None)`, and every active Owner and Admin
+/// other than them with `make(Some(whose))` (`whose`: the owner, else this text). A
+/// failed send is logged, never returned.
+pub async fn owner_and_admins(
+    db: &crate::infra::db::Db,
+    mailer: &std::sync::Arc<Mailer>,
+    now: i64,
+    origin: &Origin,
+    owner: Option<&str>,
+    whose: &str,
+    make: impl Fn(Option<String>) -> AccountEvent,
+) -> Result<(), sqlx::Error> {
+    if let Some(to) = owner {
+        account(mailer, to, make(None), origin, now).await;
+    }
+    let whose = owner.unwrap_or(whose).to_owned();
+    for to in super::users::admin_emails(db).await? {
+        if Some(to.as_str()) != owner {
+            account(mailer, &to, make(Some(whose.clone())), origin, now).await;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

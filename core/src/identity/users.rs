@@ -86,6 +86,19 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx
     Ok(row.map(from_row))
 }
 
+/// The emails of every active Owner and Admin (who security notices go to), in id
+/// order.
+pub async fn admin_emails(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "select email from users where role_id in ($1, $2) and status = 'active' order by id",
+    )
+    .bind(BuiltinRole::Owner.id())
+    .bind(BuiltinRole::Admin.id())
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(e,)| e).collect())
+}
+
 pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where u.id = $1"))
         .bind(id)

@@ -71,6 +71,14 @@ struct KeyRefusals {
     addresses: Vec<std::net::IpAddr>,
 }
 
+/// One key's refusals as one `api_key.refused` row audited them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalBatch {
+    pub key_id: String,
+    pub requests: u64,
+    pub first_address: Option<String>,
+}
+
 /// Addresses kept per key per audited batch of refusals.
 const REFUSAL_ADDRESSES: usize = 5;
 
@@ -149,9 +157,9 @@ impl KeyCache {
     }
 
     /// Audits the refusals counted since the last flush: one `api_key.refused` row per
-    /// key with the count per code and the first few addresses. Returns the number of
-    /// rows.
-    pub async fn flush_refused(&self, db: &Db, now: i64) -> Result<usize, sqlx::Error> {
+    /// key with the count per code and the first few addresses. Returns what was
+    /// audited, one batch per key (for the alerts).
+    pub async fn flush_refused(&self, db: &Db, now: i64) -> Result<Vec<RefusalBatch>, sqlx::Error> {
         let mut batch: Vec<(
             String,
             serde_json::Map<String, serde_json::Value>,
@@ -172,7 +180,7 @@ impl KeyCache {
             }
             forget_counted(&mut m);
         }
-        let rows = batch.len();
+        let mut out = Vec::with_capacity(batch.len());
         for (key_id, codes, addresses) in batch {
             let total: u64 = codes.values().filter_map(|v| v.as_u64()).sum();
             let ev = Event {
@@ -189,8 +197,13 @@ impl KeyCache {
                 }),
             };
             audit::record(db, now, &ev).await?;
+            out.push(RefusalBatch {
+                key_id,
+                requests: total,
+                first_address: addresses.first().map(ToString::to_string),
+            });
         }
-        Ok(rows)
+        Ok(out)
     }
 
     /// Adds the requests counted since the last flush (accepted, and refused by code)

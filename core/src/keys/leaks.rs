@@ -232,36 +232,22 @@ async fn notify_people(
         }
         None => None,
     };
-    let admins: Vec<(String,)> = sqlx::query_as(
-        "select email from users where role_id in ($1, $2) and status = 'active' order by id",
+    let owner = owner.map(|(e,)| e);
+    let make = |whose: Option<String>| AccountEvent::KeyLeaked {
+        key_id: key_id.to_owned(),
+        name: name.to_owned(),
+        owner: whose,
+    };
+    notify::owner_and_admins(
+        db,
+        &st.mailer,
+        now,
+        origin,
+        owner.as_deref(),
+        "a user no longer active",
+        make,
     )
-    .bind(model::roles::BuiltinRole::Owner.id())
-    .bind(model::roles::BuiltinRole::Admin.id())
-    .fetch_all(&db.pool)
     .await?;
-    let owner_email = owner.map(|(e,)| e);
-    if let Some(to) = &owner_email {
-        let ev = AccountEvent::KeyLeaked {
-            key_id: key_id.to_owned(),
-            name: name.to_owned(),
-            owner: None,
-        };
-        notify::account(&st.mailer, to, ev, origin, now).await;
-    }
-    let whose = owner_email
-        .clone()
-        .unwrap_or_else(|| "a user no longer active".to_owned());
-    for (to,) in admins {
-        if Some(&to) == owner_email.as_ref() {
-            continue;
-        }
-        let ev = AccountEvent::KeyLeaked {
-            key_id: key_id.to_owned(),
-            name: name.to_owned(),
-            owner: Some(whose.clone()),
-        };
-        notify::account(&st.mailer, &to, ev, origin, now).await;
-    }
     Ok(())
 }
 

@@ -258,6 +258,18 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
         ),
     );
     t.insert(
+        "fn POST /fn/settings/alerts/save",
+        (
+            Need::Perm("settings.manage"),
+            kv(&[
+                ("key_refusals", "100".into()),
+                ("key_window_minutes", "10".into()),
+                ("sign_in_failures", "10".into()),
+                ("sign_in_window_minutes", "15".into()),
+            ]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/settings/messages/save",
         (
             Need::Perm("settings.manage"),

@@ -99,6 +99,13 @@ pub fn route_of(path: &str) -> Option<u16> {
     })
 }
 
+/// The template of a route index from [`route_of`] (for the access log).
+pub fn template(route: Option<u16>) -> &'static str {
+    route
+        .and_then(|i| INSTALLED.get()?.templates.get(usize::from(i)))
+        .map_or("unmatched", String::as_str)
+}
+
 /// Counts a request and its time to the response's headers.
 pub fn record(route: u16, method: &Method, status: StatusCode, took: Duration) {
     let Some(m) = INSTALLED.get() else {

@@ -123,7 +123,7 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                     uri: req.uri().clone(),
                 };
                 // The access line (`keyward::access`, debug: off by default, so a flood
-                // writes nothing per request): status and latency, with the request.
+                // writes nothing per request): route template, status and latency, with the request.
                 let started = tracing::enabled!(target: "keyward::access", tracing::Level::DEBUG)
                     .then(std::time::Instant::now);
                 let mut res = REQUEST
@@ -132,6 +132,7 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                         if let Some(t) = started {
                             tracing::debug!(
                                 target: "keyward::access",
+                                route = super::metrics::template(route),
                                 status = res.status().as_u16(),
                                 latency_ms = t.elapsed().as_secs_f64() * 1000.0,
                                 "served"

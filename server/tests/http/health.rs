@@ -167,6 +167,7 @@ async fn json_logs_are_one_object_per_line_with_the_request() {
         .find(|v| v["target"] == "keyward::access" && v["request_id"] == rid.as_str())
         .expect("the access line of the /healthz request");
     assert_eq!(access["path"], "/healthz");
+    assert_eq!(access["route"], "/healthz");
     assert_eq!(access["method"], "GET");
     assert_eq!(access["status"], 200);
     assert!(access["latency_ms"].as_f64().unwrap() >= 0.0);

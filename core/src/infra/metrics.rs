@@ -97,15 +97,10 @@ pub fn audited(action: &str, success: bool) {
 
 /// Tells Prometheus what each metric is (shown as `# HELP`).
 pub fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    use metrics::{describe_counter, describe_gauge};
     describe_counter!(
         "keyward_http_requests_total",
         "HTTP requests by route template, method and status."
-    );
-    describe_histogram!(
-        "keyward_http_request_duration_seconds",
-        Unit::Seconds,
-        "Time to the response's headers, by route template and method."
     );
     describe_counter!(
         "keyward_key_verifications_total",

@@ -10,6 +10,10 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     // Before anything is counted: the domain's counters keep the handles they get first.
     crate::http::metrics::install(crate::http::router::route_templates())
         .map_err(|e| CliError::Message(format!("metrics: {e}")))?;
+    if config.env == app::core::infra::config::RunMode::Production && config.metrics_token.is_none()
+    {
+        tracing::warn!("KEYWARD_METRICS_TOKEN is unset: /metrics answers loopback clients that connect directly; a TCP forwarder on this host that adds no X-Forwarded-For would expose it. Set a token to scrape it.");
+    }
     let db = open_db(&config).await?;
     let master_key = load_master_key(&config.master_key)?;
     if app::core::identity::users::count(&db)

@@ -929,7 +929,7 @@ fn KeyHistory(d: KeyDetail) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="key-history-title">
             <h2 id="key-history-title">"History"</h2>
-            <p class="muted">{format!("The latest {} events about this key from the audit log, newest first.", super::HISTORY_EVENTS)}</p>
+            <p class="muted">{format!("The latest {} changes to this key from the audit log, newest first (refused requests are under Usage).", super::HISTORY_EVENTS)}</p>
             {if empty {
                 view! { <p class="muted">"Nothing recorded yet."</p> }.into_any()
             } else {

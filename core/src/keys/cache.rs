@@ -133,7 +133,7 @@ impl KeyCache {
     }
 
     /// Counts a refused request of an identified key (revoked, expired, wrong address,
-    /// missing permission) from `ip`, under the reason it was refused for.
+    /// missing permission) from `ip`, under the code it was answered with.
     pub fn refused(&self, key_id: &str, code: &'static str, ip: std::net::IpAddr) {
         let Ok(mut m) = self.inner.refused.lock() else {
             return;

@@ -824,8 +824,11 @@ pub async fn update(
     visible_key(db, now, p, key_id).await
 }
 
-/// A key's history from the audit log (created, updated, rolled, revoked, refused
-/// requests…), newest first, at most `limit` events, for whoever may see the key.
+/// A key's history from the audit log (created, updated, rolled, revoked…), newest
+/// first, at most `limit` events, for whoever may see the key. Batches of refused
+/// requests are left out: anyone holding the secret, even revoked, can make one every
+/// few seconds, and they would push the key's real history off the page (its usage
+/// section lists them: `usage::of_key`).
 pub async fn history(
     db: &Db,
     now: i64,
@@ -851,7 +854,7 @@ pub async fn history(
     let rows: Vec<Row> = sqlx::query_as(
         "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.ip, e.outcome, e.details \
          from audit_events e left join users u on e.actor_type = 'user' and cast(u.id as text) = e.actor_id \
-         where e.target = $1 order by e.seq desc limit $2",
+         where e.target = $1 and e.action <> 'api_key.refused' order by e.seq desc limit $2",
     )
     .bind(&key.key_id)
     .bind(limit)

@@ -101,8 +101,11 @@ async fn check(
         }
     });
     if let Some(r) = refusal {
-        cache.refused(&key.key_id, r.code(), ip);
-        return Ok(Err(refuse(Some(&key.key_id), r)));
+        // Counted as answered (a refusal past the allowance is `rate_limited`), as the
+        // client saw it and as `/metrics` counts it.
+        let answered = refuse(Some(&key.key_id), r);
+        cache.refused(&key.key_id, answered.code(), ip);
+        return Ok(Err(answered));
     }
     cache.touch(&key, now, ip);
     Ok(Ok(key))

@@ -2,8 +2,9 @@
 //! recorder), and the HTTP request counts the security middleware records.
 //!
 //! Served only to `Authorization: Bearer <KEYWARD_METRICS_TOKEN>`, or, when no token is
-//! set, only to a loopback client (the client address as `ClientIp` resolves it: a
-//! request a trusted proxy forwards from outside is not loopback).
+//! set, only to a loopback client connected directly (see `direct_loopback`: not
+//! through a trusted proxy, and without forwarding headers, so that a reverse proxy on
+//! the same host does not serve it to the world).
 //!
 //! Labels are bounded: the route is the router's template (`/keys/{key_id}`), matched
 //! against the route listing once built (a path no route matches is `unmatched`); the
@@ -12,16 +13,16 @@
 use app::auth::ssr::ClientIp;
 use app::state::AppState;
 use axum::{
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
-    Extension,
 };
 use metrics::Counter;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -73,8 +74,11 @@ impl Latency {
     }
 }
 
+/// (route, method) and its latency histogram.
+type LatencyOf = ((u16, u8), Arc<Latency>);
+
 /// Every latency histogram, by (route, method).
-static LATENCIES: Mutex<Vec<((u16, u8), Arc<Latency>)>> = Mutex::new(Vec::new());
+static LATENCIES: Mutex<Vec<LatencyOf>> = Mutex::new(Vec::new());
 
 const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
@@ -194,11 +198,16 @@ pub fn upkeep() {
 }
 
 /// `GET /metrics`.
-pub async fn serve(
-    State(state): State<AppState>,
-    Extension(ClientIp(ip)): Extension<ClientIp>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn serve(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let headers = req.headers();
     let refused = |status: StatusCode, text: &'static str| {
         let mut r = (status, text).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -230,10 +239,10 @@ pub async fn serve(
                 );
             }
         }
-        None if !ip.is_loopback() => {
+        None if !direct_loopback(&state, ip, peer, headers) => {
             return refused(
                 StatusCode::FORBIDDEN,
-                "/metrics is served to loopback clients only; set KEYWARD_METRICS_TOKEN to scrape it from elsewhere.\n",
+                "/metrics is served to loopback clients only (connected directly, not through a proxy); set KEYWARD_METRICS_TOKEN to scrape it from elsewhere.\n",
             );
         }
         None => {}
@@ -252,6 +261,38 @@ pub async fn serve(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// Headers a proxy adds when it forwards a client's request.
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// True for a loopback client connected directly: the client address and the socket
+/// peer are loopback, the peer is not a trusted proxy, and the request carries no
+/// forwarding header. A reverse proxy on the same host connects from loopback too; when
+/// it says whom it forwards (or is configured as a proxy) its client is not loopback.
+fn direct_loopback(
+    state: &AppState,
+    ip: IpAddr,
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> bool {
+    let Some(peer) = peer.map(|p| p.to_canonical()) else {
+        return false;
+    };
+    ip.is_loopback()
+        && peer.is_loopback()
+        && !state
+            .config
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&peer))
+        && !FORWARDING.iter().any(|h| headers.contains_key(*h))
 }
 
 /// Appends the latency histograms in Prometheus text format.

@@ -258,11 +258,13 @@ impl Api {
     /// 403 `insufficient_permissions` naming `perm`, counted against the key.
     fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
         let keys = &self.state.keys;
-        keys.refused(key_id, "insufficient_permissions", self.ip);
-        app::core::infra::metrics::KEY_VERIFICATIONS.count("insufficient_permissions");
-        // Counted like every refusal: past the allowance, 429.
+        // Counted like every refusal: past the allowance, 429 (and counted as such).
         let code = "insufficient_permissions";
-        if let Some(wait) = keys.refusals().count(self.ip, Some(key_id), code) {
+        let wait = keys.refusals().count(self.ip, Some(key_id), code);
+        let answered = if wait.is_some() { "rate_limited" } else { code };
+        keys.refused(key_id, answered, self.ip);
+        app::core::infra::metrics::KEY_VERIFICATIONS.count(answered);
+        if let Some(wait) = wait {
             return self.app_err(AppError::RateLimited {
                 retry_after_secs: wait,
             });

@@ -277,6 +277,26 @@ async fn a_key_page_shows_its_usage_per_hour_and_day_with_its_refusals() {
         refusals = d["usage"]["recent_refusals"].clone();
     }
     assert_eq!(refusals[0]["addresses"][0], "127.0.0.1", "{refusals}");
+    // Refusal batches are listed under usage, never in the history, where anyone holding
+    // the secret could push the key's real changes off the page.
+    let d: Value = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/keys/get",
+        &pairs(&[("key_id", &key_id)]),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let actions: Vec<&str> = d["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"api_key.created") && actions.contains(&"api_key.updated"));
+    assert!(!actions.contains(&"api_key.refused"), "{actions:?}");
 
     // The page draws it (server-rendered SVG) with the numbers in a table behind it.
     let html = client()

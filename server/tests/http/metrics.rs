@@ -210,17 +210,22 @@ async fn metrics_are_refused_to_a_client_beyond_loopback_without_a_token() {
         .unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("KEYWARD_METRICS_TOKEN"));
-    // The proxy's own request (no forwarded client) is loopback.
-    scrape(&s, None).await;
-    // A forged header from an untrusted peer changes nothing either way.
+    // A trusted proxy's own request: a proxy on this host may be forwarding anyone.
+    let r = client().get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // No proxy trusted: a loopback peer that says it forwards someone (a reverse proxy
+    // on this host) is refused; one that says nothing is a local scraper.
     let s = Server::start(&[]).await;
-    let r = client()
-        .get(s.url("/metrics"))
-        .header("x-forwarded-for", "203.0.113.9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        let r = client()
+            .get(s.url("/metrics"))
+            .header(h, "203.0.113.9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{h}");
+    }
+    scrape(&s, None).await;
 }
 
 #[tokio::test]

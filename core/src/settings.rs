@@ -472,7 +472,14 @@ pub fn parse_keys(
     max_active: u32,
     max_days: u32,
     default_expiry: &str,
+    leak_action: &str,
 ) -> Result<KeySettings, AppError> {
+    if !matches!(leak_action, "revoke" | "flag") {
+        return Err(AppError::validation(
+            "leak_action",
+            "Choose what happens to a key reported as leaked.",
+        ));
+    }
     let max_active = range(
         "max_active_per_user_per_app",
         "The key limit",
@@ -503,6 +510,7 @@ pub fn parse_keys(
         max_active_per_user_per_app: max_active,
         max_expiry_days: max_days,
         default_expiry: default_expiry.to_owned(),
+        leak_action: leak_action.to_owned(),
     })
 }
 

@@ -29,6 +29,9 @@ pub struct KeyInfo {
     pub revoke_reason: Option<String>,
     pub rolled_from: Option<String>,
     pub replaced_by: Option<String>,
+    /// When a leak report flagged the key (Settings > Keys: flag instead of revoke); a
+    /// flagged key keeps working.
+    pub leak_flagged_at: Option<i64>,
 }
 
 /// The latest expiry a key may have: the last second of the year 9999 (UTC), as the REST

@@ -49,6 +49,9 @@ pub struct KeySettings {
     pub max_expiry_days: u32,
     /// What the create form proposes: "7", "30", "90" or "never".
     pub default_expiry: String,
+    /// A key reported as leaked (`POST /api/v1/leaks`): "revoke" it at once, or "flag"
+    /// it (it keeps working, with a warning).
+    pub leak_action: String,
 }
 
 impl Default for KeySettings {
@@ -57,6 +60,7 @@ impl Default for KeySettings {
             max_active_per_user_per_app: 10,
             max_expiry_days: 0,
             default_expiry: "90".into(),
+            leak_action: "revoke".into(),
         }
     }
 }

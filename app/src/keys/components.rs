@@ -316,7 +316,9 @@ fn KeyRow(
             <td data-label="Created"><When now at=k.created_at/></td>
             <td data-label="Last used">{last_used}</td>
             <td data-label="Expires">{expires}</td>
-            <td data-label="Status">{status}</td>
+            <td data-label="Status">{status}{(k.leak_flagged_at.is_some() && active).then(|| view! {
+                <br/><span class="badge badge-danger" title="Reported as found in a public place; roll or revoke it">"Reported leaked"</span>
+            })}</td>
             // Collapsed until asked for, so a row stays one line high; works without
             // JavaScript (a plain <details>).
             <td>
@@ -812,6 +814,12 @@ pub fn KeyDetailPage() -> impl IntoView {
             <Secret value=move || roll.value().get()/>
             <ActionResult action=edit ok=|_: &()| "Key saved.".to_owned()/>
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
+            {(d.key.leak_flagged_at.is_some() && d.key.status == "active").then(|| view! {
+                <p class="alert alert-error" role="alert">
+                    <strong>"This key was reported as leaked"</strong>
+                    {format!(" ({}) and still works. Roll it (its replacement can take over within a grace period) or revoke it.", crate::shell_ui::format_time(d.key.leak_flagged_at.unwrap_or_default()))}
+                </p>
+            })}
             <KeyFacts d=d.clone()/>
             <KeyManage d=d.clone() revoke roll edit/>
             <super::usage::KeyUsageSection usage=d.usage.clone()/>

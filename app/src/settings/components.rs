@@ -125,6 +125,14 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     </select>
                 </div>
                 <div class="field">
+                    <label for="leak_action">"A key reported as leaked"</label>
+                    <select id="leak_action" name="leak_action" aria-describedby="leak_action-hint">
+                        <option value="revoke" selected=k.leak_action == "revoke">"Revoke it at once"</option>
+                        <option value="flag" selected=k.leak_action == "flag">"Flag it (it keeps working)"</option>
+                    </select>
+                    <p id="leak_action-hint" class="muted hint">"Reports come from secret scanners (POST /api/v1/leaks). Either way its owner and the administrators are emailed."</p>
+                </div>
+                <div class="field">
                     <label for="keys-sudo-password">"Your password (if asked)"</label>
                     <input id="keys-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
                 </div>

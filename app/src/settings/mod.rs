@@ -78,15 +78,25 @@ pub async fn save_keys(
     max_active_per_user_per_app: u32,
     max_expiry_days: u32,
     default_expiry: String,
+    #[server(default)] leak_action: String,
     #[server(default)] password: String,
 ) -> Result<(), AppError> {
     crate::guarded!(
         crate::roles::Permission::SettingsManage,
         |ctx, grant| async {
+            // A form from before the choice existed keeps the current one.
+            let leak_action = if leak_action.is_empty() {
+                crate::core::settings::keys(&ctx.state.db)
+                    .await?
+                    .leak_action
+            } else {
+                leak_action
+            };
             let new = crate::core::settings::parse_keys(
                 max_active_per_user_per_app,
                 max_expiry_days,
                 &default_expiry,
+                &leak_action,
             )?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             crate::core::settings::save_keys(&ctx.cx(), &grant, &new).await

@@ -549,6 +549,50 @@ async fn a_leak_report_revokes_its_key_once_however_many_workers_race() {
 }
 
 #[tokio::test]
+async fn with_the_flag_setting_a_leaked_key_is_flagged_once_and_keeps_working() {
+    on_both(|db| async move {
+        use app::core::keys::{self, leaks};
+        let now = 1_800_000_000;
+        let (core, p, app_id) = owner_with_app(&db, now).await;
+        let o = Origin::default();
+        let cx = Ctx::new(&core, &o);
+        let flag = model::settings::KeySettings {
+            leak_action: "flag".into(),
+            ..Default::default()
+        };
+        app::core::settings::save_keys(&cx, &p.require(Permission::SettingsManage).unwrap(), &flag)
+            .await
+            .unwrap();
+        let (info, secret) = new_key(&core, &p, app_id, "leaky", None).await;
+        let ip: std::net::IpAddr = "203.0.113.4".parse().unwrap();
+        for _ in 0..2 {
+            leaks::report(&core, now, ip, std::slice::from_ref(&secret))
+                .await
+                .unwrap();
+            leaks::work(&core).await.unwrap();
+        }
+        let k = keys::visible_key(&db, now, &p, &info.key_id).await.unwrap();
+        assert_eq!(k.status, "active");
+        assert_eq!(k.leak_flagged_at, Some(now));
+        let v = keys::verify::lookup(&db, &core.keys, &secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.refusal(now + 1), None, "a flagged key keeps working");
+        let rows: Vec<(String,)> =
+            sqlx::query_as("select details from audit_events where action = 'api_key.leaked'")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 1, "flagged once");
+        assert!(rows[0].0.contains("\"action\":\"flagged\""));
+        // Out of the choices: refused.
+        assert!(app::core::settings::parse_keys(10, 0, "90", "ignore").is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn expiry_reminders_go_once_at_seven_days_and_at_one_day() {
     on_both(|db| async move {
         use app::core::keys::reminders;

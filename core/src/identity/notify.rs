@@ -36,6 +36,8 @@ pub enum AccountEvent {
         key_id: String,
         name: String,
         owner: Option<String>,
+        /// False when Settings > Keys flags leaked keys instead (the key still works).
+        revoked: bool,
     },
     /// Settings > Alerts: a key refused `count` times within `minutes`; `owner` as for
     /// `KeyLeaked`.
@@ -69,7 +71,10 @@ impl AccountEvent {
             Self::SecondStepFailures { .. } => {
                 "Someone who knows your password is trying to sign in"
             }
-            Self::KeyLeaked { .. } => "An API key was reported as leaked and revoked",
+            Self::KeyLeaked { revoked: true, .. } => {
+                "An API key was reported as leaked and revoked"
+            }
+            Self::KeyLeaked { revoked: false, .. } => "An API key was reported as leaked",
             Self::KeyRefusals { .. } => "Alert: an API key is being refused",
             Self::SignInFailures { .. } => "Alert: repeated failed sign-ins",
         }
@@ -91,12 +96,18 @@ impl AccountEvent {
             }
             Self::PasswordChanged => "The password of your account was changed; your other sessions were ended.".into(),
             Self::NewBrowser => "Your account was signed in to from a browser that had not signed in to it before.".into(),
-            Self::KeyLeaked { key_id, name, owner: None } => format!(
-                "Your API key \"{name}\" ({key_id}) was reported as found in a public place, and Keyward revoked it at once: it no longer works."
-            ),
-            Self::KeyLeaked { key_id, name, owner: Some(owner) } => format!(
-                "The API key \"{name}\" ({key_id}) of {owner} was reported as found in a public place, and Keyward revoked it at once: it no longer works."
-            ),
+            Self::KeyLeaked { key_id, name, owner, revoked } => {
+                let whose = owner.as_ref().map_or_else(
+                    || format!("Your API key \"{name}\" ({key_id})"),
+                    |o| format!("The API key \"{name}\" ({key_id}) of {o}"),
+                );
+                let then = if *revoked {
+                    "Keyward revoked it at once: it no longer works."
+                } else {
+                    "Keyward flagged it: it still works until someone rolls or revokes it."
+                };
+                format!("{whose} was reported as found in a public place, and {then}")
+            }
             Self::SecondStepFailures { failures } => format!(
                 "Your password was entered correctly, then {failures} wrong sign-in codes followed. Further tries are now slowed down."
             ),
@@ -127,8 +138,11 @@ impl AccountEvent {
             Self::SecondStepFailures { .. } => {
                 "If this was not you, someone has your password: change it now on the Account page and tell your administrator."
             }
-            Self::KeyLeaked { .. } => {
+            Self::KeyLeaked { revoked: true, .. } => {
                 "Make a new key on the Keys page for whatever used this one, and find where it leaked (a commit, a log, a shared file). The report came from the address below."
+            }
+            Self::KeyLeaked { revoked: false, .. } => {
+                "Roll the key on its page now (its replacement can take over within a grace period), and find where it leaked (a commit, a log, a shared file). The report came from the address below."
             }
             Self::KeyRefusals { .. } => {
                 "If nothing of yours should be using this key, it may have leaked: revoke it. If an application of yours is failing, its key page says why."

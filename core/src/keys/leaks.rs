@@ -162,7 +162,8 @@ pub async fn work(st: &Core) -> Result<usize, AppError> {
     }
 }
 
-/// Revokes the active key stored as `hash`, if there is one; audits and mails.
+/// Revokes (or, with Settings > Keys' leak action "flag", flags) the active key stored
+/// as `hash`, if there is one; audits and mails.
 async fn revoke_leaked(
     st: &Core,
     now: i64,
@@ -185,44 +186,59 @@ async fn revoke_leaked(
         ip: reporter,
         user_agent: None,
     };
+    let flag = crate::settings::keys(db).await?.leak_action == "flag";
     let mut tx = db.pool.begin().await?;
-    let r = sqlx::query(
-        "update api_keys set revoked_at = $2, revoked_by = null, revoke_reason = $3, updated_at = $2 \
-         where key_id = $1 and revoked_at is null",
-    )
-    .bind(&key_id)
-    .bind(now)
-    .bind("Reported as leaked")
-    .execute(&mut *tx)
-    .await?;
+    let r = if flag {
+        sqlx::query(
+            "update api_keys set leak_flagged_at = $2, updated_at = $2 \
+             where key_id = $1 and revoked_at is null and leak_flagged_at is null",
+        )
+        .bind(&key_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+    } else {
+        sqlx::query(
+            "update api_keys set revoked_at = $2, revoked_by = null, revoke_reason = $3, updated_at = $2 \
+             where key_id = $1 and revoked_at is null",
+        )
+        .bind(&key_id)
+        .bind(now)
+        .bind("Reported as leaked")
+        .execute(&mut *tx)
+        .await?
+    };
     if r.rows_affected() != 1 {
-        // Revoked meanwhile (by someone, or by this report's twin on another instance).
+        // Revoked (or flagged) meanwhile: by someone, or by this report's twin on
+        // another instance.
         return Ok(false);
     }
+    let action = if flag { "flagged" } else { "revoked" };
     let ev = Event::success(
         Actor::System,
         "api_key.leaked",
         &origin,
         Some(key_id.clone()),
-        serde_json::json!({ "action": "revoked", "reported_from": origin.ip }),
+        serde_json::json!({ "action": action, "reported_from": origin.ip }),
     );
     audit::commit(tx, now, &ev).await?;
     st.keys.bump();
-    tracing::warn!(key_id = %key_id, "an API key was reported as leaked and revoked");
-    notify_people(db, st, now, &origin, &key_id, &name, owner_id).await?;
+    tracing::warn!(key_id = %key_id, action, "an API key was reported as leaked");
+    notify_people(st, now, &origin, &key_id, &name, owner_id, !flag).await?;
     Ok(true)
 }
 
 /// Mails the key's owner and every active Owner and Admin (once each).
 async fn notify_people(
-    db: &Db,
     st: &Core,
     now: i64,
     origin: &Origin,
     key_id: &str,
     name: &str,
     owner_id: Option<i64>,
+    revoked: bool,
 ) -> Result<(), AppError> {
+    let db = &st.db;
     let owner: Option<(String,)> = match owner_id {
         Some(id) => {
             sqlx::query_as("select email from users where id = $1 and status = 'active'")
@@ -237,6 +253,7 @@ async fn notify_people(
         key_id: key_id.to_owned(),
         name: name.to_owned(),
         owner: whose,
+        revoked,
     };
     notify::owner_and_admins(
         db,

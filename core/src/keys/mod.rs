@@ -103,7 +103,7 @@ pub(crate) fn split(text: &str) -> Vec<String> {
 
 const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
      k.role_id, r.name as role, k.last4, k.networks, k.expires_at, k.revoked_at, k.revoke_reason, k.rolled_from, \
-     k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip \
+     k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip, k.leak_flagged_at \
      from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id \
      left join roles r on r.id = k.role_id";
 
@@ -129,6 +129,7 @@ struct KeyRow {
     created_at: i64,
     last_used_at: Option<i64>,
     last_used_ip: Option<String>,
+    leak_flagged_at: Option<i64>,
 }
 
 fn status(now: i64, revoked_at: Option<i64>, expires_at: Option<i64>) -> &'static str {
@@ -164,6 +165,7 @@ fn key_info(now: i64, r: KeyRow) -> KeyInfo {
         revoke_reason: r.revoke_reason,
         rolled_from: r.rolled_from,
         replaced_by: r.replaced_by,
+        leak_flagged_at: r.leak_flagged_at,
     }
 }
 

@@ -914,7 +914,7 @@ async fn an_alert_goes_once_per_window_however_many_instances_count() {
         let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
         let o = Origin::default();
         for i in 0..12 {
-            alerts::sign_in_failed(&core, now + i, &o, dev, "dev@example.com")
+            alerts::sign_in_failed(&core, now + i, &o, dev, "dev@example.com", true)
                 .await
                 .unwrap();
             let expected = i64::from(i >= 9);

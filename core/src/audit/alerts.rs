@@ -115,6 +115,7 @@ pub async fn key_refused(
         minutes: settings.key_window_minutes,
         link: link.clone(),
     };
+    let admins = admins_budget(db, now, "key", settings.key_window_minutes).await?;
     notify::owner_and_admins(
         &st.db,
         &st.mailer,
@@ -122,20 +123,23 @@ pub async fn key_refused(
         &origin,
         owner.as_deref(),
         "a user no longer active",
+        admins,
         make,
     )
     .await
     .map_err(AppError::from)
 }
 
-/// Counts one failed sign-in step of the account `user_id` (`email`); past the
-/// threshold, alerts the account and the administrators.
+/// Counts one failed sign-in step of the account `user_id` (`email`; `active`: whether
+/// it may still sign in); past the threshold, alerts the account (when active) and the
+/// administrators.
 pub async fn sign_in_failed(
     st: &Services,
     now: i64,
     origin: &Origin,
     user_id: i64,
     email: &str,
+    active: bool,
 ) -> Result<(), AppError> {
     let db = &st.db;
     let settings = crate::settings::alerts(db).await?;
@@ -178,9 +182,39 @@ pub async fn sign_in_failed(
         minutes: settings.sign_in_window_minutes,
         link: link.clone(),
     };
-    notify::owner_and_admins(&st.db, &st.mailer, now, origin, Some(email), email, make)
+    let admins = admins_budget(db, now, "sign_in", settings.sign_in_window_minutes).await?;
+    // A disabled account's mailbox (perhaps a former colleague's) is not written to.
+    let to = active.then_some(email);
+    notify::owner_and_admins(&st.db, &st.mailer, now, origin, to, email, admins, make)
         .await
         .map_err(AppError::from)
+}
+
+/// Alerts of one kind the administrators are mailed about per window, at most: past it
+/// the alerts are still audited (and the key's owner or the account still mailed), so
+/// that nobody can flood the administrators' mailboxes by cycling through accounts or
+/// keys. The audit log and the overview list them all.
+const ADMIN_MAILS_PER_WINDOW: i64 = 10;
+
+/// Whether this alert may still mail the administrators in its window.
+async fn admins_budget(
+    db: &Db,
+    now: i64,
+    kind: &str,
+    window_minutes: u32,
+) -> Result<bool, sqlx::Error> {
+    let window = i64::from(window_minutes.max(1)) * 60;
+    let start = now - now.rem_euclid(window);
+    let (sent,): (i64,) = sqlx::query_as(
+        "insert into alert_counts (subject, window_start, failures) values ($1, $2, 1) \
+         on conflict (subject, window_start) do update set failures = alert_counts.failures + 1 \
+         returning failures",
+    )
+    .bind(format!("admin-mails:{kind}"))
+    .bind(start)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(sent <= ADMIN_MAILS_PER_WINDOW)
 }
 
 /// Deletes counts of windows that ended long ago; returns how many rows.

@@ -112,11 +112,13 @@ impl AccountEvent {
                 "Your password was entered correctly, then {failures} wrong sign-in codes followed. Further tries are now slowed down."
             ),
             Self::KeyRefusals { key_id, name, owner, count, minutes, link } => {
-                let whose = owner
-                    .as_ref()
-                    .map_or("Your API key".to_owned(), |o| format!("The API key of {o},"));
+                let whose = owner.as_ref().map_or_else(
+                    || format!("Your API key \"{name}\" ({key_id})"),
+                    |o| format!("The API key \"{name}\" ({key_id}) of {o}"),
+                );
                 format!(
-                    "{whose} \"{name}\" ({key_id}), was refused {count} times within {minutes} minutes (revoked, expired, from an address not allowed, or lacking a permission). Its usage and refusals: {link}"
+                    "{whose} was refused {count} times within {} (revoked, expired, from an address not allowed, or lacking a permission). Its usage and refusals: {link}",
+                    minutes_text(*minutes)
                 )
             }
             Self::SignInFailures { account, count, minutes, link } => {
@@ -124,7 +126,8 @@ impl AccountEvent {
                     .as_ref()
                     .map_or("your account".to_owned(), |a| format!("the account {a}"));
                 format!(
-                    "{count} sign-in steps to {whose} failed within {minutes} minutes (wrong passwords or wrong codes). The audit log: {link}"
+                    "{count} sign-in steps to {whose} failed within {} (wrong passwords or wrong codes). The audit log: {link}",
+                    minutes_text(*minutes)
                 )
             }
         }
@@ -152,6 +155,15 @@ impl AccountEvent {
             }
             _ => "If this was not you, change your password now on the Account page and tell your administrator.",
         }
+    }
+}
+
+/// "1 minute", "15 minutes".
+fn minutes_text(n: u32) -> String {
+    if n == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{n} minutes")
     }
 }
 
@@ -219,9 +231,13 @@ pub async fn account(
     }
 }
 
-/// Mails `owner` (when there is one) with `make(None)`, and every active Owner and Admin
-/// other than them with `make(Some(whose))` (`whose`: the owner, else this text). A
-/// failed send is logged, never returned.
+/// Mails `owner` (when there is one) with `make(None)`, and, when `admins` is true,
+/// every active Owner and Admin other than them with `make(Some(whose))` (`whose`: the
+/// owner, else this text). The mails are rendered here and sent one after another in
+/// the background: the caller (a sign-in's answer, the jobs loop) never waits for the
+/// mail server, so neither a slow one nor the number of recipients shows in its timing.
+/// A failed send is logged, never returned.
+#[allow(clippy::too_many_arguments)]
 pub async fn owner_and_admins(
     db: &crate::infra::db::Db,
     mailer: &std::sync::Arc<Mailer>,
@@ -229,17 +245,36 @@ pub async fn owner_and_admins(
     origin: &Origin,
     owner: Option<&str>,
     whose: &str,
+    admins: bool,
     make: impl Fn(Option<String>) -> AccountEvent,
 ) -> Result<(), sqlx::Error> {
+    let mut mails = Vec::new();
     if let Some(to) = owner {
-        account(mailer, to, make(None), origin, now).await;
+        mails.push((to.to_owned(), render(&make(None), origin, now)));
     }
-    let whose = owner.unwrap_or(whose).to_owned();
-    for to in super::users::admin_emails(db).await? {
-        if Some(to.as_str()) != owner {
-            account(mailer, &to, make(Some(whose.clone())), origin, now).await;
+    if admins {
+        let whose = owner.unwrap_or(whose).to_owned();
+        for to in super::users::admin_emails(db).await? {
+            if Some(to.as_str()) != owner {
+                let ev = make(Some(whose.clone()));
+                mails.push((to, render(&ev, origin, now)));
+            }
         }
     }
+    let mailer = mailer.clone();
+    tokio::spawn(async move {
+        for (to, (subject, text, html)) in mails {
+            let mail = Mail {
+                to: &to,
+                subject,
+                text,
+                html,
+            };
+            if let Err(e) = mailer.send(mail).await {
+                tracing::warn!(error = %e, subject, "security notification not sent");
+            }
+        }
+    });
     Ok(())
 }
 

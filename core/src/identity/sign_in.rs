@@ -185,7 +185,7 @@ pub async fn check_credentials(
         audit::record(&st.db, cx.now, &ev).await?;
         tracing::info!(reason, ip = %browser.ip, "sign-in failed");
         if let (Some(u), "wrong_password") = (&user, reason) {
-            failure_alert(cx, u.id, &u.email).await;
+            failure_alert(cx, u.id, &u.email, u.status == UserStatus::Active).await;
         }
         return Err(failed());
     }
@@ -354,7 +354,7 @@ pub async fn check_second_step(
         serde_json::json!({ "method": method }),
     );
     audit::record(&st.db, cx.now, &ev).await?;
-    failure_alert(cx, uid, &user.email).await;
+    failure_alert(cx, uid, &user.email, true).await;
     if failures == throttle::SECOND_STEP_FREE {
         // Someone with the password is guessing codes: tell the owner, once per run.
         let alert = event(
@@ -454,7 +454,7 @@ pub async fn check_own_password(
             serde_json::json!({ "purpose": purpose }),
         );
         audit::record(&st.db, cx.now, &ev).await?;
-        failure_alert(cx, user_id, &user.email).await;
+        failure_alert(cx, user_id, &user.email, true).await;
         return Err(AppError::validation("password", "Incorrect password."));
     }
     throttle::succeeded(&st.db, &settings, &user.email, browser.ip, device).await
@@ -462,8 +462,10 @@ pub async fn check_own_password(
 
 /// Counts a failed sign-in step of an account towards Settings > Alerts (an alert that
 /// cannot be counted or sent is logged; the sign-in's answer does not change).
-async fn failure_alert(cx: &Ctx<'_>, user_id: i64, email: &str) {
-    if let Err(e) = audit::alerts::sign_in_failed(cx.st, cx.now, cx.origin, user_id, email).await {
+async fn failure_alert(cx: &Ctx<'_>, user_id: i64, email: &str, active: bool) {
+    if let Err(e) =
+        audit::alerts::sign_in_failed(cx.st, cx.now, cx.origin, user_id, email, active).await
+    {
         tracing::warn!(error = %e, "counting a failed sign-in for alerts failed");
     }
 }

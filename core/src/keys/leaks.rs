@@ -262,6 +262,7 @@ async fn notify_people(
         origin,
         owner.as_deref(),
         "a user no longer active",
+        true,
         make,
     )
     .await?;

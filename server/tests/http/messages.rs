@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 pub(crate) struct SmtpSink {
     port: u16,
     mails: Arc<Mutex<Vec<String>>>,
-    stall: Arc<AtomicBool>,
+    pub(crate) stall: Arc<AtomicBool>,
 }
 
 impl SmtpSink {

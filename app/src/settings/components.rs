@@ -51,6 +51,21 @@ fn NumberField(
     }
 }
 
+/// The password field every settings form carries (saving asks for the password when
+/// it was last confirmed more than 10 minutes ago), with a hint that says which.
+#[component]
+fn SudoField(id: &'static str, needs: bool) -> impl IntoView {
+    let input = format!("{id}-password");
+    let hint = format!("{id}-hint");
+    view! {
+        <div class="field">
+            <label for=input.clone()>"Your password"</label>
+            <input id=input name="password" type="password" autocomplete="current-password" maxlength="1024" required=needs aria-describedby=hint.clone()/>
+            <p id=hint class="muted hint">{if needs { "Needed to save: you last confirmed your password more than 10 minutes ago." } else { "Not needed: you confirmed your password less than 10 minutes ago." }}</p>
+        </div>
+    }
+}
+
 #[component]
 fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView {
     let s = data.settings;
@@ -92,11 +107,7 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                     <NumberField id="throttle_ip_attempts" label="Free attempts per address" hint="Failed sign-ins from one address, to any account, before delays start." value=s.throttle_ip_attempts min=1 max=10000/>
                     <NumberField id="throttle_max_delay_secs" label="Longest delay (seconds)" hint="Delays double from 1 second up to this, then end on their own: nobody is locked out for good." value=s.throttle_max_delay_secs min=1 max=3600/>
                 </fieldset>
-                <div class="field">
-                    <label for="sudo-password">"Your password"</label>
-                    <input id="sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password aria-describedby="sudo-hint"/>
-                    <p id="sudo-hint" class="muted hint">{if data.needs_password { "Needed to save: you last confirmed your password more than 10 minutes ago." } else { "Not needed: you confirmed your password less than 10 minutes ago." }}</p>
-                </div>
+                <SudoField id="sudo" needs=data.needs_password/>
                 <button type="submit" class="btn btn-primary">"Save settings"</button>
             </ActionForm>
         </section>
@@ -132,10 +143,7 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     </select>
                     <p id="leak_action-hint" class="muted hint">"Reports come from secret scanners (POST /api/v1/leaks). Either way its owner and the administrators are emailed."</p>
                 </div>
-                <div class="field">
-                    <label for="keys-sudo-password">"Your password (if asked)"</label>
-                    <input id="keys-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
-                </div>
+                <SudoField id="keys-sudo" needs=data.needs_password/>
                 <button type="submit" class="btn btn-primary">"Save key settings"</button>
             </ActionForm>
         </section>
@@ -185,10 +193,7 @@ fn Messages(data: GeneralView, save_messages: ServerAction<SaveMessages>) -> imp
                 <NumberField id="approvals_needed" label="Approvals needed (1 or 2 distinct approvers)" hint="Never the author; an edit voids the approvals given so far." value=m.approvals_needed min=1 max=2/>
                 <NumberField id="pending_expiry_hours" label="A pending message expires after (hours)" hint="An expired message is never sent; its author can write it again." value=m.pending_expiry_hours min=1 max=2160/>
                 {overrides}
-                <div class="field">
-                    <label for="messages-sudo-password">"Your password (if asked)"</label>
-                    <input id="messages-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
-                </div>
+                <SudoField id="messages-sudo" needs=data.needs_password/>
                 <button type="submit" class="btn btn-primary">"Save message settings"</button>
             </ActionForm>
         </section>
@@ -208,10 +213,7 @@ fn Alerts(data: GeneralView, save_alerts: ServerAction<SaveAlerts>) -> impl Into
                 <NumberField id="key_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.key_window_minutes min=1 max=1440/>
                 <NumberField id="sign_in_failures" label="Failed sign-in steps of one account" hint="Wrong passwords and wrong codes, from any address." value=a.sign_in_failures min=0 max=10_000/>
                 <NumberField id="sign_in_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.sign_in_window_minutes min=1 max=1440/>
-                <div class="field">
-                    <label for="alerts-sudo-password">"Your password (if asked)"</label>
-                    <input id="alerts-sudo-password" name="password" type="password" autocomplete="current-password" maxlength="1024" required=data.needs_password/>
-                </div>
+                <SudoField id="alerts-sudo" needs=data.needs_password/>
                 <button type="submit" class="btn btn-primary">"Save alert settings"</button>
             </ActionForm>
         </section>

@@ -116,18 +116,14 @@ pub async fn key_refused(
         link: link.clone(),
     };
     let admins = admins_budget(db, now, "key", settings.key_window_minutes).await?;
-    notify::owner_and_admins(
-        &st.db,
-        &st.mailer,
-        now,
-        &origin,
-        owner.as_deref(),
-        "a user no longer active",
+    let to = notify::Recipients {
+        owner: owner.as_deref(),
+        whose: "a user no longer active",
         admins,
-        make,
-    )
-    .await
-    .map_err(AppError::from)
+    };
+    notify::owner_and_admins(st, now, &origin, to, make)
+        .await
+        .map_err(AppError::from)
 }
 
 /// Counts one failed sign-in step of the account `user_id` (`email`; `active`: whether
@@ -184,8 +180,12 @@ pub async fn sign_in_failed(
     };
     let admins = admins_budget(db, now, "sign_in", settings.sign_in_window_minutes).await?;
     // A disabled account's mailbox (perhaps a former colleague's) is not written to.
-    let to = active.then_some(email);
-    notify::owner_and_admins(&st.db, &st.mailer, now, origin, to, email, admins, make)
+    let to = notify::Recipients {
+        owner: active.then_some(email),
+        whose: email,
+        admins,
+    };
+    notify::owner_and_admins(st, now, origin, to, make)
         .await
         .map_err(AppError::from)
 }

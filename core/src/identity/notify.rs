@@ -231,37 +231,49 @@ pub async fn account(
     }
 }
 
-/// Mails `owner` (when there is one) with `make(None)`, and, when `admins` is true,
-/// every active Owner and Admin other than them with `make(Some(whose))` (`whose`: the
-/// owner, else this text). The mails are rendered here and sent one after another in
-/// the background: the caller (a sign-in's answer, the jobs loop) never waits for the
-/// mail server, so neither a slow one nor the number of recipients shows in its timing.
-/// A failed send is logged, never returned.
-#[allow(clippy::too_many_arguments)]
+/// Who a security notice goes to (see [`owner_and_admins`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Recipients<'a> {
+    /// The key's owner or the account, when there is one to mail.
+    pub owner: Option<&'a str>,
+    /// How the administrators' mail names whose it is when `owner` is `None`.
+    pub whose: &'a str,
+    /// Whether the active Owners and Admins are mailed too.
+    pub admins: bool,
+}
+
+/// Mails `to.owner` (when there is one) with `make(None)`, and, when `to.admins`, every
+/// active Owner and Admin other than them with `make(Some(whose))` (`whose`: the owner,
+/// else `to.whose`). The mails are rendered here and sent one after another in the
+/// background: the caller (a sign-in's answer, the jobs loop) never waits for the mail
+/// server, so neither a slow one nor the number of recipients shows in its timing. A
+/// failed send is logged, never returned.
 pub async fn owner_and_admins(
-    db: &crate::infra::db::Db,
-    mailer: &std::sync::Arc<Mailer>,
+    st: &crate::state::Services,
     now: i64,
     origin: &Origin,
-    owner: Option<&str>,
-    whose: &str,
-    admins: bool,
+    to: Recipients<'_>,
     make: impl Fn(Option<String>) -> AccountEvent,
 ) -> Result<(), sqlx::Error> {
+    let Recipients {
+        owner,
+        whose,
+        admins,
+    } = to;
     let mut mails = Vec::new();
     if let Some(to) = owner {
         mails.push((to.to_owned(), render(&make(None), origin, now)));
     }
     if admins {
         let whose = owner.unwrap_or(whose).to_owned();
-        for to in super::users::admin_emails(db).await? {
+        for to in super::users::admin_emails(&st.db).await? {
             if Some(to.as_str()) != owner {
                 let ev = make(Some(whose.clone()));
                 mails.push((to, render(&ev, origin, now)));
             }
         }
     }
-    let mailer = mailer.clone();
+    let mailer = st.mailer.clone();
     tokio::spawn(async move {
         for (to, (subject, text, html)) in mails {
             let mail = Mail {

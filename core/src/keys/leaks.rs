@@ -255,17 +255,12 @@ async fn notify_people(
         owner: whose,
         revoked,
     };
-    notify::owner_and_admins(
-        db,
-        &st.mailer,
-        now,
-        origin,
-        owner.as_deref(),
-        "a user no longer active",
-        true,
-        make,
-    )
-    .await?;
+    let to = notify::Recipients {
+        owner: owner.as_deref(),
+        whose: "a user no longer active",
+        admins: true,
+    };
+    notify::owner_and_admins(st, now, origin, to, make).await?;
     Ok(())
 }
 

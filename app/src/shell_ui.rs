@@ -6,19 +6,23 @@ use crate::roles::Permission;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The sections that exist, with the permission each needs (`None`: every signed-in
-/// user). Navigation shows only the ones the user's role opens.
-const SECTIONS: &[(&str, &str, Option<Permission>)] = &[
-    ("/", "Overview", None),
-    ("/keys", "API keys", Some(Permission::ApiKeyView)),
-    ("/apps", "Apps", Some(Permission::AppManage)),
-    ("/messages", "Messages", Some(Permission::MessageCreate)),
-    ("/approvals", "Approvals", Some(Permission::MessageApprove)),
-    ("/api", "REST API", None),
-    ("/users", "Users", Some(Permission::UserManage)),
-    ("/roles", "Roles", Some(Permission::RoleManage)),
-    ("/audit", "Audit log", Some(Permission::AuditView)),
-    ("/settings", "Settings", Some(Permission::SettingsManage)),
+/// The sections that exist, with the permissions that open each (any one of them;
+/// none: every signed-in user). Navigation shows only the ones the user's role opens.
+const SECTIONS: &[(&str, &str, &[Permission])] = &[
+    ("/", "Overview", &[]),
+    ("/keys", "API keys", &[Permission::ApiKeyView]),
+    ("/apps", "Apps", &[Permission::AppManage]),
+    ("/messages", "Messages", &[Permission::MessageCreate]),
+    (
+        "/approvals",
+        "Approvals",
+        &[Permission::MessageApprove, Permission::ApiKeyApprove],
+    ),
+    ("/api", "REST API", &[]),
+    ("/users", "Users", &[Permission::UserManage]),
+    ("/roles", "Roles", &[Permission::RoleManage]),
+    ("/audit", "Audit log", &[Permission::AuditView]),
+    ("/settings", "Settings", &[Permission::SettingsManage]),
 ];
 
 #[component]
@@ -31,7 +35,7 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
                 <ul>
                     {SECTIONS
                         .iter()
-                        .filter(|(_, _, need)| need.is_none_or(|p| me.permissions.contains(&p)))
+                        .filter(|(_, _, any)| any.is_empty() || any.iter().any(|p| me.permissions.contains(p)))
                         .map(|(href, label, _)| {
                             let href = *href;
                             let current = move || if path.get() == href { Some("page") } else { None };

@@ -279,6 +279,29 @@ pub fn may_roll_key(actor: &Principal, owner_id: Option<i64>) -> Result<(), AppE
     Ok(())
 }
 
+/// May `actor` (who holds `api.key.approve`) approve or reject a pending key owned by
+/// `owner_id` whose effective permissions (its role's, within its owner's) are
+/// `key_perms`: never their own key (four eyes), and only a key that may do nothing the
+/// approver may not (an approver vouches only for access they hold themselves).
+pub fn may_decide_key(
+    actor: &Principal,
+    owner_id: Option<i64>,
+    key_perms: &BTreeSet<Permission>,
+) -> Result<(), AppError> {
+    if owner_id == Some(actor.user_id()) {
+        return Err(AppError::Refused(
+            "You cannot approve or reject your own key: someone else who holds api.key.approve decides on it.".into(),
+        ));
+    }
+    if let Some(missing) = key_perms.iter().find(|x| !actor.has(**x)) {
+        tracing::info!(subject = ?actor.subject, ?owner_id, permission = %missing, "refused: deciding on a key that may do more");
+        return Err(AppError::Refused(format!(
+            "This key may do what you may not ({missing}): only someone holding every permission it has can approve or reject it."
+        )));
+    }
+    Ok(())
+}
+
 /// The permissions a role holds now: built-in roles from code, custom roles from their
 /// rows (names this version does not know are ignored).
 pub async fn role_permissions(db: &Db, role_id: i64) -> Result<BTreeSet<Permission>, sqlx::Error> {

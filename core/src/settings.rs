@@ -468,27 +468,30 @@ pub async fn save_messages(
     store(cx, grant, change).await
 }
 
-pub fn parse_keys(
-    max_active: u32,
-    max_days: u32,
-    default_expiry: &str,
-    leak_action: &str,
-) -> Result<KeySettings, AppError> {
-    if !matches!(leak_action, "revoke" | "flag") {
+/// Settings > Keys as a form or a request gave them, checked: every value in its range
+/// and the default expiry within the maximum.
+pub fn check_keys(new: KeySettings) -> Result<KeySettings, AppError> {
+    if !matches!(new.leak_action.as_str(), "revoke" | "flag") {
         return Err(AppError::validation(
             "leak_action",
             "Choose what happens to a key reported as leaked.",
         ));
     }
-    let max_active = range(
+    range(
         "max_active_per_user_per_app",
         "The key limit",
-        max_active,
+        new.max_active_per_user_per_app,
         1,
         1000,
     )?;
-    let max_days = range("max_expiry_days", "The longest expiry", max_days, 0, 3650)?;
-    let default_days = match default_expiry {
+    let max_days = range(
+        "max_expiry_days",
+        "The longest expiry",
+        new.max_expiry_days,
+        0,
+        3650,
+    )?;
+    let default_days = match new.default_expiry.as_str() {
         "7" => Some(7),
         "30" => Some(30),
         "90" => Some(90),
@@ -506,12 +509,14 @@ pub fn parse_keys(
             format!("The default expiry must be within the maximum of {max_days} days."),
         ));
     }
-    Ok(KeySettings {
-        max_active_per_user_per_app: max_active,
-        max_expiry_days: max_days,
-        default_expiry: default_expiry.to_owned(),
-        leak_action: leak_action.to_owned(),
-    })
+    // A week at least: a key used weekly must never be disabled between two uses.
+    if new.disable_unused_days != 0 && !(7..=3650).contains(&new.disable_unused_days) {
+        return Err(AppError::validation(
+            "disable_unused_days",
+            "Disable keys after 7 to 3650 days without use, or 0 for never.",
+        ));
+    }
+    Ok(new)
 }
 
 pub async fn save_keys(cx: &Ctx<'_>, grant: &Grant<'_>, new: &KeySettings) -> Result<(), AppError> {

@@ -20,7 +20,8 @@ pub struct KeyInfo {
     pub networks: Vec<String>,
     /// Unix seconds; None: never.
     pub expires_at: Option<i64>,
-    /// `active`, `revoked` or `expired`.
+    /// `active`, `pending` (waiting for approval), `disabled` (unused too long),
+    /// `revoked` or `expired`.
     pub status: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -32,6 +33,12 @@ pub struct KeyInfo {
     /// When a leak report flagged the key (Settings > Keys: flag instead of revoke); a
     /// flagged key keeps working.
     pub leak_flagged_at: Option<i64>,
+    /// When the key was disabled for disuse (Settings > Keys); it works again once
+    /// enabled.
+    pub disabled_at: Option<i64>,
+    /// Who approved the key and when (Settings > Keys: approval before a key works).
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
 }
 
 /// The latest expiry a key may have: the last second of the year 9999 (UTC), as the REST
@@ -61,10 +68,13 @@ pub struct KeyFilter {
     /// `live` or `test`.
     #[cfg_attr(feature = "openapi", param(pattern = "^(live|test)$", max_length = 4))]
     pub environment: Option<String>,
-    /// `active`, `revoked` or `expired`.
+    /// `active`, `pending`, `disabled`, `revoked` or `expired`.
     #[cfg_attr(
         feature = "openapi",
-        param(pattern = "^(active|revoked|expired)$", max_length = 7)
+        param(
+            pattern = "^(active|pending|disabled|revoked|expired)$",
+            max_length = 8
+        )
     )]
     pub status: Option<String>,
     /// Search: a key whose name or owner's email contains this (case-insensitive), or
@@ -109,7 +119,33 @@ pub struct AppInfo {
     pub sdk_keys: Vec<(String, String)>,
     /// Webhook URLs messages of this app may be POSTed to.
     pub webhook_urls: Vec<String>,
+    /// The key events each of those URLs is sent: (URL, events).
+    pub webhook_events: Vec<(String, Vec<String>)>,
 }
+
+/// Every event a webhook URL can be subscribed to (`core::messages::events`), with
+/// what it means, in the order the panel lists them.
+pub const EVENTS: [(&str, &str); 7] = [
+    ("key.created", "a key is created"),
+    (
+        "key.rolled",
+        "a key is rolled (the new key's id and the old one's)",
+    ),
+    ("key.revoked", "a key is revoked (or not approved)"),
+    (
+        "key.expiring",
+        "a key expires in 7 days, and again the day before",
+    ),
+    (
+        "key.leaked",
+        "a key is reported as leaked (and revoked or flagged)",
+    ),
+    ("key.disabled", "a key is disabled after going unused"),
+    (
+        "auth.alert",
+        "an alert: a key refused, or sign-ins failing, past the threshold",
+    ),
+];
 
 /// An app as a choice in a form: its id and name, nothing of its configuration (the
 /// allow-lists, SDK keys and webhook URLs go only to `app.manage`, on `/apps`).

@@ -31,6 +31,8 @@ pub enum Permission {
     ApiKeyUpdate,
     #[strum(serialize = "api.key.delete")]
     ApiKeyDelete,
+    #[strum(serialize = "api.key.approve")]
+    ApiKeyApprove,
     #[strum(serialize = "app.manage")]
     AppManage,
     #[strum(serialize = "channel.key.manage")]
@@ -67,6 +69,7 @@ impl Permission {
             Self::ApiKeyCreate => "Create API keys",
             Self::ApiKeyUpdate => "Edit and roll API keys",
             Self::ApiKeyDelete => "Revoke API keys",
+            Self::ApiKeyApprove => "Approve other people's new API keys",
             Self::AppManage => "Create and configure apps",
             Self::ChannelKeyManage => "Manage channel keys",
             Self::MessageCreate => "Compose messages",

@@ -52,6 +52,12 @@ pub struct KeySettings {
     /// A key reported as leaked (`POST /api/v1/leaks`): "revoke" it at once, or "flag"
     /// it (it keeps working, with a warning).
     pub leak_action: String,
+    /// Keys unused for this many days are disabled by a job (their owner or an
+    /// administrator can enable them again); 0: never.
+    pub disable_unused_days: u32,
+    /// A new key is `pending`, refused with `key_pending`, until someone holding
+    /// `api.key.approve` other than its owner approves it.
+    pub require_approval: bool,
 }
 
 impl Default for KeySettings {
@@ -61,6 +67,8 @@ impl Default for KeySettings {
             max_expiry_days: 0,
             default_expiry: "90".into(),
             leak_action: "revoke".into(),
+            disable_unused_days: 0,
+            require_approval: false,
         }
     }
 }

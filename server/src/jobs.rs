@@ -13,8 +13,8 @@ use tower_sessions::ExpiredDeletion as _;
 /// and aged-out sign-in throttling rows, form submissions, handled leak reports and
 /// usage older than 90 days pruned (every 5 minutes); on PostgreSQL the
 /// key-change listener; the outbox worker (approved messages delivered, pending ones
-/// expired); the leak-report worker (reported keys revoked); expiry reminders (every
-/// minute).
+/// expired); the leak-report worker (reported keys revoked); expiry reminders and
+/// unused keys disabled (every minute).
 pub fn spawn(state: &AppState) {
     let store = state.sessions.clone();
     tokio::spawn(async move {
@@ -74,6 +74,9 @@ pub fn spawn(state: &AppState) {
                 if let Err(e) = app::core::keys::usage::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning API key usage failed");
                 }
+                if let Err(e) = app::core::messages::events::prune(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning event webhook deliveries failed");
+                }
                 if let Err(e) = app::core::audit::alerts::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning alert counts failed");
                 }
@@ -97,8 +100,30 @@ pub fn spawn(state: &AppState) {
     // Leak reports: the keys they name are revoked by whichever instance claims them.
     tokio::spawn(app::core::keys::leaks::worker(state.core().clone()));
 
-    // Expiry reminders, each sent once across instances (claimed as it is marked).
-    tokio::spawn(app::core::keys::reminders::worker(state.core().clone()));
+    // The key lifecycle, every minute on the injected clock: expiry reminders, and keys
+    // unused for Settings > Keys' days disabled; each claimed as it is marked, so done
+    // once across instances.
+    let st = state.core().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match app::core::keys::reminders::run(&st).await {
+                Ok(sent) if !sent.is_empty() => {
+                    tracing::info!(sent = sent.len(), "expiry reminders sent");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sending expiry reminders failed"),
+            }
+            match app::core::keys::lifecycle::disable_unused(&st).await {
+                Ok(done) if !done.is_empty() => {
+                    tracing::info!(disabled = done.len(), "unused API keys disabled");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "disabling unused API keys failed"),
+            }
+        }
+    });
 }
 
 /// What must not be lost when the process stops: the uses, refusals and usage noted

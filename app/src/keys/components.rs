@@ -1,6 +1,7 @@
 use super::{
-    AppInfo, CreateApp, CreateKey, KeyDetail, KeyInfo, KeysView, NewSecret, RegenerateSdkKey,
-    RegisterWebhook, RemoveWebhook, RevokeKey, RollKey, UpdateApp, UpdateKey, REVOKE_WARNING,
+    AppInfo, CreateApp, CreateKey, EnableKey, KeyDetail, KeyInfo, KeysView, NewSecret,
+    RegenerateSdkKey, RegisterWebhook, RemoveWebhook, RevokeKey, RollKey, SubscribeEvents,
+    UpdateApp, UpdateKey, REVOKE_WARNING,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{
@@ -98,6 +99,9 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
         <section class="card secret-card" aria-labelledby="secret-title" tabindex="-1" node_ref=card hidden=move || dismissed.get()>
             <h2 id="secret-title">{format!("Your new key {}", s.key.key_id)}</h2>
             <p><strong>"Copy it now: it is shown only this once."</strong>" Keyward keeps only a hash of it."</p>
+            {(s.key.status == "pending").then(|| view! {
+                <p class="alert alert-info">"This key waits for approval: requests with it are refused (key_pending) until someone other than you approves it. You are emailed when they decide."</p>
+            })}
             <p><code class="secret" id="new-secret">{s.secret.clone()}</code></p>
             <button type="button" class="btn" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
             " "
@@ -227,7 +231,7 @@ fn KeyTable(
                 </select>
                 <label for="f-status">"Filter by status"</label>
                 <select id="f-status" name="status">
-                    {opt("", "All", &status_f)}{opt("active", "active", &status_f)}{opt("revoked", "revoked", &status_f)}{opt("expired", "expired", &status_f)}
+                    {opt("", "All", &status_f)}{opt("active", "active", &status_f)}{opt("pending", "pending approval", &status_f)}{opt("disabled", "disabled", &status_f)}{opt("revoked", "revoked", &status_f)}{opt("expired", "expired", &status_f)}
                 </select>
                 {(!sort.is_empty()).then(|| view! { <input type="hidden" name="sort" value=sort.clone()/> })}
                 <button type="submit" class="btn">"Filter"</button>
@@ -792,9 +796,10 @@ pub fn KeyDetailPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeKey>::new();
     let roll = ServerAction::<RollKey>::new();
     let edit = ServerAction::<UpdateKey>::new();
+    let enable = ServerAction::<EnableKey>::new();
     crate::shell_ui::close_on_success(revoke);
     crate::shell_ui::close_on_success(roll);
-    crate::one_answer_at_a_time!(revoke, roll, edit);
+    crate::one_answer_at_a_time!(revoke, roll, edit, enable);
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {
@@ -803,6 +808,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                 revoke.version().get(),
                 roll.version().get(),
                 edit.version().get(),
+                enable.version().get(),
             )
         },
         |(id, ..)| super::get_key(id),
@@ -820,8 +826,21 @@ pub fn KeyDetailPage() -> impl IntoView {
                     {format!(" ({}) and still works. Roll it (its replacement can take over within a grace period) or revoke it.", crate::shell_ui::format_time(d.key.leak_flagged_at.unwrap_or_default()))}
                 </p>
             })}
+            <ActionResult action=enable ok=|_: &()| "Key enabled: it works again.".to_owned()/>
+            {(d.key.status == "pending").then(|| view! {
+                <p class="alert alert-info" role="status">
+                    <strong>"Waiting for approval."</strong>
+                    " Requests with this key are refused (key_pending) until someone holding api.key.approve, other than its owner, approves it under Approvals."
+                </p>
+            })}
+            {(d.key.status == "disabled").then(|| view! {
+                <p class="alert alert-error" role="status">
+                    <strong>"Disabled because it went unused"</strong>
+                    {format!(" ({}). Requests with it are refused (key_disabled) until it is enabled again.", crate::shell_ui::format_time(d.key.disabled_at.unwrap_or_default()))}
+                </p>
+            })}
             <KeyFacts d=d.clone()/>
-            <KeyManage d=d.clone() revoke roll edit/>
+            <KeyManage d=d.clone() revoke roll edit enable/>
             <super::usage::KeyUsageSection usage=d.usage.clone()/>
             <KeyHistory d/>
         }.into_any()/>
@@ -895,19 +914,36 @@ fn KeyManage(
     revoke: ServerAction<RevokeKey>,
     roll: ServerAction<RollKey>,
     edit: ServerAction<UpdateKey>,
+    enable: ServerAction<EnableKey>,
 ) -> impl IntoView {
     let k = d.key;
-    if k.status != "active" || !(d.can_update || d.can_revoke) {
+    // A pending or disabled key can be revoked (withdrawn), and a disabled one enabled;
+    // only an active key is edited or rolled.
+    let active = k.status == "active";
+    if !matches!(k.status.as_str(), "active" | "pending" | "disabled")
+        || !(d.can_update || d.can_revoke)
+    {
         return None;
     }
-    let can_roll = d.can_update && k.replaced_by.is_none();
-    let edit_form = d.can_update.then(|| {
+    let can_roll = active && d.can_update && k.replaced_by.is_none();
+    let edit_form = (active && d.can_update).then(|| {
         view! { <EditKeyForm k=k.clone() roles=d.roles.clone() edit with_networks=true/> }
+    });
+    let enable_id = k.key_id.clone();
+    let enable_form = (k.status == "disabled" && d.can_update).then(move || {
+        view! {
+            <ActionForm action=enable attr:class="inline-form">
+                <input type="hidden" name="key_id" value=enable_id/>
+                <button type="submit" class="btn btn-primary">"Enable this key"</button>
+                <p class="muted hint">"It works again at once; disuse is counted again from now."</p>
+            </ActionForm>
+        }
     });
     Some(view! {
         <section class="card" aria-labelledby="key-manage-title">
             <h2 id="key-manage-title">"Manage"</h2>
             {edit_form}
+            {enable_form}
             <KeyActionForms key_id=k.key_id.clone() can_revoke=d.can_revoke can_roll revoke roll/>
         </section>
     })
@@ -955,6 +991,60 @@ fn KeyHistory(d: KeyDetail) -> impl IntoView {
     }
 }
 
+fn events_saved(e: &Vec<String>) -> String {
+    if e.is_empty() {
+        "That URL is sent no events now.".to_owned()
+    } else {
+        format!("Events saved: {}.", e.join(", "))
+    }
+}
+
+/// The key events each webhook URL of an app is sent: one form per URL.
+#[component]
+fn EventSubscriptions(a: AppInfo, subscribe: ServerAction<SubscribeEvents>) -> impl IntoView {
+    let forms = a
+        .webhook_events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (url, on))| {
+            let boxes = super::EVENTS
+                .iter()
+                .map(|(event, what)| {
+                    let id = format!("ev-{i}-{}", event.replace('.', "-"));
+                    view! {
+                        <div class="check">
+                            <input id=id.clone() type="checkbox" name="events[]" value=*event checked=on.iter().any(|e| e == event)/>
+                            <label for=id><code>{*event}</code>{format!(": {what}")}</label>
+                        </div>
+                    }
+                })
+                .collect_view();
+            let legend = format!("Events sent to {url}");
+            view! {
+                <ActionForm action=subscribe>
+                    <input type="hidden" name="app_id" value=a.id.to_string()/>
+                    <input type="hidden" name="url" value=url.clone()/>
+                    <fieldset>
+                        <legend><code class="webhook-url">{legend}</code></legend>
+                        {boxes}
+                    </fieldset>
+                    <button type="submit" class="btn" aria-label=format!("Save the events sent to {url}")>"Save events"</button>
+                </ActionForm>
+            }
+        })
+        .collect_view();
+    let none = a.webhook_urls.is_empty();
+    view! {
+        <section class="card" aria-labelledby="events-title">
+            <h2 id="events-title">"Key events"</h2>
+            <p class="muted">"Keyward POSTs these events of this app's keys to the webhook URLs you choose, signed like message webhooks (X-Keyward-Signature over the timestamp and the body, with the URL's secret) and retried until they are accepted. They name keys by their ID, never by their secret. README: \"Event webhooks\"."</p>
+            <ActionResult action=subscribe ok=events_saved/>
+            {none.then(|| view! { <p class="muted">"Register a webhook URL above first."</p> })}
+            {forms}
+        </section>
+    }
+}
+
 /// `/apps/{id}`: one app: its SDK keys, name and allow-list, webhook URLs, and a link to
 /// its keys.
 #[component]
@@ -965,8 +1055,9 @@ pub fn AppDetailPage() -> impl IntoView {
     let regen = ServerAction::<RegenerateSdkKey>::new();
     let hook = ServerAction::<RegisterWebhook>::new();
     let unhook = ServerAction::<RemoveWebhook>::new();
+    let subscribe = ServerAction::<SubscribeEvents>::new();
     crate::shell_ui::close_on_success(regen);
-    crate::one_answer_at_a_time!(update, regen, hook, unhook);
+    crate::one_answer_at_a_time!(update, regen, hook, unhook, subscribe);
     let me = Resource::new(|| (), |_| get_me());
     let app = Resource::new(
         move || {
@@ -976,6 +1067,7 @@ pub fn AppDetailPage() -> impl IntoView {
                 regen.version().get(),
                 hook.version().get(),
                 unhook.version().get(),
+                subscribe.version().get(),
             )
         },
         |(id, ..)| async move {
@@ -998,8 +1090,9 @@ pub fn AppDetailPage() -> impl IntoView {
                 <ActionResult action=regen ok=|_: &()| "SDK key regenerated; the old one works until the end of the grace period you chose.".to_owned()/>
                 <ActionResult action=unhook ok=|_: &()| "Webhook URL removed; messages not yet sent to it will fail.".to_owned()/>
                 <WebhookSecret action=hook/>
-                <AppRow a update regen hook unhook/>
+                <AppRow a=a.clone() update regen hook unhook/>
             </section>
+            <EventSubscriptions a subscribe/>
         }.into_any()/>
     }
 }

@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use model::keys::{
-    AppChoice, AppInfo, KeyEvent, KeyFilter, KeyInfo, KeyPage, COUNT_CAP, DEFAULT_PAGE, MAX_PAGE,
+    AppChoice, AppInfo, KeyEvent, KeyFilter, KeyInfo, KeyPage, COUNT_CAP, DEFAULT_PAGE, EVENTS,
+    MAX_PAGE,
 };
 
 use crate::error::AppError;
@@ -264,6 +265,42 @@ pub async fn revoke_key(
     })
 }
 
+/// Enables a key disabled for disuse (its owner, or someone who may change its owner's
+/// keys), within the active-key limit.
+#[server(prefix = "/fn", endpoint = "keys/enable")]
+pub async fn enable_key(key_id: String) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
+        crate::core::keys::lifecycle::enable(&ctx.cx(), &grant, &key_id)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// `decision`: "approve", or "reject" with a `reason` (required).
+#[server(prefix = "/fn", endpoint = "approvals/key")]
+pub async fn decide_key(
+    key_id: String,
+    decision: String,
+    #[server(default)] reason: String,
+) -> Result<String, AppError> {
+    crate::guarded!(
+        crate::roles::Permission::ApiKeyApprove,
+        |ctx, grant| async {
+            use crate::core::keys::lifecycle;
+            let cx = ctx.cx();
+            match decision.as_str() {
+                "approve" => lifecycle::approve(&cx, &grant, &key_id)
+                    .await
+                    .map(|k| format!("{} approved: it works from now on.", k.key_id)),
+                "reject" => lifecycle::reject(&cx, &grant, &key_id, &reason)
+                    .await
+                    .map(|k| format!("{} rejected: it will never work.", k.key_id)),
+                _ => Err(AppError::validation("decision", "Approve or reject.")),
+            }
+        }
+    )
+}
+
 /// `grace`: seconds the old key keeps working (0, 3600, 86400 or 604800).
 #[server(prefix = "/fn", endpoint = "keys/roll")]
 pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError> {
@@ -385,6 +422,29 @@ pub async fn register_webhook(app_id: i64, url: String) -> Result<String, AppErr
             &ctx.origin(),
             app_id,
             &url,
+        )
+        .await
+    })
+}
+
+/// The key events a registered webhook URL of an app is sent (`events[]`: exactly
+/// these; none: no events).
+#[server(prefix = "/fn", endpoint = "apps/webhooks/events")]
+pub async fn subscribe_events(
+    app_id: i64,
+    url: String,
+    #[server(default)] events: Vec<String>,
+) -> Result<Vec<String>, AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        let st = &ctx.state;
+        crate::core::messages::events::subscribe(
+            &st.db,
+            st.clock.now(),
+            &grant,
+            &ctx.origin(),
+            app_id,
+            &url,
+            &events,
         )
         .await
     })

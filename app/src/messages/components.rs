@@ -339,32 +339,100 @@ fn MessageCard(
 pub fn ApprovalsPage() -> impl IntoView {
     let approve = ServerAction::<ApproveMessage>::new();
     let reject = ServerAction::<RejectMessage>::new();
+    let decide_key = ServerAction::<crate::keys::DecideKey>::new();
+    crate::one_answer_at_a_time!(approve, reject, decide_key);
     let me = Resource::new(|| (), |_| get_me());
     let queue = Resource::new(
-        move || (approve.version().get(), reject.version().get()),
-        |_| super::approval_queue(),
+        move || {
+            (
+                approve.version().get(),
+                reject.version().get(),
+                decide_key.version().get(),
+            )
+        },
+        |_| super::load_approvals(),
     );
     view! {
-        <Page title="Approvals" me data=move || queue.get() render=move |_me, queue| view! {
+        <Page title="Approvals" me data=move || queue.get() render=move |_me, v| view! {
                     <h1>"Approvals"</h1>
-                    <p class="muted">"Nothing is sent until it is approved here by someone other than its author. You approve exactly what is shown."</p>
                     <ActionResult action=approve ok=decided_note/>
                     <ActionResult action=reject ok=decided_note/>
-                    {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting."</p> })}
-                    {queue.into_iter().map(|m| {
-                        let title = format!("approval-{}", m.id);
-                        let title2 = title.clone();
-                        let href = format!("/messages/{}", m.id);
-                        view! {
-                            <section class="card approval" aria-labelledby=title2>
-                                <h2 id=title><a href=href>{m.id.clone()}</a></h2>
-                                <p class="muted">{format!("{} of {} approvals", m.approvals, m.approvals_needed)}
-                                    {m.expires_at.map(|e| format!(" · expires {}", format_time(e)))}</p>
-                                <Payload m=m.clone()/>
-                                <Decide m approve reject/>
-                            </section>
-                        }
-                    }).collect_view()}
+                    <ActionResult action=decide_key ok=|m: &String| m.clone()/>
+                    {v.messages.map(|queue| view! {
+                        <h2>"Messages"</h2>
+                        <p class="muted">"Nothing is sent until it is approved here by someone other than its author. You approve exactly what is shown."</p>
+                        {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting."</p> })}
+                        {queue.into_iter().map(|m| {
+                            let title = format!("approval-{}", m.id);
+                            let title2 = title.clone();
+                            let href = format!("/messages/{}", m.id);
+                            view! {
+                                <section class="card approval" aria-labelledby=title2>
+                                    <h3 id=title><a href=href>{m.id.clone()}</a></h3>
+                                    <p class="muted">{format!("{} of {} approvals", m.approvals, m.approvals_needed)}
+                                        {m.expires_at.map(|e| format!(" · expires {}", format_time(e)))}</p>
+                                    <Payload m=m.clone()/>
+                                    <Decide m approve reject/>
+                                </section>
+                            }
+                        }).collect_view()}
+                    })}
+                    {v.keys.map(|keys| view! {
+                        <h2>"API keys"</h2>
+                        <p class="muted">"Settings > Keys make new keys wait for approval: a key listed here is refused until someone other than its owner approves it. You can decide only on keys that may do nothing you may not."</p>
+                        {keys.is_empty().then(|| view! { <p class="muted">"No keys are waiting."</p> })}
+                        {keys.into_iter().map(|k| view! { <PendingKey k decide=decide_key/> }).collect_view()}
+                    })}
                 }.into_any()/>
+    }
+}
+
+/// A key waiting for approval: everything it would be allowed, and the two decisions.
+#[component]
+fn PendingKey(
+    k: model::keys::KeyInfo,
+    decide: ServerAction<crate::keys::DecideKey>,
+) -> impl IntoView {
+    let title = format!("pending-{}", k.key_id);
+    let title2 = title.clone();
+    let reason_id = format!("key-reason-{}", k.key_id);
+    let (approve_label, reject_label, reason_label) = (
+        format!("Approve {}", k.key_id),
+        format!("Reject {}", k.key_id),
+        format!("Reason for rejecting {}", k.key_id),
+    );
+    let networks = if k.networks.is_empty() {
+        "any address the app allows".to_owned()
+    } else {
+        k.networks.join(", ")
+    };
+    let expires = k.expires_at.map_or_else(|| "never".to_owned(), format_time);
+    let (id1, id2) = (k.key_id.clone(), k.key_id.clone());
+    view! {
+        <section class="card approval" aria-labelledby=title2>
+            <h3 id=title>{k.name.clone()}" "<code>{k.key_id.clone()}</code></h3>
+            <dl class="facts">
+                <dt>"Owner"</dt><dd>{k.owner.clone().unwrap_or_default()}</dd>
+                <dt>"App"</dt><dd>{format!("{} ({})", k.app, k.environment)}</dd>
+                <dt>"Role"</dt><dd>{k.role.clone().unwrap_or_default()}</dd>
+                <dt>"Allowed networks"</dt><dd>{networks}</dd>
+                <dt>"Expires"</dt><dd>{expires}</dd>
+                <dt>"Requested"</dt><dd>{format_time(k.created_at)}</dd>
+            </dl>
+            <div class="decide">
+                <ActionForm action=decide attr:class="inline-form">
+                    <input type="hidden" name="key_id" value=id1/>
+                    <input type="hidden" name="decision" value="approve"/>
+                    <button type="submit" class="btn btn-primary" aria-label=approve_label>"Approve"</button>
+                </ActionForm>
+                <ActionForm action=decide attr:class="inline-form">
+                    <input type="hidden" name="key_id" value=id2/>
+                    <input type="hidden" name="decision" value="reject"/>
+                    <label for=reason_id.clone()>{reason_label}</label>
+                    <input id=reason_id name="reason" type="text" required maxlength="500"/>
+                    <button type="submit" class="btn btn-danger" aria-label=reject_label>"Reject"</button>
+                </ActionForm>
+            </div>
+        </section>
     }
 }

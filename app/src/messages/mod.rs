@@ -190,6 +190,40 @@ pub async fn reject_message(
     )
 }
 
+/// What `/approvals` shows: the messages waiting for the viewer (with
+/// `message.approve`) and the keys waiting for them (with `api.key.approve`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalsView {
+    pub messages: Option<Vec<MessageInfo>>,
+    pub keys: Option<Vec<model::keys::KeyInfo>>,
+}
+
+#[server(prefix = "/fn", endpoint = "approvals/view")]
+pub async fn load_approvals() -> Result<ApprovalsView, AppError> {
+    async {
+        use crate::roles::Permission as P;
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let p = ctx.signed_in().await?.principal;
+        if !(p.has(P::MessageApprove) || p.has(P::ApiKeyApprove)) {
+            return Err(AppError::Forbidden);
+        }
+        let (db, now) = (&ctx.state.db, ctx.state.clock.now());
+        let messages = if p.has(P::MessageApprove) {
+            Some(crate::core::messages::queue(db, now, &p).await?)
+        } else {
+            None
+        };
+        let keys = if p.has(P::ApiKeyApprove) {
+            Some(crate::core::keys::lifecycle::queue(db, now, &p).await?)
+        } else {
+            None
+        };
+        Ok(ApprovalsView { messages, keys })
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
 /// The approver's queue: pending messages written by someone else.
 #[server(prefix = "/fn", endpoint = "approvals/list")]
 pub async fn approval_queue() -> Result<Vec<MessageInfo>, AppError> {

@@ -143,6 +143,15 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     </select>
                     <p id="leak_action-hint" class="muted hint">"Reports come from secret scanners (POST /api/v1/leaks). Either way its owner and the administrators are emailed."</p>
                 </div>
+                <NumberField id="disable_unused_days" label="Disable keys unused for (days; 0 for never)" hint="Counted from a key's last use, or from its creation if never used; at least 7. Its owner is emailed and can enable it again on its page." value=k.disable_unused_days min=0 max=3650/>
+                <div class="field">
+                    <label for="require_approval">"New keys"</label>
+                    <select id="require_approval" name="require_approval" aria-describedby="require_approval-hint">
+                        <option value="off" selected=!k.require_approval>"Work at once"</option>
+                        <option value="required" selected=k.require_approval>"Wait for approval"</option>
+                    </select>
+                    <p id="require_approval-hint" class="muted hint">"A key waiting for approval is refused (key_pending) until someone holding api.key.approve, other than its owner, approves it under Approvals. A rolled key's replacement works at once."</p>
+                </div>
                 <SudoField id="keys-sudo" needs=data.needs_password/>
                 <button type="submit" class="btn btn-primary">"Save key settings"</button>
             </ActionForm>

@@ -73,31 +73,46 @@ pub async fn save_general(
     )
 }
 
+/// `require_approval`: "off" or "required".
 #[server(prefix = "/fn", endpoint = "settings/keys/save")]
 pub async fn save_keys(
     max_active_per_user_per_app: u32,
     max_expiry_days: u32,
     default_expiry: String,
     #[server(default)] leak_action: String,
+    #[server(default)] disable_unused_days: u32,
+    #[server(default)] require_approval: String,
     #[server(default)] password: String,
 ) -> Result<(), AppError> {
     crate::guarded!(
         crate::roles::Permission::SettingsManage,
         |ctx, grant| async {
-            // A form from before the choice existed keeps the current one.
+            // A form from before a choice existed keeps the current one.
+            let current = crate::core::settings::keys(&ctx.state.db).await?;
             let leak_action = if leak_action.is_empty() {
-                crate::core::settings::keys(&ctx.state.db)
-                    .await?
-                    .leak_action
+                current.leak_action
             } else {
                 leak_action
             };
-            let new = crate::core::settings::parse_keys(
+            let require_approval = match require_approval.as_str() {
+                "" => current.require_approval,
+                "off" => false,
+                "required" => true,
+                _ => {
+                    return Err(AppError::validation(
+                        "require_approval",
+                        "Choose whether new keys need approval.",
+                    ))
+                }
+            };
+            let new = crate::core::settings::check_keys(KeySettings {
                 max_active_per_user_per_app,
                 max_expiry_days,
-                &default_expiry,
-                &leak_action,
-            )?;
+                default_expiry,
+                leak_action,
+                disable_unused_days,
+                require_approval,
+            })?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             crate::core::settings::save_keys(&ctx.cx(), &grant, &new).await
         }

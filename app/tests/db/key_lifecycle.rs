@@ -587,7 +587,11 @@ async fn with_the_flag_setting_a_leaked_key_is_flagged_once_and_keeps_working() 
         assert_eq!(rows.len(), 1, "flagged once");
         assert!(rows[0].0.contains("\"action\":\"flagged\""));
         // Out of the choices: refused.
-        assert!(app::core::settings::parse_keys(10, 0, "90", "ignore").is_err());
+        let bad = model::settings::KeySettings {
+            leak_action: "ignore".into(),
+            ..Default::default()
+        };
+        assert!(app::core::settings::check_keys(bad).is_err());
     })
     .await;
 }
@@ -927,6 +931,202 @@ async fn an_alert_goes_once_per_window_however_many_instances_count() {
         }
         // Counts are pruned after two days.
         assert!(alerts::prune(&db, now + 3 * 86_400).await.unwrap() >= 3);
+    })
+    .await;
+}
+
+/// Saves Settings > Keys as `p` (no password check: that is the panel's).
+async fn set_keys(core: &Core, p: &Principal, k: model::settings::KeySettings) {
+    let o = Origin::default();
+    let k = app::core::settings::check_keys(k).unwrap();
+    app::core::settings::save_keys(
+        &Ctx::new(core, &o),
+        &p.require(Permission::SettingsManage).unwrap(),
+        &k,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn keys_unused_for_n_days_are_disabled_once_and_work_again_when_enabled() {
+    on_both(|db| async move {
+        use app::core::keys::{self, lifecycle, verified::Refusal};
+        let (t0, day) = (1_800_000_000, 86_400);
+        let (core, p, app_id) = owner_with_app(&db, t0).await;
+        let o = Origin::default();
+        let (never, never_secret) = new_key(&core, &p, app_id, "never used", None).await;
+        let (used, _) = new_key(&core, &p, app_id, "used", None).await;
+        let (gone, _) = new_key(&core, &p, app_id, "revoked", None).await;
+        sqlx::query("update api_keys set last_used_at = $2 where key_id = $1")
+            .bind(&used.key_id)
+            .bind(t0 + 10 * day)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        keys::revoke(
+            &Ctx::new(&core, &o),
+            &p.require(Permission::ApiKeyDelete).unwrap(),
+            &gone.key_id,
+            "",
+        )
+        .await
+        .unwrap();
+        let ids = |d: Vec<lifecycle::Disabled>| d.into_iter().map(|d| d.key_id).collect::<Vec<_>>();
+        // Off by default: nothing is disabled, however old.
+        core.clock.advance(30 * day - 1);
+        assert!(lifecycle::disable_unused(&core).await.unwrap().is_empty());
+        set_keys(&core, &p, model::settings::KeySettings { disable_unused_days: 30, ..Default::default() }).await;
+        assert!(lifecycle::disable_unused(&core).await.unwrap().is_empty(), "a second short");
+        // 30 days after its creation the never-used key goes, once however many
+        // runners race; the key used on day 10 and the revoked one stay as they are.
+        core.clock.advance(1);
+        let (a, b, c) = tokio::join!(
+            lifecycle::disable_unused(&core),
+            lifecycle::disable_unused(&core),
+            lifecycle::disable_unused(&core)
+        );
+        let mut all = ids(a.unwrap());
+        all.extend(ids(b.unwrap()));
+        all.extend(ids(c.unwrap()));
+        assert_eq!(all, vec![never.key_id.clone()]);
+        let (audited,): (i64,) = sqlx::query_as(
+            "select count(*) from audit_events where action = 'api_key.disabled' and actor_type = 'system' and target = $1",
+        )
+        .bind(&never.key_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(audited, 1);
+        let now = core.clock.now();
+        let k = keys::visible_key(&db, now, &p, &never.key_id).await.unwrap();
+        assert_eq!((k.status.as_str(), k.disabled_at), ("disabled", Some(now)));
+        let v = keys::verify::lookup(&db, &core.keys, &never_secret).await.unwrap().unwrap();
+        assert_eq!(v.refusal(now), Some(Refusal::Disabled));
+        // Its own status in the list's filters; "active" leaves it out.
+        let listed = |status: &str| {
+            let f = model::keys::KeyFilter { status: Some(status.into()), ..Default::default() };
+            let (db, p) = (db.clone(), p.clone());
+            async move {
+                keys::list_keys(&db, now, &p, &f).await.unwrap().keys.into_iter().map(|k| k.name).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(listed("disabled").await, vec!["never used"]);
+        assert_eq!(listed("active").await, vec!["used"]);
+        // Day 40: the key last used on day 10.
+        core.clock.advance(10 * day);
+        assert_eq!(ids(lifecycle::disable_unused(&core).await.unwrap()), vec![used.key_id.clone()]);
+        // Enabled again: it works at once, and disuse counts from now.
+        let gu = p.require(Permission::ApiKeyUpdate).unwrap();
+        let back = lifecycle::enable(&Ctx::new(&core, &o), &gu, &never.key_id).await.unwrap();
+        assert_eq!(back.status, "active");
+        let v = keys::verify::lookup(&db, &core.keys, &never_secret).await.unwrap().unwrap();
+        assert_eq!(v.refusal(core.clock.now()), None);
+        let again = lifecycle::enable(&Ctx::new(&core, &o), &gu, &never.key_id).await;
+        assert!(matches!(again, Err(AppError::Conflict(_))), "{again:?}");
+        core.clock.advance(30 * day - 1);
+        assert!(lifecycle::disable_unused(&core).await.unwrap().is_empty());
+        core.clock.advance(1);
+        assert_eq!(ids(lifecycle::disable_unused(&core).await.unwrap()), vec![never.key_id.clone()]);
+        // Within the policy: with one active key allowed per user and app, a disabled
+        // key is not enabled while another is active.
+        lifecycle::enable(&Ctx::new(&core, &o), &gu, &used.key_id).await.unwrap();
+        set_keys(&core, &p, model::settings::KeySettings { max_active_per_user_per_app: 1, disable_unused_days: 30, ..Default::default() }).await;
+        let over = lifecycle::enable(&Ctx::new(&core, &o), &gu, &never.key_id).await;
+        assert!(matches!(over, Err(AppError::Conflict(_))), "{over:?}");
+        // Days below a week are refused: a weekly job's key must never be disabled.
+        let short = model::settings::KeySettings { disable_unused_days: 3, ..Default::default() };
+        assert!(app::core::settings::check_keys(short).is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it() {
+    on_both(|db| async move {
+        use app::core::keys::{self, lifecycle, verified::Refusal};
+        let t0 = 1_800_000_000;
+        let (core, owner, app_id) = owner_with_app(&db, t0).await;
+        let o = Origin::default();
+        set_keys(&core, &owner, model::settings::KeySettings { require_approval: true, ..Default::default() }).await;
+        let admin = principal(&db, user_with_role(&db, "admin@example.com", BuiltinRole::Admin.id()).await).await;
+        let admin2 = principal(&db, user_with_role(&db, "admin2@example.com", BuiltinRole::Admin.id()).await).await;
+        // Someone who may approve keys but not create them.
+        let narrow = roles::create(
+            &db,
+            t0,
+            &owner.require(Permission::RoleManage).unwrap(),
+            &o,
+            "key approver",
+            &[Permission::ApiKeyView, Permission::ApiKeyApprove].into_iter().collect(),
+        )
+        .await
+        .unwrap();
+        let narrow = principal(&db, user_with_role(&db, "narrow@example.com", narrow).await).await;
+
+        let (info, secret) = new_key(&core, &owner, app_id, "needs approval", None).await;
+        assert_eq!(info.status, "pending");
+        let v = keys::verify::lookup(&db, &core.keys, &secret).await.unwrap().unwrap();
+        assert_eq!(v.refusal(t0), Some(Refusal::Pending));
+        let cx = Ctx::new(&core, &o);
+        fn ga(p: &Principal) -> access::Grant<'_> {
+            p.require(Permission::ApiKeyApprove).unwrap()
+        }
+        // Never by its owner, never by someone holding less than the key would.
+        let own = lifecycle::approve(&cx, &ga(&owner), &info.key_id).await;
+        assert!(matches!(own, Err(AppError::Refused(_))), "{own:?}");
+        let less = lifecycle::approve(&cx, &ga(&narrow), &info.key_id).await;
+        assert!(matches!(less, Err(AppError::Refused(_))), "{less:?}");
+        // The owner does not see their own key in their queue; an admin does.
+        assert!(lifecycle::queue(&db, t0, &owner).await.unwrap().is_empty());
+        let q = lifecycle::queue(&db, t0, &admin).await.unwrap();
+        assert_eq!(q.iter().map(|k| k.key_id.clone()).collect::<Vec<_>>(), vec![info.key_id.clone()]);
+        // Rejection needs a reason.
+        let bare = lifecycle::reject(&cx, &ga(&admin), &info.key_id, "  ").await;
+        assert!(matches!(bare, Err(AppError::Validation { .. })), "{bare:?}");
+        // Two admins at once, one approving and one rejecting: one decision holds.
+        let (g1, g2) = (ga(&admin), ga(&admin2));
+        let (a, b) = tokio::join!(
+            lifecycle::approve(&cx, &g1, &info.key_id),
+            lifecycle::reject(&cx, &g2, &info.key_id, "not needed")
+        );
+        assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+        let k = keys::visible_key(&db, t0, &owner, &info.key_id).await.unwrap();
+        let v = keys::verify::lookup(&db, &core.keys, &secret).await.unwrap().unwrap();
+        if a.is_ok() {
+            assert_eq!((k.status.as_str(), k.approved_by.as_deref()), ("active", Some("admin@example.com")));
+            assert_eq!(v.refusal(t0), None, "it works once approved");
+        } else {
+            assert_eq!(k.status, "revoked");
+            assert_eq!(k.revoke_reason.as_deref(), Some("Not approved: not needed"));
+            assert_eq!(v.refusal(t0), Some(Refusal::Revoked));
+        }
+        let (decisions,): (i64,) = sqlx::query_as(
+            "select count(*) from audit_events where action in ('api_key.approved', 'api_key.rejected') and target = $1",
+        )
+        .bind(&info.key_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(decisions, 1);
+        let twice = lifecycle::approve(&cx, &ga(&admin), &info.key_id).await;
+        assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
+
+        // An approved key's roll makes a replacement that works at once.
+        let (second, _) = new_key(&core, &owner, app_id, "to roll", None).await;
+        lifecycle::approve(&cx, &ga(&admin), &second.key_id).await.unwrap();
+        let (rolled, _) = keys::roll(&cx, &owner.require(Permission::ApiKeyUpdate).unwrap(), &second.key_id, 3600)
+            .await
+            .unwrap();
+        assert_eq!(rolled.status, "active");
+        // A pending key cannot be rolled nor edited, only withdrawn.
+        let (third, _) = new_key(&core, &owner, app_id, "third", None).await;
+        let roll = keys::roll(&cx, &owner.require(Permission::ApiKeyUpdate).unwrap(), &third.key_id, 0).await;
+        assert!(matches!(roll, Err(AppError::Conflict(_))), "{roll:?}");
+        keys::revoke(&cx, &owner.require(Permission::ApiKeyDelete).unwrap(), &third.key_id, "withdrawn")
+            .await
+            .unwrap();
+        assert!(lifecycle::queue(&db, t0, &admin).await.unwrap().is_empty());
     })
     .await;
 }

@@ -102,7 +102,11 @@ pub async fn key_refused(
             "threshold": settings.key_refusals,
         }),
     };
-    audit::record(db, now, &ev).await?;
+    let mut tx = db.pool.begin().await?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    let extra = serde_json::json!({ "reason": "key_refusals", "count": count, "window_minutes": settings.key_window_minutes });
+    crate::messages::events::key_event(&mut tx, now, "auth.alert", key_id, extra).await?;
+    tx.commit().await?;
     let link = format!(
         "{}/keys/{key_id}",
         st.config.public_url.url.trim_end_matches('/')
@@ -166,7 +170,12 @@ pub async fn sign_in_failed(
             "threshold": settings.sign_in_failures,
         }),
     };
-    audit::record(db, now, &ev).await?;
+    let mut tx = db.pool.begin().await?;
+    audit::record_in(&mut tx, now, &ev).await?;
+    // A sign-in belongs to no app: every URL subscribed to alerts hears of it.
+    let data = serde_json::json!({ "reason": "sign_in_failures", "account": email, "count": count, "window_minutes": settings.sign_in_window_minutes });
+    crate::messages::events::emit(&mut tx, now, None, "auth.alert", data).await?;
+    tx.commit().await?;
     let link = format!(
         "{}/audit?target={}",
         st.config.public_url.url.trim_end_matches('/'),

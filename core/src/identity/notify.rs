@@ -49,6 +49,25 @@ pub enum AccountEvent {
         minutes: u32,
         link: String,
     },
+    /// Settings > Keys' approval: the owner's pending key was approved (it works now).
+    KeyApproved {
+        key_id: String,
+        name: String,
+    },
+    /// … or rejected, with the approver's reason (it is revoked).
+    KeyRejected {
+        key_id: String,
+        name: String,
+        reason: String,
+    },
+    /// Settings > Keys: the key went unused for `days` days and was disabled; `link`:
+    /// its page, where it can be enabled again.
+    KeyDisabled {
+        key_id: String,
+        name: String,
+        days: u32,
+        link: String,
+    },
     /// Settings > Alerts: `count` failed sign-in steps of an account within `minutes`;
     /// `account`: whose, when the mail goes to an administrator rather than to them.
     SignInFailures {
@@ -77,6 +96,9 @@ impl AccountEvent {
             Self::KeyLeaked { revoked: false, .. } => "An API key was reported as leaked",
             Self::KeyRefusals { .. } => "Alert: an API key is being refused",
             Self::SignInFailures { .. } => "Alert: repeated failed sign-ins",
+            Self::KeyApproved { .. } => "Your API key was approved",
+            Self::KeyRejected { .. } => "Your API key was not approved",
+            Self::KeyDisabled { .. } => "An unused API key of yours was disabled",
         }
     }
 
@@ -121,6 +143,15 @@ impl AccountEvent {
                     minutes_text(*minutes)
                 )
             }
+            Self::KeyApproved { key_id, name } => format!(
+                "Your API key \"{name}\" ({key_id}) was approved: it works from now on."
+            ),
+            Self::KeyRejected { key_id, name, reason } => format!(
+                "Your API key \"{name}\" ({key_id}) was not approved, so it will never work. The reason given: {reason}"
+            ),
+            Self::KeyDisabled { key_id, name, days, link } => format!(
+                "Your API key \"{name}\" ({key_id}) was not used for {days} days, so Keyward disabled it (Settings > Keys): requests made with it are refused. If something still needs it, enable it again on its page: {link}"
+            ),
             Self::SignInFailures { account, count, minutes, link } => {
                 let whose = account
                     .as_ref()
@@ -153,6 +184,15 @@ impl AccountEvent {
             Self::SignInFailures { .. } => {
                 "If this was not you, someone is guessing the password: make sure it is long and unique, and that an authenticator app is set up. Further tries are slowed down. This alert is sent at most once per window."
             }
+            Self::KeyApproved { .. } => {
+                "If you did not ask for this key, revoke it on its page and tell your administrator."
+            }
+            Self::KeyRejected { .. } => {
+                "Ask the approver, or make a new key that fits what they asked for."
+            }
+            Self::KeyDisabled { .. } => {
+                "If nothing uses it any more, revoke it instead: a key nobody uses is a key nobody would notice leaking."
+            }
             _ => "If this was not you, change your password now on the Account page and tell your administrator.",
         }
     }
@@ -182,14 +222,22 @@ fn when(now: i64) -> String {
 /// The mail for `ev`: (subject, text, html).
 pub fn render(ev: &AccountEvent, origin: &Origin, now: i64) -> (&'static str, String, String) {
     let at = when(now);
-    let ip = origin.ip.as_deref().unwrap_or("an unknown address");
-    let browser = crate::infra::user_agent::describe_browser(origin.user_agent.as_deref());
     let what = ev.what();
     let advice = ev.if_not_you();
-    let text = format!("{what}\n\nWhen: {at}\nFrom: {ip} ({browser})\n\n{advice}\n");
+    // What Keyward does by itself (a job) has no address nor browser to name.
+    let from = (origin.ip.is_some() || origin.user_agent.is_some()).then(|| {
+        let ip = origin.ip.as_deref().unwrap_or("an unknown address");
+        let browser = crate::infra::user_agent::describe_browser(origin.user_agent.as_deref());
+        format!("{ip} ({browser})")
+    });
+    let from_line = from
+        .as_deref()
+        .map(|f| format!("\nFrom: {f}"))
+        .unwrap_or_default();
+    let text = format!("{what}\n\nWhen: {at}{from_line}\n\n{advice}\n");
     let html = maud::html! {
         p { (what) }
-        p { "When: " (at) br; "From: " (ip) " (" (browser) ")" }
+        p { "When: " (at) @if let Some(f) = &from { br; "From: " (f) } }
         p { (advice) }
     };
     (ev.subject(), text, html.into_string())

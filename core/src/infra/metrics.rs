@@ -62,6 +62,8 @@ pub static KEY_VERIFICATIONS: Family = Family::new(
         "invalid_api_key",
         "key_revoked",
         "key_expired",
+        "key_pending",
+        "key_disabled",
         "ip_not_allowed",
         "sdk_key_not_allowed",
         "rate_limited",

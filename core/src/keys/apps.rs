@@ -49,6 +49,7 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
     )
     .fetch_all(&db.pool)
     .await?;
+    let subscribed = crate::messages::events::subscriptions(db).await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, networks)| AppInfo {
@@ -56,6 +57,18 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
                 .iter()
                 .filter(|(a, _)| *a == id)
                 .map(|(_, u)| u.clone())
+                .collect(),
+            webhook_events: hooks
+                .iter()
+                .filter(|(a, _)| *a == id)
+                .map(|(_, u)| {
+                    let events = subscribed
+                        .iter()
+                        .filter(|(a, url, _)| *a == id && url == u)
+                        .map(|(_, _, e)| e.clone())
+                        .collect();
+                    (u.clone(), events)
+                })
                 .collect(),
             id,
             name,

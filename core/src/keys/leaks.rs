@@ -221,6 +221,8 @@ async fn revoke_leaked(
         Some(key_id.clone()),
         serde_json::json!({ "action": action, "reported_from": origin.ip }),
     );
+    let extra = serde_json::json!({ "action": action });
+    crate::messages::events::key_event(&mut tx, now, "key.leaked", &key_id, extra).await?;
     audit::commit(tx, now, &ev).await?;
     st.keys.bump();
     tracing::warn!(key_id = %key_id, action, "an API key was reported as leaked");

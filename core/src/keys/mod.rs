@@ -13,6 +13,7 @@ pub mod apps;
 pub mod cache;
 pub mod format;
 pub mod leaks;
+pub mod lifecycle;
 pub mod refusals;
 pub mod reminders;
 pub mod scan;
@@ -26,6 +27,7 @@ use crate::{
     identity::notify::{self, AccountEvent},
     infra::config::parse_cidr,
     infra::db::Db,
+    messages::events,
     state::Ctx,
 };
 use format::{Environment, Visibility};
@@ -103,9 +105,10 @@ pub(crate) fn split(text: &str) -> Vec<String> {
 
 const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
      k.role_id, r.name as role, k.last4, k.networks, k.expires_at, k.revoked_at, k.revoke_reason, k.rolled_from, \
-     k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip, k.leak_flagged_at \
+     k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip, k.leak_flagged_at, \
+     k.disabled_at, k.pending_at, ua.email as approved_by, k.approved_at \
      from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id \
-     left join roles r on r.id = k.role_id";
+     left join roles r on r.id = k.role_id left join users ua on ua.id = k.approved_by";
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -130,21 +133,45 @@ struct KeyRow {
     last_used_at: Option<i64>,
     last_used_ip: Option<String>,
     leak_flagged_at: Option<i64>,
+    disabled_at: Option<i64>,
+    pending_at: Option<i64>,
+    approved_by: Option<String>,
+    approved_at: Option<i64>,
 }
 
-fn status(now: i64, revoked_at: Option<i64>, expires_at: Option<i64>) -> &'static str {
-    if revoked_at.is_some() {
-        "revoked"
-    } else if expires_at.is_some_and(|e| e <= now) {
-        "expired"
-    } else {
-        "active"
+impl KeyRow {
+    /// Revoked and expired are final; a pending key waits for approval, a disabled one
+    /// for someone to enable it.
+    fn status(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else if self.pending_at.is_some() {
+            "pending"
+        } else if self.disabled_at.is_some() {
+            "disabled"
+        } else {
+            "active"
+        }
     }
+}
+
+/// The SQL condition (over `api_keys k`) of each status [`KeyRow::status`] names but
+/// `revoked` (which needs no time); `?` stands for now.
+fn status_clause(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "active" => " and k.revoked_at is null and (k.expires_at is null or k.expires_at > ?) and k.pending_at is null and k.disabled_at is null",
+        "pending" => " and k.revoked_at is null and (k.expires_at is null or k.expires_at > ?) and k.pending_at is not null",
+        "disabled" => " and k.revoked_at is null and (k.expires_at is null or k.expires_at > ?) and k.pending_at is null and k.disabled_at is not null",
+        "expired" => " and k.revoked_at is null and k.expires_at <= ?",
+        _ => return None,
+    })
 }
 
 fn key_info(now: i64, r: KeyRow) -> KeyInfo {
     KeyInfo {
-        status: status(now, r.revoked_at, r.expires_at).to_owned(),
+        status: r.status(now).to_owned(),
         key_id: r.key_id,
         kind: r.kind,
         app_id: r.app_id,
@@ -166,6 +193,9 @@ fn key_info(now: i64, r: KeyRow) -> KeyInfo {
         rolled_from: r.rolled_from,
         replaced_by: r.replaced_by,
         leak_flagged_at: r.leak_flagged_at,
+        disabled_at: r.disabled_at,
+        approved_by: r.approved_by,
+        approved_at: r.approved_at,
     }
 }
 
@@ -271,20 +301,15 @@ pub async fn list_keys(
     }
     match f.status.as_deref().unwrap_or_default() {
         "" => {}
-        "active" => push(
-            " and k.revoked_at is null and (k.expires_at is null or k.expires_at > ?)",
-            Arg::Int(now),
-        ),
         "revoked" => sql.push_str(" and k.revoked_at is not null"),
-        "expired" => push(
-            " and k.revoked_at is null and k.expires_at <= ?",
-            Arg::Int(now),
-        ),
-        _ => {
-            return Err(AppError::validation(
-                "status",
-                "Choose active, revoked or expired.",
-            ))
+        other => {
+            let clause = status_clause(other).ok_or_else(|| {
+                AppError::validation(
+                    "status",
+                    "Choose active, pending, disabled, revoked or expired.",
+                )
+            })?;
+            push(clause, Arg::Int(now));
         }
     }
     let limit = f.limit.unwrap_or(DEFAULT_PAGE);
@@ -390,15 +415,10 @@ pub async fn overview(
     Ok((info(mine), mine_total, info(expiring)))
 }
 
-/// A key `p` may see, or NotFound (a key one cannot see does not exist for one).
-pub async fn visible_key(
-    db: &Db,
-    now: i64,
-    p: &Principal,
-    key_id: &str,
-) -> Result<KeyInfo, AppError> {
+/// The REST key `key_id`, whoever may see it (callers check).
+async fn find_key(db: &Db, now: i64, key_id: &str) -> Result<Option<KeyInfo>, sqlx::Error> {
     if !format::is_key_id(key_id) {
-        return Err(AppError::NotFound);
+        return Ok(None);
     }
     let row: Option<KeyRow> = sqlx::query_as(&format!(
         "{KEY_SELECT} where k.key_id = $1 and k.kind = 'rest'"
@@ -406,7 +426,17 @@ pub async fn visible_key(
     .bind(key_id)
     .fetch_optional(&db.pool)
     .await?;
-    let key = row.map(|r| key_info(now, r)).ok_or(AppError::NotFound)?;
+    Ok(row.map(|r| key_info(now, r)))
+}
+
+/// A key `p` may see, or NotFound (a key one cannot see does not exist for one).
+pub async fn visible_key(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    key_id: &str,
+) -> Result<KeyInfo, AppError> {
+    let key = find_key(db, now, key_id).await?.ok_or(AppError::NotFound)?;
     if crate::access::may_view_key(p, key.owner_id) {
         Ok(key)
     } else {
@@ -510,6 +540,8 @@ struct Insert<'a> {
     rolled_from: Option<(&'a str, i64)>,
     action: &'a str,
     active_limit: Option<u32>,
+    /// Settings > Keys require approval: the key waits for it (`lifecycle::approve`).
+    pending: bool,
 }
 
 /// "live" or "test", as a form or a request names it.
@@ -606,6 +638,7 @@ pub async fn create_key(
             rolled_from: None,
             action: "api_key.created",
             active_limit: Some(limits.max_active_per_user_per_app),
+            pending: limits.require_approval,
         },
     )
     .await?;
@@ -629,6 +662,7 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
         rolled_from,
         action,
         active_limit,
+        pending,
     } = *k;
     let mut tx = db.pool.begin().await?;
     if let Some(limit) = active_limit {
@@ -640,10 +674,12 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
             .await?;
         // Keys still in a roll's grace period count: rolling again and again must not
         // multiply working keys past the limit. The key being rolled itself does not
-        // (its replacement takes its place).
+        // (its replacement takes its place). Keys waiting for approval count (else
+        // requests for approval could pile up without limit); disabled keys do not, and
+        // enabling one checks the limit again (`lifecycle::enable`).
         let (active,): (i64,) = sqlx::query_as(
             "select count(*) from api_keys where kind = 'rest' and owner_id = $1 and app_id = $2 \
-             and revoked_at is null and (expires_at is null or expires_at > $3) and key_id <> $4",
+             and revoked_at is null and (expires_at is null or expires_at > $3) and disabled_at is null and key_id <> $4",
         )
         .bind(p.user_id())
         .bind(app_id)
@@ -676,8 +712,8 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
         }
     }
     sqlx::query(
-        "insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, networks, expires_at, rolled_from, created_at, updated_at) \
-         values ($1, 'rest', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        "insert into api_keys (key_id, kind, app_id, environment, owner_id, name, role_id, secret_hash, last4, networks, expires_at, rolled_from, pending_at, created_at, updated_at) \
+         values ($1, 'rest', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12)",
     )
     .bind(key_id)
     .bind(app_id)
@@ -691,6 +727,7 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
     .bind(expires_at)
     .bind(rolled_from.map(|r| r.0))
     .bind(now)
+    .bind(pending.then_some(now))
     .execute(&mut *tx)
     .await?;
     let ev = Event::success(
@@ -698,8 +735,31 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
         action,
         origin,
         Some(key_id.to_owned()),
-        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "role_id": role_id, "expires_at": expires_at, "rolled_from": rolled_from.map(|r| r.0) }),
+        serde_json::json!({ "app_id": app_id, "environment": env.as_str(), "role_id": role_id, "expires_at": expires_at, "rolled_from": rolled_from.map(|r| r.0), "pending_approval": pending }),
     );
+    let status = if pending { "pending" } else { "active" };
+    match rolled_from {
+        None => {
+            events::key_event(
+                &mut tx,
+                now,
+                "key.created",
+                key_id,
+                serde_json::json!({ "status": status }),
+            )
+            .await?
+        }
+        Some((old, deadline)) => {
+            events::key_event(
+                &mut tx,
+                now,
+                "key.rolled",
+                key_id,
+                serde_json::json!({ "rolled_from": old, "old_key_works_until": deadline }),
+            )
+            .await?
+        }
+    };
     audit::commit(tx, now, &ev).await?;
     cx.st.keys.bump();
     let key = visible_key(db, now, p, key_id).await?;
@@ -757,6 +817,14 @@ pub async fn revoke(
         Some(key.key_id.clone()),
         serde_json::json!({ "reason": reason }),
     );
+    events::key_event(
+        &mut tx,
+        now,
+        "key.revoked",
+        &key.key_id,
+        serde_json::json!({ "reason": reason }),
+    )
+    .await?;
     audit::commit(tx, now, &ev).await?;
     cache.bump();
     visible_key(db, now, p, key_id).await
@@ -956,6 +1024,10 @@ pub async fn roll(
             rolled_from: Some((&old.key_id, now + grace_secs)),
             action: "api_key.rolled",
             active_limit: Some(limits.max_active_per_user_per_app),
+            // Only an active (so approved) key rolls, and its replacement takes its
+            // place with the same settings: it works at once, so a roll's grace period
+            // never ends before the new key can be used.
+            pending: false,
         },
     )
     .await?;

@@ -75,7 +75,7 @@ fn claim_sql(backend: Backend, lead: Lead) -> String {
     format!(
         "update api_keys set {col} = $1{also}, updated_at = $1 where id in (\
            select k.id from api_keys k join users u on u.id = k.owner_id \
-           where k.kind = 'rest' and k.revoked_at is null and k.replaced_by is null \
+           where k.kind = 'rest' and k.revoked_at is null and k.replaced_by is null and k.disabled_at is null \
            and k.expires_at > $1 and k.expires_at <= $1 + $2 \
            and k.expires_at - k.created_at > $2 and k.{col} is null \
            and u.status = 'active' order by k.expires_at limit $3{lock}) \
@@ -131,6 +131,20 @@ pub async fn run(st: &Core) -> Result<Vec<Sent>, AppError> {
                     tracing::warn!(error = %e, key_id = %key_id, "an expiry reminder was not sent");
                     continue;
                 }
+                let days_left = lead.secs() / 86_400;
+                let mut conn = st.db.pool.acquire().await?;
+                let extra = serde_json::json!({ "days_left": days_left });
+                if let Err(e) = crate::messages::events::key_event(
+                    &mut conn,
+                    now,
+                    "key.expiring",
+                    &key_id,
+                    extra,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, key_id = %key_id, "the key.expiring event was not queued");
+                }
                 sent.push(Sent { key_id, lead, to });
             }
         }
@@ -171,21 +185,6 @@ pub fn render(
     }
     .into_string();
     (subject, text, html)
-}
-
-/// The job: every minute, on the injected clock's time.
-pub async fn worker(st: Core) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        match run(&st).await {
-            Ok(sent) if !sent.is_empty() => {
-                tracing::info!(sent = sent.len(), "expiry reminders sent");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sending expiry reminders failed"),
-        }
-    }
 }
 
 #[cfg(test)]

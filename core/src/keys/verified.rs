@@ -18,6 +18,10 @@ pub enum Refusal {
     /// The owner's account is disabled (a key acts for its owner, so it stops with them).
     OwnerDisabled,
     Expired,
+    /// Settings > Keys require approval and nobody has approved the key yet.
+    Pending,
+    /// Disabled after Settings > Keys' days of disuse; its owner can enable it again.
+    Disabled,
     /// The caller's address is outside the app's or the key's allow-list.
     IpNotAllowed,
     /// A public SDK key on a server endpoint.
@@ -36,6 +40,8 @@ impl Refusal {
             Self::Invalid => "invalid_api_key",
             Self::Revoked | Self::OwnerDisabled => "key_revoked",
             Self::Expired => "key_expired",
+            Self::Pending => "key_pending",
+            Self::Disabled => "key_disabled",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::SdkNotAllowed => "sdk_key_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
@@ -58,6 +64,10 @@ pub struct VerifiedKey {
     pub owner_role_id: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked: bool,
+    /// Waiting for approval (`lifecycle`).
+    pub pending: bool,
+    /// Disabled for disuse (`lifecycle`).
+    pub disabled: bool,
     /// False when the owner's account is disabled (or no longer active): a key acts
     /// for its owner, so it stops with them.
     pub owner_active: bool,
@@ -90,6 +100,8 @@ impl VerifiedKey {
             owner_role_id: self.owner_role_id,
             expires_at: self.expires_at,
             revoked: self.revoked,
+            pending: self.pending,
+            disabled: self.disabled,
             owner_active: self.owner_active,
             app_networks: self.app_networks.clone(),
             key_networks: self.key_networks.clone(),
@@ -108,7 +120,8 @@ impl VerifiedKey {
         self.tally.add();
     }
 
-    /// Revoked, or expired at `now` (a key whose expiry is T works at T−1 s and is
+    /// Revoked, its owner disabled, expired at `now`, waiting for approval or disabled
+    /// for disuse, in that order. Expired at `now` (a key whose expiry is T works at T−1 s and is
     /// refused from T on; a rolled key's expiry is its grace deadline).
     pub fn refusal(&self, now: i64) -> Option<Refusal> {
         if self.revoked {
@@ -117,6 +130,10 @@ impl VerifiedKey {
             Some(Refusal::OwnerDisabled)
         } else if self.expires_at.is_some_and(|e| e <= now) {
             Some(Refusal::Expired)
+        } else if self.pending {
+            Some(Refusal::Pending)
+        } else if self.disabled {
+            Some(Refusal::Disabled)
         } else {
             None
         }

@@ -148,9 +148,11 @@ async fn load(
         String,
         Option<String>,
         Option<i64>,
+        Option<i64>,
+        Option<i64>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status, u.role_id \
+        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status, u.role_id, k.pending_at, k.disabled_at \
          from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
     )
     .bind(&hash)
@@ -173,6 +175,8 @@ async fn load(
             key_nets,
             owner_status,
             owner_role_id,
+            pending_at,
+            disabled_at,
         )) => {
             // What the key may do: its role's permissions that its owner holds now.
             let permissions = match (role_id, owner_role_id) {
@@ -196,6 +200,8 @@ async fn load(
                 owner_role_id,
                 expires_at,
                 revoked: revoked_at.is_some(),
+                pending: pending_at.is_some(),
+                disabled: disabled_at.is_some(),
                 // SDK keys have no owner; a secret key's owner must be active.
                 owner_active: owner_id.is_none() || owner_status.as_deref() == Some("active"),
                 app_networks: parse(&app_nets),

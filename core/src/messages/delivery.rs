@@ -180,17 +180,49 @@ pub async fn send(st: &Services, c: &Claimed) -> Result<(), Failure> {
 }
 
 async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(), Failure> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "select url, secret_sealed from webhook_endpoints where id = $1 and removed_at is null",
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": c.message_id,
+        "app_id": c.app_id,
+        "subject": c.subject,
+        "body": c.body,
+        "created_at": c.created_at,
+    }))
+    .map_err(|e| transient(e.to_string()))?;
+    let to = Signed {
+        webhook_id: c.webhook_id.unwrap_or_default(),
+        delivery: &c.message_id,
+        event: None,
+        body,
+    };
+    post_signed(st, &to, timeout).await
+}
+
+/// A signed POST to a registered webhook URL: a message, or an event.
+pub struct Signed<'a> {
+    pub webhook_id: i64,
+    /// `X-Keyward-Delivery`: the same on every attempt, for the receiver to drop
+    /// repeats.
+    pub delivery: &'a str,
+    /// `X-Keyward-Event`, for events.
+    pub event: Option<&'a str>,
+    pub body: Vec<u8>,
+}
+
+/// POSTs `to.body` to the registered URL `to.webhook_id`, signed with its secret
+/// (`X-Keyward-Timestamp`, `X-Keyward-Signature`); any 2xx is success, a 4xx other than
+/// 408 and 429 a permanent failure.
+pub async fn post_signed(st: &Services, to: &Signed<'_>, timeout: Duration) -> Result<(), Failure> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "select app_id, url, secret_sealed from webhook_endpoints where id = $1 and removed_at is null",
     )
-    .bind(c.webhook_id)
+    .bind(to.webhook_id)
     .fetch_optional(&st.db.pool)
     .await
     .map_err(|e| transient(format!("database: {e}")))?;
-    let Some((url, sealed)) = row else {
+    let Some((app_id, url, sealed)) = row else {
         return Err(Failure {
             permanent: true,
-            error: "the webhook URL was removed from the app before the message was sent".into(),
+            error: "the webhook URL was removed from the app before this was sent".into(),
         });
     };
     // A URL registered before the address rule, or an IP host (never resolved): the rule
@@ -207,21 +239,13 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
     }
     let secret = crypto::open(
         st.master_key.expose(),
-        &webhooks::webhook_aad(c.app_id, &url),
+        &webhooks::webhook_aad(app_id, &url),
         &sealed,
     )
     .map_err(|_| Failure {
         permanent: true,
         error: "the webhook secret cannot be opened with this master key".into(),
     })?;
-    let body = serde_json::to_vec(&serde_json::json!({
-        "id": c.message_id,
-        "app_id": c.app_id,
-        "subject": c.subject,
-        "body": c.body,
-        "created_at": c.created_at,
-    }))
-    .map_err(|e| transient(e.to_string()))?;
     let ts = st.clock.now();
     let proxy = st
         .config
@@ -230,20 +254,23 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
         .map(|p| p.expose().as_str());
     if proxy.is_some() {
         // The proxy resolves the name, not us: check every address it has first.
-        let parsed = reqwest::Url::parse(&url).map_err(|e| transient(e.to_string()))?;
-        let host = parsed.host_str().unwrap_or_default().to_owned();
-        let port = parsed.port_or_known_default().unwrap_or(443);
+        let host = target.host_str().unwrap_or_default().to_owned();
+        let port = target.port_or_known_default().unwrap_or(443);
         outbound::check_host(&host, port).await.map_err(transient)?;
     }
     let client = outbound::outbound_client(proxy, timeout).map_err(|e| transient(e.to_string()))?;
-    let res = client
+    let mut req = client
         .post(&url)
         .header("content-type", "application/json")
         .header("user-agent", "Keyward-Webhook/1")
-        .header("x-keyward-delivery", &c.message_id)
+        .header("x-keyward-delivery", to.delivery)
         .header("x-keyward-timestamp", ts.to_string())
-        .header("x-keyward-signature", signature(&secret, ts, &body))
-        .body(body)
+        .header("x-keyward-signature", signature(&secret, ts, &to.body));
+    if let Some(event) = to.event {
+        req = req.header("x-keyward-event", event);
+    }
+    let res = req
+        .body(to.body.clone())
         .send()
         .await
         // The error without the URL: it is shown to the message's author, and a webhook's
@@ -335,8 +362,8 @@ pub async fn run_once(st: &Services) -> Result<usize, sqlx::Error> {
     Ok(n)
 }
 
-/// The background loop: delivers due messages when woken (a message was queued) or
-/// every 2 s, and expires pending messages every 30 s.
+/// The background loop: delivers due messages and events when woken (a message was
+/// queued) or every 2 s, and expires pending messages every 30 s.
 pub async fn worker(st: Core) {
     let mut last_expiry = 0;
     loop {
@@ -349,6 +376,9 @@ pub async fn worker(st: Core) {
         }
         if let Err(e) = run_once(&st).await {
             tracing::warn!(error = %e, "the outbox worker hit a database error");
+        }
+        if let Err(e) = crate::messages::events::run_once(&st).await {
+            tracing::warn!(error = %e, "delivering event webhooks hit a database error");
         }
         tokio::select! {
             _ = st.outbox.notified() => {}

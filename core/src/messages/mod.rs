@@ -23,6 +23,7 @@
 //!   happens once.
 
 pub mod delivery;
+pub mod events;
 pub mod webhooks;
 
 use crate::{

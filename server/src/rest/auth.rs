@@ -236,6 +236,16 @@ impl Api {
                 StatusCode::UNAUTHORIZED,
                 "This API key has expired.".to_owned(),
             ),
+            Refusal::Pending => (
+                StatusCode::UNAUTHORIZED,
+                "This API key is waiting for approval; it works once someone other than its owner approves it in Keyward."
+                    .to_owned(),
+            ),
+            Refusal::Disabled => (
+                StatusCode::UNAUTHORIZED,
+                "This API key was disabled because it went unused; its owner can enable it again on its page in Keyward."
+                    .to_owned(),
+            ),
             Refusal::IpNotAllowed => (
                 StatusCode::FORBIDDEN,
                 format!("Requests with this key are not allowed from {}.", self.ip),

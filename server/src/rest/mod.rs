@@ -7,7 +7,8 @@
 //! no `Authorization: Bearer` → 401 `missing_api_key`; the format and checksum are
 //! checked before any database work, and malformed, bad-checksum and unknown keys all
 //! get the same 401 `invalid_api_key`, none sooner than 20 ms after arrival (so the
-//! database lookup of an unknown key does not show in the timing); then `key_revoked`, `key_expired`; then the
+//! database lookup of an unknown key does not show in the timing); then `key_revoked`,
+//! `key_expired`, `key_pending` (waiting for approval), `key_disabled` (unused too long); then the
 //! app's and the key's IP allow-lists against the client address (trusted-proxy rules,
 //! IPv4-mapped normalised) → 403 `ip_not_allowed`; SDK keys only where allowed →
 //! 403 `sdk_key_not_allowed`; then the permission the route needs →
@@ -112,7 +113,7 @@ pub fn listing() -> Vec<String> {
         title = "Keyward REST API",
         version = "1",
         contact(name = "The administrators of this Keyward deployment"),
-        description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired; 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
+        description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired, key_pending (waiting for approval), key_disabled (disabled after going unused; its owner can enable it again); 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
     ),
     servers((url = "/", description = "This Keyward deployment (paths below start with /api/v1)")),
     tags(
@@ -154,7 +155,7 @@ impl utoipa::Modify for ContractErrors {
             ),
             (
                 "401",
-                "`missing_api_key`, `invalid_api_key`, `key_revoked` or `key_expired`",
+                "`missing_api_key`, `invalid_api_key`, `key_revoked`, `key_expired`, `key_pending` or `key_disabled`",
             ),
             (
                 "403",

@@ -91,6 +91,24 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
         ),
     );
     t.insert(
+        "fn POST /fn/keys/enable",
+        (
+            Need::Perm("api.key.update"),
+            kv(&[("key_id", NO_KEY_ID.into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/approvals/key",
+        (
+            Need::Perm("api.key.approve"),
+            kv(&[("key_id", NO_KEY_ID.into()), ("decision", "approve".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/approvals/view",
+        (Need::Perm("message.approve"), none.clone()),
+    );
+    t.insert(
         "fn POST /fn/keys/roll",
         (
             Need::Perm("api.key.update"),
@@ -287,6 +305,17 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
             kv(&[
                 ("app_id", f.app_id.to_string()),
                 ("url", "https://hooks.example.com/not-registered".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/apps/webhooks/events",
+        (
+            Need::Perm("app.manage"),
+            kv(&[
+                ("app_id", f.app_id.to_string()),
+                ("url", "https://hooks.example.com/not-registered".into()),
+                ("events[]", "key.created".into()),
             ]),
         ),
     );

@@ -991,7 +991,7 @@ fn KeyHistory(d: KeyDetail) -> impl IntoView {
     }
 }
 
-fn events_saved(e: &Vec<String>) -> String {
+fn events_saved(e: &[String]) -> String {
     if e.is_empty() {
         "That URL is sent no events now.".to_owned()
     } else {
@@ -1034,11 +1034,12 @@ fn EventSubscriptions(a: AppInfo, subscribe: ServerAction<SubscribeEvents>) -> i
         })
         .collect_view();
     let none = a.webhook_urls.is_empty();
+    let saved = |e: &Vec<String>| events_saved(e);
     view! {
         <section class="card" aria-labelledby="events-title">
             <h2 id="events-title">"Key events"</h2>
             <p class="muted">"Keyward POSTs these events of this app's keys to the webhook URLs you choose, signed like message webhooks (X-Keyward-Signature over the timestamp and the body, with the URL's secret) and retried until they are accepted. They name keys by their ID, never by their secret. README: \"Event webhooks\"."</p>
-            <ActionResult action=subscribe ok=events_saved/>
+            <ActionResult action=subscribe ok=saved/>
             {none.then(|| view! { <p class="muted">"Register a webhook URL above first."</p> })}
             {forms}
         </section>

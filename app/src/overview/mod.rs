@@ -59,6 +59,9 @@ pub struct OverviewData {
     pub expiring_all: bool,
     /// Messages by others waiting for an approval: the oldest, and how many in all.
     pub approvals: Option<(Vec<MessageInfo>, i64)>,
+    /// New keys by others waiting for the user's approval (with `api.key.approve`; at
+    /// most `lifecycle::QUEUE_LIMIT`).
+    pub keys_waiting: i64,
     pub my_messages: Option<Vec<MessageInfo>>,
     pub alerts: Option<Alerts>,
 }
@@ -84,6 +87,7 @@ pub async fn get_overview() -> Result<OverviewData, AppError> {
         } else {
             None
         };
+        let keys_waiting = crate::core::keys::lifecycle::waiting(&st.db, now, &p).await?;
         let my_messages = if p.has(P::MessageCreate) {
             Some(crate::core::messages::recent_own(&st.db, &p, 5).await?)
         } else {
@@ -102,6 +106,7 @@ pub async fn get_overview() -> Result<OverviewData, AppError> {
             expiring,
             expiring_all: p.has(P::ApiKeyViewAll),
             approvals,
+            keys_waiting,
             my_messages,
             alerts,
         })
@@ -214,6 +219,15 @@ fn Overview(me: Me, data: OverviewData) -> impl IntoView {
         </section>
         // Each panel's type is erased: a view type nested this deep overflows the
         // compiler's query depth in the wasm build.
+        {(data.keys_waiting > 0).then(|| view! {
+            <section class="card" aria-labelledby="keys-waiting-title">
+                <h2 id="keys-waiting-title">"Keys waiting for approval"</h2>
+                <p>{match data.keys_waiting {
+                    1 => "1 new key is waiting for your approval; it is refused until someone approves it.".to_owned(),
+                    n => format!("{n} new keys are waiting for your approval; they are refused until someone approves them."),
+                }}" "<a href="/approvals">"Open the approval queue"</a></p>
+            </section>
+        })}
         {data.approvals.map(|(queue, waiting)| view! { <ApprovalsPanel queue waiting/> }.into_any())}
         {data.alerts.map(|alerts| view! { <AlertsPanel alerts/> }.into_any())}
         {data.my_keys.map(|(keys, total)| view! { <MyKeys keys total/> }.into_any())}

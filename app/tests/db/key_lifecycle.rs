@@ -1131,6 +1131,79 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
     .await;
 }
 
+#[tokio::test]
+async fn key_events_are_queued_with_their_change_only_for_subscribed_urls() {
+    on_both(|db| async move {
+        use app::core::messages::{events, webhooks};
+        let t0 = 1_800_000_000;
+        let (core, p, app_id) = owner_with_app(&db, t0).await;
+        let o = Origin::default();
+        let manage = p.require(Permission::AppManage).unwrap();
+        let (a, b) = ("https://hooks.example.com/a", "https://hooks.example.com/b");
+        for url in [a, b] {
+            webhooks::register(&db, t0, core.master_key.expose(), &manage, &o, app_id, url)
+                .await
+                .unwrap();
+        }
+        let subscribe = |url: &'static str, evs: &[&str]| {
+            let evs: Vec<String> = evs.iter().map(|e| (*e).to_owned()).collect();
+            let (db, manage, o) = (db.clone(), manage.clone(), o.clone());
+            async move { events::subscribe(&db, t0, &manage, &o, app_id, url, &evs).await }
+        };
+        assert_eq!(
+            subscribe(a, &["key.revoked", "key.created", "key.created"]).await.unwrap(),
+            vec!["key.revoked", "key.created"]
+        );
+        subscribe(b, &["key.revoked"]).await.unwrap();
+        assert!(matches!(
+            subscribe(a, &["key.deleted"]).await,
+            Err(AppError::Validation { .. })
+        ));
+        assert!(matches!(
+            subscribe("https://hooks.example.com/unknown", &[]).await,
+            Err(AppError::NotFound)
+        ));
+        let queued = |db: Db| async move {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "select d.event, w.url, d.payload from event_deliveries d join webhook_endpoints w on w.id = d.webhook_id order by d.id",
+            )
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+            rows
+        };
+        let (info, secret) = new_key(&core, &p, app_id, "evented", None).await;
+        let rows = queued(db.clone()).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("key.created", a));
+        assert!(rows[0].2.contains(&info.key_id) && !rows[0].2.contains(&secret));
+        // A change that fails writes no event: revoking twice is one revocation.
+        let gd = p.require(Permission::ApiKeyDelete).unwrap();
+        let cx = Ctx::new(&core, &o);
+        app::core::keys::revoke(&cx, &gd, &info.key_id, "done").await.unwrap();
+        assert!(app::core::keys::revoke(&cx, &gd, &info.key_id, "again").await.is_err());
+        let rows = queued(db.clone()).await;
+        let revoked: Vec<_> = rows.iter().filter(|r| r.0 == "key.revoked").map(|r| r.1.as_str()).collect();
+        assert_eq!(revoked, vec![a, b], "one event, to each subscribed URL");
+        // The same event id for both URLs.
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "select distinct event_id from event_deliveries where event = 'key.revoked'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(ids.len(), 1);
+        // A removed URL is sent nothing more.
+        webhooks::remove(&db, t0, &manage, &o, app_id, b).await.unwrap();
+        let (other, _) = new_key(&core, &p, app_id, "second", None).await;
+        app::core::keys::revoke(&cx, &gd, &other.key_id, "").await.unwrap();
+        let rows = queued(db.clone()).await;
+        assert_eq!(rows.iter().filter(|r| r.1 == b).count(), 1);
+        assert_eq!(rows.iter().filter(|r| r.0 == "key.revoked" && r.1 == a).count(), 2);
+    })
+    .await;
+}
+
 async fn owner_with_app(db: &Db, now: i64) -> (Core, Principal, i64) {
     let core = core_at(db, now);
     let owner = user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await;

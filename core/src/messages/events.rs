@@ -110,7 +110,8 @@ pub async fn key_event(
     key_id: &str,
     extra: serde_json::Value,
 ) -> Result<usize, sqlx::Error> {
-    let row: Option<(i64, String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+    type Row = (i64, String, String, Option<String>, Option<i64>);
+    let row: Option<Row> = sqlx::query_as(
         "select k.app_id, k.name, k.environment, u.email, k.expires_at from api_keys k          left join users u on u.id = k.owner_id where k.key_id = $1",
     )
     .bind(key_id)
@@ -299,10 +300,10 @@ pub async fn run_once(st: &Services) -> Result<usize, sqlx::Error> {
             };
         match &result {
             Ok(()) => {
-                tracing::info!(event = %c.event_id, kind = %c.event, "event webhook delivered")
+                tracing::info!(event = %c.event_id, kind = %c.event, "event webhook delivered");
             }
             Err(f) => {
-                tracing::warn!(event = %c.event_id, attempt = c.attempts, error = %f.error, "event webhook delivery failed")
+                tracing::warn!(event = %c.event_id, attempt = c.attempts, error = %f.error, "event webhook delivery failed");
             }
         }
         finish(&st.db, st.clock.now(), &c, &result).await?;

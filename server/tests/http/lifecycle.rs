@@ -81,6 +81,20 @@ async fn with_approval_required_a_new_key_is_refused_until_someone_else_approves
     let for_owner = queue(&s, &owner).await;
     assert_eq!(for_owner.len(), 1);
     let dev_id = for_owner[0].clone();
+    // The overview points approvers at the queue.
+    let home = client()
+        .get(s.url("/"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("2 new keys are waiting for your approval"),
+        "{home}"
+    );
     let own_id = for_admin.iter().find(|k| **k != dev_id).unwrap().clone();
     // A Developer holds no api.key.approve: the queue and the decision are refused.
     assert_eq!(

@@ -202,7 +202,10 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     );
     // A hand-edited filter gets a clear refusal, not an empty page.
     for (path, says) in [
-        ("/keys?status=gone", "Choose active, revoked or expired."),
+        (
+            "/keys?status=gone",
+            "Choose active, pending, disabled, revoked or expired.",
+        ),
         ("/keys?app=abc", "Choose an app."),
         ("/messages?before=x", "Not a message ID."),
     ] {

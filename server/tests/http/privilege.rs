@@ -617,7 +617,7 @@ async fn nobody_changes_or_revokes_a_key_of_someone_who_holds_more() {
         );
         assert_eq!(
             perms(&whoami(&s, &owner_key).await).len(),
-            13,
+            14,
             "the Owner's key is untouched"
         );
         // A key of someone holding no more than the manager: allowed.

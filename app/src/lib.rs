@@ -44,6 +44,7 @@ pub mod account;
 pub mod api_docs;
 pub mod audit;
 pub mod auth;
+pub mod channels;
 pub mod error;
 pub mod invite;
 pub mod keys;
@@ -129,6 +130,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/messages") view=messages::MessagesPage ssr=SsrMode::Async/>
                 <Route path=path!("/messages/:id") view=messages::MessagePage ssr=SsrMode::Async/>
                 <Route path=path!("/approvals") view=messages::ApprovalsPage ssr=SsrMode::Async/>
+                <Route path=path!("/channels") view=channels::ChannelsPage ssr=SsrMode::Async/>
                 <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

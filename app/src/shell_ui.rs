@@ -12,6 +12,7 @@ const SECTIONS: &[(&str, &str, &[Permission])] = &[
     ("/", "Overview", &[]),
     ("/keys", "API keys", &[Permission::ApiKeyView]),
     ("/apps", "Apps", &[Permission::AppManage]),
+    ("/channels", "Channels", &[Permission::ApiKeyView]),
     ("/messages", "Messages", &[Permission::MessageCreate]),
     (
         "/approvals",

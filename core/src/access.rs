@@ -280,17 +280,23 @@ pub fn may_roll_key(actor: &Principal, owner_id: Option<i64>) -> Result<(), AppE
 }
 
 /// May `actor` (who holds `api.key.approve`) approve or reject a pending key owned by
-/// `owner_id` whose effective permissions (its role's, within its owner's) are
-/// `key_perms`: never their own key (four eyes), and only a key that may do nothing the
-/// approver may not (an approver vouches only for access they hold themselves).
+/// `owner_id` with the role `role_id` holding `key_perms`: never their own key (four
+/// eyes), and only a role the approver could give themselves (no permission they lack;
+/// the Owner role only by an Owner): an approver vouches only for access they hold.
 pub fn may_decide_key(
     actor: &Principal,
     owner_id: Option<i64>,
+    role_id: i64,
     key_perms: &BTreeSet<Permission>,
 ) -> Result<(), AppError> {
     if owner_id == Some(actor.user_id()) {
         return Err(AppError::Refused(
             "You cannot approve or reject your own key: someone else who holds api.key.approve decides on it.".into(),
+        ));
+    }
+    if role_id == BuiltinRole::Owner.id() && !actor.is_owner() {
+        return Err(AppError::Refused(
+            "This key has the Owner role: only an Owner can approve or reject it.".into(),
         ));
     }
     if let Some(missing) = key_perms.iter().find(|x| !actor.has(**x)) {
@@ -300,6 +306,19 @@ pub fn may_decide_key(
         )));
     }
     Ok(())
+}
+
+/// May `p` create keys of a channel whose policy is `policy`: they hold the permission
+/// it names (a name this version does not know allows nobody).
+pub fn may_create_channel_key(p: &Principal, policy: &model::settings::ChannelPolicy) -> bool {
+    Permission::parse(&policy.create_permission).is_some_and(|perm| p.has(perm))
+}
+
+/// May `p` reveal, regenerate or revoke a channel key owned by `owner_id`: their own
+/// (while they may see keys), or any with `channel.key.manage`.
+pub fn may_act_on_channel_key(p: &Principal, owner_id: Option<i64>) -> bool {
+    p.has(Permission::ChannelKeyManage)
+        || (p.has(Permission::ApiKeyView) && owner_id == Some(p.user_id()))
 }
 
 /// The permissions a role holds now: built-in roles from code, custom roles from their

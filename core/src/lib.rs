@@ -8,11 +8,13 @@
 //! - [`identity`]: users, roles, invitations, second factors, sign-in throttling,
 //!   device tokens and account mail.
 //! - [`keys`]: apps, keys, their format, verification and the key cache.
+//! - [`channels`]: channel keys under their channels' policies.
 //! - [`messages`]: four-eyes messages, their delivery and registered webhooks.
 //! - [`audit`], [`settings`], [`state`] (the services every area is handed).
 
 pub mod access;
 pub mod audit;
+pub mod channels;
 pub mod identity;
 pub mod infra;
 pub mod keys;

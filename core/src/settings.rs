@@ -14,13 +14,16 @@ use crate::{
 use ipnet::IpNet;
 use model::error::AppError;
 use model::roles::Permission;
-use model::settings::{AlertSettings, KeySettings, MessageSettings, SecuritySettings};
+use model::settings::{
+    AlertSettings, ChannelPolicy, ChannelSettings, KeySettings, MessageSettings, SecuritySettings,
+};
 use std::net::IpAddr;
 
 const SECURITY: &str = "security";
 const KEYS: &str = "keys";
 const MESSAGES: &str = "messages";
 const ALERTS: &str = "alerts";
+const CHANNELS: &str = "channels";
 const MAX_LINES: usize = 500;
 
 /// The security settings now: the saved ones, else (never saved) the defaults, with
@@ -289,6 +292,100 @@ async fn load<T: serde::de::DeserializeOwned + Default>(
 /// Settings > Keys now (defaults when never saved).
 pub async fn keys(db: &Db) -> Result<KeySettings, sqlx::Error> {
     load(db, KEYS).await
+}
+
+/// Settings > Channels now (the presets when never saved).
+pub async fn channels(db: &Db) -> Result<ChannelSettings, sqlx::Error> {
+    load(db, CHANNELS).await
+}
+
+/// One channel's policy from its settings form.
+pub fn parse_channel(f: &model::settings::ChannelPolicyForm) -> Result<ChannelPolicy, AppError> {
+    let yes = |field: &str, v: &str| match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(AppError::validation(field, "Choose one of the options.")),
+    };
+    check_channel(ChannelPolicy {
+        create_permission: f.create_permission.clone(),
+        max_active: typed_range(
+            "max_active",
+            "The number of active keys",
+            &f.max_active,
+            1,
+            1000,
+        )?,
+        per: f.per.clone(),
+        reveal: yes("reveal", &f.reveal)?,
+        regenerate: yes("regenerate", &f.regenerate)?,
+        max_expiry_days: typed_range(
+            "max_expiry_days",
+            "The longest expiry",
+            &f.max_expiry_days,
+            0,
+            3650,
+        )?,
+        require_networks: yes("require_networks", &f.require_networks)?,
+    })
+}
+
+/// One channel's policy, checked.
+pub fn check_channel(p: ChannelPolicy) -> Result<ChannelPolicy, AppError> {
+    if !matches!(
+        p.create_permission.as_str(),
+        "api.key.create" | "channel.key.manage"
+    ) {
+        return Err(AppError::validation(
+            "create_permission",
+            "Choose api.key.create or channel.key.manage.",
+        ));
+    }
+    range(
+        "max_active",
+        "The number of active keys",
+        p.max_active,
+        1,
+        1000,
+    )?;
+    if !matches!(p.per.as_str(), "user" | "deployment") {
+        return Err(AppError::validation(
+            "per",
+            "Count per user or for the deployment.",
+        ));
+    }
+    range(
+        "max_expiry_days",
+        "The longest expiry",
+        p.max_expiry_days,
+        0,
+        3650,
+    )?;
+    Ok(p)
+}
+
+/// Saves `channel`'s policy (the others unchanged), audited with the old and new values.
+pub async fn save_channel(
+    cx: &Ctx<'_>,
+    grant: &Grant<'_>,
+    channel: &str,
+    policy: ChannelPolicy,
+) -> Result<(), AppError> {
+    if !crate::channels::CHANNELS.contains(&channel) {
+        return Err(AppError::validation(
+            "channel",
+            "Choose email, RCS or WhatsApp.",
+        ));
+    }
+    let old = channels(&cx.st.db).await?;
+    let mut new = old.clone();
+    *new.get_mut(channel) = check_channel(policy)?;
+    let change = Change {
+        row: CHANNELS,
+        label: "channels",
+        old: &old,
+        new: &new,
+    };
+    store(cx, grant, change).await
 }
 
 /// Settings > Alerts now (defaults when never saved).

@@ -39,6 +39,10 @@ pub struct KeyInfo {
     /// Who approved the key and when (Settings > Keys: approval before a key works).
     pub approved_by: Option<String>,
     pub approved_at: Option<i64>,
+    /// Channel keys (`kind` = `channel`): `email`, `rcs` or `whatsapp`.
+    pub channel: Option<String>,
+    /// Channel keys: what the key may do (`send`, `status`).
+    pub key_events: Vec<String>,
 }
 
 /// The latest expiry a key may have: the last second of the year 9999 (UTC), as the REST

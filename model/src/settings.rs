@@ -152,3 +152,110 @@ pub struct SecurityForm {
     pub throttle_ip_attempts: String,
     pub throttle_max_delay_secs: String,
 }
+
+/// One channel's policy (Settings > Channels): who creates its keys, how many may be
+/// active, whether a secret can be shown again, whether a key can be regenerated, the
+/// longest expiry and whether an IP allow-list is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelPolicy {
+    /// The permission that lets a user create keys of the channel: `api.key.create` or
+    /// `channel.key.manage`.
+    pub create_permission: String,
+    /// Active keys allowed, counted per `per`.
+    pub max_active: u32,
+    /// `user` (each user's own keys) or `deployment` (all of them).
+    pub per: String,
+    /// Revealable: the secret is also kept sealed and can be shown again after the
+    /// password is entered again. Otherwise it is shown once.
+    pub reveal: bool,
+    pub regenerate: bool,
+    /// The longest expiry a new key may have, in days (0: no maximum).
+    pub max_expiry_days: u32,
+    /// Keys must have an IP allow-list of their own.
+    pub require_networks: bool,
+}
+
+impl Default for ChannelPolicy {
+    fn default() -> Self {
+        Self {
+            create_permission: "api.key.create".into(),
+            max_active: 10,
+            per: "user".into(),
+            reveal: false,
+            regenerate: true,
+            max_expiry_days: 0,
+            require_networks: false,
+        }
+    }
+}
+
+/// Settings > Channels: a policy per channel; the presets are those of the product's
+/// table (email: many per user, shown once; RCS: exactly one for the deployment,
+/// revealable, never regenerated; WhatsApp: channel.key.manage only, at most 3,
+/// revealable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelSettings {
+    pub email: ChannelPolicy,
+    pub rcs: ChannelPolicy,
+    pub whatsapp: ChannelPolicy,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        Self {
+            email: ChannelPolicy::default(),
+            rcs: ChannelPolicy {
+                create_permission: "channel.key.manage".into(),
+                max_active: 1,
+                per: "deployment".into(),
+                reveal: true,
+                regenerate: false,
+                ..ChannelPolicy::default()
+            },
+            whatsapp: ChannelPolicy {
+                create_permission: "channel.key.manage".into(),
+                max_active: 3,
+                per: "deployment".into(),
+                reveal: true,
+                regenerate: true,
+                ..ChannelPolicy::default()
+            },
+        }
+    }
+}
+
+/// A channel policy as the settings form sends it (text, parsed and checked by
+/// `core::settings::parse_channel`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelPolicyForm {
+    pub create_permission: String,
+    pub max_active: String,
+    pub per: String,
+    /// "true" or "false", as for the other yes/no choices.
+    pub reveal: String,
+    pub regenerate: String,
+    pub max_expiry_days: String,
+    pub require_networks: String,
+}
+
+impl ChannelSettings {
+    /// The policy of `channel` (`email`, `rcs`, `whatsapp`; anything else: email's).
+    pub fn get(&self, channel: &str) -> &ChannelPolicy {
+        match channel {
+            "rcs" => &self.rcs,
+            "whatsapp" => &self.whatsapp,
+            _ => &self.email,
+        }
+    }
+
+    pub fn get_mut(&mut self, channel: &str) -> &mut ChannelPolicy {
+        match channel {
+            "rcs" => &mut self.rcs,
+            "whatsapp" => &mut self.whatsapp,
+            _ => &mut self.email,
+        }
+    }
+}

@@ -1,4 +1,4 @@
-use super::{GeneralView, SaveAlerts, SaveGeneral, SaveKeys, SaveMessages};
+use super::{GeneralView, SaveAlerts, SaveChannel, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
 use crate::shell_ui::{ActionResult, Page};
 use leptos::prelude::*;
@@ -9,6 +9,7 @@ pub fn SettingsPage() -> impl IntoView {
     let save_keys = ServerAction::<SaveKeys>::new();
     let save_messages = ServerAction::<SaveMessages>::new();
     let save_alerts = ServerAction::<SaveAlerts>::new();
+    let save_channel = ServerAction::<SaveChannel>::new();
     let me = Resource::new(|| (), |_| get_me());
     let view_data = Resource::new(
         move || {
@@ -17,6 +18,7 @@ pub fn SettingsPage() -> impl IntoView {
                 save_keys.version().get(),
                 save_messages.version().get(),
                 save_alerts.version().get(),
+                save_channel.version().get(),
             )
         },
         |_| super::get_general(),
@@ -27,8 +29,66 @@ pub fn SettingsPage() -> impl IntoView {
                     <General data=data.clone() save/>
                     <Keys data=data.clone() save_keys/>
                     <Messages data=data.clone() save_messages/>
-                    <Alerts data save_alerts/>
+                    <Alerts data=data.clone() save_alerts/>
+                    <Channels data save_channel/>
                 }.into_any()/>
+    }
+}
+
+#[component]
+fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl IntoView {
+    let forms = [("email", "Email"), ("rcs", "RCS"), ("whatsapp", "WhatsApp")]
+        .into_iter()
+        .map(|(c, label)| {
+            let p = data.channels.get(c).clone();
+            let id = move |f: &str| format!("ch-{c}-{f}");
+            let yes_no = move |name: &'static str, value: bool, yes: &'static str, no: &'static str| {
+                view! {
+                    <select id=id(name) name=name>
+                        <option value="true" selected=value>{yes}</option>
+                        <option value="false" selected=!value>{no}</option>
+                    </select>
+                }
+            };
+            view! {
+                <ActionForm action=save_channel>
+                    <fieldset>
+                        <legend>{label}</legend>
+                        <input type="hidden" name="channel" value=c/>
+                        <div class="field"><label for=id("create_permission")>"Who creates its keys"</label>
+                            <select id=id("create_permission") name="create_permission">
+                                <option value="api.key.create" selected=p.create_permission == "api.key.create">"holders of api.key.create"</option>
+                                <option value="channel.key.manage" selected=p.create_permission == "channel.key.manage">"holders of channel.key.manage only"</option>
+                            </select></div>
+                        <div class="field"><label for=id("max_active")>"Active keys allowed"</label>
+                            <input id=id("max_active") name="max_active" type="number" required min="1" max="1000" value=p.max_active.to_string()/></div>
+                        <div class="field"><label for=id("per")>"Counted"</label>
+                            <select id=id("per") name="per">
+                                <option value="user" selected=p.per == "user">"per user"</option>
+                                <option value="deployment" selected=p.per == "deployment">"for the whole deployment"</option>
+                            </select></div>
+                        <div class="field"><label for=id("reveal")>"The secret"</label>
+                            {yes_no("reveal", p.reveal, "can be revealed again (password re-entry, audited)", "is shown once")}</div>
+                        <div class="field"><label for=id("regenerate")>"Regenerating a key"</label>
+                            {yes_no("regenerate", p.regenerate, "allowed", "not allowed")}</div>
+                        <div class="field"><label for=id("max_expiry_days")>"Longest expiry (days; 0 for no maximum)"</label>
+                            <input id=id("max_expiry_days") name="max_expiry_days" type="number" required min="0" max="3650" value=p.max_expiry_days.to_string()/></div>
+                        <div class="field"><label for=id("require_networks")>"IP allow-list"</label>
+                            {yes_no("require_networks", p.require_networks, "required", "optional")}</div>
+                        <SudoField id=format!("ch-{c}-sudo") needs=data.needs_password/>
+                        <button type="submit" class="btn" aria-label=format!("Save the {label} policy")>"Save policy"</button>
+                    </fieldset>
+                </ActionForm>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="channels-settings-title">
+            <h2 id="channels-settings-title">"Channels"</h2>
+            <p class="muted">"Policies for channel keys (/channels). A change applies to keys made from then on; the count of active keys is checked at each creation. Revealable keys made while their channel was shown-once cannot be revealed."</p>
+            <ActionResult action=save_channel ok=|_: &()| "Channel policy saved.".to_owned()/>
+            {forms}
+        </section>
     }
 }
 
@@ -54,7 +114,7 @@ fn NumberField(
 /// The password field every settings form carries (saving asks for the password when
 /// it was last confirmed more than 10 minutes ago), with a hint that says which.
 #[component]
-fn SudoField(id: &'static str, needs: bool) -> impl IntoView {
+fn SudoField(#[prop(into)] id: String, needs: bool) -> impl IntoView {
     let input = format!("{id}-password");
     let hint = format!("{id}-hint");
     view! {

@@ -15,7 +15,8 @@ mod components;
 pub use components::SettingsPage;
 
 pub use model::settings::{
-    AlertSettings, KeySettings, MessageSettings, SecurityForm, SecuritySettings,
+    AlertSettings, ChannelPolicy, ChannelSettings, KeySettings, MessageSettings, SecurityForm,
+    SecuritySettings,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,7 @@ pub struct GeneralView {
     pub keys: KeySettings,
     pub messages: MessageSettings,
     pub alerts: AlertSettings,
+    pub channels: ChannelSettings,
     /// Every app (id, name), for the per-app approval overrides.
     pub apps: Vec<(i64, String)>,
 }
@@ -44,6 +46,7 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
                 keys: crate::core::settings::keys(db).await?,
                 messages: crate::core::settings::messages(db).await?,
                 alerts: crate::core::settings::alerts(db).await?,
+                channels: crate::core::settings::channels(db).await?,
                 apps: crate::core::keys::apps::list_apps(db)
                     .await?
                     .into_iter()
@@ -115,6 +118,23 @@ pub async fn save_keys(
             })?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             crate::core::settings::save_keys(&ctx.cx(), &grant, &new).await
+        }
+    )
+}
+
+/// One channel's policy (Settings > Channels); the form's booleans are "true"/"false".
+#[server(prefix = "/fn", endpoint = "settings/channels/save")]
+pub async fn save_channel(
+    channel: String,
+    #[server(flatten)] policy: model::settings::ChannelPolicyForm,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
+    crate::guarded!(
+        crate::roles::Permission::SettingsManage,
+        |ctx, grant| async {
+            let policy = crate::core::settings::parse_channel(&policy)?;
+            crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
+            crate::core::settings::save_channel(&ctx.cx(), &grant, &channel, policy).await
         }
     )
 }

@@ -1064,7 +1064,8 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
         .unwrap();
         let narrow = principal(&db, user_with_role(&db, "narrow@example.com", narrow).await).await;
 
-        let (info, secret) = new_key(&core, &owner, app_id, "needs approval", None).await;
+        let dev = principal(&db, user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await).await;
+        let (info, secret) = new_key(&core, &dev, app_id, "needs approval", None).await;
         assert_eq!(info.status, "pending");
         let v = keys::verify::lookup(&db, &core.keys, &secret).await.unwrap().unwrap();
         assert_eq!(v.refusal(t0), Some(Refusal::Pending));
@@ -1072,15 +1073,25 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
         fn ga(p: &Principal) -> access::Grant<'_> {
             p.require(Permission::ApiKeyApprove).unwrap()
         }
-        // Never by its owner, never by someone holding less than the key would.
-        let own = lifecycle::approve(&cx, &ga(&owner), &info.key_id).await;
+        // Never by its owner, never by someone who could not give its role.
+        let (own_key, _) = new_key(&core, &owner, app_id, "the owner's", None).await;
+        let own = lifecycle::approve(&cx, &ga(&owner), &own_key.key_id).await;
         assert!(matches!(own, Err(AppError::Refused(_))), "{own:?}");
         let less = lifecycle::approve(&cx, &ga(&narrow), &info.key_id).await;
         assert!(matches!(less, Err(AppError::Refused(_))), "{less:?}");
-        // The owner does not see their own key in their queue; an admin does.
-        assert!(lifecycle::queue(&db, t0, &owner).await.unwrap().is_empty());
-        let q = lifecycle::queue(&db, t0, &admin).await.unwrap();
-        assert_eq!(q.iter().map(|k| k.key_id.clone()).collect::<Vec<_>>(), vec![info.key_id.clone()]);
+        // The queue lists what its viewer may decide on: not their own keys, not keys
+        // beyond them.
+        assert_eq!(
+            lifecycle::queue(&db, t0, &owner).await.unwrap().iter().map(|k| k.key_id.clone()).collect::<Vec<_>>(),
+            vec![info.key_id.clone()]
+        );
+        assert!(lifecycle::queue(&db, t0, &narrow).await.unwrap().is_empty());
+        assert_eq!(lifecycle::queue(&db, t0, &admin).await.unwrap().len(), 2);
+        // An admin approves the Owner's key (approving harms nobody) but may not reject
+        // it (a revocation of the key of someone holding more).
+        let up = lifecycle::reject(&cx, &ga(&admin), &own_key.key_id, "no").await;
+        assert!(matches!(up, Err(AppError::Refused(_))), "{up:?}");
+        lifecycle::approve(&cx, &ga(&admin), &own_key.key_id).await.unwrap();
         // Rejection needs a reason.
         let bare = lifecycle::reject(&cx, &ga(&admin), &info.key_id, "  ").await;
         assert!(matches!(bare, Err(AppError::Validation { .. })), "{bare:?}");
@@ -1091,7 +1102,7 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
             lifecycle::reject(&cx, &g2, &info.key_id, "not needed")
         );
         assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
-        let k = keys::visible_key(&db, t0, &owner, &info.key_id).await.unwrap();
+        let k = keys::visible_key(&db, t0, &dev, &info.key_id).await.unwrap();
         let v = keys::verify::lookup(&db, &core.keys, &secret).await.unwrap().unwrap();
         if a.is_ok() {
             assert_eq!((k.status.as_str(), k.approved_by.as_deref()), ("active", Some("admin@example.com")));
@@ -1109,6 +1120,7 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
         .await
         .unwrap();
         assert_eq!(decisions, 1);
+        let info = own_key;
         let twice = lifecycle::approve(&cx, &ga(&admin), &info.key_id).await;
         assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
 
@@ -1127,6 +1139,23 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
             .await
             .unwrap();
         assert!(lifecycle::queue(&db, t0, &admin).await.unwrap().is_empty());
+        // Raising an approved key's role, or widening its allow-list, sends it back for
+        // approval; a rename or a narrower list does not.
+        let gu = owner.require(Permission::ApiKeyUpdate).unwrap();
+        let nets = |t: &str| Some(keys::parse_networks("networks", t).unwrap());
+        let change = |role_id, networks| keys::KeyChange {
+            key_id: &rolled.key_id,
+            name: Some("renamed"),
+            role_id,
+            networks,
+        };
+        let k = keys::update(&cx, &gu, &change(None, nets("10.0.0.0/8"))).await.unwrap();
+        assert_eq!(k.status, "active", "any address → one range is narrower");
+        let k = keys::update(&cx, &gu, &change(None, nets("10.0.0.0/8\n192.0.2.0/24"))).await.unwrap();
+        assert_eq!(k.status, "pending", "a new range is wider");
+        lifecycle::approve(&cx, &ga(&admin), &rolled.key_id).await.unwrap();
+        let k = keys::update(&cx, &gu, &change(Some(BuiltinRole::Admin.id()), None)).await.unwrap();
+        assert_eq!(k.status, "pending", "a role with more permissions");
     })
     .await;
 }
@@ -1147,7 +1176,7 @@ async fn key_events_are_queued_with_their_change_only_for_subscribed_urls() {
         }
         let subscribe = |url: &'static str, evs: &[&str]| {
             let evs: Vec<String> = evs.iter().map(|e| (*e).to_owned()).collect();
-            let (db, manage, o) = (db.clone(), manage.clone(), o.clone());
+            let (db, manage, o) = (db.clone(), manage, o.clone());
             async move { events::subscribe(&db, t0, &manage, &o, app_id, url, &evs).await }
         };
         assert_eq!(
@@ -1200,6 +1229,12 @@ async fn key_events_are_queued_with_their_change_only_for_subscribed_urls() {
         let rows = queued(db.clone()).await;
         assert_eq!(rows.iter().filter(|r| r.1 == b).count(), 1);
         assert_eq!(rows.iter().filter(|r| r.0 == "key.revoked" && r.1 == a).count(), 2);
+        // Registered again, the URL starts with no events (its old ones went with it).
+        webhooks::register(&db, t0, core.master_key.expose(), &manage, &o, app_id, b)
+            .await
+            .unwrap();
+        let subs = events::subscriptions(&db).await.unwrap();
+        assert!(subs.iter().all(|(_, url, _)| url == a), "{subs:?}");
     })
     .await;
 }

@@ -92,6 +92,7 @@ impl TestDb {
 mod access_rules;
 mod approvals;
 mod audit_log;
+mod channels;
 mod foundation;
 mod key_lifecycle;
 mod sign_in;

@@ -66,6 +66,7 @@ pub static KEY_VERIFICATIONS: Family = Family::new(
         "key_disabled",
         "ip_not_allowed",
         "sdk_key_not_allowed",
+        "channel_not_allowed",
         "rate_limited",
         "insufficient_permissions",
     ],

@@ -22,7 +22,7 @@
 
 use super::{check_key_owner, find_key, visible_key, KeyInfo};
 use crate::{
-    access::{key_permissions, role_permissions, Grant, Principal},
+    access::{role_permissions, Grant, Principal},
     audit::{self, Actor, Event, Origin},
     identity::notify::{self, AccountEvent},
     infra::db::{Backend, Db},
@@ -52,31 +52,36 @@ pub async fn queue(db: &Db, now: i64, p: &Principal) -> Result<Vec<KeyInfo>, App
     .bind(QUEUE_LIMIT)
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows.into_iter().map(|r| super::key_info(now, r)).collect())
+    // Only the keys `p` may approve: nobody is shown a request (an owner, a role,
+    // networks) they could not decide on.
+    let mut out = Vec::new();
+    for r in rows {
+        let key = super::key_info(now, r);
+        if may_decide(db, p, &key, false).await?.is_ok() {
+            out.push(key);
+        }
+    }
+    Ok(out)
 }
 
-/// How many keys wait for `p`'s approval (at most [`QUEUE_LIMIT`]); 0 without
+/// How many keys wait for `p`'s decision (those [`queue`] lists); 0 without
 /// `api.key.approve`.
 pub async fn waiting(db: &Db, now: i64, p: &Principal) -> Result<i64, AppError> {
     if !p.has(Permission::ApiKeyApprove) {
         return Ok(0);
     }
-    let (n,): (i64,) = sqlx::query_as(
-        "select count(*) from (select 1 from api_keys k where k.pending_at is not null and k.kind = 'rest' \
-         and k.revoked_at is null and (k.expires_at is null or k.expires_at > $1) \
-         and coalesce(k.owner_id, 0) <> $2 limit $3) c",
-    )
-    .bind(now)
-    .bind(p.user_id())
-    .bind(QUEUE_LIMIT)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(n)
+    Ok(queue(db, now, p).await?.len() as i64)
 }
 
 /// A pending key `p` may decide on: it exists and waits (else NotFound or Conflict),
 /// and `access::may_decide_key` allows it.
-async fn decidable(db: &Db, now: i64, p: &Principal, key_id: &str) -> Result<KeyInfo, AppError> {
+async fn decidable(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    key_id: &str,
+    rejecting: bool,
+) -> Result<KeyInfo, AppError> {
     let key = find_key(db, now, key_id).await?.ok_or(AppError::NotFound)?;
     if key.status != "pending" {
         return Err(AppError::Conflict(format!(
@@ -84,23 +89,42 @@ async fn decidable(db: &Db, now: i64, p: &Principal, key_id: &str) -> Result<Key
             key.status
         )));
     }
-    let (Some(role), Some(owner)) = (key.role_id, key.owner_id) else {
-        return Err(AppError::NotFound);
-    };
-    let (owner_role, _) = super::owner_role(db, owner).await?;
-    let perms = key_permissions(
-        &role_permissions(db, role).await?,
-        &role_permissions(db, owner_role).await?,
-    );
-    crate::access::may_decide_key(p, key.owner_id, &perms)?;
+    may_decide(db, p, &key, rejecting).await??;
     Ok(key)
+}
+
+/// Whether `p` may approve `key` (`Ok(Err(why))` when not): never their own key, and
+/// only a role they could give themselves (`access::may_decide_key`). Rejecting it (a
+/// revocation) also follows the rule of revoking (`access::may_act_on_key`: not the key
+/// of someone holding more).
+async fn may_decide(
+    db: &Db,
+    p: &Principal,
+    key: &KeyInfo,
+    rejecting: bool,
+) -> Result<Result<(), AppError>, AppError> {
+    let (Some(role), Some(owner)) = (key.role_id, key.owner_id) else {
+        return Ok(Err(AppError::NotFound));
+    };
+    let role_perms = role_permissions(db, role).await?;
+    let verdict = crate::access::may_decide_key(p, key.owner_id, role, &role_perms);
+    if verdict.is_err() || !rejecting {
+        return Ok(verdict);
+    }
+    let (owner_role, owner_perms) = super::owner_role(db, owner).await?;
+    Ok(crate::access::may_act_on_key(
+        p,
+        key.owner_id,
+        owner_role,
+        &owner_perms,
+    ))
 }
 
 /// Approves a pending key: it works from now on. Returns it.
 pub async fn approve(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<KeyInfo, AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyApprove)?;
-    let key = decidable(db, now, p, key_id).await?;
+    let key = decidable(db, now, p, key_id, false).await?;
     let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
         "update api_keys set pending_at = null, approved_by = $2, approved_at = $3, enabled_at = $3, updated_at = $3 \
@@ -160,7 +184,7 @@ pub async fn reject(
             format!("At most {} characters.", super::MAX_REASON_CHARS),
         ));
     }
-    let key = decidable(db, now, p, key_id).await?;
+    let key = decidable(db, now, p, key_id, true).await?;
     let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
         "update api_keys set pending_at = null, revoked_at = $2, revoked_by = $3, revoke_reason = $4, updated_at = $2 \

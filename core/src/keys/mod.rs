@@ -103,15 +103,15 @@ pub(crate) fn split(text: &str) -> Vec<String> {
         .collect()
 }
 
-const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
+pub(crate) const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
      k.role_id, r.name as role, k.last4, k.networks, k.expires_at, k.revoked_at, k.revoke_reason, k.rolled_from, \
      k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip, k.leak_flagged_at, \
-     k.disabled_at, k.pending_at, ua.email as approved_by, k.approved_at \
+     k.disabled_at, k.pending_at, ua.email as approved_by, k.approved_at, k.channel, k.key_events \
      from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id \
      left join roles r on r.id = k.role_id left join users ua on ua.id = k.approved_by";
 
 #[derive(sqlx::FromRow)]
-struct KeyRow {
+pub(crate) struct KeyRow {
     key_id: String,
     kind: String,
     app_id: i64,
@@ -137,6 +137,8 @@ struct KeyRow {
     pending_at: Option<i64>,
     approved_by: Option<String>,
     approved_at: Option<i64>,
+    channel: Option<String>,
+    key_events: Option<String>,
 }
 
 impl KeyRow {
@@ -169,7 +171,7 @@ fn status_clause(status: &str) -> Option<&'static str> {
     })
 }
 
-fn key_info(now: i64, r: KeyRow) -> KeyInfo {
+pub(crate) fn key_info(now: i64, r: KeyRow) -> KeyInfo {
     KeyInfo {
         status: r.status(now).to_owned(),
         key_id: r.key_id,
@@ -196,6 +198,17 @@ fn key_info(now: i64, r: KeyRow) -> KeyInfo {
         disabled_at: r.disabled_at,
         approved_by: r.approved_by,
         approved_at: r.approved_at,
+        channel: r.channel,
+        key_events: r
+            .key_events
+            .as_deref()
+            .map(|e| {
+                e.split(',')
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -413,6 +426,22 @@ pub async fn overview(
     };
     let info = |rows: Vec<KeyRow>| rows.into_iter().map(|r| key_info(now, r)).collect();
     Ok((info(mine), mine_total, info(expiring)))
+}
+
+/// The key `key_id` of any kind, whoever may see it (callers check).
+pub(crate) async fn find_any(
+    db: &Db,
+    now: i64,
+    key_id: &str,
+) -> Result<Option<KeyInfo>, sqlx::Error> {
+    if !format::is_key_id(key_id) {
+        return Ok(None);
+    }
+    let row: Option<KeyRow> = sqlx::query_as(&format!("{KEY_SELECT} where k.key_id = $1"))
+        .bind(key_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| key_info(now, r)))
 }
 
 /// The REST key `key_id`, whoever may see it (callers check).
@@ -871,15 +900,25 @@ pub async fn update(
         Some(n) => join(&dedup(n)?),
         None => key.networks.join("\n"),
     };
+    // With approval required, a change that lets the key do more than what was
+    // approved (a role with a permission the old one lacked, an allow-list that admits
+    // an address the old one did not) sends it back to the approvers.
+    let wider = crate::settings::keys(db).await?.require_approval
+        && (widens_role(db, key.role_id, role_id).await?
+            || widens_networks(&key.networks, &split(&networks)));
     let mut tx = db.pool.begin().await?;
     sqlx::query(
-        "update api_keys set name = $2, role_id = $3, networks = $4, updated_at = $5 where key_id = $1",
+        "update api_keys set name = $2, role_id = $3, networks = $4, updated_at = $5, \
+         pending_at = case when $6 = 1 then $5 else pending_at end, \
+         approved_by = case when $6 = 1 then null else approved_by end, \
+         approved_at = case when $6 = 1 then null else approved_at end where key_id = $1",
     )
     .bind(&key.key_id)
     .bind(&name)
     .bind(role_id)
     .bind(&networks)
     .bind(now)
+    .bind(i64::from(wider))
     .execute(&mut *tx)
     .await?;
     let ev = Event::success(
@@ -887,11 +926,32 @@ pub async fn update(
         "api_key.updated",
         origin,
         Some(key.key_id.clone()),
-        serde_json::json!({ "name": name, "role_id": role_id, "networks": split(&networks) }),
+        serde_json::json!({ "name": name, "role_id": role_id, "networks": split(&networks), "pending_approval_again": wider }),
     );
     audit::commit(tx, now, &ev).await?;
     cache.bump();
     visible_key(db, now, p, key_id).await
+}
+
+/// Whether the role `to` holds a permission the role `from` does not.
+async fn widens_role(db: &Db, from: Option<i64>, to: Option<i64>) -> Result<bool, AppError> {
+    let (Some(from), Some(to)) = (from, to) else {
+        return Ok(from != to);
+    };
+    if from == to {
+        return Ok(false);
+    }
+    let old = role_permissions(db, from).await?;
+    Ok(role_permissions(db, to)
+        .await?
+        .iter()
+        .any(|p| !old.contains(p)))
+}
+
+/// Whether the allow-list `to` admits an address `from` did not (an empty list admits
+/// any): `from` listed some, and `to` lists none or an entry `from` did not.
+fn widens_networks(from: &[String], to: &[String]) -> bool {
+    !from.is_empty() && (to.is_empty() || to.iter().any(|n| !from.contains(n)))
 }
 
 /// A key's history from the audit log (created, updated, rolled, revoked…), newest

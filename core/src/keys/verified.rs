@@ -68,6 +68,10 @@ pub struct VerifiedKey {
     pub pending: bool,
     /// Disabled for disuse (`lifecycle`).
     pub disabled: bool,
+    /// Channel keys: their channel (`core::channels`), and what they may do with it
+    /// (`send`, `status`).
+    pub channel: Option<String>,
+    pub channel_events: Vec<String>,
     /// False when the owner's account is disabled (or no longer active): a key acts
     /// for its owner, so it stops with them.
     pub owner_active: bool,
@@ -102,6 +106,8 @@ impl VerifiedKey {
             revoked: self.revoked,
             pending: self.pending,
             disabled: self.disabled,
+            channel: self.channel.clone(),
+            channel_events: self.channel_events.clone(),
             owner_active: self.owner_active,
             app_networks: self.app_networks.clone(),
             key_networks: self.key_networks.clone(),
@@ -147,14 +153,28 @@ impl VerifiedKey {
     }
 
     /// The principal a secret key acts as: its owner, limited to the key's effective
-    /// permissions. `None` for a public SDK key, which acts for nobody.
+    /// permissions. `None` for a public SDK key, which acts for nobody. (A channel key
+    /// has no role of its own: it acts in its owner's, limited to writing messages.)
     pub fn principal(&self) -> Option<Principal> {
+        let role = if self.channel.is_some() {
+            self.owner_role_id?
+        } else {
+            self.role_id?
+        };
         Some(Principal::key(
             self.key_id.clone(),
             self.owner_id?,
             self.owner_role_id?,
-            self.role_id?,
+            role,
             self.permissions.clone(),
         ))
+    }
+
+    /// For a channel key: whether it may be used for `event` (`send`, `status`) on
+    /// `channel` (`None`: any of its own). A REST or SDK key: always false.
+    pub fn channel_allows(&self, event: &str, channel: Option<&str>) -> bool {
+        self.channel.as_deref().is_some_and(|own| {
+            channel.is_none_or(|c| c == own) && self.channel_events.iter().any(|e| e == event)
+        })
     }
 }

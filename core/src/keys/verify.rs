@@ -125,6 +125,29 @@ pub async fn lookup(
     }
 }
 
+/// What [`load`] reads of a key.
+#[derive(sqlx::FromRow)]
+struct Row {
+    key_id: String,
+    kind: String,
+    environment: String,
+    app_id: i64,
+    app: String,
+    app_nets: String,
+    owner_id: Option<i64>,
+    owner: Option<String>,
+    role_id: Option<i64>,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    key_nets: String,
+    owner_status: Option<String>,
+    owner_role_id: Option<i64>,
+    pending_at: Option<i64>,
+    disabled_at: Option<i64>,
+    channel: Option<String>,
+    key_events: Option<String>,
+}
+
 /// Reads a key from the database into the cache.
 async fn load(
     db: &Db,
@@ -133,26 +156,10 @@ async fn load(
 ) -> Result<Option<Arc<VerifiedKey>>, sqlx::Error> {
     let hash = hex::encode(digest);
     let gen = cache.generation();
-    type Row = (
-        String,
-        String,
-        String,
-        i64,
-        String,
-        String,
-        Option<i64>,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        String,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-    );
     let row: Option<Row> = sqlx::query_as(
-        "select k.key_id, k.kind, k.environment, k.app_id, a.name, a.networks, k.owner_id, u.email, k.role_id, k.expires_at, k.revoked_at, k.networks, u.status, u.role_id, k.pending_at, k.disabled_at \
+        "select k.key_id, k.kind, k.environment, k.app_id, a.name as app, a.networks as app_nets, k.owner_id, u.email as owner, \
+         k.role_id, k.expires_at, k.revoked_at, k.networks as key_nets, u.status as owner_status, u.role_id as owner_role_id, \
+         k.pending_at, k.disabled_at, k.channel, k.key_events \
          from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
     )
     .bind(&hash)
@@ -160,7 +167,7 @@ async fn load(
     .await?;
     let v = match row {
         None => None,
-        Some((
+        Some(Row {
             key_id,
             kind,
             environment,
@@ -177,15 +184,31 @@ async fn load(
             owner_role_id,
             pending_at,
             disabled_at,
-        )) => {
-            // What the key may do: its role's permissions that its owner holds now.
-            let permissions = match (role_id, owner_role_id) {
-                (Some(r), Some(o)) => crate::access::key_permissions(
+            channel,
+            key_events,
+        }) => {
+            // What the key may do: its role's permissions that its owner holds now (a
+            // channel key: writing messages, if its owner still may).
+            let permissions = match (channel.is_some(), role_id, owner_role_id) {
+                (false, Some(r), Some(o)) => crate::access::key_permissions(
                     &role_permissions(db, r).await?,
+                    &role_permissions(db, o).await?,
+                ),
+                (true, _, Some(o)) => crate::access::key_permissions(
+                    &[model::roles::Permission::MessageCreate]
+                        .into_iter()
+                        .collect(),
                     &role_permissions(db, o).await?,
                 ),
                 _ => Default::default(),
             };
+            let channel_events = key_events
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect();
             let parse = |t: &str| t.lines().filter_map(parse_cidr).collect::<Vec<_>>();
             let tally = cache.new_tally(&key_id);
             Some(Arc::new(VerifiedKey {
@@ -201,6 +224,8 @@ async fn load(
                 expires_at,
                 revoked: revoked_at.is_some(),
                 pending: pending_at.is_some(),
+                channel,
+                channel_events,
                 disabled: disabled_at.is_some(),
                 // SDK keys have no owner; a secret key's owner must be active.
                 owner_active: owner_id.is_none() || owner_status.as_deref() == Some("active"),

@@ -157,6 +157,15 @@ pub async fn remove(
     if r.rows_affected() != 1 {
         return Err(AppError::NotFound);
     }
+    // Its event subscriptions go with it: registering the URL again starts from none.
+    sqlx::query(
+        "delete from event_subscriptions where webhook_id in \
+         (select id from webhook_endpoints where app_id = $1 and url = $2)",
+    )
+    .bind(app_id)
+    .bind(url.trim())
+    .execute(&mut *tx)
+    .await?;
     let ev = Event::success(
         p.actor(),
         "webhook.removed",

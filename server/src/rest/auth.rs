@@ -286,6 +286,27 @@ impl Api {
         )
     }
 
+    /// 403 `channel_not_allowed`: a channel key outside its channel's use, counted like
+    /// every refusal of a known key.
+    pub(super) fn channel_not_allowed(&self, key_id: &str) -> ApiError {
+        let keys = &self.state.keys;
+        let code = "channel_not_allowed";
+        let wait = keys.refusals().count(self.ip, Some(key_id), code);
+        let answered = if wait.is_some() { "rate_limited" } else { code };
+        keys.refused(key_id, answered, self.ip);
+        app::core::infra::metrics::KEY_VERIFICATIONS.count(answered);
+        if let Some(wait) = wait {
+            return self.app_err(AppError::RateLimited {
+                retry_after_secs: wait,
+            });
+        }
+        self.err(
+            StatusCode::FORBIDDEN,
+            code,
+            "A channel key may only send messages of its own channel and read the ones it sent.",
+        )
+    }
+
     pub(super) fn query<T>(&self, query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         query.map(|Query(q)| q).map_err(|e| {
             let mut err = self.err(
@@ -315,6 +336,9 @@ impl Api {
 /// [`Need::ANY_OF`] (the first is named when none is held; empty: any secret key).
 pub(super) trait Need: Send + Sync + 'static {
     const ANY_OF: &'static [Permission];
+    /// What a channel key must hold to call the endpoint (`send`, `status`); `None`: no
+    /// channel key may (403 `channel_not_allowed`).
+    const CHANNEL_EVENT: Option<&'static str> = None;
 }
 
 /// `api.key.view`.
@@ -345,6 +369,7 @@ impl Need for DeleteKeys {
 pub(super) struct CreateMessages;
 impl Need for CreateMessages {
     const ANY_OF: &'static [Permission] = &[Permission::MessageCreate];
+    const CHANNEL_EVENT: Option<&'static str> = Some("send");
 }
 
 /// `message.create` or `message.approve` (what a message's page needs; which messages
@@ -352,6 +377,7 @@ impl Need for CreateMessages {
 pub(super) struct ReadMessages;
 impl Need for ReadMessages {
     const ANY_OF: &'static [Permission] = &[Permission::MessageCreate, Permission::MessageApprove];
+    const CHANNEL_EVENT: Option<&'static str> = Some("status");
 }
 
 /// A request made with a secret key that holds what `N` needs: the handler starts here,
@@ -380,6 +406,10 @@ impl<N: Need> FromRequestParts<AppState> for Authed<N> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let api = Api::from_request_parts(parts, state).await?;
         let key = api.verify(Door::Server).await?;
+        // A channel key only where its channel's use is (`channel_allows`).
+        if key.channel.is_some() && !N::CHANNEL_EVENT.is_some_and(|e| key.channel_allows(e, None)) {
+            return Err(api.channel_not_allowed(&key.key_id));
+        }
         // A secret key always has an owner; a key without one acts for nobody.
         let Some(principal) = key.principal() else {
             return Err(api.app_err(AppError::Unauthenticated));
@@ -411,6 +441,9 @@ impl FromRequestParts<AppState> for AnyKey {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let api = Api::from_request_parts(parts, state).await?;
         let key = api.verify(Door::Sdk).await?;
+        if key.channel.is_some() {
+            return Err(api.channel_not_allowed(&key.key_id));
+        }
         key.accepted();
         Ok(Self { api, key })
     }

@@ -6,6 +6,7 @@ use super::{
     error::{ApiError, ErrorBody},
     schema::EmailAddress,
 };
+use app::error::AppError;
 use axum::{
     extract::{rejection::JsonRejection, Path},
     http::StatusCode,
@@ -56,6 +57,9 @@ pub(super) async fn create_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
+    if authed.key.channel.is_some() && !authed.key.channel_allows("send", Some(&b.channel)) {
+        return Err(api.channel_not_allowed(&authed.key.key_id));
+    }
     let m = app::core::messages::create(
         &api.state,
         &grant,
@@ -85,11 +89,24 @@ pub(super) async fn create_message(
     description = "A message the key's owner wrote (any message with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
     responses((status = 200, description = "The message", body = app::messages::MessageInfo), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_message(
-    Authed { api, principal, .. }: Authed<ReadMessages>,
+    Authed {
+        api,
+        principal,
+        key,
+        ..
+    }: Authed<ReadMessages>,
     Path(id): Path<String>,
 ) -> Result<Json<app::messages::MessageInfo>, ApiError> {
-    let m = app::core::messages::visible(&api.state.db, &principal, &id)
-        .await
-        .map_err(|e| api.app_err(e))?;
+    let m = app::core::messages::visible(&api.state.db, &principal, &id).await;
+    // A channel key reads only the messages it wrote; any other id, existing or not,
+    // gets the same answer.
+    if key.channel.is_some() {
+        return match m {
+            Ok(m) if m.created_by_key.as_deref() == Some(key.key_id.as_str()) => Ok(Json(m)),
+            Err(e @ (AppError::Unavailable { .. } | AppError::Internal)) => Err(api.app_err(e)),
+            _ => Err(api.channel_not_allowed(&key.key_id)),
+        };
+    }
+    let m = m.map_err(|e| api.app_err(e))?;
     Ok(Json(m))
 }

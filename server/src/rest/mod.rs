@@ -113,7 +113,7 @@ pub fn listing() -> Vec<String> {
         title = "Keyward REST API",
         version = "1",
         contact(name = "The administrators of this Keyward deployment"),
-        description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired, key_pending (waiting for approval), key_disabled (disabled after going unused; its owner can enable it again); 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed; 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
+        description = "Bearer keys only (`Authorization: Bearer kw_live_…`). Every error is `{\"error\":{\"code\",\"message\",\"request_id\"}}` with one of: 401 missing_api_key, invalid_api_key, key_revoked, key_expired, key_pending (waiting for approval), key_disabled (disabled after going unused; its owner can enable it again); 403 ip_not_allowed, insufficient_permissions, sdk_key_not_allowed, channel_not_allowed (a channel key outside its channel: it may only POST /api/v1/messages of its own channel, with `send`, and GET the messages it wrote, with `status`); 400 key_in_query, validation_failed; 404 not_found; 409 conflict; 413 payload_too_large; 429 rate_limited."
     ),
     servers((url = "/", description = "This Keyward deployment (paths below start with /api/v1)")),
     tags(
@@ -159,7 +159,7 @@ impl utoipa::Modify for ContractErrors {
             ),
             (
                 "403",
-                "`ip_not_allowed`, `insufficient_permissions` or `sdk_key_not_allowed`",
+                "`ip_not_allowed`, `insufficient_permissions`, `sdk_key_not_allowed` or `channel_not_allowed`",
             ),
             ("429", "`rate_limited`, with `Retry-After`"),
             (

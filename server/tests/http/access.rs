@@ -91,6 +91,65 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
         ),
     );
     t.insert(
+        "page GET /channels",
+        (Need::Perm("api.key.view"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/channels/list",
+        (Need::Perm("api.key.view"), none.clone()),
+    );
+    t.insert(
+        "fn POST /fn/channels/create",
+        (
+            Need::Perm("api.key.create"),
+            kv(&[
+                ("channel", "email".into()),
+                ("name", "Table".into()),
+                ("app_id", f.app_id.to_string()),
+                ("environment", "live".into()),
+                ("expiry", "90".into()),
+                ("events[]", "send".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/channels/reveal",
+        (
+            Need::Perm("api.key.view"),
+            kv(&[("key_id", NO_KEY_ID.into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/channels/regenerate",
+        (
+            Need::Perm("api.key.view"),
+            kv(&[("key_id", NO_KEY_ID.into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/channels/revoke",
+        (
+            Need::Perm("api.key.view"),
+            kv(&[("key_id", NO_KEY_ID.into()), ("confirm", "yes".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/settings/channels/save",
+        (
+            Need::Perm("settings.manage"),
+            kv(&[
+                ("channel", "email".into()),
+                ("create_permission", "api.key.create".into()),
+                ("max_active", "10".into()),
+                ("per", "user".into()),
+                ("reveal", "false".into()),
+                ("regenerate", "true".into()),
+                ("max_expiry_days", "0".into()),
+                ("require_networks", "false".into()),
+            ]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/keys/enable",
         (
             Need::Perm("api.key.update"),

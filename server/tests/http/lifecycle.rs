@@ -123,15 +123,32 @@ async fn with_approval_required_a_new_key_is_refused_until_someone_else_approves
         "decided once"
     );
 
-    // Rejected with a reason (none: 400): revoked for good, its owner told why.
+    // The Owner's key: an Admin may approve it but not reject it (a rejection revokes,
+    // and nobody revokes the key of someone who holds more).
+    let r = decide(&s, &admin, &own_id, "reject", "no").await;
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("holds permissions you do not"));
     assert_eq!(
-        decide(&s, &admin, &own_id, "reject", " ").await.status(),
+        decide(&s, &admin, &own_id, "approve", "").await.status(),
+        200
+    );
+    assert_eq!(whoami(&s, &own_key).await.0, 200);
+
+    // Rejected with a reason (none: 400): revoked for good, its owner told why.
+    let second = make_key(&s, &dev, app, 3).await;
+    let second_id = queue(&s, &admin).await.pop().unwrap();
+    assert_eq!(
+        decide(&s, &admin, &second_id, "reject", " ").await.status(),
         400
     );
-    let r = decide(&s, &admin, &own_id, "reject", "use the test app").await;
+    let r = decide(&s, &admin, &second_id, "reject", "use the test app").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(whoami(&s, &own_key).await, (401, "key_revoked".into()));
-    let mail = mails_to(&s, "owner@example.com", "Your API key was not approved");
+    assert_eq!(whoami(&s, &second).await, (401, "key_revoked".into()));
+    let mail = mails_to(&s, "dev@example.com", "Your API key was not approved");
     assert_eq!(mail.len(), 1);
     assert!(mail[0].contains("use the test app"));
     assert!(queue(&s, &admin).await.is_empty());

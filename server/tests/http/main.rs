@@ -8,6 +8,7 @@ mod alerts;
 mod api;
 mod audit;
 mod bundle;
+mod channels;
 mod cli;
 mod edges;
 mod events;

@@ -1,0 +1,258 @@
+use super::{
+    ChannelSecret, ChannelSection, ChannelsView, CreateChannelKey, RegenerateChannelKey,
+    RevealChannelKey, RevokeChannelKey,
+};
+use crate::auth::get_me;
+use crate::shell_ui::{ActionResult, CopyButton, DataTable, Page, When};
+use leptos::prelude::*;
+
+fn title(channel: &str) -> &'static str {
+    match channel {
+        "email" => "Email",
+        "rcs" => "RCS",
+        "whatsapp" => "WhatsApp",
+        _ => "Channel",
+    }
+}
+
+/// What the policy says, in one line.
+fn summary(s: &ChannelSection) -> String {
+    let p = &s.policy;
+    let per = if p.per == "user" {
+        "per user"
+    } else {
+        "for the whole deployment"
+    };
+    format!(
+        "Created by holders of {} · at most {} active {per} · {} · {}{}{}",
+        p.create_permission,
+        p.max_active,
+        if p.reveal {
+            "can be revealed again after your password"
+        } else {
+            "shown once, when made"
+        },
+        if p.regenerate {
+            "can be regenerated"
+        } else {
+            "never regenerated"
+        },
+        if p.max_expiry_days > 0 {
+            format!(" · expire within {} days", p.max_expiry_days)
+        } else {
+            String::new()
+        },
+        if p.require_networks {
+            " · IP allow-list required"
+        } else {
+            ""
+        },
+    )
+}
+
+/// A secret just made, regenerated or revealed: shown here only, with a copy button.
+#[component]
+fn SecretCard(s: ChannelSecret) -> impl IntoView {
+    let heading = match s.what.as_str() {
+        "revealed" => format!("The secret of {}", s.key_id),
+        "regenerated" => format!(
+            "The new secret of {} (the old key no longer works)",
+            s.key_id
+        ),
+        _ => format!("Your new key {}", s.key_id),
+    };
+    let note = if s.what == "revealed" {
+        "This reveal was recorded in the audit log."
+    } else {
+        "Copy it now. If this channel's keys are revealable you can show it again later with your password; otherwise it is shown only this once."
+    };
+    view! {
+        <section class="card secret-card" aria-labelledby="channel-secret-title" tabindex="-1">
+            <h2 id="channel-secret-title">{heading}</h2>
+            <p>{note}</p>
+            <p><code class="secret" id="channel-secret">{s.secret.clone()}</code></p>
+            <CopyButton text=s.secret what=format!("the secret of {}", s.key_id)/>
+        </section>
+    }
+}
+
+#[component]
+pub fn ChannelsPage() -> impl IntoView {
+    let create = ServerAction::<CreateChannelKey>::new();
+    let reveal = ServerAction::<RevealChannelKey>::new();
+    let regen = ServerAction::<RegenerateChannelKey>::new();
+    let revoke = ServerAction::<RevokeChannelKey>::new();
+    crate::one_answer_at_a_time!(create, reveal, regen, revoke);
+    let me = Resource::new(|| (), |_| get_me());
+    let data = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                regen.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |_| super::list_channels(),
+    );
+    let secret = move || {
+        [
+            create.value().get(),
+            reveal.value().get(),
+            regen.value().get(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Result::ok)
+        .map(|s| view! { <SecretCard s/> })
+    };
+    let failed = move || {
+        [
+            create.value().get(),
+            reveal.value().get(),
+            regen.value().get(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Result::err)
+        .map(|e| view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> })
+    };
+    view! {
+        <Page title="Channel keys" me data=move || data.get() render=move |_me, v: ChannelsView| view! {
+            <h1>"Channel keys"</h1>
+            <p class="muted">"Keys that send messages of one channel only, each under its channel's policy (Settings > Channels). On the REST API a channel key may only send its channel's messages and read the ones it sent: anything else is refused with channel_not_allowed."</p>
+            {secret}
+            {failed}
+            <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
+            {v.sections.into_iter().map(|s| {
+                let apps = v.apps.clone();
+                view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password create reveal regen revoke/> }
+            }).collect_view()}
+        }.into_any()/>
+    }
+}
+
+#[component]
+fn Section(
+    s: ChannelSection,
+    apps: Vec<model::keys::AppChoice>,
+    me: i64,
+    now: i64,
+    needs_password: bool,
+    create: ServerAction<CreateChannelKey>,
+    reveal: ServerAction<RevealChannelKey>,
+    regen: ServerAction<RegenerateChannelKey>,
+    revoke: ServerAction<RevokeChannelKey>,
+) -> impl IntoView {
+    let name = title(&s.channel);
+    let heading_id = format!("channel-{}", s.channel);
+    let heading_ref = heading_id.clone();
+    let line = summary(&s);
+    let policy = s.policy.clone();
+    let channel = s.channel.clone();
+    let (empty, manages_all) = (s.keys.is_empty(), s.manages_all);
+    let rows = s
+        .keys
+        .into_iter()
+        .map(|k| {
+            let mine = k.owner_id == Some(me);
+            let may_act = (mine || manages_all) && k.status == "active";
+            let kid = k.key_id.clone();
+            let actions = may_act.then(|| {
+                let (k1, k2, k3) = (kid.clone(), kid.clone(), kid.clone());
+                let reveal_form = policy.reveal.then(|| view! {
+                    <ActionForm action=reveal attr:class="inline-form">
+                        <input type="hidden" name="key_id" value=k1.clone()/>
+                        {needs_password.then(|| view! {
+                            <label for=format!("pw-{k1}")>{format!("Your password, to reveal {k1}")}</label>
+                            <input id=format!("pw-{k1}") name="password" type="password" autocomplete="current-password" required/>
+                        })}
+                        <button type="submit" class="btn" aria-label=format!("Reveal {k1}")>"Reveal"</button>
+                    </ActionForm>
+                });
+                let regen_form = policy.regenerate.then(|| view! {
+                    <ActionForm action=regen attr:class="inline-form">
+                        <input type="hidden" name="key_id" value=k2.clone()/>
+                        <button type="submit" class="btn" aria-label=format!("Regenerate {k2}")>"Regenerate"</button>
+                    </ActionForm>
+                });
+                view! {
+                    <details class="row-actions">
+                        <summary>{format!("Manage {kid}")}</summary>
+                        {reveal_form}
+                        {regen_form}
+                        <ActionForm action=revoke attr:class="inline-form">
+                            <input type="hidden" name="key_id" value=k3.clone()/>
+                            <div class="check"><input id=format!("confirm-{k3}") type="checkbox" name="confirm" value="yes" required/>
+                                <label for=format!("confirm-{k3}")>"Applications using this key will stop working"</label></div>
+                            <button type="submit" class="btn btn-danger" aria-label=format!("Revoke {k3}")>"Revoke"</button>
+                        </ActionForm>
+                    </details>
+                }
+            });
+            view! {
+                <tr>
+                    <td data-label="Name">{k.name.clone()}</td>
+                    <td data-label="Key ID"><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
+                    <td data-label="App">{format!("{} ({})", k.app, k.environment)}</td>
+                    <td data-label="Owner">{k.owner.clone().unwrap_or_default()}</td>
+                    <td data-label="May">{k.key_events.join(", ")}</td>
+                    <td data-label="Created"><When now at=k.created_at/></td>
+                    <td data-label="Expires">{k.expires_at.map_or_else(|| "Never".to_owned(), crate::shell_ui::format_time)}</td>
+                    <td data-label="Status">{k.status.clone()}</td>
+                    <td>{actions}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect_view();
+    let create_form = s.can_create.then(|| {
+        let c = channel.clone();
+        let is_email = c == "email";
+        let prefix = c.clone();
+        let id = move |f: &str| format!("{prefix}-{f}");
+        let options = apps
+            .iter()
+            .map(|a| view! { <option value=a.id.to_string()>{a.name.clone()}</option> })
+            .collect_view();
+        view! {
+            <details class="create-channel-key">
+                <summary>{format!("Create a {name} key")}</summary>
+                <ActionForm action=create>
+                    <input type="hidden" name="channel" value=c.clone()/>
+                    <div class="field"><label for=id("name")>"Key name"</label>
+                        <input id=id("name") name="name" type="text" required maxlength="100"/></div>
+                    <div class="field"><label for=id("app")>"App"</label>
+                        <select id=id("app") name="app_id" required>{options}</select></div>
+                    <div class="field"><label for=id("env")>"Environment"</label>
+                        <select id=id("env") name="environment"><option value="live">"live"</option><option value="test">"test"</option></select></div>
+                    <div class="field"><label for=id("expiry")>"Expires"</label>
+                        <select id=id("expiry") name="expiry">
+                            <option value="7">"in 7 days"</option><option value="30">"in 30 days"</option>
+                            <option value="90" selected>"in 90 days"</option><option value="never">"never"</option>
+                        </select></div>
+                    <div class="field"><label for=id("networks")>{if policy.require_networks { "IP allow-list (required; one address or range per line)" } else { "IP allow-list (one address or range per line; empty: any)" }}</label>
+                        <textarea id=id("networks") name="networks" rows="2" maxlength="20000" required=policy.require_networks></textarea></div>
+                    {is_email.then(|| view! {
+                        <fieldset><legend>"The key may"</legend>
+                            <div class="check"><input id=id("send") type="checkbox" name="events[]" value="send" checked/><label for=id("send")>"send email messages"</label></div>
+                            <div class="check"><input id=id("status") type="checkbox" name="events[]" value="status" checked/><label for=id("status")>"read the status of the messages it sent"</label></div>
+                        </fieldset>
+                    })}
+                    <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>{format!("Create {name} key")}</button>
+                </ActionForm>
+            </details>
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby=heading_ref>
+            <h2 id=heading_id>{name}</h2>
+            <p class="muted">{line}</p>
+            {create_form}
+            {if empty {
+                view! { <p class="muted">"No keys."</p> }.into_any()
+            } else {
+                view! { <DataTable headers=&["Name", "Key ID", "App", "Owner", "May", "Created", "Expires", "Status", ""]>{rows}</DataTable> }.into_any()
+            }}
+        </section>
+    }
+}

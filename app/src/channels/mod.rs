@@ -1,0 +1,171 @@
+//! `/channels`: channel keys under their channel's policy (`core::channels`): listed by
+//! channel, created, revealed (after the password, when the policy allows), regenerated
+//! and revoked. Settings > Channels edits the policies (`settings::save_channel`).
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+mod components;
+
+pub use components::ChannelsPage;
+pub use model::keys::{AppChoice, KeyInfo};
+pub use model::settings::ChannelPolicy;
+
+/// One channel's section of `/channels`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSection {
+    pub channel: String,
+    pub policy: ChannelPolicy,
+    pub keys: Vec<KeyInfo>,
+    pub can_create: bool,
+    /// The viewer may act on every key of the channel (`channel.key.manage`), not only
+    /// their own.
+    pub manages_all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelsView {
+    pub sections: Vec<ChannelSection>,
+    pub apps: Vec<AppChoice>,
+    pub me: i64,
+    pub now: i64,
+    /// A reveal will ask for the password (the last check is stale).
+    pub needs_password: bool,
+}
+
+/// A channel key just made or regenerated, or revealed: its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSecret {
+    pub key_id: String,
+    pub secret: String,
+    /// "made", "regenerated" or "revealed".
+    pub what: String,
+}
+
+#[server(prefix = "/fn", endpoint = "channels/list")]
+pub async fn list_channels() -> Result<ChannelsView, AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
+        let st = &ctx.state;
+        let p = grant.principal();
+        let sections = crate::core::channels::list(&st.db, st.clock.now(), p)
+            .await?
+            .into_iter()
+            .map(|v| ChannelSection {
+                channel: v.channel.to_owned(),
+                policy: v.policy,
+                keys: v.keys,
+                can_create: v.can_create,
+                manages_all: v.manages_all,
+            })
+            .collect::<Vec<_>>();
+        let apps = if sections.iter().any(|s| s.can_create) {
+            crate::core::keys::apps::app_choices(&st.db).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ChannelsView {
+            sections,
+            apps,
+            me: p.user_id(),
+            now: st.clock.now(),
+            needs_password: !crate::auth::ssr::sudo_is_fresh(&ctx).await?,
+        })
+    })
+}
+
+/// `expiry`: "7", "30", "90" (days) or "never"; `networks`: one entry per line;
+/// `events[]`: for email keys, `send` and/or `status`.
+#[server(prefix = "/fn", endpoint = "channels/create")]
+pub async fn create_channel_key(
+    channel: String,
+    name: String,
+    app_id: i64,
+    environment: String,
+    expiry: String,
+    #[server(default)] networks: String,
+    #[server(default)] events: Vec<String>,
+) -> Result<ChannelSecret, AppError> {
+    crate::auth::ssr::carries_secret();
+    async {
+        use crate::core::{channels, keys};
+        // The guard is the channel's policy: its permission, read now.
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let p = ctx.signed_in().await?.principal;
+        let grant = p.require(channels::create_permission(&ctx.state.db, &channel).await?)?;
+        let cx = ctx.cx();
+        let days = match expiry.as_str() {
+            "7" => Some(7),
+            "30" => Some(30),
+            "90" => Some(90),
+            "never" => None,
+            _ => return Err(AppError::validation("expiry", "Choose an expiry.")),
+        };
+        let new = channels::NewChannelKey {
+            channel: &channel,
+            name: &name,
+            app_id,
+            environment: keys::parse_environment(&environment)?,
+            expires_at: days.map(|d: i64| cx.now + d * 86_400),
+            networks: keys::parse_networks("networks", &networks)?,
+            events,
+        };
+        let (key, secret) = channels::create(&cx, &grant, &new).await?;
+        Ok(ChannelSecret {
+            key_id: key.key_id,
+            secret,
+            what: "made".into(),
+        })
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
+/// Shows a revealable key's secret again, after the password when the last check is
+/// stale.
+#[server(prefix = "/fn", endpoint = "channels/reveal")]
+pub async fn reveal_channel_key(
+    key_id: String,
+    #[server(default)] password: String,
+) -> Result<ChannelSecret, AppError> {
+    crate::auth::ssr::carries_secret();
+    crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
+        crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
+        let secret = crate::core::channels::reveal(&ctx.cx(), &grant, &key_id).await?;
+        Ok(ChannelSecret {
+            key_id,
+            secret,
+            what: "revealed".into(),
+        })
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "channels/regenerate")]
+pub async fn regenerate_channel_key(key_id: String) -> Result<ChannelSecret, AppError> {
+    crate::auth::ssr::carries_secret();
+    crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
+        let (key, secret) = crate::core::channels::regenerate(&ctx.cx(), &grant, &key_id).await?;
+        Ok(ChannelSecret {
+            key_id: key.key_id,
+            secret,
+            what: "regenerated".into(),
+        })
+    })
+}
+
+#[server(prefix = "/fn", endpoint = "channels/revoke")]
+pub async fn revoke_channel_key(
+    key_id: String,
+    #[server(default)] reason: String,
+    #[server(default)] confirm: String,
+) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
+        if confirm != "yes" {
+            return Err(AppError::validation(
+                "confirm",
+                "Tick the box to confirm: applications using this key will stop working.",
+            ));
+        }
+        crate::core::channels::revoke(&ctx.cx(), &grant, &key_id, &reason).await
+    })
+}

@@ -1,0 +1,160 @@
+//! Channel keys under their policies: who creates them, how many, reveal, regenerate.
+
+use super::*;
+use app::core::channels::{self, NewChannelKey};
+use app::core::keys::format::Environment;
+
+async fn setup(db: &Db, now: i64) -> (Core, Principal, Principal, i64) {
+    let core = core_at(db, now);
+    let owner = principal(
+        db,
+        user_with_role(db, "owner@example.com", BuiltinRole::Owner.id()).await,
+    )
+    .await;
+    let dev = principal(
+        db,
+        user_with_role(db, "dev@example.com", BuiltinRole::Developer.id()).await,
+    )
+    .await;
+    let o = Origin::default();
+    let app_id = app::core::keys::apps::create_app(
+        &Ctx::new(&core, &o),
+        &owner.require(Permission::AppManage).unwrap(),
+        &app_input("Billing"),
+    )
+    .await
+    .unwrap();
+    (core, owner, dev, app_id)
+}
+
+fn new<'a>(channel: &'a str, name: &'a str, app_id: i64) -> NewChannelKey<'a> {
+    NewChannelKey {
+        channel,
+        name,
+        app_id,
+        environment: Environment::Live,
+        expires_at: None,
+        networks: Vec::new(),
+        events: vec!["send".into()],
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_keys_are_for_channel_managers_and_at_most_three_even_at_once() {
+    on_both(|db| async move {
+        let now = 1_800_000_000;
+        let (core, owner, dev, app_id) = setup(&db, now).await;
+        let o = Origin::default();
+        let cx = Ctx::new(&core, &o);
+        fn g(p: &Principal) -> access::Grant<'_> {
+            p.require(Permission::ApiKeyView).unwrap()
+        }
+        // A Developer holds no channel.key.manage.
+        let refused = channels::create(&cx, &g(&dev), &new("whatsapp", "wa", app_id)).await;
+        assert!(matches!(refused, Err(AppError::Refused(_))), "{refused:?}");
+        // Four at once: three are made.
+        let go = g(&owner);
+        let ks = [
+            new("whatsapp", "a", app_id),
+            new("whatsapp", "b", app_id),
+            new("whatsapp", "c", app_id),
+            new("whatsapp", "d", app_id),
+        ];
+        let (a, b, c, d) = tokio::join!(
+            channels::create(&cx, &go, &ks[0]),
+            channels::create(&cx, &go, &ks[1]),
+            channels::create(&cx, &go, &ks[2]),
+            channels::create(&cx, &go, &ks[3]),
+        );
+        let made = [&a, &b, &c, &d].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(made, 3, "{a:?} {b:?} {c:?} {d:?}");
+        let over = [a, b, c, d].into_iter().find(Result::is_err).unwrap();
+        assert!(matches!(over, Err(AppError::Conflict(_))), "{over:?}");
+        // The Developer may make email keys (api.key.create), many.
+        let (k, secret) = channels::create(&cx, &g(&dev), &new("email", "mail", app_id))
+            .await
+            .unwrap();
+        assert_eq!(
+            (k.kind.as_str(), k.channel.as_deref()),
+            ("channel", Some("email"))
+        );
+        assert_eq!(k.key_events, vec!["send"]);
+        // Verified as a channel key: it may send email, nothing else.
+        let v = app::core::keys::verify::lookup(&db, &core.keys, &secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(v.channel_allows("send", Some("email")));
+        assert!(!v.channel_allows("send", Some("webhook")));
+        assert!(!v.channel_allows("status", None));
+        assert!(v.principal().unwrap().has(Permission::MessageCreate));
+        assert!(!v.principal().unwrap().has(Permission::ApiKeyView));
+        // Shown once: no reveal.
+        let shown = channels::reveal(&cx, &g(&dev), &k.key_id).await;
+        assert!(matches!(shown, Err(AppError::Refused(_))), "{shown:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regenerated() {
+    on_both(|db| async move {
+        let now = 1_800_000_000;
+        let (core, owner, dev, app_id) = setup(&db, now).await;
+        let o = Origin::default();
+        let cx = Ctx::new(&core, &o);
+        fn g(p: &Principal) -> access::Grant<'_> {
+            p.require(Permission::ApiKeyView).unwrap()
+        }
+        let (rcs, secret) = channels::create(&cx, &g(&owner), &new("rcs", "rcs", app_id)).await.unwrap();
+        assert_eq!(rcs.key_events, vec!["send", "status"]);
+        // Exactly one for the deployment.
+        let second = channels::create(&cx, &g(&owner), &new("rcs", "again", app_id)).await;
+        assert!(matches!(second, Err(AppError::Conflict(_))), "{second:?}");
+        // Sealed, not stored in the clear; opened for its owner, audited.
+        let (sealed,): (Option<String>,) =
+            sqlx::query_as("select secret_sealed from api_keys where key_id = $1")
+                .bind(&rcs.key_id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert!(sealed.is_some_and(|s| !s.contains(&secret[8..])));
+        assert_eq!(channels::reveal(&cx, &g(&owner), &rcs.key_id).await.unwrap(), secret);
+        let (audited,): (i64,) = sqlx::query_as(
+            "select count(*) from audit_events where action = 'channel_key.revealed' and target = $1",
+        )
+        .bind(&rcs.key_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(audited, 1);
+        // Someone else's key, without channel.key.manage: as if it did not exist.
+        let theirs = channels::reveal(&cx, &g(&dev), &rcs.key_id).await;
+        assert!(matches!(theirs, Err(AppError::NotFound)), "{theirs:?}");
+        // A sealed secret opens only for its own key id.
+        let (other, _) = channels::create(&cx, &g(&owner), &new("whatsapp", "wa", app_id)).await.unwrap();
+        sqlx::query("update api_keys set secret_sealed = (select secret_sealed from api_keys where key_id = $1) where key_id = $2")
+            .bind(&rcs.key_id)
+            .bind(&other.key_id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert!(channels::reveal(&cx, &g(&owner), &other.key_id).await.is_err());
+        // RCS: never regenerated; WhatsApp: regenerated, the old key stops.
+        let regen = channels::regenerate(&cx, &g(&owner), &rcs.key_id).await;
+        assert!(matches!(regen, Err(AppError::Refused(_))), "{regen:?}");
+        let (wa, wa_secret) = channels::create(&cx, &g(&owner), &new("whatsapp", "wa2", app_id)).await.unwrap();
+        let (fresh, fresh_secret) = channels::regenerate(&cx, &g(&owner), &wa.key_id).await.unwrap();
+        assert_ne!(fresh_secret, wa_secret);
+        assert_eq!(fresh.channel.as_deref(), Some("whatsapp"));
+        let old = app::core::keys::verify::lookup(&db, &core.keys, &wa_secret).await.unwrap().unwrap();
+        assert!(old.refusal(now).is_some(), "the regenerated key stops at once");
+        // Settings > Channels: a policy out of range is refused.
+        let bad = model::settings::ChannelPolicy {
+            per: "planet".into(),
+            ..Default::default()
+        };
+        assert!(app::core::settings::check_channel(bad).is_err());
+    })
+    .await;
+}

@@ -1,0 +1,504 @@
+//! Channel keys (`/channels`): keys that send messages of one channel only, under
+//! policies an administrator sets (Settings > Channels). A channel key authenticates on
+//! the REST API like a REST key but only for `POST /api/v1/messages` of its own channel
+//! (an email key only with its `send` event) and `GET /api/v1/messages/{id}` of the
+//! messages it wrote (with `status`); anything else is 403 `channel_not_allowed`
+//! (`channel_allows`, checked by the REST layer).
+//!
+//! A policy says, per channel, who may create keys (a permission), how many may be
+//! active (per user or for the whole deployment), whether the secret can be revealed
+//! again, whether a key can be regenerated, the longest expiry, and whether an IP
+//! allow-list is required. The count is taken with the policies' settings row locked
+//! (an upsert that leaves it as it is), so concurrent creations cannot pass the limit.
+//!
+//! Revealable keys also keep their secret sealed (XChaCha20-Poly1305 with the master
+//! key, bound to the key id): a reveal is audited and asks for the password again when
+//! the last check is stale (the adapter's sudo check). Other channel keys keep only the
+//! SHA-256, like REST keys. A key acts for its owner: what it may do is bounded by the
+//! owner's current `message.create`.
+//!
+//! SMS keys (one per sender number) are not built yet: sender numbers do not exist.
+
+use crate::{
+    access::{Grant, Principal},
+    audit::{self, Event},
+    infra::{crypto, db::Db},
+    keys::{self, format, format::Visibility},
+    messages::events,
+    state::Ctx,
+};
+use ipnet::IpNet;
+use model::error::AppError;
+use model::keys::KeyInfo;
+use model::roles::Permission;
+use model::settings::{ChannelPolicy, ChannelSettings};
+
+/// The channels keys can be made for now, in the panel's order.
+pub const CHANNELS: [&str; 3] = ["email", "rcs", "whatsapp"];
+
+/// What a channel key may be used for (`key_events`).
+pub const KEY_EVENTS: [&str; 2] = ["send", "status"];
+
+const POLICIES: &str = "channels";
+
+/// The policies now (the presets when never saved).
+pub async fn policies(db: &Db) -> Result<ChannelSettings, sqlx::Error> {
+    crate::settings::channels(db).await
+}
+
+/// The additional data a revealable key's secret is sealed with.
+fn aad(key_id: &str) -> Vec<u8> {
+    format!("channel-key:{key_id}").into_bytes()
+}
+
+/// One channel as `/channels` shows it to `p`.
+#[derive(Debug, Clone)]
+pub struct ChannelView {
+    pub channel: &'static str,
+    pub policy: ChannelPolicy,
+    pub keys: Vec<KeyInfo>,
+    /// Whether `p` may create a key here now (permission; the count is checked then).
+    pub can_create: bool,
+    /// Whether `p` may reveal, regenerate or revoke keys they do not own here.
+    pub manages_all: bool,
+}
+
+/// Every channel with the keys `p` may see: all of them with `api.key.view_all` or
+/// `channel.key.manage`, else their own.
+pub async fn list(db: &Db, now: i64, p: &Principal) -> Result<Vec<ChannelView>, AppError> {
+    if !p.has(Permission::ApiKeyView) {
+        return Err(AppError::Forbidden);
+    }
+    let all = policies(db).await?;
+    let sees_all = p.has(Permission::ApiKeyViewAll) || p.has(Permission::ChannelKeyManage);
+    let rows: Vec<keys::KeyRow> = sqlx::query_as(&format!(
+        "{} where k.kind = 'channel' and (k.owner_id = $1 or $2 = 1) order by k.id desc limit 1000",
+        keys::KEY_SELECT
+    ))
+    .bind(p.user_id())
+    .bind(i64::from(sees_all))
+    .fetch_all(&db.pool)
+    .await?;
+    let infos: Vec<KeyInfo> = rows.into_iter().map(|r| keys::key_info(now, r)).collect();
+    Ok(CHANNELS
+        .iter()
+        .map(|c| {
+            let policy = all.get(c).clone();
+            ChannelView {
+                channel: c,
+                can_create: crate::access::may_create_channel_key(p, &policy),
+                manages_all: p.has(Permission::ChannelKeyManage),
+                keys: infos
+                    .iter()
+                    .filter(|k| k.channel.as_deref() == Some(*c))
+                    .cloned()
+                    .collect(),
+                policy,
+            }
+        })
+        .collect())
+}
+
+/// A new channel key, as typed.
+pub struct NewChannelKey<'a> {
+    pub channel: &'a str,
+    pub name: &'a str,
+    pub app_id: i64,
+    pub environment: format::Environment,
+    /// Unix seconds; None: never.
+    pub expires_at: Option<i64>,
+    pub networks: Vec<IpNet>,
+    /// Email keys: `send` and/or `status`; other channels get both.
+    pub events: Vec<String>,
+}
+
+/// The permission creating a key of `channel` takes now (its policy's; a name this
+/// version does not know: Forbidden).
+pub async fn create_permission(db: &Db, channel: &str) -> Result<Permission, AppError> {
+    let channel = channel_of(channel)?;
+    let policy = policies(db).await?.get(channel).clone();
+    Permission::parse(&policy.create_permission).ok_or(AppError::Forbidden)
+}
+
+fn channel_of(text: &str) -> Result<&'static str, AppError> {
+    CHANNELS
+        .iter()
+        .copied()
+        .find(|c| *c == text)
+        .ok_or_else(|| AppError::validation("channel", "Choose email, RCS or WhatsApp."))
+}
+
+/// Creates a channel key owned by the acting user under the channel's policy; returns
+/// it and its secret.
+pub async fn create(
+    cx: &Ctx<'_>,
+    grant: &Grant<'_>,
+    k: &NewChannelKey<'_>,
+) -> Result<(KeyInfo, String), AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
+    let p = grant.principal();
+    let channel = channel_of(k.channel)?;
+    let policy = policies(db).await?.get(channel).clone();
+    if !crate::access::may_create_channel_key(p, &policy) {
+        return Err(AppError::Refused(format!(
+            "The {channel} policy lets only holders of {} create its keys (Settings > Channels).",
+            policy.create_permission
+        )));
+    }
+    let name = keys::name_of("name", k.name)?;
+    let nets = keys::dedup(&k.networks)?;
+    if policy.require_networks && nets.is_empty() {
+        return Err(AppError::validation(
+            "networks",
+            format!("The {channel} policy requires an IP allow-list: give at least one address or range."),
+        ));
+    }
+    if let Some(e) = k.expires_at {
+        if e <= now || e > model::keys::LATEST_EXPIRY {
+            return Err(AppError::validation(
+                "expires_at",
+                "Choose an expiry in the future, before the year 10000.",
+            ));
+        }
+    }
+    if policy.max_expiry_days > 0 {
+        let latest = now + i64::from(policy.max_expiry_days) * 86_400;
+        if k.expires_at.is_none_or(|e| e > latest) {
+            return Err(AppError::validation(
+                "expires_at",
+                format!(
+                    "The {channel} policy wants keys to expire within {} days.",
+                    policy.max_expiry_days
+                ),
+            ));
+        }
+    }
+    let events = events_of(channel, &k.events)?;
+    let app: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")
+        .bind(k.app_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    if app.is_none() {
+        return Err(AppError::validation("app_id", "Choose an app that exists."));
+    }
+    let secret = format::generate(Visibility::Secret, k.environment);
+    let key_id = format::new_key_id();
+    let row = Row {
+        key_id: &key_id,
+        secret: &secret,
+        channel,
+        name: &name,
+        app_id: k.app_id,
+        environment: k.environment.as_str(),
+        nets: &nets,
+        expires_at: k.expires_at,
+        events: &events,
+        replaces: None,
+    };
+    insert(cx, p, &policy, &row).await?;
+    let key = keys::find_any(db, now, &key_id)
+        .await?
+        .ok_or(AppError::Internal)?;
+    Ok((key, secret))
+}
+
+fn events_of(channel: &str, asked: &[String]) -> Result<String, AppError> {
+    if channel != "email" {
+        return Ok(KEY_EVENTS.join(","));
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for e in asked {
+        let e = KEY_EVENTS
+            .iter()
+            .find(|k| **k == e.as_str())
+            .ok_or_else(|| {
+                AppError::validation("events", "An email key may send and/or read status.")
+            })?;
+        if !out.contains(e) {
+            out.push(e);
+        }
+    }
+    if out.is_empty() {
+        return Err(AppError::validation(
+            "events",
+            "Choose what the key may do: send, read status, or both.",
+        ));
+    }
+    Ok(out.join(","))
+}
+
+/// The row [`insert`] writes.
+struct Row<'a> {
+    key_id: &'a str,
+    secret: &'a str,
+    channel: &'static str,
+    name: &'a str,
+    app_id: i64,
+    environment: &'a str,
+    nets: &'a [IpNet],
+    expires_at: Option<i64>,
+    events: &'a str,
+    /// Regenerating: the key this one replaces (revoked in the same transaction).
+    replaces: Option<&'a str>,
+}
+
+/// Writes a channel key within its policy's limit, with its audit row and event.
+async fn insert(
+    cx: &Ctx<'_>,
+    p: &Principal,
+    policy: &ChannelPolicy,
+    r: &Row<'_>,
+) -> Result<(), AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
+    let mut tx = db.pool.begin().await?;
+    // The policies' row, locked (written unchanged, or made with the presets): every
+    // creation takes its turn here, so the count below cannot be raced past the limit.
+    let presets = serde_json::to_string(&ChannelSettings::default()).map_err(AppError::internal)?;
+    sqlx::query(
+        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
+         on conflict (name) do update set updated_at = settings.updated_at",
+    )
+    .bind(POLICIES)
+    .bind(&presets)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(old) = r.replaces {
+        let done = sqlx::query(
+            "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, updated_at = $2 \
+             where key_id = $1 and kind = 'channel' and revoked_at is null",
+        )
+        .bind(old)
+        .bind(now)
+        .bind(p.user_id())
+        .bind(r.key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(AppError::Conflict(
+                "This key was revoked or regenerated meanwhile.".into(),
+            ));
+        }
+    }
+    let per_user = policy.per == "user";
+    let (active,): (i64,) = sqlx::query_as(
+        "select count(*) from api_keys where kind = 'channel' and channel = $1 and revoked_at is null \
+         and (expires_at is null or expires_at > $2) and (owner_id = $3 or $4 = 0)",
+    )
+    .bind(r.channel)
+    .bind(now)
+    .bind(p.user_id())
+    .bind(i64::from(per_user))
+    .fetch_one(&mut *tx)
+    .await?;
+    if active >= i64::from(policy.max_active) {
+        let whose = if per_user {
+            "You have"
+        } else {
+            "The deployment has"
+        };
+        return Err(AppError::Conflict(format!(
+            "{whose} {active} active {} keys; the {} policy allows {}. Revoke one first.",
+            r.channel, r.channel, policy.max_active
+        )));
+    }
+    let sealed = policy.reveal.then(|| {
+        crypto::seal(
+            cx.st.master_key.expose(),
+            &aad(r.key_id),
+            r.secret.as_bytes(),
+        )
+    });
+    sqlx::query(
+        "insert into api_keys (key_id, kind, channel, app_id, environment, owner_id, name, role_id, secret_hash, last4, \
+         networks, expires_at, key_events, secret_sealed, rolled_from, created_at, updated_at) \
+         values ($1, 'channel', $2, $3, $4, $5, $6, null, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+    )
+    .bind(r.key_id)
+    .bind(r.channel)
+    .bind(r.app_id)
+    .bind(r.environment)
+    .bind(p.user_id())
+    .bind(r.name)
+    .bind(format::hash(r.secret))
+    .bind(format::last4(r.secret))
+    .bind(keys::join(r.nets))
+    .bind(r.expires_at)
+    .bind(r.events)
+    .bind(sealed)
+    .bind(r.replaces)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let (action, event) = match r.replaces {
+        None => ("channel_key.created", "key.created"),
+        Some(_) => ("channel_key.regenerated", "key.rolled"),
+    };
+    let ev = Event::success(
+        p.actor(),
+        action,
+        cx.origin,
+        Some(r.key_id.to_owned()),
+        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces }),
+    );
+    let extra = serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces });
+    events::key_event(&mut tx, now, event, r.key_id, extra).await?;
+    audit::commit(tx, now, &ev).await?;
+    cx.st.keys.bump();
+    Ok(())
+}
+
+/// A channel key `p` may act on (reveal, regenerate, revoke): their own, or any with
+/// `channel.key.manage`; NotFound otherwise (as for a key that does not exist).
+async fn actionable(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    key_id: &str,
+) -> Result<(KeyInfo, ChannelPolicy), AppError> {
+    let key = keys::find_any(db, now, key_id)
+        .await?
+        .filter(|k| k.kind == "channel")
+        .ok_or(AppError::NotFound)?;
+    if !crate::access::may_act_on_channel_key(p, key.owner_id) {
+        return Err(AppError::NotFound);
+    }
+    let channel = key.channel.clone().unwrap_or_default();
+    let policy = policies(db).await?.get(&channel).clone();
+    if key.status != "active" {
+        return Err(AppError::Conflict(format!(
+            "This key is {}; only an active key can be revealed or regenerated.",
+            key.status
+        )));
+    }
+    Ok((key, policy))
+}
+
+/// The secret of a revealable key (the adapter checks the password first), audited.
+pub async fn reveal(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<String, AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
+    let p = grant.ensure(Permission::ApiKeyView)?;
+    let (key, policy) = actionable(db, now, p, key_id).await?;
+    if !policy.reveal {
+        return Err(AppError::Refused(
+            "This channel's keys are shown once, when they are made: regenerate it if it was lost."
+                .into(),
+        ));
+    }
+    let sealed: Option<(Option<String>,)> =
+        sqlx::query_as("select secret_sealed from api_keys where key_id = $1")
+            .bind(&key.key_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    let Some((Some(sealed),)) = sealed else {
+        return Err(AppError::Refused(
+            "This key was made when its channel's keys were shown once: it cannot be revealed. Regenerate it instead.".into(),
+        ));
+    };
+    let secret =
+        crypto::open(cx.st.master_key.expose(), &aad(&key.key_id), &sealed).map_err(|_| {
+            AppError::internal("a sealed channel key does not open with this master key")
+        })?;
+    let secret = String::from_utf8(secret).map_err(AppError::internal)?;
+    let ev = Event::success(
+        p.actor(),
+        "channel_key.revealed",
+        cx.origin,
+        Some(key.key_id.clone()),
+        serde_json::json!({ "channel": key.channel }),
+    );
+    audit::record(db, now, &ev).await?;
+    Ok(secret)
+}
+
+/// Replaces a key with a new one of the same settings (the old one stops at once), when
+/// the channel's policy allows it; returns the new key and its secret.
+pub async fn regenerate(
+    cx: &Ctx<'_>,
+    grant: &Grant<'_>,
+    key_id: &str,
+) -> Result<(KeyInfo, String), AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
+    let p = grant.ensure(Permission::ApiKeyView)?;
+    let (old, policy) = actionable(db, now, p, key_id).await?;
+    if !policy.regenerate {
+        return Err(AppError::Refused(format!(
+            "The {} policy does not allow regenerating its keys.",
+            old.channel.as_deref().unwrap_or_default()
+        )));
+    }
+    let channel = channel_of(old.channel.as_deref().unwrap_or_default())?;
+    let env = format::Environment::parse(&old.environment).ok_or(AppError::Internal)?;
+    let nets = keys::networks_of("networks", &old.networks)?;
+    let secret = format::generate(Visibility::Secret, env);
+    let new_id = format::new_key_id();
+    let events = old.key_events.join(",");
+    let row = Row {
+        key_id: &new_id,
+        secret: &secret,
+        channel,
+        name: &old.name,
+        app_id: old.app_id,
+        environment: env.as_str(),
+        nets: &nets,
+        expires_at: old.expires_at,
+        events: &events,
+        replaces: Some(&old.key_id),
+    };
+    // The old key leaves the count as the new one enters it.
+    let mut unlimited = policy.clone();
+    unlimited.max_active = unlimited.max_active.saturating_add(1);
+    insert(cx, p, &unlimited, &row).await?;
+    let key = keys::find_any(db, now, &new_id)
+        .await?
+        .ok_or(AppError::Internal)?;
+    Ok((key, secret))
+}
+
+/// Revokes a channel key at once, for good.
+pub async fn revoke(
+    cx: &Ctx<'_>,
+    grant: &Grant<'_>,
+    key_id: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    let (db, now) = (&cx.st.db, cx.now);
+    let p = grant.ensure(Permission::ApiKeyView)?;
+    let (key, _) = actionable(db, now, p, key_id).await?;
+    let reason = reason.trim();
+    if reason.chars().count() > keys::MAX_REASON_CHARS {
+        return Err(AppError::validation("reason", "At most 500 characters."));
+    }
+    let mut tx = db.pool.begin().await?;
+    let r = sqlx::query(
+        "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = $4, updated_at = $2 \
+         where key_id = $1 and revoked_at is null",
+    )
+    .bind(&key.key_id)
+    .bind(now)
+    .bind(p.user_id())
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() != 1 {
+        return Err(AppError::Conflict("This key is already revoked.".into()));
+    }
+    let ev = Event::success(
+        p.actor(),
+        "api_key.revoked",
+        cx.origin,
+        Some(key.key_id.clone()),
+        serde_json::json!({ "reason": reason, "channel": key.channel }),
+    );
+    events::key_event(
+        &mut tx,
+        now,
+        "key.revoked",
+        &key.key_id,
+        serde_json::json!({ "reason": reason }),
+    )
+    .await?;
+    audit::commit(tx, now, &ev).await?;
+    cx.st.keys.bump();
+    Ok(())
+}

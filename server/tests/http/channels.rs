@@ -1,0 +1,206 @@
+//! Channel keys through both doors: created under their policy in the panel, refused
+//! with `channel_not_allowed` outside their channel on the REST API, revealed only
+//! after the password when it is stale.
+
+use super::access::{make_app, make_user, pairs, post_fn};
+use super::api::{call, error_code};
+use super::panel_security;
+use super::*;
+use serde_json::{json, Value};
+
+async fn create(
+    s: &Server,
+    cookie: &str,
+    channel: &str,
+    app: i64,
+    events: &[&str],
+) -> reqwest::Response {
+    let app = app.to_string();
+    let mut form = pairs(&[
+        ("channel", channel),
+        ("name", &format!("{channel} key")),
+        ("app_id", &app),
+        ("environment", "live"),
+        ("expiry", "90"),
+    ]);
+    form.extend(
+        events
+            .iter()
+            .map(|e| ("events[]".to_owned(), (*e).to_owned())),
+    );
+    post_fn(s, Some(cookie), "/fn/channels/create", &form).await
+}
+
+#[tokio::test]
+async fn a_channel_key_sends_only_its_channel_and_reads_only_what_it_sent() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let (_, dev) = make_user(&s, &owner, "dev@example.com", 3).await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    // A Developer may not create WhatsApp keys (channel.key.manage only).
+    let r = create(&s, &dev, "whatsapp", app, &[]).await;
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    // An email key that may send but not read status.
+    let r = create(&s, &dev, "email", app, &["send"]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("no-store"));
+    let v: Value = r.json().await.unwrap();
+    let key = v["secret"].as_str().unwrap().to_owned();
+    let refused = |st: u16, h: &reqwest::header::HeaderMap, v: &Value| {
+        (st, error_code(st, h, v)) == (403, "channel_not_allowed".to_owned())
+    };
+    for (method, path, body) in [
+        ("GET", "/api/v1/whoami", None),
+        ("GET", "/api/v1/keys", None),
+        (
+            "POST",
+            "/api/v1/keys",
+            Some(json!({"name":"x","app_id":app,"environment":"live"})),
+        ),
+        ("POST", "/api/v1/sdk/events", Some(json!({"name":"x"}))),
+        (
+            "POST",
+            "/api/v1/messages",
+            Some(
+                json!({"app_id":app,"channel":"webhook","webhook_url":"https://x.example","subject":"s","body":"b"}),
+            ),
+        ),
+    ] {
+        let (st, h, v) = call(&s, method, path, Some(&key), body, &[]).await;
+        assert!(refused(st, &h, &v), "{method} {path}: {st} {v}");
+    }
+    // Its own channel: accepted.
+    let (st, _, v) = call(
+        &s,
+        "POST",
+        "/api/v1/messages",
+        Some(&key),
+        Some(json!({"app_id":app,"channel":"email","recipients":["a@example.com"],"subject":"Hi","body":"Hello"})),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    // Reading it needs `status`, which this key lacks.
+    let (st, h, v) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/messages/{id}"),
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert!(refused(st, &h, &v), "{st} {v}");
+
+    // A key that may read status reads what it sent, and nothing else (same answer for
+    // a message that does not exist).
+    let r = create(&s, &dev, "email", app, &["send", "status"]).await;
+    let v: Value = r.json().await.unwrap();
+    let reader = v["secret"].as_str().unwrap().to_owned();
+    let (_, _, v) = call(
+        &s,
+        "POST",
+        "/api/v1/messages",
+        Some(&reader),
+        Some(json!({"app_id":app,"channel":"email","recipients":["a@example.com"],"subject":"Hi","body":"Hello"})),
+        &[],
+    )
+    .await;
+    let own = v["id"].as_str().unwrap().to_owned();
+    let (st, _, v) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/messages/{own}"),
+        Some(&reader),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    for other in [id.as_str(), "msg_doesnotexist00000000"] {
+        let (st, h, v) = call(
+            &s,
+            "GET",
+            &format!("/api/v1/messages/{other}"),
+            Some(&reader),
+            None,
+            &[],
+        )
+        .await;
+        assert!(refused(st, &h, &v), "{other}: {st} {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_revealable_key_is_shown_again_only_after_a_fresh_password() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let r = create(&s, &owner, "rcs", app, &[]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    let (key_id, secret) = (
+        v["key_id"].as_str().unwrap().to_owned(),
+        v["secret"].as_str().unwrap().to_owned(),
+    );
+    // Exactly one RCS key for the deployment, never regenerated.
+    assert_eq!(create(&s, &owner, "rcs", app, &[]).await.status(), 409);
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/channels/regenerate",
+        &pairs(&[("key_id", &key_id)]),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    // The password was checked minutes ago: revealed without it.
+    let reveal = |password: &'static str| {
+        let (s, owner, key_id) = (&s, owner.clone(), key_id.clone());
+        async move {
+            post_fn(
+                s,
+                Some(&owner),
+                "/fn/channels/reveal",
+                &pairs(&[("key_id", &key_id), ("password", password)]),
+            )
+            .await
+        }
+    };
+    let r = reveal("").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("no-store"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["secret"], secret.as_str());
+    // Stale: refused without the password, and with a wrong one; shown with it.
+    panel_security::age_sudo(&s).await;
+    assert_eq!(reveal("").await.status(), 400, "the password is asked for");
+    assert_ne!(reveal("not-the-password").await.status(), 200);
+    let r = reveal(PASSWORD).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Never in the page's HTML, nor in its hydration data.
+    let page = client()
+        .get(s.url("/channels"))
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&key_id) && !page.contains(&secret));
+    // Both reveals audited.
+    let db = s.db().await;
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from audit_events where action = 'channel_key.revealed'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(n, 2);
+}

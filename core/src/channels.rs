@@ -47,7 +47,7 @@ pub async fn policies(db: &Db) -> Result<ChannelSettings, sqlx::Error> {
 }
 
 /// The additional data a revealable key's secret is sealed with.
-fn aad(key_id: &str) -> Vec<u8> {
+pub(crate) fn aad(key_id: &str) -> Vec<u8> {
     format!("channel-key:{key_id}").into_bytes()
 }
 

@@ -18,6 +18,7 @@ pub mod channels;
 pub mod identity;
 pub mod infra;
 pub mod keys;
+pub mod master_key;
 pub mod messages;
 pub mod settings;
 pub mod state;

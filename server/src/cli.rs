@@ -1,5 +1,5 @@
 //! Subcommands: `serve` (default), `migrate`, `admin create`, `healthcheck`,
-//! `send-test-email`, `outbox`, `scan`, `audit verify`, `routes`.
+//! `send-test-email`, `outbox`, `scan`, `audit verify`, `routes`, `master-key rotate`.
 
 use crate::setup::{open_db, CliError};
 use app::core::{
@@ -67,6 +67,22 @@ enum Command {
     /// List every panel page and server function the binary serves (one per line:
     /// KIND METHOD PATH), e.g. to review what is exposed.
     Routes,
+    /// The master key that seals TOTP seeds, webhook secrets and revealable keys.
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MasterKeyCommand {
+    /// Re-seal everything sealed with the current master key with the key in FILE
+    /// (base64 of 32 bytes, e.g. `openssl rand -base64 32 > FILE`), in one
+    /// transaction. Stop every instance first; start them again with the new key.
+    Rotate {
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +104,50 @@ enum AdminCommand {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+/// `master-key rotate`: re-seals with the key in `file`; a development key kept beside
+/// the database is replaced by it once the database is committed.
+async fn rotate_master_key(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    use app::core::infra::config::MasterKey;
+    if !file.is_file() {
+        return Err(msg(format!(
+            "the new key file {} does not exist",
+            file.display()
+        )));
+    }
+    // (An existing file is read and checked, never created.)
+    let new = crate::setup::load_master_key(&MasterKey::GenerateBeside(file.to_path_buf()))?;
+    let old = crate::setup::load_master_key(&config.master_key)?;
+    let db = open_db(config).await?;
+    let now = Clock::system().now();
+    let done = app::core::master_key::rotate(&db, now, old.expose(), new.expose())
+        .await
+        .map_err(|e| msg(e.to_string()))?;
+    db.pool.close().await;
+    println!(
+        "Re-sealed {} TOTP seeds, {} webhook secrets and {} channel keys with the new master key.",
+        done.totp_seeds, done.webhook_secrets, done.channel_keys
+    );
+    match &config.master_key {
+        MasterKey::GenerateBeside(path) => {
+            let staged = path.with_extension("master-key.new");
+            std::fs::copy(file, &staged)
+                .and_then(|_| std::fs::rename(&staged, path))
+                .map_err(|e| {
+                    msg(format!(
+                        "the database now needs the new key, but {} could not be replaced ({e}): copy {} there before starting Keyward",
+                        path.display(),
+                        file.display()
+                    ))
+                })?;
+            println!("The development key {} now holds the new key.", path.display());
+        }
+        MasterKey::Given(_) => println!(
+            "Start every instance with the new key (KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE): the old one no longer opens what was re-sealed."
+        ),
+    }
+    Ok(())
 }
 
 fn msg(s: impl Into<String>) -> CliError {
@@ -145,6 +205,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Healthcheck => crate::http::health::check(&config).await,
         Command::Scan { paths } => crate::scan::run(&config, &paths).await,
+        Command::MasterKey {
+            command: MasterKeyCommand::Rotate { new_key_file },
+        } => rotate_master_key(&config, &new_key_file).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

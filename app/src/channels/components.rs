@@ -6,6 +6,16 @@ use crate::auth::get_me;
 use crate::shell_ui::{ActionResult, CopyButton, DataTable, Page, When};
 use leptos::prelude::*;
 
+/// "an email key", "an RCS key", "a WhatsApp key".
+fn a_key(channel: &str) -> &'static str {
+    match channel {
+        "email" => "an email key",
+        "rcs" => "an RCS key",
+        "whatsapp" => "a WhatsApp key",
+        _ => "a key",
+    }
+}
+
 fn title(channel: &str) -> &'static str {
     match channel {
         "email" => "Email",
@@ -216,7 +226,7 @@ fn Section(
             .collect_view();
         view! {
             <details class="create-channel-key">
-                <summary>{format!("Create a {name} key")}</summary>
+                <summary>{format!("Create {}", a_key(&c))}</summary>
                 <ActionForm action=create>
                     <input type="hidden" name="channel" value=c.clone()/>
                     <div class="field"><label for=id("name")>"Key name"</label>
@@ -238,7 +248,7 @@ fn Section(
                             <div class="check"><input id=id("status") type="checkbox" name="events[]" value="status" checked/><label for=id("status")>"read the status of the messages it sent"</label></div>
                         </fieldset>
                     })}
-                    <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>{format!("Create {name} key")}</button>
+                    <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>{format!("Create {}", a_key(&c))}</button>
                 </ActionForm>
             </details>
         }

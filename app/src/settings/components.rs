@@ -76,7 +76,7 @@ fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl 
                         <div class="field"><label for=id("require_networks")>"IP allow-list"</label>
                             {yes_no("require_networks", p.require_networks, "required", "optional")}</div>
                         <SudoField id=format!("ch-{c}-sudo") needs=data.needs_password/>
-                        <button type="submit" class="btn" aria-label=format!("Save the {label} policy")>"Save policy"</button>
+                        <button type="submit" class="btn">{format!("Save the {label} policy")}</button>
                     </fieldset>
                 </ActionForm>
             }

@@ -26,7 +26,7 @@ pub const STEP_SECS: i64 = 30;
 pub const RECOVERY_CODES: usize = 10;
 const ISSUER: &str = "Keyward";
 
-fn aad(user_id: i64) -> Vec<u8> {
+pub(crate) fn aad(user_id: i64) -> Vec<u8> {
     format!("keyward:totp:{user_id}").into_bytes()
 }
 

@@ -345,3 +345,97 @@ async fn scan_finds_exactly_the_real_key_says_where_and_never_prints_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("app.env:3: Keyward secret key"));
     assert!(!elsewhere.path().join("none.db").exists());
 }
+
+#[tokio::test]
+async fn master_key_rotate_reseals_everything_in_one_go_and_the_server_opens_it_after() {
+    use base64::Engine as _;
+    let mut s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    // Something sealed of two kinds: a webhook secret and a revealable channel key.
+    let r = super::access::post_fn(
+        &s,
+        Some(&owner),
+        "/fn/apps/webhooks/register",
+        &super::access::pairs(&[
+            ("app_id", &app.to_string()),
+            ("url", "https://hooks.example.com/k"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let app_s = app.to_string();
+    let r = super::access::post_fn(
+        &s,
+        Some(&owner),
+        "/fn/channels/create",
+        &super::access::pairs(&[
+            ("channel", "rcs"),
+            ("name", "rcs"),
+            ("app_id", &app_s),
+            ("environment", "live"),
+            ("expiry", "never"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: serde_json::Value = r.json().await.unwrap();
+    let (key_id, secret) = (
+        v["key_id"].as_str().unwrap().to_owned(),
+        v["secret"].as_str().unwrap().to_owned(),
+    );
+    let new_key = s.dir.path().join("new.key");
+    std::fs::write(
+        &new_key,
+        base64::engine::general_purpose::STANDARD.encode([42u8; 32]),
+    )
+    .unwrap();
+    let rotate = |file: &std::path::Path| {
+        run(
+            &s.dir,
+            &s.db_url,
+            &[],
+            &[
+                "master-key",
+                "rotate",
+                "--new-key-file",
+                file.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let out = rotate(&new_key);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Re-sealed 0 TOTP seeds, 1 webhook secrets and 1 channel keys"),
+        "{stdout}"
+    );
+    // Again with the same key: refused, nothing changed.
+    let out = rotate(&new_key);
+    assert!(!out.status.success());
+    // Restarted, the server reads the new key and opens the channel key with it.
+    s.kill_and_restart().await;
+    let owner = s.sign_in().await;
+    let r = super::access::post_fn(
+        &s,
+        Some(&owner),
+        "/fn/channels/reveal",
+        &super::access::pairs(&[("key_id", &key_id)]),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["secret"], secret.as_str());
+    let db = s.db().await;
+    let (n,): (i64,) =
+        sqlx::query_as("select count(*) from audit_events where action = 'master_key.rotated'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
+}

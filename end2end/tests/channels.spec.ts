@@ -1,0 +1,59 @@
+import { test, expect, Page } from '@playwright/test';
+
+const ownerEmail = process.env.KEYWARD_E2E_EMAIL ?? 'owner@example.com';
+const ownerPassword = process.env.KEYWARD_E2E_PASSWORD ?? '';
+const devPassword = 'dev-' + Math.random().toString(36).slice(2) + '-pass';
+
+async function signIn(page: Page, email: string, password: string) {
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+}
+
+test('an owner makes the one RCS key and reveals it again; a Developer cannot make WhatsApp keys', async ({ page, baseURL }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await signIn(page, ownerEmail, ownerPassword);
+  await page.goto('/apps');
+  await page.getByLabel('App name').fill('Courier');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
+  await page.goto('/users');
+  await page.getByLabel('Email', { exact: true }).fill('devi@example.com');
+  await page.getByLabel('Name', { exact: true }).fill('Devi Developer');
+  await page.getByLabel('Password (12 to 128 characters)').fill(devPassword);
+  await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Developer' });
+  await page.getByRole('button', { name: 'Add user' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'User created.' })).toBeVisible();
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Channels' }).click();
+  const rcs = page.getByRole('region', { name: 'RCS' });
+  await expect(rcs.getByText(/at most 1 active for the whole deployment/)).toBeVisible();
+  await rcs.locator('summary', { hasText: 'Create an RCS key' }).click();
+  await rcs.getByLabel('Key name').fill('rcs sender');
+  await rcs.getByLabel('App', { exact: true }).selectOption({ label: 'Courier' });
+  await rcs.getByRole('button', { name: 'Create an RCS key' }).click();
+  const secret = (await page.locator('#channel-secret').textContent())!.trim();
+  expect(secret).toMatch(/^kw_live_/);
+  // A channel key is refused outside its channel.
+  const r = await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+  expect(r.status).toBe(403);
+  expect((await r.json()).error.code).toBe('channel_not_allowed');
+  // Revealed again: the same secret.
+  await page.reload();
+  await rcs.getByText(/^Manage key_/).click();
+  await rcs.getByRole('button', { name: /^Reveal key_/ }).click();
+  await expect(page.getByRole('heading', { name: /^The secret of key_/ })).toBeVisible();
+  await expect(page.locator('#channel-secret')).toHaveText(secret);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+
+  await signIn(page, 'devi@example.com', devPassword);
+  await page.goto('/channels');
+  await expect(page.getByRole('region', { name: 'Email' }).locator('summary', { hasText: 'Create an email key' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'WhatsApp' }).getByText('Create a WhatsApp key')).toHaveCount(0);
+  // The RCS key is not theirs: listed to nobody but its owner and managers.
+  await expect(page.getByRole('region', { name: 'RCS' }).getByText('rcs sender')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});

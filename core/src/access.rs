@@ -314,11 +314,31 @@ pub fn may_create_channel_key(p: &Principal, policy: &model::settings::ChannelPo
     Permission::parse(&policy.create_permission).is_some_and(|perm| p.has(perm))
 }
 
-/// May `p` reveal, regenerate or revoke a channel key owned by `owner_id`: their own
-/// (while they may see keys), or any with `channel.key.manage`.
-pub fn may_act_on_channel_key(p: &Principal, owner_id: Option<i64>) -> bool {
-    p.has(Permission::ChannelKeyManage)
-        || (p.has(Permission::ApiKeyView) && owner_id == Some(p.user_id()))
+/// May `p` act on a channel key owned by `owner_id` under `policy`: any key with
+/// `channel.key.manage`; their own key to revoke it (`revoking`) at any time, but to
+/// reveal or regenerate it only while they still hold the permission that creates the
+/// channel's keys (what a key of theirs yields never outlives what they may do).
+/// Someone else's key, without `channel.key.manage`: NotFound, as if it did not exist.
+pub fn may_act_on_channel_key(
+    p: &Principal,
+    owner_id: Option<i64>,
+    policy: &model::settings::ChannelPolicy,
+    revoking: bool,
+) -> Result<(), AppError> {
+    if p.has(Permission::ChannelKeyManage) {
+        return Ok(());
+    }
+    if owner_id != Some(p.user_id()) {
+        return Err(AppError::NotFound);
+    }
+    if revoking || may_create_channel_key(p, policy) {
+        Ok(())
+    } else {
+        Err(AppError::Refused(format!(
+            "Revealing or regenerating this key needs {}, which you no longer hold; you can still revoke it.",
+            policy.create_permission
+        )))
+    }
 }
 
 /// The permissions a role holds now: built-in roles from code, custom roles from their

@@ -250,6 +250,9 @@ async fn insert(
     r: &Row<'_>,
 ) -> Result<(), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
+    if policy.reveal {
+        crate::master_key::ensure_current(db, now, cx.st.master_key.expose()).await?;
+    }
     let mut tx = db.pool.begin().await?;
     // The policies' row, locked (written unchanged, or made with the presets): every
     // creation takes its turn here, so the count below cannot be raced past the limit.
@@ -265,7 +268,7 @@ async fn insert(
     .await?;
     if let Some(old) = r.replaces {
         let done = sqlx::query(
-            "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, updated_at = $2 \
+            "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, secret_sealed = null, updated_at = $2 \
              where key_id = $1 and kind = 'channel' and revoked_at is null",
         )
         .bind(old)
@@ -348,26 +351,35 @@ async fn insert(
     Ok(())
 }
 
-/// A channel key `p` may act on (reveal, regenerate, revoke): their own, or any with
-/// `channel.key.manage`; NotFound otherwise (as for a key that does not exist).
+/// What is being done to a channel key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Reveal,
+    Regenerate,
+    Revoke,
+}
+
+/// A channel key `p` may `act` on (`access::may_act_on_channel_key`): NotFound when it
+/// is not theirs and they do not manage channel keys (as for a key that does not
+/// exist); Refused when it is theirs but revealing or regenerating needs the channel's
+/// create permission, which they no longer hold.
 async fn actionable(
     db: &Db,
     now: i64,
     p: &Principal,
     key_id: &str,
+    act: Act,
 ) -> Result<(KeyInfo, ChannelPolicy), AppError> {
     let key = keys::find_any(db, now, key_id)
         .await?
         .filter(|k| k.kind == "channel")
         .ok_or(AppError::NotFound)?;
-    if !crate::access::may_act_on_channel_key(p, key.owner_id) {
-        return Err(AppError::NotFound);
-    }
     let channel = key.channel.clone().unwrap_or_default();
     let policy = policies(db).await?.get(&channel).clone();
+    crate::access::may_act_on_channel_key(p, key.owner_id, &policy, act == Act::Revoke)?;
     if key.status != "active" {
         return Err(AppError::Conflict(format!(
-            "This key is {}; only an active key can be revealed or regenerated.",
+            "This key is {}: only an active key can be changed.",
             key.status
         )));
     }
@@ -378,7 +390,7 @@ async fn actionable(
 pub async fn reveal(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<String, AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyView)?;
-    let (key, policy) = actionable(db, now, p, key_id).await?;
+    let (key, policy) = actionable(db, now, p, key_id, Act::Reveal).await?;
     if !policy.reveal {
         return Err(AppError::Refused(
             "This channel's keys are shown once, when they are made: regenerate it if it was lost."
@@ -395,10 +407,13 @@ pub async fn reveal(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<Str
             "This key was made when its channel's keys were shown once: it cannot be revealed. Regenerate it instead.".into(),
         ));
     };
-    let secret =
-        crypto::open(cx.st.master_key.expose(), &aad(&key.key_id), &sealed).map_err(|_| {
-            AppError::internal("a sealed channel key does not open with this master key")
-        })?;
+    crate::master_key::ensure_current(db, now, cx.st.master_key.expose()).await?;
+    let secret = crypto::open(cx.st.master_key.expose(), &aad(&key.key_id), &sealed).map_err(|_| {
+        tracing::error!(key_id = %key.key_id, "a sealed channel key does not open with the current master key (altered?)");
+        AppError::Conflict(
+            "This key's stored secret cannot be opened: regenerate the key (or revoke it and make another).".into(),
+        )
+    })?;
     let secret = String::from_utf8(secret).map_err(AppError::internal)?;
     let ev = Event::success(
         p.actor(),
@@ -420,7 +435,7 @@ pub async fn regenerate(
 ) -> Result<(KeyInfo, String), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyView)?;
-    let (old, policy) = actionable(db, now, p, key_id).await?;
+    let (old, policy) = actionable(db, now, p, key_id, Act::Regenerate).await?;
     if !policy.regenerate {
         return Err(AppError::Refused(format!(
             "The {} policy does not allow regenerating its keys.",
@@ -464,14 +479,14 @@ pub async fn revoke(
 ) -> Result<(), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyView)?;
-    let (key, _) = actionable(db, now, p, key_id).await?;
+    let (key, _) = actionable(db, now, p, key_id, Act::Revoke).await?;
     let reason = reason.trim();
     if reason.chars().count() > keys::MAX_REASON_CHARS {
         return Err(AppError::validation("reason", "At most 500 characters."));
     }
     let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
-        "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = $4, updated_at = $2 \
+        "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = $4, secret_sealed = null, updated_at = $2 \
          where key_id = $1 and revoked_at is null",
     )
     .bind(&key.key_id)

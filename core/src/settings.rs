@@ -379,13 +379,25 @@ pub async fn save_channel(
     let old = channels(&cx.st.db).await?;
     let mut new = old.clone();
     *new.get_mut(channel) = check_channel(policy)?;
+    let reveal = new.get(channel).reveal;
     let change = Change {
         row: CHANNELS,
         label: "channels",
         old: &old,
         new: &new,
     };
-    store(cx, grant, change).await
+    store(cx, grant, change).await?;
+    // Shown once from now on: the kept secrets go (turning reveal on again later does
+    // not bring them back; keys made meanwhile are sealed again).
+    if !reveal {
+        sqlx::query(
+            "update api_keys set secret_sealed = null where channel = $1 and secret_sealed is not null",
+        )
+        .bind(channel)
+        .execute(&cx.st.db.pool)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Settings > Alerts now (defaults when never saved).

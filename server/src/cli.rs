@@ -112,7 +112,7 @@ async fn rotate_master_key(config: &Config, file: &std::path::Path) -> Result<()
     use app::core::infra::config::MasterKey;
     if !file.is_file() {
         return Err(msg(format!(
-            "the new key file {} does not exist",
+            "the new key file {} does not exist or is not a file",
             file.display()
         )));
     }
@@ -132,8 +132,21 @@ async fn rotate_master_key(config: &Config, file: &std::path::Path) -> Result<()
     match &config.master_key {
         MasterKey::GenerateBeside(path) => {
             let staged = path.with_extension("master-key.new");
-            std::fs::copy(file, &staged)
-                .and_then(|_| std::fs::rename(&staged, path))
+            let write = || -> std::io::Result<()> {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let _ = std::fs::remove_file(&staged);
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&staged)?;
+                let text = format!("{}\n", b64.encode(new.expose()));
+                std::io::Write::write_all(&mut f, text.as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&staged, path)
+            };
+            write()
                 .map_err(|e| {
                     msg(format!(
                         "the database now needs the new key, but {} could not be replaced ({e}): copy {} there before starting Keyward",

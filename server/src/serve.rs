@@ -16,6 +16,15 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     }
     let db = open_db(&config).await?;
     let master_key = load_master_key(&config.master_key)?;
+    let started = Clock::system().now();
+    if !app::core::master_key::is_current(&db, started, master_key.expose())
+        .await
+        .map_err(|e| CliError::Message(format!("database: {e}")))?
+    {
+        return Err(CliError::Message(
+            "the master key is not the one this database is sealed with (was it rotated with `keyward master-key rotate`?): start with the new key".into(),
+        ));
+    }
     if app::core::identity::users::count(&db)
         .await
         .map_err(|e| CliError::Message(format!("database: {e}")))?

@@ -92,6 +92,20 @@ async fn whatsapp_keys_are_for_channel_managers_and_at_most_three_even_at_once()
         // Shown once: no reveal.
         let shown = channels::reveal(&cx, &g(&dev), &k.key_id).await;
         assert!(matches!(shown, Err(AppError::Refused(_))), "{shown:?}");
+        // Demoted to Viewer (no api.key.create): the key yields nothing new to its owner
+        // (no regenerate), but they may still revoke it.
+        sqlx::query("update users set role_id = $2 where id = $1")
+            .bind(dev.user_id())
+            .bind(BuiltinRole::Viewer.id())
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let viewer = principal(&db, dev.user_id()).await;
+        let regen = channels::regenerate(&cx, &g(&viewer), &k.key_id).await;
+        assert!(matches!(regen, Err(AppError::Refused(_))), "{regen:?}");
+        channels::revoke(&cx, &g(&viewer), &k.key_id, "no longer mine")
+            .await
+            .unwrap();
     })
     .await;
 }
@@ -149,6 +163,14 @@ async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regen
         assert_eq!(fresh.channel.as_deref(), Some("whatsapp"));
         let old = app::core::keys::verify::lookup(&db, &core.keys, &wa_secret).await.unwrap().unwrap();
         assert!(old.refusal(now).is_some(), "the regenerated key stops at once");
+        // A revoked or regenerated key keeps no sealed secret.
+        let (gone,): (i64,) = sqlx::query_as(
+            "select count(*) from api_keys where revoked_at is not null and secret_sealed is not null",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(gone, 0);
         // Settings > Channels: a policy out of range is refused.
         let bad = model::settings::ChannelPolicy {
             per: "planet".into(),

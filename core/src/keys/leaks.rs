@@ -199,7 +199,7 @@ async fn revoke_leaked(
         .await?
     } else {
         sqlx::query(
-            "update api_keys set revoked_at = $2, revoked_by = null, revoke_reason = $3, updated_at = $2 \
+            "update api_keys set revoked_at = $2, revoked_by = null, revoke_reason = $3, secret_sealed = null, updated_at = $2 \
              where key_id = $1 and revoked_at is null",
         )
         .bind(&key_id)

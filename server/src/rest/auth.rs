@@ -267,30 +267,31 @@ impl Api {
 
     /// 403 `insufficient_permissions` naming `perm`, counted against the key.
     fn lacks(&self, key_id: &str, perm: Permission) -> ApiError {
-        let keys = &self.state.keys;
-        // Counted like every refusal: past the allowance, 429 (and counted as such).
-        let code = "insufficient_permissions";
-        let wait = keys.refusals().count(self.ip, Some(key_id), code);
-        let answered = if wait.is_some() { "rate_limited" } else { code };
-        keys.refused(key_id, answered, self.ip);
-        app::core::infra::metrics::KEY_VERIFICATIONS.count(answered);
-        if let Some(wait) = wait {
-            return self.app_err(AppError::RateLimited {
-                retry_after_secs: wait,
-            });
-        }
-        self.err(
-            StatusCode::FORBIDDEN,
-            code,
+        self.forbidden_key(
+            key_id,
+            "insufficient_permissions",
             format!("This key's role lacks the permission {perm}."),
         )
     }
 
-    /// 403 `channel_not_allowed`: a channel key outside its channel's use, counted like
-    /// every refusal of a known key.
+    /// 403 `channel_not_allowed`: a channel key outside its channel's use.
     pub(super) fn channel_not_allowed(&self, key_id: &str) -> ApiError {
+        self.forbidden_key(
+            key_id,
+            "channel_not_allowed",
+            "A channel key may only send messages of its own channel and read the ones it sent.",
+        )
+    }
+
+    /// A 403 to a known key after its verification, counted like every refusal: past
+    /// the allowance, 429 (and counted as such).
+    fn forbidden_key(
+        &self,
+        key_id: &str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         let keys = &self.state.keys;
-        let code = "channel_not_allowed";
         let wait = keys.refusals().count(self.ip, Some(key_id), code);
         let answered = if wait.is_some() { "rate_limited" } else { code };
         keys.refused(key_id, answered, self.ip);
@@ -300,11 +301,7 @@ impl Api {
                 retry_after_secs: wait,
             });
         }
-        self.err(
-            StatusCode::FORBIDDEN,
-            code,
-            "A channel key may only send messages of its own channel and read the ones it sent.",
-        )
+        self.err(StatusCode::FORBIDDEN, code, message)
     }
 
     pub(super) fn query<T>(&self, query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {

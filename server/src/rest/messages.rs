@@ -57,7 +57,9 @@ pub(super) async fn create_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
-    if authed.key.channel.is_some() && !authed.key.channel_allows("send", Some(&b.channel)) {
+    if authed.key.channel.is_some()
+        && (b.app_id != authed.key.app_id || !authed.key.channel_allows("send", Some(&b.channel)))
+    {
         return Err(api.channel_not_allowed(&authed.key.key_id));
     }
     let m = app::core::messages::create(

@@ -72,6 +72,18 @@ async fn a_channel_key_sends_only_its_channel_and_reads_only_what_it_sent() {
         let (st, h, v) = call(&s, method, path, Some(&key), body, &[]).await;
         assert!(refused(st, &h, &v), "{method} {path}: {st} {v}");
     }
+    // Its own channel, but another app: refused.
+    let other_app = make_app(&s, &owner, "Other", "").await;
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/messages",
+        Some(&key),
+        Some(json!({"app_id":other_app,"channel":"email","recipients":["a@example.com"],"subject":"Hi","body":"Hello"})),
+        &[],
+    )
+    .await;
+    assert!(refused(st, &h, &v), "{st} {v}");
     // Its own channel: accepted.
     let (st, _, v) = call(
         &s,

@@ -1,4 +1,4 @@
-use super::access::{make_app, make_key};
+use super::access::{make_app, make_key, pairs, post_fn};
 use super::api::call;
 use super::*;
 
@@ -353,11 +353,11 @@ async fn master_key_rotate_reseals_everything_in_one_go_and_the_server_opens_it_
     let owner = s.sign_in().await;
     let app = make_app(&s, &owner, "Billing", "").await;
     // Something sealed of two kinds: a webhook secret and a revealable channel key.
-    let r = super::access::post_fn(
+    let r = post_fn(
         &s,
         Some(&owner),
         "/fn/apps/webhooks/register",
-        &super::access::pairs(&[
+        &pairs(&[
             ("app_id", &app.to_string()),
             ("url", "https://hooks.example.com/k"),
         ]),
@@ -365,11 +365,11 @@ async fn master_key_rotate_reseals_everything_in_one_go_and_the_server_opens_it_
     .await;
     assert_eq!(r.status(), 200);
     let app_s = app.to_string();
-    let r = super::access::post_fn(
+    let r = post_fn(
         &s,
         Some(&owner),
         "/fn/channels/create",
-        &super::access::pairs(&[
+        &pairs(&[
             ("channel", "rcs"),
             ("name", "rcs"),
             ("app_id", &app_s),
@@ -415,17 +415,51 @@ async fn master_key_rotate_reseals_everything_in_one_go_and_the_server_opens_it_
         stdout.contains("Re-sealed 0 TOTP seeds, 1 webhook secrets and 1 channel keys"),
         "{stdout}"
     );
-    // Again with the same key: refused, nothing changed.
-    let out = rotate(&new_key);
-    assert!(!out.status.success());
-    // Restarted, the server reads the new key and opens the channel key with it.
-    s.kill_and_restart().await;
-    let owner = s.sign_in().await;
-    let r = super::access::post_fn(
+    // The instance still running with the old key seals nothing more (503) and opens
+    // nothing (503) until it is restarted with the new key.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/channels/create",
+        &pairs(&[
+            ("channel", "whatsapp"),
+            ("name", "late"),
+            ("app_id", &app_s),
+            ("environment", "live"),
+            ("expiry", "never"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
+    let r = post_fn(
         &s,
         Some(&owner),
         "/fn/channels/reveal",
-        &super::access::pairs(&[("key_id", &key_id)]),
+        &pairs(&[("key_id", &key_id)]),
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    // Again with the same key: refused, nothing changed.
+    let out = rotate(&new_key);
+    assert!(!out.status.success());
+    // The development key file keeps its owner-only mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(s.dir.path().join("keyward.db.master-key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Restarted, the server reads the new key and opens the channel key with it.
+    s.kill_and_restart().await;
+    let owner = s.sign_in().await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/channels/reveal",
+        &pairs(&[("key_id", &key_id)]),
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());

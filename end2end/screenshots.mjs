@@ -63,6 +63,17 @@ for (const subject of ['Invoice run for November', 'Price change notice']) {
     body: 'Hello,\n\nyour invoice for November is ready.\n',
   });
 }
+// Channel keys: an email key of hers; the deployment's RCS key and a WhatsApp key.
+await call(dev.page, '/fn/channels/create', {
+  channel: 'email', name: 'receipts mailer', app_id: billing, environment: 'live', expiry: '90', 'events[]': 'send',
+});
+await call(owner.page, '/fn/channels/create', { channel: 'rcs', name: 'rcs sender', app_id: newsletter, environment: 'live', expiry: 'never' });
+await call(owner.page, '/fn/channels/create', { channel: 'whatsapp', name: 'support line', app_id: newsletter, environment: 'live', expiry: '90' });
+// With approval before a key works, her next key waits in the approval queue.
+await call(owner.page, '/fn/settings/keys/save', {
+  max_active_per_user_per_app: '10', max_expiry_days: '0', default_expiry: '90', require_approval: 'required',
+});
+await call(dev.page, '/fn/keys/create', key('nightly report', newsletter, 'live', '30'));
 await dev.context.close();
 // A failed sign-in, for the alerts panel.
 const stranger = await browser.newContext({ baseURL: base });
@@ -83,6 +94,7 @@ await shot(owner.page, '/keys', 'keys-desktop-light');
 await shot(owner.page, '/approvals', 'approvals-desktop-light');
 await shot(owner.page, `/keys/${worker.key.key_id}`, 'key-page-desktop-light');
 await shot(owner.page, '/audit?verify=1', 'audit-desktop-light');
+await shot(owner.page, '/channels', 'channels-desktop-light');
 // The create dialog, open.
 await owner.page.goto('/keys');
 await owner.page.waitForLoadState('networkidle');

@@ -127,6 +127,17 @@ pub struct AppInfo {
     pub webhook_events: Vec<(String, Vec<String>)>,
 }
 
+/// What the create form needs of Settings > Keys (and nothing more: every viewer of
+/// `/keys` gets it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLimits {
+    pub max_active_per_user_per_app: u32,
+    pub max_expiry_days: u32,
+    pub default_expiry: String,
+    /// New keys wait for an approver before they work.
+    pub approval_required: bool,
+}
+
 /// Every event a webhook URL can be subscribed to (`core::messages::events`), with
 /// what it means, in the order the panel lists them.
 pub const EVENTS: [(&str, &str); 7] = [

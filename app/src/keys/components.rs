@@ -415,6 +415,7 @@ fn NewKeyForm(
         <div class="page-actions">
         <Dialog id="create-key".to_owned() opener="Create key…" opener_class="btn btn-primary" title="Create a key".to_owned()>
             {max_note.map(|n| view! { <p class="muted">{n}</p> })}
+            {limits.approval_required.then(|| view! { <p class="muted">"New keys wait for approval: a key works once someone other than you approves it (you are emailed)."</p> })}
             {no_apps.then(|| view! { <p class="muted">"There are no apps yet: someone with app.manage creates them on the Apps page."</p> })}
             <ErrorOf action=create/>
             <ActionForm action=create attr:class="dialog-form" node_ref=reset_on_success(create) on:reset=move |_| {

@@ -35,7 +35,7 @@ pub struct KeysView {
     /// The viewer sees everyone's keys (the table then names each key's owner).
     pub can_view_all: bool,
     /// Settings > Keys, for the create form's choices.
-    pub limits: crate::settings::KeySettings,
+    pub limits: model::keys::KeyLimits,
     /// The server's time when the page was loaded (the create form's "expires on" preview).
     pub now: i64,
 }
@@ -105,7 +105,15 @@ pub async fn list_keys(
         let roles = crate::core::keys::role_choices(&st.db, p, p.user_id()).await?;
         Ok(KeysView {
             now: st.clock.now(),
-            limits: crate::core::settings::keys(&st.db).await?,
+            limits: {
+                let k = crate::core::settings::keys(&st.db).await?;
+                model::keys::KeyLimits {
+                    max_active_per_user_per_app: k.max_active_per_user_per_app,
+                    max_expiry_days: k.max_expiry_days,
+                    default_expiry: k.default_expiry,
+                    approval_required: k.require_approval,
+                }
+            },
             keys: page.keys,
             next: page.next,
             apps,

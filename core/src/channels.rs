@@ -193,6 +193,7 @@ pub async fn create(
         nets: &nets,
         expires_at: k.expires_at,
         events: &events,
+        owner_id: p.user_id(),
         replaces: None,
     };
     insert(cx, p, &policy, &row).await?;
@@ -238,6 +239,9 @@ struct Row<'a> {
     nets: &'a [IpNet],
     expires_at: Option<i64>,
     events: &'a str,
+    /// Whose key it is: the creator's, or (regenerating) the replaced key's owner's, so
+    /// that a manager regenerating someone's key does not take it over.
+    owner_id: i64,
     /// Regenerating: the key this one replaces (revoked in the same transaction).
     replaces: Option<&'a str>,
 }
@@ -290,7 +294,7 @@ async fn insert(
     )
     .bind(r.channel)
     .bind(now)
-    .bind(p.user_id())
+    .bind(r.owner_id)
     .bind(i64::from(per_user))
     .fetch_one(&mut *tx)
     .await?;
@@ -321,7 +325,7 @@ async fn insert(
     .bind(r.channel)
     .bind(r.app_id)
     .bind(r.environment)
-    .bind(p.user_id())
+    .bind(r.owner_id)
     .bind(r.name)
     .bind(format::hash(r.secret))
     .bind(format::last4(r.secret))
@@ -458,6 +462,7 @@ pub async fn regenerate(
         nets: &nets,
         expires_at: old.expires_at,
         events: &events,
+        owner_id: old.owner_id.unwrap_or(p.user_id()),
         replaces: Some(&old.key_id),
     };
     // The old key leaves the count as the new one enters it.

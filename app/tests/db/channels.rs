@@ -163,6 +163,10 @@ async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regen
         assert_eq!(fresh.channel.as_deref(), Some("whatsapp"));
         let old = app::core::keys::verify::lookup(&db, &core.keys, &wa_secret).await.unwrap().unwrap();
         assert!(old.refusal(now).is_some(), "the regenerated key stops at once");
+        // A manager regenerating someone's key leaves it theirs.
+        let (mail, _) = channels::create(&cx, &g(&dev), &new("email", "mail", app_id)).await.unwrap();
+        let (again, _) = channels::regenerate(&cx, &g(&owner), &mail.key_id).await.unwrap();
+        assert_eq!(again.owner_id, Some(dev.user_id()));
         // A revoked or regenerated key keeps no sealed secret.
         let (gone,): (i64,) = sqlx::query_as(
             "select count(*) from api_keys where revoked_at is not null and secret_sealed is not null",

@@ -1065,6 +1065,17 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
         let narrow = principal(&db, user_with_role(&db, "narrow@example.com", narrow).await).await;
 
         let dev = principal(&db, user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await).await;
+        // Who is told that a key waits: every holder of api.key.approve, custom roles too.
+        let told: Vec<String> = users::holders_of(&db, Permission::ApiKeyApprove, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(
+            told,
+            ["owner@example.com", "admin@example.com", "admin2@example.com", "narrow@example.com"]
+        );
         let (info, secret) = new_key(&core, &dev, app_id, "needs approval", None).await;
         assert_eq!(info.status, "pending");
         let v = keys::verify::lookup(&db, &core.keys, &secret).await.unwrap().unwrap();

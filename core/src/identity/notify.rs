@@ -49,6 +49,14 @@ pub enum AccountEvent {
         minutes: u32,
         link: String,
     },
+    /// Settings > Keys' approval: a key of `owner`'s waits for someone holding
+    /// `api.key.approve`; `link`: the approval queue.
+    KeyAwaitsApproval {
+        key_id: String,
+        name: String,
+        owner: String,
+        link: String,
+    },
     /// Settings > Keys' approval: the owner's pending key was approved (it works now).
     KeyApproved {
         key_id: String,
@@ -96,6 +104,7 @@ impl AccountEvent {
             Self::KeyLeaked { revoked: false, .. } => "An API key was reported as leaked",
             Self::KeyRefusals { .. } => "Alert: an API key is being refused",
             Self::SignInFailures { .. } => "Alert: repeated failed sign-ins",
+            Self::KeyAwaitsApproval { .. } => "An API key is waiting for your approval",
             Self::KeyApproved { .. } => "Your API key was approved",
             Self::KeyRejected { .. } => "Your API key was not approved",
             Self::KeyDisabled { .. } => "An unused API key of yours was disabled",
@@ -143,6 +152,9 @@ impl AccountEvent {
                     minutes_text(*minutes)
                 )
             }
+            Self::KeyAwaitsApproval { key_id, name, owner, link } => format!(
+                "{owner} made the API key \"{name}\" ({key_id}); it is refused until someone other than them approves it. The approval queue: {link}"
+            ),
             Self::KeyApproved { key_id, name } => format!(
                 "Your API key \"{name}\" ({key_id}) was approved: it works from now on."
             ),
@@ -186,6 +198,9 @@ impl AccountEvent {
             }
             Self::KeyApproved { .. } => {
                 "If you did not ask for this key, revoke it on its page and tell your administrator."
+            }
+            Self::KeyAwaitsApproval { .. } => {
+                "Approve it only if you know what it is for: the queue shows its role, app, networks and expiry. You are told because you hold api.key.approve."
             }
             Self::KeyRejected { .. } => {
                 "Ask the approver, or make a new key that fits what they asked for."

@@ -99,6 +99,35 @@ pub async fn admin_emails(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     Ok(rows.into_iter().map(|(e,)| e).collect())
 }
 
+/// The active users (id, email) whose role holds `perm` (built-in roles from code,
+/// custom roles from their rows), at most `limit`, oldest accounts first.
+pub async fn holders_of(
+    db: &Db,
+    perm: Permission,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let builtin: Vec<i64> = BuiltinRole::ALL
+        .into_iter()
+        .filter(|r| r.permissions().contains(&perm))
+        .map(|r| r.id())
+        .collect();
+    // The built-in roles' ids, as a short list of literals (they are constants).
+    let ids = builtin
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ids = if ids.is_empty() { "0".to_owned() } else { ids };
+    sqlx::query_as(&format!(
+        "select id, email from users where status = 'active' and (role_id in ({ids}) \
+         or role_id in (select role_id from role_permissions where permission = $1)) order by id limit $2"
+    ))
+    .bind(perm.as_str())
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
 pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where u.id = $1"))
         .bind(id)

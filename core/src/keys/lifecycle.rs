@@ -225,6 +225,47 @@ pub async fn reject(
     Ok(find_key(db, now, key_id).await?.unwrap_or(key))
 }
 
+/// Approvers mailed about one waiting key, at most (the rest see it on the overview).
+const APPROVERS_MAILED: i64 = 20;
+
+/// Mails everyone who holds `api.key.approve`, but the key's owner, that `key` waits
+/// for them; in the background (the creation does not wait for the mail server).
+pub(super) fn tell_approvers(cx: &Ctx<'_>, key: &KeyInfo) {
+    let (db, mailer, now) = (cx.st.db.clone(), cx.st.mailer.clone(), cx.now);
+    let (origin, public) = (cx.origin.clone(), cx.st.config.public_url.url.clone());
+    let (key_id, name, owner_id) = (key.key_id.clone(), key.name.clone(), key.owner_id);
+    let owner = key.owner.clone().unwrap_or_else(|| "someone".into());
+    tokio::spawn(async move {
+        let to = match crate::identity::users::holders_of(
+            &db,
+            Permission::ApiKeyApprove,
+            APPROVERS_MAILED + 1,
+        )
+        .await
+        {
+            Ok(to) => to,
+            Err(e) => {
+                tracing::warn!(error = %e, "the approvers were not told of a waiting key (database)");
+                return;
+            }
+        };
+        let link = format!("{}/approvals", public.trim_end_matches('/'));
+        for (_, email) in to
+            .into_iter()
+            .filter(|(id, _)| Some(*id) != owner_id)
+            .take(APPROVERS_MAILED as usize)
+        {
+            let ev = AccountEvent::KeyAwaitsApproval {
+                key_id: key_id.clone(),
+                name: name.clone(),
+                owner: owner.clone(),
+                link: link.clone(),
+            };
+            notify::account(&mailer, &email, ev, &origin, now).await;
+        }
+    });
+}
+
 /// Mails the key's owner, when their account is active.
 async fn tell_owner(cx: &Ctx<'_>, key: &KeyInfo, ev: AccountEvent) {
     let Some(owner) = key.owner_id else { return };

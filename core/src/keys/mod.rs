@@ -792,6 +792,9 @@ async fn insert_key(cx: &Ctx<'_>, p: &Principal, k: &Insert<'_>) -> Result<KeyIn
     audit::commit(tx, now, &ev).await?;
     cx.st.keys.bump();
     let key = visible_key(db, now, p, key_id).await?;
+    if pending {
+        lifecycle::tell_approvers(cx, &key);
+    }
     if let Some(owner) = &key.owner {
         let event = match rolled_from {
             None => AccountEvent::KeyCreated {

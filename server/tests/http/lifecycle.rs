@@ -74,6 +74,15 @@ async fn with_approval_required_a_new_key_is_refused_until_someone_else_approves
 
     let dev_key = make_key(&s, &dev, app, 3).await;
     assert_eq!(whoami(&s, &dev_key).await, (401, "key_pending".into()));
+    // Everyone who may approve is told, not its owner.
+    let waiting = "An API key is waiting for your approval";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mails_to(&s, "admin@example.com", waiting).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(mails_to(&s, "admin@example.com", waiting).len(), 1);
+    assert_eq!(mails_to(&s, "owner@example.com", waiting).len(), 1);
+    assert!(mails_to(&s, "dev@example.com", waiting).is_empty());
     let own_key = make_key(&s, &owner, app, 3).await;
     // Each waits in the queue of everyone who may approve it but its owner.
     let for_admin = queue(&s, &admin).await;

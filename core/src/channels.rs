@@ -34,7 +34,7 @@ use model::roles::Permission;
 use model::settings::{ChannelPolicy, ChannelSettings};
 
 /// The channels keys can be made for now, in the panel's order.
-pub const CHANNELS: [&str; 3] = ["email", "rcs", "whatsapp"];
+pub const CHANNELS: [&str; 3] = ChannelSettings::CHANNELS;
 
 /// What a channel key may be used for (`key_events`).
 pub const KEY_EVENTS: [&str; 2] = ["send", "status"];
@@ -255,7 +255,7 @@ async fn insert(
 ) -> Result<(), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     if policy.reveal {
-        crate::master_key::ensure_current(db, now, cx.st.master_key.expose()).await?;
+        crate::infra::sealing::ensure_current(db, now, cx.st.master_key.expose()).await?;
     }
     let mut tx = db.pool.begin().await?;
     // The policies' row, locked (written unchanged, or made with the presets): every
@@ -411,7 +411,7 @@ pub async fn reveal(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<Str
             "This key was made when its channel's keys were shown once: it cannot be revealed. Regenerate it instead.".into(),
         ));
     };
-    crate::master_key::ensure_current(db, now, cx.st.master_key.expose()).await?;
+    crate::infra::sealing::ensure_current(db, now, cx.st.master_key.expose()).await?;
     let secret = crypto::open(cx.st.master_key.expose(), &aad(&key.key_id), &sealed).map_err(|_| {
         tracing::error!(key_id = %key.key_id, "a sealed channel key does not open with the current master key (altered?)");
         AppError::Conflict(

@@ -8,58 +8,18 @@
 //! tags of known browsers and of signed form errors: after a rotation those are
 //! unknown, so each browser's next sign-in is announced as a first one.
 //!
-//! The database records which key it is sealed with (a tag of a constant under the
-//! key, `settings` row `master_key`, never the key): an instance starts only with that
-//! key, and checks it again before sealing anything, so an instance still running with
-//! the old key after a rotation seals nothing the new key could not open (it answers
-//! 503 and logs why, until it is restarted with the new key).
+//! The database records which key it is sealed with (`infra::sealing`): the rotation
+//! changes that record first, in its transaction, so an instance still running with the
+//! old key seals nothing more (it answers 503 until restarted with the new key).
 
 use crate::{
     audit::{self, Actor, Event, Origin},
     channels,
     identity::totp,
-    infra::{crypto, db::Db},
+    infra::{crypto, db::Db, sealing},
     messages::webhooks,
 };
 use model::error::AppError;
-
-const ROW: &str = "master_key";
-
-fn fingerprint(key: &[u8; 32]) -> String {
-    crypto::tag(key, "master-key-check", &[])
-}
-
-/// Whether `key` is the one the database is sealed with: true when it is, or when no
-/// key is recorded yet (then `key` is recorded).
-pub async fn is_current(db: &Db, now: i64, key: &[u8; 32]) -> Result<bool, sqlx::Error> {
-    let mine = serde_json::Value::String(fingerprint(key)).to_string();
-    sqlx::query(
-        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
-         on conflict (name) do nothing",
-    )
-    .bind(ROW)
-    .bind(&mine)
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
-    let (stored,): (String,) = sqlx::query_as("select value from settings where name = $1")
-        .bind(ROW)
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(stored == mine)
-}
-
-/// Refuses to seal with a key the database no longer uses (see the module's notes).
-pub async fn ensure_current(db: &Db, now: i64, key: &[u8; 32]) -> Result<(), AppError> {
-    if is_current(db, now, key).await? {
-        Ok(())
-    } else {
-        tracing::error!("this instance runs with a master key the database no longer uses (it was rotated): restart it with the new key");
-        Err(AppError::Unavailable {
-            retry_after_secs: 60,
-        })
-    }
-}
 
 /// What a rotation re-sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +58,7 @@ pub async fn rotate(
             "The new master key is the current one.",
         ));
     }
-    if !is_current(db, now, old).await? {
+    if !sealing::is_current(db, now, old).await? {
         return Err(AppError::Refused(
             "The current master key (KEYWARD_MASTER_KEY) is not the one this database is sealed with. Nothing was changed.".into(),
         ));
@@ -106,12 +66,7 @@ pub async fn rotate(
     let mut tx = db.pool.begin().await?;
     // The record of the key first: an instance still running with the old key waits
     // for this transaction, then seals nothing more with it.
-    sqlx::query("update settings set value = $2, updated_at = $3 where name = $1")
-        .bind(ROW)
-        .bind(serde_json::Value::String(fingerprint(new)).to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sealing::record(&mut tx, now, new).await?;
     let seeds: Vec<(i64, String)> =
         sqlx::query_as("select user_id, secret_enc from user_totp order by user_id")
             .fetch_all(&mut *tx)

@@ -370,7 +370,7 @@ pub async fn save_channel(
     channel: &str,
     policy: ChannelPolicy,
 ) -> Result<(), AppError> {
-    if !crate::channels::CHANNELS.contains(&channel) {
+    if !ChannelSettings::CHANNELS.contains(&channel) {
         return Err(AppError::validation(
             "channel",
             "Choose email, RCS or WhatsApp.",

@@ -242,6 +242,9 @@ pub struct ChannelPolicyForm {
 }
 
 impl ChannelSettings {
+    /// The channels keys can be made for now, in the panel's order.
+    pub const CHANNELS: [&'static str; 3] = ["email", "rcs", "whatsapp"];
+
     /// The policy of `channel` (`email`, `rcs`, `whatsapp`; anything else: email's).
     pub fn get(&self, channel: &str) -> &ChannelPolicy {
         match channel {

@@ -96,6 +96,8 @@ pub fn spawn(state: &AppState) {
     // Every instance runs one outbox worker; row claims keep them from sending a
     // message twice.
     tokio::spawn(app::core::messages::delivery::worker(state.core().clone()));
+    // Event webhooks, likewise claimed row by row.
+    tokio::spawn(app::core::messages::events::worker(state.core().clone()));
 
     // Leak reports: the keys they name are revoked by whichever instance claims them.
     tokio::spawn(app::core::keys::leaks::worker(state.core().clone()));

@@ -17,7 +17,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let db = open_db(&config).await?;
     let master_key = load_master_key(&config.master_key)?;
     let started = Clock::system().now();
-    if !app::core::master_key::is_current(&db, started, master_key.expose())
+    if !app::core::infra::sealing::is_current(&db, started, master_key.expose())
         .await
         .map_err(|e| CliError::Message(format!("database: {e}")))?
     {

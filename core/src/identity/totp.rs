@@ -136,7 +136,7 @@ pub async fn start(
     user_id: i64,
     email: &str,
 ) -> Result<Pending, AppError> {
-    crate::master_key::ensure_current(db, now, key).await?;
+    crate::infra::sealing::ensure_current(db, now, key).await?;
     let mut secret = [0u8; 20];
     rand::rngs::OsRng.fill(&mut secret);
     let enc = crypto::seal(key, &aad(user_id), &secret);

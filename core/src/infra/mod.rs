@@ -9,6 +9,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outbound;
 pub mod password;
+pub mod sealing;
 pub mod session_store;
 pub mod submissions;
 pub mod text;

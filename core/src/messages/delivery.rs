@@ -362,8 +362,8 @@ pub async fn run_once(st: &Services) -> Result<usize, sqlx::Error> {
     Ok(n)
 }
 
-/// The background loop: delivers due messages and events when woken (a message was
-/// queued) or every 2 s, and expires pending messages every 30 s.
+/// The background loop: delivers due messages when woken (a message was queued) or
+/// every 2 s, and expires pending messages every 30 s. (Events: `events::worker`.)
 pub async fn worker(st: Core) {
     let mut last_expiry = 0;
     loop {
@@ -376,9 +376,6 @@ pub async fn worker(st: Core) {
         }
         if let Err(e) = run_once(&st).await {
             tracing::warn!(error = %e, "the outbox worker hit a database error");
-        }
-        if let Err(e) = crate::messages::events::run_once(&st).await {
-            tracing::warn!(error = %e, "delivering event webhooks hit a database error");
         }
         tokio::select! {
             _ = st.outbox.notified() => {}

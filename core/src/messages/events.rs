@@ -311,6 +311,17 @@ pub async fn run_once(st: &Services) -> Result<usize, sqlx::Error> {
     }
 }
 
+/// The background loop: delivers due events every 2 s (they are written in the
+/// transactions of the changes they report, on any instance).
+pub async fn worker(st: crate::state::Core) {
+    loop {
+        if let Err(e) = run_once(&st).await {
+            tracing::warn!(error = %e, "delivering event webhooks hit a database error");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
 /// Delivered and failed deliveries are kept this long (what was sent when), then
 /// pruned.
 const KEEP_SECS: i64 = 30 * 86_400;

@@ -85,7 +85,7 @@ pub async fn register(
 ) -> Result<String, AppError> {
     let p = grant.ensure(Permission::AppManage)?;
     let url = parse_url(url)?;
-    crate::master_key::ensure_current(db, now, master_key).await?;
+    crate::infra::sealing::ensure_current(db, now, master_key).await?;
     let secret = new_secret();
     let sealed = crypto::seal(master_key, &webhook_aad(app_id, &url), secret.as_bytes());
     let mut tx = db.pool.begin().await?;

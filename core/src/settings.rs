@@ -183,8 +183,35 @@ pub fn parse_form(f: &SecurityForm, you: IpAddr) -> Result<SecuritySettings, App
             ))
         }
     };
+    let ticked = |v: &str| v == "true";
+    let (accept_totp, accept_email_code, accept_sms_code) = (
+        ticked(&f.accept_totp),
+        ticked(&f.accept_email_code),
+        ticked(&f.accept_sms_code),
+    );
+    if !(accept_totp || accept_email_code || accept_sms_code) {
+        return Err(AppError::validation(
+            "accept_totp",
+            "Accept at least one second factor.",
+        ));
+    }
+    let sms_code_from = if f.sms_code_from.trim().is_empty() {
+        String::new()
+    } else {
+        crate::infra::phone::e164("sms_code_from", &f.sms_code_from)?
+    };
+    if accept_sms_code && sms_code_from.is_empty() {
+        return Err(AppError::validation(
+            "sms_code_from",
+            "Choose the sender number SMS codes are sent from (add one on the Channels page first).",
+        ));
+    }
     Ok(SecuritySettings {
         second_factor_required,
+        accept_totp,
+        accept_email_code,
+        accept_sms_code,
+        sms_code_from,
         allowed_domains: domains,
         panel_networks: nets.iter().map(ToString::to_string).collect(),
         session_idle_minutes: idle,
@@ -219,6 +246,19 @@ pub async fn save_security(
     grant: &Grant<'_>,
     new: &SecuritySettings,
 ) -> Result<(), AppError> {
+    if !new.sms_code_from.is_empty() {
+        let known: Option<(i64,)> =
+            sqlx::query_as("select id from sender_numbers where number = $1")
+                .bind(&new.sms_code_from)
+                .fetch_optional(&cx.st.db.pool)
+                .await?;
+        if known.is_none() {
+            return Err(AppError::validation(
+                "sms_code_from",
+                "Choose one of the sender numbers (Channels page).",
+            ));
+        }
+    }
     let old = security(&cx.st.db, &cx.st.config).await?;
     let change = Change {
         row: SECURITY,
@@ -299,38 +339,71 @@ pub async fn channels(db: &Db) -> Result<ChannelSettings, sqlx::Error> {
     load(db, CHANNELS).await
 }
 
-/// One channel's policy from its settings form.
-pub fn parse_channel(f: &model::settings::ChannelPolicyForm) -> Result<ChannelPolicy, AppError> {
+/// One channel's policy from its settings form (SMS: who creates, how many and how
+/// counted are fixed, and the form does not send them).
+pub fn parse_channel(
+    channel: &str,
+    f: &model::settings::ChannelPolicyForm,
+) -> Result<ChannelPolicy, AppError> {
+    let mut f = f.clone();
+    if channel == "sms" {
+        let fixed = ChannelSettings::sms_preset();
+        f.create_permission = fixed.create_permission;
+        f.max_active = fixed.max_active.to_string();
+        f.per = fixed.per;
+    }
     let yes = |field: &str, v: &str| match v {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(AppError::validation(field, "Choose one of the options.")),
     };
-    check_channel(ChannelPolicy {
-        create_permission: f.create_permission.clone(),
-        max_active: typed_range(
-            "max_active",
-            "The number of active keys",
-            &f.max_active,
-            1,
-            1000,
-        )?,
-        per: f.per.clone(),
-        reveal: yes("reveal", &f.reveal)?,
-        regenerate: yes("regenerate", &f.regenerate)?,
-        max_expiry_days: typed_range(
-            "max_expiry_days",
-            "The longest expiry",
-            &f.max_expiry_days,
-            0,
-            3650,
-        )?,
-        require_networks: yes("require_networks", &f.require_networks)?,
-    })
+    check_channel(
+        channel,
+        ChannelPolicy {
+            create_permission: f.create_permission.clone(),
+            max_active: typed_range(
+                "max_active",
+                "The number of active keys",
+                &f.max_active,
+                1,
+                1000,
+            )?,
+            per: f.per.clone(),
+            reveal: yes("reveal", &f.reveal)?,
+            regenerate: yes("regenerate", &f.regenerate)?,
+            max_expiry_days: typed_range(
+                "max_expiry_days",
+                "The longest expiry",
+                &f.max_expiry_days,
+                0,
+                3650,
+            )?,
+            require_networks: yes("require_networks", &f.require_networks)?,
+        },
+    )
 }
 
 /// One channel's policy, checked.
-pub fn check_channel(p: ChannelPolicy) -> Result<ChannelPolicy, AppError> {
+pub fn check_channel(channel: &str, p: ChannelPolicy) -> Result<ChannelPolicy, AppError> {
+    if channel == "sms" {
+        let fixed = ChannelSettings::sms_preset();
+        if (&p.create_permission, p.max_active, &p.per)
+            != (&fixed.create_permission, fixed.max_active, &fixed.per)
+        {
+            return Err(AppError::validation(
+                "per",
+                "SMS keys are one per sender number, made by whoever adds the number (app.manage).",
+            ));
+        }
+        range(
+            "max_expiry_days",
+            "The longest expiry",
+            p.max_expiry_days,
+            0,
+            3650,
+        )?;
+        return Ok(p);
+    }
     if !matches!(
         p.create_permission.as_str(),
         "api.key.create" | "channel.key.manage"
@@ -373,12 +446,12 @@ pub async fn save_channel(
     if !ChannelSettings::CHANNELS.contains(&channel) {
         return Err(AppError::validation(
             "channel",
-            "Choose email, RCS or WhatsApp.",
+            "Choose email, SMS, RCS or WhatsApp.",
         ));
     }
     let old = channels(&cx.st.db).await?;
     let mut new = old.clone();
-    *new.get_mut(channel) = check_channel(policy)?;
+    *new.get_mut(channel) = check_channel(channel, policy)?;
     let reveal = new.get(channel).reveal;
     let change = Change {
         row: CHANNELS,

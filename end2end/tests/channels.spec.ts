@@ -57,3 +57,54 @@ test('an owner makes the one RCS key and reveals it again; a Developer cannot ma
   await expect(page.getByRole('region', { name: 'RCS' }).getByText('rcs sender')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
+
+test('an admin adds a sender number, sees its SMS key once, and an SMS goes out from it', async ({ page, baseURL }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await signIn(page, ownerEmail, ownerPassword);
+  await page.goto('/apps');
+  await page.getByLabel('App name').fill('Texts');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
+  await page.goto('/channels');
+  const sms = page.getByRole('region', { name: 'SMS' });
+  await expect(sms.getByText(/One key per sender number/)).toBeVisible();
+  // A number that cannot exist is refused with its reason.
+  await sms.locator('summary', { hasText: 'Add a sender number' }).click();
+  await sms.getByLabel('Number', { exact: true }).fill('+1 555');
+  await sms.getByLabel('App', { exact: true }).selectOption({ label: 'Texts' });
+  await sms.getByRole('button', { name: 'Add the number' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'not a phone number' })).toBeVisible();
+  await sms.getByLabel('Number', { exact: true }).fill('+44 7911 123456');
+  await sms.getByRole('button', { name: 'Add the number' }).click();
+  const secret = (await page.locator('#channel-secret').textContent())!.trim();
+  expect(secret).toMatch(/^kw_live_/);
+  await expect(sms.getByRole('cell', { name: '+447911123456' })).toBeVisible();
+  await expect(sms.getByRole('cell', { name: 'SMS +447911123456' })).toBeVisible();
+  // The key sends from its own number only; the SMS lands in the development outbox.
+  const apps = await (await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } })).json();
+  expect(apps.error.code).toBe('channel_not_allowed');
+  await page.goto('/messages');
+  await page.getByLabel('App', { exact: true }).selectOption({ label: 'Texts (needs approval)' });
+  await page.getByLabel('Channel').selectOption('sms');
+  await expect(page.getByLabel('Send from (the app\'s sender numbers, Channels page)')).toBeVisible();
+  await expect(page.getByLabel('Webhook URL (registered on the Apps page)')).toBeHidden();
+  await page.getByLabel(/^Recipients/).fill('+905559876543');
+  await page.getByLabel('Send from (the app\'s sender numbers, Channels page)').selectOption('+447911123456');
+  await page.getByLabel('Message', { exact: true }).fill('Your parcel arrives today.');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await expect(page.getByText('Your parcel arrives today.').first()).toBeVisible();
+  // Removing the number revokes its key at once.
+  await page.goto('/channels');
+  await sms.getByText('Manage +447911123456').click();
+  await sms.getByLabel('Its key will stop working').check();
+  await sms.getByRole('button', { name: 'Remove +447911123456' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Sender number removed' })).toBeVisible();
+  const r = await fetch(`${baseURL}/api/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ app_id: 1, channel: 'sms', from: '+447911123456', to: ['+905559876543'], body: 'x' }),
+  });
+  expect(r.status).toBe(401);
+  expect(errors).toEqual([]);
+});

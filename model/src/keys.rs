@@ -39,10 +39,13 @@ pub struct KeyInfo {
     /// Who approved the key and when (Settings > Keys: approval before a key works).
     pub approved_by: Option<String>,
     pub approved_at: Option<i64>,
-    /// Channel keys (`kind` = `channel`): `email`, `rcs` or `whatsapp`.
+    /// Channel keys (`kind` = `channel`): `email`, `sms`, `rcs` or `whatsapp`.
     pub channel: Option<String>,
     /// Channel keys: what the key may do (`send`, `status`).
     pub key_events: Vec<String>,
+    /// SMS keys: the sender number (E.164) the key sends from.
+    #[serde(default)]
+    pub sender: Option<String>,
 }
 
 /// The latest expiry a key may have: the last second of the year 9999 (UTC), as the REST
@@ -168,6 +171,19 @@ pub const EVENTS: [(&str, &str); 7] = [
 pub struct AppChoice {
     pub id: i64,
     pub name: String,
+}
+
+/// A sender number of an app (SMS), with its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderNumber {
+    pub id: i64,
+    pub app_id: i64,
+    pub app: String,
+    /// E.164, as `+905551234567`.
+    pub number: String,
+    /// Its active SMS key, if it has one (none after that key was revoked).
+    pub key_id: Option<String>,
+    pub created_at: i64,
 }
 
 /// One event of a key's history, as its page shows it (from the audit log).

@@ -10,10 +10,13 @@ pub struct MessageInfo {
     pub id: String,
     pub app_id: i64,
     pub app: String,
-    /// `email` or `webhook`.
+    /// `email`, `webhook` or `sms`.
     pub channel: String,
-    /// Email addresses (email channel).
+    /// Email addresses (email channel) or E.164 numbers (SMS).
     pub recipients: Vec<String>,
+    /// SMS: the app's sender number it goes from.
+    #[serde(default)]
+    pub sender: Option<String>,
     /// The registered URL (webhook channel): whole for `app.manage`, else its origin
     /// and `/…` (a webhook's path often carries a secret).
     pub webhook_url: Option<String>,
@@ -70,6 +73,9 @@ pub struct ComposeApp {
     /// The app's registered webhooks, by reference: the URLs themselves (which often
     /// carry a secret in their path) go only to `app.manage`.
     pub webhooks: Vec<WebhookChoice>,
+    /// The app's SMS sender numbers (E.164).
+    #[serde(default)]
+    pub sender_numbers: Vec<String>,
     pub approval_required: bool,
 }
 
@@ -80,4 +86,21 @@ pub struct WebhookChoice {
     pub reference: String,
     /// Its origin, the path hidden: `https://hooks.example.com/… (#3)`.
     pub label: String,
+}
+
+/// The compose form as it is posted (text; `app_id` is checked by the server function).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ComposeForm {
+    pub app_id: String,
+    /// `email`, `webhook` or `sms`.
+    pub channel: String,
+    /// Email addresses or, for SMS, numbers: one per line or comma-separated.
+    pub recipients: String,
+    /// One of the app's registered webhooks: `#` and its id (or its URL).
+    pub webhook_url: String,
+    /// SMS: one of the app's sender numbers (the form sends it whatever the channel).
+    pub from: String,
+    pub subject: String,
+    pub body: String,
 }

@@ -12,6 +12,13 @@ pub struct SecuritySettings {
     /// one up, an emailed code for the others. (Users with an authenticator app always
     /// use it, whatever this says.)
     pub second_factor_required: bool,
+    /// The second factors accepted at sign-in (at least one): a code from an
+    /// authenticator app, a code by email, a code by SMS to the user's confirmed phone.
+    pub accept_totp: bool,
+    pub accept_email_code: bool,
+    pub accept_sms_code: bool,
+    /// The sender number SMS codes are sent from (one of the apps' sender numbers).
+    pub sms_code_from: String,
     pub allowed_domains: Vec<String>,
     pub panel_networks: Vec<String>,
     pub session_idle_minutes: u32,
@@ -28,6 +35,10 @@ impl Default for SecuritySettings {
     fn default() -> Self {
         Self {
             second_factor_required: false,
+            accept_totp: true,
+            accept_email_code: true,
+            accept_sms_code: false,
+            sms_code_from: String::new(),
             allowed_domains: Vec::new(),
             panel_networks: Vec::new(),
             session_idle_minutes: 30,
@@ -144,6 +155,16 @@ impl MessageSettings {
 pub struct SecurityForm {
     /// "off" or "required".
     pub second_factor: String,
+    /// Checkboxes: "true" when ticked (absent otherwise).
+    #[serde(default)]
+    pub accept_totp: String,
+    #[serde(default)]
+    pub accept_email_code: String,
+    #[serde(default)]
+    pub accept_sms_code: String,
+    /// A sender number, or empty.
+    #[serde(default)]
+    pub sms_code_from: String,
     pub allowed_domains: String,
     pub panel_networks: String,
     pub session_idle_minutes: String,
@@ -160,11 +181,12 @@ pub struct SecurityForm {
 #[serde(default)]
 pub struct ChannelPolicy {
     /// The permission that lets a user create keys of the channel: `api.key.create` or
-    /// `channel.key.manage`.
+    /// `channel.key.manage` (SMS: `app.manage`, who adds sender numbers).
     pub create_permission: String,
     /// Active keys allowed, counted per `per`.
     pub max_active: u32,
-    /// `user` (each user's own keys) or `deployment` (all of them).
+    /// `user` (each user's own keys), `deployment` (all of them) or, for SMS, `number`
+    /// (each sender number's).
     pub per: String,
     /// Revealable: the secret is also kept sealed and can be shown again after the
     /// password is entered again. Otherwise it is shown once.
@@ -191,13 +213,14 @@ impl Default for ChannelPolicy {
 }
 
 /// Settings > Channels: a policy per channel; the presets are those of the product's
-/// table (email: many per user, shown once; RCS: exactly one for the deployment,
-/// revealable, never regenerated; WhatsApp: channel.key.manage only, at most 3,
-/// revealable).
+/// table (email: many per user, shown once; SMS: one per sender number, made when the
+/// number is added, shown once; RCS: exactly one for the deployment, revealable, never
+/// regenerated; WhatsApp: channel.key.manage only, at most 3, revealable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChannelSettings {
     pub email: ChannelPolicy,
+    pub sms: ChannelPolicy,
     pub rcs: ChannelPolicy,
     pub whatsapp: ChannelPolicy,
 }
@@ -206,6 +229,7 @@ impl Default for ChannelSettings {
     fn default() -> Self {
         Self {
             email: ChannelPolicy::default(),
+            sms: Self::sms_preset(),
             rcs: ChannelPolicy {
                 create_permission: "channel.key.manage".into(),
                 max_active: 1,
@@ -242,12 +266,28 @@ pub struct ChannelPolicyForm {
 }
 
 impl ChannelSettings {
-    /// The channels keys can be made for now, in the panel's order.
-    pub const CHANNELS: [&'static str; 3] = ["email", "rcs", "whatsapp"];
+    /// The channels keys can be made for, in the panel's order.
+    pub const CHANNELS: [&'static str; 4] = ["email", "sms", "rcs", "whatsapp"];
 
-    /// The policy of `channel` (`email`, `rcs`, `whatsapp`; anything else: email's).
+    /// SMS keys are made by adding a sender number (`app.manage`), one per number: only
+    /// whether they can be revealed or regenerated, their expiry and whether they need
+    /// an allow-list can be changed.
+    pub fn sms_preset() -> ChannelPolicy {
+        ChannelPolicy {
+            create_permission: "app.manage".into(),
+            max_active: 1,
+            per: "number".into(),
+            reveal: false,
+            regenerate: true,
+            ..ChannelPolicy::default()
+        }
+    }
+
+    /// The policy of `channel` (`email`, `sms`, `rcs`, `whatsapp`; anything else:
+    /// email's).
     pub fn get(&self, channel: &str) -> &ChannelPolicy {
         match channel {
+            "sms" => &self.sms,
             "rcs" => &self.rcs,
             "whatsapp" => &self.whatsapp,
             _ => &self.email,
@@ -256,6 +296,7 @@ impl ChannelSettings {
 
     pub fn get_mut(&mut self, channel: &str) -> &mut ChannelPolicy {
         match channel {
+            "sms" => &mut self.sms,
             "rcs" => &mut self.rcs,
             "whatsapp" => &mut self.whatsapp,
             _ => &mut self.email,

@@ -61,4 +61,17 @@ pub enum SecondFactor {
     Totp,
     /// A code sent by email.
     Email,
+    /// A code sent by SMS to the user's confirmed phone number.
+    Sms,
+}
+
+/// What the second-step page shows: the code it asks for, and the other ways the user
+/// may have the code sent instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingStep {
+    pub method: SecondFactor,
+    /// Email or SMS, when the user may switch to it.
+    pub others: Vec<SecondFactor>,
+    /// SMS: the number the code went to, masked (`+90••••••4567`).
+    pub phone: Option<String>,
 }

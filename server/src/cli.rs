@@ -327,13 +327,16 @@ pub async fn create_owner(
     })
 }
 
-/// Lists the outbox's `.eml` files (their names start with the time written, so name
-/// order is time order), or prints the newest whole.
+/// Lists the outbox's mail (`.eml`) and SMS (`-sms.json`) files (their names start with
+/// the time written, so name order is time order), or prints the newest whole.
 fn show_outbox(dir: &std::path::Path, last: bool) -> Result<(), CliError> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "eml")
+                    || p.to_string_lossy().ends_with("-sms.json")
+            })
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
@@ -358,6 +361,12 @@ fn show_outbox(dir: &std::path::Path, last: bool) -> Result<(), CliError> {
     for f in &files {
         let eml = read(f)?;
         let name = f.file_name().unwrap_or_default().to_string_lossy();
+        if name.ends_with("-sms.json") {
+            let sms: serde_json::Value = serde_json::from_str(&eml).unwrap_or_default();
+            let field = |k: &str| sms.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            println!("{name}  SMS  to {}  from {}", field("to"), field("from"));
+            continue;
+        }
         println!(
             "{name}  {}  to {}  {}",
             header(&eml, "Date"),

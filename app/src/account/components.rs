@@ -1,4 +1,7 @@
-use super::{ChangePassword, ConfirmTotp, EndSession, SessionInfo, StartTotp, TotpInfo};
+use super::{
+    ChangePassword, ConfirmPhone, ConfirmTotp, EndSession, PhoneInfo, RemovePhone, SessionInfo,
+    StartPhone, StartTotp, TotpInfo,
+};
 use crate::auth::{get_me, SudoForm};
 use crate::shell_ui::{both, format_time, ActionResult, Page};
 use leptos::prelude::*;
@@ -9,7 +12,14 @@ pub fn AccountPage() -> impl IntoView {
     let password = ServerAction::<ChangePassword>::new();
     let start = ServerAction::<StartTotp>::new();
     let confirm = ServerAction::<ConfirmTotp>::new();
+    let phone_start = ServerAction::<StartPhone>::new();
+    let phone_confirm = ServerAction::<ConfirmPhone>::new();
+    let phone_remove = ServerAction::<RemovePhone>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let phone = Resource::new(
+        move || (phone_confirm.version().get(), phone_remove.version().get()),
+        |_| super::phone_status(),
+    );
     let totp = Resource::new(
         move || (start.version().get(), confirm.version().get()),
         |_| super::totp_status(),
@@ -19,13 +29,14 @@ pub fn AccountPage() -> impl IntoView {
         |_| super::list_sessions(),
     );
     view! {
-        <Page title="Account" me data=move || Some(both(sessions.get()?, totp.get()?))
-            render=move |_me, (sessions, totp)| view! {
+        <Page title="Account" me data=move || Some(both(both(sessions.get()?, totp.get()?), phone.get()?))
+            render=move |_me, ((sessions, totp), phone)| view! {
                 <h1>"Account"</h1>
                 // Setting up an authenticator asks for the password again when it was
                 // last checked more than 10 minutes ago.
                 <SudoForm/>
                 <Authenticator status=totp start confirm/>
+                <Phone status=phone start=phone_start confirm=phone_confirm remove=phone_remove/>
                 <Sessions sessions end/>
                 <Password action=password/>
             }.into_any()/>
@@ -176,6 +187,57 @@ fn Authenticator(
         <section class="card" aria-labelledby="totp-title">
             <h2 id="totp-title">"Authenticator app"</h2>
             {codes}
+            {body}
+        </section>
+    }
+}
+
+/// The phone number for SMS sign-in codes: add (a code is sent to it, typed back to
+/// confirm), or remove.
+#[component]
+fn Phone(
+    status: PhoneInfo,
+    start: ServerAction<StartPhone>,
+    confirm: ServerAction<ConfirmPhone>,
+    remove: ServerAction<RemovePhone>,
+) -> impl IntoView {
+    let sent_to = move || start.value().get().and_then(Result::ok);
+    let body = match status.number {
+        Some(number) => view! {
+            <p>{format!("Sign-in codes can be sent by SMS to {number}.")}</p>
+            <ActionResult action=remove ok=|_: &()| "Phone number removed.".to_owned()/>
+            <ActionForm action=remove>
+                <button type="submit" class="btn btn-danger">"Remove this number"</button>
+            </ActionForm>
+        }
+        .into_any(),
+        None if !status.available => view! {
+            <p class="muted">"Sign-in codes by SMS are not enabled on this server (an administrator turns them on in Settings > General)."</p>
+        }
+        .into_any(),
+        None => view! {
+            <p>"Receive your sign-in codes by SMS: add your mobile number, then type the code sent to it."</p>
+            <ActionResult action=start ok=|n: &String| format!("A code is on its way to {n}.")/>
+            <ActionForm action=start attr:class="inline-form">
+                <label for="phone-number">"Mobile number (international form, such as +905551234567)"</label>
+                <input id="phone-number" name="number" type="tel" autocomplete="tel" required maxlength="32"/>
+                <button type="submit" class="btn">"Send a code"</button>
+            </ActionForm>
+            {move || sent_to().map(|n| view! {
+                <ActionResult action=confirm ok=|_: &()| "Phone number confirmed.".to_owned()/>
+                <ActionForm action=confirm attr:class="inline-form">
+                    <input type="hidden" name="number" value=n/>
+                    <label for="phone-code">"Code from the SMS"</label>
+                    <input id="phone-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="6"/>
+                    <button type="submit" class="btn btn-primary">"Confirm the number"</button>
+                </ActionForm>
+            })}
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="card" aria-labelledby="phone-title">
+            <h2 id="phone-title">"Phone for sign-in codes"</h2>
             {body}
         </section>
     }

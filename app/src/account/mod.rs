@@ -212,3 +212,67 @@ pub async fn confirm_totp(code: String) -> Result<(), AppError> {
     .await
     .map_err(crate::error::reply)
 }
+
+/// The phone number for SMS sign-in codes, as `/account` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneInfo {
+    /// The confirmed number, whole (it is the viewer's own).
+    pub number: Option<String>,
+    /// Whether SMS codes are on for this server (Settings > General).
+    pub available: bool,
+}
+
+#[server(prefix = "/fn", endpoint = "account/phone")]
+pub async fn phone_status() -> Result<PhoneInfo, AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        use crate::core::identity::phone;
+        Ok(PhoneInfo {
+            number: phone::confirmed(&ctx.state.db, who.me.id).await?,
+            available: phone::code_sender(&ctx.cx()).await?.is_some(),
+        })
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
+/// Sends a code by SMS to `number`; returns the number as it will be stored (for the
+/// confirm form).
+#[server(prefix = "/fn", endpoint = "account/phone/start")]
+pub async fn start_phone(number: String) -> Result<String, AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        // A stolen session must not route sign-in codes to its own phone.
+        crate::auth::ssr::require_sudo(&ctx).await?;
+        crate::core::identity::phone::start(&ctx.cx(), who.me.id, &who.me.email, &number).await
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "account/phone/confirm")]
+pub async fn confirm_phone(number: String, code: String) -> Result<(), AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        crate::auth::ssr::require_sudo(&ctx).await?;
+        crate::core::identity::phone::confirm(&ctx.cx(), who.me.id, &who.me.email, &number, &code)
+            .await
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
+#[server(prefix = "/fn", endpoint = "account/phone/remove")]
+pub async fn remove_phone() -> Result<(), AppError> {
+    async {
+        let ctx = crate::auth::ssr::RequestCtx::from_leptos().await?;
+        let who = ctx.signed_in().await?;
+        crate::auth::ssr::require_sudo(&ctx).await?;
+        crate::core::identity::phone::remove(&ctx.cx(), who.me.id, &who.me.email).await
+    }
+    .await
+    .map_err(crate::error::reply)
+}

@@ -57,7 +57,7 @@ pub fn VerifyPage() -> impl IntoView {
     use super::{Resend, SecondFactor, Verify};
     let verify = ServerAction::<Verify>::new();
     let resend = ServerAction::<Resend>::new();
-    let pending = Resource::new(|| (), |_| super::get_pending());
+    let pending = Resource::new(move || resend.version().get(), |_| super::get_pending());
     let query = use_query_map();
     let error = move || match verify.value().get() {
         Some(Err(e)) => Some(e.to_string()),
@@ -75,11 +75,25 @@ pub fn VerifyPage() -> impl IntoView {
                 <h1 id="verify-title">"Confirm it is you"</h1>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || pending.get().map(|p| match p {
-                        Ok(Some(method)) => {
+                        Ok(Some(step)) => {
+                            let method = step.method;
                             let (hint, label) = match method {
-                                SecondFactor::Totp => ("Enter the 6-digit code from your authenticator app, or one of your recovery codes.", "Code"),
-                                SecondFactor::Email => ("We sent a 6-digit code to your email address. It is valid for 10 minutes.", "Code from the email"),
+                                SecondFactor::Totp => ("Enter the 6-digit code from your authenticator app, or one of your recovery codes.".to_owned(), "Code"),
+                                SecondFactor::Email => ("We sent a 6-digit code to your email address. It is valid for 10 minutes.".to_owned(), "Code from the email"),
+                                SecondFactor::Sms => (format!("We sent a 6-digit code by SMS to {}. It is valid for 10 minutes.", step.phone.clone().unwrap_or_default()), "Code from the SMS"),
                             };
+                            let switches = step.others.iter().map(|o| {
+                                let (value, text) = match o {
+                                    SecondFactor::Sms => ("sms", "Send the code by SMS instead"),
+                                    _ => ("email", "Send the code by email instead"),
+                                };
+                                view! {
+                                    <ActionForm action=resend attr:class="inline-form">
+                                        <input type="hidden" name="method" value=value/>
+                                        <button type="submit" class="btn btn-link">{text}</button>
+                                    </ActionForm>
+                                }
+                            }).collect_view();
                             view! {
                                 <p>{hint}</p>
                                 <Show when=move || error().is_some()>
@@ -93,11 +107,12 @@ pub fn VerifyPage() -> impl IntoView {
                                     </div>
                                     <button type="submit" class="btn btn-primary">"Verify"</button>
                                 </ActionForm>
-                                {(method == SecondFactor::Email).then(|| view! {
+                                {(method != SecondFactor::Totp).then(|| view! {
                                     {move || resent().map(|(class, text)| view! { <p class=class role="status">{text}</p> })}
                                     <ActionForm action=resend attr:class="inline-form">
                                         <button type="submit" class="btn btn-link">"Send a new code"</button>
                                     </ActionForm>
+                                    {switches}
                                 })}
                                 <p><a href="/login">"Start again"</a></p>
                             }.into_any()

@@ -35,7 +35,7 @@ pub struct Me {
     pub session_ends_at: i64,
 }
 
-pub use model::users::{SecondFactor, GENERIC_SIGN_IN_ERROR};
+pub use model::users::{PendingStep, SecondFactor, GENERIC_SIGN_IN_ERROR};
 
 /// A token for a create form being rendered: its submission is acted on once
 /// (`ssr::once_per_form`). Signed-in users only.
@@ -99,14 +99,20 @@ pub async fn get_me() -> Result<Me, AppError> {
         .map_err(crate::error::reply)
 }
 
-/// What the second-step page shows: which code to ask for.
+/// What the second-step page shows: which code to ask for, and how else it may come.
 #[server(prefix = "/fn", endpoint = "auth/pending")]
-pub async fn get_pending() -> Result<Option<SecondFactor>, AppError> {
+pub async fn get_pending() -> Result<Option<PendingStep>, AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
-    Ok(ssr::pending(&ctx)
-        .await
-        .map_err(crate::error::reply)?
-        .map(|p| p.1))
+    async {
+        match ssr::pending(&ctx).await? {
+            Some((uid, method, _)) => Ok(Some(
+                crate::core::identity::sign_in::pending_step(&ctx.cx(), uid, method).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+    .await
+    .map_err(crate::error::reply)
 }
 
 /// `next`: as for [`login`].
@@ -120,10 +126,25 @@ pub async fn verify(code: String, #[server(default)] next: String) -> Result<(),
     Ok(())
 }
 
+/// A new code for the pending sign-in; `method` (`email` or `sms`, optional): send it
+/// that way instead from now on.
 #[server(prefix = "/fn", endpoint = "auth/resend")]
-pub async fn resend() -> Result<(), AppError> {
+pub async fn resend(#[server(default)] method: String) -> Result<(), AppError> {
     let ctx = ssr::RequestCtx::from_leptos().await?;
-    ssr::resend_code(&ctx).await.map_err(crate::error::reply)
+    let switch_to = match method.as_str() {
+        "" => None,
+        "email" => Some(SecondFactor::Email),
+        "sms" => Some(SecondFactor::Sms),
+        _ => {
+            return Err(crate::error::reply(AppError::validation(
+                "method",
+                "Choose email or sms.",
+            )))
+        }
+    };
+    ssr::resend_code(&ctx, switch_to)
+        .await
+        .map_err(crate::error::reply)
 }
 
 /// Sudo mode: confirms the password for the sensitive actions of the next 10 minutes.

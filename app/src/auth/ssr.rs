@@ -343,15 +343,38 @@ pub async fn verify_second_factor(ctx: &RequestCtx, code: &str) -> Result<(), Ap
     complete_sign_in(ctx, uid, cx.now, kind).await
 }
 
-/// Sends a new email code for the pending sign-in (at most every 30 seconds).
-pub async fn resend_code(ctx: &RequestCtx) -> Result<(), AppError> {
-    let Some((uid, SecondFactor::Email, attempt)) = pending(ctx).await? else {
-        return Err(AppError::validation(
+/// Sends a new code for the pending sign-in (at most every 30 seconds): by the same
+/// way as before, or by `switch_to` (email or SMS, when the user may use it), which the
+/// rest of the sign-in then asks for.
+pub async fn resend_code(
+    ctx: &RequestCtx,
+    switch_to: Option<SecondFactor>,
+) -> Result<(), AppError> {
+    let expired = || {
+        AppError::validation(
             "code",
             "This sign-in has expired. Start again with your email and password.",
-        ));
+        )
     };
-    sign_in::resend_code(&ctx.cx(), ctx.browser(), uid, &attempt).await
+    let Some((uid, current, attempt)) = pending(ctx).await? else {
+        return Err(expired());
+    };
+    let method = switch_to.unwrap_or(current);
+    if current == SecondFactor::Totp {
+        return Err(AppError::validation(
+            "method",
+            "This sign-in asks for a code from your authenticator app.",
+        ));
+    }
+    sign_in::resend_code(&ctx.cx(), ctx.browser(), uid, method, &attempt).await?;
+    if method != current {
+        ctx.session
+            .insert_value(PENDING_METHOD_KEY, serde_json::json!(method))
+            .await
+            .map_err(session_err)?;
+        ctx.session.save().await.map_err(session_err)?;
+    }
+    Ok(())
 }
 
 pub async fn sign_out(ctx: &RequestCtx) -> Result<(), AppError> {

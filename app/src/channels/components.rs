@@ -1,6 +1,6 @@
 use super::{
-    ChannelSecret, ChannelSection, ChannelsView, CreateChannelKey, RegenerateChannelKey,
-    RevealChannelKey, RevokeChannelKey,
+    AddSenderNumber, ChannelSecret, ChannelSection, ChannelsView, CreateChannelKey, NewNumberKey,
+    RegenerateChannelKey, RemoveSenderNumber, RevealChannelKey, RevokeChannelKey, SenderNumber,
 };
 use crate::auth::get_me;
 use crate::shell_ui::{ActionResult, CopyButton, DataTable, Page, When};
@@ -10,6 +10,7 @@ use leptos::prelude::*;
 fn a_key(channel: &str) -> &'static str {
     match channel {
         "email" => "an email key",
+        "sms" => "an SMS key",
         "rcs" => "an RCS key",
         "whatsapp" => "a WhatsApp key",
         _ => "a key",
@@ -19,6 +20,7 @@ fn a_key(channel: &str) -> &'static str {
 fn title(channel: &str) -> &'static str {
     match channel {
         "email" => "Email",
+        "sms" => "SMS",
         "rcs" => "RCS",
         "whatsapp" => "WhatsApp",
         _ => "Channel",
@@ -28,15 +30,21 @@ fn title(channel: &str) -> &'static str {
 /// What the policy says, in one line.
 fn summary(s: &ChannelSection) -> String {
     let p = &s.policy;
-    let per = if p.per == "user" {
-        "per user"
-    } else {
-        "for the whole deployment"
+    let head = match p.per.as_str() {
+        "number" => {
+            "One key per sender number, made when the number is added (app.manage)".to_owned()
+        }
+        "user" => format!(
+            "Created by holders of {} · at most {} active per user",
+            p.create_permission, p.max_active
+        ),
+        _ => format!(
+            "Created by holders of {} · at most {} active for the whole deployment",
+            p.create_permission, p.max_active
+        ),
     };
     format!(
-        "Created by holders of {} · at most {} active {per} · {} · {}{}{}",
-        p.create_permission,
-        p.max_active,
+        "{head} · {} · {}{}{}",
         if p.reveal {
             "can be revealed again after your password"
         } else {
@@ -92,7 +100,18 @@ pub fn ChannelsPage() -> impl IntoView {
     let reveal = ServerAction::<RevealChannelKey>::new();
     let regen = ServerAction::<RegenerateChannelKey>::new();
     let revoke = ServerAction::<RevokeChannelKey>::new();
-    crate::one_answer_at_a_time!(create, reveal, regen, revoke);
+    let add_number = ServerAction::<AddSenderNumber>::new();
+    let number_key = ServerAction::<NewNumberKey>::new();
+    let remove_number = ServerAction::<RemoveSenderNumber>::new();
+    crate::one_answer_at_a_time!(
+        create,
+        reveal,
+        regen,
+        revoke,
+        add_number,
+        number_key,
+        remove_number
+    );
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {
@@ -100,6 +119,9 @@ pub fn ChannelsPage() -> impl IntoView {
                 create.version().get(),
                 regen.version().get(),
                 revoke.version().get(),
+                add_number.version().get(),
+                number_key.version().get(),
+                remove_number.version().get(),
             )
         },
         |_| super::list_channels(),
@@ -109,6 +131,8 @@ pub fn ChannelsPage() -> impl IntoView {
             create.value().get(),
             reveal.value().get(),
             regen.value().get(),
+            add_number.value().get(),
+            number_key.value().get(),
         ]
         .into_iter()
         .flatten()
@@ -120,10 +144,13 @@ pub fn ChannelsPage() -> impl IntoView {
             create.value().get(),
             reveal.value().get(),
             regen.value().get(),
+            add_number.value().get(),
+            number_key.value().get(),
         ]
         .into_iter()
         .flatten()
         .find_map(Result::err)
+        .or_else(|| remove_number.value().get().and_then(Result::err))
         .map(|e| view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> })
     };
     view! {
@@ -133,9 +160,14 @@ pub fn ChannelsPage() -> impl IntoView {
             {secret}
             {failed}
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
+            {move || remove_number.value().get().and_then(Result::ok).map(|()| view! { <p class="alert alert-success" role="status">"Sender number removed; its key no longer works."</p> })}
             {v.sections.into_iter().map(|s| {
                 let apps = v.apps.clone();
-                view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password create reveal regen revoke/> }
+                let numbers = (s.channel == "sms").then(|| {
+                    let (numbers, apps) = (v.numbers.clone(), v.apps.clone());
+                    view! { <Numbers numbers apps manages=v.manages_numbers add=add_number rekey=number_key remove=remove_number/> }.into_any()
+                });
+                view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password create reveal regen revoke numbers/> }
             }).collect_view()}
         }.into_any()/>
     }
@@ -152,6 +184,8 @@ fn Section(
     reveal: ServerAction<RevealChannelKey>,
     regen: ServerAction<RegenerateChannelKey>,
     revoke: ServerAction<RevokeChannelKey>,
+    /// The SMS section's sender numbers.
+    numbers: Option<AnyView>,
 ) -> impl IntoView {
     let name = title(&s.channel);
     let heading_id = format!("channel-{}", s.channel);
@@ -215,7 +249,7 @@ fn Section(
             .into_any()
         })
         .collect_view();
-    let create_form = s.can_create.then(|| {
+    let create_form = (s.can_create && s.channel != "sms").then(|| {
         let c = channel.clone();
         let is_email = c == "email";
         let prefix = c.clone();
@@ -257,6 +291,7 @@ fn Section(
         <section class="card" aria-labelledby=heading_ref>
             <h2 id=heading_id>{name}</h2>
             <p class="muted">{line}</p>
+            {numbers}
             {create_form}
             {if empty {
                 view! { <p class="muted">"No keys."</p> }.into_any()
@@ -264,5 +299,90 @@ fn Section(
                 view! { <DataTable headers=&["Name", "Key ID", "App", "Owner", "May", "Created", "Expires", "Status", ""]>{rows}</DataTable> }.into_any()
             }}
         </section>
+    }
+}
+
+/// The SMS section's sender numbers: listed for everyone who sees channel keys; added,
+/// given a new key and removed by `app.manage`.
+#[component]
+fn Numbers(
+    numbers: Vec<SenderNumber>,
+    apps: Vec<model::keys::AppChoice>,
+    manages: bool,
+    add: ServerAction<AddSenderNumber>,
+    rekey: ServerAction<NewNumberKey>,
+    remove: ServerAction<RemoveSenderNumber>,
+) -> impl IntoView {
+    let empty = numbers.is_empty();
+    let rows = numbers
+        .into_iter()
+        .map(|n| {
+            let label = n.number.clone();
+            let actions = manages.then(|| {
+                let (id, id2) = (n.id.to_string(), n.id.to_string());
+                let (l1, l2) = (label.clone(), label.clone());
+                let rekey_form = n.key_id.is_none().then(|| view! {
+                    <ActionForm action=rekey attr:class="inline-form">
+                        <input type="hidden" name="id" value=id.clone()/>
+                        <label for=format!("rekey-env-{id}")>"Environment"</label>
+                        <select id=format!("rekey-env-{id}") name="environment"><option value="live">"live"</option><option value="test">"test"</option></select>
+                        <button type="submit" class="btn" aria-label=format!("Make a key for {l1}")>"Make its key"</button>
+                    </ActionForm>
+                });
+                view! {
+                    <details class="row-actions">
+                        <summary>{format!("Manage {label}")}</summary>
+                        {rekey_form}
+                        <ActionForm action=remove attr:class="inline-form">
+                            <input type="hidden" name="id" value=id2.clone()/>
+                            <div class="check"><input id=format!("remove-{id2}") type="checkbox" name="confirm" value="yes" required/>
+                                <label for=format!("remove-{id2}")>"Its key will stop working"</label></div>
+                            <button type="submit" class="btn btn-danger" aria-label=format!("Remove {l2}")>"Remove"</button>
+                        </ActionForm>
+                    </details>
+                }
+            });
+            view! {
+                <tr>
+                    <td data-label="Number"><code>{n.number.clone()}</code></td>
+                    <td data-label="App">{n.app.clone()}</td>
+                    <td data-label="Key">{n.key_id.clone().map_or_else(|| view! { <span class="muted">"none (revoked)"</span> }.into_any(), |k| view! { <code>{k}</code> }.into_any())}</td>
+                    <td>{actions}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let add_form = manages.then(|| {
+        let options = apps
+            .iter()
+            .map(|a| view! { <option value=a.id.to_string()>{a.name.clone()}</option> })
+            .collect_view();
+        view! {
+            <details class="create-channel-key">
+                <summary>"Add a sender number"</summary>
+                <ActionForm action=add>
+                    <div class="field"><label for="sms-number">"Number"</label>
+                        <input id="sms-number" name="number" type="tel" required maxlength="32" placeholder="+905551234567" aria-describedby="sms-number-hint"/>
+                        <p id="sms-number-hint" class="muted hint">"International (E.164) form: + and the country code. Its SMS key is made with it and shown once."</p></div>
+                    <div class="field"><label for="sms-app">"App"</label>
+                        <select id="sms-app" name="app_id" required>{options}</select></div>
+                    <div class="field"><label for="sms-env">"Environment"</label>
+                        <select id="sms-env" name="environment"><option value="live">"live"</option><option value="test">"test"</option></select></div>
+                    <div class="field"><label for="sms-networks">"IP allow-list of its key (one address or range per line; empty: any, unless the SMS policy requires one)"</label>
+                        <textarea id="sms-networks" name="networks" rows="2" maxlength="20000"></textarea></div>
+                    <button type="submit" class="btn btn-primary" disabled=move || add.pending().get()>"Add the number"</button>
+                </ActionForm>
+            </details>
+        }
+    });
+    view! {
+        <h3>"Sender numbers"</h3>
+        {add_form}
+        {if empty {
+            view! { <p class="muted">"No sender numbers yet."</p> }.into_any()
+        } else {
+            view! { <DataTable headers=&["Number", "App", "Key", ""]>{rows}</DataTable> }.into_any()
+        }}
+        <h3>"Keys"</h3>
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 mod components;
 
 pub use components::ChannelsPage;
-pub use model::keys::{AppChoice, KeyInfo};
+pub use model::keys::{AppChoice, KeyInfo, SenderNumber};
 pub use model::settings::ChannelPolicy;
 
 /// One channel's section of `/channels`.
@@ -28,6 +28,10 @@ pub struct ChannelSection {
 pub struct ChannelsView {
     pub sections: Vec<ChannelSection>,
     pub apps: Vec<AppChoice>,
+    /// SMS sender numbers, with their keys.
+    pub numbers: Vec<SenderNumber>,
+    /// The viewer may add and remove sender numbers (`app.manage`).
+    pub manages_numbers: bool,
     pub me: i64,
     pub now: i64,
     /// A reveal will ask for the password (the last check is stale).
@@ -59,12 +63,15 @@ pub async fn list_channels() -> Result<ChannelsView, AppError> {
                 manages_all: v.manages_all,
             })
             .collect::<Vec<_>>();
-        let apps = if sections.iter().any(|s| s.can_create) {
+        let manages_numbers = p.has(crate::roles::Permission::AppManage);
+        let apps = if manages_numbers || sections.iter().any(|s| s.can_create) {
             crate::core::keys::apps::app_choices(&st.db).await?
         } else {
             Vec::new()
         };
         Ok(ChannelsView {
+            numbers: crate::core::channels::numbers::list(&st.db, p).await?,
+            manages_numbers,
             sections,
             apps,
             me: p.user_id(),
@@ -167,5 +174,75 @@ pub async fn revoke_channel_key(
             ));
         }
         crate::core::channels::revoke(&ctx.cx(), &grant, &key_id, &reason).await
+    })
+}
+
+/// Adds an SMS sender number to an app; its key is made with it and shown once.
+/// `networks`: the key's allow-list, one entry per line.
+#[server(prefix = "/fn", endpoint = "channels/numbers/add")]
+pub async fn add_sender_number(
+    app_id: i64,
+    number: String,
+    environment: String,
+    #[server(default)] networks: String,
+) -> Result<ChannelSecret, AppError> {
+    crate::auth::ssr::carries_secret();
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        use crate::core::{channels::numbers, keys};
+        let new = numbers::NewNumber {
+            app_id,
+            number: &number,
+            environment: keys::parse_environment(&environment)?,
+            networks: keys::parse_networks("networks", &networks)?,
+        };
+        let (_, key, secret) = numbers::add(&ctx.cx(), &grant, &new).await?;
+        Ok(ChannelSecret {
+            key_id: key.key_id,
+            secret,
+            what: "made".into(),
+        })
+    })
+}
+
+/// Makes a new key for a sender number whose key was revoked or expired.
+#[server(prefix = "/fn", endpoint = "channels/numbers/key")]
+pub async fn new_number_key(
+    id: i64,
+    environment: String,
+    #[server(default)] networks: String,
+) -> Result<ChannelSecret, AppError> {
+    crate::auth::ssr::carries_secret();
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        use crate::core::{channels::numbers, keys};
+        let (key, secret) = numbers::new_key(
+            &ctx.cx(),
+            &grant,
+            id,
+            keys::parse_environment(&environment)?,
+            keys::parse_networks("networks", &networks)?,
+        )
+        .await?;
+        Ok(ChannelSecret {
+            key_id: key.key_id,
+            secret,
+            what: "made".into(),
+        })
+    })
+}
+
+/// Removes a sender number; its key stops working at once.
+#[server(prefix = "/fn", endpoint = "channels/numbers/remove")]
+pub async fn remove_sender_number(
+    id: i64,
+    #[server(default)] confirm: String,
+) -> Result<(), AppError> {
+    crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
+        if confirm != "yes" {
+            return Err(AppError::validation(
+                "confirm",
+                "Tick the box to confirm: the number's key will stop working.",
+            ));
+        }
+        crate::core::channels::numbers::remove(&ctx.cx(), &grant, id).await
     })
 }

@@ -81,6 +81,16 @@ fn ComposeForm(
         })
         .map(|(app, w)| view! { <option value=w.reference.clone()>{format!("{app}: {}", w.label)}</option> })
         .collect_view();
+    let senders = apps
+        .iter()
+        .flat_map(|a| {
+            a.sender_numbers
+                .iter()
+                .map(|n| (a.name.clone(), n.clone()))
+                .collect::<Vec<_>>()
+        })
+        .map(|(app, n)| view! { <option value=n.clone()>{format!("{app}: {n}")}</option> })
+        .collect_view();
     view! {
         <section class="card" aria-labelledby="compose-title">
             <h2 id="compose-title">"Write a message"</h2>
@@ -93,15 +103,18 @@ fn ComposeForm(
                     <select id="msg-channel" name="channel">
                         <option value="email">"email"</option>
                         <option value="webhook">"webhook"</option>
+                        <option value="sms">"SMS"</option>
                     </select></div>
                 // Each channel's own field shows only when that channel is chosen (CSS :has,
                 // so also without JavaScript).
-                <div class="field for-email"><label for="msg-recipients">"Recipients (one address per line)"</label>
+                <div class="field for-recipients"><label for="msg-recipients">"Recipients (one per line: email addresses, or for SMS numbers such as +905551234567)"</label>
                     <textarea id="msg-recipients" name="recipients" rows="2" maxlength="10000"></textarea></div>
                 <div class="field for-webhook"><label for="msg-webhook">"Webhook URL (registered on the Apps page)"</label>
                     <select id="msg-webhook" name="webhook_url"><option value="">"—"</option>{hooks}</select></div>
-                <div class="field"><label for="msg-subject">"Subject"</label>
-                    <input id="msg-subject" name="subject" type="text" required maxlength="200"/></div>
+                <div class="field for-sms"><label for="msg-from">"Send from (the app's sender numbers, Channels page)"</label>
+                    <select id="msg-from" name="from"><option value="">"—"</option>{senders}</select></div>
+                <div class="field"><label for="msg-subject">"Subject (for SMS, optional: a title for this list)"</label>
+                    <input id="msg-subject" name="subject" type="text" maxlength="200"/></div>
                 <div class="field"><label for="msg-body">"Message"</label>
                     <textarea id="msg-body" name="body" rows="6" required maxlength="32768"></textarea></div>
                 <button type="submit" class="btn btn-primary" disabled=move || no_apps || create.pending().get()>"Submit"</button>
@@ -126,7 +139,7 @@ fn MessageTable(data: MessagesView) -> impl IntoView {
                     <td><a href=href><code>{m.id.clone()}</code></a></td>
                     <td>{m.app.clone()}</td>
                     <td>{m.channel.clone()}</td>
-                    <td>{m.subject.clone()}</td>
+                    <td>{if m.subject.is_empty() { m.body.chars().take(60).collect::<String>() } else { m.subject.clone() }}</td>
                     <td><StatusBadge status=m.status.clone()/></td>
                     <td>{m.author.clone()}</td>
                     <td>{format_time(m.created_at)}</td>
@@ -174,6 +187,7 @@ fn Payload(m: MessageInfo) -> impl IntoView {
             <dt>"App"</dt><dd>{m.app.clone()}</dd>
             <dt>"Channel"</dt><dd>{m.channel.clone()}</dd>
             <dt>"To"</dt><dd class="payload-to">{to}</dd>
+            {m.sender.clone().map(|f| view! { <dt>"From"</dt><dd class="payload-from">{f}</dd> })}
             <dt>"Subject"</dt><dd class="payload-subject">{m.subject.clone()}</dd>
             <dt>"Message"</dt><dd><pre class="payload-body">{m.body.clone()}</pre></dd>
             <dt>"Written by"</dt><dd>{m.author.clone()}{m.created_by_key.clone().map(|k| format!(" (with key {k})"))}</dd>
@@ -293,12 +307,13 @@ fn MessageCard(
                 <ActionForm action=edit>
                     <input type="hidden" name="id" value=m.id.clone()/>
                     <input type="hidden" name="webhook_url" value=m.webhook_ref.clone().unwrap_or_default()/>
-                    {(m.channel == "email").then(|| view! {
+                    <input type="hidden" name="from" value=m.sender.clone().unwrap_or_default()/>
+                    {(m.channel == "email" || m.channel == "sms").then(|| view! {
                         <div class="field"><label for="edit-recipients">"Recipients"</label>
                             <textarea id="edit-recipients" name="recipients" rows="2" maxlength="10000">{crate::shell_ui::textarea_text(&m.recipients.join("\n"))}</textarea></div>
                     })}
                     <div class="field"><label for="edit-subject">"Subject"</label>
-                        <input id="edit-subject" name="subject" type="text" required maxlength="200" value=m.subject.clone()/></div>
+                        <input id="edit-subject" name="subject" type="text" required=m.channel != "sms" maxlength="200" value=m.subject.clone()/></div>
                     <div class="field"><label for="edit-body">"Message"</label>
                         <textarea id="edit-body" name="body" rows="6" required maxlength="32768">{crate::shell_ui::textarea_text(&m.body)}</textarea></div>
                     <button type="submit" class="btn">"Save changes"</button>

@@ -13,7 +13,9 @@ mod components;
 
 pub use components::{ApprovalsPage, MessagePage, MessagesPage, StatusBadge};
 
-pub use model::messages::{ComposeApp, HistoryEntry, MessageDetail, MessageInfo, WebhookChoice};
+pub use model::messages::{
+    ComposeApp, ComposeForm, HistoryEntry, MessageDetail, MessageInfo, WebhookChoice,
+};
 
 /// What `/messages` needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,23 +91,32 @@ async fn viewer() -> Result<(crate::auth::ssr::RequestCtx, crate::core::access::
     }
 }
 
-/// `recipients`: one address per line (or comma-separated), for the email channel;
-/// `webhook_url`: one of the app's registered webhooks, for the webhook channel (its URL,
-/// or `#` and its id as the compose form sends it).
+/// The compose form (see `ComposeForm`): `recipients` one address or number per line
+/// (or comma-separated) for email and SMS; `webhook_url` one of the app's registered
+/// webhooks (its URL, or `#` and its id as the form sends it); `from` one of the app's
+/// sender numbers, for SMS.
 #[server(prefix = "/fn", endpoint = "messages/create")]
 pub async fn create_message(
-    app_id: i64,
-    channel: String,
-    #[server(default)] recipients: String,
-    #[server(default)] webhook_url: String,
-    subject: String,
-    body: String,
+    #[server(flatten)] form: ComposeForm,
     #[server(default)] form_token: String,
 ) -> Result<MessageInfo, AppError> {
     crate::guarded!(
         crate::roles::Permission::MessageCreate,
         |ctx, grant| async {
             let st = &ctx.state;
+            let ComposeForm {
+                app_id,
+                channel,
+                recipients,
+                webhook_url,
+                from,
+                subject,
+                body,
+            } = &form;
+            let app_id: i64 = app_id
+                .trim()
+                .parse()
+                .map_err(|_| AppError::validation("app_id", "Choose an app."))?;
             let made = |m: &MessageInfo| format!("the message {}", m.id);
             let uid = grant.principal().user_id();
             crate::auth::ssr::once_per_form(
@@ -119,11 +130,13 @@ pub async fn create_message(
                     &ctx.origin(),
                     &crate::core::messages::Draft {
                         app_id,
-                        channel: &channel,
-                        recipients: &recipients,
-                        webhook_url: &webhook_url,
-                        subject: &subject,
-                        body: &body,
+                        channel,
+                        recipients,
+                        webhook_url,
+                        // The form sends its (hidden) sender choice whatever the channel.
+                        sender: if channel == "sms" { from } else { "" },
+                        subject,
+                        body,
                     },
                 ),
             )
@@ -138,7 +151,8 @@ pub async fn edit_message(
     id: String,
     #[server(default)] recipients: String,
     #[server(default)] webhook_url: String,
-    subject: String,
+    #[server(default)] from: String,
+    #[server(default)] subject: String,
     body: String,
 ) -> Result<MessageInfo, AppError> {
     crate::guarded!(
@@ -147,6 +161,7 @@ pub async fn edit_message(
             let revision = crate::core::messages::Revision {
                 recipients: &recipients,
                 webhook_url: &webhook_url,
+                sender: &from,
                 subject: &subject,
                 body: &body,
             };

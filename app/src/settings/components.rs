@@ -37,7 +37,7 @@ pub fn SettingsPage() -> impl IntoView {
 
 #[component]
 fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl IntoView {
-    let forms = [("email", "Email"), ("rcs", "RCS"), ("whatsapp", "WhatsApp")]
+    let forms = [("email", "Email"), ("sms", "SMS"), ("rcs", "RCS"), ("whatsapp", "WhatsApp")]
         .into_iter()
         .map(|(c, label)| {
             let p = data.channels.get(c).clone();
@@ -55,6 +55,10 @@ fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl 
                     <fieldset>
                         <legend>{label}</legend>
                         <input type="hidden" name="channel" value=c/>
+                        {if c == "sms" {
+                            view! { <p class="muted">"One key per sender number, made when someone holding app.manage adds the number on the Channels page."</p> }.into_any()
+                        } else {
+                            view! {
                         <div class="field"><label for=id("create_permission")>"Who creates its keys"</label>
                             <select id=id("create_permission") name="create_permission">
                                 <option value="api.key.create" selected=p.create_permission == "api.key.create">"holders of api.key.create"</option>
@@ -67,6 +71,8 @@ fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl 
                                 <option value="user" selected=p.per == "user">"per user"</option>
                                 <option value="deployment" selected=p.per == "deployment">"for the whole deployment"</option>
                             </select></div>
+                            }.into_any()
+                        }}
                         <div class="field"><label for=id("reveal")>"The secret"</label>
                             {yes_no("reveal", p.reveal, "can be revealed again (password re-entry, audited)", "is shown once")}</div>
                         <div class="field"><label for=id("regenerate")>"Regenerating a key"</label>
@@ -130,6 +136,16 @@ fn SudoField(#[prop(into)] id: String, needs: bool) -> impl IntoView {
 fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView {
     let s = data.settings;
     let you = data.your_address;
+    let sms_from = s.sms_code_from.clone();
+    let sms_numbers = data
+        .sender_numbers
+        .into_iter()
+        .map(|n| {
+            let chosen = n == sms_from;
+            let value = n.clone();
+            view! { <option value=value selected=chosen>{n}</option> }
+        })
+        .collect_view();
     view! {
         <section class="card" aria-labelledby="general-title">
             <h2 id="general-title">"General security"</h2>
@@ -141,10 +157,25 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                         <label for="second_factor">"Second factor"</label>
                         <select id="second_factor" name="second_factor" aria-describedby="second-factor-hint">
                             <option value="off" selected=!s.second_factor_required>"Off"</option>
-                            <option value="required" selected=s.second_factor_required>"Required: authenticator app, else an emailed code"</option>
+                            <option value="required" selected=s.second_factor_required>"Required for everyone"</option>
                         </select>
-                        <p id="second-factor-hint" class="muted hint">"Users who set up an authenticator app on their Account page always use it. When required, everyone else gets a 6-digit code by email at each sign-in."</p>
+                        <p id="second-factor-hint" class="muted hint">"Users who set up an authenticator app on their Account page always use it (when accepted). When required, everyone else gets a 6-digit code by SMS (to a phone they confirmed) or by email at each sign-in."</p>
                     </div>
+                    <fieldset>
+                        <legend>"Second factors accepted"</legend>
+                        <div class="check"><input id="accept_totp" type="checkbox" name="accept_totp" value="true" checked=s.accept_totp/>
+                            <label for="accept_totp">"Authenticator app (TOTP)"</label></div>
+                        <div class="check"><input id="accept_email_code" type="checkbox" name="accept_email_code" value="true" checked=s.accept_email_code/>
+                            <label for="accept_email_code">"Code by email"</label></div>
+                        <div class="check"><input id="accept_sms_code" type="checkbox" name="accept_sms_code" value="true" checked=s.accept_sms_code/>
+                            <label for="accept_sms_code">"Code by SMS (to a phone number the user confirmed on their Account page)"</label></div>
+                        <div class="field"><label for="sms_code_from">"SMS codes are sent from"</label>
+                            <select id="sms_code_from" name="sms_code_from" aria-describedby="sms-from-hint">
+                                <option value="" selected=s.sms_code_from.is_empty()>"—"</option>
+                                {sms_numbers}
+                            </select>
+                            <p id="sms-from-hint" class="muted hint">"One of the sender numbers (Channels page)."</p></div>
+                    </fieldset>
                     <div class="field">
                         <label for="allowed_domains">"Allowed email domains"</label>
                         <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-hint">{crate::shell_ui::textarea_text(&s.allowed_domains.join("\n"))}</textarea>

@@ -32,6 +32,9 @@ pub struct GeneralView {
     pub channels: ChannelSettings,
     /// Every app (id, name), for the per-app approval overrides.
     pub apps: Vec<(i64, String)>,
+    /// Every SMS sender number, for the one SMS codes come from.
+    #[serde(default)]
+    pub sender_numbers: Vec<String>,
 }
 
 #[server(prefix = "/fn", endpoint = "settings/general")]
@@ -52,6 +55,7 @@ pub async fn get_general() -> Result<GeneralView, AppError> {
                     .into_iter()
                     .map(|a| (a.id, a.name))
                     .collect(),
+                sender_numbers: crate::core::channels::numbers::all(db).await?,
                 settings,
                 your_address: ctx.ip.to_string(),
                 needs_password: !crate::auth::ssr::sudo_is_fresh(&ctx).await?,
@@ -132,7 +136,7 @@ pub async fn save_channel(
     crate::guarded!(
         crate::roles::Permission::SettingsManage,
         |ctx, grant| async {
-            let policy = crate::core::settings::parse_channel(&policy)?;
+            let policy = crate::core::settings::parse_channel(&channel, &policy)?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
             crate::core::settings::save_channel(&ctx.cx(), &grant, &channel, policy).await
         }

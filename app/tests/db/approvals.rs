@@ -145,6 +145,7 @@ async fn two_approvals_needed_and_an_edit_voids_earlier_ones() {
         let revision = |subject, body| messages::Revision {
             recipients: "customer@example.net",
             webhook_url: "",
+            sender: "",
             subject,
             body,
         };
@@ -483,6 +484,7 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
             channel: "webhook",
             recipients: "",
             webhook_url: url,
+            sender: "",
             ..draft(app_id, subject)
         };
         let m = messages::create(&st, &gm, &o, &hook("Queued"))
@@ -541,6 +543,7 @@ async fn a_removed_webhook_url_is_not_offered_named_or_delivered_to() {
             &o,
             &messages::Draft {
                 webhook_url: meta,
+                sender: "",
                 ..hook("Metadata")
             },
         )

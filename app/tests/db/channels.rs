@@ -180,7 +180,13 @@ async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regen
             per: "planet".into(),
             ..Default::default()
         };
-        assert!(app::core::settings::check_channel(bad).is_err());
+        assert!(app::core::settings::check_channel("email", bad).is_err());
+        // SMS keys stay one per number whatever the form says.
+        let many = model::settings::ChannelPolicy {
+            max_active: 5,
+            ..model::settings::ChannelSettings::sms_preset()
+        };
+        assert!(app::core::settings::check_channel("sms", many).is_err());
     })
     .await;
 }

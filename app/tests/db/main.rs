@@ -96,6 +96,7 @@ mod channels;
 mod foundation;
 mod key_lifecycle;
 mod sign_in;
+mod sms;
 
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -289,6 +290,7 @@ fn draft(app_id: i64, subject: &str) -> app::core::messages::Draft<'_> {
         channel: "email",
         recipients: "customer@example.net",
         webhook_url: "",
+        sender: "",
         subject,
         body: "Your invoice is ready.",
     }

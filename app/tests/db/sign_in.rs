@@ -160,12 +160,16 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         };
         let uid = add_user(&db, "e@example.com", UserStatus::Active).await;
         let now = 1_800_000_000;
+        let send = email_code::Send {
+            user_id: uid,
+            email: "e@example.com",
+            via: email_code::Via::Email(&mailer),
+            purpose: email_code::Purpose::SignIn,
+        };
         email_code::issue(
             &db,
-            &mailer,
             now,
-            uid,
-            "e@example.com",
+            &send,
             &email_code::Attempt {
                 id: "attempt-a",
                 device: None,
@@ -179,10 +183,8 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         assert!(matches!(
             email_code::issue(
                 &db,
-                &mailer,
                 now + 5,
-                uid,
-                "e@example.com",
+                &send,
                 &email_code::Attempt {
                     id: "attempt-a",
                     device: None
@@ -208,10 +210,8 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         // Expiry after 10 minutes.
         email_code::issue(
             &db,
-            &mailer,
             now,
-            uid,
-            "e@example.com",
+            &send,
             &email_code::Attempt {
                 id: "attempt-c",
                 device: None,
@@ -228,10 +228,8 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         // Five wrong tries burn the code: the right one is refused afterwards.
         email_code::issue(
             &db,
-            &mailer,
             now,
-            uid,
-            "e@example.com",
+            &send,
             &email_code::Attempt {
                 id: "attempt-d",
                 device: None,
@@ -253,10 +251,8 @@ async fn email_codes_are_single_use_bound_and_burnt() {
         // A resend replaces the old code.
         email_code::issue(
             &db,
-            &mailer,
             now + 40,
-            uid,
-            "e@example.com",
+            &send,
             &email_code::Attempt {
                 id: "attempt-d",
                 device: None,

@@ -1,5 +1,6 @@
-//! Email sign-in codes: the second step for users without an authenticator app when
-//! Settings > General requires a second factor.
+//! One-time codes by email or SMS: the second step of a sign-in for users without an
+//! authenticator app (or who chose another factor) when Settings > General requires a
+//! second factor, and the code that confirms a user's phone number.
 //!
 //! Six digits from the OS CSPRNG, stored as SHA-256 bound to the one sign-in attempt
 //! that asked for it (a random id kept in that browser's session), valid 10 minutes,
@@ -9,6 +10,7 @@
 
 use crate::{
     audit::{self, Actor, Event, Origin},
+    infra::config::Config,
     infra::db::Db,
     infra::mail::{Mail, Mailer},
 };
@@ -33,16 +35,42 @@ pub struct Attempt<'a> {
     pub device: Option<&'a str>,
 }
 
-/// Makes a code for this attempt, mails it, and audits it.
+/// How a code reaches its user.
+pub enum Via<'a> {
+    Email(&'a Mailer),
+    /// To `to`, from the sender number `from`.
+    Sms {
+        config: &'a Config,
+        to: &'a str,
+        from: &'a str,
+    },
+}
+
+/// What a code is for (the text that comes with it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    SignIn,
+    ConfirmPhone,
+}
+
+/// Whose code, sent how, for what.
+pub struct Send<'a> {
+    pub user_id: i64,
+    /// The account's email: the audit row's target, and where an email code goes.
+    pub email: &'a str,
+    pub via: Via<'a>,
+    pub purpose: Purpose,
+}
+
+/// Makes a code for this attempt, sends it, and audits it.
 pub async fn issue(
     db: &Db,
-    mailer: &Mailer,
     now: i64,
-    user_id: i64,
-    email: &str,
+    to: &Send<'_>,
     attempt: &Attempt<'_>,
     origin: &Origin,
 ) -> Result<(), AppError> {
+    let (user_id, email) = (to.user_id, to.email);
     let attempt_id = attempt.id;
     let last: Option<(i64,)> = sqlx::query_as(
         "select max(created_at) from email_codes where attempt_id = $1 having count(*) > 0",
@@ -79,24 +107,64 @@ pub async fn issue(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    let via = match to.via {
+        Via::Email(_) => "email",
+        Via::Sms { .. } => "sms",
+    };
     let ev = Event::success(
         Actor::User(user_id),
         "auth.code_sent",
         origin,
         Some(email.to_owned()),
-        serde_json::json!({}),
+        serde_json::json!({ "via": via, "purpose": match to.purpose { Purpose::SignIn => "sign_in", Purpose::ConfirmPhone => "confirm_phone" } }),
     );
     audit::commit(tx, now, &ev).await?;
     let ip = origin.ip.clone().unwrap_or_default();
+    let mailer = match to.via {
+        Via::Email(mailer) => mailer,
+        Via::Sms {
+            config,
+            to: number,
+            from,
+        } => {
+            let body = match to.purpose {
+                Purpose::SignIn => format!(
+                    "Your Keyward sign-in code is {code}. It is valid for 10 minutes. If you did not ask for it, tell your administrator."
+                ),
+                Purpose::ConfirmPhone => format!(
+                    "Your Keyward code to confirm this phone number is {code}. It is valid for 10 minutes."
+                ),
+            };
+            let id = format!("code-{}", &hash(attempt_id, &code)[..16]);
+            let sms = crate::infra::sms::Sms {
+                id: &id,
+                to: number,
+                from,
+                body: &body,
+            };
+            return crate::infra::sms::send(config, now, &sms)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e.error, "an SMS code was not accepted by the gateway");
+                    AppError::Conflict(
+                        "The SMS could not be sent right now. Try again in a minute, or use another way to sign in.".into(),
+                    )
+                });
+        }
+    };
+    let (subject, lead) = match to.purpose {
+        Purpose::SignIn => ("Your Keyward sign-in code", "Your Keyward sign-in code is"),
+        Purpose::ConfirmPhone => ("Your Keyward code", "Your Keyward code is"),
+    };
     mailer
         .send(Mail {
             to: email,
-            subject: "Your Keyward sign-in code",
+            subject,
             text: format!(
-                "Your Keyward sign-in code is {code}\n\nIt is valid for 10 minutes, for the sign-in that asked for it (from {ip}).\nIf that was not you, ignore this message and tell your administrator.\n"
+                "{lead} {code}\n\nIt is valid for 10 minutes, for the sign-in that asked for it (from {ip}).\nIf that was not you, ignore this message and tell your administrator.\n"
             ),
             html: maud::html! {
-                p { "Your Keyward sign-in code is" }
+                p { (lead) }
                 p style="font-size:24px;font-weight:bold;letter-spacing:4px" { (code) }
                 p { "It is valid for 10 minutes, for the sign-in that asked for it (from " (ip) ")." }
                 p { "If that was not you, ignore this message and tell your administrator." }

@@ -6,6 +6,7 @@ pub mod device;
 pub mod email_code;
 pub mod invitations;
 pub mod notify;
+pub mod phone;
 pub mod roles;
 pub mod sign_in;
 pub mod throttle;

@@ -25,6 +25,11 @@ pub enum AccountEvent {
     },
     AuthenticatorAdded,
     AuthenticatorRemoved,
+    /// A phone number for SMS sign-in codes was confirmed (`number`, masked).
+    PhoneAdded {
+        number: String,
+    },
+    PhoneRemoved,
     PasswordChanged,
     NewBrowser,
     SecondStepFailures {
@@ -93,6 +98,8 @@ impl AccountEvent {
             Self::KeyRolled { .. } => "One of your API keys was rolled",
             Self::AuthenticatorAdded => "An authenticator app was added to your account",
             Self::AuthenticatorRemoved => "The authenticator app was removed from your account",
+            Self::PhoneAdded { .. } => "A phone number was added to your account",
+            Self::PhoneRemoved => "The phone number was removed from your account",
             Self::PasswordChanged => "Your Keyward password was changed",
             Self::NewBrowser => "New sign-in to your Keyward account",
             Self::SecondStepFailures { .. } => {
@@ -125,6 +132,10 @@ impl AccountEvent {
             Self::AuthenticatorRemoved => {
                 "An administrator removed the authenticator app and recovery codes from your account; every session of yours was ended.".into()
             }
+            Self::PhoneAdded { number } => format!(
+                "The phone number {number} was confirmed for your account: sign-in codes may now be sent to it by SMS."
+            ),
+            Self::PhoneRemoved => "The phone number was removed from your account: sign-in codes are no longer sent to it.".into(),
             Self::PasswordChanged => "The password of your account was changed; your other sessions were ended.".into(),
             Self::NewBrowser => "Your account was signed in to from a browser that had not signed in to it before.".into(),
             Self::KeyLeaked { key_id, name, owner, revoked } => {

@@ -8,7 +8,10 @@
 //!    hash when there is no user, so unknown user, wrong password and disabled user get
 //!    the same answer in about the same time; the real reason goes to the audit log.
 //!    The answer says which second step follows, if any.
-//! 2. [`second_step_started`]: audited; an email code is sent when that is the step.
+//! 2. [`second_step_started`]: audited; an email or SMS code is sent when that is the
+//!    step. Which steps a user may take ([`factors_of`]) follows Settings > General's
+//!    accepted factors: an authenticator app for users who set one up; else a code by
+//!    SMS to a confirmed phone, or by email (the user may switch between the two).
 //! 3. [`check_second_step`]: failures count per account across sign-ins (a correct
 //!    password does not clear them); at the alert threshold the owner is told, once.
 //! 4. [`signed_in`]: the account's failures are forgotten, the sign-in is audited, and
@@ -19,7 +22,7 @@ use crate::{
     identity::{
         address, device, email_code,
         notify::{self, AccountEvent},
-        throttle, totp,
+        phone, throttle, totp,
         users::{self, UserRow, UserStatus},
     },
     infra::password,
@@ -195,16 +198,53 @@ pub async fn check_credentials(
     // The password counters are cleared when the sign-in completes, not here: a correct
     // password alone (without the second step) earns nothing.
 
-    // The second step: an authenticator app for users who set one up, else an email
-    // code when the settings require a second factor.
-    let next = if totp::is_enrolled(&st.db, user.id).await? {
-        Some(SecondFactor::Totp)
-    } else if settings.second_factor_required {
-        Some(SecondFactor::Email)
-    } else {
-        None
+    // The second step (see `factors_of`).
+    let factors = factors_of(cx, &settings, user.id).await?;
+    let needed = settings.second_factor_required || totp::is_enrolled(&st.db, user.id).await?;
+    let next = match (needed, factors.first()) {
+        (false, _) => None,
+        (true, Some(f)) => Some(*f),
+        (true, None) => {
+            let details = serde_json::json!({ "reason": "no_accepted_second_factor" });
+            let ev = event(
+                cx,
+                Actor::User(user.id),
+                "auth.sign_in",
+                Outcome::Failure,
+                Some(user.email.clone()),
+                details,
+            );
+            audit::record(&st.db, cx.now, &ev).await?;
+            return Err(AppError::validation(
+                "credentials",
+                "Your account has none of the second factors this server accepts (Settings > General). Ask an administrator.",
+            ));
+        }
     };
     Ok(PasswordOk { user, next, device })
+}
+
+/// The second steps `user_id` may take now, the one to use first: an authenticator app
+/// when they set one up and it is accepted (then only that); else an SMS code when they
+/// confirmed a phone and SMS codes are on, and an email code when accepted.
+pub async fn factors_of(
+    cx: &Ctx<'_>,
+    settings: &model::settings::SecuritySettings,
+    user_id: i64,
+) -> Result<Vec<SecondFactor>, AppError> {
+    if settings.accept_totp && totp::is_enrolled(&cx.st.db, user_id).await? {
+        return Ok(vec![SecondFactor::Totp]);
+    }
+    let mut out = Vec::new();
+    if phone::code_sender(cx).await?.is_some()
+        && phone::confirmed(&cx.st.db, user_id).await?.is_some()
+    {
+        out.push(SecondFactor::Sms);
+    }
+    if settings.accept_email_code {
+        out.push(SecondFactor::Email);
+    }
+    Ok(out)
 }
 
 /// Where a sign-in may send the browser afterwards (the page a signed-out visitor asked
@@ -267,8 +307,8 @@ pub async fn second_step_started(
         serde_json::json!({ "next": method }),
     );
     audit::record(&st.db, cx.now, &ev).await?;
-    if method == SecondFactor::Email {
-        send_code(cx, user, attempt, ok.device.as_deref()).await?;
+    if method != SecondFactor::Totp {
+        send_code(cx, user, method, attempt, ok.device.as_deref()).await?;
     }
     Ok(())
 }
@@ -276,6 +316,7 @@ pub async fn second_step_started(
 async fn send_code(
     cx: &Ctx<'_>,
     user: &UserRow,
+    method: SecondFactor,
     attempt: &str,
     device: Option<&str>,
 ) -> Result<(), AppError> {
@@ -284,30 +325,86 @@ async fn send_code(
         id: attempt,
         device,
     };
-    email_code::issue(
-        &st.db,
-        &st.mailer,
-        cx.now,
-        user.id,
-        &user.email,
-        &attempt,
-        cx.origin,
-    )
-    .await
+    let (number, from);
+    let via = match method {
+        SecondFactor::Totp => return Ok(()),
+        SecondFactor::Email => email_code::Via::Email(&st.mailer),
+        SecondFactor::Sms => {
+            from = phone::code_sender(cx).await?;
+            number = phone::confirmed(&st.db, user.id).await?;
+            let (Some(to), Some(from)) = (number.as_deref(), from.as_deref()) else {
+                return Err(AppError::Refused(
+                    "Codes by SMS are not available for this account any more: have the code sent by email.".into(),
+                ));
+            };
+            email_code::Via::Sms {
+                config: &st.config,
+                to,
+                from,
+            }
+        }
+    };
+    let send = email_code::Send {
+        user_id: user.id,
+        email: &user.email,
+        via,
+        purpose: email_code::Purpose::SignIn,
+    };
+    email_code::issue(&st.db, cx.now, &send, &attempt, cx.origin).await
 }
 
-/// Sends a new email code for a pending sign-in (at most every 30 seconds).
+/// Sends a new code for a pending sign-in by `method` (email or SMS; at most every 30
+/// seconds), which must be one the user may take now: switching between email and SMS
+/// is this with the other method.
 pub async fn resend_code(
     cx: &Ctx<'_>,
     browser: Browser<'_>,
     user_id: i64,
+    method: SecondFactor,
     attempt: &str,
 ) -> Result<(), AppError> {
     let user = users::find_by_id(&cx.st.db, user_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let settings = settings::security(&cx.st.db, &cx.st.config).await?;
+    if method == SecondFactor::Totp || !factors_of(cx, &settings, user_id).await?.contains(&method)
+    {
+        return Err(AppError::validation(
+            "method",
+            "That way of receiving a code is not available for this account.",
+        ));
+    }
     let device = device_of(cx, &user, browser).await;
-    send_code(cx, &user, attempt, device.as_deref()).await
+    send_code(cx, &user, method, attempt, device.as_deref()).await
+}
+
+/// What the second-step page shows for a pending sign-in of `user_id` by `method`.
+pub async fn pending_step(
+    cx: &Ctx<'_>,
+    user_id: i64,
+    method: SecondFactor,
+) -> Result<model::users::PendingStep, AppError> {
+    let settings = settings::security(&cx.st.db, &cx.st.config).await?;
+    let others = if method == SecondFactor::Totp {
+        Vec::new()
+    } else {
+        factors_of(cx, &settings, user_id)
+            .await?
+            .into_iter()
+            .filter(|f| *f != method && *f != SecondFactor::Totp)
+            .collect()
+    };
+    let phone = match method {
+        SecondFactor::Sms => phone::confirmed(&cx.st.db, user_id)
+            .await?
+            .map(|n| phone::masked(&n)),
+        _ => None,
+    };
+    Ok(model::users::PendingStep {
+        method,
+        others,
+        phone,
+    })
 }
 
 /// The second step of a pending sign-in: a TOTP or recovery code, or the emailed code.
@@ -340,6 +437,9 @@ pub async fn check_second_step(
             SecondFactor::Email => email_code::check(&st.db, cx.now, uid, attempt, code)
                 .await?
                 .then_some("email_code"),
+            SecondFactor::Sms => email_code::check(&st.db, cx.now, uid, attempt, code)
+                .await?
+                .then_some("sms_code"),
         }
     };
     if let Some(kind) = accepted {

@@ -69,6 +69,8 @@ pub struct Config {
     /// `KEYWARD_METRICS_TOKEN`: the bearer token `/metrics` asks for; unset, `/metrics`
     /// answers loopback clients only.
     pub metrics_token: Option<Secret<String>>,
+    /// `KEYWARD_SMS_URL` (and `KEYWARD_SMS_SECRET`): where SMS go.
+    pub sms: SmsTarget,
     /// Unknown `KEYWARD_*` variables (likely typos), for the caller to log.
     pub warnings: Vec<String>,
 }
@@ -94,6 +96,10 @@ const KNOWN_KEYS: &[&str] = &[
     "outbound_proxy",
     "metrics_token",
     "metrics_token_file",
+    "sms_url",
+    "sms_url_file",
+    "sms_secret",
+    "sms_secret_file",
 ];
 
 /// `KEYWARD_*` variables read elsewhere (config file path, log filter).
@@ -144,6 +150,30 @@ struct Raw {
     outbound_proxy: Option<String>,
     metrics_token: Option<String>,
     metrics_token_file: Option<String>,
+    sms_url: Option<String>,
+    sms_url_file: Option<String>,
+    sms_secret: Option<String>,
+    sms_secret_file: Option<String>,
+}
+
+/// Where SMS go (`KEYWARD_SMS_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsTarget {
+    /// Development without a gateway: JSON files in the outbox folder.
+    Outbox,
+    /// Production without a gateway: SMS cannot be sent (the SMS channel and SMS codes
+    /// say so instead of accepting what would never leave).
+    Off,
+    /// `https://…` (or `http://` to a loopback address): one JSON POST per recipient,
+    /// signed with `KEYWARD_SMS_SECRET` like webhooks.
+    Signed { url: String, secret: Secret<String> },
+    /// `twilio://ACCOUNT_SID:AUTH_TOKEN@HOST` (`twilio+http://` to a loopback test
+    /// double): Twilio's Messages API at `base` (`https://HOST`).
+    Twilio {
+        base: String,
+        account_sid: String,
+        auth_token: Secret<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,7 +424,12 @@ impl Config {
             }
         }
 
+        let sms_url = secret_or_file("KEYWARD_SMS_URL", raw.sms_url, raw.sms_url_file)?;
+        let sms_secret = secret_or_file("KEYWARD_SMS_SECRET", raw.sms_secret, raw.sms_secret_file)?;
+        let sms = sms_target(env, sms_url.as_deref(), sms_secret)?;
+
         Ok(Self {
+            sms,
             metrics_token: metrics_token.map(Secret::new),
             outbound_proxy,
             listen,
@@ -433,6 +468,119 @@ fn positive(
             var,
             format!("`{text}` is not a whole number from 1 to {max}"),
         )),
+    }
+}
+
+/// Whether `host` (as a URL gives it) is a loopback address or `localhost`.
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `KEYWARD_SMS_URL` and `KEYWARD_SMS_SECRET`, checked (see [`SmsTarget`]).
+fn sms_target(
+    env: RunMode,
+    url: Option<&str>,
+    secret: Option<String>,
+) -> Result<SmsTarget, ConfigError> {
+    const FORMS: &str = "expected `https://…` (or `http://` to a loopback address), `twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com` or `twilio+http://SID:TOKEN@127.0.0.1:PORT`";
+    let Some(text) = url.filter(|u| !u.is_empty()) else {
+        if secret.is_some() {
+            return Err(err(
+                "KEYWARD_SMS_SECRET",
+                "set only with KEYWARD_SMS_URL (an https:// gateway)",
+            ));
+        }
+        return Ok(match env {
+            RunMode::Development => SmsTarget::Outbox,
+            RunMode::Production => SmsTarget::Off,
+        });
+    };
+    let u = reqwest::Url::parse(text).map_err(|_| err("KEYWARD_SMS_URL", FORMS))?;
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| err("KEYWARD_SMS_URL", FORMS))?
+        .to_owned();
+    match u.scheme() {
+        "https" | "http" => {
+            if u.scheme() == "http" && !is_loopback_host(&host) {
+                return Err(err(
+                    "KEYWARD_SMS_URL",
+                    "http:// only to a loopback address (a local test double); use https:// for a gateway",
+                ));
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err(err(
+                    "KEYWARD_SMS_URL",
+                    "no user or password in a signed gateway's URL: requests are signed with KEYWARD_SMS_SECRET",
+                ));
+            }
+            let secret = secret.ok_or_else(|| {
+                err(
+                    "KEYWARD_SMS_SECRET",
+                    "required with an https:// KEYWARD_SMS_URL (requests are signed with it); generate one with `openssl rand -hex 32`",
+                )
+            })?;
+            if secret.len() < 16
+                || secret.len() > 512
+                || !secret.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(err(
+                    "KEYWARD_SMS_SECRET",
+                    "expected 16 to 512 printable characters without spaces; generate one with `openssl rand -hex 32`",
+                ));
+            }
+            Ok(SmsTarget::Signed {
+                url: text.to_owned(),
+                secret: Secret::new(secret),
+            })
+        }
+        "twilio" | "twilio+http" => {
+            if secret.is_some() {
+                return Err(err(
+                    "KEYWARD_SMS_SECRET",
+                    "not used with twilio:// (the auth token is in the URL)",
+                ));
+            }
+            let plain = u.scheme() == "twilio+http";
+            if plain && !is_loopback_host(&host) {
+                return Err(err(
+                    "KEYWARD_SMS_URL",
+                    "twilio+http:// only to a loopback address (a local test double)",
+                ));
+            }
+            let (sid, token) = (
+                u.username().to_owned(),
+                u.password().unwrap_or_default().to_owned(),
+            );
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| err("KEYWARD_SMS_URL", FORMS))
+            };
+            let (sid, token) = (decode(&sid)?, decode(&token)?);
+            let word = |s: &str| {
+                !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            };
+            if !word(&sid) || !word(&token) {
+                return Err(err(
+                    "KEYWARD_SMS_URL",
+                    "expected twilio://ACCOUNT_SID:AUTH_TOKEN@HOST with the account SID and auth token (letters and digits)",
+                ));
+            }
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let scheme = if plain { "http" } else { "https" };
+            Ok(SmsTarget::Twilio {
+                base: format!("{scheme}://{host}{port}"),
+                account_sid: sid,
+                auth_token: Secret::new(token),
+            })
+        }
+        _ => Err(err("KEYWARD_SMS_URL", FORMS)),
     }
 }
 
@@ -573,6 +721,64 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_sources(None, &env)
+    }
+
+    #[test]
+    fn the_sms_gateway_is_one_of_its_forms_and_plain_http_only_to_loopback() {
+        let sms = |env: &[(&str, &str)]| load(env).map(|c| c.sms);
+        let secret = ("KEYWARD_SMS_SECRET", "0123456789abcdef0123");
+        assert_eq!(sms(&[]).unwrap(), SmsTarget::Outbox);
+        let prod = [
+            ("KEYWARD_ENV", "production"),
+            ("KEYWARD_SMTP_URL", "smtp://mail:25"),
+            (
+                "KEYWARD_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ];
+        assert_eq!(sms(&prod).unwrap(), SmsTarget::Off);
+        assert!(matches!(
+            sms(&[("KEYWARD_SMS_URL", "https://sms.example.com/send"), secret]).unwrap(),
+            SmsTarget::Signed { .. }
+        ));
+        assert!(matches!(
+            sms(&[("KEYWARD_SMS_URL", "http://127.0.0.1:9000/sms"), secret]).unwrap(),
+            SmsTarget::Signed { .. }
+        ));
+        match sms(&[("KEYWARD_SMS_URL", "twilio://AC12ab:tok3en@api.twilio.com")]) {
+            Ok(SmsTarget::Twilio {
+                base, account_sid, ..
+            }) => {
+                assert_eq!(
+                    (base.as_str(), account_sid.as_str()),
+                    ("https://api.twilio.com", "AC12ab")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for (url, var) in [
+            ("http://sms.example.com/send", "KEYWARD_SMS_URL"),
+            ("https://sms.example.com/send", "KEYWARD_SMS_SECRET"),
+            ("twilio+http://AC1:tok@sms.example.com", "KEYWARD_SMS_URL"),
+            ("twilio://api.twilio.com", "KEYWARD_SMS_URL"),
+            ("ftp://sms.example.com", "KEYWARD_SMS_URL"),
+            ("not a url", "KEYWARD_SMS_URL"),
+            ("https://user:pw@sms.example.com", "KEYWARD_SMS_URL"),
+        ] {
+            let with_secret = url.starts_with("http://") || url.contains("user:pw");
+            let env: Vec<(&str, &str)> = if with_secret {
+                vec![("KEYWARD_SMS_URL", url), secret]
+            } else {
+                vec![("KEYWARD_SMS_URL", url)]
+            };
+            let e = sms(&env).unwrap_err();
+            assert_eq!(e.var, var, "{url}: {}", e.message);
+        }
+        let short = sms(&[
+            ("KEYWARD_SMS_URL", "https://sms.example.com"),
+            ("KEYWARD_SMS_SECRET", "short"),
+        ]);
+        assert_eq!(short.unwrap_err().var, "KEYWARD_SMS_SECRET");
     }
 
     #[test]

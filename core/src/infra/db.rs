@@ -236,6 +236,71 @@ impl<T> OnUnique<T> for Result<T, sqlx::Error> {
 mod tests {
     use super::*;
 
+    /// Migration 0022 rebuilds SQLite's messages table (to allow `sms`): messages and
+    /// their approvals made before it are all there after it, still linked, and foreign
+    /// keys are still enforced.
+    #[tokio::test]
+    async fn the_sqlite_messages_rebuild_keeps_every_message_and_approval() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        let before = sqlx::migrate::Migrator {
+            migrations: SQLITE_MIGRATIONS
+                .migrations
+                .iter()
+                .filter(|m| m.version < 22)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before.run(&db.pool).await.unwrap();
+        for sql in [
+            "insert into users (email, display_name, password_hash, status, role_id, created_at, updated_at) values ('a@example.com', 'A', '', 'active', 1, 0, 0)",
+            "insert into users (email, display_name, password_hash, status, role_id, created_at, updated_at) values ('b@example.com', 'B', '', 'active', 4, 0, 0)",
+            "insert into apps (name, name_key, networks, created_at, updated_at) values ('App', 'app', '', 0, 0)",
+            "insert into messages (message_id, app_id, channel, recipients, subject, body, payload_hash, status, author_id, approvals_needed, attempts, created_at, updated_at) \
+             values ('msg_a', 1, 'email', 'x@example.com', 's', 'b', 'h', 'queued', 1, 1, 0, 0, 0)",
+            "insert into messages (message_id, app_id, channel, recipients, subject, body, payload_hash, status, author_id, approvals_needed, attempts, created_at, updated_at) \
+             values ('msg_b', 1, 'email', 'x@example.com', 's', 'b', 'h', 'pending_approval', 1, 2, 0, 0, 0)",
+            "insert into message_approvals (message_id, approver_id, payload_hash, decision, reason, created_at, updated_at) values (2, 2, 'h', 'approved', '', 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&db.pool).await.unwrap();
+        }
+        db.migrate().await.unwrap();
+        let kept: Vec<(i64, String, i64)> = sqlx::query_as(
+            "select m.id, m.message_id, a.approver_id from message_approvals a join messages m on m.id = a.message_id",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(kept, [(2, "msg_b".to_owned(), 2)]);
+        let (n,): (i64,) = sqlx::query_as("select count(*) from messages")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        // New ids continue after the old ones; `sms` is allowed; references are checked.
+        sqlx::query(
+            "insert into messages (message_id, app_id, channel, recipients, subject, body, payload_hash, status, author_id, approvals_needed, attempts, created_at, updated_at) \
+             values ('msg_c', 1, 'sms', '+905559876543', '', 'b', 'h', 'queued', 1, 1, 0, 0, 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let (id,): (i64,) = sqlx::query_as("select id from messages where message_id = 'msg_c'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(id, 3);
+        let dangling = sqlx::query(
+            "insert into message_approvals (message_id, approver_id, payload_hash, decision, reason, created_at, updated_at) values (99, 2, 'h', 'approved', '', 0, 0)",
+        )
+        .execute(&db.pool)
+        .await;
+        assert!(dangling.is_err());
+    }
+
     #[tokio::test]
     async fn a_scan_waits_for_a_slot_then_is_refused_with_429() {
         let gate = ScanGate::new(2, Duration::from_millis(50));

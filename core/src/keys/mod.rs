@@ -106,7 +106,7 @@ pub(crate) fn split(text: &str) -> Vec<String> {
 pub(crate) const KEY_SELECT: &str = "select k.key_id, k.kind, k.app_id, a.name as app, k.environment, k.owner_id, u.email as owner, k.name, \
      k.role_id, r.name as role, k.last4, k.networks, k.expires_at, k.revoked_at, k.revoke_reason, k.rolled_from, \
      k.replaced_by, k.created_at, k.last_used_at, k.last_used_ip, k.leak_flagged_at, \
-     k.disabled_at, k.pending_at, ua.email as approved_by, k.approved_at, k.channel, k.key_events \
+     k.disabled_at, k.pending_at, ua.email as approved_by, k.approved_at, k.channel, k.key_events, k.sender \
      from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id \
      left join roles r on r.id = k.role_id left join users ua on ua.id = k.approved_by";
 
@@ -139,6 +139,7 @@ pub(crate) struct KeyRow {
     approved_at: Option<i64>,
     channel: Option<String>,
     key_events: Option<String>,
+    sender: Option<String>,
 }
 
 impl KeyRow {
@@ -209,6 +210,7 @@ pub(crate) fn key_info(now: i64, r: KeyRow) -> KeyInfo {
                     .collect()
             })
             .unwrap_or_default(),
+        sender: r.sender,
     }
 }
 

@@ -72,6 +72,8 @@ pub struct VerifiedKey {
     /// (`send`, `status`).
     pub channel: Option<String>,
     pub channel_events: Vec<String>,
+    /// SMS keys: the only number (E.164) they may send from.
+    pub sender: Option<String>,
     /// False when the owner's account is disabled (or no longer active): a key acts
     /// for its owner, so it stops with them.
     pub owner_active: bool,
@@ -108,6 +110,7 @@ impl VerifiedKey {
             disabled: self.disabled,
             channel: self.channel.clone(),
             channel_events: self.channel_events.clone(),
+            sender: self.sender.clone(),
             owner_active: self.owner_active,
             app_networks: self.app_networks.clone(),
             key_networks: self.key_networks.clone(),
@@ -168,6 +171,21 @@ impl VerifiedKey {
             role,
             self.permissions.clone(),
         ))
+    }
+
+    /// Whether this key may write a message of `channel` for `app_id` from `sender` (an
+    /// SMS's number, else empty): a REST key always (its permissions decide the rest);
+    /// a channel key only for its own app and channel with its `send` event, and an SMS
+    /// key only from its own number.
+    pub fn may_write(&self, app_id: i64, channel: &str, sender: &str) -> bool {
+        if self.channel.is_none() {
+            return true;
+        }
+        app_id == self.app_id
+            && self.channel_allows("send", Some(channel))
+            && self.sender.as_deref().is_none_or(|own| {
+                crate::infra::phone::e164("from", sender).is_ok_and(|given| given == own)
+            })
     }
 
     /// For a channel key: whether it may be used for `event` (`send`, `status`) on

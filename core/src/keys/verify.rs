@@ -146,6 +146,7 @@ struct Row {
     disabled_at: Option<i64>,
     channel: Option<String>,
     key_events: Option<String>,
+    sender: Option<String>,
 }
 
 /// Reads a key from the database into the cache.
@@ -159,7 +160,7 @@ async fn load(
     let row: Option<Row> = sqlx::query_as(
         "select k.key_id, k.kind, k.environment, k.app_id, a.name as app, a.networks as app_nets, k.owner_id, u.email as owner, \
          k.role_id, k.expires_at, k.revoked_at, k.networks as key_nets, u.status as owner_status, u.role_id as owner_role_id, \
-         k.pending_at, k.disabled_at, k.channel, k.key_events \
+         k.pending_at, k.disabled_at, k.channel, k.key_events, k.sender \
          from api_keys k join apps a on a.id = k.app_id left join users u on u.id = k.owner_id where k.secret_hash = $1",
     )
     .bind(&hash)
@@ -186,6 +187,7 @@ async fn load(
             disabled_at,
             channel,
             key_events,
+            sender,
         }) => {
             // What the key may do: its role's permissions that its owner holds now (a
             // channel key: writing messages, if its owner still may).
@@ -226,6 +228,7 @@ async fn load(
                 pending: pending_at.is_some(),
                 channel,
                 channel_events,
+                sender,
                 disabled: disabled_at.is_some(),
                 // SDK keys have no owner; a secret key's owner must be active.
                 owner_active: owner_id.is_none() || owner_status.as_deref() == Some("active"),

@@ -31,8 +31,6 @@ use crate::{
     messages::webhooks,
     state::{Core, Services},
 };
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::time::Duration;
 
 pub const MAX_ATTEMPTS: i64 = 6;
@@ -57,22 +55,26 @@ pub struct Claimed {
     pub channel: String,
     pub recipients: String,
     pub webhook_id: Option<i64>,
+    /// SMS: the sender number.
+    pub sender: Option<String>,
     pub subject: String,
     pub body: String,
     pub attempts: i64,
+    /// SMS: recipients reached by earlier attempts (this attempt goes on from there).
+    pub delivered: i64,
     pub created_at: i64,
 }
 
 const CLAIM_SQLITE: &str = "update messages set status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1 \
      where id = (select id from messages where (status = 'queued' and next_attempt_at <= $1) \
        or (status = 'sending' and lease_until <= $1) order by id limit 1) \
-     returning id, message_id, app_id, channel, recipients, webhook_id, subject, body, attempts, created_at";
+     returning id, message_id, app_id, channel, recipients, webhook_id, sender, subject, body, attempts, delivered, created_at";
 
 const CLAIM_POSTGRES: &str = "update messages set status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = $1 \
      where id = (select id from messages where (status = 'queued' and next_attempt_at <= $1) \
        or (status = 'sending' and lease_until <= $1) order by id limit 1 for update skip locked) \
      and (status = 'queued' or (status = 'sending' and lease_until <= $1)) \
-     returning id, message_id, app_id, channel, recipients, webhook_id, subject, body, attempts, created_at";
+     returning id, message_id, app_id, channel, recipients, webhook_id, sender, subject, body, attempts, delivered, created_at";
 
 /// Claims one due message, if any.
 pub async fn claim(db: &Db, now: i64, lease_secs: i64) -> Result<Option<Claimed>, sqlx::Error> {
@@ -130,15 +132,7 @@ fn origin_of(url: &str) -> String {
         .unwrap_or_else(|_| "a webhook".to_owned())
 }
 
-/// `X-Keyward-Signature`: `sha256=` + hex HMAC-SHA256 over `timestamp.body`.
-#[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
-pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use crate::infra::crypto::signature;
 
 /// One attempt at sending a claimed message.
 pub async fn send(st: &Services, c: &Claimed) -> Result<(), Failure> {
@@ -164,6 +158,7 @@ pub async fn send(st: &Services, c: &Claimed) -> Result<(), Failure> {
                     .map_err(Failure::from)
             }
             "webhook" => send_webhook(st, c, timeout).await,
+            "sms" => send_sms(st, c).await,
             other => Err(Failure {
                 permanent: true,
                 error: format!("unknown channel {other}"),
@@ -195,6 +190,61 @@ async fn send_webhook(st: &Services, c: &Claimed, timeout: Duration) -> Result<(
         body,
     };
     post_signed(st, &to, timeout).await
+}
+
+/// An SMS: one request per recipient, from where earlier attempts stopped. Each
+/// recipient reached is written down at once (under this attempt's claim), so a retry
+/// after a failure or a crash sends only to those not reached; the gateway's `id`
+/// (`msg_…-N`) is the same on every attempt, for it to drop a repeat the crash window
+/// can still cause.
+async fn send_sms(st: &Services, c: &Claimed) -> Result<(), Failure> {
+    let from = c.sender.clone().unwrap_or_default();
+    let registered: Option<(i64,)> =
+        sqlx::query_as("select id from sender_numbers where app_id = $1 and number = $2")
+            .bind(c.app_id)
+            .bind(&from)
+            .fetch_optional(&st.db.pool)
+            .await
+            .map_err(|e| transient(format!("database: {e}")))?;
+    if registered.is_none() {
+        return Err(Failure {
+            permanent: true,
+            error: format!("{from} is no longer a sender number of this app"),
+        });
+    }
+    let to: Vec<&str> = c.recipients.lines().filter(|l| !l.is_empty()).collect();
+    let done = usize::try_from(c.delivered).unwrap_or(0);
+    for (i, number) in to.iter().enumerate().skip(done) {
+        let id = format!("{}-{}", c.message_id, i + 1);
+        let sms = crate::infra::sms::Sms {
+            id: &id,
+            to: number,
+            from: &from,
+            body: &c.body,
+        };
+        crate::infra::sms::send(&st.config, st.clock.now(), &sms)
+            .await
+            .map_err(|e| Failure {
+                permanent: e.permanent,
+                error: format!("recipient {} ({number}): {}", i + 1, e.error),
+            })?;
+        let kept = sqlx::query(
+            "update messages set delivered = $3, updated_at = $4 where id = $1 and status = 'sending' and attempts = $2",
+        )
+        .bind(c.id)
+        .bind(c.attempts)
+        .bind(i as i64 + 1)
+        .bind(st.clock.now())
+        .execute(&st.db.pool)
+        .await
+        .map_err(|e| transient(format!("database: {e}")))?;
+        if kept.rows_affected() != 1 {
+            return Err(transient(
+                "the claim was lost (another worker took the message over)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A signed POST to a registered webhook URL: a message, or an event.

@@ -42,6 +42,8 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// The largest body, in bytes (a request is also capped by `KEYWARD_MAX_BODY_BYTES`).
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 pub const MAX_RECIPIENTS: usize = 50;
+/// The longest SMS text, in characters (what gateways split into at most ten parts).
+pub const MAX_SMS_CHARS: usize = 1600;
 pub const MAX_REASON_CHARS: usize = 500;
 
 /// A message as typed.
@@ -52,6 +54,8 @@ pub struct Draft<'a> {
     pub recipients: &'a str,
     /// Webhook: one of the app's registered URLs.
     pub webhook_url: &'a str,
+    /// SMS: one of the app's sender numbers.
+    pub sender: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
 }
@@ -60,6 +64,7 @@ pub struct Draft<'a> {
 pub struct Revision<'a> {
     pub recipients: &'a str,
     pub webhook_url: &'a str,
+    pub sender: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
 }
@@ -69,6 +74,8 @@ struct Payload {
     channel: &'static str,
     recipients: Vec<String>,
     webhook: Option<(i64, String)>,
+    /// SMS: the sender number.
+    sender: Option<String>,
     subject: String,
     body: String,
 }
@@ -89,6 +96,10 @@ impl Payload {
         field(webhook.as_deref().unwrap_or_default());
         field(&self.subject);
         field(&self.body);
+        // Only SMS have a sender: the hashes of other messages stay what they were.
+        if let Some(sender) = &self.sender {
+            field(sender);
+        }
         hex::encode(h.finalize())
     }
 }
@@ -130,16 +141,65 @@ fn parse_recipients(text: &str) -> Result<Vec<String>, AppError> {
     Ok(out)
 }
 
-async fn validate(
-    db: &Db,
+/// SMS recipients: E.164 numbers, one per line or comma-separated, at most
+/// [`MAX_RECIPIENTS`], repeats dropped.
+fn parse_numbers(text: &str) -> Result<Vec<String>, AppError> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, entry) in text.split(['\n', ',', ';']).enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let number = crate::infra::phone::e164("recipients", entry).map_err(|_| {
+            AppError::validation(
+                "recipients",
+                format!(
+                    "Entry {} ({}) is not a phone number in international form, such as +905551234567.",
+                    i + 1,
+                    entry.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
+        if !out.contains(&number) {
+            out.push(number);
+        }
+        if out.len() > MAX_RECIPIENTS {
+            return Err(AppError::validation(
+                "recipients",
+                format!("At most {MAX_RECIPIENTS} recipients."),
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(AppError::validation(
+            "recipients",
+            "Enter at least one phone number.",
+        ));
+    }
+    Ok(out)
+}
+
+/// A message as typed, to be checked by [`validate`].
+struct Typed<'a> {
     app_id: i64,
-    channel: &str,
-    recipients: &str,
-    webhook_url: &str,
-    subject: &str,
-    body: &str,
-) -> Result<Payload, AppError> {
-    let subject = crate::infra::text::label("subject", subject, MAX_SUBJECT_CHARS, "A subject")?;
+    channel: &'a str,
+    recipients: &'a str,
+    webhook_url: &'a str,
+    sender: &'a str,
+    subject: &'a str,
+    body: &'a str,
+}
+
+async fn validate(st: &Services, t: &Typed<'_>) -> Result<Payload, AppError> {
+    let db = &st.db;
+    let (app_id, channel, recipients, webhook_url, body) =
+        (t.app_id, t.channel, t.recipients, t.webhook_url, t.body);
+    // An SMS has no subject line; a title for the list is optional.
+    let subject = if channel == "sms" && t.subject.trim().is_empty() {
+        String::new()
+    } else {
+        crate::infra::text::label("subject", t.subject, MAX_SUBJECT_CHARS, "A subject")?
+    };
     let subject = subject.as_str();
     if body.trim().is_empty() {
         return Err(AppError::validation("body", "Enter the message."));
@@ -153,8 +213,46 @@ async fn validate(
             ),
         ));
     }
+    if channel == "sms" && body.chars().count() > MAX_SMS_CHARS {
+        return Err(AppError::validation(
+            "body",
+            format!("An SMS has at most {MAX_SMS_CHARS} characters."),
+        ));
+    }
+    if channel != "sms" && !t.sender.trim().is_empty() {
+        return Err(AppError::validation(
+            "from",
+            "A sender number is only for SMS.",
+        ));
+    }
+    let mut sender = None;
     let (channel, recipients, webhook) = match channel {
         "email" => ("email", parse_recipients(recipients)?, None),
+        "sms" => {
+            if !crate::infra::sms::available(&st.config) {
+                return Err(AppError::validation(
+                    "channel",
+                    "SMS cannot be sent from this server: no SMS gateway is configured (KEYWARD_SMS_URL).",
+                ));
+            }
+            let numbers = crate::channels::numbers::of_app(db, app_id).await?;
+            let from = crate::infra::phone::e164("from", t.sender).ok();
+            sender = Some(from.filter(|f| numbers.contains(f)).ok_or_else(|| {
+                AppError::validation(
+                    "from",
+                    if numbers.is_empty() {
+                        "This app has no sender numbers: add one on the Channels page first."
+                            .to_owned()
+                    } else {
+                        format!(
+                            "Send from one of this app's numbers: {}.",
+                            numbers.join(", ")
+                        )
+                    },
+                )
+            })?);
+            ("sms", parse_numbers(recipients)?, None)
+        }
         "webhook" => {
             let url = webhook_url.trim();
             // The exact URL (REST), or `#` and the webhook's id (the compose form, which
@@ -189,7 +287,7 @@ async fn validate(
         _ => {
             return Err(AppError::validation(
                 "channel",
-                "Choose a channel: email or webhook.",
+                "Choose a channel: email, webhook or SMS.",
             ))
         }
     };
@@ -197,6 +295,7 @@ async fn validate(
         channel,
         recipients,
         webhook,
+        sender,
         subject: subject.to_owned(),
         body: body.replace("\r\n", "\n"),
     })
@@ -211,6 +310,7 @@ struct Row {
     recipients: String,
     webhook_url: Option<String>,
     webhook_id: Option<i64>,
+    sender: Option<String>,
     subject: String,
     body: String,
     payload_hash: String,
@@ -240,7 +340,7 @@ macro_rules! approval_counts {
 }
 
 const SELECT: &str = concat!(
-    "select m.message_id, m.app_id, a.name as app, m.channel, m.recipients, w.url as webhook_url, m.webhook_id, \
+    "select m.message_id, m.app_id, a.name as app, m.channel, m.recipients, w.url as webhook_url, m.webhook_id, m.sender, \
      m.subject, m.body, m.payload_hash, m.status, m.author_id, u.email as author, m.created_by_key, m.approvals_needed, \
      (select count(distinct ma.approver_id) from message_approvals ma where ma.message_id = m.id \
        and ma.payload_hash = m.payload_hash and ma.decision = 'approved' and ",
@@ -266,6 +366,7 @@ impl From<Row> for MessageInfo {
                 .collect(),
             webhook_url: r.webhook_url,
             webhook_ref: r.webhook_id.map(|id| format!("#{id}")),
+            sender: r.sender,
             subject: r.subject,
             body: r.body,
             payload_hash: r.payload_hash,
@@ -486,10 +587,19 @@ pub async fn compose_apps(db: &Db) -> Result<Vec<ComposeApp>, AppError> {
     .fetch_all(&db.pool)
     .await?;
     let settings = crate::settings::messages(db).await?;
+    let numbers: Vec<(i64, String)> =
+        sqlx::query_as("select app_id, number from sender_numbers order by number")
+            .fetch_all(&db.pool)
+            .await?;
     Ok(apps
         .into_iter()
         .map(|a| ComposeApp {
             approval_required: settings.required_for(a.id),
+            sender_numbers: numbers
+                .iter()
+                .filter(|(app, _)| *app == a.id)
+                .map(|(_, n)| n.clone())
+                .collect(),
             webhooks: hooks
                 .iter()
                 .filter(|(_, app, _)| *app == a.id)
@@ -541,13 +651,16 @@ pub async fn create(
         return Err(AppError::validation("app_id", "Choose an app that exists."));
     }
     let payload = validate(
-        db,
-        d.app_id,
-        d.channel,
-        d.recipients,
-        d.webhook_url,
-        d.subject,
-        d.body,
+        st,
+        &Typed {
+            app_id: d.app_id,
+            channel: d.channel,
+            recipients: d.recipients,
+            webhook_url: d.webhook_url,
+            sender: d.sender,
+            subject: d.subject,
+            body: d.body,
+        },
     )
     .await?;
     let settings = crate::settings::messages(db).await?;
@@ -570,8 +683,8 @@ pub async fn create(
     let mut tx = db.pool.begin().await?;
     sqlx::query(
         "insert into messages (message_id, app_id, channel, recipients, webhook_id, subject, body, payload_hash, status, \
-         author_id, created_by_key, approvals_needed, expires_at, attempts, next_attempt_at, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $15)",
+         author_id, created_by_key, approvals_needed, expires_at, attempts, next_attempt_at, sender, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $16, $15, $15)",
     )
     .bind(&message_id)
     .bind(d.app_id)
@@ -588,6 +701,7 @@ pub async fn create(
     .bind(expires_at)
     .bind(next_attempt)
     .bind(now)
+    .bind(&payload.sender)
     .execute(&mut *tx)
     .await?;
     let ev = Event::success(
@@ -625,19 +739,22 @@ pub async fn edit(
         return Err(AppError::Forbidden);
     }
     let payload = validate(
-        db,
-        m.app_id,
-        &m.channel,
-        r.recipients,
-        r.webhook_url,
-        r.subject,
-        r.body,
+        st,
+        &Typed {
+            app_id: m.app_id,
+            channel: &m.channel,
+            recipients: r.recipients,
+            webhook_url: r.webhook_url,
+            sender: r.sender,
+            subject: r.subject,
+            body: r.body,
+        },
     )
     .await?;
     let hash = payload.hash(m.app_id);
     let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
-        "update messages set recipients = $2, webhook_id = $3, subject = $4, body = $5, payload_hash = $6, updated_at = $7 \
+        "update messages set recipients = $2, webhook_id = $3, subject = $4, body = $5, payload_hash = $6, updated_at = $7, sender = $9 \
          where message_id = $1 and status = 'pending_approval' and author_id = $8",
     )
     .bind(message_id)
@@ -648,6 +765,7 @@ pub async fn edit(
     .bind(&hash)
     .bind(now)
     .bind(p.user_id())
+    .bind(&payload.sender)
     .execute(&mut *tx)
     .await?;
     if r.rows_affected() != 1 {
@@ -996,12 +1114,26 @@ mod tests {
             channel: "webhook",
             recipients: Vec::new(),
             webhook: Some((id, url.to_owned())),
+            sender: None,
             subject: "s".into(),
             body: "b".into(),
         };
         let a = p(1, "https://hooks.example.com/secret-a").hash(7);
         assert_eq!(a, p(1, "https://hooks.example.com/other").hash(7));
         assert_ne!(a, p(2, "https://hooks.example.com/secret-a").hash(7));
+    }
+
+    #[test]
+    fn an_sms_payload_hash_binds_its_sender_number() {
+        let p = |from: &str| super::Payload {
+            channel: "sms",
+            recipients: vec!["+905559876543".into()],
+            webhook: None,
+            sender: Some(from.to_owned()),
+            subject: String::new(),
+            body: "b".into(),
+        };
+        assert_ne!(p("+905551234567").hash(7), p("+14155552671").hash(7));
     }
 
     #[test]

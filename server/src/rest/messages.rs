@@ -19,21 +19,30 @@ use serde::{Deserialize, Serialize};
 pub(super) struct MessageBody {
     #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     app_id: i64,
-    /// `email` or `webhook`.
-    #[schema(pattern = "^(email|webhook)$", max_length = 7)]
+    /// `email`, `webhook` or `sms`.
+    #[schema(pattern = "^(email|webhook|sms)$", max_length = 7)]
     channel: String,
     /// Email: up to 50 addresses.
     #[serde(default)]
     #[schema(max_items = 50, value_type = Vec<EmailAddress>)]
     recipients: Vec<String>,
+    /// SMS: up to 50 numbers in E.164 form (`+905551234567`).
+    #[serde(default)]
+    #[schema(max_items = 50, value_type = Vec<String>)]
+    to: Vec<String>,
+    /// SMS: one of the app's sender numbers (an SMS key: its own number only).
+    #[serde(default)]
+    #[schema(max_length = 32, example = "+905551234567")]
+    from: String,
     /// Webhook: one of the URLs registered for the app.
     #[serde(default)]
     #[schema(max_length = 2048)]
     webhook_url: String,
-    /// At most 200 characters, one line.
-    #[schema(min_length = 1, max_length = 200)]
+    /// At most 200 characters, one line (optional for SMS: a title for the panel's list).
+    #[serde(default)]
+    #[schema(max_length = 200)]
     subject: String,
-    /// At most 32 KiB.
+    /// At most 32 KiB (an SMS: 1600 characters).
     #[schema(min_length = 1, max_length = 32768)]
     body: String,
 }
@@ -57,10 +66,20 @@ pub(super) async fn create_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
-    if authed.key.channel.is_some()
-        && (b.app_id != authed.key.app_id || !authed.key.channel_allows("send", Some(&b.channel)))
-    {
+    if !authed.key.may_write(b.app_id, &b.channel, &b.from) {
         return Err(api.channel_not_allowed(&authed.key.key_id));
+    }
+    // Numbers in `to`, addresses in `recipients`: each only for its channel.
+    let (recipients, misplaced) = if b.channel == "sms" {
+        (&b.to, (!b.recipients.is_empty()).then_some("recipients"))
+    } else {
+        (&b.recipients, (!b.to.is_empty()).then_some("to"))
+    };
+    if let Some(field) = misplaced {
+        return Err(api.app_err(AppError::validation(
+            field,
+            "SMS take their numbers in `to`; email takes its addresses in `recipients`.",
+        )));
     }
     let m = app::core::messages::create(
         &api.state,
@@ -69,8 +88,9 @@ pub(super) async fn create_message(
         &app::core::messages::Draft {
             app_id: b.app_id,
             channel: &b.channel,
-            recipients: &b.recipients.join("\n"),
+            recipients: &recipients.join("\n"),
             webhook_url: &b.webhook_url,
+            sender: &b.from,
             subject: &b.subject,
             body: &b.body,
         },

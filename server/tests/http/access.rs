@@ -134,6 +134,31 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
         ),
     );
     t.insert(
+        "fn POST /fn/channels/numbers/add",
+        (
+            Need::Perm("app.manage"),
+            kv(&[
+                ("app_id", f.app_id.to_string()),
+                ("number", "+1 555".into()),
+                ("environment", "live".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/channels/numbers/key",
+        (
+            Need::Perm("app.manage"),
+            kv(&[("id", "99999".into()), ("environment", "live".into())]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/channels/numbers/remove",
+        (
+            Need::Perm("app.manage"),
+            kv(&[("id", "99999".into()), ("confirm", "yes".into())]),
+        ),
+    );
+    t.insert(
         "fn POST /fn/settings/channels/save",
         (
             Need::Perm("settings.manage"),
@@ -303,6 +328,25 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("fn POST /fn/account/totp", (Need::SignedIn, none.clone()));
     t.insert(
         "fn POST /fn/account/totp/start",
+        (Need::SignedIn, none.clone()),
+    );
+    t.insert("fn POST /fn/account/phone", (Need::SignedIn, none.clone()));
+    t.insert(
+        "fn POST /fn/account/phone/start",
+        (Need::SignedIn, kv(&[("number", "+1 555".into())])),
+    );
+    t.insert(
+        "fn POST /fn/account/phone/confirm",
+        (
+            Need::SignedIn,
+            kv(&[
+                ("number", "+447911123456".into()),
+                ("code", "000000".into()),
+            ]),
+        ),
+    );
+    t.insert(
+        "fn POST /fn/account/phone/remove",
         (Need::SignedIn, none.clone()),
     );
     t.insert(
@@ -594,6 +638,8 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
 pub fn default_settings_form() -> Form {
     pairs(&[
         ("second_factor", "off"),
+        ("accept_totp", "true"),
+        ("accept_email_code", "true"),
         ("allowed_domains", ""),
         ("panel_networks", ""),
         ("session_idle_minutes", "30"),

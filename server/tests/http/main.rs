@@ -25,6 +25,7 @@ mod privilege;
 mod second_factor;
 mod security;
 mod sign_in;
+mod sms;
 mod workflows;
 
 use std::{

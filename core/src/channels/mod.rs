@@ -17,7 +17,8 @@
 //! SHA-256, like REST keys. A key acts for its owner: what it may do is bounded by the
 //! owner's current `message.create`.
 //!
-//! SMS keys (one per sender number) are not built yet: sender numbers do not exist.
+//! SMS keys are one per sender number (`numbers`): made when an app's number is added,
+//! revoked when it is removed, and they send only from their own number.
 
 use crate::{
     access::{Grant, Principal},
@@ -33,8 +34,10 @@ use model::keys::KeyInfo;
 use model::roles::Permission;
 use model::settings::{ChannelPolicy, ChannelSettings};
 
-/// The channels keys can be made for now, in the panel's order.
-pub const CHANNELS: [&str; 3] = ChannelSettings::CHANNELS;
+pub mod numbers;
+
+/// The channels keys can be made for, in the panel's order.
+pub const CHANNELS: [&str; 4] = ChannelSettings::CHANNELS;
 
 /// What a channel key may be used for (`key_events`).
 pub const KEY_EVENTS: [&str; 2] = ["send", "status"];
@@ -125,7 +128,7 @@ fn channel_of(text: &str) -> Result<&'static str, AppError> {
         .iter()
         .copied()
         .find(|c| *c == text)
-        .ok_or_else(|| AppError::validation("channel", "Choose email, RCS or WhatsApp."))
+        .ok_or_else(|| AppError::validation("channel", "Choose email, SMS, RCS or WhatsApp."))
 }
 
 /// Creates a channel key owned by the acting user under the channel's policy; returns
@@ -138,6 +141,11 @@ pub async fn create(
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.principal();
     let channel = channel_of(k.channel)?;
+    if channel == "sms" {
+        return Err(AppError::Refused(
+            "SMS keys are made when a sender number is added (the SMS section of this page), one per number.".into(),
+        ));
+    }
     let policy = policies(db).await?.get(channel).clone();
     if !crate::access::may_create_channel_key(p, &policy) {
         return Err(AppError::Refused(format!(
@@ -195,6 +203,7 @@ pub async fn create(
         events: &events,
         owner_id: p.user_id(),
         replaces: None,
+        sender: None,
     };
     insert(cx, p, &policy, &row).await?;
     let key = keys::find_any(db, now, &key_id)
@@ -244,6 +253,8 @@ struct Row<'a> {
     owner_id: i64,
     /// Regenerating: the key this one replaces (revoked in the same transaction).
     replaces: Option<&'a str>,
+    /// SMS keys: their sender number.
+    sender: Option<&'a str>,
 }
 
 /// Writes a channel key within its policy's limit, with its audit row and event.
@@ -258,6 +269,23 @@ async fn insert(
         crate::infra::sealing::ensure_current(db, now, cx.st.master_key.expose()).await?;
     }
     let mut tx = db.pool.begin().await?;
+    let ev = insert_in(&mut tx, cx, p, policy, r).await?;
+    audit::commit(tx, now, &ev).await?;
+    cx.st.keys.bump();
+    Ok(())
+}
+
+/// [`insert`] inside the caller's transaction (adding a sender number writes its key in
+/// the number's); returns the audit event for the caller to commit with. (A revealable
+/// policy's master-key check comes first, outside.)
+async fn insert_in<'p>(
+    tx: &mut sqlx::AnyConnection,
+    cx: &Ctx<'_>,
+    p: &'p Principal,
+    policy: &ChannelPolicy,
+    r: &Row<'_>,
+) -> Result<Event<'p>, AppError> {
+    let now = cx.now;
     // The policies' row, locked (written unchanged, or made with the presets): every
     // creation takes its turn here, so the count below cannot be raced past the limit.
     let presets = serde_json::to_string(&ChannelSettings::default()).map_err(AppError::internal)?;
@@ -287,20 +315,27 @@ async fn insert(
             ));
         }
     }
+    // Counted per user, per sender number, or for the whole deployment.
     let per_user = policy.per == "user";
+    let per_number = r.sender.filter(|_| policy.per == "number");
     let (active,): (i64,) = sqlx::query_as(
         "select count(*) from api_keys where kind = 'channel' and channel = $1 and revoked_at is null \
-         and (expires_at is null or expires_at > $2) and (owner_id = $3 or $4 = 0)",
+         and (expires_at is null or expires_at > $2) and (owner_id = $3 or $4 = 0) \
+         and (sender = $5 or $6 = 0)",
     )
     .bind(r.channel)
     .bind(now)
     .bind(r.owner_id)
     .bind(i64::from(per_user))
+    .bind(per_number.unwrap_or_default())
+    .bind(i64::from(per_number.is_some()))
     .fetch_one(&mut *tx)
     .await?;
     if active >= i64::from(policy.max_active) {
         let whose = if per_user {
             "You have"
+        } else if per_number.is_some() {
+            "This number has"
         } else {
             "The deployment has"
         };
@@ -318,8 +353,8 @@ async fn insert(
     });
     sqlx::query(
         "insert into api_keys (key_id, kind, channel, app_id, environment, owner_id, name, role_id, secret_hash, last4, \
-         networks, expires_at, key_events, secret_sealed, rolled_from, created_at, updated_at) \
-         values ($1, 'channel', $2, $3, $4, $5, $6, null, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+         networks, expires_at, key_events, secret_sealed, rolled_from, sender, created_at, updated_at) \
+         values ($1, 'channel', $2, $3, $4, $5, $6, null, $7, $8, $9, $10, $11, $12, $13, $15, $14, $14)",
     )
     .bind(r.key_id)
     .bind(r.channel)
@@ -335,6 +370,7 @@ async fn insert(
     .bind(sealed)
     .bind(r.replaces)
     .bind(now)
+    .bind(r.sender)
     .execute(&mut *tx)
     .await?;
     let (action, event) = match r.replaces {
@@ -346,13 +382,11 @@ async fn insert(
         action,
         cx.origin,
         Some(r.key_id.to_owned()),
-        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces }),
+        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces, "sender": r.sender }),
     );
     let extra = serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces });
-    events::key_event(&mut tx, now, event, r.key_id, extra).await?;
-    audit::commit(tx, now, &ev).await?;
-    cx.st.keys.bump();
-    Ok(())
+    events::key_event(&mut *tx, now, event, r.key_id, extra).await?;
+    Ok(ev)
 }
 
 /// What is being done to a channel key.
@@ -464,6 +498,7 @@ pub async fn regenerate(
         events: &events,
         owner_id: old.owner_id.unwrap_or(p.user_id()),
         replaces: Some(&old.key_id),
+        sender: old.sender.as_deref(),
     };
     // The old key leaves the count as the new one enters it.
     let mut unlimited = policy.clone();

@@ -377,6 +377,13 @@ async fn a_phone_is_confirmed_by_the_code_sent_to_it_and_then_offered_as_a_secon
             .await
             .unwrap()
             .is_empty());
+        // The number codes come from, removed: SMS codes stop (none sent from it).
+        assert!(phone::code_sender(&cx).await.unwrap().is_some());
+        let n = numbers::list(&db, &owner).await.unwrap();
+        numbers::remove(&cx, &owner.require(Permission::AppManage).unwrap(), n[0].id)
+            .await
+            .unwrap();
+        assert!(phone::code_sender(&cx).await.unwrap().is_none());
     })
     .await;
 }

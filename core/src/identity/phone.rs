@@ -40,10 +40,19 @@ pub fn masked(number: &str) -> String {
 /// The sender number SMS codes come from, when SMS codes are accepted and can be sent.
 pub async fn code_sender(cx: &Ctx<'_>) -> Result<Option<String>, AppError> {
     let s = settings::security(&cx.st.db, &cx.st.config).await?;
-    Ok((s.accept_sms_code
+    if !(s.accept_sms_code
         && !s.sms_code_from.is_empty()
         && crate::infra::sms::available(&cx.st.config))
-    .then_some(s.sms_code_from))
+    {
+        return Ok(None);
+    }
+    // Still one of the apps' sender numbers (a number removed since is not sent from).
+    let registered: Option<(i64,)> =
+        sqlx::query_as("select id from sender_numbers where number = $1")
+            .bind(&s.sms_code_from)
+            .fetch_optional(&cx.st.db.pool)
+            .await?;
+    Ok(registered.map(|_| s.sms_code_from))
 }
 
 /// The attempt a confirmation code is bound to: this user and this number.

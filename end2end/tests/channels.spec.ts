@@ -79,14 +79,14 @@ test('an admin adds a sender number, sees its SMS key once, and an SMS goes out 
   await sms.getByRole('button', { name: 'Add the number' }).click();
   const secret = (await page.locator('#channel-secret').textContent())!.trim();
   expect(secret).toMatch(/^kw_live_/);
-  await expect(sms.getByRole('cell', { name: '+447911123456' })).toBeVisible();
-  await expect(sms.getByRole('cell', { name: 'SMS +447911123456' })).toBeVisible();
+  await expect(sms.getByRole('cell', { name: '+447911123456', exact: true })).toBeVisible();
+  await expect(sms.getByRole('cell', { name: 'SMS +447911123456', exact: true })).toBeVisible();
   // The key sends from its own number only; the SMS lands in the development outbox.
   const apps = await (await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } })).json();
   expect(apps.error.code).toBe('channel_not_allowed');
   await page.goto('/messages');
   await page.getByLabel('App', { exact: true }).selectOption({ label: 'Texts (needs approval)' });
-  await page.getByLabel('Channel').selectOption('sms');
+  await page.getByLabel('Channel', { exact: true }).selectOption('sms');
   await expect(page.getByLabel('Send from (the app\'s sender numbers, Channels page)')).toBeVisible();
   await expect(page.getByLabel('Webhook URL (registered on the Apps page)')).toBeHidden();
   await page.getByLabel(/^Recipients/).fill('+905559876543');

@@ -83,7 +83,7 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
     await expect(page.getByRole('heading', { name: 'Messages', level: 1 })).toBeVisible();
     const compose = async (channel: string, subject: string, fill: () => Promise<void>) => {
       await page.getByLabel('App', { exact: true }).selectOption({ label: 'Newsletter (needs approval)' });
-      await page.getByLabel('Channel').selectOption(channel);
+      await page.getByLabel('Channel', { exact: true }).selectOption(channel);
       await fill();
       await page.getByLabel('Subject').fill(subject);
       await page.getByLabel('Message', { exact: true }).fill(`${subject}: hello from Keyward.`);
@@ -96,7 +96,7 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
       return id;
     };
     const mailId = await compose('email', 'Spring newsletter', () =>
-      page.getByLabel('Recipients (one address per line)').fill('reader@example.org'),
+      page.getByLabel(/^Recipients/).fill('reader@example.org'),
     );
     // The compose form names a webhook by its origin and number, never its whole URL
     // (the path may carry a secret that only app managers see).

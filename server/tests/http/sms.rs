@@ -305,7 +305,7 @@ async fn an_sms_key_sends_only_from_its_number_and_each_recipient_gets_one_signe
 }
 
 #[tokio::test]
-async fn the_twilio_form_posts_to_the_messages_api_with_basic_auth() {
+async fn the_twilio_form_posts_an_approved_sms_once_to_the_messages_api_with_basic_auth() {
     let (base, got) = gateway(
         "/2010-04-01/Accounts/AC0123abcd/Messages.json",
         "+447911123456",
@@ -315,9 +315,10 @@ async fn the_twilio_form_posts_to_the_messages_api_with_basic_auth() {
     let url = format!("twilio+http://AC0123abcd:tok456secret@{host}");
     let s = Server::start(&[("KEYWARD_SMS_URL", url.as_str())]).await;
     let owner = s.sign_in().await;
-    no_approval(&s, &owner).await;
     let app = make_app(&s, &owner, "Billing", "").await;
     let (_, key) = add_number(&s, &owner, app, "+14155552671").await;
+    // An Approver (not the author) must approve it first (the default).
+    let (_, approver) = super::access::make_user(&s, &owner, "approver@example.com", 4).await;
     let (st, _, v) = call(
         &s,
         "POST",
@@ -327,10 +328,48 @@ async fn the_twilio_form_posts_to_the_messages_api_with_basic_auth() {
         &[],
     )
     .await;
-    assert_eq!(st, 202, "{v}");
-    wait_status(&s, &key, v["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{v}"
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "nothing leaves before approval"
+    );
+    let (_, _, m) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/messages/{id}"),
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    let hash = m["payload_hash"].as_str().unwrap().to_owned();
+    // Two approvals at once (one of them a repeat): the message goes once.
+    let approve = || {
+        let (s, approver, id, hash) = (&s, approver.clone(), id.clone(), hash.clone());
+        async move {
+            post_fn(
+                s,
+                Some(&approver),
+                "/fn/approvals/approve",
+                &pairs(&[("id", &id), ("payload_hash", &hash)]),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    let (a, b) = tokio::join!(approve(), approve());
+    assert_eq!([a, b].iter().filter(|c| **c == 200).count(), 1, "{a} {b}");
+    wait_status(&s, &key, &id, "sent").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let all = got.lock().unwrap();
-    assert_eq!(all.len(), 1);
+    assert_eq!(all.len(), 1, "delivered once");
     let (h, body) = &all[0];
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode("AC0123abcd:tok456secret");

@@ -128,6 +128,9 @@ pub struct AppInfo {
     pub webhook_urls: Vec<String>,
     /// The key events each of those URLs is sent: (URL, events).
     pub webhook_events: Vec<(String, Vec<String>)>,
+    /// The app's SMS sender numbers (E.164), managed on `/channels`.
+    #[serde(default)]
+    pub sender_numbers: Vec<String>,
 }
 
 /// What the create form needs of Settings > Keys (and nothing more: every viewer of

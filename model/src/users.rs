@@ -48,6 +48,9 @@ pub struct UserInfo {
     pub last_login_at: Option<i64>,
     /// An authenticator app is set up.
     pub totp: bool,
+    /// A phone for SMS codes is confirmed (whether, not which: the number is its owner's).
+    #[serde(default)]
+    pub phone: bool,
 }
 
 /// The one answer to every failed sign-in, whatever the reason.

@@ -1094,6 +1094,15 @@ pub fn AppDetailPage() -> impl IntoView {
                 <WebhookSecret action=hook/>
                 <AppRow a=a.clone() update regen hook unhook/>
             </section>
+            <section class="card" aria-labelledby="numbers-title">
+                <h2 id="numbers-title">"SMS sender numbers"</h2>
+                {if a.sender_numbers.is_empty() {
+                    view! { <p class="muted">"None yet."</p> }.into_any()
+                } else {
+                    view! { <ul>{a.sender_numbers.iter().map(|n| view! { <li><code>{n.clone()}</code></li> }).collect_view()}</ul> }.into_any()
+                }}
+                <p><a href="/channels#channel-sms">"Add or remove numbers and their keys on the Channels page"</a></p>
+            </section>
             <EventSubscriptions a subscribe/>
         }.into_any()/>
     }

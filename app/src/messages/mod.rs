@@ -132,8 +132,13 @@ pub async fn create_message(
                         app_id,
                         channel,
                         recipients,
-                        webhook_url,
-                        // The form sends its (hidden) sender choice whatever the channel.
+                        // The form sends its (hidden) webhook and sender choices whatever
+                        // the channel: only the chosen channel's counts.
+                        webhook_url: if channel == "webhook" {
+                            webhook_url
+                        } else {
+                            ""
+                        },
                         sender: if channel == "sms" { from } else { "" },
                         subject,
                         body,

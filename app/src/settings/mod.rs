@@ -75,7 +75,7 @@ pub async fn save_general(
             use crate::core::settings;
             let new = settings::parse_form(&form, ctx.ip)?;
             crate::auth::ssr::confirm_sudo(&ctx, grant.principal().user_id(), &password).await?;
-            settings::save_security(&ctx.cx(), &grant, &new).await
+            crate::core::identity::sign_in::save_security_settings(&ctx.cx(), &grant, &new).await
         }
     )
 }

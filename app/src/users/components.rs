@@ -89,20 +89,24 @@ fn UserRow(
     reset: ServerAction<ResetUser2fa>,
 ) -> impl IntoView {
     let is_me = me.id == user.id;
-    let totp_cell = if user.totp && !is_me {
-        let label = format!("Reset the second factor of {}", user.email);
+    let factors = match (user.totp, user.phone) {
+        (true, true) => "App and SMS",
+        (true, false) => "App",
+        (false, true) => "SMS",
+        (false, false) => "Off",
+    };
+    let totp_cell = if (user.totp || user.phone) && !is_me {
+        let label = format!("Reset the second factors of {}", user.email);
         view! {
-            "On "
+            {factors}" "
             <ActionForm action=reset attr:class="inline-form">
                 <input type="hidden" name="user_id" value=user.id.to_string()/>
                 <button type="submit" class="btn" aria-label=label>"Reset"</button>
             </ActionForm>
         }
         .into_any()
-    } else if user.totp {
-        view! { "On" }.into_any()
     } else {
-        view! { "Off" }.into_any()
+        view! { {factors} }.into_any()
     };
     let last = user
         .last_login_at

@@ -126,6 +126,37 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
         assert!(acts.contains(&"sender_number.removed".to_owned()));
         let gone = numbers::new_key(&cx, &g, n.id, Environment::Live, Vec::new()).await;
         assert!(matches!(gone, Err(AppError::NotFound)), "{gone:?}");
+        // A new key for a number and its removal at the same moment: never an active key
+        // left for a number that is gone.
+        for round in 0..4 {
+            let text = format!("+4479111234{round:02}");
+            let (n, key, _) = numbers::add(&cx, &g, &number(app_id, &text)).await.unwrap();
+            app::core::channels::revoke(
+                &cx,
+                &owner.require(Permission::ApiKeyView).unwrap(),
+                &key.key_id,
+                "",
+            )
+            .await
+            .unwrap();
+            let (made, removed) = tokio::join!(
+                numbers::new_key(&cx, &g, n.id, Environment::Live, Vec::new()),
+                numbers::remove(&cx, &g, n.id),
+            );
+            assert!(removed.is_ok(), "{removed:?}");
+            assert!(
+                made.is_ok() || matches!(made, Err(AppError::NotFound)),
+                "{made:?}"
+            );
+            let (orphans,): (i64,) = sqlx::query_as(
+                "select count(*) from api_keys where channel = 'sms' and revoked_at is null \
+                 and sender not in (select number from sender_numbers)",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            assert_eq!(orphans, 0, "round {round}");
+        }
     })
     .await;
 }
@@ -377,13 +408,57 @@ async fn a_phone_is_confirmed_by_the_code_sent_to_it_and_then_offered_as_a_secon
             .await
             .unwrap()
             .is_empty());
-        // The number codes come from, removed: SMS codes stop (none sent from it).
-        assert!(phone::code_sender(&cx).await.unwrap().is_some());
+        // An admin's reset of a user's second factors takes their phone too.
+        let dev = user_with_role(&db, "dev@example.com", BuiltinRole::Developer.id()).await;
+        sqlx::query(
+            "update users set phone = '+447911123499', phone_confirmed_at = 1 where id = $1",
+        )
+        .bind(dev)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        totp::reset(&cx, &owner.require(Permission::UserManage).unwrap(), dev)
+            .await
+            .unwrap();
+        assert!(phone::confirmed(&db, dev).await.unwrap().is_none());
+        // The number codes come from cannot be removed while it sends them.
         let n = numbers::list(&db, &owner).await.unwrap();
+        let busy =
+            numbers::remove(&cx, &owner.require(Permission::AppManage).unwrap(), n[0].id).await;
+        assert!(matches!(busy, Err(AppError::Conflict(_))), "{busy:?}");
+        let off = SecuritySettings {
+            accept_sms_code: false,
+            ..sms_only.clone()
+        };
+        app::core::settings::save_security(
+            &cx,
+            &owner.require(Permission::SettingsManage).unwrap(),
+            &SecuritySettings {
+                accept_email_code: true,
+                ..off
+            },
+        )
+        .await
+        .unwrap();
+        // Once SMS codes are off it can go, and with it the codes' sender.
+        // (Turned on again first, to see the sender go with the number.)
+        let on_again = SecuritySettings {
+            accept_email_code: true,
+            ..sms_only.clone()
+        };
+        // The number codes come from, removed: SMS codes stop (none sent from it).
+        assert!(phone::code_sender(&cx).await.unwrap().is_none());
+        assert!(phone::code_sender_under(&cx, &on_again)
+            .await
+            .unwrap()
+            .is_some());
         numbers::remove(&cx, &owner.require(Permission::AppManage).unwrap(), n[0].id)
             .await
             .unwrap();
-        assert!(phone::code_sender(&cx).await.unwrap().is_none());
+        assert!(phone::code_sender_under(&cx, &on_again)
+            .await
+            .unwrap()
+            .is_none());
     })
     .await;
 }

@@ -97,7 +97,7 @@ impl AccountEvent {
             Self::KeyCreated { .. } => "A new API key was created in your name",
             Self::KeyRolled { .. } => "One of your API keys was rolled",
             Self::AuthenticatorAdded => "An authenticator app was added to your account",
-            Self::AuthenticatorRemoved => "The authenticator app was removed from your account",
+            Self::AuthenticatorRemoved => "Your second factors were reset",
             Self::PhoneAdded { .. } => "A phone number was added to your account",
             Self::PhoneRemoved => "The phone number was removed from your account",
             Self::PasswordChanged => "Your Keyward password was changed",
@@ -130,7 +130,7 @@ impl AccountEvent {
                 "An authenticator app was set up for your account, and new recovery codes were made (the old ones no longer work).".into()
             }
             Self::AuthenticatorRemoved => {
-                "An administrator removed the authenticator app and recovery codes from your account; every session of yours was ended.".into()
+                "An administrator removed the second factors of your account (authenticator app, recovery codes, phone for SMS codes); every session of yours was ended.".into()
             }
             Self::PhoneAdded { number } => format!(
                 "The phone number {number} was confirmed for your account: sign-in codes may now be sent to it by SMS."

@@ -40,6 +40,14 @@ pub fn masked(number: &str) -> String {
 /// The sender number SMS codes come from, when SMS codes are accepted and can be sent.
 pub async fn code_sender(cx: &Ctx<'_>) -> Result<Option<String>, AppError> {
     let s = settings::security(&cx.st.db, &cx.st.config).await?;
+    code_sender_under(cx, &s).await
+}
+
+/// [`code_sender`] under the given settings (those about to be saved, say).
+pub async fn code_sender_under(
+    cx: &Ctx<'_>,
+    s: &model::settings::SecuritySettings,
+) -> Result<Option<String>, AppError> {
     if !(s.accept_sms_code
         && !s.sms_code_from.is_empty()
         && crate::infra::sms::available(&cx.st.config))
@@ -52,7 +60,7 @@ pub async fn code_sender(cx: &Ctx<'_>) -> Result<Option<String>, AppError> {
             .bind(&s.sms_code_from)
             .fetch_optional(&cx.st.db.pool)
             .await?;
-    Ok(registered.map(|_| s.sms_code_from))
+    Ok(registered.map(|_| s.sms_code_from.clone()))
 }
 
 /// The attempt a confirmation code is bound to: this user and this number.
@@ -67,7 +75,7 @@ pub async fn start(
     email: &str,
     number: &str,
 ) -> Result<String, AppError> {
-    let number = phone::e164("phone", number)?;
+    let number = phone::mobile("phone", number)?;
     let from = code_sender(cx).await?.ok_or_else(|| {
         AppError::Refused(
             "Sign-in codes by SMS are not enabled on this server (Settings > General).".into(),

@@ -200,7 +200,9 @@ pub async fn check_credentials(
 
     // The second step (see `factors_of`).
     let factors = factors_of(cx, &settings, user.id).await?;
-    let needed = settings.second_factor_required || totp::is_enrolled(&st.db, user.id).await?;
+    // Required for everyone, or chosen by the user (an authenticator app, while accepted).
+    let needed = settings.second_factor_required
+        || (settings.accept_totp && totp::is_enrolled(&st.db, user.id).await?);
     let next = match (needed, factors.first()) {
         (false, _) => None,
         (true, Some(f)) => Some(*f),
@@ -236,7 +238,7 @@ pub async fn factors_of(
         return Ok(vec![SecondFactor::Totp]);
     }
     let mut out = Vec::new();
-    if phone::code_sender(cx).await?.is_some()
+    if phone::code_sender_under(cx, settings).await?.is_some()
         && phone::confirmed(&cx.st.db, user_id).await?.is_some()
     {
         out.push(SecondFactor::Sms);
@@ -376,6 +378,26 @@ pub async fn resend_code(
     }
     let device = device_of(cx, &user, browser).await;
     send_code(cx, &user, method, attempt, device.as_deref()).await
+}
+
+/// Saves Settings > General (`settings::save_security`) unless the one saving could not
+/// sign in again under them: a second factor required, none of whose accepted kinds
+/// they have (as the panel network list may not block the saver's own address). Others
+/// in that case are refused at sign-in with a message to ask an administrator, who can
+/// still change it.
+pub async fn save_security_settings(
+    cx: &Ctx<'_>,
+    grant: &crate::access::Grant<'_>,
+    new: &model::settings::SecuritySettings,
+) -> Result<(), AppError> {
+    let saver = grant.principal().user_id();
+    if new.second_factor_required && factors_of(cx, new, saver).await?.is_empty() {
+        return Err(AppError::validation(
+            "second_factor",
+            "With these settings you could not sign in again: none of the accepted second factors is set up for your account. Accept the email code, or set up what you accept (an authenticator app, a phone for SMS codes) on your Account page first.",
+        ));
+    }
+    settings::save_security(cx, grant, new).await
 }
 
 /// What the second-step page shows for a pending sign-in of `user_id` by `method`.

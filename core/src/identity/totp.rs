@@ -296,7 +296,8 @@ pub async fn recovery_codes_left(db: &Db, user_id: i64) -> Result<i64, AppError>
 }
 
 /// An admin (`user.manage`, sudo checked by the caller) removes another user's second
-/// factor (authenticator and recovery codes); that user's sessions end. The rules of
+/// factors (authenticator and recovery codes, and the phone for SMS codes, which may be
+/// lost or taken over too); that user's sessions end. The rules of
 /// `access::may_act_on_user` apply. Returns the user's email (for the notification).
 pub async fn reset(cx: &Ctx<'_>, grant: &Grant<'_>, target_id: i64) -> Result<(), AppError> {
     let (db, now, origin) = (&cx.st.db, cx.now, cx.origin);
@@ -308,13 +309,21 @@ pub async fn reset(cx: &Ctx<'_>, grant: &Grant<'_>, target_id: i64) -> Result<()
         ));
     }
     let target = crate::identity::users::target_of(db, p, target_id, "second factor").await?;
-    if !is_enrolled(db, target_id).await? {
+    let phone = crate::identity::phone::confirmed(db, target_id).await?;
+    if !is_enrolled(db, target_id).await? && phone.is_none() {
         return Err(AppError::validation(
             "user",
-            "This user has no authenticator app set up.",
+            "This user has no authenticator app or phone for SMS codes set up.",
         ));
     }
     let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "update users set phone = null, phone_confirmed_at = null, updated_at = $2 where id = $1",
+    )
+    .bind(target_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("delete from user_totp where user_id = $1")
         .bind(target_id)
         .execute(&mut *tx)
@@ -328,7 +337,7 @@ pub async fn reset(cx: &Ctx<'_>, grant: &Grant<'_>, target_id: i64) -> Result<()
         "totp.reset",
         origin,
         Some(target.email.clone()),
-        serde_json::json!({ "user_id": target_id }),
+        serde_json::json!({ "user_id": target_id, "phone_removed": phone.is_some() }),
     );
     audit::commit(tx, now, &ev).await?;
     cx.st.sessions.delete_for_user(target_id).await?;

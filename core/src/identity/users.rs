@@ -397,6 +397,11 @@ pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
             .fetch_all(&db.pool)
             .await?;
     let with_totp: std::collections::HashSet<i64> = with_totp.into_iter().map(|(i,)| i).collect();
+    let with_phone: Vec<(i64,)> =
+        sqlx::query_as("select id from users where phone_confirmed_at is not null")
+            .fetch_all(&db.pool)
+            .await?;
+    let with_phone: std::collections::HashSet<i64> = with_phone.into_iter().map(|(i,)| i).collect();
     Ok(rows
         .into_iter()
         .map(from_row)
@@ -409,6 +414,7 @@ pub async fn list(db: &Db) -> Result<Vec<UserInfo>, sqlx::Error> {
             status: u.status,
             last_login_at: u.last_login_at,
             totp: with_totp.contains(&u.id),
+            phone: with_phone.contains(&u.id),
         })
         .collect())
 }

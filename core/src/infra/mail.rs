@@ -202,6 +202,15 @@ impl Mailer {
                 tokio::fs::write(&path, msg.formatted())
                     .await
                     .map_err(|e| MailError::Outbox(format!("{}: {e}", path.display())))?;
+                // Codes and links travel in these files: readable by their owner only.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let private = std::fs::Permissions::from_mode(0o600);
+                    tokio::fs::set_permissions(&path, private)
+                        .await
+                        .map_err(|e| MailError::Outbox(format!("{}: {e}", path.display())))?;
+                }
                 tracing::info!(path = %path.display(), "mail written to the development outbox");
                 return Ok(Some(path));
             }

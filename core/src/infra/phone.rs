@@ -40,6 +40,23 @@ pub fn e164(field: &str, text: &str) -> Result<String, AppError> {
     Ok(n.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// `text` as the E.164 number of a mobile phone: where an SMS may go (recipients, a
+/// user's phone for codes). Premium-rate, shared-cost, toll-free, landline and other
+/// kinds of numbers are refused: sending to them costs money or reaches nobody, and an
+/// attacker could make the deployment pay for them.
+pub fn mobile(field: &str, text: &str) -> Result<String, AppError> {
+    let number = e164(field, text)?;
+    let n = phonenumber::parse(None, &number).map_err(|_| AppError::Internal)?;
+    match n.number_type(&phonenumber::metadata::DATABASE) {
+        // Some countries (the US among them) do not tell mobile numbers from others.
+        phonenumber::Type::Mobile | phonenumber::Type::FixedLineOrMobile => Ok(number),
+        _ => Err(AppError::validation(
+            field,
+            format!("{number} is not a mobile number: SMS go only to mobile phones (not premium-rate, toll-free or landline numbers)."),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +66,23 @@ mod tests {
         assert_eq!(e164("n", "+90 555 123 45 67").unwrap(), "+905551234567");
         assert_eq!(e164("n", " +1 (415) 555-2671 ").unwrap(), "+14155552671");
         assert_eq!(e164("n", "+447911123456").unwrap(), "+447911123456");
+    }
+
+    #[test]
+    fn sms_go_only_to_mobile_numbers() {
+        for ok in ["+447911123456", "+905551234567", "+14155552671"] {
+            assert!(mobile("n", ok).is_ok(), "{ok}");
+        }
+        for premium_or_fixed in [
+            "+449098790000",
+            "+19005550123",
+            "+979123456789",
+            "+882130000000",
+            "+442071234567",
+            "+18005550123",
+        ] {
+            assert!(mobile("n", premium_or_fixed).is_err(), "{premium_or_fixed}");
+        }
     }
 
     #[test]

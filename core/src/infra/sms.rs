@@ -118,6 +118,15 @@ async fn to_outbox(dir: &std::path::Path, sms: &Sms<'_>) -> Result<(), SmsError>
     let body = serde_json::to_vec_pretty(sms).map_err(|e| transient(e.to_string()))?;
     let path = dir.join(name);
     tokio::fs::write(&path, body).await.map_err(fail)?;
+    // Codes travel in these files: readable by their owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let private = std::fs::Permissions::from_mode(0o600);
+        tokio::fs::set_permissions(&path, private)
+            .await
+            .map_err(fail)?;
+    }
     tracing::info!(path = %path.display(), "SMS written to the development outbox");
     Ok(())
 }

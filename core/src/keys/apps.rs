@@ -50,9 +50,18 @@ pub async fn list_apps(db: &Db) -> Result<Vec<AppInfo>, sqlx::Error> {
     .fetch_all(&db.pool)
     .await?;
     let subscribed = crate::messages::events::subscriptions(db).await?;
+    let numbers: Vec<(i64, String)> =
+        sqlx::query_as("select app_id, number from sender_numbers order by number")
+            .fetch_all(&db.pool)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, networks)| AppInfo {
+            sender_numbers: numbers
+                .iter()
+                .filter(|(a, _)| *a == id)
+                .map(|(_, n)| n.clone())
+                .collect(),
             webhook_urls: hooks
                 .iter()
                 .filter(|(a, _)| *a == id)

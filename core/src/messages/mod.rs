@@ -42,7 +42,7 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// The largest body, in bytes (a request is also capped by `KEYWARD_MAX_BODY_BYTES`).
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 pub const MAX_RECIPIENTS: usize = 50;
-/// The longest SMS text, in characters (what gateways split into at most ten parts).
+/// The longest SMS text, in UTF-16 units (Twilio's limit of 1,600 characters).
 pub const MAX_SMS_CHARS: usize = 1600;
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -150,16 +150,8 @@ fn parse_numbers(text: &str) -> Result<Vec<String>, AppError> {
         if entry.is_empty() {
             continue;
         }
-        let number = crate::infra::phone::e164("recipients", entry).map_err(|_| {
-            AppError::validation(
-                "recipients",
-                format!(
-                    "Entry {} ({}) is not a phone number in international form, such as +905551234567.",
-                    i + 1,
-                    entry.chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
+        let number = crate::infra::phone::mobile("recipients", entry)
+            .map_err(|e| AppError::validation("recipients", format!("Entry {}: {e}", i + 1)))?;
         if !out.contains(&number) {
             out.push(number);
         }
@@ -213,16 +205,23 @@ async fn validate(st: &Services, t: &Typed<'_>) -> Result<Payload, AppError> {
             ),
         ));
     }
-    if channel == "sms" && body.chars().count() > MAX_SMS_CHARS {
+    // Counted as gateways bill them: UTF-16 units (an emoji is two).
+    if channel == "sms" && body.encode_utf16().count() > MAX_SMS_CHARS {
         return Err(AppError::validation(
             "body",
-            format!("An SMS has at most {MAX_SMS_CHARS} characters."),
+            format!("An SMS has at most {MAX_SMS_CHARS} characters (an emoji counts as two)."),
         ));
     }
     if channel != "sms" && !t.sender.trim().is_empty() {
         return Err(AppError::validation(
             "from",
             "A sender number is only for SMS.",
+        ));
+    }
+    if channel != "webhook" && !webhook_url.trim().is_empty() {
+        return Err(AppError::validation(
+            "webhook_url",
+            "A webhook URL is only for the webhook channel.",
         ));
     }
     let mut sender = None;

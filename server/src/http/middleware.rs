@@ -689,20 +689,44 @@ fn secret_page(value: &serde_json::Value, back: &str) -> Option<String> {
                 .get("secret")?
                 .as_str()
                 .filter(|s| format::parse(s).is_some())?;
-            let key = m.get("key")?;
-            let name = key.get("name").and_then(|v| v.as_str()).unwrap_or("");
-            let key_id = key.get("key_id").and_then(|v| v.as_str()).unwrap_or("");
-            (
-                "Copy your new API key now".to_owned(),
-                format!(
-                    "This is the only time Keyward shows the secret of <strong>{}</strong> \
-                     (<code>{}</code>): it keeps only a hash of it. Store it in your secret \
-                     manager before you leave this page.",
-                    esc(name),
-                    esc(key_id)
+            let str_of = |v: &serde_json::Value, k: &str| {
+                v.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned()
+            };
+            match (m.get("key"), m.get("what").and_then(|v| v.as_str())) {
+                // A REST key made or rolled: `{key, secret}`.
+                (Some(key), _) => (
+                    "Copy your new API key now".to_owned(),
+                    format!(
+                        "This is the only time Keyward shows the secret of <strong>{}</strong> \
+                         (<code>{}</code>): it keeps only a hash of it. Store it in your secret \
+                         manager before you leave this page.",
+                        esc(&str_of(key, "name")),
+                        esc(&str_of(key, "key_id"))
+                    ),
+                    secret,
                 ),
-                secret,
-            )
+                // A channel key made, regenerated or revealed: `{key_id, secret, what}`.
+                (None, Some(what)) => {
+                    let key_id = esc(&str_of(value, "key_id"));
+                    match what {
+                        "revealed" => (
+                            format!("The secret of {key_id}"),
+                            "This reveal was recorded in the audit log.".to_owned(),
+                            secret,
+                        ),
+                        _ => (
+                            "Copy your new channel key now".to_owned(),
+                            format!(
+                                "The secret of <code>{key_id}</code>. Store it in your secret \
+                                 manager before you leave this page: unless its channel's keys \
+                                 are revealable, it is shown only this once."
+                            ),
+                            secret,
+                        ),
+                    }
+                }
+                (None, None) => return None,
+            }
         }
         _ => return None,
     };

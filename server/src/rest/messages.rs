@@ -75,6 +75,21 @@ pub(super) async fn create_message(
     } else {
         (&b.recipients, (!b.to.is_empty()).then_some("to"))
     };
+    // At most 50 entries as sent (repeats included), as the schema says.
+    if recipients.len() > app::core::messages::MAX_RECIPIENTS {
+        let field = if b.channel == "sms" {
+            "to"
+        } else {
+            "recipients"
+        };
+        return Err(api.app_err(AppError::validation(
+            field,
+            format!(
+                "At most {} recipients.",
+                app::core::messages::MAX_RECIPIENTS
+            ),
+        )));
+    }
     if let Some(field) = misplaced {
         return Err(api.app_err(AppError::validation(
             field,

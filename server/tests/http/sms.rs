@@ -125,6 +125,20 @@ async fn an_sms_key_sends_only_from_its_number_and_each_recipient_gets_one_signe
     let (key1, sms1) = add_number(&s, &owner, app, "+90 555 123 45 67").await;
     let (_, sms2) = add_number(&s, &owner, app, "+14155552671").await;
 
+    // The app's page lists its numbers.
+    let apps: Value = post_fn(&s, Some(&owner), "/fn/apps/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == app)
+        .unwrap()["sender_numbers"]
+        .clone();
+    assert_eq!(listed, json!(["+14155552671", "+905551234567"]));
     // The number is unique in the deployment and must be a real E.164 number.
     for (number, app_id) in [
         ("+905551234567", other),
@@ -174,9 +188,15 @@ async fn an_sms_key_sends_only_from_its_number_and_each_recipient_gets_one_signe
         (403, Some("channel_not_allowed"))
     );
 
-    // Malformed numbers, too many, numbers given as email recipients: 400.
+    // Malformed numbers, too many (also as repeats), premium-rate and landline numbers,
+    // numbers given as email recipients, a webhook URL on an SMS: 400.
     let fifty_one: Vec<String> = (0..51).map(|i| format!("+9055512345{i:02}")).collect();
+    let repeats: Vec<&str> = vec!["+905559876543"; 51];
     for body in [
+        sms("+905551234567", json!(repeats)),
+        sms("+905551234567", json!(["+449098790000"])),
+        sms("+905551234567", json!(["+442071234567"])),
+        json!({ "app_id": app, "channel": "sms", "from": "+905551234567", "to": ["+905559876543"], "webhook_url": "https://hooks.example.com/x", "body": "b" }),
         sms("+905551234567", json!(["not a number"])),
         sms("+905551234567", json!(fifty_one)),
         sms("+905551234567", json!([])),
@@ -318,7 +338,7 @@ async fn the_twilio_form_posts_an_approved_sms_once_to_the_messages_api_with_bas
     let app = make_app(&s, &owner, "Billing", "").await;
     let (_, key) = add_number(&s, &owner, app, "+14155552671").await;
     // An Approver (not the author) must approve it first (the default).
-    let (_, approver) = super::access::make_user(&s, &owner, "approver@example.com", 4).await;
+    let (_, approver) = access::make_user(&s, &owner, "approver@example.com", 4).await;
     let (st, _, v) = call(
         &s,
         "POST",
@@ -425,6 +445,15 @@ async fn a_confirmed_phone_receives_the_sign_in_code_by_sms_and_email_remains_a_
             digits,
         )
     };
+    // SMS codes only, while the one saving has no phone: refused (they could not sign in
+    // again).
+    let mut sms_only: Vec<(String, String)> = form
+        .iter()
+        .filter(|(k, _)| k != "accept_email_code" && k != "accept_totp")
+        .cloned()
+        .collect();
+    let r = post_fn(&s, Some(&owner), "/fn/settings/general/save", &sms_only).await;
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
     // Confirm a phone: a code goes to it; a wrong code does not confirm it.
     let r = post_fn(
         &s,
@@ -466,6 +495,27 @@ async fn a_confirmed_phone_receives_the_sign_in_code_by_sms_and_email_remains_a_
         .len(),
         1
     );
+    // With the phone confirmed, SMS codes alone are fine; then email codes again too.
+    let r = post_fn(&s, Some(&owner), "/fn/settings/general/save", &sms_only).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    sms_only.push(("accept_email_code".into(), "true".into()));
+    let r = post_fn(&s, Some(&owner), "/fn/settings/general/save", &sms_only).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // The number codes come from cannot be removed while it sends them.
+    let list: Value = post_fn(&s, Some(&owner), "/fn/channels/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["numbers"][0]["id"].as_i64().unwrap();
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/channels/numbers/remove",
+        &pairs(&[("id", &id.to_string()), ("confirm", "yes")]),
+    )
+    .await;
+    assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
 
     // Sign in again: the code comes by SMS to the confirmed phone.
     let r = client()
@@ -520,4 +570,40 @@ async fn a_confirmed_phone_receives_the_sign_in_code_by_sms_and_email_remains_a_
         .await
         .unwrap();
     assert_eq!(me["email"], "owner@example.com");
+}
+
+#[tokio::test]
+async fn a_plain_form_post_that_adds_a_number_shows_its_keys_secret_in_the_answer() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Texts", "").await;
+    // A browser without JavaScript posts the form itself and follows no script.
+    let r = client()
+        .post(s.url("/fn/channels/numbers/add"))
+        .header("origin", &s.base)
+        .header("cookie", &owner)
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("referer", s.url("/channels"))
+        .form(&pairs(&[
+            ("app_id", &app.to_string()),
+            ("number", "+447911123456"),
+            ("environment", "live"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "no redirect: the secret would be lost");
+    assert!(r.headers().get("location").is_none());
+    assert_eq!(r.headers()["cache-control"], "no-store, no-transform");
+    let html = r.text().await.unwrap();
+    let start = html.find("value=\"kw_live_").unwrap() + "value=\"".len();
+    let secret = &html[start..start + 46];
+    assert!(html.contains("Copy your new channel key now"), "{html}");
+    assert!(html.contains("href=\"/channels\""), "{html}");
+    // It is the key's own: it authenticates (and is kept to its channel).
+    let (st, _, v) = call(&s, "GET", "/api/v1/whoami", Some(secret), None, &[]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("channel_not_allowed"))
+    );
 }

@@ -69,6 +69,9 @@ await call(dev.page, '/fn/channels/create', {
 });
 await call(owner.page, '/fn/channels/create', { channel: 'rcs', name: 'rcs sender', app_id: newsletter, environment: 'live', expiry: 'never' });
 await call(owner.page, '/fn/channels/create', { channel: 'whatsapp', name: 'support line', app_id: newsletter, environment: 'live', expiry: '90' });
+// Two SMS sender numbers, each with its key.
+await call(owner.page, '/fn/channels/numbers/add', { app_id: newsletter, number: '+44 7911 123456', environment: 'live' });
+await call(owner.page, '/fn/channels/numbers/add', { app_id: billing, number: '+1 415 555 2671', environment: 'live' });
 // With approval before a key works, her next key waits in the approval queue.
 await call(owner.page, '/fn/settings/keys/save', {
   max_active_per_user_per_app: '10', max_expiry_days: '0', default_expiry: '90', require_approval: 'required',

@@ -246,11 +246,17 @@ pub async fn save_security(
     grant: &Grant<'_>,
     new: &SecuritySettings,
 ) -> Result<(), AppError> {
+    let p = grant.ensure(Permission::SettingsManage)?;
+    let json = serde_json::to_string(new).map_err(AppError::internal)?;
+    let mut tx = cx.st.db.pool.begin().await?;
+    // With the row locked: a sender number removed meanwhile is seen here, and a removal
+    // waits for this save and then sees it.
+    lock_security(&mut tx, &cx.st.config, cx.now).await?;
     if !new.sms_code_from.is_empty() {
         let known: Option<(i64,)> =
             sqlx::query_as("select id from sender_numbers where number = $1")
                 .bind(&new.sms_code_from)
-                .fetch_optional(&cx.st.db.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
         if known.is_none() {
             return Err(AppError::validation(
@@ -259,14 +265,53 @@ pub async fn save_security(
             ));
         }
     }
-    let old = security(&cx.st.db, &cx.st.config).await?;
+    let old = security_in(&mut tx, &cx.st.config).await?;
     let change = Change {
         row: SECURITY,
         label: "general",
         old: &old,
         new,
     };
-    store(cx, grant, change).await
+    store_in(tx, cx, p, change, &json).await
+}
+
+/// Locks Settings > General's row for the rest of `tx` (written unchanged, or made with
+/// the defaults): a save of these settings, the removal of a sender number and the
+/// removal of a phone take turns on it, so none of them decides on what another is
+/// changing at the same moment.
+pub async fn lock_security(
+    tx: &mut sqlx::AnyConnection,
+    config: &Config,
+    now: i64,
+) -> Result<(), AppError> {
+    // The defaults as `security` gives them (the configured session timeouts), so that
+    // making the row changes nothing.
+    let defaults = serde_json::to_string(&defaults(config)).map_err(AppError::internal)?;
+    sqlx::query(
+        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
+         on conflict (name) do update set updated_at = settings.updated_at",
+    )
+    .bind(SECURITY)
+    .bind(&defaults)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Settings > General as saved, read inside `tx` (after [`lock_security`]).
+pub async fn security_in(
+    tx: &mut sqlx::AnyConnection,
+    config: &Config,
+) -> Result<SecuritySettings, AppError> {
+    let row: Option<(String,)> = sqlx::query_as("select value from settings where name = $1")
+        .bind(SECURITY)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match row {
+        Some((json,)) => Ok(parse_stored(SECURITY, &json)?),
+        None => Ok(defaults(config)),
+    }
 }
 
 /// One settings group's change: its row, how the audit log names it, and both values.
@@ -285,21 +330,32 @@ async fn store<T: serde::Serialize>(
     change: Change<'_, T>,
 ) -> Result<(), AppError> {
     let p = grant.ensure(Permission::SettingsManage)?;
-    let (db, now, origin) = (&cx.st.db, cx.now, cx.origin);
+    let json = serde_json::to_string(change.new).map_err(AppError::internal)?;
+    let tx = cx.st.db.pool.begin().await?;
+    store_in(tx, cx, p, change, &json).await
+}
+
+/// [`store`] in the caller's transaction (which may hold locks and checks of its own).
+async fn store_in<T: serde::Serialize>(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    cx: &Ctx<'_>,
+    p: &crate::access::Principal,
+    change: Change<'_, T>,
+    json: &str,
+) -> Result<(), AppError> {
+    let (now, origin) = (cx.now, cx.origin);
     let Change {
         row: name,
         label,
         old,
         new,
     } = change;
-    let json = serde_json::to_string(new).map_err(AppError::internal)?;
-    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
          on conflict (name) do update set value = excluded.value, updated_at = excluded.updated_at",
     )
     .bind(name)
-    .bind(&json)
+    .bind(json)
     .bind(now)
     .execute(&mut *tx)
     .await?;

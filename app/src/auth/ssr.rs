@@ -488,7 +488,9 @@ pub async fn require_sudo(ctx: &RequestCtx) -> Result<(), AppError> {
 /// stolen session cannot guess it) and audited when wrong.
 #[tracing::instrument(skip_all)]
 pub async fn confirm_sudo(ctx: &RequestCtx, user_id: i64, password: &str) -> Result<(), AppError> {
-    if sudo_is_fresh(ctx).await? {
+    // A password typed is always checked (a wrong one is refused, fresh or not); none
+    // is needed while the last check is fresh.
+    if password.is_empty() && sudo_is_fresh(ctx).await? {
         return Ok(());
     }
     check_password(ctx, user_id, password, "sudo").await?;

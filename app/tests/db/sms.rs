@@ -157,6 +157,29 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
             .unwrap();
             assert_eq!(orphans, 0, "round {round}");
         }
+        // Regenerating a number's key as the number is removed: the same.
+        for round in 0..4 {
+            let text = format!("+4479111235{round:02}");
+            let (n, key, _) = numbers::add(&cx, &g, &number(app_id, &text)).await.unwrap();
+            let view = owner.require(Permission::ApiKeyView).unwrap();
+            let (made, removed) = tokio::join!(
+                app::core::channels::regenerate(&cx, &view, &key.key_id),
+                numbers::remove(&cx, &g, n.id),
+            );
+            assert!(removed.is_ok(), "{removed:?}");
+            assert!(
+                made.is_ok() || matches!(made, Err(AppError::NotFound | AppError::Conflict(_))),
+                "{made:?}"
+            );
+            let (orphans,): (i64,) = sqlx::query_as(
+                "select count(*) from api_keys where channel = 'sms' and revoked_at is null \
+                 and sender not in (select number from sender_numbers)",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            assert_eq!(orphans, 0, "regenerate round {round}");
+        }
     })
     .await;
 }
@@ -403,6 +426,44 @@ async fn a_phone_is_confirmed_by_the_code_sent_to_it_and_then_offered_as_a_secon
         .unwrap();
         let f = sign_in::factors_of(&cx, &sms_only, uid).await.unwrap();
         assert_eq!(f, [app::auth::SecondFactor::Sms]);
+        // Required, SMS only: the phone is the owner's last factor, so it stays; and the
+        // owner could not save rules that shut themselves out.
+        let required_sms_only = sms_only.clone();
+        assert!(required_sms_only.second_factor_required);
+        app::core::settings::save_security(
+            &cx,
+            &owner.require(Permission::SettingsManage).unwrap(),
+            &required_sms_only,
+        )
+        .await
+        .unwrap();
+        let last = phone::remove(&cx, uid, "owner@example.com").await;
+        assert!(matches!(last, Err(AppError::Conflict(_))), "{last:?}");
+        let other_domain = SecuritySettings {
+            allowed_domains: vec!["other.example".into()],
+            ..required_sms_only.clone()
+        };
+        let blocked = sign_in::save_security_settings(
+            &cx,
+            &owner.require(Permission::SettingsManage).unwrap(),
+            &other_domain,
+        )
+        .await;
+        assert!(
+            matches!(&blocked, Err(AppError::Validation { field, .. }) if field == "allowed_domains"),
+            "{blocked:?}"
+        );
+        // With email codes accepted again, the phone may go.
+        app::core::settings::save_security(
+            &cx,
+            &owner.require(Permission::SettingsManage).unwrap(),
+            &SecuritySettings {
+                accept_email_code: true,
+                ..sms_only.clone()
+            },
+        )
+        .await
+        .unwrap();
         phone::remove(&cx, uid, "owner@example.com").await.unwrap();
         assert!(sign_in::factors_of(&cx, &sms_only, uid)
             .await

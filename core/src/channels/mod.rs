@@ -298,6 +298,21 @@ async fn insert_in<'p>(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // An SMS key: its number's row, locked (and still there). A removal of the number at
+    // the same moment waits for this key and then revokes it, or comes first and this
+    // is NotFound: never a key left for a number that is gone.
+    if let Some(number) = r.sender {
+        let held: Option<(i64,)> = sqlx::query_as(
+            "update sender_numbers set updated_at = $2 where number = $1 returning id",
+        )
+        .bind(number)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if held.is_none() {
+            return Err(AppError::NotFound);
+        }
+    }
     if let Some(old) = r.replaces {
         let done = sqlx::query(
             "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, secret_sealed = null, updated_at = $2 \

@@ -230,21 +230,8 @@ pub async fn new_key(
     if policies(db).await?.sms.reveal {
         crate::infra::sealing::ensure_current(db, now, cx.st.master_key.expose()).await?;
     }
+    // The number's row is locked by the key's insert (`insert_in`).
     let mut tx = db.pool.begin().await?;
-    // The number's row, locked (and still there): a removal at the same moment waits
-    // for this key and then revokes it, or comes first and this is NotFound; never a
-    // key left for a number that is gone.
-    let held: Option<(i64,)> = sqlx::query_as(
-        "update sender_numbers set updated_at = $3 where id = $1 and number = $2 returning id",
-    )
-    .bind(id)
-    .bind(&number.number)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if held.is_none() {
-        return Err(AppError::NotFound);
-    }
     let (ev, key_id, secret) = key_for(
         &mut tx,
         cx,
@@ -269,14 +256,16 @@ pub async fn remove(cx: &Ctx<'_>, grant: &Grant<'_>, id: i64) -> Result<(), AppE
     let p = grant.ensure(Permission::AppManage)?;
     let (db, now) = (&cx.st.db, cx.now);
     let number = by_id(db, id).await?;
-    let rules = crate::settings::security(db, &cx.st.config).await?;
+    let mut tx = db.pool.begin().await?;
+    // Settings > General's row first: a save naming this number waits, or is seen.
+    crate::settings::lock_security(&mut tx, &cx.st.config, now).await?;
+    let rules = crate::settings::security_in(&mut tx, &cx.st.config).await?;
     if rules.accept_sms_code && rules.sms_code_from == number.number {
         return Err(AppError::Conflict(format!(
             "{} sends the sign-in codes (Settings > General): choose another number there, or turn SMS codes off, first.",
             number.number
         )));
     }
-    let mut tx = db.pool.begin().await?;
     let gone = sqlx::query("delete from sender_numbers where id = $1 and number = $2")
         .bind(id)
         .bind(&number.number)

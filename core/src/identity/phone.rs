@@ -141,10 +141,22 @@ pub async fn confirm(
 }
 
 /// Removes the user's phone number (SMS codes stop; the next sign-in asks for another
-/// factor).
+/// factor), unless it is the only accepted factor they have while one is required.
 pub async fn remove(cx: &Ctx<'_>, user_id: i64, email: &str) -> Result<(), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let mut tx = db.pool.begin().await?;
+    // With Settings > General's row locked (a save at the same moment waits, or is
+    // seen): not the user's last accepted second factor while one is required.
+    settings::lock_security(&mut tx, &cx.st.config, now).await?;
+    let rules = settings::security_in(&mut tx, &cx.st.config).await?;
+    if rules.second_factor_required
+        && !rules.accept_email_code
+        && !(rules.accept_totp && crate::identity::totp::is_enrolled(db, user_id).await?)
+    {
+        return Err(AppError::Conflict(
+            "Your phone is the only second factor of yours this server accepts: without it you could not sign in. Set up another accepted factor first (or ask an administrator).".into(),
+        ));
+    }
     let r = sqlx::query(
         "update users set phone = null, phone_confirmed_at = null, updated_at = $2 where id = $1 and phone is not null",
     )

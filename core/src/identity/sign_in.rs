@@ -200,9 +200,11 @@ pub async fn check_credentials(
 
     // The second step (see `factors_of`).
     let factors = factors_of(cx, &settings, user.id).await?;
-    // Required for everyone, or chosen by the user (an authenticator app, while accepted).
-    let needed = settings.second_factor_required
-        || (settings.accept_totp && totp::is_enrolled(&st.db, user.id).await?);
+    // Required for everyone, or chosen by the user (an authenticator app: when the app is
+    // no longer accepted they get a code by SMS or email instead, never less; only when
+    // no accepted factor is left for them and none is required does the password do).
+    let enrolled = totp::is_enrolled(&st.db, user.id).await?;
+    let needed = settings.second_factor_required || (enrolled && !factors.is_empty());
     let next = match (needed, factors.first()) {
         (false, _) => None,
         (true, Some(f)) => Some(*f),
@@ -381,8 +383,9 @@ pub async fn resend_code(
 }
 
 /// Saves Settings > General (`settings::save_security`) unless the one saving could not
-/// sign in again under them: a second factor required, none of whose accepted kinds
-/// they have (as the panel network list may not block the saver's own address). Others
+/// sign in again under them: their email's domain not allowed, or a second factor
+/// required none of whose accepted kinds they have (as the panel network list may not
+/// block the saver's own address). Others
 /// in that case are refused at sign-in with a message to ask an administrator, who can
 /// still change it.
 pub async fn save_security_settings(
@@ -391,6 +394,18 @@ pub async fn save_security_settings(
     new: &model::settings::SecuritySettings,
 ) -> Result<(), AppError> {
     let saver = grant.principal().user_id();
+    let me = users::find_by_id(&cx.st.db, saver)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if !settings::domain_allowed(new, &me.email) {
+        return Err(AppError::validation(
+            "allowed_domains",
+            format!(
+                "This list would block your own account ({}): add its domain first.",
+                me.email
+            ),
+        ));
+    }
     if new.second_factor_required && factors_of(cx, new, saver).await?.is_empty() {
         return Err(AppError::validation(
             "second_factor",

@@ -47,6 +47,17 @@ pub fn e164(field: &str, text: &str) -> Result<String, AppError> {
 pub fn mobile(field: &str, text: &str) -> Result<String, AppError> {
     let number = e164(field, text)?;
     let n = phonenumber::parse(None, &number).map_err(|_| AppError::Internal)?;
+    // Satellite and international networks (Inmarsat, Iridium, Globalstar, …): typed as
+    // mobiles by the numbering plans, but costly destinations and a known route of SMS
+    // toll fraud.
+    if matches!(n.code().value(), 870 | 881 | 882 | 883) {
+        return Err(AppError::validation(
+            field,
+            format!(
+                "{number} is a satellite or international-network number: SMS do not go there."
+            ),
+        ));
+    }
     match n.number_type(&phonenumber::metadata::DATABASE) {
         // Some countries (the US among them) do not tell mobile numbers from others.
         phonenumber::Type::Mobile | phonenumber::Type::FixedLineOrMobile => Ok(number),
@@ -78,6 +89,9 @@ mod tests {
             "+19005550123",
             "+979123456789",
             "+882130000000",
+            "+870301234567",
+            "+881612345678",
+            "+8823421234",
             "+442071234567",
             "+18005550123",
         ] {

@@ -665,7 +665,8 @@ fn back_to(state: &AppState, headers: &http::HeaderMap) -> String {
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.strip_prefix(origin.as_str()))
-        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+        // A path of this site only, by the rule sign-in's `next` follows.
+        .and_then(app::core::identity::sign_in::return_path)
         .map_or_else(|| "/keys".to_owned(), str::to_owned)
 }
 

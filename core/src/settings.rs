@@ -24,6 +24,8 @@ const KEYS: &str = "keys";
 const MESSAGES: &str = "messages";
 const ALERTS: &str = "alerts";
 const CHANNELS: &str = "channels";
+/// The row `lock_security` takes (no settings in it).
+const SECURITY_LOCK: &str = "security_lock";
 const MAX_LINES: usize = 500;
 
 /// The security settings now: the saved ones, else (never saved) the defaults, with
@@ -275,24 +277,21 @@ pub async fn save_security(
     store_in(tx, cx, p, change, &json).await
 }
 
-/// Locks Settings > General's row for the rest of `tx` (written unchanged, or made with
-/// the defaults): a save of these settings, the removal of a sender number and the
-/// removal of a phone take turns on it, so none of them decides on what another is
-/// changing at the same moment.
+/// Takes Settings > General's lock for the rest of `tx`: a save of these settings, the
+/// removal of a sender number and the removal of a phone take turns on it, so none of
+/// them decides on what another is changing at the same moment. The lock is a row of
+/// its own (written unchanged, or made empty), so taking it never writes the settings:
+/// unsaved settings keep following the configuration's defaults.
 pub async fn lock_security(
     tx: &mut sqlx::AnyConnection,
-    config: &Config,
+    _config: &Config,
     now: i64,
 ) -> Result<(), AppError> {
-    // The defaults as `security` gives them (the configured session timeouts), so that
-    // making the row changes nothing.
-    let defaults = serde_json::to_string(&defaults(config)).map_err(AppError::internal)?;
     sqlx::query(
-        "insert into settings (name, value, created_at, updated_at) values ($1, $2, $3, $3) \
+        "insert into settings (name, value, created_at, updated_at) values ($1, '{}', $2, $2) \
          on conflict (name) do update set updated_at = settings.updated_at",
     )
-    .bind(SECURITY)
-    .bind(&defaults)
+    .bind(SECURITY_LOCK)
     .bind(now)
     .execute(&mut *tx)
     .await?;

@@ -121,6 +121,14 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
                 .unwrap();
         assert!(revoked.is_some());
         assert!(numbers::list(&db, &owner).await.unwrap().is_empty());
+        // Taking Settings > General's lock did not save them: unsaved settings keep
+        // following the configuration.
+        let (saved,): (i64,) =
+            sqlx::query_as("select count(*) from settings where name = 'security'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(saved, 0);
         let acts = actions(&db).await;
         assert!(acts.contains(&"sender_number.added".to_owned()));
         assert!(acts.contains(&"sender_number.removed".to_owned()));

@@ -53,6 +53,7 @@ pub mod overview;
 pub mod roles;
 pub mod settings;
 mod shell_ui;
+pub mod time_zone;
 pub mod users;
 
 /// The domain (its own crate, which knows no web framework), under its old path.
@@ -73,10 +74,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     {
         // The CSP nonce the security-headers middleware put in this response's header.
-        if let Some(nonce) = use_context::<http::request::Parts>()
+        let parts = use_context::<http::request::Parts>();
+        if let Some(nonce) = parts
+            .as_ref()
             .and_then(|p| p.extensions.get::<CspNonce>().cloned())
         {
             provide_context(Nonce::from_value(nonce.0));
+        }
+        // Times are drawn in the zone the browser said it is in (`time_zone`).
+        if let Some(zone) = parts
+            .as_ref()
+            .and_then(|p| time_zone::ViewerZone::from_headers(&p.headers))
+        {
+            provide_context(zone);
         }
     }
     let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);

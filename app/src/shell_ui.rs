@@ -221,16 +221,23 @@ pub fn rescue_focus() -> NodeRef<leptos::html::P> {
     node
 }
 
-/// A time as shown in the panel (UTC, the same on server and client so hydration matches).
+/// A time as shown in the panel: in the viewer's time zone, naming its offset
+/// (`2030-01-16 00:00 UTC+3`; UTC while the zone is unknown: see `time_zone`).
 pub fn format_time(unix: i64) -> String {
-    // Rendered identically on server and client (UTC), so hydration matches.
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
+    format_time_at(unix, crate::time_zone::offset_at(unix))
+}
+
+/// `unix` as the wall-clock time `offset` seconds east of UTC, with that offset named.
+fn format_time_at(unix: i64, offset: i32) -> String {
+    let local = unix + i64::from(offset);
+    let days = local.div_euclid(86_400);
+    let secs = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} {}",
         secs / 3600,
-        (secs % 3600) / 60
+        (secs % 3600) / 60,
+        crate::time_zone::offset_label(offset)
     )
 }
 
@@ -316,18 +323,44 @@ mod tests {
         assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::format_time(1_795_000_000), "2026-11-18 11:06 UTC");
     }
+
+    #[test]
+    fn formats_the_wall_clock_of_an_offset() {
+        // The day changes with the offset, both ways.
+        assert_eq!(
+            super::format_time_at(1_894_741_200, 3 * 3600),
+            "2030-01-16 00:00 UTC+3"
+        );
+        assert_eq!(
+            super::format_time_at(0, -5 * 3600),
+            "1969-12-31 19:00 UTC-5"
+        );
+        assert_eq!(
+            super::format_time_at(0, 5 * 3600 + 1800),
+            "1970-01-01 05:30 UTC+5:30"
+        );
+    }
 }
 
-/// A table that scrolls sideways on a narrow screen, with its column headers.
+/// A table with its column headers that scrolls sideways on a narrow screen, or
+/// (`cards`) becomes a list of cards there, each cell labelled by its `data-label`.
 #[component]
-pub fn DataTable(headers: &'static [&'static str], children: Children) -> impl IntoView {
+pub fn DataTable(
+    headers: &'static [&'static str],
+    #[prop(optional)] cards: bool,
+    children: Children,
+) -> impl IntoView {
     let headers = headers
         .iter()
-        .map(|h| view! { <th scope="col">{*h}</th> })
+        .map(|h| match *h {
+            "" => view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> }
+                .into_any(),
+            h => view! { <th scope="col">{h}</th> }.into_any(),
+        })
         .collect_view();
     view! {
         <div class="table-wrap">
-            <table>
+            <table class:cards-table=cards>
                 <thead><tr>{headers}</tr></thead>
                 <tbody>{children()}</tbody>
             </table>

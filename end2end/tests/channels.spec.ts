@@ -43,7 +43,7 @@ test('an owner makes the one RCS key and reveals it again; a Developer cannot ma
   expect((await r.json()).error.code).toBe('channel_not_allowed');
   // Revealed again: the same secret.
   await page.reload();
-  await rcs.getByText(/^Manage key_/).click();
+  await rcs.getByLabel(/^Manage key_/).click();
   await rcs.getByRole('button', { name: /^Reveal key_/ }).click();
   await expect(page.getByRole('heading', { name: /^The secret of key_/ })).toBeVisible();
   await expect(page.locator('#channel-secret')).toHaveText(secret);
@@ -96,7 +96,7 @@ test('an admin adds a sender number, sees its SMS key once, and an SMS goes out 
   await expect(page.getByText('Your parcel arrives today.').first()).toBeVisible();
   // Removing the number revokes its key at once.
   await page.goto('/channels');
-  await sms.getByText('Manage +447911123456').click();
+  await sms.getByLabel('Manage +447911123456', { exact: true }).click();
   await sms.getByLabel('Its key will stop working').check();
   await sms.getByRole('button', { name: 'Remove +447911123456' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Sender number removed' })).toBeVisible();

@@ -68,6 +68,14 @@ test('an invited user accepts, sets up an authenticator app and signs in with it
   await page.getByRole('button', { name: 'Send invitation' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Invitation sent.' })).toBeVisible();
   await expect(page.getByRole('row').filter({ hasText: 'tina@example.com' })).toContainText('Invited');
+  // Inviting someone who has an account is refused beside the email field, what was
+  // typed kept.
+  await page.getByLabel('Email to invite').fill(ownerEmail);
+  await page.getByRole('button', { name: 'Send invitation' }).click();
+  const email = page.getByLabel('Email to invite');
+  await expect(email).toHaveAttribute('aria-invalid', 'true');
+  await expect(email).toHaveAccessibleDescription('This address already has an account.');
+  await expect(email).toHaveValue(ownerEmail);
   await signOut(page);
 
   // The invitation mail, from the SMTP catcher.

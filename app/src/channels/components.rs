@@ -221,7 +221,7 @@ fn Section(
                 });
                 view! {
                     <details class="row-actions">
-                        <summary>{format!("Manage {kid}")}</summary>
+                        <summary aria-label=format!("Manage {kid}")>"Manage"</summary>
                         {reveal_form}
                         {regen_form}
                         <ActionForm action=revoke attr:class="inline-form">
@@ -235,13 +235,16 @@ fn Section(
             });
             view! {
                 <tr>
-                    <td data-label="Name">{k.name.clone()}</td>
+                    <td data-label="Name" class="key-name">{k.name.clone()}</td>
                     <td data-label="Key ID"><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
                     <td data-label="App">{format!("{} ({})", k.app, k.environment)}</td>
                     <td data-label="Owner">{k.owner.clone().unwrap_or_default()}</td>
                     <td data-label="May">{k.key_events.join(", ")}</td>
                     <td data-label="Created"><When now at=k.created_at/></td>
-                    <td data-label="Expires">{k.expires_at.map_or_else(|| "Never".to_owned(), crate::shell_ui::format_time)}</td>
+                    <td data-label="Expires">{match k.expires_at {
+                        Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
+                        None => "never".into_any(),
+                    }}</td>
                     <td data-label="Status">{k.status.clone()}</td>
                     <td>{actions}</td>
                 </tr>
@@ -296,7 +299,7 @@ fn Section(
             {if empty {
                 view! { <p class="muted">"No keys."</p> }.into_any()
             } else {
-                view! { <DataTable headers=&["Name", "Key ID", "App", "Owner", "May", "Created", "Expires", "Status", ""]>{rows}</DataTable> }.into_any()
+                view! { <DataTable cards=true headers=&["Name", "Key ID", "App", "Owner", "May", "Created", "Expires", "Status", ""]>{rows}</DataTable> }.into_any()
             }}
         </section>
     }
@@ -331,7 +334,7 @@ fn Numbers(
                 });
                 view! {
                     <details class="row-actions">
-                        <summary>{format!("Manage {label}")}</summary>
+                        <summary aria-label=format!("Manage {label}")>"Manage"</summary>
                         {rekey_form}
                         <ActionForm action=remove attr:class="inline-form">
                             <input type="hidden" name="id" value=id2.clone()/>

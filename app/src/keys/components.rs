@@ -473,6 +473,9 @@ pub fn AppsPage() -> impl IntoView {
     crate::one_answer_at_a_time!(create, update, regen, hook, unhook);
     let me = Resource::new(|| (), |_| get_me());
     let token = form_token(create);
+    // The fields the server may name when it refuses a new app (shown beside them).
+    const APP_NAME: &[&str] = &["name"];
+    const APP_NETWORKS: &[&str] = &["networks"];
     let apps = Resource::new(
         move || {
             (
@@ -503,9 +506,13 @@ pub fn AppsPage() -> impl IntoView {
                         <ActionForm action=create node_ref=reset_on_success(create)>
                             <FormToken token/>
                             <div class="field"><label for="app-name">"App name"</label>
-                                <input id="app-name" name="name" type="text" required maxlength="100"/></div>
+                                <input id="app-name" name="name" type="text" required maxlength="100"
+                                    aria-invalid=invalid(create, APP_NAME) aria-describedby=move || invalid(create, APP_NAME)().map(|_| "app-name-error")/>
+                                <FieldError action=create fields=APP_NAME id="app-name-error"/></div>
                             <div class="field"><label for="app-networks">"REST IP allow-list (one address or range per line; empty: any)"</label>
-                                <textarea id="app-networks" name="networks" rows="3" maxlength="20000"></textarea></div>
+                                <textarea id="app-networks" name="networks" rows="3" maxlength="20000"
+                                    aria-invalid=invalid(create, APP_NETWORKS) aria-describedby=move || invalid(create, APP_NETWORKS)().map(|_| "app-networks-error")></textarea>
+                                <FieldError action=create fields=APP_NETWORKS id="app-networks-error"/></div>
                             <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>"Create app"</button>
                         </ActionForm>
                     </section>

@@ -87,7 +87,7 @@ pub fn KeyUsageSection(usage: KeyUsage) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="key-usage-title">
             <h2 id="key-usage-title">"Usage"</h2>
-            <p class="muted">"Requests made with this key, counted by every instance and written every few seconds. Times are UTC."</p>
+            <p class="muted">"Requests made with this key, counted by every instance and written every few seconds. Hours are shown in your time zone; days are UTC days."</p>
             <UsageChart id="usage-hours" title="Last 48 hours, per hour" buckets=usage.hours hourly=true/>
             <UsageChart id="usage-days" title="Last 90 days, per day" buckets=usage.days hourly=false/>
             <h3>"Recent refusals"</h3>
@@ -206,7 +206,7 @@ fn UsageChart(
                 <div class="table-wrap"><table>
                     <caption class="visually-hidden">{title}</caption>
                     <thead><tr>
-                        <th scope="col">{if hourly { "Hour (UTC)" } else { "Day (UTC)" }}</th>
+                        <th scope="col">{if hourly { "Hour" } else { "Day (UTC)" }}</th>
                         <th scope="col">"Accepted"</th><th scope="col">"Refused"</th><th scope="col">"Refused, by code"</th>
                     </tr></thead>
                     <tbody>{rows}</tbody>

@@ -3,7 +3,9 @@ use super::{
     UsersData,
 };
 use crate::auth::{get_me, Me, SudoForm};
-use crate::shell_ui::{form_token, format_time, reset_on_success, ActionResult, FormToken, Page};
+use crate::shell_ui::{
+    form_token, format_time, invalid, reset_on_success, ActionResult, FieldError, FormToken, Page,
+};
 use leptos::prelude::*;
 
 #[component]
@@ -181,6 +183,10 @@ fn Invite(
     invite: ServerAction<InviteUser>,
     token: Resource<Result<String, crate::error::AppError>>,
 ) -> impl IntoView {
+    // The fields the server may name when it refuses an invitation (shown beside them).
+    const EMAIL: &[&str] = &["email"];
+    const NAME: &[&str] = &["display_name", "name"];
+    const ROLE: &[&str] = &["role", "role_id"];
     view! {
         <section class="card" aria-labelledby="invite-title">
             <h2 id="invite-title">"Invite someone"</h2>
@@ -190,15 +196,21 @@ fn Invite(
                 <FormToken token/>
                 <div class="field">
                     <label for="invite-email">"Email to invite"</label>
-                    <input id="invite-email" type="email" name="email" required maxlength="254" autocomplete="off"/>
+                    <input id="invite-email" type="email" name="email" required maxlength="254" autocomplete="off"
+                        aria-invalid=invalid(invite, EMAIL) aria-describedby=move || invalid(invite, EMAIL)().map(|_| "invite-email-error")/>
+                    <FieldError action=invite fields=EMAIL id="invite-email-error"/>
                 </div>
                 <div class="field">
                     <label for="invite-name">"Their name"</label>
-                    <input id="invite-name" type="text" name="display_name" maxlength="100" autocomplete="off"/>
+                    <input id="invite-name" type="text" name="display_name" maxlength="100" autocomplete="off"
+                        aria-invalid=invalid(invite, NAME) aria-describedby=move || invalid(invite, NAME)().map(|_| "invite-name-error")/>
+                    <FieldError action=invite fields=NAME id="invite-name-error"/>
                 </div>
                 <div class="field">
                     <label for="invite-role">"Their role"</label>
-                    <select id="invite-role" name="role_id">{role_options(&data)}</select>
+                    <select id="invite-role" name="role_id"
+                        aria-invalid=invalid(invite, ROLE) aria-describedby=move || invalid(invite, ROLE)().map(|_| "invite-role-error")>{role_options(&data)}</select>
+                    <FieldError action=invite fields=ROLE id="invite-role-error"/>
                 </div>
                 <button type="submit" class="btn btn-primary" disabled=move || invite.pending().get()>"Send invitation"</button>
             </ActionForm>

@@ -260,3 +260,29 @@ async fn a_user_with_thousands_of_keys_sees_a_capped_count_and_the_newest() {
     );
     assert!(html.contains("newest fleet key"), "{html}");
 }
+
+#[tokio::test]
+async fn pages_draw_times_in_the_zone_the_browser_named() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    // India has one offset all year (no daylight saving time to make the test flaky).
+    let html = page(&s, &format!("{owner}; kw_tz=Asia/Kolkata"), "/").await;
+    assert!(html.contains(" UTC+5:30"), "no local time in: {html}");
+    // A made-up, hostile or malformed zone is UTC, never an error or a file read.
+    for zone in [
+        "Mars/Olympus_Mons",
+        "../../../../etc/passwd",
+        "%2e%2e%2fetc",
+        "Asia/Kolkata\"x",
+    ] {
+        let html = page(&s, &format!("{owner}; kw_tz={zone}"), "/").await;
+        assert!(!html.contains(" UTC+"), "{zone}: {html}");
+        assert!(
+            html.contains(" UTC<") || html.contains(" UTC "),
+            "{zone}: no UTC time in the page"
+        );
+    }
+    // Without the cookie (a first visit, no JavaScript): UTC.
+    let html = page(&s, &owner, "/").await;
+    assert!(!html.contains(" UTC+") && !html.contains(" UTC-"));
+}

@@ -61,7 +61,9 @@ check() { # [base]: whoami with the key answers 200 (within 10 s of start-up)
     [ "${out##* }" = 200 ] && return 0
     sleep 0.5
   done
-  echo "bench: whoami with the key failed: $out" >&2; exit 1
+  echo "bench: whoami with the key failed: $out" >&2
+  tail -n 5 "$work"/server*.log >&2 || true
+  exit 1
 }
 check
 
@@ -192,6 +194,8 @@ check
 echo "bench: inserting 1,000,000 keys into a copy" >&2
 big="$work/big.db"
 sqlite3 "$db" ".backup '$big'"
+# The copy's sealed data needs the same development master key (kept beside each database).
+cp "$db.master-key" "$big.master-key"
 fill_keys 1000000 "$big"
 big_base="http://127.0.0.1:$((port + 1))"
 KEYWARD_DATABASE_URL="sqlite://$big" KEYWARD_LISTEN="127.0.0.1:$((port + 1))" \

@@ -102,7 +102,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // The content-addressed stylesheet of the bundle (see `keyward serve`).
                 <link rel="stylesheet" href=stylesheet/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <Hydration options/>
                 <MetaTags/>
             </head>
             <body>
@@ -110,6 +110,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Loads the bundle and hydrates the page, starting after the first paint: the page is
+/// drawn and usable (every form works without script) before a byte of wasm is asked
+/// for, so the bundle never competes with the stylesheet for the first paint on a slow
+/// link. (Leptos's `HydrationScripts` preloads the wasm from the head, which a slow
+/// phone's first paint then waits behind.) The names are the content-addressed bundle's
+/// (`keyward serve` sets them); the nonce is the page's.
+#[component]
+fn Hydration(options: LeptosOptions) -> impl IntoView {
+    let nonce = use_nonce();
+    let base = format!("/{}/{}", options.site_pkg_dir, options.output_name);
+    let script = format!(
+        "requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
+         .then(m=>m.default({{module_or_path:'{base}.wasm'}}).then(()=>m.hydrate())),0));"
+    );
+    view! { <script type="module" nonce=nonce>{script}</script> }
 }
 
 /// A per-request CSP nonce (base64), set by the server's middleware.

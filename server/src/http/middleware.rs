@@ -83,8 +83,9 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         &state.config.trusted_proxies,
     );
     req.extensions_mut().insert(ClientIp(ip));
+    // The request's id reaches handlers through the task-local `REQUEST` set below
+    // (an extension would cost a boxed insert and a lookup per request).
     let request_id = RequestId::random();
-    req.extensions_mut().insert(request_id);
     let path = req.uri().path();
     // `/metrics` counts every answer by its route template (taken now: the request is
     // handed on below).

@@ -82,8 +82,14 @@ fn looks_like_key(text: &str) -> bool {
 /// value, each read after percent-decoding (so `%6Bw_live_…` or `+` tricks do not hide
 /// one), or a parameter named like one of [`KEY_PARAMS`].
 pub(crate) fn url_has_key(uri: &http::Uri) -> bool {
-    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
-    if looks_like_key(&path) {
+    let raw = uri.path();
+    // A path without an escape is its own decoding (no pass to decode or validate).
+    let path_has_key = if raw.contains('%') {
+        looks_like_key(&percent_encoding::percent_decode_str(raw).decode_utf8_lossy())
+    } else {
+        looks_like_key(raw)
+    };
+    if path_has_key {
         return true;
     }
     uri.query().is_some_and(|q| {
@@ -139,11 +145,11 @@ impl FromRequestParts<AppState> for Api {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let rid = parts
-            .extensions
-            .get::<RequestId>()
-            .copied()
-            .unwrap_or_else(RequestId::random);
+        // The id the security middleware gave the request (its task-local, which every
+        // log line of the request prints too): no extension to insert and look up.
+        let rid = crate::http::REQUEST
+            .try_with(|r| r.id)
+            .unwrap_or_else(|_| RequestId::random());
         let ip = ClientIp::from_parts(parts, state).0;
         Ok(Self {
             state: state.clone(),

@@ -95,6 +95,17 @@ test('A writes, B approves: one mail at the SMTP server and one signed webhook P
       await expect(page.getByRole('status').filter({ hasText: `${id} is waiting for approval` })).toBeVisible();
       return id;
     };
+    // A refused message: the error is beside the field it is about, what was typed kept.
+    await page.getByLabel('App', { exact: true }).selectOption({ label: 'Newsletter (needs approval)' });
+    await page.getByLabel(/^Recipients/).fill('not an address');
+    await page.getByLabel('Subject').fill('Refused');
+    await page.getByLabel('Message', { exact: true }).fill('Hello.');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    const recipients = page.getByLabel(/^Recipients/);
+    await expect(recipients).toHaveAttribute('aria-invalid', 'true');
+    await expect(recipients).toHaveAccessibleDescription('Entry 1 (not an address) is not an email address.');
+    await expect(recipients).toHaveValue('not an address');
+    await expect(page.getByLabel('Message', { exact: true })).not.toHaveAttribute('aria-invalid', 'true');
     const mailId = await compose('email', 'Spring newsletter', () =>
       page.getByLabel(/^Recipients/).fill('reader@example.org'),
     );

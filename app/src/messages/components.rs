@@ -3,7 +3,9 @@ use super::{
     MessagesView, RejectMessage,
 };
 use crate::auth::get_me;
-use crate::shell_ui::{form_token, format_time, reset_on_success, ActionResult, FormToken, Page};
+use crate::shell_ui::{
+    form_token, format_time, invalid, reset_on_success, ActionResult, FieldError, FormToken, Page,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -91,6 +93,15 @@ fn ComposeForm(
         })
         .map(|(app, n)| view! { <option value=n.clone()>{format!("{app}: {n}")}</option> })
         .collect_view();
+    // The fields the server may name when it refuses a message (each error beside its
+    // input; the REST names `to` are the panel's `recipients`).
+    const APP: &[&str] = &["app_id"];
+    const CHANNEL: &[&str] = &["channel"];
+    const RECIPIENTS: &[&str] = &["recipients", "to"];
+    const WEBHOOK: &[&str] = &["webhook_url"];
+    const FROM: &[&str] = &["from"];
+    const SUBJECT: &[&str] = &["subject"];
+    const BODY: &[&str] = &["body"];
     view! {
         <section class="card" aria-labelledby="compose-title">
             <h2 id="compose-title">"Write a message"</h2>
@@ -98,25 +109,32 @@ fn ComposeForm(
             <ActionForm action=create node_ref=reset_on_success(create)>
                 <FormToken token/>
                 <div class="field"><label for="msg-app">"App"</label>
-                    <select id="msg-app" name="app_id" required>{app_options}</select></div>
+                    <select id="msg-app" name="app_id" required aria-invalid=invalid(create, APP) aria-describedby=move || invalid(create, APP)().map(|_| "msg-app-error")>{app_options}</select>
+                    <FieldError action=create fields=APP id="msg-app-error"/></div>
                 <div class="field"><label for="msg-channel">"Channel"</label>
-                    <select id="msg-channel" name="channel">
+                    <select id="msg-channel" name="channel" aria-invalid=invalid(create, CHANNEL) aria-describedby=move || invalid(create, CHANNEL)().map(|_| "msg-channel-error")>
                         <option value="email">"email"</option>
                         <option value="webhook">"webhook"</option>
                         <option value="sms">"SMS"</option>
-                    </select></div>
+                    </select>
+                    <FieldError action=create fields=CHANNEL id="msg-channel-error"/></div>
                 // Each channel's own field shows only when that channel is chosen (CSS :has,
                 // so also without JavaScript).
                 <div class="field for-recipients"><label for="msg-recipients">"Recipients (one per line: email addresses, or for SMS numbers such as +905551234567)"</label>
-                    <textarea id="msg-recipients" name="recipients" rows="2" maxlength="10000"></textarea></div>
+                    <textarea id="msg-recipients" name="recipients" rows="2" maxlength="10000" aria-invalid=invalid(create, RECIPIENTS) aria-describedby=move || invalid(create, RECIPIENTS)().map(|_| "msg-recipients-error")></textarea>
+                    <FieldError action=create fields=RECIPIENTS id="msg-recipients-error"/></div>
                 <div class="field for-webhook"><label for="msg-webhook">"Webhook URL (registered on the Apps page)"</label>
-                    <select id="msg-webhook" name="webhook_url"><option value="">"—"</option>{hooks}</select></div>
+                    <select id="msg-webhook" name="webhook_url" aria-invalid=invalid(create, WEBHOOK) aria-describedby=move || invalid(create, WEBHOOK)().map(|_| "msg-webhook-error")><option value="">"—"</option>{hooks}</select>
+                    <FieldError action=create fields=WEBHOOK id="msg-webhook-error"/></div>
                 <div class="field for-sms"><label for="msg-from">"Send from (the app's sender numbers, Channels page)"</label>
-                    <select id="msg-from" name="from"><option value="">"—"</option>{senders}</select></div>
+                    <select id="msg-from" name="from" aria-invalid=invalid(create, FROM) aria-describedby=move || invalid(create, FROM)().map(|_| "msg-from-error")><option value="">"—"</option>{senders}</select>
+                    <FieldError action=create fields=FROM id="msg-from-error"/></div>
                 <div class="field"><label for="msg-subject">"Subject (for SMS, optional: a title for this list)"</label>
-                    <input id="msg-subject" name="subject" type="text" maxlength="200"/></div>
+                    <input id="msg-subject" name="subject" type="text" maxlength="200" aria-invalid=invalid(create, SUBJECT) aria-describedby=move || invalid(create, SUBJECT)().map(|_| "msg-subject-error")/>
+                    <FieldError action=create fields=SUBJECT id="msg-subject-error"/></div>
                 <div class="field"><label for="msg-body">"Message"</label>
-                    <textarea id="msg-body" name="body" rows="6" required maxlength="32768"></textarea></div>
+                    <textarea id="msg-body" name="body" rows="6" required maxlength="32768" aria-invalid=invalid(create, BODY) aria-describedby=move || invalid(create, BODY)().map(|_| "msg-body-error")></textarea>
+                    <FieldError action=create fields=BODY id="msg-body-error"/></div>
                 <button type="submit" class="btn btn-primary" disabled=move || no_apps || create.pending().get()>"Submit"</button>
             </ActionForm>
         </section>

@@ -1,6 +1,8 @@
 use super::{CreateRole, DeleteRole, Permission, RenameRole, RoleInfo, SaveRoles};
 use crate::auth::{get_me, Me, SudoForm};
-use crate::shell_ui::{form_token, reset_on_success, ActionResult, FormToken, Page};
+use crate::shell_ui::{
+    form_token, invalid, reset_on_success, ActionResult, FieldError, FormToken, Page,
+};
 use leptos::prelude::*;
 
 #[component]
@@ -177,6 +179,8 @@ fn NewRole(
             }
         })
         .collect_view();
+    // The field the server names when it refuses a new role's name.
+    const NAME: &[&str] = &["name"];
     view! {
         <section class="card" aria-labelledby="new-role-title">
             <h2 id="new-role-title">"Create a role"</h2>
@@ -185,7 +189,9 @@ fn NewRole(
                 <FormToken token/>
                 <div class="field">
                     <label for="new-role-name">"Name"</label>
-                    <input id="new-role-name" type="text" name="name" required maxlength="50"/>
+                    <input id="new-role-name" type="text" name="name" required maxlength="50"
+                        aria-invalid=invalid(create, NAME) aria-describedby=move || invalid(create, NAME)().map(|_| "new-role-name-error")/>
+                    <FieldError action=create fields=NAME id="new-role-name-error"/>
                 </div>
                 <fieldset>
                     <legend>"Permissions"</legend>

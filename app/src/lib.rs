@@ -118,12 +118,24 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// link. (Leptos's `HydrationScripts` preloads the wasm from the head, which a slow
 /// phone's first paint then waits behind.) The names are the content-addressed bundle's
 /// (`keyward serve` sets them); the nonce is the page's.
+///
+/// It also keeps what the user chose in a `<select>` while the page is drawn again
+/// after an action: drawing a form again puts each option's `selected` attribute back,
+/// and a browser then selects the default option anew (a role chosen as Viewer would
+/// quietly become Developer again after an unrelated field's error, and be sent so).
+/// The choice is noted on the select when the user makes it, put back whenever an
+/// option's `selected` attribute is written, and forgotten when its form is reset.
 #[component]
 fn Hydration(options: LeptosOptions) -> impl IntoView {
     let nonce = use_nonce();
     let base = format!("/{}/{}", options.site_pkg_dir, options.output_name);
     let script = format!(
-        "requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
+        "addEventListener('change',e=>{{const s=e.target;if(s instanceof HTMLSelectElement)s.dataset.chosen=s.value}},true);\
+         addEventListener('reset',e=>{{for(const s of e.target.querySelectorAll('select[data-chosen]'))delete s.dataset.chosen}},true);\
+         new MutationObserver(()=>{{for(const s of document.querySelectorAll('select[data-chosen]'))\
+         if(s.value!==s.dataset.chosen&&[...s.options].some(o=>o.value===s.dataset.chosen))s.value=s.dataset.chosen}})\
+         .observe(document,{{subtree:true,attributeFilter:['selected']}});\
+         requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
          .then(m=>m.default({{module_or_path:'{base}.wasm'}}).then(()=>m.hydrate())),0));"
     );
     view! { <script type="module" nonce=nonce>{script}</script> }

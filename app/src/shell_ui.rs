@@ -229,7 +229,7 @@ pub fn format_time(unix: i64) -> String {
 
 /// `unix` as the wall-clock time `offset` seconds east of UTC, with that offset named.
 fn format_time_at(unix: i64, offset: i32) -> String {
-    let local = unix + i64::from(offset);
+    let local = unix.saturating_add(i64::from(offset));
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -244,7 +244,9 @@ fn format_time_at(unix: i64, offset: i32) -> String {
 /// How far `t` is from `now` in words: "in 5 days", "3 hours ago", "in 2 minutes".
 /// (`now` is the server's time of the page's data, so server and browser agree.)
 pub fn relative_time(now: i64, t: i64) -> String {
-    let d = t - now;
+    // Saturating: a stored time far outside any real range (a damaged row) must not
+    // overflow and abort the page being drawn.
+    let d = t.saturating_sub(now);
     let a = d.unsigned_abs();
     let (n, unit) = match a {
         0..60 => {
@@ -322,6 +324,17 @@ mod tests {
     fn formats_utc() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::format_time(1_795_000_000), "2026-11-18 11:06 UTC");
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        for t in [i64::MIN, i64::MAX, 0] {
+            for now in [i64::MIN, i64::MAX, 1_795_000_000] {
+                let _ = super::relative_time(now, t);
+            }
+            let _ = super::format_time_at(t, 14 * 3600);
+            let _ = super::format_time_at(t, -12 * 3600);
+        }
     }
 
     #[test]

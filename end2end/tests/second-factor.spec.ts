@@ -70,12 +70,16 @@ test('an invited user accepts, sets up an authenticator app and signs in with it
   await expect(page.getByRole('row').filter({ hasText: 'tina@example.com' })).toContainText('Invited');
   // Inviting someone who has an account is refused beside the email field, what was
   // typed kept.
+  // The role chosen stays chosen when the page is drawn again with the error (it went
+  // back to the default Developer, and a corrected resubmit invited a Developer).
   await page.getByLabel('Email to invite').fill(ownerEmail);
+  await page.getByLabel('Their role').selectOption({ label: 'Viewer' });
   await page.getByRole('button', { name: 'Send invitation' }).click();
   const email = page.getByLabel('Email to invite');
   await expect(email).toHaveAttribute('aria-invalid', 'true');
   await expect(email).toHaveAccessibleDescription('This address already has an account.');
   await expect(email).toHaveValue(ownerEmail);
+  await expect(page.getByLabel('Their role').locator('option:checked')).toHaveText('Viewer');
   await signOut(page);
 
   // The invitation mail, from the SMTP catcher.

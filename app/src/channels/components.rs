@@ -384,7 +384,7 @@ fn Numbers(
         {if empty {
             view! { <p class="muted">"No sender numbers yet."</p> }.into_any()
         } else {
-            view! { <DataTable headers=&["Number", "App", "Key", ""]>{rows}</DataTable> }.into_any()
+            view! { <DataTable cards=true headers=&["Number", "App", "Key", ""]>{rows}</DataTable> }.into_any()
         }}
         <h3>"Keys"</h3>
     }

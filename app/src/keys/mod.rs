@@ -156,7 +156,8 @@ pub async fn get_key(key_id: String) -> Result<KeyDetail, AppError> {
 
 /// `expiry`: "7", "30", "90" (days), "never", or "date" with `expiry_date` (YYYY-MM-DD);
 /// `expiry_end`: when the browser knows its time zone, the end of that date there (Unix
-/// seconds), else the end of the date in UTC is taken.
+/// seconds), else the end of the date in the zone the browser named for the panel's
+/// pages (`kw_tz`), else in UTC.
 #[server(prefix = "/fn", endpoint = "keys/create")]
 pub async fn create_key(
     name: String,
@@ -203,6 +204,22 @@ pub async fn create_key(
     })
 }
 
+/// The end of `date` (the next midnight) in the time zone the viewer's browser named, if
+/// it named one.
+#[cfg(feature = "ssr")]
+fn zone_end_of(date: time::Date) -> Option<i64> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    let zone = crate::time_zone::ViewerZone::from_headers(&parts.headers)?;
+    let day = jiff::civil::Date::new(
+        i16::try_from(date.year()).ok()?,
+        i8::try_from(u8::from(date.month())).ok()?,
+        i8::try_from(date.day()).ok()?,
+    )
+    .ok()?;
+    let next = day.tomorrow().ok()?.to_zoned_datetime(zone.0).ok()?;
+    Some(next.timestamp().as_second())
+}
+
 #[cfg(feature = "ssr")]
 fn parse_expiry(
     now: i64,
@@ -227,7 +244,9 @@ fn parse_expiry(
             // else in UTC.
             let utc_end = d.midnight().assume_utc().unix_timestamp() + 86_400;
             let end = match end_there.trim() {
-                "" => utc_end,
+                // The browser did not say (no script ran): the zone it named for the
+                // panel's pages (`time_zone`), else UTC.
+                "" => zone_end_of(d).unwrap_or(utc_end),
                 t => t
                     .parse::<i64>()
                     .ok()

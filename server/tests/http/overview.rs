@@ -286,3 +286,39 @@ async fn pages_draw_times_in_the_zone_the_browser_named() {
     let html = page(&s, &owner, "/").await;
     assert!(!html.contains(" UTC+") && !html.contains(" UTC-"));
 }
+
+#[tokio::test]
+async fn a_chosen_date_ends_in_the_zone_the_browser_named_when_no_script_said() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app_id = super::access::make_app(&s, &owner, "Dated", "").await;
+    let create = |cookie: String, name: &'static str| {
+        let s = &s;
+        async move {
+            let r = post_fn(
+                s,
+                Some(&cookie),
+                "/fn/keys/create",
+                &pairs(&[
+                    ("name", name),
+                    ("app_id", &app_id.to_string()),
+                    ("environment", "live"),
+                    ("role_id", &DEVELOPER.to_string()),
+                    ("expiry", "date"),
+                    ("expiry_date", "2030-01-15"),
+                ]),
+            )
+            .await;
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["key"]["expires_at"].as_i64().unwrap()
+        }
+    };
+    // Kolkata (UTC+5:30): that day ends at 18:30 UTC.
+    assert_eq!(
+        create(format!("{owner}; kw_tz=Asia/Kolkata"), "kolkata").await,
+        1_894_732_200
+    );
+    // No zone known: the end of the UTC day.
+    assert_eq!(create(owner.clone(), "utc").await, 1_894_752_000);
+}

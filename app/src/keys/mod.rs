@@ -208,7 +208,7 @@ pub async fn create_key(
 /// it named one.
 #[cfg(feature = "ssr")]
 fn zone_end_of(date: time::Date) -> Option<i64> {
-    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    let parts = use_context::<http::request::Parts>()?;
     let zone = crate::time_zone::ViewerZone::from_headers(&parts.headers)?;
     let day = jiff::civil::Date::new(
         i16::try_from(date.year()).ok()?,

@@ -291,7 +291,7 @@ async fn pages_draw_times_in_the_zone_the_browser_named() {
 async fn a_chosen_date_ends_in_the_zone_the_browser_named_when_no_script_said() {
     let s = Server::start(&[]).await;
     let owner = s.sign_in().await;
-    let app_id = super::access::make_app(&s, &owner, "Dated", "").await;
+    let app_id = make_app(&s, &owner, "Dated", "").await;
     let create = |cookie: String, name: &'static str| {
         let s = &s;
         async move {

@@ -125,17 +125,10 @@ pub struct ViewerZone(pub jiff::tz::TimeZone);
 
 #[cfg(feature = "ssr")]
 impl ViewerZone {
-    /// The zone the request's `kw_tz` cookie names, if it is a known zone.
+    /// The zone the request's `kw_tz` cookie names, if it is a known zone (the first
+    /// known one when the cookie comes more than once).
     pub fn from_headers(headers: &http::HeaderMap) -> Option<Self> {
-        let value = headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
-            .map(|(_, value)| value)?;
-        Self::named(value)
+        crate::auth::ssr::cookie_values(headers, COOKIE).find_map(Self::named)
     }
 
     /// A known zone by its IANA name.
@@ -194,6 +187,16 @@ mod tests {
         // Daylight saving time is the zone's: -4 in July, -5 in January.
         assert_eq!(offset(1_783_000_000), -4 * 3600); // 2026-07-02
         assert_eq!(offset(1_767_000_000), -5 * 3600); // 2025-12-29
+                                                      // Sent twice, a made-up copy first: the known zone is taken.
+        let mut twice = http::HeaderMap::new();
+        twice.insert(
+            http::header::COOKIE,
+            "kw_tz=bogus; kw_tz=Asia/Tokyo".parse().unwrap(),
+        );
+        assert_eq!(
+            ViewerZone::from_headers(&twice).map(|z| z.0.iana_name().map(str::to_owned)),
+            Some(Some("Asia/Tokyo".to_owned()))
+        );
         for unknown in ["Mars/Olympus_Mons", "../../../etc/passwd", "UTC;x"] {
             assert!(ViewerZone::named(unknown).is_none(), "{unknown}");
         }

@@ -38,6 +38,21 @@ pub const PENDING_ATTEMPT_KEY: &str = "pending_attempt";
 /// Sensitive actions ask for the password again when it was checked longer ago.
 pub const SUDO_SECS: i64 = 10 * 60;
 
+/// Every value the request's `Cookie` headers give the cookie `name`, in order.
+pub fn cookie_values<'a>(
+    headers: &'a http::HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// The client's address as computed once per request by the middleware (trusted-proxy
 /// rules applied), stored in the request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,15 +112,7 @@ impl RequestCtx {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
         let device_name = device::cookie_name(state.config.public_url.https);
-        let mut device_values = parts
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(k, _)| *k == device_name)
-            .map(|(_, v)| v.to_owned());
+        let mut device_values = cookie_values(&parts.headers, device_name).map(str::to_owned);
         // Two device cookies: neither is believed (one may have been planted).
         let device_cookie = match (device_values.next(), device_values.next()) {
             (Some(v), None) => Some(v),

@@ -125,6 +125,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// quietly become Developer again after an unrelated field's error, and be sent so).
 /// The choice is noted on the select when the user makes it, put back whenever an
 /// option's `selected` attribute is written, and forgotten when its form is reset.
+///
+/// A form refused after a plain post comes back as the answer to the post, with the
+/// page's own address in `<meta name="kw-page">` (see the server's `kept_form`): that
+/// address is put back in the browser's location before the router reads it, and the
+/// selects' values written back by the server count as chosen.
 #[component]
 fn Hydration(options: LeptosOptions) -> impl IntoView {
     let nonce = use_nonce();
@@ -135,6 +140,7 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
          new MutationObserver(()=>{{for(const s of document.querySelectorAll('select[data-chosen]'))\
          if(s.value!==s.dataset.chosen&&[...s.options].some(o=>o.value===s.dataset.chosen))s.value=s.dataset.chosen}})\
          .observe(document,{{subtree:true,attributeFilter:['selected']}});\
+         {{const p=document.querySelector('meta[name=kw-page]');if(p){{history.replaceState(null,'',p.content);for(const s of document.querySelectorAll('select'))s.dataset.chosen=s.value}}}}\
          requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
          .then(m=>m.default({{module_or_path:'{base}.wasm'}}).then(()=>m.hydrate())),0));"
     );

@@ -256,11 +256,13 @@ pub fn relative_time(now: i64, t: i64) -> String {
                 "just now".into()
             }
         }
-        60..3_600 => (a / 60, "minute"),
-        3_600..86_400 => (a / 3_600, "hour"),
-        86_400..5_184_000 => (a / 86_400, "day"),
-        5_184_000..63_072_000 => (a / 2_592_000, "month"),
-        _ => (a / 31_536_000, "year"),
+        // Rounded to the nearest unit: a 30-day key drawn a second after it was made
+        // expires "in 30 days", not 29.
+        60..3_600 => (a.saturating_add(30) / 60, "minute"),
+        3_600..86_400 => (a.saturating_add(1_800) / 3_600, "hour"),
+        86_400..5_184_000 => (a.saturating_add(43_200) / 86_400, "day"),
+        5_184_000..63_072_000 => (a.saturating_add(1_296_000) / 2_592_000, "month"),
+        _ => (a.saturating_add(15_768_000) / 31_536_000, "year"),
     };
     let s = if n == 1 { "" } else { "s" };
     if d >= 0 {
@@ -304,6 +306,12 @@ pub fn format_date(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The viewer's own date (in their time zone, see `time_zone`) at the instant `unix`,
+/// as a date input takes it.
+pub fn local_date(unix: i64) -> String {
+    format_date(unix.saturating_add(i64::from(crate::time_zone::offset_at(unix))))
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -324,6 +332,18 @@ mod tests {
     fn formats_utc() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::format_time(1_795_000_000), "2026-11-18 11:06 UTC");
+    }
+
+    #[test]
+    fn relative_times_round_to_the_nearest_unit() {
+        let day = 86_400;
+        assert_eq!(super::relative_time(0, 30 * day - 5), "in 30 days");
+        assert_eq!(super::relative_time(0, 6 * day + day / 2 + 1), "in 7 days");
+        assert_eq!(super::relative_time(0, 6 * day + 3600), "in 6 days");
+        assert_eq!(super::relative_time(10 * day, 8 * day - 60), "2 days ago");
+        assert_eq!(super::relative_time(0, 89), "in 1 minute");
+        assert_eq!(super::relative_time(0, 90), "in 2 minutes");
+        assert_eq!(super::relative_time(0, 30), "in under a minute");
     }
 
     #[test]

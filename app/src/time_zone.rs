@@ -33,12 +33,14 @@ pub fn offset_label(seconds_east: i32) -> String {
         return "UTC".to_owned();
     }
     let sign = if seconds_east < 0 { '-' } else { '+' };
-    let minutes = seconds_east.unsigned_abs() / 60;
-    let (h, m) = (minutes / 60, minutes % 60);
-    if m == 0 {
-        format!("UTC{sign}{h}")
-    } else {
-        format!("UTC{sign}{h}:{m:02}")
+    let all = seconds_east.unsigned_abs();
+    let (h, m, s) = (all / 3600, all / 60 % 60, all % 60);
+    // Seconds only for the historic local mean times that had them (Monrovia until
+    // 1972 was UTC-0:44:30).
+    match (m, s) {
+        (0, 0) => format!("UTC{sign}{h}"),
+        (m, 0) => format!("UTC{sign}{h}:{m:02}"),
+        (m, s) => format!("UTC{sign}{h}:{m:02}:{s:02}"),
     }
 }
 
@@ -150,6 +152,7 @@ mod tests {
         assert_eq!(offset_label(3 * 3600), "UTC+3");
         assert_eq!(offset_label(-4 * 3600), "UTC-4");
         assert_eq!(offset_label(5 * 3600 + 1800), "UTC+5:30");
+        assert_eq!(offset_label(-(44 * 60 + 30)), "UTC-0:44:30");
         assert_eq!(offset_label(-(9 * 3600 + 1800)), "UTC-9:30");
     }
 

@@ -144,6 +144,80 @@ test.describe('without JavaScript', () => {
     await expect(page.getByRole('row').filter({ hasText: 'no-script deploy' })).toHaveCount(1);
     await expect(page.getByText(secret)).toHaveCount(0);
   });
+
+  test('a refused form comes back open with what was typed, the error beside its field', async ({ page }) => {
+    await page.goto('/login');
+    await page.getByLabel('Email').fill(ownerEmail);
+    await page.getByLabel('Password').fill(ownerPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+
+    await page.goto('/keys');
+    await page.getByRole('button', { name: 'Create key…' }).click();
+    await page.getByLabel('Key name').fill('kept across an error');
+    await page.getByLabel('Environment', { exact: true }).selectOption('test');
+    await page.getByLabel('Role of the key').selectOption({ label: 'Viewer' });
+    const networks = page.getByLabel(/Allowed networks for this key/);
+    await networks.fill('10.0.0.0/8\nnot a network');
+    await page.getByRole('button', { name: 'Create key', exact: true }).click();
+
+    const dialog = page.getByRole('dialog', { name: 'Create a key' });
+    await expect(dialog).toBeVisible();
+    await expect(networks).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.locator('#key-networks-error')).toContainText('Entry 2 (not a network) is not an IP address or a range');
+    await expect(page.getByLabel('Key name')).toHaveValue('kept across an error');
+    await expect(page.getByLabel('Environment', { exact: true })).toHaveValue('test');
+    await expect(page.getByLabel('Role of the key').locator('option:checked')).toHaveText('Viewer');
+    await expect(networks).toHaveValue('10.0.0.0/8\nnot a network');
+
+    // Corrected and sent again: the key is made as chosen, the secret shown once.
+    await networks.fill('10.0.0.0/8');
+    await page.getByRole('button', { name: 'Create key', exact: true }).click();
+    await expect(page.getByRole('heading', { name: 'Copy your new API key now', level: 1 })).toBeVisible();
+    await page.getByRole('link', { name: /I have copied it/ }).click();
+    const row = page.getByRole('row').filter({ hasText: 'kept across an error' });
+    await expect(row).toHaveCount(1);
+    await expect(row).toContainText('Viewer');
+    await expect(row).toContainText('test');
+  });
+});
+
+test('a form sent before the page hydrated comes back at its own address and hydrates there', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // (The refused form's page is itself a 400, which the console reports as such.)
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('status of 400')) errors.push(m.text());
+  });
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(ownerEmail);
+  await page.getByLabel('Password').fill(ownerPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await page.goto('/apps');
+  await page.getByLabel('App name').fill('Early forms');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
+  await page.goto('/keys');
+  // The browser's own submission of the create form, as before the script has run.
+  await page.evaluate(() => {
+    const form = document.querySelector('form[action="/fn/keys/create"]') as HTMLFormElement;
+    (form.querySelector('[name=name]') as HTMLInputElement).value = 'sent early';
+    (form.querySelector('[name=networks]') as HTMLTextAreaElement).value = 'nowhere';
+    HTMLFormElement.prototype.submit.call(form);
+  });
+  await expect(page).toHaveURL(/\/keys\?__path=/);
+  await expect(page.getByRole('dialog', { name: 'Create a key' })).toBeVisible();
+  await expect(page.getByLabel('Key name')).toHaveValue('sent early');
+  await expect(page.locator('#key-networks-error')).toContainText('Entry 1 (nowhere)');
+  // Hydrated at the page's own address: the corrected form is sent by the page's
+  // script and the secret shown in place.
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
+  await page.getByLabel(/Allowed networks for this key/).fill('10.0.0.0/8');
+  await page.getByRole('button', { name: 'Create key', exact: true }).click();
+  await expect(page.getByRole('heading', { name: /^Your new key key_/ })).toBeVisible();
+  await expect(page).toHaveURL(/\/keys\?__path=/);
+  expect(errors, errors.join('\n')).toEqual([]);
 });
 
 test.describe('in Istanbul', () => {

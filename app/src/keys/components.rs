@@ -119,8 +119,10 @@ fn Secret(
     move || {
         value().map(|v| match v {
             Ok(s) => view! { <SecretBox s/> }.into_any(),
+            // Shown beside the page for when the form's dialog is closed; its dialog
+            // shows it too, so it is hidden while a dialog is open (CSS).
             Err(e) => {
-                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any()
+                view! { <p class="alert alert-error beside-dialog" role="alert">{e.to_string()}</p> }.into_any()
             }
         })
     }
@@ -402,9 +404,11 @@ fn NewKeyForm(
     let preview = move || choice.with(|c| date.with(|d| expiry_preview(now, c, d, end_there())));
     let end_field = move || end_there().map(|t| t.to_string()).unwrap_or_default();
     let day = 86_400;
-    let min_date = crate::shell_ui::format_date(now + day);
+    // Dates in the viewer's zone: from tomorrow to the last day whose end (the key's
+    // expiry) is still within the limit.
+    let min_date = crate::shell_ui::local_date(now + day);
     let max_date = (limits.max_expiry_days > 0)
-        .then(|| crate::shell_ui::format_date(now + i64::from(limits.max_expiry_days) * day));
+        .then(|| crate::shell_ui::local_date(now + i64::from(limits.max_expiry_days - 1) * day));
     let max_note = (limits.max_expiry_days > 0).then(|| {
         format!(
             "Keys expire within {} days at most; you may hold {} active keys per app.",

@@ -129,7 +129,7 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                     .then(std::time::Instant::now);
                 let mut res = REQUEST
                     .scope(log, async {
-                        let res = next.run(req).await;
+                        let res = plain_form_secret(&state, req, next).await;
                         if let Some(t) = started {
                             tracing::debug!(
                                 target: "keyward::access",
@@ -447,11 +447,10 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
 /// would be lost (the key existing and never usable; after a roll with a grace period,
 /// the working key ending an hour later). Never stored anywhere to be shown later: the
 /// page is the server function's own answer, `no-store`.
-pub async fn plain_form_secret(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+///
+/// It runs around the whole router (called by `security`): a refused form's page is
+/// drawn again by the router itself (`form_again`).
+async fn plain_form_secret(state: &AppState, req: Request, next: Next) -> Response {
     let plain_form = req.method() == Method::POST
         && req.uri().path().starts_with("/fn/")
         && req
@@ -460,14 +459,38 @@ pub async fn plain_form_secret(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
     if !plain_form {
-        let req = drop_unsigned_form_error(&state, req);
+        let req = drop_unsigned_form_error(state, req);
         return next.run(req).await;
     }
-    let back = back_to(&state, req.headers());
-    let session = session_of(&state, req.headers()).to_owned();
-    let mut res = next.run(req).await;
+    let back = back_to(state, req.headers());
+    let session = session_of(state, req.headers()).to_owned();
+    // What was sent (the body is already read whole, within the size limit): kept to
+    // draw the form again with it after an error.
+    let (parts, body) = req.into_parts();
+    let Ok(sent) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let asked = (parts.headers.clone(), parts.extensions.clone());
+    let mut res = next
+        .clone()
+        .run(Request::from_parts(parts, Body::from(sent.clone())))
+        .await;
     if res.status().is_redirection() {
-        sign_form_redirect(&state, &session, &mut res);
+        sign_form_redirect(state, &session, &mut res);
+    }
+    if res.status().is_redirection() && res.headers().contains_key("serverfnerror") {
+        let refused = (
+            res.headers().get(header::LOCATION).cloned(),
+            res.headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .cloned()
+                .collect(),
+        );
+        return match form_again(next, asked, &sent, refused).await {
+            Some(page) => page,
+            None => res,
+        };
     }
     let carries_secret = res
         .headers()
@@ -503,6 +526,76 @@ pub async fn plain_form_secret(
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     res
+}
+
+/// A refused plain form post is answered with the form's page itself, drawn anew with
+/// the error beside its field and what the user typed written back into the form
+/// (`kept_form`), under the error's own status (400, 409, 429...): Leptos's redirect
+/// back to the page would carry the error but lose every value typed. `None` (the
+/// redirect is kept) when the page cannot be drawn or has no such form.
+async fn form_again(
+    next: Next,
+    (headers, extensions): (http::HeaderMap, http::Extensions),
+    sent: &[u8],
+    (location, cookies): (Option<HeaderValue>, Vec<HeaderValue>),
+) -> Option<Response> {
+    let location = location?;
+    let location = location.to_str().ok()?;
+    // `sign_form_redirect` made it a path of this panel.
+    if !location.starts_with('/') || location.starts_with("//") {
+        return None;
+    }
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (action, err) = (get("__path")?, get("__err")?);
+    let status = base64::engine::general_purpose::STANDARD
+        .decode(err)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<app::error::AppError>(&json).ok())
+        .and_then(|e| StatusCode::from_u16(e.status()).ok())
+        .filter(|s| s.is_client_error())
+        .unwrap_or(StatusCode::BAD_REQUEST);
+
+    let mut page = Request::new(Body::empty());
+    *page.uri_mut() = location.parse().ok()?;
+    *page.headers_mut() = headers;
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+    ] {
+        page.headers_mut().remove(name);
+    }
+    *page.extensions_mut() = extensions;
+    let drawn = next.run(page).await;
+    let html = drawn
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if drawn.status() != StatusCode::OK || !html {
+        return None;
+    }
+    let (mut parts, body) = drawn.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.ok()?;
+    let sent: Vec<(String, String)> = form_urlencoded::parse(sent).into_owned().collect();
+    let filled =
+        super::kept_form::fill(std::str::from_utf8(&bytes).ok()?, action, &sent, location)?;
+    parts.status = status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    // The post's own cookies (its session's) as well as the page's.
+    for cookie in cookies {
+        parts.headers.append(header::SET_COOKIE, cookie);
+    }
+    Some(Response::from_parts(parts, Body::from(filled)))
 }
 
 /// What `__sig` signs: a form's error on its way back to the form (`__path` names the

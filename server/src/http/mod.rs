@@ -6,6 +6,7 @@ pub mod audit_export;
 pub mod bundle;
 pub mod compression;
 pub mod health;
+pub mod kept_form;
 pub mod metrics;
 pub mod middleware;
 pub mod router;

@@ -58,10 +58,6 @@ pub fn build(
         .layer(axum::middleware::from_fn(middleware::canonical_path))
         .layer(from_fn_with_state(
             state.clone(),
-            middleware::plain_form_secret,
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
             middleware::panel_network_gate,
         ));
 

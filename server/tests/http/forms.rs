@@ -214,6 +214,144 @@ async fn a_page_of_sixty_keys_renders_on_the_server() {
     );
 }
 
+/// The address a form's page answered to a plain post names as its own
+/// (`<meta name="kw-page">`).
+fn page_address(html: &str) -> String {
+    let (_, rest) = html
+        .split_once(r#"<meta name="kw-page" content=""#)
+        .unwrap_or_else(|| panic!("no page address: {html}"));
+    let (content, _) = rest.split_once('"').unwrap();
+    content.replace("&amp;", "&")
+}
+
+/// A plain form post (no JavaScript), as a browser sends it from `referer`.
+async fn plain_post(
+    s: &Server,
+    cookie: &str,
+    path: &str,
+    referer: &str,
+    form: &[(String, String)],
+) -> reqwest::Response {
+    client()
+        .post(s.url(path))
+        .header("origin", &s.base)
+        .header("accept", "text/html")
+        .header("referer", s.url(referer))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_plain_form_comes_back_with_what_was_typed() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let t = form_token(&s, &owner).await;
+
+    // A key form with a bad expiry: the page comes back as the answer (400), the error
+    // beside its field, and every typed value in the form, the dialog open.
+    let mut form = key_form(app, r#"billing "prod" <eu>"#, &t, "fortnight");
+    form.retain(|(k, _)| k != "role_id");
+    form.extend(pairs(&[
+        ("role_id", "5"),
+        ("environment", "test"),
+        (
+            "networks",
+            "10.0.0.0/8\n</textarea><script>alert(1)</script>",
+        ),
+    ]));
+    form.retain(|(k, v)| !(k == "environment" && v == "live"));
+    let r = plain_post(&s, &owner, "/fn/keys/create", "/keys", &form).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Choose when the key expires."), "{html}");
+    assert!(
+        html.contains(r#"value="billing &quot;prod&quot; &lt;eu&gt;""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<option value="5" selected="">"#), "{html}");
+    assert!(
+        html.contains(r#"<option value="test" selected="">"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "10.0.0.0/8\n&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;</textarea>"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(
+        html.contains(
+            r#"<dialog id="create-key" aria-labelledby="create-key-title" class="dialog" open="">"#
+        ),
+        "{html}"
+    );
+    // The page's own form token, not the one sent (which the refusal gave back).
+    assert!(!html.contains(&format!(r#"value="{t}""#)));
+    assert_eq!(keys_named(&s, r#"billing "prod" <eu>"#).await, 0);
+
+    // Another form on another page: an app named as one that exists.
+    let t = form_token(&s, &owner).await;
+    let app_form = |name: &str| {
+        pairs(&[
+            ("name", name),
+            ("networks", "192.0.2.0/24"),
+            ("form_token", &t),
+        ])
+    };
+    let r = plain_post(&s, &owner, "/fn/apps/create", "/apps", &app_form("billing")).await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(r#"value="billing""#), "{html}");
+    assert!(html.contains("192.0.2.0/24</textarea>"), "{html}");
+    // Each error keeps its own status: the same form sent again after it made its app
+    // is a conflict (409).
+    let r = plain_post(&s, &owner, "/fn/apps/create", "/apps", &app_form("Shop")).await;
+    assert!(r.status().is_redirection());
+    let r = plain_post(&s, &owner, "/fn/apps/create", "/apps", &app_form("Shop")).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains(r#"value="Shop""#));
+
+    // A password is never written back (the sudo form of the account page).
+    let r = plain_post(
+        &s,
+        &owner,
+        "/fn/account/password",
+        "/account",
+        &pairs(&[
+            ("current_password", "wrong password"),
+            ("new_password", "new password 123"),
+            ("confirm_password", "new password 123"),
+        ]),
+    )
+    .await;
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("wrong password") && !html.contains("new password 123"),
+        "{html}"
+    );
+
+    // With JavaScript (no `Accept: text/html`): the error as JSON, as before.
+    let t = form_token(&s, &owner).await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/keys/create",
+        &key_form(app, "x", &t, "fortnight"),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+}
+
 #[tokio::test]
 async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() {
     use base64::Engine as _;
@@ -264,9 +402,10 @@ async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() 
                 .unwrap()
         }
     };
+    // (It is answered with the form's page itself; the page names its own address.)
     let r = post("BASE/keys").await;
-    assert!(r.status().is_redirection());
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(r.status(), 400);
+    let location = page_address(&r.text().await.unwrap());
     assert!(
         location.starts_with("/keys?") && location.contains("__sig="),
         "{location}"
@@ -299,7 +438,7 @@ async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() 
     assert!(!theirs.contains("Choose when the key expires."));
     // A second failure sent from the page that shows the first: the newest error only.
     let r = post(&format!("BASE{location}")).await;
-    let again = r.headers()["location"].to_str().unwrap().to_owned();
+    let again = page_address(&r.text().await.unwrap());
     assert_eq!(again.matches("__err=").count(), 1, "{again}");
     assert!(page(again).await.contains("Choose when the key expires."));
 

@@ -1,0 +1,458 @@
+//! A form refused after a plain post (no JavaScript) is drawn again with what the user
+//! typed in it: the server draws the form's page anew (with the error beside its field)
+//! and this writes the submitted values back into that one form, whatever page or form
+//! it is, so no form has to remember its own values.
+//!
+//! Never written back: passwords, one-time codes, hidden fields (the server's own, such
+//! as a fresh form token) and file inputs. Every value is written as text by the HTML
+//! rewriter (escaped), never as markup.
+
+use lol_html::html_content::{ContentType, Element};
+use lol_html::{element, rewrite_str, RewriteStrSettings};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Fields whose value is never written back into a page, whatever their input type.
+const NEVER_KEPT: [&str; 6] = [
+    "form_token",
+    "password",
+    "current_password",
+    "new_password",
+    "code",
+    "secret",
+];
+
+/// Input types that carry no text the user typed (or must not be shown again).
+const NOT_TEXT: [&str; 7] = [
+    "hidden", "password", "file", "submit", "button", "reset", "image",
+];
+
+/// The `meta` element naming the page's own address: the form's page is served as the
+/// answer to the post (its address in the browser is the server function's), and the
+/// page's script puts the page's address back (`history.replaceState`), so the browser's
+/// router, a reload and the back button see the form's page.
+pub const PAGE_META: &str = "kw-page";
+
+/// A handler for an element's end tag.
+fn end_of(
+    f: impl FnOnce() -> lol_html::HandlerResult + 'static,
+) -> lol_html::EndTagHandler<'static> {
+    Box::new(move |_| f())
+}
+
+/// `value` as the rewriter takes an attribute's value: it escapes `"` itself but reads
+/// entities, so a typed `&quot;` would come back as `"` (and `<`, `>` are escaped as
+/// well, though harmless inside a quoted value).
+fn attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn kept(name: &str) -> bool {
+    !name.is_empty() && !NEVER_KEPT.contains(&name)
+}
+
+/// True for an element that must be left as the server drew it.
+fn secret_or_disabled(el: &Element<'_, '_>) -> bool {
+    el.has_attribute("disabled")
+        || el.get_attribute("autocomplete").is_some_and(|a| {
+            matches!(
+                a.as_str(),
+                "one-time-code" | "current-password" | "new-password"
+            )
+        })
+}
+
+/// Which of the page's forms sent `sent` (the first whose action is `action` and none of
+/// whose hidden fields, the form token aside, was sent with another value than the one
+/// it has on the page: of a table's per-row forms, the row's own), and the `dialog` it
+/// sits in, if any.
+fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<(usize, Option<usize>)> {
+    #[derive(Default)]
+    struct Scan {
+        forms: usize,
+        current: Option<usize>,
+        matches: bool,
+        chosen: Option<(usize, Option<usize>)>,
+        dialogs: usize,
+        dialog: Option<usize>,
+    }
+    let scan = Rc::new(RefCell::new(Scan::default()));
+    let (s1, s2, s3) = (scan.clone(), scan.clone(), scan.clone());
+    rewrite_str(
+        html,
+        RewriteStrSettings {
+            element_content_handlers: vec![
+                element!("dialog", move |el| {
+                    let mut s = s1.borrow_mut();
+                    s.dialog = Some(s.dialogs);
+                    s.dialogs += 1;
+                    let end = s1.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_of(move || {
+                            end.borrow_mut().dialog = None;
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
+                element!("form", move |el| {
+                    if el.get_attribute("action").as_deref() != Some(action) {
+                        return Ok(());
+                    }
+                    let mut s = s2.borrow_mut();
+                    let index = s.forms;
+                    s.forms += 1;
+                    s.current = Some(index);
+                    s.matches = true;
+                    let end = s2.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_of(move || {
+                            let mut s = end.borrow_mut();
+                            if s.matches && s.chosen.is_none() {
+                                s.chosen = Some((index, s.dialog));
+                            }
+                            s.current = None;
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
+                element!("input[type=hidden]", move |el| {
+                    let mut s = s3.borrow_mut();
+                    if s.current.is_none() {
+                        return Ok(());
+                    }
+                    let name = el.get_attribute("name").unwrap_or_default();
+                    if name.is_empty() || name == "form_token" {
+                        return Ok(());
+                    }
+                    // A row's own id differs from the one sent; a field the page's
+                    // script fills in (drawn empty) or one not sent says nothing.
+                    let value = el.get_attribute("value").unwrap_or_default();
+                    let mut sent_as = sent.iter().filter(|(k, _)| *k == name).peekable();
+                    if !value.is_empty()
+                        && sent_as.peek().is_some()
+                        && !sent_as.any(|(_, v)| *v == value)
+                    {
+                        s.matches = false;
+                    }
+                    Ok(())
+                }),
+            ],
+            ..RewriteStrSettings::new()
+        },
+    )
+    .ok()?;
+    let chosen = scan.borrow().chosen;
+    chosen
+}
+
+/// `html` (the form's page) with `sent` written back into the form that sent it (see
+/// `find`), the dialog holding that form open, and the page's address (`page`) in a
+/// `meta` element. `None` when the page has no such form (the page is then better
+/// reached by the redirect Leptos made).
+pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> Option<String> {
+    let (target, dialog) = find(html, action, sent)?;
+    let values = |name: &str| -> Vec<&str> {
+        sent.iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    #[derive(Default)]
+    struct Fill {
+        forms: usize,
+        dialogs: usize,
+        inside: bool,
+        /// How many inputs of each name were filled: the n-th gets the n-th value.
+        used: HashMap<String, usize>,
+        /// The values chosen in the select being drawn.
+        select: Option<Vec<String>>,
+    }
+    let state = Rc::new(RefCell::new(Fill::default()));
+    let (s1, s2, s3, s4, s5, s6) = (
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+    );
+    let meta = format!(
+        r#"<meta name="{PAGE_META}" content="{}">"#,
+        html_escape::encode_double_quoted_attribute(page)
+    );
+    rewrite_str(
+        html,
+        RewriteStrSettings {
+            element_content_handlers: vec![
+                element!("head", move |el| {
+                    el.append(&meta, ContentType::Html);
+                    Ok(())
+                }),
+                element!("dialog", move |el| {
+                    let mut s = s1.borrow_mut();
+                    if Some(s.dialogs) == dialog {
+                        el.set_attribute("open", "")?;
+                    }
+                    s.dialogs += 1;
+                    Ok(())
+                }),
+                element!("form", move |el| {
+                    if el.get_attribute("action").as_deref() != Some(action) {
+                        return Ok(());
+                    }
+                    let mut s = s2.borrow_mut();
+                    let index = s.forms;
+                    s.forms += 1;
+                    if index != target {
+                        return Ok(());
+                    }
+                    s.inside = true;
+                    let end = s2.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_of(move || {
+                            end.borrow_mut().inside = false;
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
+                element!("input", move |el| {
+                    let mut s = s3.borrow_mut();
+                    let name = el.get_attribute("name").unwrap_or_default();
+                    if !s.inside || !kept(&name) || secret_or_disabled(el) {
+                        return Ok(());
+                    }
+                    let kind = el
+                        .get_attribute("type")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    if NOT_TEXT.contains(&kind.as_str()) {
+                        return Ok(());
+                    }
+                    if kind == "checkbox" || kind == "radio" {
+                        let own = el.get_attribute("value").unwrap_or_else(|| "on".into());
+                        if values(&name).contains(&own.as_str()) {
+                            el.set_attribute("checked", "")?;
+                        } else {
+                            el.remove_attribute("checked");
+                        }
+                        return Ok(());
+                    }
+                    let n = s.used.entry(name.clone()).or_default();
+                    if let Some(value) = values(&name).get(*n) {
+                        el.set_attribute("value", &attribute(value))?;
+                    }
+                    *n += 1;
+                    Ok(())
+                }),
+                element!("textarea", move |el| {
+                    let mut s = s4.borrow_mut();
+                    let name = el.get_attribute("name").unwrap_or_default();
+                    if !s.inside || !kept(&name) || secret_or_disabled(el) {
+                        return Ok(());
+                    }
+                    let n = s.used.entry(name.clone()).or_default();
+                    if let Some(value) = values(&name).get(*n) {
+                        // A newline right after `<textarea>` is dropped by the parser.
+                        let text = if value.starts_with('\n') {
+                            format!("\n{value}")
+                        } else {
+                            (*value).to_owned()
+                        };
+                        el.set_inner_content(&text, ContentType::Text);
+                    }
+                    *n += 1;
+                    Ok(())
+                }),
+                element!("select", move |el| {
+                    let mut s = s5.borrow_mut();
+                    let name = el.get_attribute("name").unwrap_or_default();
+                    if !s.inside || !kept(&name) || secret_or_disabled(el) {
+                        return Ok(());
+                    }
+                    let chosen: Vec<String> =
+                        values(&name).into_iter().map(str::to_owned).collect();
+                    if chosen.is_empty() {
+                        return Ok(());
+                    }
+                    s.select = Some(chosen);
+                    let end = s5.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_of(move || {
+                            end.borrow_mut().select = None;
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
+                element!("option", move |el| {
+                    let s = s6.borrow();
+                    let (Some(chosen), Some(own)) = (&s.select, el.get_attribute("value")) else {
+                        return Ok(());
+                    };
+                    if chosen.contains(&own) {
+                        el.set_attribute("selected", "")?;
+                    } else {
+                        el.remove_attribute("selected");
+                    }
+                    Ok(())
+                }),
+            ],
+            ..RewriteStrSettings::new()
+        },
+    )
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    fn sent(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const PAGE: &str = r#"<!DOCTYPE html><html><head><title>t</title></head><body>
+<form action="/fn/other"><input name="name" value="keep me"></form>
+<dialog id="d"><form action="/fn/keys/create" method="post">
+<input type="hidden" name="form_token" value="fresh">
+<input type="hidden" name="expiry_end" value="">
+<input name="name" type="text">
+<input name="password" type="password">
+<input name="code" autocomplete="one-time-code">
+<select name="role_id"><option value="3" selected>Developer</option><option value="5">Viewer</option></select>
+<input type="checkbox" name="perm" value="a" checked><input type="checkbox" name="perm" value="b">
+<textarea name="networks"></textarea>
+</form></dialog>
+</body></html>"#;
+
+    #[test]
+    fn what_was_typed_comes_back_in_the_form_that_sent_it_and_nothing_else() {
+        let out = fill(
+            PAGE,
+            "/fn/keys/create",
+            &sent(&[
+                ("form_token", "old"),
+                ("name", "billing"),
+                ("password", "hunter2"),
+                ("code", "123456"),
+                ("role_id", "5"),
+                ("perm", "b"),
+                ("networks", "10.0.0.0/8"),
+            ]),
+            "/keys?__err=x",
+        )
+        .unwrap();
+        assert!(
+            out.contains(r#"<input name="name" type="text" value="billing">"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"<option value="3">Developer</option><option value="5" selected="">"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"<input type="checkbox" name="perm" value="a"><input type="checkbox" name="perm" value="b" checked="">"#), "{out}");
+        assert!(
+            out.contains(r#"<textarea name="networks">10.0.0.0/8</textarea>"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"<dialog id="d" open="">"#), "{out}");
+        assert!(
+            out.contains(r#"<meta name="kw-page" content="/keys?__err=x">"#),
+            "{out}"
+        );
+        // Never written back: the server's fresh token stays, no password, no code.
+        assert!(out.contains(r#"value="fresh""#));
+        assert!(!out.contains("old") && !out.contains("hunter2") && !out.contains("123456"));
+        // Another form on the page keeps its own value.
+        assert!(out.contains(r#"<input name="name" value="keep me">"#));
+    }
+
+    #[test]
+    fn hostile_values_stay_text() {
+        let out = fill(
+            PAGE,
+            "/fn/keys/create",
+            &sent(&[
+                ("name", r#""><script>alert(1)</script>"#),
+                ("networks", "</textarea><script>alert(2)</script>"),
+                ("role_id", r#"5"><script>"#),
+            ]),
+            r#"/keys?"><script>"#,
+        )
+        .unwrap();
+        assert!(!out.contains("<script"), "{out}");
+        assert!(
+            out.contains("&lt;/textarea&gt;&lt;script&gt;alert(2)"),
+            "{out}"
+        );
+        // A value the select does not offer selects nothing new (the default is dropped,
+        // as the browser would show the first option).
+        assert!(!out.contains(r#"value="5" selected"#));
+    }
+
+    #[test]
+    fn of_several_forms_of_one_action_the_row_that_sent_it_is_filled() {
+        let page = r#"<html><head></head><body>
+<form action="/fn/keys/rename"><input type="hidden" name="key_id" value="key_a"><input type="hidden" name="form_token" value="t1"><input name="name" value="A"></form>
+<form action="/fn/keys/rename"><input type="hidden" name="key_id" value="key_b"><input type="hidden" name="form_token" value="t2"><input name="name" value="B"></form>
+</body></html>"#;
+        let out = fill(
+            page,
+            "/fn/keys/rename",
+            &sent(&[("key_id", "key_b"), ("form_token", "t0"), ("name", "typed")]),
+            "/keys",
+        )
+        .unwrap();
+        assert!(out.contains(r#"value="key_a"><input type="hidden" name="form_token" value="t1"><input name="name" value="A">"#), "{out}");
+        assert!(
+            out.contains(r#"<input name="name" value="typed">"#),
+            "{out}"
+        );
+        // A row that is not on the page: nothing to fill.
+        assert!(fill(
+            page,
+            "/fn/keys/rename",
+            &sent(&[("key_id", "key_z")]),
+            "/keys"
+        )
+        .is_none());
+        assert!(fill(page, "/fn/keys/create", &sent(&[]), "/keys").is_none());
+    }
+
+    #[test]
+    fn typed_entities_stay_as_typed() {
+        let out = fill(
+            PAGE,
+            "/fn/keys/create",
+            &sent(&[("name", "a&quot;b & c")]),
+            "/",
+        )
+        .unwrap();
+        assert!(out.contains(r#"value="a&amp;quot;b &amp; c""#), "{out}");
+    }
+
+    #[test]
+    fn a_leading_newline_survives_the_textarea() {
+        let out = fill(
+            PAGE,
+            "/fn/keys/create",
+            &sent(&[("networks", "\n10.0.0.1")]),
+            "/",
+        )
+        .unwrap();
+        assert!(
+            out.contains("<textarea name=\"networks\">\n\n10.0.0.1</textarea>"),
+            "{out}"
+        );
+    }
+}

@@ -179,6 +179,23 @@ test.describe('without JavaScript', () => {
     await expect(row).toHaveCount(1);
     await expect(row).toContainText('Viewer');
     await expect(row).toContainText('test');
+
+    // A row's own form refused: its "Manage" and its dialog come back open, with what
+    // was typed, and the next form sent from that answer still knows its page.
+    await row.getByText('Manage').click();
+    await row.getByRole('button', { name: /^Revoke key_.*…$/ }).click();
+    const revoke = page.getByRole('dialog', { name: /^Revoke key_/ });
+    await revoke.getByLabel('Reason (kept in the audit log)').fill('rotating it');
+    // (Sent without the box ticked, as a browser that ignores `required` would.)
+    await revoke.getByRole('checkbox').evaluate((c) => c.removeAttribute('required'));
+    await revoke.getByRole('button', { name: /^Revoke key_/ }).click();
+    await expect(revoke).toBeVisible();
+    await expect(revoke.getByLabel('Reason (kept in the audit log)')).toHaveValue('rotating it');
+    await expect(revoke.getByRole('alert')).toContainText('Tick the box');
+    await revoke.getByRole('checkbox').check();
+    await revoke.getByRole('button', { name: /^Revoke key_/ }).click();
+    await expect(page).toHaveURL(/\/keys/);
+    await expect(page.getByRole('row').filter({ hasText: 'kept across an error' })).toContainText('revoked');
   });
 });
 

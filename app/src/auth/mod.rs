@@ -69,15 +69,9 @@ pub async fn login(
             leptos_axum::redirect(&with_return("/login/verify", &next));
             Ok(())
         }
-        Err(e) => {
-            // A plain form post (no JavaScript) cannot show the error in place: send it back
-            // to the form with a flag the page turns into the same generic message.
-            if ctx.is_plain_form_post() && matches!(e, AppError::Validation { .. }) {
-                leptos_axum::redirect(&with_return("/login?error=credentials", &next));
-                return Err(e);
-            }
-            Err(crate::error::reply(e))
-        }
+        // Without JavaScript the refusal comes back as the sign-in page drawn again, with
+        // the email as typed (never the password): see the server's `kept_form`.
+        Err(e) => Err(crate::error::reply(e)),
     }
 }
 

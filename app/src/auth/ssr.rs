@@ -87,7 +87,18 @@ pub struct RequestCtx {
     accepts_html: bool,
     /// The device cookie's value, if the browser sent exactly one (see `core::identity::device`).
     device_cookie: Option<String>,
+    /// The signed-in user as the sign-in gate found them at the start of this page's
+    /// request (`SignedInNow`), for the page's server functions to share.
+    signed: Option<SignedInNow>,
 }
+
+/// The signed-in user as found by the sign-in gate at the start of a page request
+/// (a GET: nothing in it changes who they are), kept in the request's extensions so the
+/// page's several server functions do not each read the session, the settings, the
+/// user and their role again. Form posts and calls from the browser find the user
+/// themselves.
+#[derive(Clone)]
+pub struct SignedInNow(pub std::sync::Arc<SignedIn>);
 
 impl RequestCtx {
     pub async fn from_leptos() -> Result<Self, AppError> {
@@ -122,6 +133,7 @@ impl RequestCtx {
             ip: Some(ip.to_string()),
             user_agent: user_agent.clone(),
         };
+        let signed = parts.extensions.get::<SignedInNow>().cloned();
         Ok(Self {
             state,
             session,
@@ -130,6 +142,7 @@ impl RequestCtx {
             origin,
             accepts_html,
             device_cookie,
+            signed,
         })
     }
 
@@ -181,6 +194,9 @@ impl RequestCtx {
 
     /// The signed-in user and what they may do, or `Unauthenticated`.
     pub async fn signed_in(&self) -> Result<SignedIn, AppError> {
+        if let Some(SignedInNow(signed)) = &self.signed {
+            return Ok((**signed).clone());
+        }
         current_user(&self.state, &self.session)
             .await?
             .ok_or(AppError::Unauthenticated)
@@ -400,6 +416,7 @@ pub async fn sign_out(ctx: &RequestCtx) -> Result<(), AppError> {
 }
 
 /// A signed-in user: what the browser sees and what the guard checks.
+#[derive(Clone)]
 pub struct SignedIn {
     pub me: Me,
     pub principal: Principal,
@@ -434,14 +451,18 @@ pub async fn current_user(
         return Ok(None);
     }
     // The idle timeout slides: this request counts, and the cookie and row expire `idle`
-    // from now (the setting may have changed since the session began).
-    session
-        .insert(LAST_SEEN_KEY, now)
-        .await
-        .map_err(session_err)?;
-    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
-        time::Duration::seconds(idle),
-    )));
+    // from now (the setting may have changed since the session began). Written at most
+    // once a minute (a tenth of the timeout when shorter): a page load is then a read
+    // of the session, not a write, and the timeout is as exact as that.
+    if now - seen >= (idle / 10).clamp(1, 60) {
+        session
+            .insert(LAST_SEEN_KEY, now)
+            .await
+            .map_err(session_err)?;
+        session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
+            time::Duration::seconds(idle),
+        )));
+    }
     let Some(user) = users::find_by_id(&state.db, uid).await? else {
         session.flush().await.map_err(session_err)?;
         return Ok(None);

@@ -74,33 +74,45 @@ pub async fn get_overview() -> Result<OverviewData, AppError> {
         let p = ctx.signed_in().await?.principal;
         let st = &ctx.state;
         let now = st.clock.now();
-        let (my_keys, expiring) = if p.has(P::ApiKeyView) {
+        // The five parts are independent reads: asked for at once, so the page waits
+        // for the slowest rather than for their sum.
+        let keys = async {
+            if !p.has(P::ApiKeyView) {
+                return Ok((None, None));
+            }
             let soon = now + EXPIRING_WITHIN_DAYS * 86_400;
             let (mine, total, expiring) =
                 crate::core::keys::overview(&st.db, now, soon, &p, ROWS).await?;
-            (Some((mine, total)), Some(expiring))
-        } else {
-            (None, None)
+            Ok::<_, AppError>((Some((mine, total)), Some(expiring)))
         };
-        let approvals = if p.has(P::MessageApprove) {
-            Some(crate::core::messages::queue_head(&st.db, now, &p, ROWS).await?)
-        } else {
-            None
+        let approvals = async {
+            if !p.has(P::MessageApprove) {
+                return Ok(None);
+            }
+            Ok::<_, AppError>(Some(
+                crate::core::messages::queue_head(&st.db, now, &p, ROWS).await?,
+            ))
         };
-        let keys_waiting = crate::core::keys::lifecycle::waiting(&st.db, now, &p).await?;
-        let my_messages = if p.has(P::MessageCreate) {
-            Some(crate::core::messages::recent_own(&st.db, &p, 5).await?)
-        } else {
-            None
+        let keys_waiting = crate::core::keys::lifecycle::waiting(&st.db, now, &p);
+        let my_messages = async {
+            if !p.has(P::MessageCreate) {
+                return Ok(None);
+            }
+            Ok::<_, AppError>(Some(
+                crate::core::messages::recent_own(&st.db, &p, 5).await?,
+            ))
         };
-        let alerts = if p.has(P::AuditView) {
+        let alerts = async {
+            if !p.has(P::AuditView) {
+                return Ok(None);
+            }
             let rows =
                 crate::core::audit::auth_failures(&st.db, now - ALERT_HOURS * 3600, ALERT_SCAN)
                     .await?;
-            Some(alerts(rows))
-        } else {
-            None
+            Ok::<_, AppError>(Some(alerts(rows)))
         };
+        let ((my_keys, expiring), approvals, keys_waiting, my_messages, alerts) =
+            tokio::try_join!(keys, approvals, keys_waiting, my_messages, alerts)?;
         Ok(OverviewData {
             my_keys,
             expiring,

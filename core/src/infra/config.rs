@@ -382,7 +382,8 @@ impl Config {
         let max_body_bytes = positive(
             "KEYWARD_MAX_BODY_BYTES",
             raw.max_body_bytes,
-            64 * 1024,
+            // Room for the largest form at its fields' `maxlength`, percent-encoded.
+            512 * 1024,
             16 * 1024 * 1024,
         )? as usize;
         let delivery_timeout = Duration::from_secs(positive(

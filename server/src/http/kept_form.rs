@@ -3,8 +3,8 @@
 //! and this writes the submitted values back into that one form, whatever page or form
 //! it is, so no form has to remember its own values.
 //!
-//! Never written back: passwords, one-time codes, hidden fields (the server's own, such
-//! as a fresh form token) and file inputs. Every value is written as text by the HTML
+//! Never written back: passwords, one-time codes, hidden fields the server filled in
+//! (such as a fresh form token) and file inputs. Every value is written as text by the HTML
 //! rewriter (escaped), never as markup.
 
 use lol_html::html_content::{ContentType, Element};
@@ -69,23 +69,40 @@ fn secret_or_disabled(el: &Element<'_, '_>) -> bool {
 /// Which of the page's forms sent `sent` (the first whose action is `action` and none of
 /// whose hidden fields, the form token aside, was sent with another value than the one
 /// it has on the page: of a table's per-row forms, the row's own), and the `dialog` it
-/// sits in, if any.
-fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<(usize, Option<usize>)> {
+/// and `details` it sits in.
+fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
     #[derive(Default)]
     struct Scan {
         forms: usize,
         current: Option<usize>,
         matches: bool,
-        chosen: Option<(usize, Option<usize>)>,
+        chosen: Option<Found>,
         dialogs: usize,
         dialog: Option<usize>,
+        details: usize,
+        /// The `details` elements open around the element being read.
+        around: Vec<usize>,
     }
     let scan = Rc::new(RefCell::new(Scan::default()));
-    let (s1, s2, s3) = (scan.clone(), scan.clone(), scan.clone());
+    let (s1, s2, s3, s4) = (scan.clone(), scan.clone(), scan.clone(), scan.clone());
     rewrite_str(
         html,
         RewriteStrSettings {
             element_content_handlers: vec![
+                element!("details", move |el| {
+                    let mut s = s4.borrow_mut();
+                    let index = s.details;
+                    s.details += 1;
+                    s.around.push(index);
+                    let end = s4.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_of(move || {
+                            end.borrow_mut().around.pop();
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
                 element!("dialog", move |el| {
                     let mut s = s1.borrow_mut();
                     s.dialog = Some(s.dialogs);
@@ -113,7 +130,11 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<(usize, O
                         handlers.push(end_of(move || {
                             let mut s = end.borrow_mut();
                             if s.matches && s.chosen.is_none() {
-                                s.chosen = Some((index, s.dialog));
+                                s.chosen = Some(Found {
+                                    form: index,
+                                    dialog: s.dialog,
+                                    details: s.around.clone(),
+                                });
                             }
                             s.current = None;
                             Ok(())
@@ -130,14 +151,14 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<(usize, O
                     if name.is_empty() || name == "form_token" {
                         return Ok(());
                     }
-                    // A row's own id differs from the one sent; a field the page's
-                    // script fills in (drawn empty) or one not sent says nothing.
+                    // A row's own id must have been sent, once, as it is on the page
+                    // (another row's, a missing or a repeated one is not this form); a
+                    // field the page's script fills in (drawn empty) says nothing.
                     let value = el.get_attribute("value").unwrap_or_default();
-                    let mut sent_as = sent.iter().filter(|(k, _)| *k == name).peekable();
-                    if !value.is_empty()
-                        && sent_as.peek().is_some()
-                        && !sent_as.any(|(_, v)| *v == value)
-                    {
+                    let mut sent_as = sent.iter().filter(|(k, _)| *k == name).map(|(_, v)| v);
+                    let once =
+                        matches!((sent_as.next(), sent_as.next()), (Some(v), None) if *v == value);
+                    if !value.is_empty() && !once {
                         s.matches = false;
                     }
                     Ok(())
@@ -147,16 +168,40 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<(usize, O
         },
     )
     .ok()?;
-    let chosen = scan.borrow().chosen;
+    let chosen = scan.borrow_mut().chosen.take();
     chosen
 }
 
+/// The form that sent a refused post, as `find` found it on its page.
+struct Found {
+    /// Its index among the page's forms of the same action.
+    form: usize,
+    /// The `dialog` it sits in.
+    dialog: Option<usize>,
+    /// The `details` it sits in (a table row's "Manage"), outermost first.
+    details: Vec<usize>,
+}
+
 /// `html` (the form's page) with `sent` written back into the form that sent it (see
-/// `find`), the dialog holding that form open, and the page's address (`page`) in a
-/// `meta` element. `None` when the page has no such form (the page is then better
-/// reached by the redirect Leptos made).
-pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> Option<String> {
-    let (target, dialog) = find(html, action, sent)?;
+/// `find`), the dialog and the `details` holding that form open, and the page's address
+/// (`page`) in a `meta` element. Every form of the page that posts to a server function
+/// names the page it is on (`?__from=` and `from`, the page's address without the
+/// error): the browser's address is the server function's, so its `Referer` cannot.
+/// `None` when the page has no such form (the page is then better reached by the
+/// redirect Leptos made).
+pub fn fill(
+    html: &str,
+    action: &str,
+    sent: &[(String, String)],
+    page: &str,
+    from: &str,
+) -> Option<String> {
+    let Found {
+        form: target,
+        dialog,
+        details,
+    } = find(html, action, sent)?;
+    let from: String = form_urlencoded::byte_serialize(from.as_bytes()).collect();
     let values = |name: &str| -> Vec<&str> {
         sent.iter()
             .filter(|(k, _)| k == name)
@@ -167,6 +212,7 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
     struct Fill {
         forms: usize,
         dialogs: usize,
+        details: usize,
         inside: bool,
         /// How many inputs of each name were filled: the n-th gets the n-th value.
         used: HashMap<String, usize>,
@@ -174,7 +220,8 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
         select: Option<Vec<String>>,
     }
     let state = Rc::new(RefCell::new(Fill::default()));
-    let (s1, s2, s3, s4, s5, s6) = (
+    let (s1, s2, s3, s4, s5, s6, s7) = (
+        state.clone(),
         state.clone(),
         state.clone(),
         state.clone(),
@@ -182,10 +229,7 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
         state.clone(),
         state.clone(),
     );
-    let meta = format!(
-        r#"<meta name="{PAGE_META}" content="{}">"#,
-        html_escape::encode_double_quoted_attribute(page)
-    );
+    let meta = page_meta(page);
     rewrite_str(
         html,
         RewriteStrSettings {
@@ -202,8 +246,20 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
                     s.dialogs += 1;
                     Ok(())
                 }),
+                element!("details", move |el| {
+                    let mut s = s7.borrow_mut();
+                    if details.contains(&s.details) {
+                        el.set_attribute("open", "")?;
+                    }
+                    s.details += 1;
+                    Ok(())
+                }),
                 element!("form", move |el| {
-                    if el.get_attribute("action").as_deref() != Some(action) {
+                    let own = el.get_attribute("action").unwrap_or_default();
+                    if own.starts_with("/fn/") && !own.contains('?') {
+                        el.set_attribute("action", &attribute(&format!("{own}?__from={from}")))?;
+                    }
+                    if own != action {
                         return Ok(());
                     }
                     let mut s = s2.borrow_mut();
@@ -232,7 +288,12 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
                         .get_attribute("type")
                         .unwrap_or_default()
                         .to_ascii_lowercase();
-                    if NOT_TEXT.contains(&kind.as_str()) {
+                    // A hidden field is the server's, unless it was drawn empty: one the
+                    // page's script fills in (a sign-in's page to return to, the end of
+                    // the chosen day), which the server could not know.
+                    let hidden_blank = kind == "hidden"
+                        && el.get_attribute("value").unwrap_or_default().is_empty();
+                    if NOT_TEXT.contains(&kind.as_str()) && !hidden_blank {
                         return Ok(());
                     }
                     if kind == "checkbox" || kind == "radio" {
@@ -259,8 +320,9 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
                     }
                     let n = s.used.entry(name.clone()).or_default();
                     if let Some(value) = values(&name).get(*n) {
-                        // A newline right after `<textarea>` is dropped by the parser.
-                        let text = if value.starts_with('\n') {
+                        // A line break right after `<textarea>` is dropped by the parser
+                        // (browsers send line breaks as CR LF).
+                        let text = if value.starts_with('\n') || value.starts_with("\r\n") {
                             format!("\n{value}")
                         } else {
                             (*value).to_owned()
@@ -310,6 +372,32 @@ pub fn fill(html: &str, action: &str, sent: &[(String, String)], page: &str) -> 
     .ok()
 }
 
+fn page_meta(page: &str) -> String {
+    format!(
+        r#"<meta name="{PAGE_META}" content="{}">"#,
+        html_escape::encode_double_quoted_attribute(page)
+    )
+}
+
+/// `html` with its address (`page`) named in the `meta` element the page's script reads
+/// before the browser's router does: for a page asked for with a form's error in its
+/// address that the server did not show (not signed by it, or too old), the browser
+/// must not read that error either.
+pub fn name_page(html: &str, page: &str) -> Option<String> {
+    let meta = page_meta(page);
+    rewrite_str(
+        html,
+        RewriteStrSettings {
+            element_content_handlers: vec![element!("head", move |el| {
+                el.append(&meta, ContentType::Html);
+                Ok(())
+            })],
+            ..RewriteStrSettings::new()
+        },
+    )
+    .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::fill;
@@ -342,6 +430,7 @@ mod tests {
             "/fn/keys/create",
             &sent(&[
                 ("form_token", "old"),
+                ("expiry_end", "1900000000"),
                 ("name", "billing"),
                 ("password", "hunter2"),
                 ("code", "123456"),
@@ -350,6 +439,7 @@ mod tests {
                 ("networks", "10.0.0.0/8"),
             ]),
             "/keys?__err=x",
+            "/keys",
         )
         .unwrap();
         assert!(
@@ -370,6 +460,11 @@ mod tests {
             out.contains(r#"<meta name="kw-page" content="/keys?__err=x">"#),
             "{out}"
         );
+        // A hidden field drawn empty (the page's script fills it) takes what was sent.
+        assert!(
+            out.contains(r#"<input type="hidden" name="expiry_end" value="1900000000">"#),
+            "{out}"
+        );
         // Never written back: the server's fresh token stays, no password, no code.
         assert!(out.contains(r#"value="fresh""#));
         assert!(!out.contains("old") && !out.contains("hunter2") && !out.contains("123456"));
@@ -388,6 +483,7 @@ mod tests {
                 ("role_id", r#"5"><script>"#),
             ]),
             r#"/keys?"><script>"#,
+            r#"/keys?"><script>"#,
         )
         .unwrap();
         assert!(!out.contains("<script"), "{out}");
@@ -403,30 +499,49 @@ mod tests {
     #[test]
     fn of_several_forms_of_one_action_the_row_that_sent_it_is_filled() {
         let page = r#"<html><head></head><body>
-<form action="/fn/keys/rename"><input type="hidden" name="key_id" value="key_a"><input type="hidden" name="form_token" value="t1"><input name="name" value="A"></form>
-<form action="/fn/keys/rename"><input type="hidden" name="key_id" value="key_b"><input type="hidden" name="form_token" value="t2"><input name="name" value="B"></form>
+<details class="row-actions"><summary>Manage</summary><form action="/fn/keys/rename"><input type="hidden" name="key_id" value="key_a"><input type="hidden" name="form_token" value="t1"><input name="name" value="A"></form></details>
+<details class="row-actions"><summary>Manage</summary><form action="/fn/keys/rename"><input type="hidden" name="key_id" value="key_b"><input type="hidden" name="form_token" value="t2"><input name="name" value="B"></form></details>
 </body></html>"#;
-        let out = fill(
-            page,
-            "/fn/keys/rename",
-            &sent(&[("key_id", "key_b"), ("form_token", "t0"), ("name", "typed")]),
-            "/keys",
-        )
-        .unwrap();
-        assert!(out.contains(r#"value="key_a"><input type="hidden" name="form_token" value="t1"><input name="name" value="A">"#), "{out}");
+        let rename = |pairs: &[(&str, &str)]| {
+            fill(
+                page,
+                "/fn/keys/rename",
+                &sent(pairs),
+                "/keys?__err=x",
+                "/keys",
+            )
+        };
+        let out = rename(&[("key_id", "key_b"), ("form_token", "t0"), ("name", "typed")]).unwrap();
         assert!(
-            out.contains(r#"<input name="name" value="typed">"#),
+            out.contains(r#"<details class="row-actions"><summary>Manage</summary><form action="/fn/keys/rename?__from=%2Fkeys"><input type="hidden" name="key_id" value="key_a"><input type="hidden" name="form_token" value="t1"><input name="name" value="A">"#),
             "{out}"
         );
-        // A row that is not on the page: nothing to fill.
-        assert!(fill(
-            page,
-            "/fn/keys/rename",
-            &sent(&[("key_id", "key_z")]),
-            "/keys"
+        assert!(
+            out.contains(r#"<details class="row-actions" open=""><summary>Manage</summary><form action="/fn/keys/rename?__from=%2Fkeys"><input type="hidden" name="key_id" value="key_b"><input type="hidden" name="form_token" value="t2"><input name="name" value="typed">"#),
+            "{out}"
+        );
+        // A row that is not on the page, a missing or a repeated id: no row is the one.
+        assert!(rename(&[("key_id", "key_z"), ("name", "typed")]).is_none());
+        assert!(rename(&[("name", "typed")]).is_none());
+        assert!(rename(&[("key_id", "key_a"), ("key_id", "key_b"), ("name", "typed")]).is_none());
+        assert!(fill(page, "/fn/keys/create", &sent(&[]), "/keys", "/keys").is_none());
+    }
+
+    #[test]
+    fn every_server_function_form_names_the_page_it_is_on() {
+        let out = fill(
+            PAGE,
+            "/fn/keys/create",
+            &sent(&[("name", "x")]),
+            "/keys?status=active&__err=x",
+            "/keys?status=active&q=a b",
         )
-        .is_none());
-        assert!(fill(page, "/fn/keys/create", &sent(&[]), "/keys").is_none());
+        .unwrap();
+        assert!(
+            out.contains(r#"<form action="/fn/other?__from=%2Fkeys%3Fstatus%3Dactive%26q%3Da+b">"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"<form action="/fn/keys/create?__from=%2Fkeys%3Fstatus%3Dactive%26q%3Da+b" method="post">"#), "{out}");
     }
 
     #[test]
@@ -436,22 +551,35 @@ mod tests {
             "/fn/keys/create",
             &sent(&[("name", "a&quot;b & c")]),
             "/",
+            "/",
         )
         .unwrap();
         assert!(out.contains(r#"value="a&amp;quot;b &amp; c""#), "{out}");
     }
 
     #[test]
-    fn a_leading_newline_survives_the_textarea() {
-        let out = fill(
-            PAGE,
-            "/fn/keys/create",
-            &sent(&[("networks", "\n10.0.0.1")]),
-            "/",
-        )
-        .unwrap();
+    fn a_leading_line_break_survives_the_textarea() {
+        for typed in ["\n10.0.0.1", "\r\n10.0.0.1"] {
+            let out = fill(
+                PAGE,
+                "/fn/keys/create",
+                &sent(&[("networks", typed)]),
+                "/",
+                "/",
+            )
+            .unwrap();
+            assert!(
+                out.contains(&format!("<textarea name=\"networks\">\n{typed}</textarea>")),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_names_its_own_address() {
+        let out = super::name_page(PAGE, r#"/keys?a=1&b="2""#).unwrap();
         assert!(
-            out.contains("<textarea name=\"networks\">\n\n10.0.0.1</textarea>"),
+            out.contains(r#"<title>t</title><meta name="kw-page" content="/keys?a=1&amp;b=&quot;2&quot;"></head>"#),
             "{out}"
         );
     }

@@ -459,8 +459,14 @@ async fn plain_form_secret(state: &AppState, req: Request, next: Next) -> Respon
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
     if !plain_form {
-        let req = drop_unsigned_form_error(state, req);
-        return next.run(req).await;
+        return page_with_signed_error(state, req, next).await;
+    }
+    // A form on a page drawn as the answer to an earlier refused post names its page
+    // (`?__from=`, see `kept_form`): the browser's address, so its `Referer`, is the
+    // server function's. That page stands for the Referer from here on.
+    let mut req = req;
+    if let Some(page) = from_page(state, req.uri()) {
+        req.headers_mut().insert(header::REFERER, page);
     }
     let back = back_to(state, req.headers());
     let session = session_of(state, req.headers()).to_owned();
@@ -541,11 +547,12 @@ async fn form_again(
 ) -> Option<Response> {
     let location = location?;
     let location = location.to_str().ok()?;
-    // `sign_form_redirect` made it a path of this panel.
-    if !location.starts_with('/') || location.starts_with("//") {
+    // `sign_form_redirect` made it a path of this panel; only a page is drawn (never
+    // the audit export, a server function or anything else a Referer may name).
+    let (path, query) = location.split_once('?').unwrap_or((location, ""));
+    if !is_page_path(path) {
         return None;
     }
-    let query = location.split_once('?').map_or("", |(_, q)| q);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
@@ -556,13 +563,31 @@ async fn form_again(
             .map(|(_, v)| v.as_str())
     };
     let (action, err) = (get("__path")?, get("__err")?);
-    let status = base64::engine::general_purpose::STANDARD
+    let error = base64::engine::general_purpose::STANDARD
         .decode(err)
         .ok()
-        .and_then(|json| serde_json::from_slice::<app::error::AppError>(&json).ok())
+        .and_then(|json| serde_json::from_slice::<app::error::AppError>(&json).ok());
+    // The error's own status: 4xx for the request's fault, 5xx for the server's.
+    let status = error
+        .as_ref()
         .and_then(|e| StatusCode::from_u16(e.status()).ok())
-        .filter(|s| s.is_client_error())
+        .filter(|s| s.is_client_error() || s.is_server_error())
         .unwrap_or(StatusCode::BAD_REQUEST);
+    let retry_after = error.as_ref().and_then(app::error::AppError::retry_after);
+    // The page without the error: where the page's own forms say they come from.
+    let from = {
+        let mut qs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "__path" | "__err" | "__sig"))
+        {
+            qs.append_pair(k, v);
+        }
+        match qs.finish() {
+            q if q.is_empty() => path.to_owned(),
+            q => format!("{path}?{q}"),
+        }
+    };
 
     let mut page = Request::new(Body::empty());
     *page.uri_mut() = location.parse().ok()?;
@@ -587,15 +612,123 @@ async fn form_again(
     let (mut parts, body) = drawn.into_parts();
     let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.ok()?;
     let sent: Vec<(String, String)> = form_urlencoded::parse(sent).into_owned().collect();
-    let filled =
-        super::kept_form::fill(std::str::from_utf8(&bytes).ok()?, action, &sent, location)?;
+    let filled = super::kept_form::fill(
+        std::str::from_utf8(&bytes).ok()?,
+        action,
+        &sent,
+        location,
+        &from,
+    )?;
     parts.status = status;
     parts.headers.remove(header::CONTENT_LENGTH);
-    // The post's own cookies (its session's) as well as the page's.
+    if let Some(secs) = retry_after {
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    // The post's own cookies as well as the page's (each name once: the page's, drawn
+    // after the post, is the newer).
+    let name = |c: &HeaderValue| {
+        c.to_str()
+            .ok()
+            .and_then(|c| c.split_once('='))
+            .map(|(n, _)| n.trim().to_owned())
+    };
+    let drawn: Vec<String> = parts
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(name)
+        .collect();
     for cookie in cookies {
-        parts.headers.append(header::SET_COOKIE, cookie);
+        if name(&cookie).is_none_or(|n| !drawn.contains(&n)) {
+            parts.headers.append(header::SET_COOKIE, cookie);
+        }
     }
     Some(Response::from_parts(parts, Body::from(filled)))
+}
+
+/// A path that is a panel page (not a server function, the REST API, the audit export,
+/// a probe or the bundle): the only kind drawn again for a refused form.
+fn is_page_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic())
+        && !path.starts_with("/fn/")
+        && !path.starts_with("/api/")
+        && !never_a_page(path)
+        && path != super::AUDIT_EXPORT_PATH
+}
+
+/// The page a form says it is on (`?__from=` in its action, written by `kept_form`), as
+/// a `Referer` of this panel: a page path only, else nothing.
+fn from_page(state: &AppState, uri: &http::Uri) -> Option<HeaderValue> {
+    let query = uri.query()?;
+    let mut froms = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "__from")
+        .map(|(_, v)| v);
+    let (Some(from), None) = (froms.next(), froms.next()) else {
+        return None;
+    };
+    let path = from.split_once('?').map_or(&*from, |(p, _)| p);
+    if !is_page_path(path) || from.bytes().any(|b| !b.is_ascii_graphic()) {
+        return None;
+    }
+    HeaderValue::from_str(&format!("{}{from}", state.config.public_url.origin)).ok()
+}
+
+/// A page asked for with a form's error in its address: shown only when this server
+/// signed it (`drop_unsigned_form_error`). When it was not, the page also names the
+/// address it was drawn for, which its script puts in the browser's location before
+/// the browser reads the error from it (a page whose script and server disagree about
+/// the error would not hydrate).
+async fn page_with_signed_error(state: &AppState, req: Request, next: Next) -> Response {
+    // A server function's address opened as a page (a bookmark of a refused form's
+    // answer): the overview, not an empty "method not allowed".
+    if req.method() == Method::GET && req.uri().path().starts_with("/fn/") {
+        let html = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        if html {
+            return Redirect::to("/").into_response();
+        }
+    }
+    if req.uri().query().is_none_or(|q| !q.contains("__")) {
+        return next.run(req).await;
+    }
+    let asked = req.uri().clone();
+    let req = drop_unsigned_form_error(state, req);
+    if *req.uri() == asked {
+        return next.run(req).await;
+    }
+    let page = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !html {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let named = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|html| super::kept_form::name_page(html, &page));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    match named {
+        Some(html) => Response::from_parts(parts, Body::from(html)),
+        None => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 /// What `__sig` signs: a form's error on its way back to the form (`__path` names the
@@ -856,7 +989,11 @@ fn is_public(path: &str) -> bool {
 /// Panel pages need a signed-in user: others are sent to /login before anything renders.
 /// (Server functions check the session themselves; this only spares a signed-out
 /// visitor a page of errors.)
-pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_sign_in(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if !matches!(*req.method(), Method::GET | Method::HEAD) || is_public(req.uri().path()) {
         return next.run(req).await;
     }
@@ -864,7 +1001,12 @@ pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: 
         return next.run(req).await;
     };
     match app::auth::ssr::current_user(&state, &session).await {
-        Ok(Some(_)) => next.run(req).await,
+        // The page's server functions take the user found here (`SignedInNow`).
+        Ok(Some(signed)) => {
+            req.extensions_mut()
+                .insert(app::auth::ssr::SignedInNow(std::sync::Arc::new(signed)));
+            next.run(req).await
+        }
         // Back to the page asked for once signed in (the approval mail's link to a message).
         Ok(None) => Redirect::to(&app::core::identity::sign_in::with_return(
             "/login",

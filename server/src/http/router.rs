@@ -34,11 +34,12 @@ pub fn build(
         .with_same_site(SameSite::Lax)
         .with_secure(cfg.public_url.https)
         .with_path("/")
-        // Idle timeout: every request pushes the expiry (cookie and row) forward.
+        // Idle timeout: a request pushes the expiry (cookie and row) forward when the
+        // session is written, which `auth::ssr::current_user` does at most once a minute
+        // (not on every request: a page load would otherwise be a database write).
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             cfg.session_idle.as_secs() as i64,
-        )))
-        .with_always_save(true);
+        )));
 
     // Panel pages and server functions: sessions and the sign-in gate.
     let panel = Router::new()

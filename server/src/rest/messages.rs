@@ -58,7 +58,7 @@ pub(super) struct Accepted {
 /// Writes a message. With approval required it waits for a person other than the
 /// key's owner to approve it in the panel: a key alone cannot send anything.
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages", security(("bearer" = [])), request_body = MessageBody,
-    description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 64 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
+    description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 512 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
     responses((status = 202, description = "Accepted", body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub(super) async fn create_message(
     authed: Authed<CreateMessages>,

@@ -554,7 +554,9 @@ async fn whoami_keys_create_update_roll_revoke() {
 
 #[tokio::test]
 async fn permissions_come_from_the_key_role_and_changes_apply_at_once() {
-    let s = Server::start(&[]).await;
+    // A small body limit: the oversized body below stays small enough to be written
+    // whole before the server answers.
+    let s = Server::start(&[("KEYWARD_MAX_BODY_BYTES", "65536")]).await;
     let owner = s.sign_in().await;
     let app = make_app(&s, &owner, "Billing", "").await;
     let role = make_role(&s, &owner, "Readers", &["api.key.view"]).await;

@@ -336,6 +336,81 @@ async fn a_refused_plain_form_comes_back_with_what_was_typed() {
         "{html}"
     );
 
+    // The drawn page is at the server function's address in the browser, so the next
+    // form sent from it has that as its Referer: its forms name their page instead,
+    // and a second refusal, then the corrected form, go where they belong.
+    let action = r#"action="/fn/apps/create?__from=%2Fapps""#;
+    let t = form_token(&s, &owner).await;
+    let bad = pairs(&[
+        ("name", "Ledger"),
+        ("networks", "nowhere"),
+        ("form_token", &t),
+    ]);
+    let r = plain_post(&s, &owner, "/fn/apps/create", "/apps", &bad).await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains(action), "{html}");
+    let r = plain_post(
+        &s,
+        &owner,
+        "/fn/apps/create?__from=%2Fapps",
+        "/fn/apps/create",
+        &bad,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(r#"value="Ledger""#) && html.contains(action),
+        "{html}"
+    );
+    let good = pairs(&[("name", "Ledger"), ("networks", ""), ("form_token", &t)]);
+    let r = plain_post(
+        &s,
+        &owner,
+        "/fn/apps/create?__from=%2Fapps",
+        "/fn/apps/create",
+        &good,
+    )
+    .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/apps"));
+    // A page named that is not a page is not drawn (nor run): the export of the audit
+    // log, a server function.
+    for from in [
+        "%2Faudit%2Fexport.csv",
+        "%2Ffn%2Fapps%2Fcreate",
+        "%2F%2Fevil.example",
+    ] {
+        let t = form_token(&s, &owner).await;
+        let bad = pairs(&[
+            ("name", "Ledger"),
+            ("networks", "nowhere"),
+            ("form_token", &t),
+        ]);
+        let path = format!("/fn/apps/create?__from={from}");
+        let r = plain_post(&s, &owner, &path, "/audit/export.csv", &bad).await;
+        assert!(r.status().is_redirection(), "{from}: {}", r.status());
+    }
+    let (exports,): (i64,) =
+        sqlx::query_as("select count(*) from audit_events where action = 'audit.exported'")
+            .fetch_one(&s.db().await)
+            .await
+            .unwrap();
+    assert_eq!(exports, 0);
+    // The server function's address opened as a page (a bookmark of the answer).
+    let r = client()
+        .get(s.url("/fn/apps/create"))
+        .header("accept", "text/html")
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    assert_eq!(r.headers()["location"], "/");
+
     // With JavaScript (no `Accept: text/html`): the error as JSON, as before.
     let t = form_token(&s, &owner).await;
     let r = post_fn(
@@ -380,9 +455,11 @@ async fn a_form_error_in_the_address_shows_only_when_this_server_put_it_there() 
         .append_pair("__err", &lure)
         .finish();
     for path in ["/login", "/keys"] {
-        assert!(!page(format!("{path}?{forged}"))
-            .await
-            .contains("evil.example"));
+        let html = page(format!("{path}?{forged}")).await;
+        assert!(!html.contains("evil.example"));
+        // The page names the address it was drawn for (without the error), for its
+        // script to put in the browser's location before the browser reads the error.
+        assert_eq!(page_address(&html), path);
     }
 
     // A real error of a plain form post comes back signed and is shown.

@@ -148,7 +148,7 @@ async fn json_logs_are_one_object_per_line_with_the_request() {
     let r = s
         .login_form("owner@example.com", "wrong \"password\"\nforged line", &[])
         .await;
-    assert_eq!(r.status(), 302, "back to the form with the error");
+    assert_eq!(r.status(), 400, "the form again with the error");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let log = s.log();
     let mut lines = Vec::new();

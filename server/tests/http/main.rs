@@ -174,6 +174,19 @@ impl Server {
         req.send().await.unwrap()
     }
 
+    /// Asserts that `r` (a plain sign-in form post) was refused with the one generic
+    /// message, the sign-in page drawn again with the email as typed and no password.
+    pub async fn refused_sign_in(r: reqwest::Response, email: &str, password: &str) {
+        assert_eq!(r.status(), 400);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Incorrect email or password."), "{html}");
+        let typed = html_escape::encode_double_quoted_attribute(email);
+        assert!(html.contains(&format!(r#"value="{typed}""#)), "{html}");
+        if !password.is_empty() {
+            assert!(!html.contains(password), "{html}");
+        }
+    }
+
     /// Signs in the Owner and returns the session cookie (`name=value`).
     pub async fn sign_in(&self) -> String {
         let r = self.login_form("owner@example.com", PASSWORD, &[]).await;

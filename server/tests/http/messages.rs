@@ -161,16 +161,20 @@ async fn wait_status(s: &Server, key: &str, id: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn a_key_alone_sends_nothing_and_parallel_approvals_deliver_once_sqlite() {
-    a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(&[]).await;
+    a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(&[(
+        "KEYWARD_MAX_BODY_BYTES",
+        "65536",
+    )])
+    .await;
 }
 
 #[tokio::test]
 async fn a_key_alone_sends_nothing_and_parallel_approvals_deliver_once_postgres() {
     if let Some(pg) = PgDb::create().await {
-        a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(&[(
-            "KEYWARD_DATABASE_URL",
-            &pg.url,
-        )])
+        a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(&[
+            ("KEYWARD_DATABASE_URL", &pg.url),
+            ("KEYWARD_MAX_BODY_BYTES", "65536"),
+        ])
         .await;
         pg.drop().await;
     }

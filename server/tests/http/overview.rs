@@ -45,7 +45,7 @@ async fn overview_shows_keys_approvals_messages_and_failed_sign_ins_by_role() {
     let r = s
         .login_form("owner@example.com", "not the password at all", &[])
         .await;
-    assert_eq!(r.status(), 302);
+    assert_eq!(r.status(), 400);
     let owner = s.sign_in().await;
     let app_id = make_app(&s, &owner, "Billing", "").await;
 

@@ -260,7 +260,7 @@ async fn answers_are_compressed_for_clients_that_accept_it_except_those_carrying
 
 #[tokio::test]
 async fn oversized_bodies_get_413() {
-    let s = Server::start(&[]).await;
+    let s = Server::start(&[("KEYWARD_MAX_BODY_BYTES", "65536")]).await;
     // Just over the 64 KiB limit: small enough that the whole request fits in the socket
     // buffers, so the client is done writing when the server answers and closes (a
     // larger body can race the close and end in a broken pipe on the client side).

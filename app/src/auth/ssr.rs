@@ -452,9 +452,10 @@ pub async fn current_user(
     }
     // The idle timeout slides: this request counts, and the cookie and row expire `idle`
     // from now (the setting may have changed since the session began). Written at most
-    // once a minute (a tenth of the timeout when shorter): a page load is then a read
-    // of the session, not a write, and the timeout is as exact as that.
-    if now - seen >= (idle / 10).clamp(1, 60) {
+    // once a minute (a sixtieth of the timeout when shorter: 5 s of the shortest, 5
+    // minutes): a page load is then a read of the session, not a write, and the
+    // timeout is as exact as that.
+    if now - seen >= (idle / 60).clamp(1, 60) {
         session
             .insert(LAST_SEEN_KEY, now)
             .await

@@ -36,7 +36,8 @@ pub fn build(
         .with_path("/")
         // Idle timeout: a request pushes the expiry (cookie and row) forward when the
         // session is written, which `auth::ssr::current_user` does at most once a minute
-        // (not on every request: a page load would otherwise be a database write).
+        // or a sixtieth of the timeout (not on every request: a page load would otherwise
+        // be a database write).
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             cfg.session_idle.as_secs() as i64,
         )));

@@ -638,3 +638,38 @@ async fn invitations_work_once_and_follow_the_rules() {
     let r = s.login_form("ivy@example.com", PASSWORD, &[]).await;
     assert_eq!(r.headers()["location"], "/");
 }
+
+#[tokio::test]
+async fn a_page_load_reads_the_session_and_the_idle_timeout_still_slides() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let pool = s.db().await;
+    let written = || async {
+        let (t,): (i64,) = sqlx::query_as("select max(updated_at) from sessions")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        t
+    };
+    // A five-minute idle timeout: the session is written again at most every 5 s.
+    let r = save_settings(&s, &owner, &[("session_idle_minutes", "5")]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let page = || client().get(s.url("/keys")).header("cookie", &owner).send();
+    let before = written().await;
+    for _ in 0..3 {
+        let r = page().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(set_cookie(&r).is_none(), "a page load is a read");
+    }
+    assert_eq!(written().await, before);
+    // Later, within the timeout: the page counts as activity and pushes it forward.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let r = page().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = set_cookie(&r).expect("the pushed expiry reaches the cookie");
+    assert!(
+        cookie.to_ascii_lowercase().contains("max-age=300"),
+        "{cookie}"
+    );
+    assert!(written().await > before);
+}

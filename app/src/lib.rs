@@ -140,7 +140,7 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
          new MutationObserver(()=>{{for(const s of document.querySelectorAll('select[data-chosen]'))\
          if(s.value!==s.dataset.chosen&&[...s.options].some(o=>o.value===s.dataset.chosen))s.value=s.dataset.chosen}})\
          .observe(document,{{subtree:true,attributeFilter:['selected']}});\
-         {{const p=document.querySelector('meta[name=kw-page]');if(p){{history.replaceState(null,'',p.content);for(const s of document.querySelectorAll('select'))s.dataset.chosen=s.value}}}}\
+         {{const p=document.querySelector('meta[name=kw-page]');if(p){{try{{history.replaceState(null,'',p.content)}}catch(e){{}}for(const s of document.querySelectorAll('select'))s.dataset.chosen=s.value}}}}\
          requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
          .then(m=>m.default({{module_or_path:'{base}.wasm'}}).then(()=>m.hydrate())),0));"
     );

@@ -564,6 +564,10 @@ fn AppRow(
         .map(|(env, value)| {
             let label = format!("Regenerate the {env} SDK key of {}", a.name);
             let dlg = format!("regen-{}-{env}", a.id);
+            let (app_id, this_env) = (a.id, env.clone());
+            let regen_here = sent_here(regen, move |r: &RegenerateSdkKey| {
+                r.app_id == app_id && r.environment == this_env
+            });
             view! {
                 <li>
                     {format!("SDK key ({env}): ")}<code class="sdk-key">{value.clone()}</code>" "
@@ -571,7 +575,7 @@ fn AppRow(
                     <Dialog id=dlg.clone() opener="Regenerate…" opener_label=format!("{label}…")
                         title=format!("Regenerate the {env} SDK key of {}?", a.name)>
                         <p>"Client apps carry this key: those not yet updated can no longer send events once the old key ends."</p>
-                        <ErrorOf action=regen/>
+                        <ErrorOf action=regen here=regen_here/>
                         <ActionForm action=regen attr:class="dialog-form">
                             <input type="hidden" name="app_id" value=a.id.to_string()/>
                             <input type="hidden" name="environment" value=env.clone()/>
@@ -734,6 +738,9 @@ fn KeyActionForms(
     let grace_id = format!("grace-{kid}");
     let (revoke_dlg, roll_dlg) = (format!("revoke-{kid}"), format!("roll-{kid}"));
     let (k1, k2, k3, k4) = (kid.clone(), kid.clone(), kid.clone(), kid.clone());
+    let (mine_revoke, mine_roll) = (kid.clone(), kid.clone());
+    let revoke_here = sent_here(revoke, move |a: &RevokeKey| a.key_id == mine_revoke);
+    let roll_here = sent_here(roll, move |a: &RollKey| a.key_id == mine_roll);
     // Each in a modal dialog (Escape closes it, focus stays inside and comes back):
     // nothing irreversible is one click away, and the row stays one line high.
     view! {
@@ -741,7 +748,7 @@ fn KeyActionForms(
             <Dialog id=revoke_dlg.clone() opener="Revoke…" opener_label=format!("Revoke {k1}…")
                 opener_class="btn btn-danger" title=format!("Revoke {k1}?")>
                 <p><strong>{format!("{REVOKE_WARNING}.")}</strong>" The key is refused from the next request, on every instance; this cannot be undone."</p>
-                <ErrorOf action=revoke/>
+                <ErrorOf action=revoke here=revoke_here/>
                 <ActionForm action=revoke attr:class="dialog-form">
                     <input type="hidden" name="key_id" value=k2/>
                     <div class="field"><label for=reason_id.clone()>"Reason (kept in the audit log)"</label>
@@ -759,7 +766,7 @@ fn KeyActionForms(
         {can_roll.then(move || view! {
             <Dialog id=roll_dlg.clone() opener="Roll…" opener_label=format!("Roll {k4}…") title=format!("Roll {k4}")>
                 <p>"A new key with the same name, app, role and allow-list replaces this one; its secret is shown once. The new key gets a fresh expiry: as long as this one was given, counted from now."</p>
-                <ErrorOf action=roll/>
+                <ErrorOf action=roll here=roll_here/>
                 <ActionForm action=roll attr:class="dialog-form">
                     <input type="hidden" name="key_id" value=k4.clone()/>
                     <div class="field"><label for=grace_id.clone()>"The old key keeps working for"</label>
@@ -782,14 +789,43 @@ fn KeyActionForms(
 
 /// The error of an action's last submission, where its form is (in a dialog, the page's
 /// own message would be behind the backdrop).
+/// Whether the last submission of `action` was sent by this row's form (`is_this` on
+/// its arguments): a table holds one form of the action per row, and its error belongs
+/// beside that one. `None` until the browser sends one (a page drawn by the server shows
+/// the error in every form of the action; the server opens only the one that sent it).
+fn sent_here<S>(
+    action: ServerAction<S>,
+    is_this: impl Fn(&S) -> bool + Send + Sync + 'static,
+) -> RwSignal<Option<bool>>
+where
+    S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let here = RwSignal::new(None);
+    Effect::new(move |_| {
+        if let Some(yes) = action.input().with(|i| i.as_ref().map(&is_this)) {
+            here.set(Some(yes));
+        }
+    });
+    here
+}
+
 #[component]
-fn ErrorOf<S>(action: ServerAction<S>) -> impl IntoView
+fn ErrorOf<S>(
+    action: ServerAction<S>,
+    /// For a row's form: whether the action's last submission came from it (`sent_here`).
+    #[prop(optional)]
+    here: Option<RwSignal<Option<bool>>>,
+) -> impl IntoView
 where
     S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
 {
     let node = crate::shell_ui::rescue_focus();
     move || {
+        if here.is_some_and(|h| h.get() == Some(false)) {
+            return None;
+        }
         action.value().with(|v| match v {
             Some(Err(e)) => Some(
                 view! { <p class="alert alert-error" role="alert" tabindex="-1" node_ref=node>{e.to_string()}</p> },

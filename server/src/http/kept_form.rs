@@ -82,9 +82,19 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
         details: usize,
         /// The `details` elements open around the element being read.
         around: Vec<usize>,
+        /// The options of each select of the form being read, by the select's name.
+        options: HashMap<String, Vec<String>>,
+        select: Option<String>,
     }
     let scan = Rc::new(RefCell::new(Scan::default()));
-    let (s1, s2, s3, s4) = (scan.clone(), scan.clone(), scan.clone(), scan.clone());
+    let (s1, s2, s3, s4, s5, s6) = (
+        scan.clone(),
+        scan.clone(),
+        scan.clone(),
+        scan.clone(),
+        scan.clone(),
+        scan.clone(),
+    );
     rewrite_str(
         html,
         RewriteStrSettings {
@@ -125,6 +135,7 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
                     s.forms += 1;
                     s.current = Some(index);
                     s.matches = true;
+                    s.options.clear();
                     let end = s2.clone();
                     if let Some(handlers) = el.end_tag_handlers() {
                         handlers.push(end_of(move || {
@@ -134,11 +145,35 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
                                     form: index,
                                     dialog: s.dialog,
                                     details: s.around.clone(),
+                                    options: std::mem::take(&mut s.options),
                                 });
                             }
                             s.current = None;
                             Ok(())
                         }));
+                    }
+                    Ok(())
+                }),
+                element!("select", move |el| {
+                    let mut s = s5.borrow_mut();
+                    if s.current.is_none() {
+                        return Ok(());
+                    }
+                    s.select = el.get_attribute("name");
+                    let end = s5.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_of(move || {
+                            end.borrow_mut().select = None;
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
+                element!("option", move |el| {
+                    let mut s = s6.borrow_mut();
+                    if let (Some(name), Some(value)) = (s.select.clone(), el.get_attribute("value"))
+                    {
+                        s.options.entry(name).or_default().push(value);
                     }
                     Ok(())
                 }),
@@ -180,6 +215,8 @@ struct Found {
     dialog: Option<usize>,
     /// The `details` it sits in (a table row's "Manage"), outermost first.
     details: Vec<usize>,
+    /// The options of each of its selects, by the select's name.
+    options: HashMap<String, Vec<String>>,
 }
 
 /// `html` (the form's page) with `sent` written back into the form that sent it (see
@@ -200,6 +237,7 @@ pub fn fill(
         form: target,
         dialog,
         details,
+        options,
     } = find(html, action, sent)?;
     let from: String = form_urlencoded::byte_serialize(from.as_bytes()).collect();
     let values = |name: &str| -> Vec<&str> {
@@ -338,8 +376,15 @@ pub fn fill(
                     if !s.inside || !kept(&name) || secret_or_disabled(el) {
                         return Ok(());
                     }
-                    let chosen: Vec<String> =
-                        values(&name).into_iter().map(str::to_owned).collect();
+                    // Only a choice the select still offers: a value it no longer has
+                    // (a role deleted meanwhile) leaves the server's own choice, not the
+                    // first option (which would read as the choice made).
+                    let offered = options.get(&name);
+                    let chosen: Vec<String> = values(&name)
+                        .into_iter()
+                        .filter(|v| offered.is_some_and(|o| o.iter().any(|o| o == v)))
+                        .map(str::to_owned)
+                        .collect();
                     if chosen.is_empty() {
                         return Ok(());
                     }
@@ -491,9 +536,13 @@ mod tests {
             out.contains("&lt;/textarea&gt;&lt;script&gt;alert(2)"),
             "{out}"
         );
-        // A value the select does not offer selects nothing new (the default is dropped,
-        // as the browser would show the first option).
+        // A value the select does not offer leaves the server's own choice (not the
+        // first option, which a browser shows when none is selected).
         assert!(!out.contains(r#"value="5" selected"#));
+        assert!(
+            out.contains(r#"<option value="3" selected>Developer"#),
+            "{out}"
+        );
     }
 
     #[test]

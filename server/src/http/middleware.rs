@@ -345,6 +345,24 @@ fn database_unavailable() -> Response {
         .unwrap_or_default()
 }
 
+/// A session written by this request expires the idle timeout of Settings > General
+/// from now (the session layer's own default is the configured one, which the setting
+/// overrides): whatever wrote it (a sign-in, a password confirmation, the sliding of
+/// the idle timeout in `auth::ssr::current_user`).
+pub async fn session_expiry(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let session = req.extensions().get::<tower_sessions::Session>().cloned();
+    let res = next.run(req).await;
+    if let Some(session) = session.filter(tower_sessions::Session::is_modified) {
+        // Unreadable settings: the layer's default stays (the next request refuses).
+        if let Ok(s) = app::core::settings::security(&state.db, &state.config).await {
+            session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(
+                time::Duration::minutes(i64::from(s.session_idle_minutes)),
+            )));
+        }
+    }
+    res
+}
+
 /// A request carrying the session cookie more than once (a cookie planted by a sibling
 /// host or a plain-http page beside the real one: "cookie tossing") is treated as
 /// signed out: every copy is removed before the session layer reads it, so neither
@@ -651,8 +669,17 @@ async fn form_again(
 /// A path that is a panel page (not a server function, the REST API, the audit export,
 /// a probe or the bundle): the only kind drawn again for a refused form.
 fn is_page_path(path: &str) -> bool {
+    // Written the one way the panel links it: no empty, `.` or `..` segment (nor one
+    // spelled with `%2e`), no trailing slash, so no later normalisation makes it another.
+    let canonical = path == "/"
+        || (path.starts_with('/')
+            && !path.ends_with('/')
+            && path[1..]
+                .split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+            && !path.to_ascii_lowercase().contains("%2e"));
     path.starts_with('/')
-        && !path.starts_with("//")
+        && canonical
         && !path.contains('\\')
         && path.bytes().all(|b| b.is_ascii_graphic())
         && !path.starts_with("/fn/")
@@ -708,6 +735,9 @@ async fn page_with_signed_error(state: &AppState, req: Request, next: Next) -> R
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    if !is_page_path(req.uri().path()) {
+        return next.run(req).await;
+    }
     let res = next.run(req).await;
     let html = res
         .headers()
@@ -1028,6 +1058,41 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn only_a_canonical_page_path_is_a_page() {
+        for page in [
+            "/",
+            "/keys",
+            "/keys/key_ABC",
+            "/login/verify",
+            "/invite/abc-_1",
+        ] {
+            assert!(is_page_path(page), "{page}");
+        }
+        for not in [
+            "",
+            "keys",
+            "//evil.example/x",
+            "/\\evil",
+            "/keys/",
+            "/./metrics",
+            "/keys/../metrics",
+            "/%2e%2e/metrics",
+            "/%2E/keys",
+            "/a//b",
+            "/fn/apps/create",
+            "/api/v1/whoami",
+            "/metrics",
+            "/healthz",
+            "/pkg/x.js",
+            "/audit/export.csv",
+            "/k\u{e9}ys",
+            "/keys x",
+        ] {
+            assert!(!is_page_path(not), "{not}");
+        }
     }
 
     #[test]

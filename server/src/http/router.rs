@@ -51,6 +51,10 @@ pub fn build(
             state.clone(),
             middleware::require_sign_in,
         ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::session_expiry,
+        ))
         .layer(sessions)
         .layer(from_fn_with_state(
             state.clone(),

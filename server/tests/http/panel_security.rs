@@ -673,3 +673,30 @@ async fn a_page_load_reads_the_session_and_the_idle_timeout_still_slides() {
     );
     assert!(written().await > before);
 }
+
+#[tokio::test]
+async fn a_session_expires_by_the_idle_timeout_of_the_settings_whatever_wrote_it() {
+    // Configured five minutes; the settings say an hour.
+    let s = Server::start(&[("KEYWARD_SESSION_IDLE_MINUTES", "5")]).await;
+    let owner = s.sign_in().await;
+    let r = save_settings(&s, &owner, &[("session_idle_minutes", "60")]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // A sign-in writes the session: it lasts the hour, cookie and row alike.
+    let r = s.login_form("owner@example.com", PASSWORD, &[]).await;
+    let cookie = set_cookie(&r).unwrap();
+    assert!(
+        cookie.to_ascii_lowercase().contains("max-age=3600"),
+        "{cookie}"
+    );
+    let (expires, updated): (i64, i64) = sqlx::query_as(
+        "select expires_at, updated_at from sessions order by updated_at desc, expires_at desc limit 1",
+    )
+    .fetch_one(&s.db().await)
+    .await
+    .unwrap();
+    assert!(
+        (3590..=3610).contains(&(expires - updated)),
+        "{}",
+        expires - updated
+    );
+}

@@ -129,7 +129,14 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                     .then(std::time::Instant::now);
                 let mut res = REQUEST
                     .scope(log, async {
-                        let res = plain_form_secret(&state, req, next).await;
+                        // Forms are the panel's: the REST API, the probes and the bundle
+                        // skip them, and their future stays as small as it was (the
+                        // forms' own is boxed).
+                        let res = if page {
+                            Box::pin(plain_form_secret(&state, req, next)).await
+                        } else {
+                            next.run(req).await
+                        };
                         if let Some(t) = started {
                             tracing::debug!(
                                 target: "keyward::access",

@@ -34,11 +34,21 @@ const NOT_TEXT: [&str; 7] = [
 /// router, a reload and the back button see the form's page.
 pub const PAGE_META: &str = "kw-page";
 
-/// A handler for an element's end tag.
-fn end_of(
-    f: impl FnOnce() -> lol_html::HandlerResult + 'static,
-) -> lol_html::EndTagHandler<'static> {
-    Box::new(move |_| f())
+/// Runs `f` on the shared `state` when `el`'s end tag is read (never for an element
+/// without one).
+fn at_end<T: 'static>(
+    el: &mut Element<'_, '_>,
+    state: &Rc<RefCell<T>>,
+    f: impl FnOnce(&mut T) + 'static,
+) {
+    let state = state.clone();
+    let handler: lol_html::EndTagHandler<'static> = Box::new(move |_| {
+        f(&mut state.borrow_mut());
+        Ok(())
+    });
+    if let Some(handlers) = el.end_tag_handlers() {
+        handlers.push(handler);
+    }
 }
 
 /// `value` as the rewriter takes an attribute's value: it escapes `"` itself but reads
@@ -104,26 +114,18 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
                     let index = s.details;
                     s.details += 1;
                     s.around.push(index);
-                    let end = s4.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_of(move || {
-                            end.borrow_mut().around.pop();
-                            Ok(())
-                        }));
-                    }
+                    at_end(el, &s4, |s| {
+                        s.around.pop();
+                    });
                     Ok(())
                 }),
                 element!("dialog", move |el| {
                     let mut s = s1.borrow_mut();
                     s.dialog = Some(s.dialogs);
                     s.dialogs += 1;
-                    let end = s1.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_of(move || {
-                            end.borrow_mut().dialog = None;
-                            Ok(())
-                        }));
-                    }
+                    at_end(el, &s1, |s| {
+                        s.dialog = None;
+                    });
                     Ok(())
                 }),
                 element!("form", move |el| {
@@ -136,22 +138,17 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
                     s.current = Some(index);
                     s.matches = true;
                     s.options.clear();
-                    let end = s2.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_of(move || {
-                            let mut s = end.borrow_mut();
-                            if s.matches && s.chosen.is_none() {
-                                s.chosen = Some(Found {
-                                    form: index,
-                                    dialog: s.dialog,
-                                    details: s.around.clone(),
-                                    options: std::mem::take(&mut s.options),
-                                });
-                            }
-                            s.current = None;
-                            Ok(())
-                        }));
-                    }
+                    at_end(el, &s2, move |s| {
+                        if s.matches && s.chosen.is_none() {
+                            s.chosen = Some(Found {
+                                form: index,
+                                dialog: s.dialog,
+                                details: s.around.clone(),
+                                options: std::mem::take(&mut s.options),
+                            });
+                        }
+                        s.current = None;
+                    });
                     Ok(())
                 }),
                 element!("select", move |el| {
@@ -160,13 +157,9 @@ fn find(html: &str, action: &str, sent: &[(String, String)]) -> Option<Found> {
                         return Ok(());
                     }
                     s.select = el.get_attribute("name");
-                    let end = s5.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_of(move || {
-                            end.borrow_mut().select = None;
-                            Ok(())
-                        }));
-                    }
+                    at_end(el, &s5, |s| {
+                        s.select = None;
+                    });
                     Ok(())
                 }),
                 element!("option", move |el| {
@@ -307,13 +300,9 @@ pub fn fill(
                         return Ok(());
                     }
                     s.inside = true;
-                    let end = s2.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_of(move || {
-                            end.borrow_mut().inside = false;
-                            Ok(())
-                        }));
-                    }
+                    at_end(el, &s2, |s| {
+                        s.inside = false;
+                    });
                     Ok(())
                 }),
                 element!("input", move |el| {
@@ -389,13 +378,9 @@ pub fn fill(
                         return Ok(());
                     }
                     s.select = Some(chosen);
-                    let end = s5.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_of(move || {
-                            end.borrow_mut().select = None;
-                            Ok(())
-                        }));
-                    }
+                    at_end(el, &s5, |s| {
+                        s.select = None;
+                    });
                     Ok(())
                 }),
                 element!("option", move |el| {

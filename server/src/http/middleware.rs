@@ -578,16 +578,8 @@ async fn form_again(
     if !is_page_path(path) {
         return None;
     }
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (action, err) = (get("__path")?, get("__err")?);
+    let query = Query::parse(query);
+    let (action, err) = (query.first("__path")?, query.first("__err")?);
     let error = base64::engine::general_purpose::STANDARD
         .decode(err)
         .ok()
@@ -600,19 +592,7 @@ async fn form_again(
         .unwrap_or(StatusCode::BAD_REQUEST);
     let retry_after = error.as_ref().and_then(app::error::AppError::retry_after);
     // The page without the error: where the page's own forms say they come from.
-    let from = {
-        let mut qs = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in pairs
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "__path" | "__err" | "__sig"))
-        {
-            qs.append_pair(k, v);
-        }
-        match qs.finish() {
-            q if q.is_empty() => path.to_owned(),
-            q => format!("{path}?{q}"),
-        }
-    };
+    let from = query.address_without_error(path, &[]);
 
     let mut page = Request::new(Body::empty());
     *page.uri_mut() = location.parse().ok()?;
@@ -768,6 +748,58 @@ async fn page_with_signed_error(state: &AppState, req: Request, next: Next) -> R
     }
 }
 
+/// An address's query, decoded: the form error's parameters (`__path`, `__err`,
+/// `__sig`) read and taken out the one way everywhere.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        Self(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn first(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn last(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.0.iter().filter(|(k, _)| k == name).count()
+    }
+
+    /// `path` with this query, without the form error's parameters, and with `extra`.
+    fn address_without_error(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut qs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self
+            .0
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "__path" | "__err" | "__sig"))
+        {
+            qs.append_pair(k, v);
+        }
+        for (k, v) in extra {
+            qs.append_pair(k, v);
+        }
+        match qs.finish() {
+            q if q.is_empty() => path.to_owned(),
+            q => format!("{path}?{q}"),
+        }
+    }
+}
+
 /// What `__sig` signs: a form's error on its way back to the form (`__path` names the
 /// server function, `__err` the error, as Leptos writes them into the redirect), for
 /// the session that sent the form, on the page it goes back to, for a few minutes: a
@@ -808,42 +840,25 @@ fn sign_form_redirect(state: &AppState, session: &str, res: &mut Response) {
     let location = if !same_site {
         "/".to_owned()
     } else {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .filter(|(k, _)| k != "__sig")
-            .collect();
         // The form's page may still carry the error of an earlier submission: only the
         // newest (the last one Leptos appended) goes back.
-        let last = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let (fn_path, err) = (last("__path"), last("__err"));
-        let mut qs = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in pairs
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "__path" | "__err"))
-        {
-            qs.append_pair(k, v);
-        }
-        if let Some(err) = err {
-            let fn_path = fn_path.unwrap_or_default();
-            let at = state.clock.now().to_string();
-            let tag = app::core::infra::crypto::tag(
-                state.master_key.expose(),
-                FORM_ERROR,
-                &[session, path, fn_path, err, &at],
-            );
-            qs.append_pair("__path", fn_path);
-            qs.append_pair("__err", err);
-            qs.append_pair("__sig", &format!("{at}.{tag}"));
-        }
-        match qs.finish() {
-            q if q.is_empty() => path.to_owned(),
-            q => format!("{path}?{q}"),
+        let query = Query::parse(query);
+        match (query.last("__path"), query.last("__err")) {
+            (fn_path, Some(err)) => {
+                let fn_path = fn_path.unwrap_or_default();
+                let at = state.clock.now().to_string();
+                let tag = app::core::infra::crypto::tag(
+                    state.master_key.expose(),
+                    FORM_ERROR,
+                    &[session, path, fn_path, err, &at],
+                );
+                let sig = format!("{at}.{tag}");
+                query.address_without_error(
+                    path,
+                    &[("__path", fn_path), ("__err", err), ("__sig", &sig)],
+                )
+            }
+            (_, None) => query.address_without_error(path, &[]),
         }
     };
     match HeaderValue::from_str(&location) {
@@ -867,16 +882,11 @@ fn drop_unsigned_form_error(state: &AppState, mut req: Request) -> Request {
     if !query.contains("__err") && !query.contains("__path") {
         return req;
     }
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let once = |name: &str| pairs.iter().filter(|(k, _)| k == name).count() <= 1;
+    let query = Query::parse(query);
+    let (get, once) = (
+        |name: &str| query.first(name),
+        |name: &str| query.count(name) <= 1,
+    );
     let session = session_of(state, req.headers());
     let now = state.clock.now();
     let signed = once("__err")
@@ -903,18 +913,7 @@ fn drop_unsigned_form_error(state: &AppState, mut req: Request) -> Request {
     if signed {
         return req;
     }
-    let mut qs = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "__err" | "__path" | "__sig"))
-    {
-        qs.append_pair(k, v);
-    }
-    let path = req.uri().path().to_owned();
-    let uri = match qs.finish() {
-        q if q.is_empty() => path,
-        q => format!("{path}?{q}"),
-    };
+    let uri = query.address_without_error(req.uri().path(), &[]);
     if let Ok(uri) = uri.parse() {
         *req.uri_mut() = uri;
     }

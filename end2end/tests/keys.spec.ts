@@ -1,16 +1,21 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 
 const ownerEmail = process.env.KEYWARD_E2E_EMAIL ?? 'owner@example.com';
 const ownerPassword = process.env.KEYWARD_E2E_PASSWORD ?? '';
 
-test('a key made in the panel works against the REST API until it is revoked there', async ({ page, baseURL }) => {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+/** Signs the Owner in through the sign-in form and waits for the overview. */
+async function signIn(page: Page) {
   await page.goto('/login');
   await page.getByLabel('Email').fill(ownerEmail);
   await page.getByLabel('Password').fill(ownerPassword);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+}
+
+test('a key made in the panel works against the REST API until it is revoked there', async ({ page, baseURL }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await signIn(page);
 
   const nav = page.getByRole('navigation', { name: 'Main' });
   await nav.getByRole('link', { name: 'Apps' }).click();
@@ -115,11 +120,7 @@ test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
 
   test('creating a key shows its secret in the answer to the form, once', async ({ page, baseURL }) => {
-    await page.goto('/login');
-    await page.getByLabel('Email').fill(ownerEmail);
-    await page.getByLabel('Password').fill(ownerPassword);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+    await signIn(page);
 
     await page.goto('/apps');
     await page.getByLabel('App name').fill('Plain forms');
@@ -146,11 +147,7 @@ test.describe('without JavaScript', () => {
   });
 
   test('a refused form comes back open with what was typed, the error beside its field', async ({ page }) => {
-    await page.goto('/login');
-    await page.getByLabel('Email').fill(ownerEmail);
-    await page.getByLabel('Password').fill(ownerPassword);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+    await signIn(page);
 
     await page.goto('/keys');
     await page.getByRole('button', { name: 'Create key…' }).click();
@@ -206,11 +203,7 @@ test('a form sent before the page hydrated comes back at its own address and hyd
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().includes('status of 400')) errors.push(m.text());
   });
-  await page.goto('/login');
-  await page.getByLabel('Email').fill(ownerEmail);
-  await page.getByLabel('Password').fill(ownerPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await signIn(page);
   await page.goto('/apps');
   await page.getByLabel('App name').fill('Early forms');
   await page.getByRole('button', { name: 'Create app' }).click();
@@ -243,11 +236,7 @@ test.describe('in Istanbul', () => {
   test('a double click makes one key, focus goes to its secret, open actions stay with their key after a roll, and a date ends that day where the user is', async ({ page }) => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto('/login');
-    await page.getByLabel('Email').fill(ownerEmail);
-    await page.getByLabel('Password').fill(ownerPassword);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+    await signIn(page);
     await page.goto('/apps');
     await page.getByLabel('App name').fill('Rows app');
     await page.getByRole('button', { name: 'Create app' }).click();
@@ -356,11 +345,7 @@ test.describe('in Istanbul', () => {
 });
 
 test('the keys table sorts by a column header, and the order survives the next page and the filters', async ({ page }) => {
-  await page.goto('/login');
-  await page.getByLabel('Email').fill(ownerEmail);
-  await page.getByLabel('Password').fill(ownerPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await signIn(page);
   await page.goto('/keys');
   const table = page.locator('table.keys-table');
   await table.getByRole('link', { name: 'Name' }).click();

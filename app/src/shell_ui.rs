@@ -540,9 +540,30 @@ where
     });
 }
 
+/// Whether the last submission of `action` was sent by this row's form (`is_this` on
+/// its arguments): a table holds one form of the action per row, and its error belongs
+/// beside that one. `None` until the browser sends one (a page drawn by the server shows
+/// the error in every form of the action; the server opens only the one that sent it).
+pub fn sent_here<S>(
+    action: ServerAction<S>,
+    is_this: impl Fn(&S) -> bool + Send + Sync + 'static,
+) -> RwSignal<Option<bool>>
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let here = RwSignal::new(None);
+    Effect::new(move |_| {
+        if let Some(yes) = action.input().with(|i| i.as_ref().map(&is_this)) {
+            here.set(Some(yes));
+        }
+    });
+    here
+}
+
 /// True when the last submission of `action` was refused for `field` (one of the
 /// `fields` a form's input stands for: the server may name a field by another name).
-fn refused_for<S>(action: ServerAction<S>, fields: &'static [&'static str]) -> Option<String>
+pub fn refused_for<S>(action: ServerAction<S>, fields: &'static [&'static str]) -> Option<String>
 where
     S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,

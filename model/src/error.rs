@@ -145,6 +145,11 @@ impl server_fn_error::FromServerFnError for AppError {
             // mistyped fields, a body of another format, invalid UTF-8): the caller's
             // mistake, answered 400 (the server's middleware sets the status).
             E::Args(m) | E::MissingArg(m) | E::Deserialization(m) => {
+                // A field the form always sends that was left out (a crafted or truncated
+                // post) is named as that field's error, beside it on the page.
+                if let Some(field) = missing_field(&m) {
+                    return Self::validation(field, "Required: the form was sent without it.");
+                }
                 let m: String = m.chars().take(300).collect();
                 Self::validation("form", format!("The form could not be read: {m}"))
             }
@@ -161,6 +166,16 @@ impl server_fn_error::FromServerFnError for AppError {
             }
         }
     }
+}
+
+/// The field named by serde's "missing field `name`" (a form field name: letters,
+/// digits and `_`, at most 64).
+#[cfg(feature = "server_fn")]
+fn missing_field(message: &str) -> Option<&str> {
+    let name = message.strip_prefix("missing field `")?.strip_suffix('`')?;
+    let plain = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    plain.then_some(name)
 }
 
 #[cfg(feature = "server_fn")]

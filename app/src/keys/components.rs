@@ -5,8 +5,8 @@ use super::{
 };
 use crate::auth::get_me;
 use crate::shell_ui::{
-    form_token, invalid, reset_on_success, ActionResult, CancelButton, CopyButton, Dialog,
-    FieldError, FormToken, Page, When,
+    form_token, invalid, reset_on_success, sent_here, ActionResult, CancelButton, CopyButton,
+    Dialog, FieldError, FormToken, Page, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -789,27 +789,6 @@ fn KeyActionForms(
 
 /// The error of an action's last submission, where its form is (in a dialog, the page's
 /// own message would be behind the backdrop).
-/// Whether the last submission of `action` was sent by this row's form (`is_this` on
-/// its arguments): a table holds one form of the action per row, and its error belongs
-/// beside that one. `None` until the browser sends one (a page drawn by the server shows
-/// the error in every form of the action; the server opens only the one that sent it).
-fn sent_here<S>(
-    action: ServerAction<S>,
-    is_this: impl Fn(&S) -> bool + Send + Sync + 'static,
-) -> RwSignal<Option<bool>>
-where
-    S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    let here = RwSignal::new(None);
-    Effect::new(move |_| {
-        if let Some(yes) = action.input().with(|i| i.as_ref().map(&is_this)) {
-            here.set(Some(yes));
-        }
-    });
-    here
-}
-
 #[component]
 fn ErrorOf<S>(
     action: ServerAction<S>,

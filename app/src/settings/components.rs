@@ -1,6 +1,6 @@
 use super::{GeneralView, SaveAlerts, SaveChannel, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
-use crate::shell_ui::{ActionResult, Page};
+use crate::shell_ui::{sent_here, ActionResult, Page};
 use leptos::prelude::*;
 
 #[component]
@@ -42,6 +42,7 @@ fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl 
         .map(|(c, label)| {
             let p = data.channels.get(c).clone();
             let id = move |f: &str| format!("ch-{c}-{f}");
+            let here = sent_here(save_channel, move |a: &SaveChannel| a.channel == c);
             let yes_no = move |name: &'static str, value: bool, yes: &'static str, no: &'static str| {
                 view! {
                     <select id=id(name) name=name>
@@ -81,7 +82,7 @@ fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl 
                             <input id=id("max_expiry_days") name="max_expiry_days" type="number" required min="0" max="3650" value=p.max_expiry_days.to_string()/></div>
                         <div class="field"><label for=id("require_networks")>"IP allow-list"</label>
                             {yes_no("require_networks", p.require_networks, "required", "optional")}</div>
-                        <SudoField id=format!("ch-{c}-sudo") needs=data.needs_password/>
+                        <SudoField id=format!("ch-{c}-sudo") needs=data.needs_password action=save_channel here=here/>
                         <button type="submit" class="btn">{format!("Save the {label} policy")}</button>
                     </fieldset>
                 </ActionForm>
@@ -118,15 +119,43 @@ fn NumberField(
 }
 
 /// The password field every settings form carries (saving asks for the password when
-/// it was last confirmed more than 10 minutes ago), with a hint that says which.
+/// it was last confirmed more than 10 minutes ago), with a hint that says which, and the
+/// server's word on a wrong or missing password beside it. `here`: for forms sharing
+/// one action (the channel policies), whether the last submission was this form's.
 #[component]
-fn SudoField(#[prop(into)] id: String, needs: bool) -> impl IntoView {
+fn SudoField<S>(
+    #[prop(into)] id: String,
+    needs: bool,
+    action: ServerAction<S>,
+    #[prop(optional)] here: Option<RwSignal<Option<bool>>>,
+) -> impl IntoView
+where
+    S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
     let input = format!("{id}-password");
     let hint = format!("{id}-hint");
+    let error_id = format!("{id}-error");
+    let refused = move || {
+        if here.is_some_and(|h| h.get() == Some(false)) {
+            None
+        } else {
+            crate::shell_ui::refused_for(action, &["password"])
+        }
+    };
+    let described = {
+        let (hint, error_id) = (hint.clone(), error_id.clone());
+        move || match refused() {
+            Some(_) => format!("{error_id} {hint}"),
+            None => hint.clone(),
+        }
+    };
     view! {
         <div class="field">
             <label for=input.clone()>"Your password"</label>
-            <input id=input name="password" type="password" autocomplete="current-password" maxlength="1024" required=needs aria-describedby=hint.clone()/>
+            <input id=input name="password" type="password" autocomplete="current-password" maxlength="1024" required=needs
+                aria-invalid=move || refused().map(|_| "true") aria-describedby=described/>
+            {move || refused().map(|message| view! { <p class="field-error" id=error_id.clone()>{message}</p> })}
             <p id=hint class="muted hint">{if needs { "Needed to save: you last confirmed your password more than 10 minutes ago." } else { "Not needed: you confirmed your password less than 10 minutes ago." }}</p>
         </div>
     }
@@ -198,7 +227,7 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                     <NumberField id="throttle_ip_attempts" label="Free attempts per address" hint="Failed sign-ins from one address, to any account, before delays start." value=s.throttle_ip_attempts min=1 max=10000/>
                     <NumberField id="throttle_max_delay_secs" label="Longest delay (seconds)" hint="Delays double from 1 second up to this, then end on their own: nobody is locked out for good." value=s.throttle_max_delay_secs min=1 max=3600/>
                 </fieldset>
-                <SudoField id="sudo" needs=data.needs_password/>
+                <SudoField id="sudo" needs=data.needs_password action=save/>
                 <button type="submit" class="btn btn-primary">"Save settings"</button>
             </ActionForm>
         </section>
@@ -243,7 +272,7 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     </select>
                     <p id="require_approval-hint" class="muted hint">"A key waiting for approval is refused (key_pending) until someone holding api.key.approve, other than its owner, approves it under Approvals. A rolled key's replacement works at once."</p>
                 </div>
-                <SudoField id="keys-sudo" needs=data.needs_password/>
+                <SudoField id="keys-sudo" needs=data.needs_password action=save_keys/>
                 <button type="submit" class="btn btn-primary">"Save key settings"</button>
             </ActionForm>
         </section>
@@ -293,7 +322,7 @@ fn Messages(data: GeneralView, save_messages: ServerAction<SaveMessages>) -> imp
                 <NumberField id="approvals_needed" label="Approvals needed (1 or 2 distinct approvers)" hint="Never the author; an edit voids the approvals given so far." value=m.approvals_needed min=1 max=2/>
                 <NumberField id="pending_expiry_hours" label="A pending message expires after (hours)" hint="An expired message is never sent; its author can write it again." value=m.pending_expiry_hours min=1 max=2160/>
                 {overrides}
-                <SudoField id="messages-sudo" needs=data.needs_password/>
+                <SudoField id="messages-sudo" needs=data.needs_password action=save_messages/>
                 <button type="submit" class="btn btn-primary">"Save message settings"</button>
             </ActionForm>
         </section>
@@ -313,7 +342,7 @@ fn Alerts(data: GeneralView, save_alerts: ServerAction<SaveAlerts>) -> impl Into
                 <NumberField id="key_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.key_window_minutes min=1 max=1440/>
                 <NumberField id="sign_in_failures" label="Failed sign-in steps of one account" hint="Wrong passwords and wrong codes, from any address." value=a.sign_in_failures min=0 max=10_000/>
                 <NumberField id="sign_in_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.sign_in_window_minutes min=1 max=1440/>
-                <SudoField id="alerts-sudo" needs=data.needs_password/>
+                <SudoField id="alerts-sudo" needs=data.needs_password action=save_alerts/>
                 <button type="submit" class="btn btn-primary">"Save alert settings"</button>
             </ActionForm>
         </section>

@@ -606,12 +606,7 @@ async fn form_again(
     }
     *page.extensions_mut() = extensions;
     let drawn = next.run(page).await;
-    let html = drawn
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if drawn.status() != StatusCode::OK || !html {
+    if drawn.status() != StatusCode::OK || !is_html(&drawn) {
         return None;
     }
     let (mut parts, body) = drawn.into_parts();
@@ -726,12 +721,7 @@ async fn page_with_signed_error(state: &AppState, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let res = next.run(req).await;
-    let html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if !html {
+    if !is_html(&res) {
         return res;
     }
     let (mut parts, body) = res.into_parts();
@@ -1051,6 +1041,14 @@ pub async fn require_sign_in(
         .into_response(),
         Err(_) => database_unavailable(),
     }
+}
+
+/// Whether an answer is an HTML page (by its content type).
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 #[cfg(test)]

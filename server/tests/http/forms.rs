@@ -564,3 +564,66 @@ async fn submissions_that_never_finished_are_capped_per_user() {
     assert_eq!(r.status(), 429);
     assert_eq!(keys_named(&s, "one more").await, 0);
 }
+
+#[tokio::test]
+async fn a_form_sent_without_one_of_its_fields_names_that_field() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let t = form_token(&s, &owner).await;
+    let mut form = key_form(app, "no role", &t, "7");
+    form.retain(|(k, _)| k != "role_id");
+
+    // With JavaScript: the error is the field's, in plain words (no parser's text).
+    let r = post_fn(&s, Some(&owner), "/fn/keys/create", &form).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["Validation"]["field"], "role_id", "{e}");
+    assert_eq!(
+        e["Validation"]["message"],
+        "Required: the form was sent without it."
+    );
+
+    // Without: the page comes back with the message beside the role select.
+    let r = plain_post(&s, &owner, "/fn/keys/create", "/keys", &form).await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Required: the form was sent without it."),
+        "{html}"
+    );
+    assert!(!html.contains("missing field"), "{html}");
+    assert_eq!(keys_named(&s, "no role").await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_password_on_a_settings_form_is_named_beside_the_password_field() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let form = pairs(&[
+        ("key_refusals", "50"),
+        ("key_window_minutes", "10"),
+        ("sign_in_failures", "10"),
+        ("sign_in_window_minutes", "15"),
+        ("password", "certainly not the password"),
+    ]);
+    let r = plain_post(&s, &owner, "/fn/settings/alerts/save", "/settings", &form).await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    // The alerts form's password field says it is wrong, and names the message.
+    assert!(
+        html.contains(r#"<p id="alerts-sudo-error" class="field-error">Incorrect password."#),
+        "{html}"
+    );
+    let (_, field) = html
+        .split_once(r#"id="alerts-sudo-password""#)
+        .expect("the alerts form's password field");
+    let field = &field[..field.find('>').unwrap()];
+    assert!(field.contains(r#"aria-invalid="true""#), "{field}");
+    assert!(
+        field.contains(r#"aria-describedby="alerts-sudo-error alerts-sudo-hint""#),
+        "{field}"
+    );
+    // The other settings forms' password fields are not marked.
+    assert!(!html.contains(r#"id="keys-sudo-error""#), "{html}");
+}

@@ -33,7 +33,7 @@ if cargo tree --locked -p keyward-core -e normal --prefix none | grep -E '^(lept
 fi
 
 step "clippy (server build)"
-cargo clippy --locked -p model -p keyward-core -p app -p keyward --features app/ssr --all-targets -- -D warnings
+cargo clippy --locked -p model -p keyward-core -p app -p keyward -p wasm-split --features app/ssr --all-targets -- -D warnings
 
 step "clippy (wasm build)"
 kw_wasm_clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings

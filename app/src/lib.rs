@@ -66,7 +66,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 /// The HTML document. Runs on the server only.
@@ -147,6 +147,150 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
     view! { <script type="module" nonce=nonce>{script}</script> }
 }
 
+/// Every page is a lazy route: its code is a chunk of the browser bundle, loaded when
+/// the page is shown (the build cuts the wasm at these points, see `tools/wasm-split`),
+/// so a cold visit downloads the shell and that one page, not the whole panel. Each
+/// route's data is loaded by the page itself (its resources were already resolved and
+/// sent with the HTML when the server drew it).
+mod pages {
+    use leptos::prelude::*;
+    use leptos_router::{lazy_route, LazyRoute};
+
+    macro_rules! lazy_pages {
+        ($($page:ident => $view:path),+ $(,)?) => {$(
+            pub struct $page;
+
+            #[lazy_route]
+            impl LazyRoute for $page {
+                fn data() -> Self {
+                    Self
+                }
+
+                fn view(_this: Self) -> AnyView {
+                    #[cfg(feature = "ssr")]
+                    super::preload_chunks();
+                    $view().into_any()
+                }
+            }
+        )+};
+    }
+
+    lazy_pages! {
+        LoginPage => crate::auth::LoginPage,
+        VerifyPage => crate::auth::VerifyPage,
+        InvitePage => crate::invite::InvitePage,
+        OverviewPage => crate::overview::OverviewPage,
+        UsersPage => crate::users::UsersPage,
+        RolesPage => crate::roles::RolesPage,
+        SettingsPage => crate::settings::SettingsPage,
+        AccountPage => crate::account::AccountPage,
+        KeysPage => crate::keys::KeysPage,
+        KeyDetailPage => crate::keys::KeyDetailPage,
+        AppsPage => crate::keys::AppsPage,
+        AppDetailPage => crate::keys::AppDetailPage,
+        ApiPage => crate::api_docs::ApiPage,
+        MessagesPage => crate::messages::MessagesPage,
+        MessagePage => crate::messages::MessagePage,
+        ApprovalsPage => crate::messages::ApprovalsPage,
+        ChannelsPage => crate::channels::ChannelsPage,
+        AuditPage => crate::audit::AuditPage,
+    }
+}
+
+/// The browser bundle's chunks (`manifest.json` beside it, written by the build's
+/// `wasm-split`): the folder they are served from, and for each lazy page's function the
+/// chunks it needs. Provided to every page by the server.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone)]
+pub struct BundleChunks {
+    /// `/pkg/keyward-<hash>`.
+    pub base: String,
+    pub by_page: std::sync::Arc<std::collections::HashMap<String, Vec<String>>>,
+}
+
+/// Names the chunks of the page being drawn in a `Link: rel=preload` header of its
+/// answer, so the browser fetches them beside the main module instead of after it.
+/// Runs in the page's lazy view on the server, when Leptos has just noted the page's
+/// function as used. (Leptos's own `<link>` for it is written only if the page was drawn
+/// before the head was, which a page with data is often not; a header is there from
+/// the answer's start.)
+#[cfg(feature = "ssr")]
+fn preload_chunks() {
+    let (Some(chunks), Some(used), Some(opts)) = (
+        use_context::<BundleChunks>(),
+        use_context::<leptos::PrefetchLazyFn>(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let Some(used) = used
+        .0
+        .try_with_value(|used| used.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    else {
+        return;
+    };
+    let mut links: Vec<String> = used
+        .iter()
+        .filter_map(|f| chunks.by_page.get(f))
+        .flatten()
+        .map(|chunk| {
+            format!(
+                "<{}/{chunk}.wasm>; rel=preload; as=fetch; type=\"application/wasm\"; crossorigin",
+                chunks.base
+            )
+        })
+        .collect();
+    if links.is_empty() {
+        return;
+    }
+    // The chunks' loader, which the main script imports before it can ask for them.
+    links.push(format!(
+        "<{}/__wasm_split.js>; rel=modulepreload",
+        chunks.base
+    ));
+    for link in links {
+        if let Ok(value) = http::HeaderValue::from_str(&link) {
+            opts.append_header(http::header::LINK, value);
+        }
+    }
+}
+
+/// After hydration, the address no longer carries a refused form's error (`__path`,
+/// `__err`, `__sig`: a form posted before the page hydrated comes back at an address
+/// naming its error, which the page was drawn and hydrated with). A reload then draws
+/// the page afresh, instead of the old error above emptied fields. The router is not
+/// told: it read the address when it hydrated and reads it again only on navigation.
+#[cfg(feature = "hydrate")]
+pub fn forget_form_error_in_address() {
+    let window = window();
+    let location = window.location();
+    let Ok(search) = location.search() else {
+        return;
+    };
+    let query = search.strip_prefix('?').unwrap_or(&search);
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let is_error = |k: &str| matches!(k, "__path" | "__err" | "__sig");
+    if !pairs.iter().any(|(k, _)| is_error(k)) {
+        return;
+    }
+    let mut address = location.pathname().unwrap_or_default();
+    let kept: Vec<_> = pairs.iter().filter(|(k, _)| !is_error(k)).collect();
+    if !kept.is_empty() {
+        address.push('?');
+        address.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(kept)
+                .finish(),
+        );
+    }
+    address.push_str(&location.hash().unwrap_or_default());
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&address));
+    }
+}
+
 /// A per-request CSP nonce (base64), set by the server's middleware.
 #[derive(Debug, Clone)]
 pub struct CspNonce(pub String);
@@ -159,24 +303,24 @@ pub fn App() -> impl IntoView {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <Router>
             <Routes fallback=shell_ui::NotFound>
-                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
-                <Route path=path!("/login/verify") view=auth::VerifyPage ssr=SsrMode::Async/>
-                <Route path=path!("/invite/:token") view=invite::InvitePage ssr=SsrMode::Async/>
-                <Route path=path!("/") view=overview::OverviewPage ssr=SsrMode::Async/>
-                <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
-                <Route path=path!("/roles") view=roles::RolesPage ssr=SsrMode::Async/>
-                <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
-                <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
-                <Route path=path!("/keys") view=keys::KeysPage ssr=SsrMode::Async/>
-                <Route path=path!("/keys/:key_id") view=keys::KeyDetailPage ssr=SsrMode::Async/>
-                <Route path=path!("/apps") view=keys::AppsPage ssr=SsrMode::Async/>
-                <Route path=path!("/apps/:id") view=keys::AppDetailPage ssr=SsrMode::Async/>
-                <Route path=path!("/api") view=api_docs::ApiPage ssr=SsrMode::Async/>
-                <Route path=path!("/messages") view=messages::MessagesPage ssr=SsrMode::Async/>
-                <Route path=path!("/messages/:id") view=messages::MessagePage ssr=SsrMode::Async/>
-                <Route path=path!("/approvals") view=messages::ApprovalsPage ssr=SsrMode::Async/>
-                <Route path=path!("/channels") view=channels::ChannelsPage ssr=SsrMode::Async/>
-                <Route path=path!("/audit") view=audit::AuditPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view={Lazy::<pages::LoginPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view={Lazy::<pages::VerifyPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view={Lazy::<pages::InvitePage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/") view={Lazy::<pages::OverviewPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/users") view={Lazy::<pages::UsersPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/roles") view={Lazy::<pages::RolesPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/settings") view={Lazy::<pages::SettingsPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/account") view={Lazy::<pages::AccountPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/keys") view={Lazy::<pages::KeysPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/keys/:key_id") view={Lazy::<pages::KeyDetailPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/apps") view={Lazy::<pages::AppsPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/apps/:id") view={Lazy::<pages::AppDetailPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/api") view={Lazy::<pages::ApiPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/messages") view={Lazy::<pages::MessagesPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/messages/:id") view={Lazy::<pages::MessagePage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/approvals") view={Lazy::<pages::ApprovalsPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/channels") view={Lazy::<pages::ChannelsPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/audit") view={Lazy::<pages::AuditPage>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -34,14 +34,14 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     }
     let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
     // The pages load the content-addressed bundle `scripts/build.sh` wrote
-    // (`pkg/keyward-<hash>.{js,wasm,css}`): Leptos names the script, the wasm and (in
-    // `app::shell`) the stylesheet after `output_name`.
+    // (`pkg/keyward-<hash>/keyward.{js,wasm,css}` and the pages' chunks): Leptos names
+    // the script, the wasm and (in `app::shell`) the stylesheet after `output_name`.
     let bundle = crate::http::bundle::hashed_name(&Path::new(&site_root).join("pkg"));
     if bundle.is_none() {
         tracing::warn!(site_root, "the browser bundle is missing: pages will work without JavaScript only; build it with scripts/build.sh");
     }
     let leptos_options = LeptosOptions::builder()
-        .output_name(bundle.unwrap_or_else(|| "keyward".to_owned()))
+        .output_name(bundle.map_or_else(|| "keyward".to_owned(), |dir| format!("{dir}/keyward")))
         .site_root(site_root.as_str())
         .site_pkg_dir("pkg")
         .site_addr(config.listen)

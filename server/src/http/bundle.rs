@@ -1,7 +1,9 @@
 //! The browser bundle under `/pkg/`: files served as `scripts/build.sh` wrote them, in
-//! their precompressed form (brotli, else gzip) when the browser accepts it. Files named
-//! by their content (`keyward-<hash>.*`) never change, so browsers and proxies keep them
-//! for a year without asking again; anything else under `/pkg/` is revalidated.
+//! their precompressed form (brotli, else gzip) when the browser accepts it. The bundle
+//! is a folder named by its content (`keyward-<hash>/`: the main module `keyward.js` and
+//! `keyward.wasm`, the stylesheet, and the pages' chunks with their loader), whose files
+//! never change, so browsers and proxies keep them for a year without asking again; the
+//! unhashed stylesheet beside it is revalidated.
 
 use axum::{
     extract::Request,
@@ -10,24 +12,58 @@ use axum::{
     response::{IntoResponse as _, Response},
     Router,
 };
+use std::collections::HashMap;
 use std::path::Path;
 use tower_http::services::ServeDir;
 
-/// The base name of the content-addressed bundle in `pkg_dir` (`keyward-<16 hex>`), if a
+/// The content-addressed bundle's folder in `pkg_dir` (`keyward-<16 hex>`), if a
 /// complete one is there (script and wasm).
 pub fn hashed_name(pkg_dir: &Path) -> Option<String> {
     let entries = std::fs::read_dir(pkg_dir).ok()?;
     entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|f| f.strip_suffix(".wasm").map(str::to_owned))
-        .filter(|stem| is_hashed(stem))
-        .find(|stem| pkg_dir.join(format!("{stem}.js")).is_file())
+        .filter(|dir| is_hashed(dir))
+        .find(|dir| {
+            let dir = pkg_dir.join(dir);
+            dir.join("keyward.js").is_file() && dir.join("keyward.wasm").is_file()
+        })
+}
+
+/// Which chunks of the bundle each lazy page needs (`manifest.json`, written by the
+/// build's `wasm-split`), keyed by the page's lazy function; read once at start.
+/// Missing or unreadable: pages are served without preloading their chunks (the
+/// browser then asks for them when it hydrates).
+pub fn chunk_manifest(bundle_dir: &Path) -> HashMap<String, Vec<String>> {
+    let read = std::fs::read(bundle_dir.join("manifest.json"))
+        .map_err(|e| e.to_string())
+        .and_then(|b| {
+            serde_json::from_slice::<HashMap<String, Vec<String>>>(&b).map_err(|e| e.to_string())
+        });
+    match read {
+        Ok(map) => map
+            .into_iter()
+            .filter(|(_, chunks)| chunks.iter().all(|c| is_file_stem(c)))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the bundle's chunk manifest is unreadable: pages will not preload their chunks");
+            HashMap::new()
+        }
+    }
 }
 
 /// `keyward-` and 16 lowercase hex digits.
 fn is_hashed(stem: &str) -> bool {
     stem.strip_prefix("keyward-")
         .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// A file name inside the bundle, without its extension: letters, digits, `_` and `-`,
+/// at most 100 of them (no dots, so no `..`, no hidden files, no second extension).
+fn is_file_stem(stem: &str) -> bool {
+    (1..=100).contains(&stem.len())
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `/pkg/…` from `pkg_dir`.
@@ -41,17 +77,18 @@ pub fn router<S: Clone + Send + Sync + 'static>(pkg_dir: &Path) -> Router<S> {
         .layer(axum::middleware::from_fn(cache_for))
 }
 
-/// Which file of the bundle a `/pkg/…` path names: `keyward-<hash>.{js,wasm,css}`
+/// Which file of the bundle a `/pkg/…` path names: `keyward-<hash>/<name>.{js,wasm,css}`
 /// (`Some(true)`: immutable) or the unhashed `keyward.css` (`Some(false)`); anything
-/// else (the precompressed copies' own names, a trailing slash, other files, names too
-/// long for the file system) is not served at all.
+/// else (the precompressed copies' own names, the manifest, a trailing slash, other
+/// folders or files, names too long for the file system) is not served at all.
 fn bundle_file(path: &str) -> Option<bool> {
     let file = path.strip_prefix("/pkg/")?;
     if file == "keyward.css" {
         return Some(false);
     }
+    let (dir, file) = file.split_once('/')?;
     let (stem, ext) = file.split_once('.')?;
-    (is_hashed(stem) && matches!(ext, "js" | "wasm" | "css")).then_some(true)
+    (is_hashed(dir) && is_file_stem(stem) && matches!(ext, "js" | "wasm" | "css")).then_some(true)
 }
 
 async fn cache_for(req: Request, next: Next) -> Response {
@@ -91,20 +128,35 @@ mod tests {
     #[test]
     fn only_the_bundles_own_names_are_served() {
         let h = "keyward-0123456789abcdef";
-        for ext in ["js", "wasm", "css"] {
-            assert_eq!(bundle_file(&format!("/pkg/{h}.{ext}")), Some(true));
+        for f in [
+            "keyward.js",
+            "keyward.wasm",
+            "keyward.css",
+            "__wasm_split.js",
+            "split_keys_page_12345.wasm",
+            "__wasm_split_shared0.wasm",
+        ] {
+            assert_eq!(bundle_file(&format!("/pkg/{h}/{f}")), Some(true), "{f}");
         }
         assert_eq!(bundle_file("/pkg/keyward.css"), Some(false));
         for path in [
-            format!("/pkg/{h}.js.br"),
-            format!("/pkg/{h}.wasm.gz"),
-            format!("/pkg/{h}.js/"),
-            format!("/pkg/{h}.html"),
+            format!("/pkg/{h}/keyward.js.br"),
+            format!("/pkg/{h}/keyward.wasm.gz"),
+            format!("/pkg/{h}/keyward.js/"),
+            format!("/pkg/{h}/keyward.html"),
+            format!("/pkg/{h}/manifest.json"),
+            format!("/pkg/{h}/.keyward.js"),
+            format!("/pkg/{h}/../keyward.css"),
+            format!("/pkg/{h}/sub/keyward.js"),
+            format!("/pkg/{h}/{}.js", "a".repeat(101)),
+            format!("/pkg/{h}.js"),
+            format!("/pkg/{h}/"),
+            format!("/pkg/{h}"),
             "/pkg/keyward.js".to_owned(),
+            "/pkg/keyward-0123456789abcdeg/keyward.js".to_owned(),
             "/pkg/".to_owned(),
             "/pkg/../keyward.db".to_owned(),
             format!("/pkg/{}", "a".repeat(300)),
-            format!("/pkg/sub/{h}.js"),
         ] {
             assert_eq!(bundle_file(&path), None, "{path}");
         }

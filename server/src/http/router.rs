@@ -27,6 +27,15 @@ pub fn build(
     let pkg_dir =
         std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let cfg = state.config.clone();
+    // The chunks each lazy page needs, which a page names in a preload header (so its
+    // chunk downloads beside the main module instead of after it).
+    let chunks = options
+        .output_name
+        .split_once('/')
+        .map(|(dir, _)| app::BundleChunks {
+            base: format!("/{}/{dir}", options.site_pkg_dir),
+            by_page: std::sync::Arc::new(super::bundle::chunk_manifest(&pkg_dir.join(dir))),
+        });
 
     let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name(session_cookie_name(cfg.public_url.https))
@@ -45,7 +54,16 @@ pub fn build(
     // Panel pages and server functions: sessions and the sign-in gate.
     let panel = Router::new()
         .route(super::AUDIT_EXPORT_PATH, get(super::audit_export::export))
-        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                if let Some(chunks) = &chunks {
+                    leptos::prelude::provide_context(chunks.clone());
+                }
+            },
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(
             state.clone(),

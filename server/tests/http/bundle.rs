@@ -2,7 +2,7 @@
 //! precompressed form the browser accepts and cached for a year; nothing else under
 //! `/pkg/` is cached without revalidation, and nothing outside it is reachable.
 
-use crate::{client, Server, BUNDLE};
+use crate::{client, Server, BUNDLE, CHUNK};
 
 #[tokio::test]
 async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
@@ -19,13 +19,21 @@ async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
         .unwrap();
     for f in ["css", "js", "wasm"] {
         assert!(
-            page.contains(&format!("/pkg/{BUNDLE}.{f}")),
+            page.contains(&format!("/pkg/{BUNDLE}/keyward.{f}")),
             "{f} not linked:\n{page}"
         );
     }
+    assert!(!page.contains("keyward.db"), "{page}");
 
     // Each file in the best encoding the browser takes; the same answer otherwise.
-    for ext in ["wasm", "js", "css"] {
+    for file in [
+        "keyward.wasm",
+        "keyward.js",
+        "keyward.css",
+        "__wasm_split.js",
+        &format!("{CHUNK}.wasm"),
+    ] {
+        let ext = file.rsplit('.').next().unwrap();
         for (accept, encoding, body) in [
             (
                 Some("gzip, deflate, br, zstd"),
@@ -36,7 +44,7 @@ async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
             (Some("identity"), None, format!("plain {ext}")),
             (None, None, format!("plain {ext}")),
         ] {
-            let mut req = client().get(s.url(&format!("/pkg/{BUNDLE}.{ext}")));
+            let mut req = client().get(s.url(&format!("/pkg/{BUNDLE}/{file}")));
             if let Some(a) = accept {
                 req = req.header("accept-encoding", a);
             }
@@ -84,15 +92,20 @@ async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
     // a file and names too long for the file system: 404, never kept in a cache.
     let long = "a".repeat(300);
     for path in [
-        "/pkg/keyward-ffffffffffffffff.wasm".to_owned(),
+        "/pkg/keyward-ffffffffffffffff/keyward.wasm".to_owned(),
         "/pkg/".to_owned(),
         "/pkg".to_owned(),
         "/pkg/..%2fkeyward.db".to_owned(),
         "/pkg/..%5ckeyward.db".to_owned(),
-        format!("/pkg/{BUNDLE}.js.br"),
-        format!("/pkg/{BUNDLE}.wasm.gz"),
-        format!("/pkg/{BUNDLE}.js/"),
-        format!("/pkg/{BUNDLE}.js%2f"),
+        format!("/pkg/{BUNDLE}/..%2f..%2f..%2fkeyward.db"),
+        format!("/pkg/{BUNDLE}/keyward.js.br"),
+        format!("/pkg/{BUNDLE}/keyward.wasm.gz"),
+        format!("/pkg/{BUNDLE}/keyward.js/"),
+        format!("/pkg/{BUNDLE}/keyward.js%2f"),
+        format!("/pkg/{BUNDLE}/manifest.json"),
+        format!("/pkg/{BUNDLE}/"),
+        format!("/pkg/{BUNDLE}"),
+        format!("/pkg/{BUNDLE}.js"),
         format!("/pkg/{long}"),
         format!("/pkg/{}", "a/".repeat(3000)),
     ] {
@@ -103,7 +116,7 @@ async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
     }
     // Writing to the bundle is not a thing.
     let r = client()
-        .post(s.url(&format!("/pkg/{BUNDLE}.js")))
+        .post(s.url(&format!("/pkg/{BUNDLE}/keyward.js")))
         .body("x")
         .send()
         .await

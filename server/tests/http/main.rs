@@ -334,19 +334,38 @@ pub fn feed(mut child: Child, input: &str) {
     assert!(out.status.success(), "admin create failed: {out:?}");
 }
 
-/// The content-addressed bundle of every test server: what `scripts/build.sh` writes,
-/// with recognisable stand-ins for the files and their compressed forms.
+/// The content-addressed bundle of every test server: what `scripts/build.sh` writes (a
+/// folder named by its content holding the main module, the stylesheet, the pages'
+/// chunks and their manifest), with recognisable stand-ins for the files and their
+/// compressed forms.
 pub const BUNDLE: &str = "keyward-00112233aabbccdd";
 
+/// A page's chunk in the stand-in bundle.
+pub const CHUNK: &str = "split_overview_0";
+
 fn write_bundle(pkg: &std::path::Path) {
-    std::fs::create_dir_all(pkg).unwrap();
+    let dir = pkg.join(BUNDLE);
+    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(pkg.join("keyward.css"), "body{}").unwrap();
-    for ext in ["js", "wasm", "css"] {
-        let f = format!("{BUNDLE}.{ext}");
-        std::fs::write(pkg.join(&f), format!("plain {ext}")).unwrap();
-        std::fs::write(pkg.join(format!("{f}.br")), format!("brotli {ext}")).unwrap();
-        std::fs::write(pkg.join(format!("{f}.gz")), format!("gzip {ext}")).unwrap();
+    for f in [
+        "keyward.js",
+        "keyward.wasm",
+        "keyward.css",
+        "__wasm_split.js",
+        &format!("{CHUNK}.wasm"),
+    ] {
+        let ext = f.rsplit('.').next().unwrap();
+        std::fs::write(dir.join(f), format!("plain {ext}")).unwrap();
+        std::fs::write(dir.join(format!("{f}.br")), format!("brotli {ext}")).unwrap();
+        std::fs::write(dir.join(format!("{f}.gz")), format!("gzip {ext}")).unwrap();
     }
+    // A manifest naming a file outside the bundle: never linked (the real one is tried
+    // by the browser tests, whose bundle is built).
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"{"not_a_page":["../../keyward.db"]}"#,
+    )
+    .unwrap();
 }
 
 pub fn client() -> reqwest::Client {

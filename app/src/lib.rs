@@ -130,6 +130,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// page's own address in `<meta name="kw-page">` (see the server's `kept_form`): that
 /// address is put back in the browser's location before the router reads it, and the
 /// selects' values written back by the server count as chosen.
+///
+/// If the wasm crashes (a panic aborts it: a page's chunk that could not be loaded,
+/// after a deploy removed the bundle an open tab was using, or on a network failure),
+/// the page falls back to plain HTML: links and forms work as they do without script
+/// (the router's and the forms' handlers, now dead, never see them), and the browser
+/// goes where the user was going (the link clicked in the last 10 s) or reloads the
+/// page, once in 30 s at most (so a chunk that keeps failing cannot loop).
 #[component]
 fn Hydration(options: LeptosOptions) -> impl IntoView {
     let nonce = use_nonce();
@@ -141,6 +148,13 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
          if(s.value!==s.dataset.chosen&&[...s.options].some(o=>o.value===s.dataset.chosen))s.value=s.dataset.chosen}})\
          .observe(document,{{subtree:true,attributeFilter:['selected']}});\
          {{const p=document.querySelector('meta[name=kw-page]');if(p){{try{{history.replaceState(null,'',p.content)}}catch(e){{}}for(const s of document.querySelectorAll('select'))s.dataset.chosen=s.value}}}}\
+         {{let dead=false,href='',at=0;\
+         addEventListener('click',e=>{{const a=e.target.closest&&e.target.closest('a[href]');if(a){{href=a.href;at=Date.now()}}if(dead)e.stopImmediatePropagation()}},true);\
+         addEventListener('submit',e=>{{if(dead)e.stopImmediatePropagation()}},true);\
+         const crashed=r=>{{if(!(r instanceof WebAssembly.RuntimeError)||dead)return;dead=true;\
+         try{{const k='kw-crash',last=+sessionStorage.getItem(k)||0;if(Date.now()-last<30000)return;sessionStorage.setItem(k,String(Date.now()))}}catch(e){{return}}\
+         if(href&&Date.now()-at<10000&&href!==location.href)location.assign(href);else location.reload()}};\
+         addEventListener('error',e=>crashed(e.error));addEventListener('unhandledrejection',e=>crashed(e.reason))}}\
          requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
          .then(m=>m.default({{module_or_path:'{base}.wasm'}}).then(()=>m.hydrate())),0));"
     );

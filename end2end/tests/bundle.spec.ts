@@ -94,3 +94,26 @@ test('each page brings its own chunk, named in its answer and fetched once', asy
   expect(wasm.filter((w) => /\/split_/.test(w)).length).toBe(1);
   expect(errors, errors.join('\n')).toEqual([]);
 });
+
+// A page's chunk that cannot be loaded (a tab left open across a deploy that removed
+// its bundle, a network failure) crashes the wasm: the page falls back to plain HTML,
+// going where the user was going, and its links and forms then work without script.
+test('a chunk that cannot be loaded falls back to plain links and forms', async ({ page }) => {
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(ownerEmail);
+  await page.getByLabel('Password').fill(ownerPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
+  await page.route(/\/split___keys_page_view[A-Za-z0-9_]*\.wasm$/, (r) => r.fulfill({ status: 404, body: '' }));
+  await page.getByRole('link', { name: 'API keys', exact: true }).first().click();
+  await expect(page).toHaveURL(/\/keys$/);
+  await expect(page.getByRole('heading', { name: 'API keys', level: 1 })).toBeVisible();
+  // Its chunk still fails: the page stays as the server drew it (no reload loop), and a
+  // link is followed by the browser itself.
+  await page.waitForTimeout(500);
+  await expect(page).toHaveURL(/\/keys$/);
+  await page.getByRole('link', { name: 'Apps', exact: true }).first().click();
+  await expect(page.getByRole('heading', { name: 'Apps', level: 1 })).toBeVisible();
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
+});

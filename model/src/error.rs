@@ -148,7 +148,10 @@ impl server_fn_error::FromServerFnError for AppError {
                 // A field the form always sends that was left out (a crafted or truncated
                 // post) is named as that field's error, beside it on the page.
                 if let Some(field) = missing_field(&m) {
-                    return Self::validation(field, "Required: the form was sent without it.");
+                    return Self::validation(
+                        field,
+                        format!("Required: the form was sent without its {field} field."),
+                    );
                 }
                 let m: String = m.chars().take(300).collect();
                 Self::validation("form", format!("The form could not be read: {m}"))

@@ -1,6 +1,6 @@
 use super::{GeneralView, SaveAlerts, SaveChannel, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
-use crate::shell_ui::{sent_here, ActionResult, Page};
+use crate::shell_ui::{ActionResult, Page};
 use leptos::prelude::*;
 
 #[component]
@@ -10,6 +10,17 @@ pub fn SettingsPage() -> impl IntoView {
     let save_messages = ServerAction::<SaveMessages>::new();
     let save_alerts = ServerAction::<SaveAlerts>::new();
     let save_channel = ServerAction::<SaveChannel>::new();
+    // Which channel's form sent the last policy: noted here, above the forms, which are
+    // drawn again when the answer comes (the four forms share one action).
+    let channel_sent = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(c) = save_channel
+            .input()
+            .with(|i| i.as_ref().map(|a| a.channel.clone()))
+        {
+            channel_sent.set(Some(c));
+        }
+    });
     let me = Resource::new(|| (), |_| get_me());
     let view_data = Resource::new(
         move || {
@@ -30,19 +41,23 @@ pub fn SettingsPage() -> impl IntoView {
                     <Keys data=data.clone() save_keys/>
                     <Messages data=data.clone() save_messages/>
                     <Alerts data=data.clone() save_alerts/>
-                    <Channels data save_channel/>
+                    <Channels data save_channel sent=channel_sent/>
                 }.into_any()/>
     }
 }
 
 #[component]
-fn Channels(data: GeneralView, save_channel: ServerAction<SaveChannel>) -> impl IntoView {
+fn Channels(
+    data: GeneralView,
+    save_channel: ServerAction<SaveChannel>,
+    sent: RwSignal<Option<String>>,
+) -> impl IntoView {
     let forms = [("email", "Email"), ("sms", "SMS"), ("rcs", "RCS"), ("whatsapp", "WhatsApp")]
         .into_iter()
         .map(|(c, label)| {
             let p = data.channels.get(c).clone();
             let id = move |f: &str| format!("ch-{c}-{f}");
-            let here = sent_here(save_channel, move |a: &SaveChannel| a.channel == c);
+            let here = Signal::derive(move || sent.with(|s| s.as_ref().map(|s| s == c)));
             let yes_no = move |name: &'static str, value: bool, yes: &'static str, no: &'static str| {
                 view! {
                     <select id=id(name) name=name>
@@ -121,13 +136,14 @@ fn NumberField(
 /// The password field every settings form carries (saving asks for the password when
 /// it was last confirmed more than 10 minutes ago), with a hint that says which, and the
 /// server's word on a wrong or missing password beside it. `here`: for forms sharing
-/// one action (the channel policies), whether the last submission was this form's.
+/// one action (the channel policies), whether the last submission was this form's
+/// (`None` on a page drawn by the server: the error then shows in each of them).
 #[component]
 fn SudoField<S>(
     #[prop(into)] id: String,
     needs: bool,
     action: ServerAction<S>,
-    #[prop(optional)] here: Option<RwSignal<Option<bool>>>,
+    #[prop(optional, into)] here: Option<Signal<Option<bool>>>,
 ) -> impl IntoView
 where
     S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,

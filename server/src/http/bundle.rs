@@ -17,16 +17,23 @@ use std::path::Path;
 use tower_http::services::ServeDir;
 
 /// The content-addressed bundle's folder in `pkg_dir` (`keyward-<16 hex>`), if a
-/// complete one is there (script and wasm).
+/// complete one is there (script, wasm and chunk manifest). Of several (an earlier
+/// build's kept beside the new one), the newest.
 pub fn hashed_name(pkg_dir: &Path) -> Option<String> {
     let entries = std::fs::read_dir(pkg_dir).ok()?;
     entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|dir| is_hashed(dir))
-        .find(|dir| {
-            let dir = pkg_dir.join(dir);
-            dir.join("keyward.js").is_file() && dir.join("keyward.wasm").is_file()
+        .filter_map(|dir| {
+            let path = pkg_dir.join(&dir);
+            let complete = ["keyward.js", "keyward.wasm", "manifest.json"]
+                .iter()
+                .all(|f| path.join(f).is_file());
+            let built = std::fs::metadata(path.join("manifest.json")).and_then(|m| m.modified());
+            complete.then_some((built.ok()?, dir))
         })
+        .max()
+        .map(|(_, dir)| dir)
 }
 
 /// Which chunks of the bundle each lazy page needs (`manifest.json`, written by the
@@ -124,6 +131,30 @@ async fn cache_for(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn of_several_complete_bundles_the_newest_is_served() {
+        let pkg = tempfile::tempdir().unwrap();
+        let make = |name: &str, files: &[&str]| {
+            let dir = pkg.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in files {
+                std::fs::write(dir.join(f), "x").unwrap();
+            }
+        };
+        let all = ["keyward.js", "keyward.wasm", "manifest.json"];
+        make("keyward-aaaaaaaaaaaaaaaa", &all);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        make("keyward-cccccccccccccccc", &all);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Newer but incomplete, or not a bundle's name: never chosen.
+        make("keyward-bbbbbbbbbbbbbbbb", &["keyward.js", "keyward.wasm"]);
+        make("keyward-dddddddddddddddd.old", &all);
+        assert_eq!(
+            hashed_name(pkg.path()).as_deref(),
+            Some("keyward-cccccccccccccccc")
+        );
+    }
 
     #[test]
     fn only_the_bundles_own_names_are_served() {

@@ -64,7 +64,7 @@ pub fn build(
             },
             move || shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(not_found)
         .layer(from_fn_with_state(
             state.clone(),
             middleware::require_sign_in,
@@ -142,4 +142,26 @@ pub fn listing() -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Any other path, and a page asked for with another method than GET: the panel's "not
+/// found" page (in the shell, with navigation, for a signed-in user), 404 unless the
+/// page set another status. Never a file: the bundle is served under `/pkg/` only.
+/// (Leptos's own fallback also serves any file of the site folder, to any method and
+/// without sign-in, such as the bundle's manifest and precompressed copies under other
+/// spellings of their paths.)
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let options = state.leptos_options().clone();
+    let render = leptos_axum::render_app_async_with_context(
+        move || leptos::prelude::provide_context(state.clone()),
+        move || shell(options.clone()),
+    );
+    let mut res = render(req).await;
+    if res.status() == http::StatusCode::OK {
+        *res.status_mut() = http::StatusCode::NOT_FOUND;
+    }
+    res
 }

@@ -114,6 +114,38 @@ async fn the_bundle_is_content_addressed_precompressed_and_cached_for_a_year() {
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
         assert!(!r.text().await.unwrap().contains("SQLite"), "{path}");
     }
+    // Other spellings of the bundle's paths reach the panel's fallback, which draws the
+    // "not found" page and never serves a file of the site folder, whatever the method
+    // (Leptos's own fallback served them, signed out, to any method but GET).
+    for path in [
+        format!("//pkg/{BUNDLE}/manifest.json"),
+        format!("/%70kg/{BUNDLE}/keyward.js"),
+        format!("/pkg%2f{BUNDLE}/keyward.wasm.gz"),
+        format!("/./pkg/{BUNDLE}/keyward.css.br"),
+        "/pkg%2fkeyward.css".to_owned(),
+    ] {
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::POST,
+            reqwest::Method::PUT,
+        ] {
+            let r = client()
+                .request(method.clone(), s.url(&path))
+                .send()
+                .await
+                .unwrap();
+            // (A signed-out GET is sent to sign in first.)
+            assert!(
+                r.status() == 404 || (method == reqwest::Method::GET && r.status() == 303),
+                "{method} {path}: {}",
+                r.status()
+            );
+            let body = r.text().await.unwrap();
+            for file in ["not_a_page", "brotli ", "gzip ", "plain ", "body{}"] {
+                assert!(!body.contains(file), "{method} {path}: {body}");
+            }
+        }
+    }
     // Writing to the bundle is not a thing.
     let r = client()
         .post(s.url(&format!("/pkg/{BUNDLE}/keyward.js")))

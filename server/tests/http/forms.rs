@@ -581,7 +581,7 @@ async fn a_form_sent_without_one_of_its_fields_names_that_field() {
     assert_eq!(e["Validation"]["field"], "role_id", "{e}");
     assert_eq!(
         e["Validation"]["message"],
-        "Required: the form was sent without it."
+        "Required: the form was sent without its role_id field."
     );
 
     // Without: the page comes back with the message beside the role select.
@@ -589,7 +589,7 @@ async fn a_form_sent_without_one_of_its_fields_names_that_field() {
     assert_eq!(r.status(), 400);
     let html = r.text().await.unwrap();
     assert!(
-        html.contains("Required: the form was sent without it."),
+        html.contains("Required: the form was sent without its role_id field."),
         "{html}"
     );
     assert!(!html.contains("missing field"), "{html}");

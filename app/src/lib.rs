@@ -63,7 +63,7 @@ pub use keyward_core as core;
 pub mod state;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, Lazy, SsrMode,
@@ -313,7 +313,6 @@ pub struct CspNonce(pub String);
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Title formatter=|page: String| if page.is_empty() { "Keyward".to_owned() } else { format!("{page} · Keyward") }/>
         <a class="skip-link" href="#main">"Skip to content"</a>
         <Router>
             <Routes fallback=shell_ui::NotFound>

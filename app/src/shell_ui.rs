@@ -54,6 +54,14 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
     }
 }
 
+/// The document's title: the page's name, then "Keyward". Each page writes it whole:
+/// a formatter in the app's frame hydrates before the page's own code (loaded lazily,
+/// see `pages`) and emptied the title until that came.
+#[component]
+pub fn PageTitle(text: &'static str) -> impl IntoView {
+    view! { <Title text=format!("{text} · Keyward")/> }
+}
+
 /// The frame every signed-in page shares: its title, "Loading…" while the data first
 /// comes, the signed-in shell around what `render` makes of the data, or the error that
 /// stopped it (with its HTTP status). `data` reads the page's resources. A reload after
@@ -72,7 +80,7 @@ where
     R: Fn(Me, T) -> AnyView + Send + Sync + 'static,
 {
     view! {
-        <Title text=title/>
+        <PageTitle text=title/>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let me = me.get()?;
@@ -107,7 +115,7 @@ pub fn NotFound() -> impl IntoView {
         resp.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <Title text="Not found"/>
+        <PageTitle text="Not found"/>
         <main id="main" class="auth-page">
             <section class="card">
                 <h1>"Page not found"</h1>

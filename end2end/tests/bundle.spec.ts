@@ -117,3 +117,20 @@ test('a chunk that cannot be loaded falls back to plain links and forms', async 
   await expect(page.getByRole('heading', { name: 'Apps', level: 1 })).toBeVisible();
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
 });
+
+// While a page's chunk is on its way, the part of the app already hydrated leaves the
+// page's title alone (axe's "document-title": it was emptied until the chunk came).
+test('the title stays while the page waits for its chunk', async ({ page }) => {
+  let release!: () => void;
+  const held = new Promise<void>((r) => { release = r; });
+  await page.route(/\/split___login_page_view[A-Za-z0-9_]*\.wasm$/, async (r) => { await held; await r.continue(); });
+  await page.goto('/login');
+  await expect(page).toHaveTitle('Sign in · Keyward');
+  // The main module has run (its loader asked for the chunk) and waits.
+  await page.waitForTimeout(1000);
+  await expect(page).toHaveTitle('Sign in · Keyward');
+  await expect(page.locator('html')).not.toHaveAttribute('data-hydrated', '');
+  release();
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
+  await expect(page).toHaveTitle('Sign in · Keyward');
+});

@@ -1,6 +1,6 @@
 use super::{Login, Logout, GENERIC_SIGN_IN_ERROR};
+use crate::shell_ui::PageTitle;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -14,7 +14,7 @@ pub fn LoginPage() -> impl IntoView {
         None => query.with(|q| q.get("error").map(|_| GENERIC_SIGN_IN_ERROR.to_owned())),
     };
     view! {
-        <Title text="Sign in"/>
+        <PageTitle text="Sign in"/>
         <main id="main" class="auth-page">
             <section class="card auth-card" aria-labelledby="login-title">
                 <h1 id="login-title">"Sign in to Keyward"</h1>
@@ -69,7 +69,7 @@ pub fn VerifyPage() -> impl IntoView {
         None => None,
     };
     view! {
-        <Title text="Confirm it is you"/>
+        <PageTitle text="Confirm it is you"/>
         <main id="main" class="auth-page">
             <section class="card auth-card" aria-labelledby="verify-title">
                 <h1 id="verify-title">"Confirm it is you"</h1>

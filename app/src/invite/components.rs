@@ -1,6 +1,6 @@
 use super::{AcceptInvite, InviteView};
+use crate::shell_ui::PageTitle;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 #[component]
@@ -14,7 +14,7 @@ pub fn InvitePage() -> impl IntoView {
         _ => None,
     };
     view! {
-        <Title text="Invitation"/>
+        <PageTitle text="Invitation"/>
         <main id="main" class="auth-page">
             <section class="card auth-card" aria-labelledby="invite-title">
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -1,7 +1,5 @@
 import { test, expect } from '@playwright/test';
-
-const ownerEmail = process.env.KEYWARD_E2E_EMAIL!;
-const ownerPassword = process.env.KEYWARD_E2E_PASSWORD!;
+import { signInFromLoginPage } from './owner';
 
 // The browser bundle as a browser gets it: content-addressed files, brotli on the wire,
 // kept in the cache (a second visit asks the network only for the page), and far below
@@ -81,10 +79,7 @@ test('each page brings its own chunk, named in its answer and fetched once', asy
   };
   const login = await chunkOf('/login');
   // The sign-in form works once hydrated (the chunk's code runs) and leads on.
-  await page.getByLabel('Email').fill(ownerEmail);
-  await page.getByLabel('Password').fill(ownerPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await signInFromLoginPage(page);
   const keys = await chunkOf('/keys');
   expect(keys).not.toBe(login);
   // The browser's own navigation to another page loads that page's chunk.
@@ -100,10 +95,7 @@ test('each page brings its own chunk, named in its answer and fetched once', asy
 // going where the user was going, and its links and forms then work without script.
 test('a chunk that cannot be loaded falls back to plain links and forms', async ({ page }) => {
   await page.goto('/login');
-  await page.getByLabel('Email').fill(ownerEmail);
-  await page.getByLabel('Password').fill(ownerPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await signInFromLoginPage(page);
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
   await page.route(/\/split___keys_page_view[A-Za-z0-9_]*\.wasm$/, (r) => r.fulfill({ status: 404, body: '' }));
   await page.getByRole('link', { name: 'API keys', exact: true }).first().click();

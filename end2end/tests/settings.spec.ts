@@ -1,7 +1,5 @@
 import { test, expect } from '@playwright/test';
-
-const ownerEmail = process.env.KEYWARD_E2E_EMAIL ?? 'owner@example.com';
-const ownerPassword = process.env.KEYWARD_E2E_PASSWORD ?? '';
+import { signInFromLoginPage } from './owner';
 
 // The four channel policies are four forms of one action: a wrong password is named
 // beside the password field of the form that sent it, and only there, also after the
@@ -10,10 +8,7 @@ test('a wrong password on one channel policy is shown beside that form only', as
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto('/login');
-  await page.getByLabel('Email').fill(ownerEmail);
-  await page.getByLabel('Password').fill(ownerPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await signInFromLoginPage(page);
   await page.goto('/settings');
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
   await page.locator('#ch-sms-sudo-password').fill('certainly not the password');

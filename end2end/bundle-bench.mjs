@@ -76,11 +76,21 @@ async function coldLoad(path, signedIn) {
   });
   await page.goto(path, { waitUntil: 'load' });
   await page.waitForFunction(() => window.__hydratedAt !== undefined, null, { timeout: 30000 });
-  const [hydratedAt, instantiatedAt] = await page.evaluate(() => [window.__hydratedAt, window.__instantiatedAt]);
+  const [hydratedAt, instantiatedAt, marks] = await page.evaluate(() => {
+    // Where the time went: the document, the first paint, and each bundle file.
+    const nav = performance.getEntriesByType('navigation')[0];
+    const paint = performance.getEntriesByType('paint').find((p) => p.name === 'first-paint');
+    const marks = [`html ${nav.responseEnd.toFixed(0)}`, `paint ${paint ? paint.startTime.toFixed(0) : '-'}`];
+    for (const r of performance.getEntriesByType('resource')) {
+      if (!r.name.includes('/pkg/')) continue;
+      marks.push(`${r.name.split('/').pop()} ${r.startTime.toFixed(0)}-${r.responseEnd.toFixed(0)}`);
+    }
+    return [window.__hydratedAt, window.__instantiatedAt, marks.join(', ')];
+  });
   await page.waitForLoadState('networkidle');
   if (new URL(page.url()).pathname !== path) throw new Error(`${path} went to ${page.url()}`);
   await context.close();
-  return { bytes, hydratedAt, instantiatedAt, files };
+  return { bytes, hydratedAt, instantiatedAt, files, marks };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -100,6 +110,7 @@ for (const [path, signedIn] of [['/login', false], ['/', true], ['/keys', true]]
     `            ${ms.toFixed(0).padStart(5)} ms ${okMs ? 'met' : 'MISSED'}` +
     ` (wasm ready at ${ready.toFixed(0)} ms, hydrating ${(ms - ready).toFixed(0)} ms)`,
   );
+  if (process.env.BENCH_MARKS) for (const l of loads) console.log(`           ${l.hydratedAt.toFixed(0)} ms: ${l.marks}`);
   for (const [url, n] of loads[0].files) console.log(`           ${(n / 1024).toFixed(1).padStart(8)} KB  ${url.replace(base, '')}`);
 }
 await browser.close();

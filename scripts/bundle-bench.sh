@@ -7,6 +7,8 @@
 # each against its target with a verdict; then Lighthouse's mobile performance score of
 # each page (npm's lighthouse, pinned, in target/tools/lighthouse; its simulated slow 4G
 # and 4x slower CPU) against its target; exits non-zero when one is missed.
+# BENCH_MARKS=1 also prints each load's timeline: when the HTML arrived, the first paint,
+# and when each bundle file was asked for and came.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test >/dev/null

@@ -27,7 +27,11 @@ impl Clock {
     pub fn now(&self) -> i64 {
         match &self.fixed {
             Some(t) => t.load(Ordering::SeqCst),
-            None => time::OffsetDateTime::now_utc().unix_timestamp(),
+            // The standard library's clock: `time`'s `now_utc` also builds a calendar
+            // date that only its seconds are read from (on every API request).
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
         }
     }
 

@@ -68,16 +68,22 @@ async fn check(
     let Some(secret) = secret else {
         return Ok(Err(refuse(None, Refusal::Missing)));
     };
-    // Format and checksum first: a made-up key costs no database work.
-    if format::parse(secret).is_none() {
+    // A text of another length than a key's is refused before it is hashed.
+    if !format::has_key_length(secret) {
         return Ok(Err(refuse(None, Refusal::Invalid)));
     }
+    // The cache answers for secrets it has seen (every one of them passed the format
+    // check below before it was looked up): a working key's call skips the check.
     let digest = format::digest(secret);
     let cached = cache.get(&digest);
     crate::infra::metrics::KEY_CACHE.count(if cached.is_some() { "hit" } else { "miss" });
     let found = match cached {
         Some(hit) => hit,
         None => {
+            // Format and checksum before the database: a made-up key costs no lookup.
+            if format::parse(secret).is_none() {
+                return Ok(Err(refuse(None, Refusal::Invalid)));
+            }
             // An address over its allowance gets no database work, except to read again
             // a working key the cache knew before a change dropped it.
             if limits.penalty(ip).is_some() && !cache.was_known(&digest) {

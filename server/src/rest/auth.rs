@@ -66,16 +66,23 @@ const KEY_PARAMS: &[&str] = &[
 const KEY_PREFIXES: &[&str] = &["kw_live_", "kw_test_", "kwpub_live_", "kwpub_test_"];
 
 fn looks_like_key(text: &str) -> bool {
-    // Every prefix starts with "kw": only those places are compared (no lower-cased copy).
+    // Every prefix starts with "kw": only the places holding a `k` or `K` are compared
+    // (no lower-cased copy; `| 0x20` folds only the ASCII letters compared here).
     let text = text.as_bytes();
-    (0..text.len().saturating_sub(1))
-        .filter(|&i| text[i].eq_ignore_ascii_case(&b'k') && text[i + 1].eq_ignore_ascii_case(&b'w'))
-        .any(|i| {
-            KEY_PREFIXES.iter().any(|p| {
+    let mut from = 0;
+    while let Some(off) = text[from..].iter().position(|&c| c | 0x20 == b'k') {
+        let i = from + off;
+        if text.get(i + 1).is_some_and(|&c| c | 0x20 == b'w')
+            && KEY_PREFIXES.iter().any(|p| {
                 text.get(i..i + p.len())
                     .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
             })
-        })
+        {
+            return true;
+        }
+        from = i + 1;
+    }
+    false
 }
 
 /// True when the URL carries a key anywhere: the path, or a query parameter's name or
@@ -84,7 +91,7 @@ fn looks_like_key(text: &str) -> bool {
 pub(crate) fn url_has_key(uri: &http::Uri) -> bool {
     let raw = uri.path();
     // A path without an escape is its own decoding (no pass to decode or validate).
-    let path_has_key = if raw.contains('%') {
+    let path_has_key = if raw.as_bytes().contains(&b'%') {
         looks_like_key(&percent_encoding::percent_decode_str(raw).decode_utf8_lossy())
     } else {
         looks_like_key(raw)
@@ -125,12 +132,12 @@ fn authorization_of(headers: &http::HeaderMap) -> Result<Option<http::HeaderValu
 
 /// The token of a Bearer credential.
 fn bearer_token(v: &http::HeaderValue) -> Result<&str, BadAuth> {
-    let v = v.to_str().map_err(|_| BadAuth::Malformed)?;
-    let (scheme, token) = v.trim().split_once(' ').ok_or(BadAuth::Malformed)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BadAuth::Malformed);
+    let v = v.to_str().map_err(|_| BadAuth::Malformed)?.trim();
+    // The scheme is what comes before the first space: "Bearer", in any case.
+    match (v.get(..6), v.as_bytes().get(6)) {
+        (Some(scheme), Some(b' ')) if scheme.eq_ignore_ascii_case("bearer") => Ok(v[7..].trim()),
+        _ => Err(BadAuth::Malformed),
     }
-    Ok(token.trim())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,6 +491,8 @@ mod tests {
         assert!(has("/api/v1/whoami?x=Bearer+kw_test_abc"));
         assert!(has("/api/v1/whoami?%61pi_key=abc"));
         assert!(has("/api/v1/whoami?KW_LIVE_abc=1"));
+        assert!(has("/api/v1/kkw_live_abc"));
+        assert!(has("/api/v1/k/KwPub_TeSt_abc"));
         assert!(has("/api/v1/whoami?x=kwpub_live_abc"));
         // In the path, encoded or not.
         assert!(has("/api/v1/keys/kw_live_abc"));
@@ -507,6 +516,9 @@ mod tests {
         assert_eq!(bearer_of(&h(&["BEARER  abc "])), Ok(Some("abc".into())));
         assert_eq!(bearer_of(&h(&["Basic abc"])), Err(BadAuth::Malformed));
         assert_eq!(bearer_of(&h(&["Bearer"])), Err(BadAuth::Malformed));
+        assert_eq!(bearer_of(&h(&["Bearerx abc"])), Err(BadAuth::Malformed));
+        assert_eq!(bearer_of(&h(&["Bearer\tabc"])), Err(BadAuth::Malformed));
+        assert_eq!(bearer_of(&h(&[" Bearer abc"])), Ok(Some("abc".into())));
         assert_eq!(
             bearer_of(&h(&["Bearer a", "Bearer b"])),
             Err(BadAuth::Duplicate)

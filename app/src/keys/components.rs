@@ -222,19 +222,21 @@ fn KeyTable(
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"Keys"</h2>
             <form method="get" action="/keys" class="inline-form filters" aria-label="Filter keys" role="search">
-                <label for="f-q">"Search"</label>
+                // Each label wraps with its field (never a label at a line's end and
+                // its field on the next).
+                <span class="filter"><label for="f-q">"Search"</label>
                 <input id="f-q" name="q" type="search" maxlength="100" value=search.clone()
-                    placeholder="Name, key ID or owner"/>
-                <label for="f-app">"Filter by app"</label>
-                <select id="f-app" name="app"><option value="">"All"</option>{app_options}</select>
-                <label for="f-env">"Filter by environment"</label>
+                    placeholder="Name, key ID or owner"/></span>
+                <span class="filter"><label for="f-app">"Filter by app"</label>
+                <select id="f-app" name="app"><option value="">"All"</option>{app_options}</select></span>
+                <span class="filter"><label for="f-env">"Filter by environment"</label>
                 <select id="f-env" name="environment">
                     {opt("", "All", &env_f)}{opt("live", "live", &env_f)}{opt("test", "test", &env_f)}
-                </select>
-                <label for="f-status">"Filter by status"</label>
+                </select></span>
+                <span class="filter"><label for="f-status">"Filter by status"</label>
                 <select id="f-status" name="status">
                     {opt("", "All", &status_f)}{opt("active", "active", &status_f)}{opt("pending", "pending approval", &status_f)}{opt("disabled", "disabled", &status_f)}{opt("revoked", "revoked", &status_f)}{opt("expired", "expired", &status_f)}
-                </select>
+                </select></span>
                 {(!sort.is_empty()).then(|| view! { <input type="hidden" name="sort" value=sort.clone()/> })}
                 <button type="submit" class="btn">"Filter"</button>
             </form>

@@ -83,14 +83,14 @@ pub fn generate(vis: Visibility, env: Environment) -> String {
     s
 }
 
-/// The kind and environment of a well-formed key with a valid checksum; `None` for
-/// anything else (checked without any database work).
 /// Whether `text` is as long as a key (secret or public) is: a cheap first refusal.
 pub fn has_key_length(text: &str) -> bool {
     let body = BODY_LEN + CHECKSUM_LEN;
     text.len() == "kw_live_".len() + body || text.len() == "kwpub_live_".len() + body
 }
 
+/// The kind and environment of a well-formed key with a valid checksum; `None` for
+/// anything else (checked without any database work).
 pub fn parse(key: &str) -> Option<(Visibility, Environment)> {
     let (vis, env, rest) = if let Some(r) = key.strip_prefix("kw_live_") {
         (Visibility::Secret, Environment::Live, r)

@@ -2,8 +2,10 @@
 //! gives, from a missing key to a public key on a server endpoint. The REST layer maps
 //! each [`Refusal`] to its status and code and nothing else.
 //!
-//! A made-up or mistyped key is refused on its checksum alone, before any database work;
-//! a known key is read from the cache ([`KeyCache`]) when it can be. Refusals of a known
+//! A key is looked up in the cache ([`KeyCache`]) by its hash first; one the cache does
+//! not know is checked for its format and checksum before any database work, so a
+//! made-up or mistyped key never reaches the database (a text of another length than a
+//! key's is refused before it is even hashed). Refusals of a known
 //! key are counted per key (audited in batches by `KeyCache::flush_refused`, and added to
 //! the key's usage by `KeyCache::flush_usage`); a use is
 //! noted at most once a second per key (`KeyCache::touch`).
@@ -75,15 +77,18 @@ async fn check(
     // The cache answers for secrets it has seen (every one of them passed the format
     // check below before it was looked up): a working key's call skips the check.
     let digest = format::digest(secret);
-    let cached = cache.get(&digest);
-    crate::infra::metrics::KEY_CACHE.count(if cached.is_some() { "hit" } else { "miss" });
-    let found = match cached {
-        Some(hit) => hit,
+    let found = match cache.get(&digest) {
+        Some(hit) => {
+            crate::infra::metrics::KEY_CACHE.count("hit");
+            hit
+        }
         None => {
-            // Format and checksum before the database: a made-up key costs no lookup.
+            // Format and checksum before the database: a made-up key costs no lookup
+            // (and is no cache miss: nothing is read for it).
             if format::parse(secret).is_none() {
                 return Ok(Err(refuse(None, Refusal::Invalid)));
             }
+            crate::infra::metrics::KEY_CACHE.count("miss");
             // An address over its allowance gets no database work, except to read again
             // a working key the cache knew before a change dropped it.
             if limits.penalty(ip).is_some() && !cache.was_known(&digest) {

@@ -76,6 +76,8 @@ test('a key made in the panel works against the REST API until it is revoked the
   await copyId.click();
   await expect(copyId).toHaveText('Copied');
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(me.key_id);
+  // A closed row holds no form fields; opening its actions draws them.
+  await expect(row.locator('input, select')).toHaveCount(0);
   await row.getByText('Manage').click();
   await row.getByLabel('Name').fill('checkout service v2');
   await row.getByRole('button', { name: 'Save' }).click();
@@ -177,9 +179,18 @@ test.describe('without JavaScript', () => {
     await expect(row).toContainText('Viewer');
     await expect(row).toContainText('test');
 
+    // A closed row holds no form: without JavaScript, "Manage" offers a link to the
+    // page with that row's actions open, which lands on the row.
+    await expect(page.locator('tbody form')).toHaveCount(0);
+    await row.getByText('Manage').click();
+    await row.getByRole('link', { name: /^Edit, roll or revoke key_/ }).click();
+    await expect(page).toHaveURL(/\/keys\?manage=key_\w+#row-key_\w+$/);
+    const open = page.getByRole('row').filter({ hasText: 'kept across an error' });
+    await expect(open.locator('details')).toHaveAttribute('open', '');
+    await expect(page.locator('tbody tr details[open]')).toHaveCount(1);
+
     // A row's own form refused: its "Manage" and its dialog come back open, with what
     // was typed, and the next form sent from that answer still knows its page.
-    await row.getByText('Manage').click();
     await row.getByRole('button', { name: /^Revoke key_.*…$/ }).click();
     const revoke = page.getByRole('dialog', { name: /^Revoke key_/ });
     await revoke.getByLabel('Reason (kept in the audit log)').fill('rotating it');

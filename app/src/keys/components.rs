@@ -22,7 +22,26 @@ pub fn KeysPage() -> impl IntoView {
     // Which rows have their actions open, by key id: the table is drawn again after
     // every action, and rows move (a roll puts the new key on top), so this state must
     // follow the key, not the row's position.
-    let open_rows = RwSignal::new(std::collections::BTreeSet::<String>::new());
+    // A browser without JavaScript opens a row's actions by its `manage` link (see
+    // `KeyRow`): that row comes open.
+    let query = use_query_map();
+    let open_rows = RwSignal::new(
+        query
+            .with_untracked(|q| q.get("manage"))
+            .into_iter()
+            .collect::<std::collections::BTreeSet<String>>(),
+    );
+    // (Also when that link is followed in the browser: a row opened before the page
+    // hydrated shows the link, and the router then stays on this page.)
+    Effect::new(move |_| {
+        if let Some(id) = query.with(|q| q.get("manage")) {
+            if !open_rows.with_untracked(|o| o.contains(&id)) {
+                open_rows.update(|o| {
+                    o.insert(id);
+                });
+            }
+        }
+    });
     crate::shell_ui::close_on_success(revoke);
     crate::shell_ui::close_on_success(roll);
     // One answer on screen at a time (a new secret, "Key saved.", "Key revoked.", an
@@ -30,7 +49,6 @@ pub fn KeysPage() -> impl IntoView {
     crate::one_answer_at_a_time!(create, roll, revoke, edit);
     // The filters and the page live in the query string (a plain GET form and links),
     // so they work without JavaScript and survive a reload.
-    let query = use_query_map();
     let data = Resource::new(
         move || {
             let q = query.get();
@@ -147,7 +165,8 @@ fn KeyTable(
             q.get("sort").unwrap_or_default(),
         )
     });
-    let first_page = query.with_untracked(|q| q.get("after").unwrap_or_default().is_empty());
+    let after_now = query.with_untracked(|q| q.get("after").unwrap_or_default());
+    let first_page = after_now.is_empty();
     // Page and sort links keep the filters and the search (encoded: the search is free
     // text); a new order starts from its first page.
     let link = |sort: &str, after: Option<&str>| {
@@ -170,6 +189,13 @@ fn KeyTable(
         }
     };
     let href = |after: Option<&str>| link(&sort, after);
+    // This page with one row's actions open, scrolled to that row (see `KeyRow`).
+    let this_page = href(Some(&after_now));
+    let manage_href = move |key_id: &str| {
+        let sep = if this_page.contains('?') { '&' } else { '?' };
+        let id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
+        format!("{this_page}{sep}manage={id}#row-{id}")
+    };
     let newest_href = href(None);
     let next_href = data.next.clone().map(|after| href(Some(&after)));
     // A column that sorts: its header is a link to that order (aria-sort says which
@@ -204,7 +230,10 @@ fn KeyTable(
         .into_iter()
         // Each row boxed: a row's full type nested in the table's would make the
         // server's rendering recurse through very large frames.
-        .map(|k| view! { <KeyRow k roles=roles.clone() can_update can_revoke show_owner now open_rows revoke roll edit/> }.into_any())
+        .map(|k| {
+            let manage = manage_href(&k.key_id);
+            view! { <KeyRow k roles=roles.clone() can_update can_revoke show_owner now open_rows manage revoke roll edit/> }.into_any()
+        })
         .collect_view();
     let app_options = data
         .apps
@@ -278,13 +307,12 @@ fn KeyRow(
     show_owner: bool,
     now: i64,
     open_rows: RwSignal<std::collections::BTreeSet<String>>,
+    /// This page with the row's actions open (for a browser without JavaScript).
+    manage: String,
     revoke: ServerAction<RevokeKey>,
     roll: ServerAction<RollKey>,
     edit: ServerAction<UpdateKey>,
 ) -> impl IntoView {
-    let edit_form = (can_update && k.status == "active").then(|| {
-        view! { <EditKeyForm k=k.clone() roles edit with_networks=false/> }
-    });
     let last_used = match k.last_used_at {
         Some(at) => {
             let from = k.last_used_ip.clone().map(|ip| format!(" from {ip}"));
@@ -304,15 +332,37 @@ fn KeyRow(
     };
     let active = k.status == "active";
     let manage_label = format!("Manage {}", k.key_id);
-    let (id_open, id_toggle) = (k.key_id.clone(), k.key_id.clone());
+    let id_toggle = k.key_id.clone();
     let manageable = active && (can_update || can_revoke);
     let can_roll = can_update && k.replaced_by.is_none();
-    let kid = k.key_id.clone();
-    let actions = active.then(move || {
-        view! { <KeyActionForms key_id=kid can_revoke can_roll revoke roll/> }
-    });
+    // The row's forms (edit, and the roll and revoke dialogs) exist only while its
+    // actions are open: a page of closed rows holds no form fields, which a browser
+    // otherwise examines one by one as the page loads (120 fields for 24 rows held the
+    // page's first load back by about 140 ms). With JavaScript, opening "Manage" draws
+    // them; without, it shows a link to this page with the row open (`manage`).
+    // (A row's own memo: opening another row draws nothing again here, so what was
+    // typed in this one stays.)
+    let id_body = k.key_id.clone();
+    let is_open = Memo::new(move |_| open_rows.with(|o| o.contains(&id_body)));
+    let k_body = k.clone();
+    let body = move || {
+        if is_open.get() {
+            let edit_form = (can_update && active).then(|| {
+                view! { <EditKeyForm k=k_body.clone() roles=roles.clone() edit with_networks=false/> }
+            });
+            let kid = k_body.key_id.clone();
+            view! {
+                {edit_form}
+                <KeyActionForms key_id=kid can_revoke can_roll revoke roll/>
+            }
+            .into_any()
+        } else {
+            let label = format!("Edit, roll or revoke {}", k_body.key_id);
+            view! { <a href=manage.clone() aria-label=label>"Edit, roll or revoke…"</a> }.into_any()
+        }
+    };
     view! {
-        <tr>
+        <tr id=format!("row-{}", k.key_id)>
             // `data-label`: the column's name, shown beside the value when a phone's
             // narrow screen turns each row into a card.
             <td data-label="Name" class="key-name"><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
@@ -331,7 +381,7 @@ fn KeyRow(
             // JavaScript (a plain <details>).
             <td>
                 {manageable.then(|| view! {
-                    <details class="row-actions" open=move || open_rows.with(|o| o.contains(&id_open)) on:toggle=move |_ev| {
+                    <details class="row-actions" open=move || is_open.get() on:toggle=move |_ev| {
                         #[cfg(feature = "hydrate")]
                         {
                             let open = event_target::<web_sys::HtmlDetailsElement>(&_ev).open();
@@ -343,7 +393,7 @@ fn KeyRow(
                         let _ = &id_toggle;
                     }>
                         <summary aria-label=manage_label>"Manage"</summary>
-                        <div class="row-actions-body">{edit_form}{actions}</div>
+                        <div class="row-actions-body">{body}</div>
                     </details>
                 })}
             </td>

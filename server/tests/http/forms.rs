@@ -178,6 +178,65 @@ async fn a_chosen_date_ends_where_the_browser_is_within_real_time_zones() {
 }
 
 #[tokio::test]
+async fn a_closed_row_holds_no_form_and_its_manage_link_opens_that_row() {
+    // A browser examines every form field of a page as it loads: a closed row's
+    // actions are drawn only when opened, and without JavaScript "Manage" links to the
+    // page with that row open (filters kept, scrolled to the row).
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        let r = post_fn(
+            &s,
+            Some(&owner),
+            "/fn/keys/create",
+            &key_form(app, name, "", "7"),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let (id,): (String,) = sqlx::query_as("select key_id from api_keys where name = $1")
+            .bind(name)
+            .fetch_one(&s.db().await)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let rows = |path: String| {
+        let (s, owner) = (&s, &owner);
+        async move {
+            let html = client()
+                .get(s.url(&path))
+                .header("cookie", owner)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let (from, to) = (html.find("<tbody").unwrap(), html.find("</tbody>").unwrap());
+            html[from..to].to_owned()
+        }
+    };
+    let closed = rows("/keys?environment=live".into()).await;
+    for field in ["<form", "<input", "<select", "<textarea"] {
+        assert!(!closed.contains(field), "{field} in a closed row: {closed}");
+    }
+    let (a, b) = (&ids[0], &ids[1]);
+    assert!(
+        closed.contains(&format!(
+            "href=\"/keys?environment=live&amp;manage={a}#row-{a}\""
+        )),
+        "{closed}"
+    );
+    let open = rows(format!("/keys?environment=live&manage={a}")).await;
+    assert_eq!(open.matches("<details open").count(), 1, "{open}");
+    assert!(open.contains(&format!("id=\"revoke-{a}\"")), "{open}");
+    assert!(open.contains(&format!("id=\"roll-{a}\"")));
+    assert!(!open.contains(&format!("id=\"revoke-{b}\"")));
+}
+
+#[tokio::test]
 async fn a_page_of_sixty_keys_renders_on_the_server() {
     // The server renders the whole table without JavaScript; a row's view once
     // overflowed a runtime thread's stack, which aborted the process.

@@ -205,15 +205,7 @@ async fn a_closed_row_holds_no_form_and_its_manage_link_opens_that_row() {
     let rows = |path: String| {
         let (s, owner) = (&s, &owner);
         async move {
-            let html = client()
-                .get(s.url(&path))
-                .header("cookie", owner)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = overview::page(s, owner, &path).await;
             let (from, to) = (html.find("<tbody").unwrap(), html.find("</tbody>").unwrap());
             html[from..to].to_owned()
         }

@@ -27,7 +27,7 @@ async fn compose(s: &Server, cookie: &str, app_id: i64, subject: &str) {
 }
 
 /// A panel page's HTML (200 asserted).
-async fn page(s: &Server, cookie: &str, path: &str) -> String {
+pub(super) async fn page(s: &Server, cookie: &str, path: &str) -> String {
     let r = client()
         .get(s.url(path))
         .header("cookie", cookie)

@@ -118,6 +118,51 @@ test('a key made in the panel works against the REST API until it is revoked the
   expect(errors).toEqual([]);
 });
 
+test('a row opened before the page ran moves focus into its forms, and a row the address opened closes there too', async ({ page, baseURL }) => {
+  await signIn(page);
+  const post = async (path: string, form: Record<string, string>) => {
+    const r = await page.request.post(path, { form, headers: { origin: baseURL! } });
+    expect(r.ok(), `${path}: ${r.status()}`).toBeTruthy();
+    return r.json();
+  };
+  const app = await post('/fn/apps/create', { name: 'Row state', networks: '' });
+  const made = await post('/fn/keys/create', {
+    name: 'row state', app_id: String(app), environment: 'test', role_id: '3', expiry: 'never',
+  });
+  const id: string = made.key.key_id;
+
+  // The bundle held back: the page is drawn, and its row opened, before any script runs.
+  let release = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  await page.route('**/*.wasm', async (route) => {
+    await gate;
+    await route.continue();
+  });
+  await page.goto('/keys');
+  const row = page.getByRole('row').filter({ hasText: 'row state' });
+  await row.getByText('Manage').click();
+  const link = row.getByRole('link', { name: `Edit, roll or revoke ${id}` });
+  await expect(link).toBeVisible();
+  release();
+  await page.waitForFunction(() => document.documentElement.hasAttribute('data-hydrated'));
+  // Followed now, the link opens the row where it is; focus goes to the row's first
+  // field instead of falling to the page.
+  await link.click();
+  await expect(row.getByLabel('Name')).toBeFocused();
+  await expect(page).toHaveURL(/\/keys$/);
+  await page.unroute('**/*.wasm');
+
+  // A row the address opened: closing it takes it out of the address (a reload does
+  // not open it again).
+  await page.goto(`/keys?environment=test&manage=${id}`);
+  await page.waitForFunction(() => document.documentElement.hasAttribute('data-hydrated'));
+  await expect(row.locator('details')).toHaveAttribute('open', '');
+  await row.getByText('Manage').click();
+  await expect(page).toHaveURL(/\/keys\?environment=test$/);
+  await page.reload();
+  await expect(row.locator('details')).not.toHaveAttribute('open', '');
+});
+
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
 
@@ -202,7 +247,8 @@ test.describe('without JavaScript', () => {
     await expect(revoke.getByRole('alert')).toContainText('Tick the box');
     await revoke.getByRole('checkbox').check();
     await revoke.getByRole('button', { name: /^Revoke key_/ }).click();
-    await expect(page).toHaveURL(/\/keys/);
+    // Done: back at the row it was sent from, not the page's top.
+    await expect(page).toHaveURL(/\/keys\?manage=(key_\w+)#row-\1$/);
     await expect(page.getByRole('row').filter({ hasText: 'kept across an error' })).toContainText('revoked');
   });
 });

@@ -49,19 +49,25 @@ pub fn KeysPage() -> impl IntoView {
     crate::one_answer_at_a_time!(create, roll, revoke, edit);
     // The filters and the page live in the query string (a plain GET form and links),
     // so they work without JavaScript and survive a reload.
-    let data = Resource::new(
-        move || {
-            let q = query.get();
+    // (A memo of the listing's own parameters: opening or closing a row changes
+    // `manage` in the address, which reads nothing again.)
+    let listing = Memo::new(move |_| {
+        query.with(|q| {
             let arg = |k: &str| q.get(k).unwrap_or_default();
             (
-                (
-                    arg("app"),
-                    arg("environment"),
-                    arg("status"),
-                    arg("after"),
-                    arg("q"),
-                    arg("sort"),
-                ),
+                arg("app"),
+                arg("environment"),
+                arg("status"),
+                arg("after"),
+                arg("q"),
+                arg("sort"),
+            )
+        })
+    });
+    let data = Resource::new(
+        move || {
+            (
+                listing.get(),
                 (
                     create.version().get(),
                     revoke.version().get(),
@@ -345,6 +351,51 @@ fn KeyRow(
     let id_body = k.key_id.clone();
     let is_open = Memo::new(move |_| open_rows.with(|o| o.contains(&id_body)));
     let k_body = k.clone();
+    let body_ref = NodeRef::<leptos::html::Div>::new();
+    // What the closed row's link offers: only what this viewer may do to this key.
+    let offered: Vec<&str> = [
+        (can_update && active, "edit"),
+        (can_roll, "roll"),
+        (can_revoke, "revoke"),
+    ]
+    .into_iter()
+    .filter_map(|(may, what)| may.then_some(what))
+    .collect();
+    let offer = match offered.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    };
+    let offer = {
+        let mut c = offer.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+            .unwrap_or_default()
+    };
+    let id_link = k.key_id.clone();
+    #[cfg(feature = "hydrate")]
+    let navigate = leptos_router::hooks::use_navigate();
+    // Followed once the page runs (a row opened before it did): the row opens here, and
+    // focus moves from the link, which goes away, to the row's first field.
+    let open_here = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        open_rows.update(|o| {
+            o.insert(id_link.clone());
+        });
+        request_animation_frame(move || {
+            #[cfg(feature = "hydrate")]
+            if let Some(first) = body_ref.get().and_then(|b| {
+                b.query_selector("input:not([type=hidden]), select, textarea, button")
+                    .ok()
+                    .flatten()
+            }) {
+                use wasm_bindgen::JsCast;
+                if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
+                    let _ = first.focus();
+                }
+            }
+        });
+    };
     let body = move || {
         if is_open.get() {
             let edit_form = (can_update && active).then(|| {
@@ -357,8 +408,8 @@ fn KeyRow(
             }
             .into_any()
         } else {
-            let label = format!("Edit, roll or revoke {}", k_body.key_id);
-            view! { <a href=manage.clone() aria-label=label>"Edit, roll or revoke…"</a> }.into_any()
+            let label = format!("{offer} {}", k_body.key_id);
+            view! { <a href=manage.clone() aria-label=label on:click=open_here.clone()>{format!("{offer}…")}</a> }.into_any()
         }
     };
     view! {
@@ -388,17 +439,55 @@ fn KeyRow(
                             open_rows.update(|o| {
                                 if open { o.insert(id_toggle.clone()); } else { o.remove(&id_toggle); }
                             });
+                            if !open {
+                                forget_managed_row(&navigate, &id_toggle);
+                            }
                         }
                         #[cfg(not(feature = "hydrate"))]
                         let _ = &id_toggle;
                     }>
                         <summary aria-label=manage_label>"Manage"</summary>
-                        <div class="row-actions-body">{body}</div>
+                        <div class="row-actions-body" node_ref=body_ref>{body}</div>
                     </details>
                 })}
             </td>
         </tr>
     }
+}
+
+/// A row the address opened (`manage`, see `KeyRow`) that is closed: the address no
+/// longer names it (replaced, not a new history entry), so a reload or a copied link
+/// does not open it again.
+#[cfg(feature = "hydrate")]
+fn forget_managed_row(navigate: &impl Fn(&str, leptos_router::NavigateOptions), key_id: &str) {
+    let location = window().location();
+    let Ok(search) = location.search() else {
+        return;
+    };
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(search.trim_start_matches('?').as_bytes())
+            .into_owned()
+            .collect();
+    if !pairs.iter().any(|(k, v)| k == "manage" && v == key_id) {
+        return;
+    }
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "manage") {
+        qs.append_pair(k, v);
+    }
+    let path = location.pathname().unwrap_or_else(|_| "/keys".to_owned());
+    let address = match qs.finish() {
+        q if q.is_empty() => path,
+        q => format!("{path}?{q}"),
+    };
+    navigate(
+        &address,
+        leptos_router::NavigateOptions {
+            replace: true,
+            scroll: false,
+            ..Default::default()
+        },
+    );
 }
 
 #[component]

@@ -591,34 +591,54 @@ async fn form_again(
         .filter(|s| s.is_client_error() || s.is_server_error())
         .unwrap_or(StatusCode::BAD_REQUEST);
     let retry_after = error.as_ref().and_then(app::error::AppError::retry_after);
-    // The page without the error: where the page's own forms say they come from.
-    let from = query.address_without_error(path, &[]);
-
-    let mut page = Request::new(Body::empty());
-    *page.uri_mut() = location.parse().ok()?;
-    *page.headers_mut() = headers;
-    for name in [
-        header::CONTENT_TYPE,
-        header::CONTENT_LENGTH,
-        header::TRANSFER_ENCODING,
-    ] {
-        page.headers_mut().remove(name);
-    }
-    *page.extensions_mut() = extensions;
-    let drawn = next.run(page).await;
-    if drawn.status() != StatusCode::OK || !is_html(&drawn) {
-        return None;
-    }
-    let (mut parts, body) = drawn.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.ok()?;
     let sent: Vec<(String, String)> = form_urlencoded::parse(sent).into_owned().collect();
-    let filled = super::kept_form::fill(
-        std::str::from_utf8(&bytes).ok()?,
-        action,
-        &sent,
-        location,
-        &from,
-    )?;
+    // The page as the post's Referer names it; then, when that page holds no such form,
+    // with the sent key's row open (`manage`): a table row's forms are drawn only while
+    // its row is open, and a post from a row whose page the Referer does not name that
+    // way (a tab opened before rows closed, a hand-made post) would otherwise lose what
+    // was typed. Only a key the page itself lists can be opened: `manage` selects among
+    // the rows the server drew for this viewer.
+    let with_row = match (query.first("manage"), one_value(&sent, "key_id")) {
+        (None, Some(key_id)) => {
+            let key_id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
+            Some(format!("{location}&manage={key_id}"))
+        }
+        _ => None,
+    };
+    let mut tries = [Some(location.to_owned()), with_row].into_iter().flatten();
+    let (mut parts, filled) = loop {
+        let address = tries.next()?;
+        let (address_path, address_query) =
+            address.split_once('?').unwrap_or((address.as_str(), ""));
+        // The page without the error: where the page's own forms say they come from.
+        let from = Query::parse(address_query).address_without_error(address_path, &[]);
+        let mut page = Request::new(Body::empty());
+        *page.uri_mut() = address.parse().ok()?;
+        *page.headers_mut() = headers.clone();
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+        ] {
+            page.headers_mut().remove(name);
+        }
+        *page.extensions_mut() = extensions.clone();
+        let drawn = next.clone().run(page).await;
+        if drawn.status() != StatusCode::OK || !is_html(&drawn) {
+            return None;
+        }
+        let (parts, body) = drawn.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.ok()?;
+        if let Some(filled) = super::kept_form::fill(
+            std::str::from_utf8(&bytes).ok()?,
+            action,
+            &sent,
+            &address,
+            &from,
+        ) {
+            break (parts, filled);
+        }
+    };
     parts.status = status;
     parts.headers.remove(header::CONTENT_LENGTH);
     if let Some(secs) = retry_after {
@@ -738,6 +758,18 @@ async fn page_with_signed_error(state: &AppState, req: Request, next: Next) -> R
     }
 }
 
+/// The one value of `name` in a form that was sent, `None` when it has none or several.
+fn one_value<'a>(sent: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let mut values = sent
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    match (values.next(), values.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
+}
+
 /// An address's query, decoded: the form error's parameters (`__path`, `__err`,
 /// `__sig`) read and taken out the one way everywhere.
 struct Query(Vec<(String, String)>);
@@ -848,7 +880,19 @@ fn sign_form_redirect(state: &AppState, session: &str, res: &mut Response) {
                     &[("__path", fn_path), ("__err", err), ("__sig", &sig)],
                 )
             }
-            (_, None) => query.address_without_error(path, &[]),
+            // Done: back to the page, and to the row the form was in when the page
+            // had it open (`manage`, the keys table without JavaScript), not the
+            // page's top.
+            (_, None) => {
+                let back = query.address_without_error(path, &[]);
+                match query.first("manage") {
+                    Some(row) => {
+                        let row: String = form_urlencoded::byte_serialize(row.as_bytes()).collect();
+                        format!("{back}#row-{row}")
+                    }
+                    None => back,
+                }
+            }
         }
     };
     match HeaderValue::from_str(&location) {

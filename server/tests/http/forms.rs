@@ -229,6 +229,64 @@ async fn a_closed_row_holds_no_form_and_its_manage_link_opens_that_row() {
 }
 
 #[tokio::test]
+async fn a_row_form_sent_from_the_plain_table_comes_back_open_in_its_row() {
+    // A refused post from a row whose Referer is the plain table (a tab opened before
+    // rows closed, a hand-made post) comes back with that row open and what was typed;
+    // a finished one goes back to the row it was sent from, not the page's top.
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/keys/create",
+        &key_form(app, "worker", "", "7"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (a,): (String,) = sqlx::query_as("select key_id from api_keys where name = 'worker'")
+        .fetch_one(&s.db().await)
+        .await
+        .unwrap();
+    let refused = pairs(&[("key_id", &a), ("reason", "typed before the refusal")]);
+    let r = plain_post(
+        &s,
+        &owner,
+        "/fn/keys/revoke",
+        "/keys?status=active",
+        &refused,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Tick the box to confirm"), "{html}");
+    assert!(html.contains("typed before the refusal"), "{html}");
+    assert_eq!(html.matches("<details open").count(), 1, "{html}");
+    let address = page_address(&html);
+    assert!(address.starts_with("/keys?status=active&"), "{address}");
+    assert!(address.ends_with(&format!("&manage={a}")), "{address}");
+    // Its forms name the page with the row open.
+    let from: String =
+        form_urlencoded::byte_serialize(format!("/keys?status=active&manage={a}").as_bytes())
+            .collect();
+    assert!(
+        html.contains(&format!(r#"action="/fn/keys/revoke?__from={from}""#)),
+        "{html}"
+    );
+    // A key the page does not list opens nothing: the redirect with the error, as
+    // before.
+    let other = pairs(&[("key_id", "key_aaaaaaaaaaaaaaaa"), ("reason", "x")]);
+    let r = plain_post(&s, &owner, "/fn/keys/revoke", "/keys", &other).await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+
+    let done = pairs(&[("key_id", &a), ("reason", "done"), ("confirm", "yes")]);
+    let back = format!("/keys?status=revoked&manage={a}");
+    let r = plain_post(&s, &owner, "/fn/keys/revoke", &back, &done).await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], format!("{back}#row-{a}").as_str());
+}
+
+#[tokio::test]
 async fn a_page_of_sixty_keys_renders_on_the_server() {
     // The server renders the whole table without JavaScript; a row's view once
     // overflowed a runtime thread's stack, which aborted the process.

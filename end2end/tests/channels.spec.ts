@@ -108,3 +108,69 @@ test('an admin adds a sender number, sees its SMS key once, and an SMS goes out 
   expect(r.status).toBe(401);
   expect(errors).toEqual([]);
 });
+
+test('regenerating a channel key asks first and lets the old key work for the grace chosen', async ({ page, baseURL }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await signIn(page, ownerEmail, ownerPassword);
+  await page.goto('/apps');
+  await page.getByLabel('App name').fill('Mailer');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'App created.' })).toBeVisible();
+  await page.goto('/channels');
+  const email = page.getByRole('region', { name: 'Email' });
+  await email.locator('summary', { hasText: 'Create an email key' }).click();
+  await email.getByLabel('Key name').fill('order receipts');
+  await email.getByLabel('App', { exact: true }).selectOption({ label: 'Mailer' });
+  await email.getByRole('button', { name: 'Create an email key' }).click();
+  const old = (await page.locator('#channel-secret').textContent())!.trim();
+  const oldId = (await email.getByRole('row').filter({ hasText: 'order receipts' }).locator('code').first().textContent())!.trim();
+  const row = email.getByRole('row').filter({ hasText: oldId });
+
+  await row.getByLabel(`Manage ${oldId}`).click();
+  // One click asks; Escape closes without doing anything, and focus comes back.
+  const opener = row.getByRole('button', { name: `Regenerate ${oldId}…` });
+  await opener.click();
+  const dialog = page.getByRole('dialog', { name: `Regenerate ${oldId}` });
+  await expect(dialog).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+  await expect(opener).toBeFocused();
+  await opener.click();
+  await dialog.getByLabel('The old key keeps working for').selectOption({ label: '1 hour' });
+  await dialog.getByRole('button', { name: `Regenerate ${oldId}`, exact: true }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByText('The key it replaces keeps working for 1 hour, then stops.')).toBeVisible();
+  const fresh = (await page.locator('#channel-secret').textContent())!.trim();
+  expect(fresh).not.toBe(old);
+  await expect(row).toContainText(/active, replaced by key_/);
+  // Both authenticate for now (each then refused outside its channel).
+  for (const secret of [old, fresh]) {
+    const r = await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    expect((await r.json()).error.code).toBe('channel_not_allowed');
+  }
+  expect(errors).toEqual([]);
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('a regenerated channel key is shown in the answer, with what happens to the old one', async ({ page }) => {
+    await signIn(page, ownerEmail, ownerPassword);
+    await page.goto('/channels');
+    const email = page.getByRole('region', { name: 'Email' });
+    await email.locator('summary', { hasText: 'Create an email key' }).click();
+    await email.getByLabel('Key name').fill('no-script receipts');
+    await email.getByRole('button', { name: 'Create an email key' }).click();
+    await page.getByRole('link', { name: /I have copied it/ }).click();
+    const row = page.getByRole('region', { name: 'Email' }).getByRole('row').filter({ hasText: 'no-script receipts' });
+    await row.locator('summary').click();
+    await row.getByRole('button', { name: /^Regenerate key_\w+…$/ }).click();
+    const dialog = page.getByRole('dialog', { name: /^Regenerate key_/ });
+    await dialog.getByLabel('The old key keeps working for').selectOption({ label: 'no time (it ends now)' });
+    await dialog.getByRole('button', { name: /^Regenerate key_\w+$/ }).click();
+    await expect(page.getByRole('heading', { name: 'Copy your new channel key now', level: 1 })).toBeVisible();
+    await expect(page.getByText('The key it replaces no longer works.')).toBeVisible();
+    expect(await page.getByLabel('Secret').inputValue()).toMatch(/^kw_live_/);
+  });
+});

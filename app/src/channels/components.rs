@@ -3,7 +3,10 @@ use super::{
     RegenerateChannelKey, RemoveSenderNumber, RevealChannelKey, RevokeChannelKey, SenderNumber,
 };
 use crate::auth::get_me;
-use crate::shell_ui::{ActionResult, CopyButton, DataTable, Page, When};
+use crate::keys::{ErrorOf, GraceField};
+use crate::shell_ui::{
+    sent_here, ActionResult, CancelButton, CopyButton, DataTable, Dialog, Page, When,
+};
 use leptos::prelude::*;
 
 /// "an email key", "an RCS key", "a WhatsApp key".
@@ -73,16 +76,19 @@ fn summary(s: &ChannelSection) -> String {
 fn SecretCard(s: ChannelSecret) -> impl IntoView {
     let heading = match s.what.as_str() {
         "revealed" => format!("The secret of {}", s.key_id),
-        "regenerated" => format!(
-            "The new secret of {} (the old key no longer works)",
-            s.key_id
-        ),
+        "regenerated" => format!("The new secret of {}", s.key_id),
         _ => format!("Your new key {}", s.key_id),
     };
-    let note = if s.what == "revealed" {
-        "This reveal was recorded in the audit log."
-    } else {
-        "Copy it now. If this channel's keys are revealable you can show it again later with your password; otherwise it is shown only this once."
+    let note = match s.what.as_str() {
+        "revealed" => "This reveal was recorded in the audit log.".to_owned(),
+        what => format!(
+            "Copy it now. If this channel's keys are revealable you can show it again later with your password; otherwise it is shown only this once.{}",
+            if what == "regenerated" {
+                format!(" {}", super::old_key_note(s.old_works_for))
+            } else {
+                String::new()
+            }
+        ),
     };
     view! {
         <section class="card secret-card" aria-labelledby="channel-secret-title" tabindex="-1">
@@ -103,6 +109,7 @@ pub fn ChannelsPage() -> impl IntoView {
     let add_number = ServerAction::<AddSenderNumber>::new();
     let number_key = ServerAction::<NewNumberKey>::new();
     let remove_number = ServerAction::<RemoveSenderNumber>::new();
+    crate::shell_ui::close_on_success(regen);
     crate::one_answer_at_a_time!(
         create,
         reveal,
@@ -151,7 +158,8 @@ pub fn ChannelsPage() -> impl IntoView {
         .flatten()
         .find_map(Result::err)
         .or_else(|| remove_number.value().get().and_then(Result::err))
-        .map(|e| view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> })
+        // (Hidden while a dialog is open: the dialog shows its own.)
+        .map(|e| view! { <p class="alert alert-error beside-dialog" role="alert">{e.to_string()}</p> })
     };
     view! {
         <Page title="Channel keys" me data=move || data.get() render=move |_me, v: ChannelsView| view! {
@@ -213,11 +221,27 @@ fn Section(
                         <button type="submit" class="btn" aria-label=format!("Reveal {k1}")>"Reveal"</button>
                     </ActionForm>
                 });
-                let regen_form = policy.regenerate.then(|| view! {
-                    <ActionForm action=regen attr:class="inline-form">
-                        <input type="hidden" name="key_id" value=k2.clone()/>
-                        <button type="submit" class="btn" aria-label=format!("Regenerate {k2}")>"Regenerate"</button>
-                    </ActionForm>
+                // Asks first, in a modal dialog, and offers a grace period as a roll
+                // does: one click must not stop a service that sends with this key.
+                let regen_form = (policy.regenerate && k.replaced_by.is_none()).then(|| {
+                    let dlg = format!("regenerate-{k2}");
+                    let mine = k2.clone();
+                    let regen_here = sent_here(regen, move |a: &RegenerateChannelKey| a.key_id == mine);
+                    view! {
+                        <Dialog id=dlg.clone() opener="Regenerate…" opener_label=format!("Regenerate {k2}…") title=format!("Regenerate {k2}")>
+                            <p>"A new key with the same name, app, expiry and allow-list replaces this one; its secret is shown once."</p>
+                            <ErrorOf action=regen here=regen_here/>
+                            <ActionForm action=regen attr:class="dialog-form">
+                                <input type="hidden" name="key_id" value=k2.clone()/>
+                                <GraceField id=format!("{dlg}-grace")/>
+                                <div class="dialog-actions">
+                                    <CancelButton dialog=dlg.clone()/>
+                                    <button type="submit" class="btn btn-primary" aria-label=format!("Regenerate {k2}")
+                                        disabled=move || regen.pending().get()>"Regenerate"</button>
+                                </div>
+                            </ActionForm>
+                        </Dialog>
+                    }
                 });
                 view! {
                     <details class="row-actions">
@@ -245,7 +269,10 @@ fn Section(
                         Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
                         None => "never".into_any(),
                     }}</td>
-                    <td data-label="Status">{k.status.clone()}</td>
+                    <td data-label="Status">{match &k.replaced_by {
+                        Some(new) if k.status == "active" => format!("active, replaced by {new}"),
+                        _ => k.status.clone(),
+                    }}</td>
                     <td>{actions}</td>
                 </tr>
             }

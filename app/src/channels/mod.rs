@@ -45,6 +45,9 @@ pub struct ChannelSecret {
     pub secret: String,
     /// "made", "regenerated" or "revealed".
     pub what: String,
+    /// Regenerated: seconds the key it replaces keeps working (0: it was revoked).
+    #[serde(default)]
+    pub old_works_for: i64,
 }
 
 #[server(prefix = "/fn", endpoint = "channels/list")]
@@ -122,6 +125,7 @@ pub async fn create_channel_key(
             key_id: key.key_id,
             secret,
             what: "made".into(),
+            old_works_for: 0,
         })
     }
     .await
@@ -143,19 +147,41 @@ pub async fn reveal_channel_key(
             key_id,
             secret,
             what: "revealed".into(),
+            old_works_for: 0,
         })
     })
 }
 
+/// What the answer to a regeneration says about the key it replaced (`old_works_for`).
+pub fn old_key_note(works_for: i64) -> String {
+    match crate::keys::GRACE_CHOICES
+        .iter()
+        .find(|(secs, _)| *secs == works_for && *secs > 0)
+    {
+        Some((_, name)) => {
+            format!("The key it replaces keeps working for {name}, then stops.")
+        }
+        None => "The key it replaces no longer works.".to_owned(),
+    }
+}
+
+/// `grace`: seconds the old key keeps working (one of `keys::GRACE_CHOICES`; a form
+/// without it ends the old key now).
 #[server(prefix = "/fn", endpoint = "channels/regenerate")]
-pub async fn regenerate_channel_key(key_id: String) -> Result<ChannelSecret, AppError> {
+pub async fn regenerate_channel_key(
+    key_id: String,
+    #[server(default)] grace: i64,
+) -> Result<ChannelSecret, AppError> {
     crate::auth::ssr::carries_secret();
     crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
-        let (key, secret) = crate::core::channels::regenerate(&ctx.cx(), &grant, &key_id).await?;
+        let grace = crate::keys::chosen_grace(grace)?;
+        let (key, secret) =
+            crate::core::channels::regenerate(&ctx.cx(), &grant, &key_id, grace).await?;
         Ok(ChannelSecret {
             key_id: key.key_id,
             secret,
             what: "regenerated".into(),
+            old_works_for: grace,
         })
     })
 }
@@ -200,6 +226,7 @@ pub async fn add_sender_number(
             key_id: key.key_id,
             secret,
             what: "made".into(),
+            old_works_for: 0,
         })
     })
 }
@@ -226,6 +253,7 @@ pub async fn new_number_key(
             key_id: key.key_id,
             secret,
             what: "made".into(),
+            old_works_for: 0,
         })
     })
 }

@@ -720,13 +720,7 @@ fn AppRow(
                         <ActionForm action=regen attr:class="dialog-form">
                             <input type="hidden" name="app_id" value=a.id.to_string()/>
                             <input type="hidden" name="environment" value=env.clone()/>
-                            <div class="field"><label for=format!("{dlg}-grace")>"The old key keeps working for"</label>
-                                <select id=format!("{dlg}-grace") name="grace">
-                                    <option value="0">"no time (it ends now)"</option>
-                                    <option value="3600">"1 hour"</option>
-                                    <option value="86400" selected>"24 hours"</option>
-                                    <option value="604800">"7 days"</option>
-                                </select></div>
+                            <GraceField id=format!("{dlg}-grace")/>
                             <div class="dialog-actions">
                                 <CancelButton dialog=dlg.clone()/>
                                 <button type="submit" class="btn btn-danger" aria-label=label
@@ -910,13 +904,7 @@ fn KeyActionForms(
                 <ErrorOf action=roll here=roll_here/>
                 <ActionForm action=roll attr:class="dialog-form">
                     <input type="hidden" name="key_id" value=k4.clone()/>
-                    <div class="field"><label for=grace_id.clone()>"The old key keeps working for"</label>
-                        <select id=grace_id name="grace">
-                            <option value="0">"no time (it ends now)"</option>
-                            <option value="3600">"1 hour"</option>
-                            <option value="86400" selected>"24 hours"</option>
-                            <option value="604800">"7 days"</option>
-                        </select></div>
+                    <GraceField id=grace_id/>
                     <div class="dialog-actions">
                         <CancelButton dialog=roll_dlg.clone()/>
                         <button type="submit" class="btn btn-primary" aria-label=format!("Roll {k4}")
@@ -928,10 +916,26 @@ fn KeyActionForms(
     }
 }
 
+/// How long the key being replaced keeps working (a roll, a regenerated SDK or channel
+/// key): a `grace` field of [`super::GRACE_CHOICES`], 24 hours unless changed.
+#[component]
+pub fn GraceField(id: String) -> impl IntoView {
+    let options = super::GRACE_CHOICES
+        .iter()
+        .map(|(secs, name)| {
+            view! { <option value=secs.to_string() selected=*secs == 86_400>{*name}</option> }
+        })
+        .collect_view();
+    view! {
+        <div class="field"><label for=id.clone()>"The old key keeps working for"</label>
+            <select id=id name="grace">{options}</select></div>
+    }
+}
+
 /// The error of an action's last submission, where its form is (in a dialog, the page's
 /// own message would be behind the backdrop).
 #[component]
-fn ErrorOf<S>(
+pub fn ErrorOf<S>(
     action: ServerAction<S>,
     /// For a row's form: whether the action's last submission came from it (`sent_here`).
     #[prop(optional)]

@@ -19,6 +19,7 @@ mod components;
 mod usage;
 
 pub use components::{AppDetailPage, AppsPage, KeyDetailPage, KeysPage};
+pub(crate) use components::{ErrorOf, GraceField};
 
 /// What the keys page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,14 +329,31 @@ pub async fn decide_key(
     )
 }
 
-/// `grace`: seconds the old key keeps working (0, 3600, 86400 or 604800).
+/// The grace periods the panel offers when a key is replaced (rolled, or a regenerated
+/// SDK or channel key): seconds the old key keeps working, and their names.
+pub const GRACE_CHOICES: [(i64, &str); 4] = [
+    (0, "no time (it ends now)"),
+    (3600, "1 hour"),
+    (86_400, "24 hours"),
+    (604_800, "7 days"),
+];
+
+/// A panel form's grace period: one of [`GRACE_CHOICES`].
+#[cfg(feature = "ssr")]
+pub(crate) fn chosen_grace(grace: i64) -> Result<i64, AppError> {
+    if GRACE_CHOICES.iter().any(|(secs, _)| *secs == grace) {
+        Ok(grace)
+    } else {
+        Err(AppError::validation("grace", "Choose a grace period."))
+    }
+}
+
+/// `grace`: seconds the old key keeps working (one of [`GRACE_CHOICES`]).
 #[server(prefix = "/fn", endpoint = "keys/roll")]
 pub async fn roll_key(key_id: String, grace: i64) -> Result<NewSecret, AppError> {
     crate::auth::ssr::carries_secret();
     crate::guarded!(crate::roles::Permission::ApiKeyUpdate, |ctx, grant| async {
-        if ![0, 3600, 86_400, 604_800].contains(&grace) {
-            return Err(AppError::validation("grace", "Choose a grace period."));
-        }
+        let grace = chosen_grace(grace)?;
         let (key, secret) = crate::core::keys::roll(&ctx.cx(), &grant, &key_id, grace).await?;
         Ok(NewSecret { key, secret })
     })
@@ -426,9 +444,7 @@ pub async fn regenerate_sdk_key(
     #[server(default)] grace: i64,
 ) -> Result<(), AppError> {
     crate::guarded!(crate::roles::Permission::AppManage, |ctx, grant| async {
-        if ![0, 3600, 86_400, 604_800].contains(&grace) {
-            return Err(AppError::validation("grace", "Choose a grace period."));
-        }
+        let grace = chosen_grace(grace)?;
         let env = crate::core::keys::parse_environment(&environment)?;
         crate::core::keys::apps::regenerate_sdk_key(&ctx.cx(), &grant, app_id, env, grace).await
     })

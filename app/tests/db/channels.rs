@@ -101,7 +101,7 @@ async fn whatsapp_keys_are_for_channel_managers_and_at_most_three_even_at_once()
             .await
             .unwrap();
         let viewer = principal(&db, dev.user_id()).await;
-        let regen = channels::regenerate(&cx, &g(&viewer), &k.key_id).await;
+        let regen = channels::regenerate(&cx, &g(&viewer), &k.key_id, 0).await;
         assert!(matches!(regen, Err(AppError::Refused(_))), "{regen:?}");
         channels::revoke(&cx, &g(&viewer), &k.key_id, "no longer mine")
             .await
@@ -155,17 +155,41 @@ async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regen
             .unwrap();
         assert!(channels::reveal(&cx, &g(&owner), &other.key_id).await.is_err());
         // RCS: never regenerated; WhatsApp: regenerated, the old key stops.
-        let regen = channels::regenerate(&cx, &g(&owner), &rcs.key_id).await;
+        let regen = channels::regenerate(&cx, &g(&owner), &rcs.key_id, 0).await;
         assert!(matches!(regen, Err(AppError::Refused(_))), "{regen:?}");
         let (wa, wa_secret) = channels::create(&cx, &g(&owner), &new("whatsapp", "wa2", app_id)).await.unwrap();
-        let (fresh, fresh_secret) = channels::regenerate(&cx, &g(&owner), &wa.key_id).await.unwrap();
+        let (fresh, fresh_secret) = channels::regenerate(&cx, &g(&owner), &wa.key_id, 0).await.unwrap();
         assert_ne!(fresh_secret, wa_secret);
         assert_eq!(fresh.channel.as_deref(), Some("whatsapp"));
         let old = app::core::keys::verify::lookup(&db, &core.keys, &wa_secret).await.unwrap().unwrap();
         assert!(old.refusal(now).is_some(), "the regenerated key stops at once");
+        // With a grace period the old key works until then (never past its own
+        // expiry), is not revealed again and is replaced once.
+        let (wa3, wa3_secret) = channels::create(&cx, &g(&owner), &new("whatsapp", "wa3", app_id)).await.unwrap();
+        let (_, _) = channels::regenerate(&cx, &g(&owner), &wa3.key_id, 3600).await.unwrap();
+        let kept = app::core::keys::verify::lookup(&db, &core.keys, &wa3_secret).await.unwrap().unwrap();
+        assert!(kept.refusal(now).is_none(), "works during its grace period");
+        assert!(kept.refusal(now + 3601).is_some(), "and not after it");
+        let (sealed,): (Option<String>,) = sqlx::query_as("select secret_sealed from api_keys where key_id = $1")
+            .bind(&wa3.key_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(sealed, None);
+        for again in [
+            channels::regenerate(&cx, &g(&owner), &wa3.key_id, 0).await.map(|_| ()),
+            channels::reveal(&cx, &g(&owner), &wa3.key_id).await.map(|_| ()),
+        ] {
+            assert!(matches!(again, Err(AppError::Conflict(_))), "{again:?}");
+        }
+        assert!(matches!(
+            channels::regenerate(&cx, &g(&owner), &wa3.key_id, 8 * 86_400).await,
+            Err(AppError::Validation { .. })
+        ));
+        channels::revoke(&cx, &g(&owner), &wa3.key_id, "early").await.unwrap();
         // A manager regenerating someone's key leaves it theirs.
         let (mail, _) = channels::create(&cx, &g(&dev), &new("email", "mail", app_id)).await.unwrap();
-        let (again, _) = channels::regenerate(&cx, &g(&owner), &mail.key_id).await.unwrap();
+        let (again, _) = channels::regenerate(&cx, &g(&owner), &mail.key_id, 0).await.unwrap();
         assert_eq!(again.owner_id, Some(dev.user_id()));
         // A revoked or regenerated key keeps no sealed secret.
         let (gone,): (i64,) = sqlx::query_as(

@@ -171,7 +171,7 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
             let (n, key, _) = numbers::add(&cx, &g, &number(app_id, &text)).await.unwrap();
             let view = owner.require(Permission::ApiKeyView).unwrap();
             let (made, removed) = tokio::join!(
-                app::core::channels::regenerate(&cx, &view, &key.key_id),
+                app::core::channels::regenerate(&cx, &view, &key.key_id, 0),
                 numbers::remove(&cx, &g, n.id),
             );
             assert!(removed.is_ok(), "{removed:?}");

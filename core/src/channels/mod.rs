@@ -203,6 +203,7 @@ pub async fn create(
         events: &events,
         owner_id: p.user_id(),
         replaces: None,
+        grace_secs: 0,
         sender: None,
     };
     insert(cx, p, &policy, &row).await?;
@@ -251,8 +252,11 @@ struct Row<'a> {
     /// Whose key it is: the creator's, or (regenerating) the replaced key's owner's, so
     /// that a manager regenerating someone's key does not take it over.
     owner_id: i64,
-    /// Regenerating: the key this one replaces (revoked in the same transaction).
+    /// Regenerating: the key this one replaces (revoked in the same transaction, or
+    /// with `grace_secs` ending then).
     replaces: Option<&'a str>,
+    /// Regenerating: how long the replaced key keeps working (0: it is revoked now).
+    grace_secs: i64,
     /// SMS keys: their sender number.
     sender: Option<&'a str>,
 }
@@ -314,14 +318,29 @@ async fn insert_in<'p>(
         }
     }
     if let Some(old) = r.replaces {
-        let done = sqlx::query(
-            "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, secret_sealed = null, updated_at = $2 \
-             where key_id = $1 and kind = 'channel' and revoked_at is null",
-        )
-        .bind(old)
-        .bind(now)
-        .bind(p.user_id())
-        .bind(r.key_id)
+        // Ended now, or at the grace deadline (the earlier of it and its own expiry),
+        // as a rolled REST key does: a service reading the secret from its settings
+        // gets the time to take the new one. Either way it cannot be revealed again.
+        let done = if r.grace_secs == 0 {
+            sqlx::query(
+                "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, secret_sealed = null, updated_at = $2 \
+                 where key_id = $1 and kind = 'channel' and revoked_at is null and replaced_by is null",
+            )
+            .bind(old)
+            .bind(now)
+            .bind(p.user_id())
+            .bind(r.key_id)
+        } else {
+            sqlx::query(
+                "update api_keys set replaced_by = $2, secret_sealed = null, updated_at = $3, \
+                 expires_at = case when expires_at is not null and expires_at < $4 then expires_at else $4 end \
+                 where key_id = $1 and kind = 'channel' and revoked_at is null and replaced_by is null",
+            )
+            .bind(old)
+            .bind(r.key_id)
+            .bind(now)
+            .bind(now + r.grace_secs)
+        }
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -397,7 +416,7 @@ async fn insert_in<'p>(
         action,
         cx.origin,
         Some(r.key_id.to_owned()),
-        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces, "sender": r.sender }),
+        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces, "grace_seconds": r.replaces.map(|_| r.grace_secs), "sender": r.sender }),
     );
     let extra = serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces });
     events::key_event(&mut *tx, now, event, r.key_id, extra).await?;
@@ -434,6 +453,13 @@ async fn actionable(
         return Err(AppError::Conflict(format!(
             "This key is {}: only an active key can be changed.",
             key.status
+        )));
+    }
+    // A key in its grace period after a regeneration: revoked early, never revealed or
+    // regenerated again (its replacement is).
+    if let (Some(new), true) = (&key.replaced_by, act != Act::Revoke) {
+        return Err(AppError::Conflict(format!(
+            "This key was regenerated: {new} replaces it."
         )));
     }
     Ok((key, policy))
@@ -479,14 +505,17 @@ pub async fn reveal(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<Str
     Ok(secret)
 }
 
-/// Replaces a key with a new one of the same settings (the old one stops at once), when
-/// the channel's policy allows it; returns the new key and its secret.
+/// Replaces a key with a new one of the same settings, when the channel's policy allows
+/// it; the old one stops at once, or keeps working for `grace_secs` (at most 7 days).
+/// Returns the new key and its secret.
 pub async fn regenerate(
     cx: &Ctx<'_>,
     grant: &Grant<'_>,
     key_id: &str,
+    grace_secs: i64,
 ) -> Result<(KeyInfo, String), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
+    keys::check_grace("grace", grace_secs)?;
     let p = grant.ensure(Permission::ApiKeyView)?;
     let (old, policy) = actionable(db, now, p, key_id, Act::Regenerate).await?;
     if !policy.regenerate {
@@ -513,6 +542,7 @@ pub async fn regenerate(
         events: &events,
         owner_id: old.owner_id.unwrap_or(p.user_id()),
         replaces: Some(&old.key_id),
+        grace_secs,
         sender: old.sender.as_deref(),
     };
     // The old key leaves the count as the new one enters it.

@@ -200,6 +200,7 @@ async fn key_for<'p>(
         events: &events,
         owner_id: p.user_id(),
         replaces: None,
+        grace_secs: 0,
         sender: Some(number),
     };
     let ev = insert_in(tx, cx, p, &policy, &row).await?;

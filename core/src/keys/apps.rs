@@ -157,12 +157,7 @@ pub async fn regenerate_sdk_key(
 ) -> Result<(), AppError> {
     let (db, now, origin, cache) = (&cx.st.db, cx.now, cx.origin, &cx.st.keys);
     let p = grant.ensure(Permission::AppManage)?;
-    if !(0..=7 * 86_400).contains(&grace_secs) {
-        return Err(AppError::validation(
-            "grace",
-            "The grace period is between 0 and 604800 seconds (7 days).",
-        ));
-    }
+    super::check_grace("grace", grace_secs)?;
     let mut tx = db.pool.begin().await?;
     let app: Option<(String,)> = sqlx::query_as("select name from apps where id = $1")
         .bind(app_id)

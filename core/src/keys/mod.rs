@@ -1041,6 +1041,19 @@ pub fn fresh_expiry(
     fresh.map(|f| f.min(model::keys::LATEST_EXPIRY))
 }
 
+/// How long a replaced key (rolled, or a regenerated SDK or channel key) may keep
+/// working: 0 (it ends now) to 7 days. `field` names the form's or the API's field.
+pub fn check_grace(field: &'static str, secs: i64) -> Result<(), AppError> {
+    if (0..=7 * 86_400).contains(&secs) {
+        Ok(())
+    } else {
+        Err(AppError::validation(
+            field,
+            "The grace period is between 0 and 604800 seconds (7 days).",
+        ))
+    }
+}
+
 /// Rolls a key: a new key with every setting of the old one and a fresh expiry
 /// (`fresh_expiry`); the old one keeps working for `grace_secs` (0: ends now). Returns
 /// the new key and its secret.
@@ -1052,12 +1065,7 @@ pub async fn roll(
 ) -> Result<(KeyInfo, String), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyUpdate)?;
-    if !(0..=7 * 86_400).contains(&grace_secs) {
-        return Err(AppError::validation(
-            "grace_seconds",
-            "The grace period is between 0 and 604800 seconds (7 days).",
-        ));
-    }
+    check_grace("grace_seconds", grace_secs)?;
     let old = visible_key(db, now, p, key_id).await?;
     crate::access::may_roll_key(p, old.owner_id)?;
     if old.status != "active" {

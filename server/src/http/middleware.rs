@@ -1017,7 +1017,16 @@ fn secret_page(value: &serde_json::Value, back: &str) -> Option<String> {
                             format!(
                                 "The secret of <code>{key_id}</code>. Store it in your secret \
                                  manager before you leave this page: unless its channel's keys \
-                                 are revealable, it is shown only this once."
+                                 are revealable, it is shown only this once.{}",
+                                if what == "regenerated" {
+                                    let works_for = value
+                                        .get("old_works_for")
+                                        .and_then(serde_json::Value::as_i64)
+                                        .unwrap_or(0);
+                                    format!(" {}", esc(&app::channels::old_key_note(works_for)))
+                                } else {
+                                    String::new()
+                                }
                             ),
                             secret,
                         ),

@@ -117,7 +117,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// for, so the bundle never competes with the stylesheet for the first paint on a slow
 /// link. (Leptos's `HydrationScripts` preloads the wasm from the head, which a slow
 /// phone's first paint then waits behind.) The names are the content-addressed bundle's
-/// (`keyward serve` sets them); the nonce is the page's.
+/// (`keyward serve` sets them); the nonce is the page's. The wasm is asked for beside
+/// the script that loads it, not after it (its glue, 60 KB, took a round trip and a
+/// parse before the wasm's download began).
 ///
 /// It also keeps what the user chose in a `<select>` while the page is drawn again
 /// after an action: drawing a form again puts each option's `selected` attribute back,
@@ -155,8 +157,8 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
          try{{const k='kw-crash',last=+sessionStorage.getItem(k)||0;if(Date.now()-last<30000)return;sessionStorage.setItem(k,String(Date.now()))}}catch(e){{return}}\
          if(href&&Date.now()-at<10000&&href!==location.href)location.assign(href);else location.reload()}};\
          addEventListener('error',e=>crashed(e.error));addEventListener('unhandledrejection',e=>crashed(e.reason))}}\
-         requestAnimationFrame(()=>setTimeout(()=>import('{base}.js')\
-         .then(m=>m.default({{module_or_path:'{base}.wasm'}}).then(()=>m.hydrate())),0));"
+         requestAnimationFrame(()=>setTimeout(()=>{{const w=fetch('{base}.wasm');import('{base}.js')\
+         .then(m=>m.default({{module_or_path:w}}).then(()=>m.hydrate()))}},0));"
     );
     view! { <script type="module" nonce=nonce>{script}</script> }
 }

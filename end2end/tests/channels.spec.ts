@@ -140,7 +140,9 @@ test('regenerating a channel key asks first and lets the old key work for the gr
   await dialog.getByLabel('The old key keeps working for').selectOption({ label: '1 hour' });
   await dialog.getByRole('button', { name: `Regenerate ${oldId}`, exact: true }).click();
   await expect(dialog).toBeHidden();
-  await expect(page.getByText('The key it replaces keeps working for 1 hour, then stops.')).toBeVisible();
+  await expect(page.getByText('The key it replaces keeps working for 1 hour (never past its own expiry), then stops.')).toBeVisible();
+  // Focus moves to the new secret (the button that opened the dialog is gone).
+  await expect(page.locator('section.secret-card')).toBeFocused();
   const fresh = (await page.locator('#channel-secret').textContent())!.trim();
   expect(fresh).not.toBe(old);
   await expect(row).toContainText(/active, replaced by key_/);
@@ -149,6 +151,19 @@ test('regenerating a channel key asks first and lets the old key work for the gr
     const r = await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } });
     expect((await r.json()).error.code).toBe('channel_not_allowed');
   }
+  // The old key can still be ended early: revoked in a dialog that asks first, with
+  // a reason for the audit log.
+  if (!(await row.locator('details').getAttribute('open'))) await row.getByLabel(`Manage ${oldId}`).click();
+  await expect(row.getByRole('button', { name: `Regenerate ${oldId}…` })).toHaveCount(0);
+  await row.getByRole('button', { name: `Revoke ${oldId}…` }).click();
+  const revoke = page.getByRole('dialog', { name: `Revoke ${oldId}?` });
+  await revoke.getByLabel('Reason (kept in the audit log)').fill('the new key is deployed');
+  await revoke.getByRole('checkbox').check();
+  await revoke.getByRole('button', { name: `Revoke ${oldId}`, exact: true }).click();
+  await expect(revoke).toBeHidden();
+  await expect(page.getByRole('status').filter({ hasText: 'Key revoked.' })).toBeVisible();
+  const r = await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${old}` } });
+  expect((await r.json()).error.code).toBe('key_revoked');
   expect(errors).toEqual([]);
 });
 

@@ -3,7 +3,7 @@ use super::{
     RegenerateChannelKey, RemoveSenderNumber, RevealChannelKey, RevokeChannelKey, SenderNumber,
 };
 use crate::auth::get_me;
-use crate::keys::{ErrorOf, GraceField};
+use crate::keys::{ErrorOf, GraceField, REVOKE_WARNING};
 use crate::shell_ui::{
     sent_here, ActionResult, CancelButton, CopyButton, DataTable, Dialog, Page, When,
 };
@@ -90,8 +90,19 @@ fn SecretCard(s: ChannelSecret) -> impl IntoView {
             }
         ),
     };
+    // Focus moves to the new secret (a dialog that made it closes first and gives focus
+    // back to its opener, which the list may then draw no more), so a screen reader reads
+    // it out and the copy button is at hand.
+    let card = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move |_| {
+        if let Some(el) = card.get() {
+            request_animation_frame(move || {
+                let _ = el.focus();
+            });
+        }
+    });
     view! {
-        <section class="card secret-card" aria-labelledby="channel-secret-title" tabindex="-1">
+        <section class="card secret-card" aria-labelledby="channel-secret-title" tabindex="-1" node_ref=card>
             <h2 id="channel-secret-title">{heading}</h2>
             <p>{note}</p>
             <p><code class="secret" id="channel-secret">{s.secret.clone()}</code></p>
@@ -110,6 +121,7 @@ pub fn ChannelsPage() -> impl IntoView {
     let number_key = ServerAction::<NewNumberKey>::new();
     let remove_number = ServerAction::<RemoveSenderNumber>::new();
     crate::shell_ui::close_on_success(regen);
+    crate::shell_ui::close_on_success(revoke);
     crate::one_answer_at_a_time!(
         create,
         reveal,
@@ -211,7 +223,7 @@ fn Section(
             let kid = k.key_id.clone();
             let actions = may_act.then(|| {
                 let (k1, k2, k3) = (kid.clone(), kid.clone(), kid.clone());
-                let reveal_form = policy.reveal.then(|| view! {
+                let reveal_form = (policy.reveal && k.replaced_by.is_none()).then(|| view! {
                     <ActionForm action=reveal attr:class="inline-form">
                         <input type="hidden" name="key_id" value=k1.clone()/>
                         {needs_password.then(|| view! {
@@ -233,7 +245,7 @@ fn Section(
                             <ErrorOf action=regen here=regen_here/>
                             <ActionForm action=regen attr:class="dialog-form">
                                 <input type="hidden" name="key_id" value=k2.clone()/>
-                                <GraceField id=format!("{dlg}-grace")/>
+                                <GraceField id=format!("{dlg}-grace") default=0/>
                                 <div class="dialog-actions">
                                     <CancelButton dialog=dlg.clone()/>
                                     <button type="submit" class="btn btn-primary" aria-label=format!("Regenerate {k2}")
@@ -243,17 +255,38 @@ fn Section(
                         </Dialog>
                     }
                 });
+                // As on the keys page: asks in a modal dialog, with a reason for the
+                // audit log.
+                let revoke_form = {
+                    let dlg = format!("revoke-{k3}");
+                    let mine = k3.clone();
+                    let revoke_here = sent_here(revoke, move |a: &RevokeChannelKey| a.key_id == mine);
+                    view! {
+                        <Dialog id=dlg.clone() opener="Revoke…" opener_label=format!("Revoke {k3}…")
+                            opener_class="btn btn-danger" title=format!("Revoke {k3}?")>
+                            <p><strong>{format!("{REVOKE_WARNING}.")}</strong>" The key is refused from the next request, on every instance; this cannot be undone."</p>
+                            <ErrorOf action=revoke here=revoke_here/>
+                            <ActionForm action=revoke attr:class="dialog-form">
+                                <input type="hidden" name="key_id" value=k3.clone()/>
+                                <div class="field"><label for=format!("reason-{k3}")>"Reason (kept in the audit log)"</label>
+                                    <input id=format!("reason-{k3}") type="text" name="reason" maxlength="500" placeholder="Reason"/></div>
+                                <div class="check"><input id=format!("confirm-{k3}") type="checkbox" name="confirm" value="yes" required/>
+                                    <label for=format!("confirm-{k3}")>{format!("I understand: {}.", REVOKE_WARNING.to_lowercase())}</label></div>
+                                <div class="dialog-actions">
+                                    <CancelButton dialog=dlg.clone()/>
+                                    <button type="submit" class="btn btn-danger" aria-label=format!("Revoke {k3}")
+                                        disabled=move || revoke.pending().get()>"Revoke"</button>
+                                </div>
+                            </ActionForm>
+                        </Dialog>
+                    }
+                };
                 view! {
                     <details class="row-actions">
                         <summary aria-label=format!("Manage {kid}")>"Manage"</summary>
                         {reveal_form}
                         {regen_form}
-                        <ActionForm action=revoke attr:class="inline-form">
-                            <input type="hidden" name="key_id" value=k3.clone()/>
-                            <div class="check"><input id=format!("confirm-{k3}") type="checkbox" name="confirm" value="yes" required/>
-                                <label for=format!("confirm-{k3}")>"Applications using this key will stop working"</label></div>
-                            <button type="submit" class="btn btn-danger" aria-label=format!("Revoke {k3}")>"Revoke"</button>
-                        </ActionForm>
+                        {revoke_form}
                     </details>
                 }
             });

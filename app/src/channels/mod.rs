@@ -159,7 +159,7 @@ pub fn old_key_note(works_for: i64) -> String {
         .find(|(secs, _)| *secs == works_for && *secs > 0)
     {
         Some((_, name)) => {
-            format!("The key it replaces keeps working for {name}, then stops.")
+            format!("The key it replaces keeps working for {name} (never past its own expiry), then stops.")
         }
         None => "The key it replaces no longer works.".to_owned(),
     }

@@ -378,6 +378,10 @@ fn KeyRow(
     // Followed once the page runs (a row opened before it did): the row opens here, and
     // focus moves from the link, which goes away, to the row's first field.
     let open_here = move |ev: leptos::ev::MouseEvent| {
+        // (A click meant for a new tab or window goes there, as links do.)
+        if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
+            return;
+        }
         ev.prevent_default();
         open_rows.update(|o| {
             o.insert(id_link.clone());
@@ -917,13 +921,14 @@ fn KeyActionForms(
 }
 
 /// How long the key being replaced keeps working (a roll, a regenerated SDK or channel
-/// key): a `grace` field of [`super::GRACE_CHOICES`], 24 hours unless changed.
+/// key): a `grace` field of [`super::GRACE_CHOICES`], `default` (24 hours unless said)
+/// chosen.
 #[component]
-pub fn GraceField(id: String) -> impl IntoView {
+pub fn GraceField(id: String, #[prop(default = 86_400)] default: i64) -> impl IntoView {
     let options = super::GRACE_CHOICES
         .iter()
         .map(|(secs, name)| {
-            view! { <option value=secs.to_string() selected=*secs == 86_400>{*name}</option> }
+            view! { <option value=secs.to_string() selected=*secs == default>{*name}</option> }
         })
         .collect_view();
     view! {

@@ -165,6 +165,30 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
             .unwrap();
             assert_eq!(orphans, 0, "round {round}");
         }
+        // Regenerated with a grace period: the number names its new key (the old one
+        // works on until then), and a second key for it waits for the old one to end.
+        {
+            let (n, key, _) = numbers::add(&cx, &g, &number(app_id, "+447911123599"))
+                .await
+                .unwrap();
+            let view = owner.require(Permission::ApiKeyView).unwrap();
+            let (fresh, _) = app::core::channels::regenerate(&cx, &view, &key.key_id, 3600)
+                .await
+                .unwrap();
+            let listed = numbers::list(&db, &owner).await.unwrap();
+            let listed = listed.iter().find(|l| l.id == n.id).unwrap();
+            assert_eq!(listed.key_id.as_deref(), Some(fresh.key_id.as_str()));
+            app::core::channels::revoke(&cx, &view, &fresh.key_id, "wrong one")
+                .await
+                .unwrap();
+            let listed = numbers::list(&db, &owner).await.unwrap();
+            let listed = listed.iter().find(|l| l.id == n.id).unwrap();
+            assert_eq!(
+                listed.key_id, None,
+                "a replaced key is not the number's key"
+            );
+            numbers::remove(&cx, &g, n.id).await.unwrap();
+        }
         // Regenerating a number's key as the number is removed: the same.
         for round in 0..4 {
             let text = format!("+4479111235{round:02}");

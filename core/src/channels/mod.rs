@@ -374,7 +374,7 @@ async fn insert_in<'p>(
             "The deployment has"
         };
         return Err(AppError::Conflict(format!(
-            "{whose} {active} active {} keys; the {} policy allows {}. Revoke one first.",
+            "{whose} {active} active {} keys; the {} policy allows {}. Revoke one first (a key regenerated with a grace period counts until it ends: regenerate with no grace, or revoke the key it replaced).",
             r.channel, r.channel, policy.max_active
         )));
     }

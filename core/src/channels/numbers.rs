@@ -35,7 +35,7 @@ struct NumberRow {
 
 const SELECT: &str = "select n.id, n.app_id, a.name as app, n.number, n.created_at, \
      (select k.key_id from api_keys k where k.kind = 'channel' and k.channel = 'sms' and k.sender = n.number \
-       and k.revoked_at is null order by k.id desc limit 1) as key_id \
+       and k.revoked_at is null and k.replaced_by is null order by k.id desc limit 1) as key_id \
      from sender_numbers n join apps a on a.id = n.app_id";
 
 impl From<NumberRow> for SenderNumber {

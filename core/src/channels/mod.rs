@@ -317,37 +317,39 @@ async fn insert_in<'p>(
             return Err(AppError::NotFound);
         }
     }
+    // The replaced key's end: now, or at the grace deadline (the earlier of it and its
+    // own expiry), as a rolled REST key's: a service reading the secret from its
+    // settings gets the time to take the new one. Either way it is not revealed again.
+    let mut old_until = None;
     if let Some(old) = r.replaces {
-        // Ended now, or at the grace deadline (the earlier of it and its own expiry),
-        // as a rolled REST key does: a service reading the secret from its settings
-        // gets the time to take the new one. Either way it cannot be revealed again.
-        let done = if r.grace_secs == 0 {
-            sqlx::query(
+        let ended: Option<(i64,)> = if r.grace_secs == 0 {
+            sqlx::query_as(
                 "update api_keys set revoked_at = $2, revoked_by = $3, revoke_reason = 'Regenerated', replaced_by = $4, secret_sealed = null, updated_at = $2 \
-                 where key_id = $1 and kind = 'channel' and revoked_at is null and replaced_by is null",
+                 where key_id = $1 and kind = 'channel' and revoked_at is null and replaced_by is null returning revoked_at",
             )
             .bind(old)
             .bind(now)
             .bind(p.user_id())
             .bind(r.key_id)
         } else {
-            sqlx::query(
+            sqlx::query_as(
                 "update api_keys set replaced_by = $2, secret_sealed = null, updated_at = $3, \
                  expires_at = case when expires_at is not null and expires_at < $4 then expires_at else $4 end \
-                 where key_id = $1 and kind = 'channel' and revoked_at is null and replaced_by is null",
+                 where key_id = $1 and kind = 'channel' and revoked_at is null and replaced_by is null returning expires_at",
             )
             .bind(old)
             .bind(r.key_id)
             .bind(now)
             .bind(now + r.grace_secs)
         }
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.rows_affected() != 1 {
+        let Some((until,)) = ended else {
             return Err(AppError::Conflict(
                 "This key was revoked or regenerated meanwhile.".into(),
             ));
-        }
+        };
+        old_until = Some(until);
     }
     // Counted per user, per sender number, or for the whole deployment.
     let per_user = policy.per == "user";
@@ -416,9 +418,14 @@ async fn insert_in<'p>(
         action,
         cx.origin,
         Some(r.key_id.to_owned()),
-        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces, "grace_seconds": r.replaces.map(|_| r.grace_secs), "sender": r.sender }),
+        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces, "old_key_works_until": old_until, "sender": r.sender }),
     );
-    let extra = serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces });
+    let extra = match old_until {
+        Some(until) => {
+            serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces, "old_key_works_until": until })
+        }
+        None => serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces }),
+    };
     events::key_event(&mut *tx, now, event, r.key_id, extra).await?;
     Ok(ev)
 }

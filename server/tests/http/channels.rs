@@ -278,6 +278,16 @@ async fn a_regenerated_key_keeps_working_for_the_grace_chosen_and_is_replaced_on
     );
     assert_eq!(replaced_by.as_deref(), Some(new.as_str()));
     assert_eq!(revoked_at, None);
+    // The audit log and the app's `key.rolled` event name when the old key ends.
+    let (details,): (String,) = sqlx::query_as(
+        "select details from audit_events where action = 'channel_key.regenerated' and target = $1",
+    )
+    .bind(&new)
+    .fetch_one(&s.db().await)
+    .await
+    .unwrap();
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["old_key_works_until"], json!(expires_at));
     assert_eq!(refusal(old_secret.clone()).await, "channel_not_allowed");
     assert_eq!(refusal(new_secret.clone()).await, "channel_not_allowed");
 

@@ -682,3 +682,173 @@ pub fn CopyButton(
         </button>
     }
 }
+
+/// Which rows of a table have their actions open, by key id (see [`RowActions`]): the
+/// row the address names (`manage`, the link a browser without JavaScript follows), and
+/// any the user opens. The table is drawn again after every action and rows move (a
+/// roll puts the new key on top), so this state follows the key, not the position.
+pub fn open_rows_from_query() -> RwSignal<std::collections::BTreeSet<String>> {
+    let query = leptos_router::hooks::use_query_map();
+    let open_rows = RwSignal::new(
+        query
+            .with_untracked(|q| q.get("manage"))
+            .into_iter()
+            .collect::<std::collections::BTreeSet<String>>(),
+    );
+    // (Also when that link is followed in the browser by a client-side navigation.)
+    Effect::new(move |_| {
+        if let Some(id) = query.with(|q| q.get("manage")) {
+            if !open_rows.with_untracked(|o| o.contains(&id)) {
+                open_rows.update(|o| {
+                    o.insert(id);
+                });
+            }
+        }
+    });
+    open_rows
+}
+
+/// A table row's actions behind "Manage" (a `<details>`, so a row stays one line high;
+/// works without JavaScript). The forms (`body`) exist only while the row is open: a page
+/// of closed rows holds no form fields, which a browser otherwise examines one by one as
+/// the page loads (120 fields in 24 rows held the keys page's first load back by about
+/// 140 ms). With JavaScript, opening draws them; without, the open row shows a link
+/// (`href`: this page with `manage=<id>#row-<id>`) to the page with the row open. (Each
+/// row has its own memo: opening another row draws nothing again here, so what was
+/// typed in this one stays.)
+#[component]
+pub fn RowActions(
+    /// The row's key id.
+    id: String,
+    /// What the actions are, for the link ("Edit, roll or revoke").
+    offer: String,
+    /// This page with the row open (see above).
+    href: String,
+    open_rows: RwSignal<std::collections::BTreeSet<String>>,
+    /// The row's forms.
+    #[prop(into)]
+    body: ViewFn,
+) -> impl IntoView {
+    let summary_label = format!("Manage {id}");
+    let link_label = format!("{offer} {id}");
+    let link_text = format!("{offer}…");
+    let id_open = id.clone();
+    let is_open = Memo::new(move |_| open_rows.with(|o| o.contains(&id_open)));
+    let body_ref = NodeRef::<leptos::html::Div>::new();
+    let id_link = id.clone();
+    // Followed once the page runs (a row opened before it did): the row opens here, and
+    // focus moves from the link, which goes away, to the row's first field. (A click
+    // meant for a new tab or window goes there, as links do.)
+    let open_here = move |ev: leptos::ev::MouseEvent| {
+        if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
+            return;
+        }
+        ev.prevent_default();
+        open_rows.update(|o| {
+            o.insert(id_link.clone());
+        });
+        request_animation_frame(move || {
+            #[cfg(feature = "hydrate")]
+            if let Some(first) = body_ref.get().and_then(|b| {
+                b.query_selector("input:not([type=hidden]), select, textarea, button")
+                    .ok()
+                    .flatten()
+            }) {
+                use leptos::wasm_bindgen::JsCast as _;
+                if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
+                    let _ = first.focus();
+                }
+            }
+        });
+    };
+    let drawn = move || {
+        if is_open.get() {
+            body.run()
+        } else {
+            view! { <a href=href.clone() aria-label=link_label.clone() on:click=open_here.clone()>{link_text.clone()}</a> }
+                .into_any()
+        }
+    };
+    #[cfg(feature = "hydrate")]
+    let navigate = leptos_router::hooks::use_navigate();
+    let id_toggle = id;
+    view! {
+        <details class="row-actions" open=move || is_open.get() on:toggle=move |_ev| {
+            #[cfg(feature = "hydrate")]
+            {
+                let open = event_target::<web_sys::HtmlDetailsElement>(&_ev).open();
+                open_rows.update(|o| {
+                    if open { o.insert(id_toggle.clone()); } else { o.remove(&id_toggle); }
+                });
+                if !open {
+                    forget_managed_row(&navigate, &id_toggle);
+                }
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = &id_toggle;
+        }>
+            <summary aria-label=summary_label>"Manage"</summary>
+            <div class="row-actions-body" node_ref=body_ref>{drawn}</div>
+        </details>
+    }
+}
+
+/// A row the address opened (`manage`, see [`RowActions`]) that is closed: the address no
+/// longer names it (replaced, not a new history entry), so a reload or a copied link
+/// does not open it again.
+#[cfg(feature = "hydrate")]
+fn forget_managed_row(navigate: &impl Fn(&str, leptos_router::NavigateOptions), key_id: &str) {
+    let location = window().location();
+    let Ok(search) = location.search() else {
+        return;
+    };
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(search.trim_start_matches('?').as_bytes())
+            .into_owned()
+            .collect();
+    if !pairs.iter().any(|(k, v)| k == "manage" && v == key_id) {
+        return;
+    }
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "manage") {
+        qs.append_pair(k, v);
+    }
+    let path = location.pathname().unwrap_or_else(|_| "/".to_owned());
+    let address = match qs.finish() {
+        q if q.is_empty() => path,
+        q => format!("{path}?{q}"),
+    };
+    navigate(
+        &address,
+        leptos_router::NavigateOptions {
+            replace: true,
+            scroll: false,
+            ..Default::default()
+        },
+    );
+}
+
+/// `page` (a path with its query) with one row's actions open and scrolled to (see
+/// [`RowActions`]).
+pub fn with_row_open(page: &str, key_id: &str) -> String {
+    let sep = if page.contains('?') { '&' } else { '?' };
+    let id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
+    format!("{page}{sep}manage={id}#row-{id}")
+}
+
+/// "Edit, roll or revoke" from the actions a viewer may take on a row, in order.
+pub fn offer(actions: &[(bool, &str)]) -> String {
+    let offered: Vec<&str> = actions
+        .iter()
+        .filter_map(|(may, what)| may.then_some(*what))
+        .collect();
+    let text = match offered.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    };
+    let mut c = text.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}

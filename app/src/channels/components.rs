@@ -5,7 +5,7 @@ use super::{
 use crate::auth::get_me;
 use crate::keys::{ErrorOf, GraceField, REVOKE_WARNING};
 use crate::shell_ui::{
-    sent_here, ActionResult, CancelButton, CopyButton, DataTable, Dialog, Page, When,
+    sent_here, ActionResult, CancelButton, CopyButton, DataTable, Dialog, Page, RowActions, When,
 };
 use leptos::prelude::*;
 
@@ -120,6 +120,8 @@ pub fn ChannelsPage() -> impl IntoView {
     let add_number = ServerAction::<AddSenderNumber>::new();
     let number_key = ServerAction::<NewNumberKey>::new();
     let remove_number = ServerAction::<RemoveSenderNumber>::new();
+    // Which rows have their actions open (`RowActions`).
+    let open_rows = crate::shell_ui::open_rows_from_query();
     crate::shell_ui::close_on_success(regen);
     crate::shell_ui::close_on_success(revoke);
     crate::one_answer_at_a_time!(
@@ -187,7 +189,7 @@ pub fn ChannelsPage() -> impl IntoView {
                     let (numbers, apps) = (v.numbers.clone(), v.apps.clone());
                     view! { <Numbers numbers apps manages=v.manages_numbers add=add_number rekey=number_key remove=remove_number/> }.into_any()
                 });
-                view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password create reveal regen revoke numbers/> }
+                view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password open_rows create reveal regen revoke numbers/> }
             }).collect_view()}
         }.into_any()/>
     }
@@ -200,6 +202,7 @@ fn Section(
     me: i64,
     now: i64,
     needs_password: bool,
+    open_rows: RwSignal<std::collections::BTreeSet<String>>,
     create: ServerAction<CreateChannelKey>,
     reveal: ServerAction<RevealChannelKey>,
     regen: ServerAction<RegenerateChannelKey>,
@@ -221,9 +224,18 @@ fn Section(
             let mine = k.owner_id == Some(me);
             let may_act = (mine || manages_all) && k.status == "active";
             let kid = k.key_id.clone();
-            let actions = may_act.then(|| {
-                let (k1, k2, k3) = (kid.clone(), kid.clone(), kid.clone());
-                let reveal_form = (policy.reveal && k.replaced_by.is_none()).then(|| view! {
+            let may_reveal = policy.reveal && k.replaced_by.is_none();
+            let may_regen = policy.regenerate && k.replaced_by.is_none();
+            let offer = crate::shell_ui::offer(&[
+                (may_reveal, "reveal"),
+                (may_regen, "regenerate"),
+                (true, "revoke"),
+            ]);
+            let href = crate::shell_ui::with_row_open("/channels", &kid);
+            let body_id = kid.clone();
+            let body = move || {
+                let (k1, k2, k3) = (body_id.clone(), body_id.clone(), body_id.clone());
+                let reveal_form = may_reveal.then(|| view! {
                     <ActionForm action=reveal attr:class="inline-form">
                         <input type="hidden" name="key_id" value=k1.clone()/>
                         {needs_password.then(|| view! {
@@ -235,7 +247,7 @@ fn Section(
                 });
                 // Asks first, in a modal dialog, and offers a grace period as a roll
                 // does: one click must not stop a service that sends with this key.
-                let regen_form = (policy.regenerate && k.replaced_by.is_none()).then(|| {
+                let regen_form = may_regen.then(|| {
                     let dlg = format!("regenerate-{k2}");
                     let mine = k2.clone();
                     let regen_here = sent_here(regen, move |a: &RegenerateChannelKey| a.key_id == mine);
@@ -282,16 +294,17 @@ fn Section(
                     }
                 };
                 view! {
-                    <details class="row-actions">
-                        <summary aria-label=format!("Manage {kid}")>"Manage"</summary>
-                        {reveal_form}
-                        {regen_form}
-                        {revoke_form}
-                    </details>
+                    {reveal_form}
+                    {regen_form}
+                    {revoke_form}
                 }
+                .into_any()
+            };
+            let actions = may_act.then(|| view! {
+                <RowActions id=kid.clone() offer href open_rows body/>
             });
             view! {
-                <tr>
+                <tr id=format!("row-{}", k.key_id)>
                     <td data-label="Name" class="key-name">{k.name.clone()}</td>
                     <td data-label="Key ID"><code>{k.key_id.clone()}</code><br/><span class="muted">{format!("…{}", k.last4)}</span></td>
                     <td data-label="App">{format!("{} ({})", k.app, k.environment)}</td>

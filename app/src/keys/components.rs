@@ -6,7 +6,7 @@ use super::{
 use crate::auth::get_me;
 use crate::shell_ui::{
     form_token, invalid, reset_on_success, sent_here, ActionResult, CancelButton, CopyButton,
-    Dialog, FieldError, FormToken, Page, When,
+    Dialog, FieldError, FormToken, Page, RowActions, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -19,29 +19,8 @@ pub fn KeysPage() -> impl IntoView {
     let edit = ServerAction::<UpdateKey>::new();
     let me = Resource::new(|| (), |_| get_me());
     let token = form_token(create);
-    // Which rows have their actions open, by key id: the table is drawn again after
-    // every action, and rows move (a roll puts the new key on top), so this state must
-    // follow the key, not the row's position.
-    // A browser without JavaScript opens a row's actions by its `manage` link (see
-    // `KeyRow`): that row comes open.
     let query = use_query_map();
-    let open_rows = RwSignal::new(
-        query
-            .with_untracked(|q| q.get("manage"))
-            .into_iter()
-            .collect::<std::collections::BTreeSet<String>>(),
-    );
-    // (Also when that link is followed in the browser: a row opened before the page
-    // hydrated shows the link, and the router then stays on this page.)
-    Effect::new(move |_| {
-        if let Some(id) = query.with(|q| q.get("manage")) {
-            if !open_rows.with_untracked(|o| o.contains(&id)) {
-                open_rows.update(|o| {
-                    o.insert(id);
-                });
-            }
-        }
-    });
+    let open_rows = crate::shell_ui::open_rows_from_query();
     crate::shell_ui::close_on_success(revoke);
     crate::shell_ui::close_on_success(roll);
     // One answer on screen at a time (a new secret, "Key saved.", "Key revoked.", an
@@ -197,11 +176,7 @@ fn KeyTable(
     let href = |after: Option<&str>| link(&sort, after);
     // This page with one row's actions open, scrolled to that row (see `KeyRow`).
     let this_page = href(Some(&after_now));
-    let manage_href = move |key_id: &str| {
-        let sep = if this_page.contains('?') { '&' } else { '?' };
-        let id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
-        format!("{this_page}{sep}manage={id}#row-{id}")
-    };
+    let manage_href = move |key_id: &str| crate::shell_ui::with_row_open(&this_page, key_id);
     let newest_href = href(None);
     let next_href = data.next.clone().map(|after| href(Some(&after)));
     // A column that sorts: its header is a link to that order (aria-sort says which
@@ -337,85 +312,26 @@ fn KeyRow(
         _ => k.status.clone(),
     };
     let active = k.status == "active";
-    let manage_label = format!("Manage {}", k.key_id);
-    let id_toggle = k.key_id.clone();
     let manageable = active && (can_update || can_revoke);
     let can_roll = can_update && k.replaced_by.is_none();
-    // The row's forms (edit, and the roll and revoke dialogs) exist only while its
-    // actions are open: a page of closed rows holds no form fields, which a browser
-    // otherwise examines one by one as the page loads (120 fields for 24 rows held the
-    // page's first load back by about 140 ms). With JavaScript, opening "Manage" draws
-    // them; without, it shows a link to this page with the row open (`manage`).
-    // (A row's own memo: opening another row draws nothing again here, so what was
-    // typed in this one stays.)
-    let id_body = k.key_id.clone();
-    let is_open = Memo::new(move |_| open_rows.with(|o| o.contains(&id_body)));
-    let k_body = k.clone();
-    let body_ref = NodeRef::<leptos::html::Div>::new();
-    // What the closed row's link offers: only what this viewer may do to this key.
-    let offered: Vec<&str> = [
+    let offer = crate::shell_ui::offer(&[
         (can_update && active, "edit"),
         (can_roll, "roll"),
         (can_revoke, "revoke"),
-    ]
-    .into_iter()
-    .filter_map(|(may, what)| may.then_some(what))
-    .collect();
-    let offer = match offered.as_slice() {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    };
-    let offer = {
-        let mut c = offer.chars();
-        c.next()
-            .map(|f| f.to_uppercase().chain(c).collect::<String>())
-            .unwrap_or_default()
-    };
-    let id_link = k.key_id.clone();
-    #[cfg(feature = "hydrate")]
-    let navigate = leptos_router::hooks::use_navigate();
-    // Followed once the page runs (a row opened before it did): the row opens here, and
-    // focus moves from the link, which goes away, to the row's first field.
-    let open_here = move |ev: leptos::ev::MouseEvent| {
-        // (A click meant for a new tab or window goes there, as links do.)
-        if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
-            return;
-        }
-        ev.prevent_default();
-        open_rows.update(|o| {
-            o.insert(id_link.clone());
-        });
-        request_animation_frame(move || {
-            #[cfg(feature = "hydrate")]
-            if let Some(first) = body_ref.get().and_then(|b| {
-                b.query_selector("input:not([type=hidden]), select, textarea, button")
-                    .ok()
-                    .flatten()
-            }) {
-                use wasm_bindgen::JsCast;
-                if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
-                    let _ = first.focus();
-                }
-            }
-        });
-    };
+    ]);
+    let k_body = k.clone();
     let body = move || {
-        if is_open.get() {
-            let edit_form = (can_update && active).then(|| {
-                view! { <EditKeyForm k=k_body.clone() roles=roles.clone() edit with_networks=false/> }
-            });
-            let kid = k_body.key_id.clone();
-            view! {
-                {edit_form}
-                <KeyActionForms key_id=kid can_revoke can_roll revoke roll/>
-            }
-            .into_any()
-        } else {
-            let label = format!("{offer} {}", k_body.key_id);
-            view! { <a href=manage.clone() aria-label=label on:click=open_here.clone()>{format!("{offer}…")}</a> }.into_any()
+        let edit_form = (can_update && active).then(|| {
+            view! { <EditKeyForm k=k_body.clone() roles=roles.clone() edit with_networks=false/> }
+        });
+        let kid = k_body.key_id.clone();
+        view! {
+            {edit_form}
+            <KeyActionForms key_id=kid can_revoke can_roll revoke roll/>
         }
+        .into_any()
     };
+    let row_id = k.key_id.clone();
     view! {
         <tr id=format!("row-{}", k.key_id)>
             // `data-label`: the column's name, shown beside the value when a phone's
@@ -436,62 +352,11 @@ fn KeyRow(
             // JavaScript (a plain <details>).
             <td>
                 {manageable.then(|| view! {
-                    <details class="row-actions" open=move || is_open.get() on:toggle=move |_ev| {
-                        #[cfg(feature = "hydrate")]
-                        {
-                            let open = event_target::<web_sys::HtmlDetailsElement>(&_ev).open();
-                            open_rows.update(|o| {
-                                if open { o.insert(id_toggle.clone()); } else { o.remove(&id_toggle); }
-                            });
-                            if !open {
-                                forget_managed_row(&navigate, &id_toggle);
-                            }
-                        }
-                        #[cfg(not(feature = "hydrate"))]
-                        let _ = &id_toggle;
-                    }>
-                        <summary aria-label=manage_label>"Manage"</summary>
-                        <div class="row-actions-body" node_ref=body_ref>{body}</div>
-                    </details>
+                    <RowActions id=row_id offer href=manage open_rows body/>
                 })}
             </td>
         </tr>
     }
-}
-
-/// A row the address opened (`manage`, see `KeyRow`) that is closed: the address no
-/// longer names it (replaced, not a new history entry), so a reload or a copied link
-/// does not open it again.
-#[cfg(feature = "hydrate")]
-fn forget_managed_row(navigate: &impl Fn(&str, leptos_router::NavigateOptions), key_id: &str) {
-    let location = window().location();
-    let Ok(search) = location.search() else {
-        return;
-    };
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(search.trim_start_matches('?').as_bytes())
-            .into_owned()
-            .collect();
-    if !pairs.iter().any(|(k, v)| k == "manage" && v == key_id) {
-        return;
-    }
-    let mut qs = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs.iter().filter(|(k, _)| k != "manage") {
-        qs.append_pair(k, v);
-    }
-    let path = location.pathname().unwrap_or_else(|_| "/keys".to_owned());
-    let address = match qs.finish() {
-        q if q.is_empty() => path,
-        q => format!("{path}?{q}"),
-    };
-    navigate(
-        &address,
-        leptos_router::NavigateOptions {
-            replace: true,
-            scroll: false,
-            ..Default::default()
-        },
-    );
 }
 
 #[component]

@@ -598,10 +598,11 @@ async fn form_again(
     // way (a tab opened before rows closed, a hand-made post) would otherwise lose what
     // was typed. Only a key the page itself lists can be opened: `manage` selects among
     // the rows the server drew for this viewer.
-    // (The keys table is the page whose rows hold forms only while open: a row's post
-    // there tries the open row first, so the page is not drawn twice for nothing.)
+    // (The keys and channel keys tables are the pages whose rows hold forms only while
+    // open: a row's post there tries the open row first, so the page is not drawn twice
+    // for nothing.)
     let with_row = match (query.first("manage"), one_value(&sent, "key_id")) {
-        (None, Some(key_id)) if path == "/keys" => {
+        (None, Some(key_id)) if matches!(path, "/keys" | "/channels") => {
             let key_id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
             Some(format!("{location}&manage={key_id}"))
         }

@@ -306,3 +306,40 @@ async fn a_regenerated_key_keeps_working_for_the_grace_chosen_and_is_replaced_on
         .unwrap();
     assert_eq!(made, 3);
 }
+
+#[tokio::test]
+async fn a_closed_channel_key_row_holds_no_form_and_its_link_opens_that_row() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = create(&s, &owner, "email", app, &["send"]).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["key_id"].as_str().unwrap().to_owned());
+    }
+    let email = |path: String| {
+        let (s, owner) = (&s, &owner);
+        async move {
+            let html = super::overview::page(s, owner, &path).await;
+            let from = html.find("id=\"channel-email\"").unwrap();
+            let to = html[from..].find("</section>").unwrap();
+            html[from..from + to].to_owned()
+        }
+    };
+    let closed = email("/channels".into()).await;
+    let rows = &closed[closed.find("<tbody").unwrap()..];
+    for field in ["<form", "<input", "<select"] {
+        assert!(!rows.contains(field), "{field} in a closed row: {rows}");
+    }
+    let (a, b) = (&ids[0], &ids[1]);
+    assert!(
+        rows.contains(&format!("href=\"/channels?manage={a}#row-{a}\"")),
+        "{rows}"
+    );
+    let open = email(format!("/channels?manage={a}")).await;
+    assert!(open.contains(&format!("id=\"revoke-{a}\"")), "{open}");
+    assert!(open.contains(&format!("id=\"regenerate-{a}\"")), "{open}");
+    assert!(!open.contains(&format!("id=\"revoke-{b}\"")), "{open}");
+}

@@ -322,7 +322,7 @@ async fn a_closed_channel_key_row_holds_no_form_and_its_link_opens_that_row() {
     let email = |path: String| {
         let (s, owner) = (&s, &owner);
         async move {
-            let html = super::overview::page(s, owner, &path).await;
+            let html = overview::page(s, owner, &path).await;
             let from = html.find("id=\"channel-email\"").unwrap();
             let to = html[from..].find("</section>").unwrap();
             html[from..from + to].to_owned()

@@ -187,9 +187,11 @@ test.describe('without JavaScript', () => {
     expect(r.status).toBe(200);
     expect((await r.json()).app.name).toBe('Plain forms');
 
+    // Back to the table, at the new key's row.
     await page.getByRole('link', { name: /I have copied it/ }).click();
-    await expect(page).toHaveURL(/\/keys$/);
+    await expect(page).toHaveURL(/\/keys#row-key_\w+$/);
     await expect(page.getByRole('row').filter({ hasText: 'no-script deploy' })).toHaveCount(1);
+    await expect(page.locator('tr:target')).toContainText('no-script deploy');
     await expect(page.getByText(secret)).toHaveCount(0);
   });
 

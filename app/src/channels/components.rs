@@ -216,7 +216,7 @@ fn Section(
     let line = summary(&s);
     let policy = s.policy.clone();
     let channel = s.channel.clone();
-    let (empty, manages_all) = (s.keys.is_empty(), s.manages_all);
+    let (empty, manages_all, can_create) = (s.keys.is_empty(), s.manages_all, s.can_create);
     let rows = s
         .keys
         .into_iter()
@@ -224,8 +224,12 @@ fn Section(
             let mine = k.owner_id == Some(me);
             let may_act = (mine || manages_all) && k.status == "active";
             let kid = k.key_id.clone();
-            let may_reveal = policy.reveal && k.replaced_by.is_none();
-            let may_regen = policy.regenerate && k.replaced_by.is_none();
+            // Revealing and regenerating also need the channel's create permission
+            // (or channel.key.manage), as `access::may_act_on_channel_key` says; revoking
+            // one's own key never does.
+            let may_more = (manages_all || can_create) && k.replaced_by.is_none();
+            let may_reveal = policy.reveal && may_more;
+            let may_regen = policy.regenerate && may_more;
             let offer = crate::shell_ui::offer(&[
                 (may_reveal, "reveal"),
                 (may_regen, "regenerate"),

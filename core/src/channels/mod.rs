@@ -413,19 +413,27 @@ async fn insert_in<'p>(
         None => ("channel_key.created", "key.created"),
         Some(_) => ("channel_key.regenerated", "key.rolled"),
     };
+    let mut details = serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "sender": r.sender });
+    let mut extra = serde_json::json!({ "channel": r.channel });
+    // A regeneration: the key replaced, the grace asked for, and when that key ends.
+    if let (Some(old), Some(until)) = (r.replaces, old_until) {
+        for (k, v) in [
+            ("replaces", serde_json::json!(old)),
+            ("grace_seconds", serde_json::json!(r.grace_secs)),
+            ("old_key_works_until", serde_json::json!(until)),
+        ] {
+            details[k] = v;
+        }
+        extra["rolled_from"] = serde_json::json!(old);
+        extra["old_key_works_until"] = serde_json::json!(until);
+    }
     let ev = Event::success(
         p.actor(),
         action,
         cx.origin,
         Some(r.key_id.to_owned()),
-        serde_json::json!({ "channel": r.channel, "app_id": r.app_id, "environment": r.environment, "events": r.events, "replaces": r.replaces, "old_key_works_until": old_until, "sender": r.sender }),
+        details,
     );
-    let extra = match old_until {
-        Some(until) => {
-            serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces, "old_key_works_until": until })
-        }
-        None => serde_json::json!({ "channel": r.channel, "rolled_from": r.replaces }),
-    };
     events::key_event(&mut *tx, now, event, r.key_id, extra).await?;
     Ok(ev)
 }

@@ -542,7 +542,7 @@ async fn plain_form_secret(state: &AppState, req: Request, next: Next) -> Respon
     // Not a secret (the server function's error on its way back to the form): as it was.
     let Some(page) = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
-        .and_then(|value| secret_page(&value, &back))
+        .and_then(|value| secret_page(&value, &back_to_new_row(&back, &value)))
     else {
         return Response::from_parts(parts, Body::from(bytes));
     };
@@ -968,6 +968,36 @@ fn back_to(state: &AppState, headers: &http::HeaderMap) -> String {
         // A path of this site only, by the rule sign-in's `next` follows.
         .and_then(app::core::identity::sign_in::return_path)
         .map_or_else(|| "/keys".to_owned(), str::to_owned)
+}
+
+/// Where "I have copied it" goes after a new key's secret: the page the form was on,
+/// scrolled to the new key's row, without the row the form was sent from open
+/// (`manage=`: after a roll or a regeneration that is the replaced key). A reveal goes
+/// back as it came.
+fn back_to_new_row(back: &str, value: &serde_json::Value) -> String {
+    let new_key = value
+        .get("key")
+        .and_then(|k| k.get("key_id"))
+        .or_else(|| {
+            value
+                .get("what")
+                .filter(|w| w.as_str() != Some("revealed"))
+                .and_then(|_| value.get("key_id"))
+        })
+        .and_then(serde_json::Value::as_str);
+    let Some(key_id) = new_key else {
+        return back.to_owned();
+    };
+    let (path, query) = back.split_once('?').unwrap_or((back, ""));
+    let kept = Query(
+        Query::parse(query)
+            .0
+            .into_iter()
+            .filter(|(k, _)| k != "manage")
+            .collect(),
+    );
+    let id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
+    format!("{}#row-{id}", kept.address_without_error(path, &[]))
 }
 
 /// The page that shows a secret once: a new key (`{"key": {...}, "secret": "..."}`) or a

@@ -219,92 +219,128 @@ async fn a_revealable_key_is_shown_again_only_after_a_fresh_password() {
 
 #[tokio::test]
 async fn a_regenerated_key_keeps_working_for_the_grace_chosen_and_is_replaced_once() {
-    let s = Server::start(&[]).await;
-    let owner = s.sign_in().await;
-    let app = make_app(&s, &owner, "Billing", "").await;
-    let r = create(&s, &owner, "email", app, &["send"]).await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let v: Value = r.json().await.unwrap();
-    let (old, old_secret) = (
-        v["key_id"].as_str().unwrap().to_owned(),
-        v["secret"].as_str().unwrap().to_owned(),
-    );
-    let regen = |key_id: String, grace: &'static str| {
-        let (s, owner) = (&s, owner.clone());
-        async move {
-            post_fn(
-                s,
-                Some(&owner),
-                "/fn/channels/regenerate",
-                &pairs(&[("key_id", &key_id), ("grace", grace)]),
+    on_sqlite_and_postgres(|env| async move {
+        let s = start_with(&env, &[]).await;
+        let owner = s.sign_in().await;
+        let app = make_app(&s, &owner, "Billing", "").await;
+        let r = create(&s, &owner, "email", app, &["send"]).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        let (old, old_secret) = (
+            v["key_id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        );
+        let regen = |key_id: String, grace: &'static str| {
+            let (s, owner) = (&s, owner.clone());
+            async move {
+                post_fn(
+                    s,
+                    Some(&owner),
+                    "/fn/channels/regenerate",
+                    &pairs(&[("key_id", &key_id), ("grace", grace)]),
+                )
+                .await
+            }
+        };
+        // Authenticated (a channel key is then refused outside its channel), or not.
+        let refusal = |secret: String| {
+            let s = &s;
+            async move {
+                let (status, h, v) = call(s, "GET", "/api/v1/whoami", Some(&secret), None, &[]).await;
+                error_code(status, &h, &v)
+            }
+        };
+        assert_eq!(refusal(old_secret.clone()).await, "channel_not_allowed");
+
+        // A grace period the panel does not offer: refused, nothing made.
+        assert_eq!(regen(old.clone(), "5").await.status(), 400);
+        let r = regen(old.clone(), "3600").await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["old_works_for"], 3600);
+        let (new, new_secret) = (
+            v["key_id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        );
+        assert_ne!(new, old);
+        // The old key still works, for at most the hour chosen; both are authenticated.
+        let (expires_at, replaced_by, revoked_at): (Option<i64>, Option<String>, Option<i64>) =
+            sqlx::query_as(
+                "select expires_at, replaced_by, revoked_at from api_keys where key_id = $1",
             )
+            .bind(&old)
+            .fetch_one(&s.db().await)
             .await
-        }
-    };
-    // Authenticated (a channel key is then refused outside its channel), or not.
-    let refusal = |secret: String| {
-        let s = &s;
-        async move {
-            let (status, h, v) = call(s, "GET", "/api/v1/whoami", Some(&secret), None, &[]).await;
-            error_code(status, &h, &v)
-        }
-    };
-    assert_eq!(refusal(old_secret.clone()).await, "channel_not_allowed");
-
-    // A grace period the panel does not offer: refused, nothing made.
-    assert_eq!(regen(old.clone(), "5").await.status(), 400);
-    let r = regen(old.clone(), "3600").await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["old_works_for"], 3600);
-    let (new, new_secret) = (
-        v["key_id"].as_str().unwrap().to_owned(),
-        v["secret"].as_str().unwrap().to_owned(),
-    );
-    assert_ne!(new, old);
-    // The old key still works, for at most the hour chosen; both are authenticated.
-    let (expires_at, replaced_by, revoked_at): (Option<i64>, Option<String>, Option<i64>) =
-        sqlx::query_as(
-            "select expires_at, replaced_by, revoked_at from api_keys where key_id = $1",
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!(
+            expires_at.is_some_and(|t| t > now && t <= now + 3600),
+            "{expires_at:?}"
+        );
+        assert_eq!(replaced_by.as_deref(), Some(new.as_str()));
+        assert_eq!(revoked_at, None);
+        // The audit log and the app's `key.rolled` event name when the old key ends.
+        let (details,): (String,) = sqlx::query_as(
+            "select details from audit_events where action = 'channel_key.regenerated' and target = $1",
         )
-        .bind(&old)
+        .bind(&new)
         .fetch_one(&s.db().await)
         .await
         .unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!(
-        expires_at.is_some_and(|t| t > now && t <= now + 3600),
-        "{expires_at:?}"
-    );
-    assert_eq!(replaced_by.as_deref(), Some(new.as_str()));
-    assert_eq!(revoked_at, None);
-    // The audit log and the app's `key.rolled` event name when the old key ends.
-    let (details,): (String,) = sqlx::query_as(
-        "select details from audit_events where action = 'channel_key.regenerated' and target = $1",
-    )
-    .bind(&new)
-    .fetch_one(&s.db().await)
-    .await
-    .unwrap();
-    let details: Value = serde_json::from_str(&details).unwrap();
-    assert_eq!(details["old_key_works_until"], json!(expires_at));
-    assert_eq!(refusal(old_secret.clone()).await, "channel_not_allowed");
-    assert_eq!(refusal(new_secret.clone()).await, "channel_not_allowed");
+        let details: Value = serde_json::from_str(&details).unwrap();
+        assert_eq!(details["old_key_works_until"], json!(expires_at));
+        assert_eq!(refusal(old_secret.clone()).await, "channel_not_allowed");
+        assert_eq!(refusal(new_secret.clone()).await, "channel_not_allowed");
 
-    // The old key is replaced once: regenerating it again is refused, and nothing is
-    // made.
-    assert_eq!(regen(old.clone(), "0").await.status(), 409);
-    // Without grace, the key replaced ends at once.
-    let r = regen(new.clone(), "0").await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["old_works_for"], 0);
-    assert_eq!(refusal(new_secret).await, "key_revoked");
-    assert_eq!(refusal(old_secret).await, "channel_not_allowed");
-    let (made,): (i64,) = sqlx::query_as("select count(*) from api_keys where kind = 'channel'")
+        // The old key is replaced once: regenerating it again is refused, and nothing is
+        // made.
+        assert_eq!(regen(old.clone(), "0").await.status(), 409);
+        // Without grace, the key replaced ends at once (the audit row says when). Sent
+        // as a plain form from the page with its row open, the secret's page goes back
+        // to the new key's row, not to the replaced key's open row.
+        let r = client()
+            .post(s.url("/fn/channels/regenerate"))
+            .header("origin", &s.base)
+            .header("accept", "text/html")
+            .header("referer", s.url(&format!("/channels?manage={new}")))
+            .header("cookie", &owner)
+            .form(&pairs(&[("key_id", &new), ("grace", "0")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("The key it replaces no longer works."), "{html}");
+        let (third, revoked_at): (String, i64) = sqlx::query_as(
+            "select replaced_by, revoked_at from api_keys where key_id = $1",
+        )
+        .bind(&new)
         .fetch_one(&s.db().await)
         .await
         .unwrap();
-    assert_eq!(made, 3);
+        assert!(
+            html.contains(&format!(r#"href="/channels#row-{third}""#)),
+            "{html}"
+        );
+        let (details,): (String,) = sqlx::query_as(
+            "select details from audit_events where action = 'channel_key.regenerated' and target = $1",
+        )
+        .bind(&third)
+        .fetch_one(&s.db().await)
+        .await
+        .unwrap();
+        let details: Value = serde_json::from_str(&details).unwrap();
+        assert_eq!(details["old_key_works_until"], json!(revoked_at));
+        assert_eq!(details["grace_seconds"], 0);
+        assert_eq!(refusal(new_secret).await, "key_revoked");
+        assert_eq!(refusal(old_secret).await, "channel_not_allowed");
+        let (made,): (i64,) = sqlx::query_as("select count(*) from api_keys where kind = 'channel'")
+            .fetch_one(&s.db().await)
+            .await
+            .unwrap();
+        assert_eq!(made, 3);
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -342,4 +378,38 @@ async fn a_closed_channel_key_row_holds_no_form_and_its_link_opens_that_row() {
     assert!(open.contains(&format!("id=\"revoke-{a}\"")), "{open}");
     assert!(open.contains(&format!("id=\"regenerate-{a}\"")), "{open}");
     assert!(!open.contains(&format!("id=\"revoke-{b}\"")), "{open}");
+}
+
+#[tokio::test]
+async fn a_refused_row_post_from_the_plain_channels_page_comes_back_with_its_row_open() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let r = create(&s, &owner, "email", app, &["send"]).await;
+    let v: Value = r.json().await.unwrap();
+    let key_id = v["key_id"].as_str().unwrap().to_owned();
+    // Revoked without the box ticked, from /channels without `manage`.
+    let r = client()
+        .post(s.url("/fn/channels/revoke"))
+        .header("origin", &s.base)
+        .header("accept", "text/html")
+        .header("referer", s.url("/channels"))
+        .header("cookie", &owner)
+        .form(&pairs(&[
+            ("key_id", &key_id),
+            ("reason", "typed before the refusal"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("typed before the refusal"), "{html}");
+    assert!(html.contains(&format!("manage={key_id}")), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"id="revoke-{key_id}" aria-labelledby="revoke-{key_id}-title" class="dialog" open"#
+        )),
+        "{html}"
+    );
 }

@@ -360,7 +360,11 @@ async fn a_plain_form_post_that_makes_a_key_shows_its_secret_in_the_answer() {
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{html}"
     );
-    assert!(html.contains("href=\"/keys?status=active\""), "{html}");
+    // Back to the page the form was on, at the new key's row.
+    assert!(
+        html.contains("href=\"/keys?status=active#row-key_"),
+        "{html}"
+    );
     let secret = |html: &str| {
         let start = html.find("value=\"kw_live_").unwrap() + "value=\"".len();
         html[start..start + 46].to_owned()

@@ -599,7 +599,7 @@ async fn a_plain_form_post_that_adds_a_number_shows_its_keys_secret_in_the_answe
     let start = html.find("value=\"kw_live_").unwrap() + "value=\"".len();
     let secret = &html[start..start + 46];
     assert!(html.contains("Copy your new channel key now"), "{html}");
-    assert!(html.contains("href=\"/channels\""), "{html}");
+    assert!(html.contains("href=\"/channels#row-key_"), "{html}");
     // It is the key's own: it authenticates (and is kept to its channel).
     let (st, _, v) = call(&s, "GET", "/api/v1/whoami", Some(secret), None, &[]).await;
     assert_eq!(

@@ -718,8 +718,11 @@ pub fn open_rows_from_query() -> RwSignal<std::collections::BTreeSet<String>> {
 /// typed in this one stays.)
 #[component]
 pub fn RowActions(
-    /// The row's key id.
+    /// The row's id (a key id; `number-<id>` for a sender number), which `manage=` names.
     id: String,
+    /// What the row is called in the controls' names, when not its id (a sender number).
+    #[prop(optional)]
+    label: Option<String>,
     /// What the actions are, for the link ("Edit, roll or revoke").
     offer: String,
     /// This page with the row open (see above).
@@ -729,8 +732,9 @@ pub fn RowActions(
     #[prop(into)]
     body: ViewFn,
 ) -> impl IntoView {
-    let summary_label = format!("Manage {id}");
-    let link_label = format!("{offer} {id}");
+    let name = label.unwrap_or_else(|| id.clone());
+    let summary_label = format!("Manage {name}");
+    let link_label = format!("{offer} {name}");
     let link_text = format!("{offer}…");
     let id_open = id.clone();
     let is_open = Memo::new(move |_| open_rows.with(|o| o.contains(&id_open)));

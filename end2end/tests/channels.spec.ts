@@ -96,10 +96,22 @@ test('an admin adds a sender number, sees its SMS key once, and an SMS goes out 
   await expect(page.getByText('Your parcel arrives today.').first()).toBeVisible();
   // Removing the number revokes its key at once.
   await page.goto('/channels');
+  // A closed row holds no form; "Manage" draws its actions, and Remove asks first in a
+  // modal dialog (Escape closes it and gives focus back to its opener).
+  await expect(sms.getByRole('row').filter({ hasText: '+447911123456' }).locator('form')).toHaveCount(0);
   await sms.getByLabel('Manage +447911123456', { exact: true }).click();
-  await sms.getByLabel('Its key will stop working').check();
-  await sms.getByRole('button', { name: 'Remove +447911123456' }).click();
+  const opener = sms.getByRole('button', { name: 'Remove +447911123456…' });
+  await opener.click();
+  const dialog = page.getByRole('dialog', { name: 'Remove +447911123456?' });
+  await expect(dialog).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+  await expect(opener).toBeFocused();
+  await opener.click();
+  await dialog.getByLabel('I understand: its key will stop working.').check();
+  await dialog.getByRole('button', { name: 'Remove +447911123456', exact: true }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Sender number removed' })).toBeVisible();
+  await expect(dialog).toBeHidden();
   const r = await fetch(`${baseURL}/api/v1/messages`, {
     method: 'POST',
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
@@ -190,5 +202,38 @@ test.describe('without JavaScript', () => {
     await expect(page.getByRole('heading', { name: 'Copy your new channel key now', level: 1 })).toBeVisible();
     await expect(page.getByText('The key it replaces no longer works.')).toBeVisible();
     expect(await page.getByLabel('Secret').inputValue()).toMatch(/^kw_live_/);
+  });
+
+  test('a sender number whose key was revoked is given a new one through its row', async ({ page }) => {
+    await signIn(page, ownerEmail, ownerPassword);
+    await page.goto('/channels');
+    const sms = () => page.getByRole('region', { name: 'SMS' });
+    await sms().locator('summary', { hasText: 'Add a sender number' }).click();
+    await sms().getByLabel('Number', { exact: true }).fill('+44 7911 123457');
+    await sms().getByRole('button', { name: 'Add the number' }).click();
+    await page.getByRole('link', { name: /I have copied it/ }).click();
+    // Its key revoked (through the key's own row)...
+    const keyRow = sms().getByRole('row').filter({ hasText: 'SMS +447911123457' });
+    await keyRow.locator('summary').click();
+    await keyRow.getByRole('link', { name: /^Regenerate or revoke key_\w+$/ }).click();
+    await keyRow.getByRole('button', { name: /^Revoke key_\w+…$/ }).click();
+    const revoke = page.getByRole('dialog', { name: /^Revoke key_\w+\?$/ });
+    await revoke.getByLabel(/^I understand/).check();
+    await revoke.getByRole('button', { name: /^Revoke key_\w+$/ }).click();
+    const numberRow = sms().getByRole('row').filter({ hasText: '+447911123457' }).filter({ hasText: 'none (revoked or expired)' });
+    await expect(numberRow).toBeVisible();
+    // ...the number's row offers a new one, in a dialog, through the row's link.
+    await expect(numberRow.locator('form')).toHaveCount(0);
+    await numberRow.locator('summary').click();
+    await numberRow.getByRole('link', { name: 'Make its key or remove +447911123457' }).click();
+    await expect(page).toHaveURL(/\/channels\?manage=(number-\d+)#row-\1$/);
+    await numberRow.getByRole('button', { name: 'Make a key for +447911123457…' }).click();
+    const make = page.getByRole('dialog', { name: 'A new SMS key for +447911123457' });
+    await make.getByLabel('Environment').selectOption('test');
+    await make.getByRole('button', { name: 'Make a key for +447911123457', exact: true }).click();
+    await expect(page.getByRole('heading', { name: 'Copy your new channel key now', level: 1 })).toBeVisible();
+    expect(await page.getByLabel('Secret').inputValue()).toMatch(/^kw_test_/);
+    await page.getByRole('link', { name: /I have copied it/ }).click();
+    await expect(sms().getByRole('row').filter({ hasText: '+447911123457' }).filter({ hasText: /key_\w+/ }).first()).toBeVisible();
   });
 });

@@ -124,6 +124,8 @@ pub fn ChannelsPage() -> impl IntoView {
     let open_rows = crate::shell_ui::open_rows_from_query();
     crate::shell_ui::close_on_success(regen);
     crate::shell_ui::close_on_success(revoke);
+    crate::shell_ui::close_on_success(number_key);
+    crate::shell_ui::close_on_success(remove_number);
     crate::one_answer_at_a_time!(
         create,
         reveal,
@@ -187,7 +189,8 @@ pub fn ChannelsPage() -> impl IntoView {
                 let apps = v.apps.clone();
                 let numbers = (s.channel == "sms").then(|| {
                     let (numbers, apps) = (v.numbers.clone(), v.apps.clone());
-                    view! { <Numbers numbers apps manages=v.manages_numbers add=add_number rekey=number_key remove=remove_number/> }.into_any()
+                    let require_networks = s.policy.require_networks;
+                    view! { <Numbers numbers apps manages=v.manages_numbers require_networks open_rows add=add_number rekey=number_key remove=remove_number/> }.into_any()
                 });
                 view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password open_rows create reveal regen revoke numbers/> }
             }).collect_view()}
@@ -383,12 +386,17 @@ fn Section(
 }
 
 /// The SMS section's sender numbers: listed for everyone who sees channel keys; added,
-/// given a new key and removed by `app.manage`.
+/// given a new key and removed by `app.manage`. A row's actions are behind its
+/// "Manage" (`RowActions`, row `number-<id>`), each asking in a dialog: removing a number
+/// stops its key at once.
 #[component]
 fn Numbers(
     numbers: Vec<SenderNumber>,
     apps: Vec<model::keys::AppChoice>,
     manages: bool,
+    /// The SMS policy requires a key's IP allow-list.
+    require_networks: bool,
+    open_rows: RwSignal<std::collections::BTreeSet<String>>,
     add: ServerAction<AddSenderNumber>,
     rekey: ServerAction<NewNumberKey>,
     remove: ServerAction<RemoveSenderNumber>,
@@ -397,36 +405,65 @@ fn Numbers(
     let rows = numbers
         .into_iter()
         .map(|n| {
-            let label = n.number.clone();
+            let row = super::number_row(n.id);
+            let has_key = n.key_id.is_some();
             let actions = manages.then(|| {
-                let (id, id2) = (n.id.to_string(), n.id.to_string());
-                let (l1, l2) = (label.clone(), label.clone());
-                let rekey_form = n.key_id.is_none().then(|| view! {
-                    <ActionForm action=rekey attr:class="inline-form">
-                        <input type="hidden" name="id" value=id.clone()/>
-                        <label for=format!("rekey-env-{id}")>"Environment"</label>
-                        <select id=format!("rekey-env-{id}") name="environment"><option value="live">"live"</option><option value="test">"test"</option></select>
-                        <button type="submit" class="btn" aria-label=format!("Make a key for {l1}")>"Make its key"</button>
-                    </ActionForm>
-                });
-                view! {
-                    <details class="row-actions">
-                        <summary aria-label=format!("Manage {label}")>"Manage"</summary>
+                let offer = crate::shell_ui::offer(&[(!has_key, "make its key"), (true, "remove")]);
+                let href = crate::shell_ui::with_row_open("/channels", &row);
+                let (id, label) = (n.id, n.number.clone());
+                let body = move || {
+                    let (l1, l2) = (label.clone(), label.clone());
+                    let rekey_form = (!has_key).then(|| {
+                        let dlg = format!("rekey-{id}");
+                        let here = sent_here(rekey, move |a: &NewNumberKey| a.id == id);
+                        view! {
+                            <Dialog id=dlg.clone() opener="Make its key…" opener_label=format!("Make a key for {l1}…") title=format!("A new SMS key for {l1}")>
+                                <p>"The number's key was revoked or has expired: messages from it are refused until it has a key again. The new key's secret is shown once."</p>
+                                <ErrorOf action=rekey here/>
+                                <ActionForm action=rekey attr:class="dialog-form">
+                                    <input type="hidden" name="id" value=id.to_string()/>
+                                    <div class="field"><label for=format!("{dlg}-env")>"Environment"</label>
+                                        <select id=format!("{dlg}-env") name="environment"><option value="live">"live"</option><option value="test">"test"</option></select></div>
+                                    <div class="field"><label for=format!("{dlg}-networks")>{if require_networks { "IP allow-list (required by the SMS policy; one address or range per line)" } else { "IP allow-list (one address or range per line; empty: any)" }}</label>
+                                        <textarea id=format!("{dlg}-networks") name="networks" rows="2" maxlength="20000" required=require_networks></textarea></div>
+                                    <div class="dialog-actions">
+                                        <CancelButton dialog=dlg.clone()/>
+                                        <button type="submit" class="btn btn-primary" aria-label=format!("Make a key for {l1}")
+                                            disabled=move || rekey.pending().get()>"Make the key"</button>
+                                    </div>
+                                </ActionForm>
+                            </Dialog>
+                        }
+                    });
+                    let dlg = format!("remove-number-{id}");
+                    let here = sent_here(remove, move |a: &RemoveSenderNumber| a.id == id);
+                    view! {
                         {rekey_form}
-                        <ActionForm action=remove attr:class="inline-form">
-                            <input type="hidden" name="id" value=id2.clone()/>
-                            <div class="check"><input id=format!("remove-{id2}") type="checkbox" name="confirm" value="yes" required/>
-                                <label for=format!("remove-{id2}")>"Its key will stop working"</label></div>
-                            <button type="submit" class="btn btn-danger" aria-label=format!("Remove {l2}")>"Remove"</button>
-                        </ActionForm>
-                    </details>
-                }
+                        <Dialog id=dlg.clone() opener="Remove…" opener_label=format!("Remove {l2}…")
+                            opener_class="btn btn-danger" title=format!("Remove {l2}?")>
+                            <p><strong>"Its SMS key stops working at once, on every instance"</strong>", and messages still waiting to go from this number fail. This cannot be undone."</p>
+                            <ErrorOf action=remove here/>
+                            <ActionForm action=remove attr:class="dialog-form">
+                                <input type="hidden" name="id" value=id.to_string()/>
+                                <div class="check"><input id=format!("{dlg}-confirm") type="checkbox" name="confirm" value="yes" required/>
+                                    <label for=format!("{dlg}-confirm")>"I understand: its key will stop working."</label></div>
+                                <div class="dialog-actions">
+                                    <CancelButton dialog=dlg.clone()/>
+                                    <button type="submit" class="btn btn-danger" aria-label=format!("Remove {l2}")
+                                        disabled=move || remove.pending().get()>"Remove"</button>
+                                </div>
+                            </ActionForm>
+                        </Dialog>
+                    }
+                    .into_any()
+                };
+                view! { <RowActions id=row.clone() label=n.number.clone() offer href open_rows body/> }
             });
             view! {
-                <tr>
+                <tr id=format!("row-{row}")>
                     <td data-label="Number"><code>{n.number.clone()}</code></td>
                     <td data-label="App">{n.app.clone()}</td>
-                    <td data-label="Key">{n.key_id.clone().map_or_else(|| view! { <span class="muted">"none (revoked)"</span> }.into_any(), |k| view! { <code>{k}</code> }.into_any())}</td>
+                    <td data-label="Key">{n.key_id.clone().map_or_else(|| view! { <span class="muted">"none (revoked or expired)"</span> }.into_any(), |k| view! { <code>{k}</code> }.into_any())}</td>
                     <td>{actions}</td>
                 </tr>
             }

@@ -73,7 +73,7 @@ pub async fn list_channels() -> Result<ChannelsView, AppError> {
             Vec::new()
         };
         Ok(ChannelsView {
-            numbers: crate::core::channels::numbers::list(&st.db, p).await?,
+            numbers: crate::core::channels::numbers::list(&st.db, st.clock.now(), p).await?,
             manages_numbers,
             sections,
             apps,
@@ -150,6 +150,12 @@ pub async fn reveal_channel_key(
             old_works_for: 0,
         })
     })
+}
+
+/// A sender number's row on `/channels` (its element is `row-<this>`; `manage=<this>`
+/// opens its actions).
+pub fn number_row(id: i64) -> String {
+    format!("number-{id}")
 }
 
 /// What the answer to a regeneration says about the key it replaced (`old_works_for`).

@@ -120,7 +120,10 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
                 .await
                 .unwrap();
         assert!(revoked.is_some());
-        assert!(numbers::list(&db, &owner).await.unwrap().is_empty());
+        assert!(numbers::list(&db, 1_800_000_000, &owner)
+            .await
+            .unwrap()
+            .is_empty());
         // Taking Settings > General's lock did not save them: unsaved settings keep
         // following the configuration.
         let (saved,): (i64,) =
@@ -175,13 +178,13 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
             let (fresh, _) = app::core::channels::regenerate(&cx, &view, &key.key_id, 3600)
                 .await
                 .unwrap();
-            let listed = numbers::list(&db, &owner).await.unwrap();
+            let listed = numbers::list(&db, 1_800_000_000, &owner).await.unwrap();
             let listed = listed.iter().find(|l| l.id == n.id).unwrap();
             assert_eq!(listed.key_id.as_deref(), Some(fresh.key_id.as_str()));
             app::core::channels::revoke(&cx, &view, &fresh.key_id, "wrong one")
                 .await
                 .unwrap();
-            let listed = numbers::list(&db, &owner).await.unwrap();
+            let listed = numbers::list(&db, 1_800_000_000, &owner).await.unwrap();
             let listed = listed.iter().find(|l| l.id == n.id).unwrap();
             assert_eq!(
                 listed.key_id, None,
@@ -212,6 +215,42 @@ async fn a_sender_number_has_exactly_one_key_which_goes_when_the_number_goes() {
             .unwrap();
             assert_eq!(orphans, 0, "regenerate round {round}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_number_whose_key_expired_has_no_key_and_can_be_given_a_new_one() {
+    on_both(|db| async move {
+        let now = 1_800_000_000;
+        let (core, owner, app_id, _dir) = setup(&db, now).await;
+        let o = Origin::default();
+        let cx = Ctx::new(&core, &o);
+        let g = owner.require(Permission::AppManage).unwrap();
+        let (n, key, _) = numbers::add(&cx, &g, &number(app_id, "+905551230000"))
+            .await
+            .unwrap();
+        // The key reaches its expiry (a policy's maximum) without being revoked.
+        sqlx::query("update api_keys set expires_at = $2 where key_id = $1")
+            .bind(&key.key_id)
+            .bind(now - 1)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let listed = numbers::list(&db, now, &owner).await.unwrap();
+        assert_eq!(
+            listed[0].key_id, None,
+            "an expired key is not the number's key"
+        );
+        // Before its expiry, the same row still names it.
+        let earlier = numbers::list(&db, now - 2, &owner).await.unwrap();
+        assert_eq!(earlier[0].key_id.as_deref(), Some(key.key_id.as_str()));
+        // "Make its key" makes another, which the number then names.
+        let (fresh, _) = numbers::new_key(&cx, &g, n.id, Environment::Live, Vec::new())
+            .await
+            .unwrap();
+        let listed = numbers::list(&db, now, &owner).await.unwrap();
+        assert_eq!(listed[0].key_id.as_deref(), Some(fresh.key_id.as_str()));
     })
     .await;
 }
@@ -365,7 +404,7 @@ async fn an_sms_retry_sends_only_to_the_recipients_not_reached_yet() {
             .unwrap();
         assert_eq!(delivered, 3);
         // A number removed before its SMS went: the message fails, nothing is sent.
-        let n = numbers::list(&db, &owner).await.unwrap();
+        let n = numbers::list(&db, 1_800_000_000, &owner).await.unwrap();
         let m2 = messages::create(
             &core,
             &owner.require(Permission::MessageCreate).unwrap(),
@@ -515,7 +554,7 @@ async fn a_phone_is_confirmed_by_the_code_sent_to_it_and_then_offered_as_a_secon
             .unwrap();
         assert!(phone::confirmed(&db, dev).await.unwrap().is_none());
         // The number codes come from cannot be removed while it sends them.
-        let n = numbers::list(&db, &owner).await.unwrap();
+        let n = numbers::list(&db, 1_800_000_000, &owner).await.unwrap();
         let busy =
             numbers::remove(&cx, &owner.require(Permission::AppManage).unwrap(), n[0].id).await;
         assert!(matches!(busy, Err(AppError::Conflict(_))), "{busy:?}");

@@ -33,9 +33,12 @@ struct NumberRow {
     created_at: i64,
 }
 
+/// `$1` is now: a key past its expiry is no longer the number's key (it sends nothing,
+/// and the policy's count lets "Make its key" make another).
 const SELECT: &str = "select n.id, n.app_id, a.name as app, n.number, n.created_at, \
      (select k.key_id from api_keys k where k.kind = 'channel' and k.channel = 'sms' and k.sender = n.number \
-       and k.revoked_at is null and k.replaced_by is null order by k.id desc limit 1) as key_id \
+       and k.revoked_at is null and k.replaced_by is null and (k.expires_at is null or k.expires_at > $1) \
+       order by k.id desc limit 1) as key_id \
      from sender_numbers n join apps a on a.id = n.app_id";
 
 impl From<NumberRow> for SenderNumber {
@@ -52,11 +55,12 @@ impl From<NumberRow> for SenderNumber {
 }
 
 /// Every sender number (numbers are not secret: anyone who sees channel keys sees them).
-pub async fn list(db: &Db, p: &Principal) -> Result<Vec<SenderNumber>, AppError> {
+pub async fn list(db: &Db, now: i64, p: &Principal) -> Result<Vec<SenderNumber>, AppError> {
     if !p.has(Permission::ApiKeyView) {
         return Err(AppError::Forbidden);
     }
     let rows: Vec<NumberRow> = sqlx::query_as(&format!("{SELECT} order by a.name, n.number"))
+        .bind(now)
         .fetch_all(&db.pool)
         .await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -151,12 +155,13 @@ pub async fn add(
     let key = keys::find_any(db, now, &key_id)
         .await?
         .ok_or(AppError::Internal)?;
-    let row = find(db, &number).await?.ok_or(AppError::Internal)?;
+    let row = find(db, now, &number).await?.ok_or(AppError::Internal)?;
     Ok((row, key, secret))
 }
 
-async fn find(db: &Db, number: &str) -> Result<Option<SenderNumber>, sqlx::Error> {
-    let row: Option<NumberRow> = sqlx::query_as(&format!("{SELECT} where n.number = $1"))
+async fn find(db: &Db, now: i64, number: &str) -> Result<Option<SenderNumber>, sqlx::Error> {
+    let row: Option<NumberRow> = sqlx::query_as(&format!("{SELECT} where n.number = $2"))
+        .bind(now)
         .bind(number)
         .fetch_optional(&db.pool)
         .await?;
@@ -208,8 +213,9 @@ async fn key_for<'p>(
 }
 
 /// A number by its id, else NotFound.
-async fn by_id(db: &Db, id: i64) -> Result<SenderNumber, AppError> {
-    let row: Option<NumberRow> = sqlx::query_as(&format!("{SELECT} where n.id = $1"))
+async fn by_id(db: &Db, now: i64, id: i64) -> Result<SenderNumber, AppError> {
+    let row: Option<NumberRow> = sqlx::query_as(&format!("{SELECT} where n.id = $2"))
+        .bind(now)
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
@@ -226,7 +232,7 @@ pub async fn new_key(
 ) -> Result<(KeyInfo, String), AppError> {
     let p = grant.ensure(Permission::AppManage)?;
     let (db, now) = (&cx.st.db, cx.now);
-    let number = by_id(db, id).await?;
+    let number = by_id(db, now, id).await?;
     let nets = keys::dedup(&networks)?;
     if policies(db).await?.sms.reveal {
         crate::infra::sealing::ensure_current(db, now, cx.st.master_key.expose()).await?;
@@ -256,7 +262,7 @@ pub async fn new_key(
 pub async fn remove(cx: &Ctx<'_>, grant: &Grant<'_>, id: i64) -> Result<(), AppError> {
     let p = grant.ensure(Permission::AppManage)?;
     let (db, now) = (&cx.st.db, cx.now);
-    let number = by_id(db, id).await?;
+    let number = by_id(db, now, id).await?;
     let mut tx = db.pool.begin().await?;
     // Settings > General's row first: a save naming this number waits, or is seen.
     crate::settings::lock_security(&mut tx, &cx.st.config, now).await?;

@@ -601,10 +601,21 @@ async fn form_again(
     // (The keys and channel keys tables are the pages whose rows hold forms only while
     // open: a row's post there tries the open row first, so the page is not drawn twice
     // for nothing.)
-    let with_row = match (query.first("manage"), one_value(&sent, "key_id")) {
-        (None, Some(key_id)) if matches!(path, "/keys" | "/channels") => {
-            let key_id: String = form_urlencoded::byte_serialize(key_id.as_bytes()).collect();
-            Some(format!("{location}&manage={key_id}"))
+    // (A sender number's row on `/channels` is named by its number's id.)
+    let row = one_value(&sent, "key_id").map(str::to_owned).or_else(|| {
+        (path == "/channels" && action.starts_with("/fn/channels/numbers/"))
+            .then(|| {
+                one_value(&sent, "id")?
+                    .parse()
+                    .ok()
+                    .map(app::channels::number_row)
+            })
+            .flatten()
+    });
+    let with_row = match (query.first("manage"), row) {
+        (None, Some(row)) if matches!(path, "/keys" | "/channels") => {
+            let row: String = form_urlencoded::byte_serialize(row.as_bytes()).collect();
+            Some(format!("{location}&manage={row}"))
         }
         _ => None,
     };

@@ -607,3 +607,62 @@ async fn a_plain_form_post_that_adds_a_number_shows_its_keys_secret_in_the_answe
         (403, Some("channel_not_allowed"))
     );
 }
+
+#[tokio::test]
+async fn a_number_row_holds_no_form_until_opened_and_a_refused_removal_comes_back_open() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Texts", "").await;
+    add_number(&s, &owner, app, "+447911123456").await;
+    let list: Value = post_fn(&s, Some(&owner), "/fn/channels/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["numbers"][0]["id"].as_i64().unwrap();
+    let row = format!("number-{id}");
+    // Closed: a link to the page with the row open, and no form of its own.
+    let page = overview::page(&s, &owner, "/channels").await;
+    let start = page.find(&format!(r#"<tr id="row-{row}""#)).unwrap();
+    let tr = &page[start..start + page[start..].find("</tr>").unwrap()];
+    assert!(!tr.contains("<form"), "{tr}");
+    assert!(
+        tr.contains(&format!(r#"href="/channels?manage={row}#row-{row}""#)),
+        "{tr}"
+    );
+    assert!(tr.contains(r#"aria-label="Remove +447911123456""#), "{tr}");
+    // Opened by the address: the remove dialog's form is there.
+    let open = overview::page(&s, &owner, &format!("/channels?manage={row}")).await;
+    assert!(
+        open.contains(&format!(r#"id="remove-number-{id}""#)),
+        "{open}"
+    );
+    // Removed without the box ticked, from /channels without `manage`: the page comes
+    // back with that row open, its dialog open beside the error, and nothing removed.
+    let r = client()
+        .post(s.url("/fn/channels/numbers/remove"))
+        .header("origin", &s.base)
+        .header("accept", "text/html")
+        .header("referer", s.url("/channels"))
+        .header("cookie", &owner)
+        .form(&pairs(&[("id", &id.to_string())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&format!("manage={row}")), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"id="remove-number-{id}" aria-labelledby="remove-number-{id}-title" class="dialog" open"#
+        )),
+        "{html}"
+    );
+    assert!(html.contains("Tick the box to confirm"), "{html}");
+    let list: Value = post_fn(&s, Some(&owner), "/fn/channels/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["numbers"].as_array().unwrap().len(), 1);
+}

@@ -141,4 +141,7 @@ pub async fn at_shutdown(state: &AppState) {
     if let Err(e) = state.keys.flush_usage(&state.db, state.clock.now()).await {
         tracing::warn!(error = %e, "writing API key usage at shutdown failed");
     }
+    // The server's state is never dropped (`AppState::forever`): its connections are
+    // closed here (SQLite's last one folds its write-ahead log into the database).
+    state.db.pool.close().await;
 }

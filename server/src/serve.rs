@@ -57,7 +57,8 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         leptos_options,
         Core::new(config, db, Clock::system(), master_key),
         api_doc,
-    );
+    )
+    .forever();
 
     crate::jobs::spawn(&state);
     let at_shutdown = state.clone();

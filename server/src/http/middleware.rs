@@ -149,6 +149,11 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                         res
                     })
                     .await;
+                // A page is streamed: it must not wait forever for a part that
+                // never comes.
+                if page {
+                    res = end_when_stalled(res, request_id, PAGE_STALL);
+                }
                 if let Some(nonce) = nonce {
                     let csp = format!(
                         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
@@ -208,6 +213,38 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         super::metrics::record(route, &method, res.status(), started.elapsed());
     }
     res
+}
+
+/// How long a page's streamed answer may wait for its next part before it is ended.
+/// A part that never comes (a task the page waits for panicked, or hangs) must not hold
+/// the browser and the connection open for ever; no part of a working page takes this
+/// long (a database wait gives up after 5 s).
+const PAGE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `res` with its body ended (an error: the connection is closed, so the browser sees
+/// an unfinished page rather than waiting) when no part comes for `stall` (the server's
+/// is [`PAGE_STALL`]), and the log told. A body whose size is known is already whole
+/// and kept as it is.
+fn end_when_stalled(res: Response, request_id: RequestId, stall: std::time::Duration) -> Response {
+    use http_body::Body as _;
+    use http_body_util::BodyExt as _;
+    if res.body().size_hint().exact().is_some() {
+        return res;
+    }
+    res.map(|body| {
+        Body::new(
+            tower_http::timeout::TimeoutBody::new(stall, body).map_err(move |e| {
+                if e.is::<tower_http::timeout::TimeoutError>() {
+                    tracing::warn!(
+                        %request_id,
+                        "a page's answer had no new part for {} ms: ended",
+                        stall.as_millis()
+                    );
+                }
+                e
+            }),
+        )
+    })
 }
 
 /// The headers every response carries whatever its route (HSTS besides, with an https
@@ -1152,6 +1189,45 @@ fn is_html(res: &Response) -> bool {
 mod tests {
     use super::*;
     use axum::http::HeaderMap;
+
+    #[tokio::test]
+    async fn a_page_whose_next_part_never_comes_is_ended_and_a_whole_answer_is_kept() {
+        use futures_util::StreamExt as _;
+        use http_body_util::BodyExt as _;
+        use std::time::Duration;
+        // One part, then nothing ever again (what a page waiting for a panicked task
+        // sends).
+        let parts = futures_util::stream::iter([Ok::<_, std::io::Error>(
+            axum::body::Bytes::from_static(b"<html>"),
+        )])
+        .chain(futures_util::stream::pending());
+        let res = Response::new(Body::from_stream(parts));
+        let res = end_when_stalled(res, RequestId::random(), Duration::from_millis(50));
+        let got = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect()).await;
+        assert!(matches!(got, Ok(Err(_))), "ended, with an error, in time");
+        // A whole answer is kept as it is, however long it waits.
+        let res = end_when_stalled(
+            Response::new(Body::from("whole")),
+            RequestId::random(),
+            Duration::from_millis(1),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"whole");
+        // A streamed answer whose parts keep coming is whole too.
+        let parts =
+            futures_util::stream::iter(["<html>", "<body>", "</html>"]).then(|p| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(p.as_bytes()))
+            });
+        let res = end_when_stalled(
+            Response::new(Body::from_stream(parts)),
+            RequestId::random(),
+            Duration::from_millis(200),
+        );
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"<html><body></html>");
+    }
 
     fn hm(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

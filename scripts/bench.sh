@@ -40,11 +40,15 @@ target/release/keyward serve >"$work/server.log" 2>&1 &
 pid=$!
 pid_big=""
 bare_base="http://127.0.0.1:$((port + 2))"
-BARE_LISTEN="127.0.0.1:$((port + 2))" target/release/bench-bare >"$work/bare.log" 2>&1 &
-pid_bare=$!
+pid_bare=""
 trap 'kill $pid $pid_big $pid_bare 2>/dev/null || true; wait $pid $pid_big $pid_bare 2>/dev/null || true; rm -rf "$work"' EXIT
 bench_wait "$base"
 bench_key
+# The bare handler answers with Keyward's own whoami body: both send the same bytes.
+BARE_BODY="$(curl -fs -H "Authorization: Bearer $key" "$base/api/v1/whoami")" BARE_LISTEN="127.0.0.1:$((port + 2))" \
+  target/release/bench-bare >"$work/bare.log" 2>&1 &
+pid_bare=$!
+for _ in $(seq 1 50); do curl -fs -o /dev/null -H "Authorization: Bearer x" "$bare_base/api/v1/whoami" && break; sleep 0.1; done
 
 # wrk prints "Requests/sec: N" and, with --latency, a "99% X" line (X in us/ms/s).
 run() { # url [header]

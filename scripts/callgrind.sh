@@ -22,6 +22,8 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 bench_wait "$base"
 bench_key
+# The bare handler answers with Keyward's own whoami body: both send the same bytes.
+body=$(curl -fs -H "Authorization: Bearer $key" "$base/api/v1/whoami")
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 # requests URL HEADER COUNT: COUNT GETs on one connection; fails unless every one is 200.
@@ -67,7 +69,7 @@ count() {
 }
 
 echo "bench: callgrind, $n requests each (this takes a few minutes)" >&2
-bare=$(BARE_LISTEN="127.0.0.1:$((port + 1))" count bare "http://127.0.0.1:$((port + 1))/api/v1/whoami" "Authorization: Bearer x" -- target/release/bench-bare)
+bare=$(BARE_BODY="$body" BARE_LISTEN="127.0.0.1:$((port + 1))" count bare "http://127.0.0.1:$((port + 1))/api/v1/whoami" "Authorization: Bearer x" -- target/release/bench-bare)
 health=$(count healthz "$base/healthz" "" -- target/release/keyward serve)
 who=$(count whoami "$base/api/v1/whoami" "Authorization: Bearer $key" -- target/release/keyward serve)
 

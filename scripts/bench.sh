@@ -44,9 +44,11 @@ pid_bare=""
 trap 'kill $pid $pid_big $pid_bare 2>/dev/null || true; wait $pid $pid_big $pid_bare 2>/dev/null || true; rm -rf "$work"' EXIT
 bench_wait "$base"
 bench_key
-# The bare handler answers with Keyward's own whoami body: both send the same bytes.
-BARE_BODY="$(curl -fs -H "Authorization: Bearer $key" "$base/api/v1/whoami")" BARE_LISTEN="127.0.0.1:$((port + 2))" \
-  target/release/bench-bare >"$work/bare.log" 2>&1 &
+# The bare handler answers with Keyward's own whoami body: both send the same body
+# (Keyward adds its security headers).
+bare_body=$(curl -fsS --retry 5 --retry-all-errors -H "Authorization: Bearer $key" "$base/api/v1/whoami")
+[ -n "$bare_body" ] || { echo "bench: whoami answered an empty body" >&2; exit 1; }
+BARE_BODY="$bare_body" BARE_LISTEN="127.0.0.1:$((port + 2))" target/release/bench-bare >"$work/bare.log" 2>&1 &
 pid_bare=$!
 for _ in $(seq 1 50); do curl -fs -o /dev/null -H "Authorization: Bearer x" "$bare_base/api/v1/whoami" && break; sleep 0.1; done
 

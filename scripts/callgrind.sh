@@ -23,7 +23,8 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$wor
 bench_wait "$base"
 bench_key
 # The bare handler answers with Keyward's own whoami body: both send the same bytes.
-body=$(curl -fs -H "Authorization: Bearer $key" "$base/api/v1/whoami")
+body=$(curl -fsS --retry 5 --retry-all-errors -H "Authorization: Bearer $key" "$base/api/v1/whoami")
+[ -n "$body" ] || { echo "callgrind: whoami answered an empty body" >&2; exit 1; }
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 # requests URL HEADER COUNT: COUNT GETs on one connection; fails unless every one is 200.

@@ -98,7 +98,7 @@ test('an admin adds a sender number, sees its SMS key once, and an SMS goes out 
   await page.goto('/channels');
   // A closed row holds no form; "Manage" draws its actions, and Remove asks first in a
   // modal dialog (Escape closes it and gives focus back to its opener).
-  await expect(sms.getByRole('row').filter({ hasText: '+447911123456' }).locator('form')).toHaveCount(0);
+  await expect(sms.locator('tr[id^="row-number-"]').filter({ hasText: '+447911123456' }).locator('form')).toHaveCount(0);
   await sms.getByLabel('Manage +447911123456', { exact: true }).click();
   const opener = sms.getByRole('button', { name: 'Remove +447911123456…' });
   await opener.click();
@@ -112,6 +112,9 @@ test('an admin adds a sender number, sees its SMS key once, and an SMS goes out 
   await dialog.getByRole('button', { name: 'Remove +447911123456', exact: true }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Sender number removed' })).toBeVisible();
   await expect(dialog).toBeHidden();
+  // The row went with its controls: focus is on the answer, not lost to the page.
+  await expect(sms.locator('tr[id^="row-number-"]').filter({ hasText: '+447911123456' })).toHaveCount(0);
+  await expect(page.getByRole('status').filter({ hasText: 'Sender number removed' })).toBeFocused();
   const r = await fetch(`${baseURL}/api/v1/messages`, {
     method: 'POST',
     headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
@@ -227,13 +230,18 @@ test.describe('without JavaScript', () => {
     await numberRow.locator('summary').click();
     await numberRow.getByRole('link', { name: 'Make its key or remove +447911123457' }).click();
     await expect(page).toHaveURL(/\/channels\?manage=(number-\d+)#row-\1$/);
-    await numberRow.getByRole('button', { name: 'Make a key for +447911123457…' }).click();
+    const rowId = new URL(page.url()).searchParams.get('manage')!;
+    const theRow = page.locator(`#row-${rowId}`);
+    await theRow.getByRole('button', { name: 'Make its key for +447911123457…' }).click();
     const make = page.getByRole('dialog', { name: 'A new SMS key for +447911123457' });
     await make.getByLabel('Environment').selectOption('test');
-    await make.getByRole('button', { name: 'Make a key for +447911123457', exact: true }).click();
+    await make.getByRole('button', { name: 'Make the key for +447911123457', exact: true }).click();
     await expect(page.getByRole('heading', { name: 'Copy your new channel key now', level: 1 })).toBeVisible();
     expect(await page.getByLabel('Secret').inputValue()).toMatch(/^kw_test_/);
+    const newKey = (await page.locator('body').innerText()).match(/key_[a-z0-9]{16}/)![0];
     await page.getByRole('link', { name: /I have copied it/ }).click();
-    await expect(sms().getByRole('row').filter({ hasText: '+447911123457' }).filter({ hasText: /key_\w+/ }).first()).toBeVisible();
+    // The number's own row now names the new key, and no longer says it has none.
+    await expect(theRow.getByRole('cell', { name: newKey, exact: true })).toBeVisible();
+    await expect(theRow).not.toContainText('none (revoked or expired)');
   });
 });

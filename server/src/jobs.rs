@@ -142,6 +142,8 @@ pub async fn at_shutdown(state: &AppState) {
         tracing::warn!(error = %e, "writing API key usage at shutdown failed");
     }
     // The server's state is never dropped (`AppState::forever`): its connections are
-    // closed here (SQLite's last one folds its write-ahead log into the database).
+    // closed here (SQLite's last one folds its write-ahead log into the database). This
+    // waits for a job still holding one; a job that starts after this logs that the pool
+    // is closed, which at shutdown is expected.
     state.db.pool.close().await;
 }

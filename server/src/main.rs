@@ -28,8 +28,13 @@ fn main() -> ExitCode {
         }
     }
     // A panic is a bug: written to the log like any other error (in its format, with
-    // where it happened), not only to standard error in Rust's own form.
-    std::panic::set_hook(Box::new(|info| {
+    // where it happened and, inside a request, its id), not only to standard error in
+    // Rust's own form. When the log leaves errors out, Rust's own hook writes it.
+    let rust_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !tracing::enabled!(tracing::Level::ERROR) {
+            return rust_hook(info);
+        }
         let message = info
             .payload()
             .downcast_ref::<&str>()
@@ -40,7 +45,17 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        tracing::error!(%location, %message, "panic");
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
+        // Only when RUST_BACKTRACE asks for one, as Rust's hook does.
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!(%location, %message, %thread, backtrace = %trace, "panic");
+        } else {
+            tracing::error!(%location, %message, %thread, "panic");
+        }
     }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -173,7 +173,6 @@ pub fn ChannelsPage() -> impl IntoView {
         .into_iter()
         .flatten()
         .find_map(Result::err)
-        .or_else(|| remove_number.value().get().and_then(Result::err))
         // (Hidden while a dialog is open: the dialog shows its own.)
         .map(|e| view! { <p class="alert alert-error beside-dialog" role="alert">{e.to_string()}</p> })
     };
@@ -184,7 +183,7 @@ pub fn ChannelsPage() -> impl IntoView {
             {secret}
             {failed}
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
-            {move || remove_number.value().get().and_then(Result::ok).map(|()| view! { <p class="alert alert-success" role="status">"Sender number removed; its key no longer works."</p> })}
+            <ActionResult action=remove_number ok=|_: &()| "Sender number removed; its key no longer works.".to_owned()/>
             {v.sections.into_iter().map(|s| {
                 let apps = v.apps.clone();
                 let numbers = (s.channel == "sms").then(|| {
@@ -417,7 +416,7 @@ fn Numbers(
                         let dlg = format!("rekey-{id}");
                         let here = sent_here(rekey, move |a: &NewNumberKey| a.id == id);
                         view! {
-                            <Dialog id=dlg.clone() opener="Make its key…" opener_label=format!("Make a key for {l1}…") title=format!("A new SMS key for {l1}")>
+                            <Dialog id=dlg.clone() opener="Make its key…" opener_label=format!("Make its key for {l1}…") title=format!("A new SMS key for {l1}")>
                                 <p>"The number's key was revoked or has expired: messages from it are refused until it has a key again. The new key's secret is shown once."</p>
                                 <ErrorOf action=rekey here/>
                                 <ActionForm action=rekey attr:class="dialog-form">
@@ -428,7 +427,7 @@ fn Numbers(
                                         <textarea id=format!("{dlg}-networks") name="networks" rows="2" maxlength="20000" required=require_networks></textarea></div>
                                     <div class="dialog-actions">
                                         <CancelButton dialog=dlg.clone()/>
-                                        <button type="submit" class="btn btn-primary" aria-label=format!("Make a key for {l1}")
+                                        <button type="submit" class="btn btn-primary" aria-label=format!("Make the key for {l1}")
                                             disabled=move || rekey.pending().get()>"Make the key"</button>
                                     </div>
                                 </ActionForm>

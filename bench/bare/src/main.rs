@@ -47,6 +47,10 @@ async fn main() -> ExitCode {
     };
     // Kept for the life of the process: answering with it touches no shared counter.
     let body: &'static str = match std::env::var("BARE_BODY") {
+        Ok(b) if b.is_empty() => {
+            eprintln!("bench-bare: BARE_BODY is empty");
+            return ExitCode::FAILURE;
+        }
         Ok(b) => Box::leak(b.into_boxed_str()),
         Err(_) => BODY,
     };

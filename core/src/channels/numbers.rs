@@ -233,6 +233,14 @@ pub async fn new_key(
     let p = grant.ensure(Permission::AppManage)?;
     let (db, now) = (&cx.st.db, cx.now);
     let number = by_id(db, now, id).await?;
+    // One key per number, whatever the SMS policy counts by (a second would be made
+    // by a hand-made post only: the page offers this for a number without a key).
+    if let Some(key_id) = &number.key_id {
+        return Err(AppError::Conflict(format!(
+            "{} already has a working key ({key_id}): regenerate it, or revoke it first.",
+            number.number
+        )));
+    }
     let nets = keys::dedup(&networks)?;
     if policies(db).await?.sms.reveal {
         crate::infra::sealing::ensure_current(db, now, cx.st.master_key.expose()).await?;

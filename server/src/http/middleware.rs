@@ -94,6 +94,12 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     let is_static = path.starts_with(STATIC_PREFIX);
     let api = path.starts_with("/api/");
     let page = !never_a_page(path);
+    // A panel page drawn by Leptos (not a server function, not the audit export, whose
+    // stream waits for its turn to read on purpose).
+    let draws_page = page
+        && matches!(*req.method(), Method::GET | Method::HEAD)
+        && is_page_path(path)
+        && path != super::AUDIT_EXPORT_PATH;
     // A key anywhere in an `/api/` URL is refused below (and never logged).
     let key_in_url = api && crate::rest::url_has_key(req.uri());
 
@@ -133,7 +139,12 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                         // skip them, and their future stays as small as it was (the
                         // forms' own is boxed).
                         let res = if page {
-                            Box::pin(plain_form_secret(&state, req, next)).await
+                            let answer = Box::pin(plain_form_secret(&state, req, next));
+                            if draws_page {
+                                answer_within(PAGE_LIMIT, request_id, answer).await
+                            } else {
+                                answer.await
+                            }
                         } else {
                             next.run(req).await
                         };
@@ -149,11 +160,6 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
                         res
                     })
                     .await;
-                // A page is streamed: it must not wait forever for a part that
-                // never comes.
-                if page {
-                    res = end_when_stalled(res, request_id, PAGE_STALL);
-                }
                 if let Some(nonce) = nonce {
                     let csp = format!(
                         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
@@ -215,36 +221,37 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
     res
 }
 
-/// How long a page's streamed answer may wait for its next part before it is ended.
-/// A part that never comes (a task the page waits for panicked, or hangs) must not hold
-/// the browser and the connection open for ever; no part of a working page takes this
-/// long (a database wait gives up after 5 s).
-const PAGE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a panel page may take to be drawn. A page is drawn whole before it is sent
+/// (its data loaded by tasks of its own); one of those that never ends (it panicked, or
+/// hangs) must not hold the browser, the connection and a graceful shutdown for ever.
+/// No working page takes this long: a database wait gives up after 5 s.
+const PAGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// `res` with its body ended (an error: the connection is closed, so the browser sees
-/// an unfinished page rather than waiting) when no part comes for `stall` (the server's
-/// is [`PAGE_STALL`]), and the log told. A body whose size is known is already whole
-/// and kept as it is.
-fn end_when_stalled(res: Response, request_id: RequestId, stall: std::time::Duration) -> Response {
-    use http_body::Body as _;
-    use http_body_util::BodyExt as _;
-    if res.body().size_hint().exact().is_some() {
-        return res;
+/// `answer`, or, when it has not come within `limit`, a 503 that says so (and the log
+/// told, with the request's id); the unfinished drawing is dropped.
+async fn answer_within(
+    limit: std::time::Duration,
+    request_id: RequestId,
+    answer: impl std::future::Future<Output = Response>,
+) -> Response {
+    match tokio::time::timeout(limit, answer).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::error!(
+                %request_id,
+                "a page was not drawn within {} ms: answered 503",
+                limit.as_millis()
+            );
+            let mut res = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This page could not be drawn in time. Try again; if it happens again, give your administrator this answer's X-Request-Id.\n",
+            )
+                .into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            res
+        }
     }
-    res.map(|body| {
-        Body::new(
-            tower_http::timeout::TimeoutBody::new(stall, body).map_err(move |e| {
-                if e.is::<tower_http::timeout::TimeoutError>() {
-                    tracing::warn!(
-                        %request_id,
-                        "a page's answer had no new part for {} ms: ended",
-                        stall.as_millis()
-                    );
-                }
-                e
-            }),
-        )
-    })
 }
 
 /// The headers every response carries whatever its route (HSTS besides, with an https
@@ -1191,42 +1198,25 @@ mod tests {
     use axum::http::HeaderMap;
 
     #[tokio::test]
-    async fn a_page_whose_next_part_never_comes_is_ended_and_a_whole_answer_is_kept() {
-        use futures_util::StreamExt as _;
-        use http_body_util::BodyExt as _;
+    async fn a_page_not_drawn_in_time_is_answered_503_and_one_drawn_in_time_is_kept() {
         use std::time::Duration;
-        // One part, then nothing ever again (what a page waiting for a panicked task
-        // sends).
-        let parts = futures_util::stream::iter([Ok::<_, std::io::Error>(
-            axum::body::Bytes::from_static(b"<html>"),
-        )])
-        .chain(futures_util::stream::pending());
-        let res = Response::new(Body::from_stream(parts));
-        let res = end_when_stalled(res, RequestId::random(), Duration::from_millis(50));
-        let got = tokio::time::timeout(Duration::from_secs(10), res.into_body().collect()).await;
-        assert!(matches!(got, Ok(Err(_))), "ended, with an error, in time");
-        // A whole answer is kept as it is, however long it waits.
-        let res = end_when_stalled(
-            Response::new(Body::from("whole")),
-            RequestId::random(),
-            Duration::from_millis(1),
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&bytes[..], b"whole");
-        // A streamed answer whose parts keep coming is whole too.
-        let parts =
-            futures_util::stream::iter(["<html>", "<body>", "</html>"]).then(|p| async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(p.as_bytes()))
-            });
-        let res = end_when_stalled(
-            Response::new(Body::from_stream(parts)),
-            RequestId::random(),
-            Duration::from_millis(200),
-        );
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&bytes[..], b"<html><body></html>");
+        // A drawing that waits for a task that never ends (one that panicked).
+        let never = std::future::pending::<Response>();
+        let res = tokio::time::timeout(
+            Duration::from_secs(10),
+            answer_within(Duration::from_millis(50), RequestId::random(), never),
+        )
+        .await
+        .expect("answered in time");
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        // One that takes a while, but less than the limit, is the answer.
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            (StatusCode::OK, "drawn").into_response()
+        };
+        let res = answer_within(Duration::from_millis(500), RequestId::random(), slow).await;
+        assert_eq!(res.status(), StatusCode::OK);
     }
 
     fn hm(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -245,6 +245,13 @@ pub fn may_view_key(actor: &Principal, owner_id: Option<i64>) -> bool {
         || (actor.has(Permission::ApiKeyView) && owner_id == Some(actor.user_id()))
 }
 
+/// Does a listing of keys show `p` everyone's keys, or only their own: REST keys with
+/// `api.key.view_all`; channel keys (`channel_keys`) also with `channel.key.manage`,
+/// which acts on all of them.
+pub fn sees_every_key(p: &Principal, channel_keys: bool) -> bool {
+    p.has(Permission::ApiKeyViewAll) || (channel_keys && p.has(Permission::ChannelKeyManage))
+}
+
 /// May `actor` change (rename, change the role of, revoke) a key owned by `owner_id`,
 /// who holds `owner_role_id` with `owner_perms` now: their own keys, or the keys of
 /// someone holding no permission the actor lacks (an Owner's only as an Owner) — the

@@ -20,6 +20,14 @@ fn a_key(channel: &str) -> &'static str {
     }
 }
 
+/// "email", "SMS", "RCS", "WhatsApp": the channel inside a sentence.
+fn noun(channel: &str) -> &'static str {
+    match channel {
+        "email" => "email",
+        other => title(other),
+    }
+}
+
 fn title(channel: &str) -> &'static str {
     match channel {
         "email" => "Email",
@@ -122,6 +130,16 @@ pub fn ChannelsPage() -> impl IntoView {
     let remove_number = ServerAction::<RemoveSenderNumber>::new();
     // Which rows have their actions open (`RowActions`).
     let open_rows = crate::shell_ui::open_rows_from_query();
+    // The listing lives in the query string (a plain GET form and links), so it works
+    // without JavaScript and survives a reload; opening a row (`manage`) reads nothing
+    // again.
+    let query = leptos_router::hooks::use_query_map();
+    let listing = Memo::new(move |_| {
+        query.with(|q| {
+            let arg = |k: &str| q.get(k).unwrap_or_default();
+            (arg("channel"), arg("q"), arg("after"))
+        })
+    });
     crate::shell_ui::close_on_success(regen);
     crate::shell_ui::close_on_success(revoke);
     crate::shell_ui::close_on_success(number_key);
@@ -139,6 +157,7 @@ pub fn ChannelsPage() -> impl IntoView {
     let data = Resource::new(
         move || {
             (
+                listing.get(),
                 create.version().get(),
                 regen.version().get(),
                 revoke.version().get(),
@@ -147,7 +166,7 @@ pub fn ChannelsPage() -> impl IntoView {
                 remove_number.version().get(),
             )
         },
-        |_| super::list_channels(),
+        |((channel, q, after), ..)| super::list_channels(channel, q, after),
     );
     let secret = move || {
         [
@@ -184,6 +203,7 @@ pub fn ChannelsPage() -> impl IntoView {
             {failed}
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
             <ActionResult action=remove_number ok=|_: &()| "Sender number removed; its key no longer works.".to_owned()/>
+            <Search/>
             {v.sections.into_iter().map(|s| {
                 let apps = v.apps.clone();
                 let numbers = (s.channel == "sms").then(|| {
@@ -194,6 +214,46 @@ pub fn ChannelsPage() -> impl IntoView {
                 view! { <Section s apps me=v.me now=v.now needs_password=v.needs_password open_rows create reveal regen revoke numbers/> }
             }).collect_view()}
         }.into_any()/>
+    }
+}
+
+/// The address of the listing on screen (without `manage`).
+fn this_listing(m: &leptos_router::params::ParamsMap) -> String {
+    let arg = |k: &str| m.get(k).unwrap_or_default();
+    super::listing_href(&arg("channel"), &arg("q"), &arg("after"))
+}
+
+/// The search over channel keys and the channel to list: a plain GET form, so it works
+/// without JavaScript and its answer is an address to keep.
+#[component]
+fn Search() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let (channel, q) = query.with_untracked(|m| {
+        (
+            m.get("channel").unwrap_or_default(),
+            m.get("q").unwrap_or_default(),
+        )
+    });
+    let options = model::settings::ChannelSettings::CHANNELS
+        .iter()
+        .map(|c| {
+            let selected = *c == channel;
+            view! { <option value=*c selected=selected>{title(c)}</option> }
+        })
+        .collect_view();
+    let all = (!channel.is_empty()).then(|| {
+        view! { <p><a href=super::listing_href("", &q, "")>"All channels"</a></p> }
+    });
+    view! {
+        <form method="get" action="/channels" class="inline-form filters" aria-label="Search channel keys" role="search">
+            <span class="filter"><label for="c-q">"Search"</label>
+            <input id="c-q" name="q" type="search" maxlength="100" value=q.clone()
+                placeholder="Name, key ID or owner"/></span>
+            <span class="filter"><label for="c-channel">"Channel"</label>
+            <select id="c-channel" name="channel"><option value="">"All"</option>{options}</select></span>
+            <button type="submit" class="btn">"Search"</button>
+        </form>
+        {all}
     }
 }
 
@@ -213,6 +273,34 @@ fn Section(
     numbers: Option<AnyView>,
 ) -> impl IntoView {
     let name = title(&s.channel);
+    // Where this listing is: every channel (a few keys of each, then a link to the
+    // channel's own pages) or this channel alone, a page at a time.
+    let query = leptos_router::hooks::use_query_map();
+    let (chosen, search, after) = query.with_untracked(|m| {
+        (
+            m.get("channel").is_some_and(|c| !c.is_empty()),
+            m.get("q").unwrap_or_default(),
+            m.get("after").unwrap_or_default(),
+        )
+    });
+    let this_page = query.with_untracked(this_listing);
+    let pager = match (&s.next, chosen) {
+        (Some(_), false) => Some(view! {
+            <p class="pager"><a href=super::listing_href(&s.channel, &search, "")>{format!("All {} keys", noun(&s.channel))}</a></p>
+        }.into_any()),
+        (next, true) if next.is_some() || !after.is_empty() => {
+            let first = (!after.is_empty()).then(|| super::listing_href(&s.channel, &search, ""));
+            let next = next.as_deref().map(|n| super::listing_href(&s.channel, &search, n));
+            Some(view! {
+                <p class="pager">
+                    {first.map(|href| view! { <a href=href>"First page"</a> })}
+                    " "
+                    {next.map(|href| view! { <a href=href rel="next">"Next page"</a> })}
+                </p>
+            }.into_any())
+        }
+        _ => None,
+    };
     let heading_id = format!("channel-{}", s.channel);
     let heading_ref = heading_id.clone();
     let line = summary(&s);
@@ -237,7 +325,7 @@ fn Section(
                 (may_regen, "regenerate"),
                 (true, "revoke"),
             ]);
-            let href = crate::shell_ui::with_row_open("/channels", &kid);
+            let href = crate::shell_ui::with_row_open(&this_page, &kid);
             let body_id = kid.clone();
             let body = move || {
                 let (k1, k2, k3) = (body_id.clone(), body_id.clone(), body_id.clone());
@@ -375,11 +463,12 @@ fn Section(
             <p class="muted">{line}</p>
             {numbers}
             {create_form}
-            {if empty {
-                view! { <p class="muted">"No keys."</p> }.into_any()
-            } else {
-                view! { <DataTable cards=true headers=&["Name", "Key ID", "App", "Owner", "May", "Created", "Expires", "Status", ""]>{rows}</DataTable> }.into_any()
+            {match (empty, search.is_empty()) {
+                (true, true) => view! { <p class="muted">"No keys."</p> }.into_any(),
+                (true, false) => view! { <p class="muted">"No keys match the search."</p> }.into_any(),
+                _ => view! { <DataTable cards=true headers=&["Name", "Key ID", "App", "Owner", "May", "Created", "Expires", "Status", ""]>{rows}</DataTable> }.into_any(),
             }}
+            {pager}
         </section>
     }
 }
@@ -401,6 +490,7 @@ fn Numbers(
     remove: ServerAction<RemoveSenderNumber>,
 ) -> impl IntoView {
     let empty = numbers.is_empty();
+    let page = leptos_router::hooks::use_query_map().with_untracked(this_listing);
     let rows = numbers
         .into_iter()
         .map(|n| {
@@ -408,7 +498,7 @@ fn Numbers(
             let has_key = n.key_id.is_some();
             let actions = manages.then(|| {
                 let offer = crate::shell_ui::offer(&[(!has_key, "make its key"), (true, "remove")]);
-                let href = crate::shell_ui::with_row_open("/channels", &row);
+                let href = crate::shell_ui::with_row_open(&page, &row);
                 let (id, label) = (n.id, n.number.clone());
                 let body = move || {
                     let (l1, l2) = (label.clone(), label.clone());

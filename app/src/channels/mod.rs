@@ -17,7 +17,10 @@ pub use model::settings::ChannelPolicy;
 pub struct ChannelSection {
     pub channel: String,
     pub policy: ChannelPolicy,
+    /// A page of the channel's keys, newest first.
     pub keys: Vec<KeyInfo>,
+    /// The key to continue after, when the channel has more keys than shown.
+    pub next: Option<String>,
     pub can_create: bool,
     /// The viewer may act on every key of the channel (`channel.key.manage`), not only
     /// their own.
@@ -50,18 +53,34 @@ pub struct ChannelSecret {
     pub old_works_for: i64,
 }
 
+/// Every channel (the newest few keys of each), or with `channel` one channel a page
+/// at a time (`after`: the previous page's `next`); `q` searches as on `/keys`. ("" for
+/// none, as the page's query string has them.)
 #[server(prefix = "/fn", endpoint = "channels/list")]
-pub async fn list_channels() -> Result<ChannelsView, AppError> {
+pub async fn list_channels(
+    #[server(default)] channel: String,
+    #[server(default)] q: String,
+    #[server(default)] after: String,
+) -> Result<ChannelsView, AppError> {
     crate::guarded!(crate::roles::Permission::ApiKeyView, |ctx, grant| async {
         let st = &ctx.state;
         let p = grant.principal();
-        let sections = crate::core::channels::list(&st.db, st.clock.now(), p)
+        fn some(s: &str) -> Option<&str> {
+            Some(s).filter(|s| !s.is_empty())
+        }
+        let query = crate::core::channels::ChannelQuery {
+            channel: some(&channel),
+            q: some(&q),
+            after: some(&after),
+        };
+        let sections = crate::core::channels::list(&st.db, st.clock.now(), p, &query)
             .await?
             .into_iter()
             .map(|v| ChannelSection {
                 channel: v.channel.to_owned(),
                 policy: v.policy,
                 keys: v.keys,
+                next: v.next,
                 can_create: v.can_create,
                 manages_all: v.manages_all,
             })
@@ -72,8 +91,14 @@ pub async fn list_channels() -> Result<ChannelsView, AppError> {
         } else {
             Vec::new()
         };
+        // The sender numbers belong to the SMS section.
+        let numbers = if sections.iter().any(|s| s.channel == "sms") {
+            crate::core::channels::numbers::list(&st.db, st.clock.now(), p).await?
+        } else {
+            Vec::new()
+        };
         Ok(ChannelsView {
-            numbers: crate::core::channels::numbers::list(&st.db, st.clock.now(), p).await?,
+            numbers,
             manages_numbers,
             sections,
             apps,
@@ -150,6 +175,21 @@ pub async fn reveal_channel_key(
             old_works_for: 0,
         })
     })
+}
+
+/// The address of a `/channels` listing: one `channel` ("" for all), the search `q` and
+/// the key to continue after ("" for none).
+pub fn listing_href(channel: &str, q: &str, after: &str) -> String {
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [("channel", channel), ("q", q), ("after", after)] {
+        if !v.is_empty() {
+            qs.append_pair(k, v);
+        }
+    }
+    match qs.finish() {
+        qs if qs.is_empty() => "/channels".to_owned(),
+        qs => format!("/channels?{qs}"),
+    }
 }
 
 /// A sender number's row on `/channels` (its element is `row-<this>`; `manage=<this>`

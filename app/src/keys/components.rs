@@ -417,8 +417,13 @@ fn NewKeyForm(
     // Dates in the viewer's zone: from tomorrow to the last day whose end (the key's
     // expiry) is still within the limit.
     let min_date = crate::shell_ui::local_date(now + day);
-    let max_date = (limits.max_expiry_days > 0)
-        .then(|| crate::shell_ui::local_date(now + i64::from(limits.max_expiry_days - 1) * day));
+    // (Without a limit, the last day that ends before the year 10000 here: the REST
+    // contract's bound, in the viewer's zone, not UTC's.)
+    let max_date = Some(if limits.max_expiry_days > 0 {
+        crate::shell_ui::local_date(now + i64::from(limits.max_expiry_days - 1) * day)
+    } else {
+        crate::shell_ui::local_date(model::keys::LATEST_EXPIRY - day)
+    });
     let max_note = (limits.max_expiry_days > 0).then(|| {
         format!(
             "Keys expire within {} days at most; you may hold {} active keys per app.",

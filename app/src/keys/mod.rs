@@ -265,6 +265,13 @@ fn parse_expiry(
                     "Choose a date in the future.",
                 ));
             }
+            // (The REST contract's bound, said of the date the user chose.)
+            if end > model::keys::LATEST_EXPIRY {
+                return Err(AppError::validation(
+                    "expiry_date",
+                    "Choose a date that ends before the year 10000 where you are.",
+                ));
+            }
             Ok(Some(end))
         }
         _ => Err(AppError::validation(
@@ -508,4 +515,36 @@ pub async fn remove_webhook(app_id: i64, url: String) -> Result<(), AppError> {
         )
         .await
     })
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_date_must_end_before_the_year_10000_where_the_user_is() {
+        let now = 1_800_000_000;
+        // 9999-12-31 ends after the last second of 9999 anywhere west of UTC+1 (here
+        // UTC-5): refused, beside the date field.
+        let utc_end = model::keys::LATEST_EXPIRY + 1;
+        let west = (utc_end + 5 * 3600).to_string();
+        match parse_expiry(now, "date", "9999-12-31", &west) {
+            Err(AppError::Validation { field, message }) => {
+                assert_eq!(field, "expiry_date");
+                assert!(message.contains("before the year 10000"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The day before ends in time even at UTC-12; 9999-12-31 does at UTC+14.
+        let day_before = (utc_end - 86_400 + 12 * 3600).to_string();
+        assert_eq!(
+            parse_expiry(now, "date", "9999-12-30", &day_before).unwrap(),
+            Some(utc_end - 86_400 + 12 * 3600)
+        );
+        let east = (utc_end - 14 * 3600).to_string();
+        assert_eq!(
+            parse_expiry(now, "date", "9999-12-31", &east).unwrap(),
+            Some(utc_end - 14 * 3600)
+        );
+    }
 }

@@ -214,3 +214,109 @@ async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regen
     })
     .await;
 }
+
+#[tokio::test]
+async fn channels_list_a_few_keys_each_and_one_channel_a_page_at_a_time() {
+    on_both(|db| async move {
+        let now = 1_800_000_000;
+        let (core, owner, dev, app_id) = setup(&db, now).await;
+        let o = Origin::default();
+        let cx = Ctx::new(&core, &o);
+        fn g(p: &Principal) -> access::Grant<'_> {
+            p.require(Permission::ApiKeyView).unwrap()
+        }
+        // 55 email keys of the Owner's (at most 10 active at once: all but the last
+        // five are revoked to make room; a listing shows every status) and one of the
+        // Developer's.
+        let mut made = Vec::new();
+        for i in 0..55 {
+            let name = format!("mail-{i:02}");
+            let (k, _) = channels::create(&cx, &g(&owner), &new("email", &name, app_id))
+                .await
+                .unwrap();
+            if i < 50 {
+                channels::revoke(&cx, &g(&owner), &k.key_id, "room")
+                    .await
+                    .unwrap();
+            }
+            made.push(k.key_id);
+        }
+        let (dev_key, _) = channels::create(&cx, &g(&dev), &new("email", "dev-mail", app_id))
+            .await
+            .unwrap();
+        let ids = |v: &channels::ChannelView| -> Vec<String> {
+            v.keys.iter().map(|k| k.key_id.clone()).collect()
+        };
+        // Every channel: the newest few keys of each, and a sign there are more.
+        let all = channels::list(&db, now, &owner, &channels::ChannelQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|v| v.channel).collect::<Vec<_>>(),
+            channels::CHANNELS
+        );
+        let email = &all[0];
+        let mut newest: Vec<String> = made.iter().rev().cloned().collect();
+        newest.insert(0, dev_key.key_id.clone());
+        assert_eq!(ids(email), newest[..channels::PREVIEW_KEYS as usize]);
+        assert!(email.next.is_some());
+        assert!(all[1..]
+            .iter()
+            .all(|v| v.keys.is_empty() && v.next.is_none()));
+        // One channel: 50 a page, then the rest after the last one shown.
+        fn one<'a>(after: Option<&'a str>, q: Option<&'a str>) -> channels::ChannelQuery<'a> {
+            channels::ChannelQuery {
+                channel: Some("email"),
+                q,
+                after,
+            }
+        }
+        let first = channels::list(&db, now, &owner, &one(None, None))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(ids(&first[0]), newest[..50]);
+        let cursor = first[0].next.clone().unwrap();
+        let cursor = cursor.as_str();
+        assert_eq!(cursor, newest[49]);
+        let second = channels::list(&db, now, &owner, &one(Some(cursor), None))
+            .await
+            .unwrap();
+        assert_eq!(ids(&second[0]), newest[50..]);
+        assert_eq!(second[0].next, None);
+        // A search by name, by key ID, by owner's email.
+        let by_name = channels::list(&db, now, &owner, &one(None, Some("MAIL-0")))
+            .await
+            .unwrap();
+        assert_eq!(by_name[0].keys.len(), 10);
+        let by_owner = channels::list(&db, now, &owner, &one(None, Some("dev@")))
+            .await
+            .unwrap();
+        assert_eq!(ids(&by_owner[0]), vec![dev_key.key_id.clone()]);
+        // A Developer (no api.key.view_all, no channel.key.manage) sees their own only.
+        let theirs = channels::list(&db, now, &dev, &channels::ChannelQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(ids(&theirs[0]), vec![dev_key.key_id.clone()]);
+        let searched = channels::list(&db, now, &dev, &one(None, Some("mail-")))
+            .await
+            .unwrap();
+        assert!(searched[0].keys.is_empty());
+        // A channel that does not exist, a page without its channel, a bad cursor.
+        for bad in [
+            channels::ChannelQuery {
+                channel: Some("fax"),
+                ..Default::default()
+            },
+            channels::ChannelQuery {
+                after: Some(cursor),
+                ..Default::default()
+            },
+            one(Some("key_nope"), None),
+        ] {
+            let r = channels::list(&db, now, &owner, &bad).await;
+            assert!(matches!(r, Err(AppError::Validation { .. })), "{r:?}");
+        }
+    })
+    .await;
+}

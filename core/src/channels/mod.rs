@@ -59,47 +59,81 @@ pub(crate) fn aad(key_id: &str) -> Vec<u8> {
 pub struct ChannelView {
     pub channel: &'static str,
     pub policy: ChannelPolicy,
+    /// A page of the channel's keys that `p` may see, newest first.
     pub keys: Vec<KeyInfo>,
+    /// The key to continue after when there are more (`ChannelQuery::after`).
+    pub next: Option<String>,
     /// Whether `p` may create a key here now (permission; the count is checked then).
     pub can_create: bool,
     /// Whether `p` may reveal, regenerate or revoke keys they do not own here.
     pub manages_all: bool,
 }
 
-/// Every channel with the keys `p` may see: all of them with `api.key.view_all` or
-/// `channel.key.manage`, else their own.
-pub async fn list(db: &Db, now: i64, p: &Principal) -> Result<Vec<ChannelView>, AppError> {
+/// Keys each channel shows when `/channels` shows every channel; the rest are a link
+/// away, on the channel's own pages.
+pub const PREVIEW_KEYS: i64 = 10;
+
+/// What `/channels` lists: every channel (the newest [`PREVIEW_KEYS`] keys of each), or
+/// one channel a page at a time; either filtered by a search.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelQuery<'a> {
+    /// One of [`CHANNELS`]; `None`: all of them.
+    pub channel: Option<&'a str>,
+    /// A key whose name or owner's email contains this, or whose key ID is this (as on
+    /// `/keys`).
+    pub q: Option<&'a str>,
+    /// With `channel`: continue after this key (the previous page's `next`).
+    pub after: Option<&'a str>,
+}
+
+/// The channels of `query` with the keys `p` may see (`access::sees_every_key`): all of
+/// them with `api.key.view_all` or `channel.key.manage`, else their own.
+pub async fn list(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    query: &ChannelQuery<'_>,
+) -> Result<Vec<ChannelView>, AppError> {
     if !p.has(Permission::ApiKeyView) {
         return Err(AppError::Forbidden);
     }
+    let shown: Vec<&'static str> = match query.channel {
+        None => CHANNELS.to_vec(),
+        Some(c) => vec![CHANNELS.into_iter().find(|x| *x == c).ok_or_else(|| {
+            AppError::validation("channel", "Choose email, sms, rcs or whatsapp.")
+        })?],
+    };
+    if query.after.is_some() && query.channel.is_none() {
+        return Err(AppError::validation(
+            "after",
+            "Pages continue within one channel: choose it.",
+        ));
+    }
+    let filter = model::keys::KeyFilter {
+        q: query.q.map(str::to_owned),
+        after: query.after.map(str::to_owned),
+        limit: Some(if query.channel.is_some() {
+            model::keys::DEFAULT_PAGE
+        } else {
+            PREVIEW_KEYS
+        }),
+        ..Default::default()
+    };
     let all = policies(db).await?;
-    let sees_all = p.has(Permission::ApiKeyViewAll) || p.has(Permission::ChannelKeyManage);
-    let rows: Vec<keys::KeyRow> = sqlx::query_as(&format!(
-        "{} where k.kind = 'channel' and (k.owner_id = $1 or $2 = 1) order by k.id desc limit 1000",
-        keys::KEY_SELECT
-    ))
-    .bind(p.user_id())
-    .bind(i64::from(sees_all))
-    .fetch_all(&db.pool)
-    .await?;
-    let infos: Vec<KeyInfo> = rows.into_iter().map(|r| keys::key_info(now, r)).collect();
-    Ok(CHANNELS
-        .iter()
-        .map(|c| {
-            let policy = all.get(c).clone();
-            ChannelView {
-                channel: c,
-                can_create: crate::access::may_create_channel_key(p, &policy),
-                manages_all: p.has(Permission::ChannelKeyManage),
-                keys: infos
-                    .iter()
-                    .filter(|k| k.channel.as_deref() == Some(*c))
-                    .cloned()
-                    .collect(),
-                policy,
-            }
-        })
-        .collect())
+    let mut views = Vec::with_capacity(shown.len());
+    for c in shown {
+        let page = keys::list_page(db, now, p, keys::Listing::Channel(c), &filter).await?;
+        let policy = all.get(c).clone();
+        views.push(ChannelView {
+            channel: c,
+            can_create: crate::access::may_create_channel_key(p, &policy),
+            manages_all: p.has(Permission::ChannelKeyManage),
+            keys: page.keys,
+            next: page.next,
+            policy,
+        });
+    }
+    Ok(views)
 }
 
 /// A new channel key, as typed.

@@ -214,14 +214,35 @@ pub(crate) fn key_info(now: i64, r: KeyRow) -> KeyInfo {
     }
 }
 
-/// The keys `p` may see (everyone's with `api.key.view_all`, else their own) that match
-/// `f`, newest first, one page at a time: at most `f.limit` (1..=[`MAX_PAGE`], default
-/// [`DEFAULT_PAGE`]) after the key `f.after`, and the key to continue after when there
-/// are more.
+/// Which keys a listing holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing<'a> {
+    /// REST keys (`/keys`, `GET /api/v1/keys`).
+    Rest,
+    /// The keys of one channel (`/channels`), by its name (`email`, `sms`, …).
+    Channel(&'a str),
+}
+
+/// The REST keys `p` may see (everyone's with `api.key.view_all`, else their own) that
+/// match `f`, one page at a time: see [`list_page`].
 pub async fn list_keys(
     db: &Db,
     now: i64,
     p: &Principal,
+    f: &KeyFilter,
+) -> Result<KeyPage, AppError> {
+    list_page(db, now, p, Listing::Rest, f).await
+}
+
+/// The keys of `listing` that `p` may see (`access::sees_every_key`: everyone's, else
+/// their own) and that match `f`, in `f.sort`'s order (newest first by default), one
+/// page at a time: at most `f.limit` (1..=[`MAX_PAGE`], default [`DEFAULT_PAGE`]) after
+/// the key `f.after`, and the key to continue after when there are more.
+pub async fn list_page(
+    db: &Db,
+    now: i64,
+    p: &Principal,
+    listing: Listing<'_>,
     f: &KeyFilter,
 ) -> Result<KeyPage, AppError> {
     if !p.has(Permission::ApiKeyView) {
@@ -233,12 +254,25 @@ pub async fn list_keys(
         Text(String),
     }
     let mut args = Vec::new();
-    let mut sql = format!("{KEY_SELECT} where k.kind = 'rest'");
+    let mut sql = format!("{KEY_SELECT} where ");
+    // (A channel's keys in id order come from `api_keys_channel_idx`, however many REST
+    // keys there are.)
+    let channel_keys = match listing {
+        Listing::Rest => {
+            sql.push_str("k.kind = 'rest'");
+            false
+        }
+        Listing::Channel(c) => {
+            args.push(Arg::Text(c.to_owned()));
+            sql.push_str("k.kind = 'channel' and k.channel = $1");
+            true
+        }
+    };
     let mut push = |clause: &str, arg: Arg| {
         args.push(arg);
         sql.push_str(&clause.replace('?', &format!("${}", args.len())));
     };
-    if !p.has(Permission::ApiKeyViewAll) {
+    if !crate::access::sees_every_key(p, channel_keys) {
         push(" and k.owner_id = ?", Arg::Int(p.user_id()));
     }
     if let Some(app) = f.app_id {

@@ -413,3 +413,92 @@ async fn a_refused_row_post_from_the_plain_channels_page_comes_back_with_its_row
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn channels_show_a_few_keys_each_and_link_to_one_channel_searched_and_paged() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    // 12 email keys (10 active at most: two revoked to make room).
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let r = create(&s, &owner, "email", app, &["send"]).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let id = v["key_id"].as_str().unwrap().to_owned();
+        if i < 2 {
+            let r = post_fn(
+                &s,
+                Some(&owner),
+                "/fn/channels/revoke",
+                &pairs(&[("key_id", &id), ("confirm", "yes")]),
+            )
+            .await;
+            assert_eq!(r.status(), 200);
+        }
+        ids.push(id);
+    }
+    let rows = |html: &str| {
+        ids.iter()
+            .filter(|id| html.contains(&format!("id=\"row-{id}\"")))
+            .count()
+    };
+    // Every channel: the newest ten email keys, and a link to the rest.
+    let html = overview::page(&s, &owner, "/channels").await;
+    assert_eq!(rows(&html), 10, "{html}");
+    assert!(
+        !html.contains(&format!("id=\"row-{}\"", ids[0])),
+        "the oldest is a link away"
+    );
+    assert!(
+        html.contains(r#"<a href="/channels?channel=email">All email keys"#),
+        "{html}"
+    );
+    assert!(html.contains("id=\"channel-sms\""), "{html}");
+    // The email channel alone: every key, rows that open on this listing, the others'
+    // sections gone.
+    let html = overview::page(&s, &owner, "/channels?channel=email").await;
+    assert_eq!(rows(&html), 12, "{html}");
+    assert!(!html.contains("id=\"channel-sms\""), "{html}");
+    let a = &ids[5];
+    assert!(
+        html.contains(&format!(
+            "href=\"/channels?channel=email&amp;manage={a}#row-{a}\""
+        )),
+        "{html}"
+    );
+    assert!(!html.contains("Next page"), "{html}");
+    // A search by key ID, kept by the row links; one that finds nothing says so.
+    let html = overview::page(&s, &owner, &format!("/channels?channel=email&q={a}")).await;
+    assert_eq!(rows(&html), 1, "{html}");
+    assert!(
+        html.contains(&format!(
+            "href=\"/channels?channel=email&amp;q={a}&amp;manage={a}#row-{a}\""
+        )),
+        "{html}"
+    );
+    let html = overview::page(&s, &owner, "/channels?q=nothing+like+it").await;
+    assert_eq!(rows(&html), 0);
+    assert!(html.contains("No keys match the search."), "{html}");
+    // A hand-edited address gets a clear refusal.
+    for (path, says) in [
+        (
+            "/channels?channel=fax",
+            "Choose email, sms, rcs or whatsapp.",
+        ),
+        (
+            "/channels?after=key_aaaaaaaaaaaaaaaa",
+            "Pages continue within one channel",
+        ),
+    ] {
+        let r = client()
+            .get(s.url(path))
+            .header("cookie", &owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(says), "{path}: {html}");
+    }
+}

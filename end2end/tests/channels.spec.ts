@@ -179,6 +179,21 @@ test('regenerating a channel key asks first and lets the old key work for the gr
   await expect(page.getByRole('status').filter({ hasText: 'Key revoked.' })).toBeVisible();
   const r = await fetch(`${baseURL}/api/v1/whoami`, { headers: { authorization: `Bearer ${old}` } });
   expect((await r.json()).error.code).toBe('key_revoked');
+
+  // Searched within one channel: the address keeps the search, the other channels step
+  // aside, and "All channels" brings them back with the search kept.
+  const search = page.getByRole('search', { name: 'Search channel keys' });
+  await search.getByLabel('Search').fill('order receipts');
+  await search.getByLabel('Channel').selectOption({ label: 'Email' });
+  await search.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/\/channels\?q=order\+receipts&channel=email$/);
+  await expect(email.getByRole('row').filter({ hasText: 'order receipts' })).toHaveCount(2);
+  await expect(page.getByRole('region', { name: 'SMS' })).toHaveCount(0);
+  await page.getByRole('link', { name: 'All channels' }).click();
+  await expect(page).toHaveURL(/\/channels\?q=order\+receipts$/);
+  await expect(page.getByRole('region', { name: 'SMS' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'WhatsApp' }).getByText('No keys match the search.')).toBeVisible();
+  await expect(search.getByLabel('Search')).toHaveValue('order receipts');
   expect(errors).toEqual([]);
 });
 

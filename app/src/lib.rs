@@ -185,6 +185,7 @@ mod pages {
                 fn view(_this: Self) -> AnyView {
                     #[cfg(feature = "ssr")]
                     super::preload_chunks();
+                    super::forget_stale_action_error();
                     $view().into_any()
                 }
             }
@@ -210,6 +211,20 @@ mod pages {
         ApprovalsPage => crate::messages::ApprovalsPage,
         ChannelsPage => crate::channels::ChannelsPage,
         AuditPage => crate::audit::AuditPage,
+    }
+}
+
+/// A form refused before the page hydrated comes back at an address naming its error
+/// (`__path`, `__err`), which the router reads into a context of its own that it replaces
+/// only with another such error: after navigating away, every later page with an action
+/// for that path would show the old error again (in an emptied form). A page drawn at an
+/// address without one shadows it with an error of no server function.
+fn forget_stale_action_error() {
+    let carries = leptos_router::hooks::use_location()
+        .query
+        .with_untracked(|q| q.get_str("__err").is_some() && q.get_str("__path").is_some());
+    if !carries {
+        provide_context(ServerActionError::new("", ""));
     }
 }
 

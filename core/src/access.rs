@@ -321,30 +321,41 @@ pub fn may_create_channel_key(p: &Principal, policy: &model::settings::ChannelPo
     Permission::parse(&policy.create_permission).is_some_and(|perm| p.has(perm))
 }
 
-/// May `p` act on a channel key owned by `owner_id` under `policy`: any key with
-/// `channel.key.manage`; their own key to revoke it (`revoking`) at any time, but to
-/// reveal or regenerate it only while they still hold the permission that creates the
-/// channel's keys (what a key of theirs yields never outlives what they may do).
-/// Someone else's key, without `channel.key.manage`: NotFound, as if it did not exist.
+/// May `p` act on a channel key owned by `owner_id` under `policy`. A channel key
+/// acts for its owner, so its secret is theirs alone: only the owner reveals or
+/// regenerates it (as only the owner rolls a REST key), and only while they still hold
+/// the permission that creates the channel's keys (what a key of theirs yields never
+/// outlives what they may do). Anyone may revoke their own key; a holder of
+/// `channel.key.manage` may revoke someone else's under [`may_act_on_key`] (never the
+/// key of someone who holds a permission the manager lacks). Someone else's key,
+/// without `channel.key.manage`: NotFound, as if it did not exist. `owner_perms`:
+/// `owner_role_id`'s permissions now (read only when the key is someone else's).
 pub fn may_act_on_channel_key(
     p: &Principal,
     owner_id: Option<i64>,
+    owner: Option<(i64, &BTreeSet<Permission>)>,
     policy: &model::settings::ChannelPolicy,
     revoking: bool,
 ) -> Result<(), AppError> {
-    if p.has(Permission::ChannelKeyManage) {
-        return Ok(());
-    }
-    if owner_id != Some(p.user_id()) {
+    let mine = owner_id == Some(p.user_id());
+    if !mine && !p.has(Permission::ChannelKeyManage) {
         return Err(AppError::NotFound);
     }
-    if revoking || may_create_channel_key(p, policy) {
-        Ok(())
-    } else {
-        Err(AppError::Refused(format!(
+    match (mine, revoking) {
+        (true, true) => Ok(()),
+        (true, false) if may_create_channel_key(p, policy) => Ok(()),
+        (true, false) => Err(AppError::Refused(format!(
             "Revealing or regenerating this key needs {}, which you no longer hold; you can still revoke it.",
             policy.create_permission
-        )))
+        ))),
+        (false, true) => match owner {
+            Some((role, perms)) => may_act_on_key(p, owner_id, role, perms),
+            // An owner who no longer exists holds nothing.
+            None => Ok(()),
+        },
+        (false, false) => Err(AppError::Refused(
+            "Only the key's owner can reveal or regenerate it: its secret acts in their name. To stop this key, revoke it.".into(),
+        )),
     }
 }
 

@@ -314,10 +314,12 @@ fn Section(
             let mine = k.owner_id == Some(me);
             let may_act = (mine || manages_all) && k.status == "active";
             let kid = k.key_id.clone();
-            // Revealing and regenerating also need the channel's create permission
-            // (or channel.key.manage), as `access::may_act_on_channel_key` says; revoking
-            // one's own key never does.
-            let may_more = (manages_all || can_create) && k.replaced_by.is_none();
+            // Only the owner reveals or regenerates a key (its secret acts in their
+            // name), and only while holding the channel's create permission, as
+            // `access::may_act_on_channel_key` says; revoking one's own key never needs
+            // it. (A manager's revocation of a key of someone holding more is refused
+            // by the server, which reads the owner's permissions.)
+            let may_more = mine && can_create && k.replaced_by.is_none();
             let may_reveal = policy.reveal && may_more;
             let may_regen = policy.regenerate && may_more;
             let offer = crate::shell_ui::offer(&[

@@ -187,10 +187,22 @@ async fn a_revealable_key_opens_to_its_owner_and_managers_and_rcs_is_never_regen
             Err(AppError::Validation { .. })
         ));
         channels::revoke(&cx, &g(&owner), &wa3.key_id, "early").await.unwrap();
-        // A manager regenerating someone's key leaves it theirs.
+        // A key acts in its owner's name: a manager (channel.key.manage) neither reveals
+        // nor regenerates someone else's key, and revokes it only when holding every
+        // permission its owner holds (an Owner's key only as an Owner).
+        let admin = principal(&db, user_with_role(&db, "admin@example.com", BuiltinRole::Admin.id()).await).await;
         let (mail, _) = channels::create(&cx, &g(&dev), &new("email", "mail", app_id)).await.unwrap();
-        let (again, _) = channels::regenerate(&cx, &g(&owner), &mail.key_id, 0).await.unwrap();
-        assert_eq!(again.owner_id, Some(dev.user_id()));
+        let (owners, _) = channels::create(&cx, &g(&owner), &new("email", "owner's", app_id)).await.unwrap();
+        for key in [&mail.key_id, &owners.key_id] {
+            let regen = channels::regenerate(&cx, &g(&admin), key, 0).await;
+            assert!(matches!(regen, Err(AppError::Refused(_))), "{regen:?}");
+            let reveal = channels::reveal(&cx, &g(&admin), key).await;
+            assert!(matches!(reveal, Err(AppError::Refused(_))), "{reveal:?}");
+        }
+        let over = channels::revoke(&cx, &g(&admin), &owners.key_id, "takeover").await;
+        assert!(matches!(over, Err(AppError::Refused(_))), "{over:?}");
+        channels::revoke(&cx, &g(&admin), &mail.key_id, "left the team").await.unwrap();
+        channels::revoke(&cx, &g(&owner), &owners.key_id, "done").await.unwrap();
         // A revoked or regenerated key keeps no sealed secret.
         let (gone,): (i64,) = sqlx::query_as(
             "select count(*) from api_keys where revoked_at is not null and secret_sealed is not null",

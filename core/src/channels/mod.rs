@@ -244,7 +244,28 @@ pub async fn create(
     let key = keys::find_any(db, now, &key_id)
         .await?
         .ok_or(AppError::Internal)?;
+    tell_owner(cx, &key, None).await;
     Ok((key, secret))
+}
+
+/// Mails a key's owner that a key was made or regenerated in their name, as for REST
+/// keys: a session someone else is using shows in its owner's mail.
+pub(crate) async fn tell_owner(cx: &Ctx<'_>, key: &KeyInfo, replaced: Option<&str>) {
+    use crate::identity::notify::{self, AccountEvent};
+    let Some(owner) = &key.owner else {
+        return;
+    };
+    let event = match replaced {
+        None => AccountEvent::KeyCreated {
+            key_id: key.key_id.clone(),
+            name: key.name.clone(),
+        },
+        Some(old) => AccountEvent::KeyRolled {
+            old: old.to_owned(),
+            new: key.key_id.clone(),
+        },
+    };
+    notify::account(&cx.st.mailer, owner, event, cx.origin, cx.now).await;
 }
 
 fn events_of(channel: &str, asked: &[String]) -> Result<String, AppError> {
@@ -482,8 +503,9 @@ enum Act {
 
 /// A channel key `p` may `act` on (`access::may_act_on_channel_key`): NotFound when it
 /// is not theirs and they do not manage channel keys (as for a key that does not
-/// exist); Refused when it is theirs but revealing or regenerating needs the channel's
-/// create permission, which they no longer hold.
+/// exist); Refused when it is someone else's and they would reveal or regenerate it, or
+/// revoke the key of someone who holds more, or when it is theirs but revealing or
+/// regenerating needs the channel's create permission, which they no longer hold.
 async fn actionable(
     db: &Db,
     now: i64,
@@ -497,7 +519,20 @@ async fn actionable(
         .ok_or(AppError::NotFound)?;
     let channel = key.channel.clone().unwrap_or_default();
     let policy = policies(db).await?.get(&channel).clone();
-    crate::access::may_act_on_channel_key(p, key.owner_id, &policy, act == Act::Revoke)?;
+    // Someone else's key: what its owner holds now, which a manager must hold too.
+    let owner = match key.owner_id.filter(|o| *o != p.user_id()) {
+        Some(o) if act == Act::Revoke && p.has(Permission::ChannelKeyManage) => {
+            keys::owner_role(db, o).await.map(Some)?
+        }
+        _ => None,
+    };
+    crate::access::may_act_on_channel_key(
+        p,
+        key.owner_id,
+        owner.as_ref().map(|(role, perms)| (*role, perms)),
+        &policy,
+        act == Act::Revoke,
+    )?;
     if key.status != "active" {
         return Err(AppError::Conflict(format!(
             "This key is {}: only an active key can be changed.",
@@ -601,6 +636,7 @@ pub async fn regenerate(
     let key = keys::find_any(db, now, &new_id)
         .await?
         .ok_or(AppError::Internal)?;
+    tell_owner(cx, &key, Some(&old.key_id)).await;
     Ok((key, secret))
 }
 

@@ -155,6 +155,7 @@ pub async fn add(
     let key = keys::find_any(db, now, &key_id)
         .await?
         .ok_or(AppError::Internal)?;
+    super::tell_owner(cx, &key, None).await;
     let row = find(db, now, &number).await?.ok_or(AppError::Internal)?;
     Ok((row, key, secret))
 }
@@ -262,6 +263,7 @@ pub async fn new_key(
     let key = keys::find_any(db, now, &key_id)
         .await?
         .ok_or(AppError::Internal)?;
+    super::tell_owner(cx, &key, None).await;
     Ok((key, secret))
 }
 

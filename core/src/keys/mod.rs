@@ -510,7 +510,7 @@ pub async fn visible_key(
 }
 
 /// The role a user holds now and its permissions (`NotFound` for no such user).
-async fn owner_role(
+pub(crate) async fn owner_role(
     db: &Db,
     owner_id: i64,
 ) -> Result<(i64, std::collections::BTreeSet<Permission>), AppError> {

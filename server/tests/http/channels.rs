@@ -438,6 +438,18 @@ async fn channels_show_a_few_keys_each_and_link_to_one_channel_searched_and_page
         }
         ids.push(id);
     }
+    // Each made in the owner's name, and each told to them, as a REST key is.
+    let told = mails_to(
+        &s,
+        "owner@example.com",
+        "A new API key was created in your name",
+    );
+    for id in &ids {
+        assert!(
+            told.iter().any(|m| m.contains(id.as_str())),
+            "{id} not mailed"
+        );
+    }
     let rows = |html: &str| {
         ids.iter()
             .filter(|id| html.contains(&format!("id=\"row-{id}\"")))

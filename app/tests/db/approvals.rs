@@ -157,6 +157,14 @@ async fn two_approvals_needed_and_an_edit_voids_earlier_ones() {
             messages::approve(&st, &gc, &o, &m.id, &m.payload_hash).await,
             Err(AppError::Conflict(_))
         ));
+        // Edited back to the text B approved: B's approval stays void.
+        let original = revision("Invoice", "Your invoice is ready.");
+        let back = messages::edit(&st, &ga, &o, &m.id, &original)
+            .await
+            .unwrap();
+        assert_eq!(back.payload_hash, m.payload_hash);
+        assert_eq!(back.approvals, 0, "a voided approval does not come back");
+        let edited = messages::edit(&st, &ga, &o, &m.id, &fixed).await.unwrap();
         let m2 = messages::approve(&st, &gc, &o, &m.id, &edited.payload_hash)
             .await
             .unwrap();

@@ -772,6 +772,14 @@ pub async fn edit(
             "Only a message that waits for approval can be edited.".into(),
         ));
     }
+    // Earlier approvals are void for good: editing the text back to what they saw does
+    // not bring them back (each approver must look again). The audit log keeps them.
+    sqlx::query(
+        "delete from message_approvals where message_id = (select id from messages where message_id = $1)",
+    )
+    .bind(message_id)
+    .execute(&mut *tx)
+    .await?;
     let ev = Event::success(
         p.actor(),
         "message.edited",

@@ -43,6 +43,8 @@ pub struct Services {
     pub leaks: Arc<tokio::sync::Notify>,
     /// Leak reports allowed per address (`keys::leaks`).
     pub leak_limits: crate::keys::leaks::Limits,
+    /// App events allowed per address and per key (`keys::apps::record_event`).
+    pub event_limits: crate::keys::apps::EventLimits,
 }
 
 impl Core {
@@ -87,6 +89,7 @@ impl Core {
             outbox: Arc::new(tokio::sync::Notify::new()),
             leaks: Arc::new(tokio::sync::Notify::new()),
             leak_limits: Default::default(),
+            event_limits: Default::default(),
         };
         adjust(&mut services);
         Self(Arc::new(services))

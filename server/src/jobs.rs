@@ -74,6 +74,9 @@ pub fn spawn(state: &AppState) {
                 if let Err(e) = app::core::keys::usage::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning API key usage failed");
                 }
+                if let Err(e) = app::core::keys::apps::prune_events(&st.db, st.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning app events failed");
+                }
                 if let Err(e) = app::core::messages::events::prune(&st.db, st.clock.now()).await {
                     tracing::warn!(error = %e, "pruning event webhook deliveries failed");
                 }

@@ -179,12 +179,19 @@ pub async fn regenerate_sdk_key(
 
 /// Records an event sent by an SDK (or a server) for the key's app.
 pub async fn record_event(
-    db: &Db,
+    st: &crate::state::Core,
     now: i64,
+    from: std::net::IpAddr,
     key: &VerifiedKey,
     name: &str,
     properties: &serde_json::Value,
 ) -> Result<(), AppError> {
+    // Before any work: an SDK key is public, so anyone may hold it.
+    if let Err(secs) = st.event_limits.check(from, &key.key_id) {
+        return Err(AppError::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
     let name = crate::infra::text::label("name", name, 100, "An event name")?;
     let name = name.as_str();
     if !properties.is_object() && !properties.is_null() {
@@ -208,9 +215,79 @@ pub async fn record_event(
     .bind(name)
     .bind(props)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&st.db.pool)
     .await?;
     Ok(())
+}
+
+/// Deletes app events older than usage is kept (`usage::KEEP_SECS`, 90 days), so the
+/// events a public key may write are bounded in time as well as in rate; returns how
+/// many rows (`app_events_created_at_idx`).
+pub async fn prune_events(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("delete from app_events where created_at < $1")
+        .bind(now - super::usage::KEEP_SECS)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected())
+}
+
+/// App events recorded per client address (an IPv6 address counted as its /64) and per
+/// key. An SDK key ships inside every copy of an app, so anyone may send with it: one
+/// address gets a small share (5 a second, bursts of 50), and all addresses together at
+/// most 100 a second per key (bursts of 1,000): a flood from one place cannot take the
+/// key's allowance from its real users, and what all of them may write is bounded (and
+/// kept 90 days, `prune_events`).
+pub struct EventLimits {
+    by_address: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    by_key: governor::DefaultKeyedRateLimiter<String>,
+}
+
+/// Addresses (and keys) remembered before the idle ones are dropped.
+const REMEMBERED: usize = 100_000;
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        let quota = |per_sec: u32, burst: u32| {
+            governor::Quota::per_second(
+                std::num::NonZeroU32::new(per_sec).unwrap_or(std::num::NonZeroU32::MIN),
+            )
+            .allow_burst(std::num::NonZeroU32::new(burst).unwrap_or(std::num::NonZeroU32::MIN))
+        };
+        Self {
+            by_address: governor::RateLimiter::keyed(quota(5, 50)),
+            by_key: governor::RateLimiter::keyed(quota(100, 1_000)),
+        }
+    }
+}
+
+impl std::fmt::Debug for EventLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("apps::EventLimits")
+    }
+}
+
+impl EventLimits {
+    /// `Err(seconds to wait)` when `ip`, or `key_id` from everywhere, is past its
+    /// allowance.
+    pub fn check(&self, ip: std::net::IpAddr, key_id: &str) -> Result<(), u64> {
+        use governor::clock::Clock as _;
+        let wait = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
+            not_until
+                .wait_time_from(governor::clock::DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        };
+        if self.by_address.len() > REMEMBERED {
+            self.by_address.retain_recent();
+        }
+        if self.by_key.len() > REMEMBERED {
+            self.by_key.retain_recent();
+        }
+        self.by_address
+            .check_key(&crate::keys::refusals::scope(ip))
+            .map_err(wait)?;
+        self.by_key.check_key(&key_id.to_owned()).map_err(wait)
+    }
 }
 
 /// An app as a form or a request gives it.

@@ -111,7 +111,19 @@ pub(super) async fn create_message(
         },
     )
     .await
-    .map_err(|e| api.app_err(e))?;
+    // The domain names fields as the panel's form does; this body calls an SMS's
+    // numbers `to` and the sender number `from`.
+    .map_err(|e| match e {
+        AppError::Validation { field, message } => {
+            let field = match (field.as_str(), b.channel == "sms") {
+                ("recipients", true) => "to".to_owned(),
+                ("sender", _) => "from".to_owned(),
+                _ => field,
+            };
+            api.app_err(AppError::Validation { field, message })
+        }
+        e => api.app_err(e),
+    })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {

@@ -29,6 +29,7 @@ use app::state::AppState;
 use auth::Api;
 use axum::{
     http::{header, StatusCode},
+    response::IntoResponse as _,
     routing::{any, get},
     Router,
 };
@@ -70,6 +71,61 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route("/api/{*rest}", any(not_found))
+        .layer(axum::middleware::map_response(in_contract_shape))
+}
+
+/// Every error under `/api/` in the contract's shape: an answer that axum or an
+/// extractor made on its own (a path segment that is not UTF-8, a method the route does
+/// not have: an empty 405) becomes
+/// `{"error":{"code","message","request_id"}}` with its status kept. Answers already
+/// in JSON (the handlers' own `ApiError`, the OpenAPI document) pass as they are.
+async fn in_contract_shape(res: axum::response::Response) -> axum::response::Response {
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return res;
+    }
+    let (code, message) = match status {
+        // (The route adds its `Allow` header to this answer after it.)
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This path does not take that method: the Allow header lists those it takes."
+                .to_owned(),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "Not found.".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "The request body is too large.".to_owned(),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "rate_limited",
+            "Too many requests. Try again later.".to_owned(),
+        ),
+        s if s.is_server_error() => ("internal", "Something went wrong on our side.".to_owned()),
+        _ => (
+            "validation_failed",
+            // An extractor's own text ("Invalid URL: Invalid UTF-8 in `key_id`"): short,
+            // and about the request, never the server.
+            {
+                let body = axum::body::to_bytes(res.into_body(), 1024).await;
+                body.ok()
+                    .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty() && t.len() <= 300)
+                    .unwrap_or_else(|| "The request is not valid.".to_owned())
+            },
+        ),
+    };
+    let rid = crate::http::REQUEST
+        .try_with(|r| r.id)
+        .unwrap_or_else(|_| crate::http::RequestId::random());
+    ApiError::new(status, code, message)
+        .with_request_id(rid.as_str())
+        .into_response()
 }
 
 /// The OpenAPI document (for `keyward routes` and the panel's API page).

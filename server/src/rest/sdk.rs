@@ -23,20 +23,16 @@ pub(super) struct EventBody {
 /// The one write a public SDK key may make: an event for its app.
 #[utoipa::path(post, path = "/api/v1/sdk/events", tag = "sdk", security(("bearer" = [])), request_body = EventBody,
     description = "Records an event for the key's app: the one write a public SDK key may make.",
-    responses((status = 202, description = "`{\"accepted\": true}`", body = Object), (status = 400, body = ErrorBody)))]
+    responses((status = 202, description = "`{\"accepted\": true}`", body = Object), (status = 400, body = ErrorBody),
+        (status = 429, description = "Too many events from this address, or with this key from everywhere (`Retry-After` says when to send again)", body = ErrorBody)))]
 pub(super) async fn sdk_event(
     AnyKey { api, key }: AnyKey,
     body: Result<Json<EventBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b = api.body(body)?;
-    keys::apps::record_event(
-        &api.state.db,
-        api.state.clock.now(),
-        &key,
-        &b.name,
-        &b.properties,
-    )
-    .await
-    .map_err(|e| api.app_err(e))?;
+    let st = api.state.core();
+    keys::apps::record_event(st, st.clock.now(), api.ip(), &key, &b.name, &b.properties)
+        .await
+        .map_err(|e| api.app_err(e))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
 }

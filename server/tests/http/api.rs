@@ -1095,3 +1095,88 @@ async fn an_allow_list_entry_is_one_address_or_range_written_from_its_first_addr
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["key"]["networks"], json!(["192.0.2.7/32"]));
 }
+
+#[tokio::test]
+async fn an_sdk_key_writes_few_events_a_second_from_one_address_then_429() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Mobile", "").await;
+    let r = post_fn(&s, Some(&owner), "/fn/apps/list", &[]).await;
+    let apps: Vec<Value> = r.json().await.unwrap();
+    let live = apps[0]["sdk_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k[0] == "live")
+        .unwrap()[1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A public key: anyone may hold it, so one address gets a burst of 50 and then
+    // about 5 a second, each refusal before any database work.
+    let body = json!({"name": "spam", "properties": {"x": "A".repeat(4000)}});
+    let (mut accepted, mut refused) = (0, None);
+    for _ in 0..80 {
+        let (st, h, v) = call(
+            &s,
+            "POST",
+            "/api/v1/sdk/events",
+            Some(&live),
+            Some(body.clone()),
+            &[],
+        )
+        .await;
+        match st {
+            202 => accepted += 1,
+            _ => {
+                assert_eq!(error_code(st, &h, &v), "rate_limited");
+                assert_eq!(st, 429);
+                assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+                refused.get_or_insert(accepted);
+            }
+        }
+    }
+    assert!((50..70).contains(&accepted), "{accepted} accepted");
+    assert!(refused.is_some());
+    let (n,): (i64,) = sqlx::query_as("select count(*) from app_events where app_id = $1")
+        .bind(app)
+        .fetch_one(&s.db().await)
+        .await
+        .unwrap();
+    assert_eq!(n, accepted);
+}
+
+#[tokio::test]
+async fn errors_that_axum_makes_itself_are_in_the_contract_shape_too() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Shapes", "").await;
+    let key = make_key(&s, &owner, app, 3).await;
+    // A path segment that is not UTF-8: 400, in JSON, with the request id.
+    for (method, path) in [
+        ("PATCH", "/api/v1/keys/%ff"),
+        ("DELETE", "/api/v1/keys/%ff"),
+        ("POST", "/api/v1/keys/%ff/roll"),
+        ("GET", "/api/v1/messages/%c3%28"),
+    ] {
+        let (st, h, v) = call(&s, method, path, Some(&key), Some(json!({})), &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (400, "validation_failed"),
+            "{method} {path}: {v}"
+        );
+    }
+    // A method the path does not take: 405 with Allow, in JSON.
+    for (method, path, allow) in [
+        ("PUT", "/api/v1/whoami", "GET"),
+        ("GET", "/api/v1/keys/key_aaaaaaaaaaaaaaaa", "PATCH"),
+    ] {
+        let (st, h, v) = call(&s, method, path, Some(&key), None, &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (405, "method_not_allowed"),
+            "{method} {path}: {v}"
+        );
+        assert!(h["allow"].to_str().unwrap().contains(allow), "{h:?}");
+    }
+}

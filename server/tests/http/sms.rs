@@ -202,12 +202,31 @@ async fn an_sms_key_sends_only_from_its_number_and_each_recipient_gets_one_signe
         sms("+905551234567", json!([])),
         json!({ "app_id": app, "channel": "sms", "from": "+905551234567", "recipients": ["+905559876543"], "body": "b" }),
     ] {
-        let (st, _, v) = call(&s, "POST", "/api/v1/messages", Some(&sms1), Some(body), &[]).await;
+        let (st, _, v) = call(
+            &s,
+            "POST",
+            "/api/v1/messages",
+            Some(&sms1),
+            Some(body.clone()),
+            &[],
+        )
+        .await;
         assert_eq!(
             (st, v["error"]["code"].as_str()),
             (400, Some("validation_failed")),
             "{v}"
         );
+        // The field is named as this body names it.
+        let fields = v["error"]["details"]["fields"].as_object().unwrap();
+        let named: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let expected = if body.get("webhook_url").is_some() {
+            "webhook_url"
+        } else if body.get("recipients").is_some() {
+            "recipients"
+        } else {
+            "to"
+        };
+        assert_eq!(named, [expected], "{v}");
     }
     // A REST key may send from any of the app's numbers, never from another's.
     let rest = make_key(&s, &owner, app, 3).await;

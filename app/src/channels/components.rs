@@ -113,6 +113,9 @@ fn SecretCard(s: ChannelSecret) -> impl IntoView {
         <section class="card secret-card" aria-labelledby="channel-secret-title" tabindex="-1" node_ref=card>
             <h2 id="channel-secret-title">{heading}</h2>
             <p>{note}</p>
+            {s.pending.then(|| view! {
+                <p class="alert alert-info">"This key waits for approval (Settings > Keys): requests with it are refused (key_pending) until someone other than its owner approves it on the Approvals page. Its owner is emailed when they decide."</p>
+            })}
             <p><code class="secret" id="channel-secret">{s.secret.clone()}</code></p>
             <CopyButton text=s.secret what=format!("the secret of {}", s.key_id)/>
         </section>

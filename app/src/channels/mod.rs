@@ -51,6 +51,9 @@ pub struct ChannelSecret {
     /// Regenerated: seconds the key it replaces keeps working (0: it was revoked).
     #[serde(default)]
     pub old_works_for: i64,
+    /// It waits for approval (Settings > Keys) before it works.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// Every channel (the newest few keys of each), or with `channel` one channel a page
@@ -147,6 +150,7 @@ pub async fn create_channel_key(
         };
         let (key, secret) = channels::create(&cx, &grant, &new).await?;
         Ok(ChannelSecret {
+            pending: key.status == "pending",
             key_id: key.key_id,
             secret,
             what: "made".into(),
@@ -173,6 +177,7 @@ pub async fn reveal_channel_key(
             secret,
             what: "revealed".into(),
             old_works_for: 0,
+            pending: false,
         })
     })
 }
@@ -224,6 +229,7 @@ pub async fn regenerate_channel_key(
         let (key, secret) =
             crate::core::channels::regenerate(&ctx.cx(), &grant, &key_id, grace).await?;
         Ok(ChannelSecret {
+            pending: key.status == "pending",
             key_id: key.key_id,
             secret,
             what: "regenerated".into(),
@@ -269,6 +275,7 @@ pub async fn add_sender_number(
         };
         let (_, key, secret) = numbers::add(&ctx.cx(), &grant, &new).await?;
         Ok(ChannelSecret {
+            pending: key.status == "pending",
             key_id: key.key_id,
             secret,
             what: "made".into(),
@@ -296,6 +303,7 @@ pub async fn new_number_key(
         )
         .await?;
         Ok(ChannelSecret {
+            pending: key.status == "pending",
             key_id: key.key_id,
             secret,
             what: "made".into(),

@@ -447,7 +447,14 @@ fn PendingKey(
             <dl class="facts">
                 <dt>"Owner"</dt><dd>{k.owner.clone().unwrap_or_default()}</dd>
                 <dt>"App"</dt><dd>{format!("{} ({})", k.app, k.environment)}</dd>
-                <dt>"Role"</dt><dd>{k.role.clone().unwrap_or_default()}</dd>
+                {match &k.channel {
+                    // A channel key has no role: it may only write its channel's
+                    // messages (and read those it wrote) for its owner.
+                    Some(c) => view! {
+                        <dt>"Channel key"</dt><dd>{format!("{c}: may {}", k.key_events.join(" and "))}{k.sender.clone().map(|s| format!(", from {s}"))}</dd>
+                    }.into_any(),
+                    None => view! { <dt>"Role"</dt><dd>{k.role.clone().unwrap_or_default()}</dd> }.into_any(),
+                }}
                 <dt>"Allowed networks"</dt><dd>{networks}</dd>
                 <dt>"Expires"</dt><dd>{expires}</dd>
                 <dt>"Requested"</dt><dd>{format_time(k.created_at)}</dd>

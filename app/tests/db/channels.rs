@@ -332,3 +332,80 @@ async fn channels_list_a_few_keys_each_and_one_channel_a_page_at_a_time() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn with_key_approval_on_a_new_channel_key_waits_for_someone_else() {
+    on_both(|db| async move {
+        use app::core::keys::{lifecycle, verified::Refusal};
+        let now = 1_800_000_000;
+        let (core, owner, dev, app_id) = setup(&db, now).await;
+        let o = Origin::default();
+        let cx = Ctx::new(&core, &o);
+        let mut k = app::core::settings::keys(&db).await.unwrap();
+        k.require_approval = true;
+        app::core::settings::save_keys(
+            &cx,
+            &owner.require(Permission::SettingsManage).unwrap(),
+            &k,
+        )
+        .await
+        .unwrap();
+        // A Developer's email key is written pending and refused until approved.
+        let (key, secret) = channels::create(
+            &cx,
+            &dev.require(Permission::ApiKeyView).unwrap(),
+            &new("email", "mail", app_id),
+        )
+        .await
+        .unwrap();
+        assert_eq!(key.status, "pending");
+        let v = app::core::keys::verify::lookup(&db, &core.keys, &secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.refusal(now), Some(Refusal::Pending));
+        // Listed for the Owner, who holds message.create, what the key would do; never
+        // approved by its own owner.
+        assert_eq!(
+            lifecycle::queue(&db, now, &owner)
+                .await
+                .unwrap()
+                .iter()
+                .map(|k| k.key_id.clone())
+                .collect::<Vec<_>>(),
+            vec![key.key_id.clone()]
+        );
+        let own = lifecycle::approve(
+            &cx,
+            &dev.require(Permission::ApiKeyView).unwrap(),
+            &key.key_id,
+        )
+        .await;
+        assert!(own.is_err(), "{own:?}");
+        let approved = lifecycle::approve(
+            &cx,
+            &owner.require(Permission::ApiKeyApprove).unwrap(),
+            &key.key_id,
+        )
+        .await
+        .unwrap();
+        assert_eq!(approved.status, "active");
+        core.keys.bump();
+        let v = app::core::keys::verify::lookup(&db, &core.keys, &secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.refusal(now), None);
+        // Its regeneration does not wait: the key it replaces was approved.
+        let (fresh, _) = channels::regenerate(
+            &cx,
+            &dev.require(Permission::ApiKeyView).unwrap(),
+            &key.key_id,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(fresh.status, "active");
+    })
+    .await;
+}

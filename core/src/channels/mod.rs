@@ -249,9 +249,13 @@ pub async fn create(
 }
 
 /// Mails a key's owner that a key was made or regenerated in their name, as for REST
-/// keys: a session someone else is using shows in its owner's mail.
+/// keys: a session someone else is using shows in its owner's mail. A key that waits
+/// for approval is also told to those who may approve it.
 pub(crate) async fn tell_owner(cx: &Ctx<'_>, key: &KeyInfo, replaced: Option<&str>) {
     use crate::identity::notify::{self, AccountEvent};
+    if key.status == "pending" {
+        keys::lifecycle::tell_approvers(cx, key);
+    }
     let Some(owner) = &key.owner else {
         return;
     };
@@ -442,10 +446,13 @@ async fn insert_in<'p>(
             r.secret.as_bytes(),
         )
     });
+    // With Settings > Keys' approval on, a new key waits for it, as a REST key does (a
+    // regeneration's replacement never waits: only a working key is regenerated).
+    let pending = r.replaces.is_none() && crate::settings::keys(&cx.st.db).await?.require_approval;
     sqlx::query(
         "insert into api_keys (key_id, kind, channel, app_id, environment, owner_id, name, role_id, secret_hash, last4, \
-         networks, expires_at, key_events, secret_sealed, rolled_from, sender, created_at, updated_at) \
-         values ($1, 'channel', $2, $3, $4, $5, $6, null, $7, $8, $9, $10, $11, $12, $13, $15, $14, $14)",
+         networks, expires_at, key_events, secret_sealed, rolled_from, sender, pending_at, created_at, updated_at) \
+         values ($1, 'channel', $2, $3, $4, $5, $6, null, $7, $8, $9, $10, $11, $12, $13, $15, $16, $14, $14)",
     )
     .bind(r.key_id)
     .bind(r.channel)
@@ -462,6 +469,7 @@ async fn insert_in<'p>(
     .bind(r.replaces)
     .bind(now)
     .bind(r.sender)
+    .bind(pending.then_some(now))
     .execute(&mut *tx)
     .await?;
     let (action, event) = match r.replaces {

@@ -5,7 +5,8 @@
 //! and verification refuses it with `key_pending`. Someone holding `api.key.approve`
 //! who is not its owner, and who holds every permission the key would have
 //! (`access::may_decide_key`), approves it (it works from then on) or rejects it with a
-//! reason (it is revoked, for good). The decision is a conditional update on
+//! reason (it is revoked, for good). Channel keys wait the same way (what they would do
+//! is write their channel's messages: deciding on one takes `message.create`). The decision is a conditional update on
 //! `pending_at is not null`, in one transaction with its audit row, so two approvers
 //! clicking at once decide once; the owner is mailed. A roll's replacement is never
 //! pending: only an approved key rolls, and the replacement must work before the grace
@@ -20,7 +21,7 @@
 //! Its owner, or someone who may act on the owner's keys, enables it again
 //! ([`enable`]) within the active-key limit (disabled keys do not count towards it).
 
-use super::{check_key_owner, find_key, visible_key, KeyInfo};
+use super::{check_key_owner, visible_key, KeyInfo};
 use crate::{
     access::{role_permissions, Grant, Principal},
     audit::{self, Actor, Event, Origin},
@@ -42,7 +43,7 @@ pub async fn queue(db: &Db, now: i64, p: &Principal) -> Result<Vec<KeyInfo>, App
         return Err(AppError::Forbidden);
     }
     let rows: Vec<super::KeyRow> = sqlx::query_as(&format!(
-        "{} where k.pending_at is not null and k.kind = 'rest' and k.revoked_at is null \
+        "{} where k.pending_at is not null and k.revoked_at is null \
          and (k.expires_at is null or k.expires_at > $1) and coalesce(k.owner_id, 0) <> $2 \
          order by k.pending_at, k.id limit $3",
         super::KEY_SELECT
@@ -82,7 +83,10 @@ async fn decidable(
     key_id: &str,
     rejecting: bool,
 ) -> Result<KeyInfo, AppError> {
-    let key = find_key(db, now, key_id).await?.ok_or(AppError::NotFound)?;
+    // (REST or channel keys: both may wait.)
+    let key = super::find_any(db, now, key_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if key.status != "pending" {
         return Err(AppError::Conflict(format!(
             "This key is {}: only a key waiting for approval can be approved or rejected.",
@@ -103,10 +107,19 @@ async fn may_decide(
     key: &KeyInfo,
     rejecting: bool,
 ) -> Result<Result<(), AppError>, AppError> {
-    let (Some(role), Some(owner)) = (key.role_id, key.owner_id) else {
+    let Some(owner) = key.owner_id else {
         return Ok(Err(AppError::NotFound));
     };
-    let role_perms = role_permissions(db, role).await?;
+    // What the key would do: its role's permissions; a channel key (no role) only
+    // writes its channel's messages for its owner (role 0: no built-in role).
+    let (role, role_perms) = match (key.role_id, key.kind.as_str()) {
+        (Some(role), _) => (role, role_permissions(db, role).await?),
+        (None, "channel") => (
+            0,
+            std::collections::BTreeSet::from([Permission::MessageCreate]),
+        ),
+        _ => return Ok(Err(AppError::NotFound)),
+    };
     let verdict = crate::access::may_decide_key(p, key.owner_id, role, &role_perms);
     if verdict.is_err() || !rejecting {
         return Ok(verdict);
@@ -158,7 +171,7 @@ pub async fn approve(cx: &Ctx<'_>, grant: &Grant<'_>, key_id: &str) -> Result<Ke
         },
     )
     .await;
-    Ok(find_key(db, now, key_id).await?.unwrap_or(key))
+    Ok(super::find_any(db, now, key_id).await?.unwrap_or(key))
 }
 
 /// Rejects a pending key with a reason (required: its owner reads it): it is revoked,
@@ -222,7 +235,7 @@ pub async fn reject(
         },
     )
     .await;
-    Ok(find_key(db, now, key_id).await?.unwrap_or(key))
+    Ok(super::find_any(db, now, key_id).await?.unwrap_or(key))
 }
 
 /// Approvers mailed about one waiting key, at most (the rest see it on the overview).
@@ -230,7 +243,7 @@ const APPROVERS_MAILED: i64 = 20;
 
 /// Mails everyone who holds `api.key.approve`, but the key's owner, that `key` waits
 /// for them; in the background (the creation does not wait for the mail server).
-pub(super) fn tell_approvers(cx: &Ctx<'_>, key: &KeyInfo) {
+pub(crate) fn tell_approvers(cx: &Ctx<'_>, key: &KeyInfo) {
     let (db, mailer, now) = (cx.st.db.clone(), cx.st.mailer.clone(), cx.now);
     let (origin, public) = (cx.origin.clone(), cx.st.config.public_url.url.clone());
     let (key_id, name, owner_id) = (key.key_id.clone(), key.name.clone(), key.owner_id);

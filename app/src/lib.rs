@@ -330,7 +330,7 @@ pub struct CspNonce(pub String);
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <a class="skip-link" href="#main">"Skip to content"</a>
+        <a class="skip-link" href="#main" rel="external">"Skip to content"</a>
         <Router>
             <Routes fallback=shell_ui::NotFound>
                 <Route path=path!("/login") view={Lazy::<pages::LoginPage>::new()} ssr=SsrMode::Async/>

@@ -50,7 +50,7 @@ pub fn SignedIn(me: Me, children: Children) -> impl IntoView {
                 <SignOutButton/>
             </div>
         </header>
-        <main id="main" class="content">{children()}</main>
+        <main id="main" class="content" tabindex="-1">{children()}</main>
     }
 }
 
@@ -116,7 +116,7 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <PageTitle text="Not found"/>
-        <main id="main" class="auth-page">
+        <main id="main" class="auth-page" tabindex="-1">
             <section class="card">
                 <h1>"Page not found"</h1>
                 <p>"There is nothing at this address."</p>
@@ -155,7 +155,7 @@ pub fn LoadError(
         return if in_shell {
             card.into_any()
         } else {
-            view! { <main id="main" class="auth-page">{card}</main> }.into_any()
+            view! { <main id="main" class="auth-page" tabindex="-1">{card}</main> }.into_any()
         };
     }
     let card = view! {
@@ -178,7 +178,7 @@ pub fn LoadError(
     if in_shell {
         card.into_any()
     } else {
-        view! { <main id="main" class="auth-page">{card}</main> }.into_any()
+        view! { <main id="main" class="auth-page" tabindex="-1">{card}</main> }.into_any()
     }
 }
 
@@ -258,7 +258,7 @@ pub fn relative_time(now: i64, t: i64) -> String {
     let a = d.unsigned_abs();
     let (n, unit) = match a {
         0..60 => {
-            return if d >= 0 {
+            return if d > 0 {
                 "in under a minute".into()
             } else {
                 "just now".into()
@@ -281,14 +281,19 @@ pub fn relative_time(now: i64, t: i64) -> String {
 }
 
 /// A time shown relative to now, with the exact time on hover and for screen readers.
+/// A deadline (an expiry) names what it is once past (`past_prefix`: "expired 2 days
+/// ago"); without one, the time is of something that happened (made, used, revoked),
+/// never said to be ahead: the page's `now` may be read a moment before the action it
+/// shows ("just now", not "in under a minute").
 #[component]
 pub fn When(now: i64, at: i64, #[prop(optional)] past_prefix: &'static str) -> impl IntoView {
     let exact = format_time(at);
-    let words = relative_time(now, at);
-    let words = if at < now && !past_prefix.is_empty() {
-        format!("{past_prefix} {words}")
+    let words = if past_prefix.is_empty() {
+        relative_time(now.max(at), at)
+    } else if at < now {
+        format!("{past_prefix} {}", relative_time(now, at))
     } else {
-        words
+        relative_time(now, at)
     };
     view! {
         <time datetime=iso_time(at) title=exact.clone()>{words}</time>
@@ -352,6 +357,7 @@ mod tests {
         assert_eq!(super::relative_time(0, 89), "in 1 minute");
         assert_eq!(super::relative_time(0, 90), "in 2 minutes");
         assert_eq!(super::relative_time(0, 30), "in under a minute");
+        assert_eq!(super::relative_time(30, 30), "just now");
     }
 
     #[test]
@@ -855,4 +861,18 @@ pub fn offer(actions: &[(bool, &str)]) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+/// A key's status in a table: "active", and for a key replaced by a roll or a
+/// regeneration (working until its grace period ends) the key that replaces it, on a line
+/// of its own (read as "active, replaced by key_…").
+pub fn key_status(status: &str, replaced_by: Option<&str>) -> AnyView {
+    match replaced_by {
+        Some(new) if status == "active" => view! {
+            "active"<span class="visually-hidden">","</span>
+            <span class="replaced-by">{format!(" replaced by {new}")}</span>
+        }
+        .into_any(),
+        _ => status.to_owned().into_any(),
+    }
 }

@@ -15,7 +15,7 @@ pub fn LoginPage() -> impl IntoView {
     };
     view! {
         <PageTitle text="Sign in"/>
-        <main id="main" class="auth-page">
+        <main id="main" class="auth-page" tabindex="-1">
             <section class="card auth-card" aria-labelledby="login-title">
                 <h1 id="login-title">"Sign in to Keyward"</h1>
                 <Show when=move || error().is_some()>
@@ -70,7 +70,7 @@ pub fn VerifyPage() -> impl IntoView {
     };
     view! {
         <PageTitle text="Confirm it is you"/>
-        <main id="main" class="auth-page">
+        <main id="main" class="auth-page" tabindex="-1">
             <section class="card auth-card" aria-labelledby="verify-title">
                 <h1 id="verify-title">"Confirm it is you"</h1>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -184,12 +184,23 @@ pub fn ChannelsPage() -> impl IntoView {
         .find_map(Result::ok)
         .map(|s| view! { <SecretCard s/> })
     };
+    // Forms sent from this page by its script show their errors beside themselves
+    // (and take the focus, `ErrorOf`); the page's own message is for the rest: a form
+    // the server answered without script, and the dialogs' forms when closed.
+    let (create_sent, reveal_sent, add_sent) = (
+        sent_here(create, |_| true),
+        sent_here(reveal, |_| true),
+        sent_here(add_number, |_| true),
+    );
     let failed = move || {
+        let unless_sent =
+            |v: Option<Result<ChannelSecret, crate::error::AppError>>,
+             sent: RwSignal<Option<bool>>| { v.filter(|_| sent.get().is_none()) };
         [
-            create.value().get(),
-            reveal.value().get(),
+            unless_sent(create.value().get(), create_sent),
+            unless_sent(reveal.value().get(), reveal_sent),
             regen.value().get(),
-            add_number.value().get(),
+            unless_sent(add_number.value().get(), add_sent),
             number_key.value().get(),
         ]
         .into_iter()
@@ -334,7 +345,12 @@ fn Section(
             let body_id = kid.clone();
             let body = move || {
                 let (k1, k2, k3) = (body_id.clone(), body_id.clone(), body_id.clone());
+                let reveal_here = {
+                    let mine = k1.clone();
+                    sent_here(reveal, move |a: &RevealChannelKey| a.key_id == mine)
+                };
                 let reveal_form = may_reveal.then(|| view! {
+                    <ErrorOf action=reveal here=reveal_here/>
                     <ActionForm action=reveal attr:class="inline-form">
                         <input type="hidden" name="key_id" value=k1.clone()/>
                         {needs_password.then(|| view! {
@@ -414,10 +430,7 @@ fn Section(
                         Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
                         None => "never".into_any(),
                     }}</td>
-                    <td data-label="Status">{match &k.replaced_by {
-                        Some(new) if k.status == "active" => format!("active, replaced by {new}"),
-                        _ => k.status.clone(),
-                    }}</td>
+                    <td data-label="Status">{crate::shell_ui::key_status(&k.status, k.replaced_by.as_deref())}</td>
                     <td>{actions}</td>
                 </tr>
             }
@@ -426,6 +439,10 @@ fn Section(
         .collect_view();
     let create_form = (s.can_create && s.channel != "sms").then(|| {
         let c = channel.clone();
+        let create_here = {
+            let mine = c.clone();
+            sent_here(create, move |a: &CreateChannelKey| a.channel == mine)
+        };
         let is_email = c == "email";
         let prefix = c.clone();
         let id = move |f: &str| format!("{prefix}-{f}");
@@ -436,6 +453,7 @@ fn Section(
         view! {
             <details class="create-channel-key">
                 <summary>{format!("Create {}", a_key(&c))}</summary>
+                <ErrorOf action=create here=create_here/>
                 <ActionForm action=create>
                     <input type="hidden" name="channel" value=c.clone()/>
                     <div class="field"><label for=id("name")>"Key name"</label>
@@ -564,6 +582,7 @@ fn Numbers(
         })
         .collect_view();
     let add_form = manages.then(|| {
+        let add_here = sent_here(add, |_| true);
         let options = apps
             .iter()
             .map(|a| view! { <option value=a.id.to_string()>{a.name.clone()}</option> })
@@ -571,6 +590,7 @@ fn Numbers(
         view! {
             <details class="create-channel-key">
                 <summary>"Add a sender number"</summary>
+                <ErrorOf action=add here=add_here/>
                 <ActionForm action=add>
                     <div class="field"><label for="sms-number">"Number"</label>
                         <input id="sms-number" name="number" type="tel" required maxlength="32" placeholder="+905551234567" aria-describedby="sms-number-hint"/>

@@ -15,7 +15,7 @@ pub fn InvitePage() -> impl IntoView {
     };
     view! {
         <PageTitle text="Invitation"/>
-        <main id="main" class="auth-page">
+        <main id="main" class="auth-page" tabindex="-1">
             <section class="card auth-card" aria-labelledby="invite-title">
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || invite.get().map(|r| match r {

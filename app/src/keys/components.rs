@@ -307,10 +307,7 @@ fn KeyRow(
     };
     let owner = show_owner
         .then(|| view! { <td data-label="Owner">{k.owner.clone().unwrap_or_default()}</td> });
-    let status = match &k.replaced_by {
-        Some(new) if k.status == "active" => format!("active, replaced by {new}"),
-        _ => k.status.clone(),
-    };
+    let status = crate::shell_ui::key_status(&k.status, k.replaced_by.as_deref());
     let active = k.status == "active";
     let manageable = active && (can_update || can_revoke);
     let can_roll = can_update && k.replaced_by.is_none();
@@ -622,7 +619,7 @@ fn AppRow(
         <h4>"Webhook URLs"</h4>
         <p class="muted">"Messages on the webhook channel can only go to these. Registering a listed URL again gives it a new signing secret."</p>
         <ul class="plain-list">{hooks}</ul>
-        <ActionForm action=hook attr:class="inline-form">
+        <ActionForm action=hook attr:class="inline-form" node_ref=reset_on_success(hook)>
             <input type="hidden" name="app_id" value=app_id/>
             <label for=hook_id.clone()>{hook_label}</label>
             <input id=hook_id name="url" type="url" required maxlength="2000" placeholder="https://hooks.example.com/keyward"/>
@@ -634,21 +631,33 @@ fn AppRow(
 /// A webhook signing secret just made: shown once.
 #[component]
 fn WebhookSecret(action: ServerAction<RegisterWebhook>) -> impl IntoView {
+    // The answer takes the focus (the form may be far below it), so a screen reader
+    // reads it and the copy button is at hand, as for a new key's secret.
+    let card = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move |_| {
+        if let Some(el) = card.get() {
+            request_animation_frame(move || {
+                let _ = el.focus();
+            });
+        }
+    });
+    let node = crate::shell_ui::rescue_focus();
     move || {
         action.value().with(|v| match v {
             Some(Ok(secret)) => Some(
                 view! {
-                    <section class="card secret-card" aria-labelledby="whsec-title">
+                    <section class="card secret-card" aria-labelledby="whsec-title" tabindex="-1" node_ref=card>
                         <h3 id="whsec-title">"Webhook registered"</h3>
                         <p><strong>"Copy the signing secret now: it is shown only this once."</strong>
                             " Each POST carries X-Keyward-Signature: sha256=HMAC-SHA256(secret, timestamp + \".\" + body), with the timestamp in X-Keyward-Timestamp."</p>
                         <p><code class="secret" id="webhook-secret">{secret.clone()}</code></p>
+                        <CopyButton text=secret.clone() what="the signing secret".to_owned()/>
                     </section>
                 }
                 .into_any(),
             ),
             Some(Err(e)) => Some(
-                view! { <p class="alert alert-error" role="alert">{e.to_string()}</p> }.into_any(),
+                view! { <p class="alert alert-error" role="alert" tabindex="-1" node_ref=node>{e.to_string()}</p> }.into_any(),
             ),
             None => None,
         })

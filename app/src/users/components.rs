@@ -4,7 +4,8 @@ use super::{
 };
 use crate::auth::{get_me, Me, SudoForm};
 use crate::shell_ui::{
-    form_token, format_time, invalid, reset_on_success, ActionResult, FieldError, FormToken, Page,
+    form_token, format_time, invalid, reset_on_success, ActionResult, CancelButton, Dialog,
+    FieldError, FormToken, Page,
 };
 use leptos::prelude::*;
 
@@ -16,6 +17,9 @@ pub fn UsersPage() -> impl IntoView {
     let reset = ServerAction::<ResetUser2fa>::new();
     let invite = ServerAction::<InviteUser>::new();
     crate::one_answer_at_a_time!(create, set_role, set_enabled, reset, invite);
+    // Disabling and resetting ask first, in a dialog that closes when done.
+    crate::shell_ui::close_on_success(set_enabled);
+    crate::shell_ui::close_on_success(reset);
     let me = Resource::new(|| (), |_| get_me());
     let invite_token = form_token(invite);
     let create_token = form_token(create);
@@ -98,13 +102,30 @@ fn UserRow(
         (false, false) => "Off",
     };
     let totp_cell = if (user.totp || user.phone) && !is_me {
-        let label = format!("Reset the second factors of {}", user.email);
+        // Irreversible and felt at once (their sessions end): asked first.
+        let dlg = format!("reset-2fa-{}", user.id);
+        let id = user.id;
+        let here = crate::shell_ui::sent_here(reset, move |a: &ResetUser2fa| a.user_id == id);
+        let (opener_label, title, submit_label) = (
+            format!("Reset the second factors of {}…", user.email),
+            format!("Reset the second factors of {}?", user.email),
+            format!("Reset the second factors of {}", user.email),
+        );
         view! {
             {factors}" "
-            <ActionForm action=reset attr:class="inline-form">
-                <input type="hidden" name="user_id" value=user.id.to_string()/>
-                <button type="submit" class="btn" aria-label=label>"Reset"</button>
-            </ActionForm>
+            <Dialog id=dlg.clone() opener="Reset…" opener_label
+                opener_class="btn btn-danger" title>
+                <p><strong>"Their authenticator app and SMS phone are removed and every session of theirs ends."</strong>" They sign in again with their password and set a second factor up anew (by email code meanwhile, if the settings require one). This cannot be undone."</p>
+                <crate::keys::ErrorOf action=reset here/>
+                <ActionForm action=reset attr:class="dialog-form">
+                    <input type="hidden" name="user_id" value=user.id.to_string()/>
+                    <div class="dialog-actions">
+                        <CancelButton dialog=dlg.clone()/>
+                        <button type="submit" class="btn btn-danger" aria-label=submit_label
+                            disabled=move || reset.pending().get()>"Reset"</button>
+                    </div>
+                </ActionForm>
+            </Dialog>
         }
         .into_any()
     } else {
@@ -145,15 +166,41 @@ fn UserRow(
             ("Disable", "false")
         };
         let button_label = format!("{label} {}", user.email);
-        view! {
-            {user.status.label()}" "
-            <ActionForm action=set_enabled attr:class="inline-form">
-                <input type="hidden" name="user_id" value=user.id.to_string()/>
-                <input type="hidden" name="enabled" value=next/>
-                <button type="submit" class="btn" aria-label=button_label>{label}</button>
-            </ActionForm>
+        if disabled {
+            view! {
+                {user.status.label()}" "
+                <ActionForm action=set_enabled attr:class="inline-form">
+                    <input type="hidden" name="user_id" value=user.id.to_string()/>
+                    <input type="hidden" name="enabled" value=next/>
+                    <button type="submit" class="btn" aria-label=button_label>{label}</button>
+                </ActionForm>
+            }
+            .into_any()
+        } else {
+            // Disabling ends their sessions and stops their keys at once: asked first.
+            let dlg = format!("disable-{}", user.id);
+            let id = user.id;
+            let here =
+                crate::shell_ui::sent_here(set_enabled, move |a: &SetUserEnabled| a.user_id == id);
+            view! {
+                {user.status.label()}" "
+                <Dialog id=dlg.clone() opener="Disable…" opener_label=format!("{button_label}…")
+                    opener_class="btn btn-danger" title=format!("Disable {}?", user.email)>
+                    <p><strong>"They are signed out everywhere, cannot sign in, and their API keys are refused from the next request"</strong>" (key_revoked), until someone enables them again."</p>
+                    <crate::keys::ErrorOf action=set_enabled here/>
+                    <ActionForm action=set_enabled attr:class="dialog-form">
+                        <input type="hidden" name="user_id" value=user.id.to_string()/>
+                        <input type="hidden" name="enabled" value=next/>
+                        <div class="dialog-actions">
+                            <CancelButton dialog=dlg.clone()/>
+                            <button type="submit" class="btn btn-danger" aria-label=button_label
+                                disabled=move || set_enabled.pending().get()>"Disable"</button>
+                        </div>
+                    </ActionForm>
+                </Dialog>
+            }
+            .into_any()
         }
-        .into_any()
     };
     view! {
         <tr>

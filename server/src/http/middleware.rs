@@ -1132,8 +1132,8 @@ fn secret_page(value: &serde_json::Value, back: &str) -> Option<String> {
          <link rel=\"stylesheet\" href=\"/pkg/keyward.css\"></head><body>\
          <main id=\"main\" class=\"auth-page\"><section class=\"card secret-card\" aria-labelledby=\"secret-title\">\
          <h1 id=\"secret-title\">{title}</h1><p>{about}</p>\
-         <p><label for=\"new-secret\">Secret</label>\
-         <input id=\"new-secret\" class=\"secret\" readonly autocomplete=\"off\" spellcheck=\"false\" value=\"{secret}\"></p>\
+         <div class=\"field\"><label for=\"new-secret\">Secret (select it all and copy it)</label>\
+         <input id=\"new-secret\" type=\"text\" class=\"secret\" readonly autocomplete=\"off\" spellcheck=\"false\" value=\"{secret}\"></div>\
          <p><a href=\"{back}\">I have copied it: back to the panel</a></p>\
          </section></main></body></html>\n",
         title = esc(&title),

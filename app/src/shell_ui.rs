@@ -406,7 +406,7 @@ pub fn DataTable(
         })
         .collect_view();
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0">
             <table class:cards-table=cards>
                 <thead><tr>{headers}</tr></thead>
                 <tbody>{children()}</tbody>

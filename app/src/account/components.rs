@@ -74,7 +74,7 @@ fn Sessions(sessions: Vec<SessionInfo>, end: ServerAction<EndSession>) -> impl I
         <section class="card" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Active sessions"</h2>
             <ActionResult action=end ok=|_: &()| "Session ended.".to_owned()/>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0">
                 <table>
                     <thead>
                         <tr>

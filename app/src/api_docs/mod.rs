@@ -108,7 +108,7 @@ pub fn ApiPage() -> impl IntoView {
                 </section>
                 <section class="card" aria-labelledby="api-ops">
                     <h2 id="api-ops">"Endpoints"</h2>
-                    <div class="table-wrap">
+                    <div class="table-wrap" tabindex="0">
                         <table>
                             <thead><tr><th scope="col">"Method"</th><th scope="col">"Path"</th><th scope="col">"What it does"</th><th scope="col">"Answers"</th></tr></thead>
                             <tbody>{ops}</tbody>

@@ -154,7 +154,7 @@ fn Events(f: AuditFilter, d: Result<AuditView, AppError>) -> impl IntoView {
                     view! { <p class="muted">"No events match these filters."</p> }.into_any()
                 } else {
                     view! {
-                        <div class="table-wrap">
+                        <div class="table-wrap" tabindex="0">
                             <table class="audit-table cards-table">
                                 <thead><tr>
                                     <th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"What"</th>
@@ -191,7 +191,7 @@ fn Events(f: AuditFilter, d: Result<AuditView, AppError>) -> impl IntoView {
             <h2 id="events-title">"Events"</h2>
             <form method="get" action="/audit" class="inline-form filters" aria-label="Filter events" role="search">
                 {input("actor", "Who", "text", f.actor.clone(), "Email, key ID, system")}
-                {input("action", "Action", "text", f.action.clone(), "api_key.created or api_key.")}
+                {input("action", "Action", "text", f.action.clone(), "api_key or api_key.created")}
                 {input("target", "Target", "text", f.target.clone(), "Key ID, email…")}
                 <div class="filter-field">
                     <label for="f-outcome">"Outcome"</label>

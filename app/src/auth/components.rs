@@ -13,6 +13,17 @@ pub fn LoginPage() -> impl IntoView {
         Some(Ok(())) => None,
         None => query.with(|q| q.get("error").map(|_| GENERIC_SIGN_IN_ERROR.to_owned())),
     };
+    // After a refusal the password field is emptied and takes the focus, ready for the
+    // next try (the email stays): a wrong password is not left in the form.
+    let password = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Err(_))) {
+            if let Some(el) = password.get_untracked() {
+                el.set_value("");
+                let _ = el.focus();
+            }
+        }
+    });
     view! {
         <PageTitle text="Sign in"/>
         <main id="main" class="auth-page" tabindex="-1">
@@ -30,7 +41,7 @@ pub fn LoginPage() -> impl IntoView {
                     </div>
                     <div class="field">
                         <label for="password">"Password"</label>
-                        <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"/>
+                        <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" node_ref=password/>
                     </div>
                     <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>
                         {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}

@@ -6,7 +6,7 @@ use super::{
 use crate::auth::get_me;
 use crate::shell_ui::{
     form_token, invalid, reset_on_success, sent_here, ActionResult, CancelButton, CopyButton,
-    Dialog, FieldError, FormToken, Page, RowActions, When,
+    DataTable, Dialog, FieldError, FormToken, Page, RowActions, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -75,6 +75,8 @@ pub fn KeysPage() -> impl IntoView {
 fn SecretBox(s: NewSecret) -> impl IntoView {
     let dismissed = RwSignal::new(false);
     let copied = RwSignal::new(false);
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    let kid = s.key.key_id.clone();
     let secret = s.secret.clone();
     // Focus moves to the new secret, so a screen reader reads it out and the keyboard
     // is where the copy button is (the form the user came from may be far below).
@@ -108,7 +110,22 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
             <p><code class="secret" id="new-secret">{s.secret.clone()}</code></p>
             <button type="button" class="btn" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
             " "
-            <button type="button" class="btn btn-primary" on:click=move |_| dismissed.set(true)>"I have copied it"</button>
+            <button type="button" class="btn btn-primary" on:click=move |_| {
+                dismissed.set(true);
+                // The card goes: the keyboard moves on to the new key's row.
+                #[cfg(feature = "hydrate")]
+                {
+                    use leptos::wasm_bindgen::JsCast as _;
+                    if let Some(link) = document()
+                        .query_selector(&format!("#row-{kid} a"))
+                        .ok()
+                        .flatten()
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                    {
+                        let _ = link.focus();
+                    }
+                }
+            }>"I have copied it"</button>
         </section>
     }
 }
@@ -256,7 +273,7 @@ fn KeyTable(
                 view! { <p class="muted">"No keys to show."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" tabindex="0">
                         <table class="keys-table cards-table">
                             <thead><tr>
                                 {sortable("Name", "name", "ascending")}<th scope="col">"Key ID"</th>
@@ -610,7 +627,7 @@ fn AppRow(
         <ul class="plain-list">{sdk}</ul>
         <ActionForm action=update attr:class="app-row">
             <input type="hidden" name="id" value=a.id.to_string()/>
-            <div class="field"><label for=name_id.clone()>{format!("Name of app {}", a.id)}</label>
+            <div class="field"><label for=name_id.clone()>{format!("Name of {}", a.name)}</label>
                 <input id=name_id name="name" type="text" required maxlength="100" value=a.name.clone()/></div>
             <div class="field"><label for=nets_id.clone()>{format!("REST IP allow-list of {}", a.name)}</label>
                 <textarea id=nets_id name="networks" rows="2" maxlength="20000">{crate::shell_ui::textarea_text(&a.networks.join("\n"))}</textarea></div>
@@ -625,6 +642,51 @@ fn AppRow(
             <input id=hook_id name="url" type="url" required maxlength="2000" placeholder="https://hooks.example.com/keyward"/>
             <button type="submit" class="btn" aria-label=register_label>"Register"</button>
         </ActionForm>
+    }
+}
+
+/// An app's keys on its page: the newest page of those the viewer may see, each
+/// leading to its own page, and the rest on `/keys` filtered by the app.
+#[component]
+fn AppKeys(app_id: i64, v: KeysView) -> impl IntoView {
+    let now = v.now;
+    let rows = v
+        .keys
+        .iter()
+        .map(|k| {
+            let expires = match k.expires_at {
+                Some(at) => view! { <When now at past_prefix="expired"/> }.into_any(),
+                None => "Never".into_any(),
+            };
+            view! {
+                <tr>
+                    <td data-label="Name"><a href=format!("/keys/{}", k.key_id)>{k.name.clone()}</a></td>
+                    <td data-label="Key ID"><code>{k.key_id.clone()}</code></td>
+                    {v.can_view_all.then(|| view! { <td data-label="Owner">{k.owner.clone().unwrap_or_default()}</td> })}
+                    <td data-label="Environment">{k.environment.clone()}</td>
+                    <td data-label="Role">{k.role.clone().unwrap_or_default()}</td>
+                    <td data-label="Expires">{expires}</td>
+                    <td data-label="Status">{crate::shell_ui::key_status(&k.status, k.replaced_by.as_deref())}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let all = format!("/keys?app={app_id}");
+    view! {
+        <section class="card" aria-labelledby="app-keys-title">
+            <h2 id="app-keys-title">"API keys"</h2>
+            {if v.keys.is_empty() {
+                view! { <p class="muted">{if v.can_view_all { "This app has no keys." } else { "You have no keys for this app." }}</p> }.into_any()
+            } else {
+                let headers: &'static [&'static str] = if v.can_view_all {
+                    &["Name", "Key ID", "Owner", "Environment", "Role", "Expires", "Status"]
+                } else {
+                    &["Name", "Key ID", "Environment", "Role", "Expires", "Status"]
+                };
+                view! { <DataTable cards=true headers>{rows}</DataTable> }.into_any()
+            }}
+            <p><a href=all>{if v.next.is_some() { "All of this app's keys, with filters" } else { "This app's keys on the keys page, with filters" }}</a></p>
+        </section>
     }
 }
 
@@ -1034,7 +1096,7 @@ fn KeyHistory(d: KeyDetail) -> impl IntoView {
                 view! { <p class="muted">"Nothing recorded yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table>
+                    <div class="table-wrap" tabindex="0"><table>
                         <thead><tr>
                             <th scope="col">"When"</th><th scope="col">"What"</th><th scope="col">"Who"</th>
                             <th scope="col">"From"</th><th scope="col">"Outcome"</th><th scope="col">"Details"</th>
@@ -1137,6 +1199,19 @@ pub fn AppDetailPage() -> impl IntoView {
                 .ok_or(crate::error::AppError::NotFound)
         },
     );
+    // The app's keys that the viewer may see (their own, or everyone's with
+    // api.key.view_all): the newest page, the rest on /keys filtered by this app. A
+    // viewer without api.key.view sees none (the answer is 403: nothing is drawn).
+    let keys = Resource::new(id, |id| {
+        super::list_keys(
+            id,
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )
+    });
     view! {
         <Page title="App" me data=move || app.get() render=move |_me, a| view! {
             <p><a href="/apps">"← Apps"</a></p>
@@ -1158,7 +1233,8 @@ pub fn AppDetailPage() -> impl IntoView {
                 }}
                 <p><a href="/channels#channel-sms">"Add or remove numbers and their keys on the Channels page"</a></p>
             </section>
-            <EventSubscriptions a subscribe/>
+            <Suspense>{move || keys.get().and_then(Result::ok).map(|v| view! { <AppKeys app_id=a.id v/> })}</Suspense>
+            <EventSubscriptions a=a.clone() subscribe/>
         }.into_any()/>
     }
 }

@@ -73,7 +73,7 @@ pub fn KeyUsageSection(usage: KeyUsage) -> impl IntoView {
             })
             .collect_view();
         view! {
-            <div class="table-wrap"><table>
+            <div class="table-wrap" tabindex="0"><table>
                 <caption class="visually-hidden">"Latest refused requests"</caption>
                 <thead><tr>
                     <th scope="col">"Until"</th><th scope="col">"Requests"</th>
@@ -188,6 +188,8 @@ fn UsageChart(
                 <h3 id=title_id.clone()>{title}</h3>
                 <p id=desc_id.clone()>{summary}</p>
             </figcaption>
+            // (No requests: the sentence says so; an empty plot would say nothing more.)
+            {(accepted + refused > 0).then(move || view! {
             <div class="chart-frame">
                 <span class="chart-peak muted">{format!("{} requests", grouped(peak))}</span>
                 <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") preserveAspectRatio="none"
@@ -203,7 +205,7 @@ fn UsageChart(
             </p>
             <details>
                 <summary>{if hourly { "Show the hours as a table" } else { "Show the days as a table" }}</summary>
-                <div class="table-wrap"><table>
+                <div class="table-wrap" tabindex="0"><table>
                     <caption class="visually-hidden">{title}</caption>
                     <thead><tr>
                         <th scope="col">{if hourly { "Hour" } else { "Day (UTC)" }}</th>
@@ -212,6 +214,7 @@ fn UsageChart(
                     <tbody>{rows}</tbody>
                 </table></div>
             </details>
+            })}
         </figure>
     }
 }

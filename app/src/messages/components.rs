@@ -172,7 +172,7 @@ fn MessageTable(data: MessagesView) -> impl IntoView {
                 view! { <p class="muted">"No messages yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" tabindex="0">
                         <table>
                             <thead><tr>
                                 <th scope="col">"ID"</th><th scope="col">"App"</th><th scope="col">"Channel"</th>
@@ -358,7 +358,7 @@ fn MessageCard(
         {edit_form}
         <section class="card" aria-labelledby="history-title">
             <h2 id="history-title">"History"</h2>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0">
                 <table>
                     <thead><tr><th scope="col">"When"</th><th scope="col">"What"</th><th scope="col">"Who"</th><th scope="col">"Details"</th></tr></thead>
                     <tbody>{history}</tbody>

@@ -94,7 +94,7 @@ fn Matrix(me: Me, roles: Vec<RoleInfo>, save: ServerAction<SaveRoles>) -> impl I
             <ActionResult action=save ok=|n: &usize| format!("Saved. {n} role(s) changed.")/>
             <ActionForm action=save>
                 {custom.into_iter().map(|id| view! { <input type="hidden" name="role[]" value=id.to_string()/> }).collect_view()}
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0">
                     <table class="matrix">
                         <caption class="visually-hidden">"Permissions (rows) held by each role (columns)"</caption>
                         <thead><tr><th scope="col">"Permission"</th>{header}</tr></thead>

@@ -66,7 +66,7 @@ fn UserTable(
             <ActionResult action=set_role ok=|_: &()| "Role changed.".to_owned()/>
             <ActionResult action=set_enabled ok=|_: &()| "Status changed.".to_owned()/>
             <ActionResult action=reset ok=|_: &()| "Second factor reset; their sessions have ended.".to_owned()/>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0">
                 <table>
                     <thead>
                         <tr>

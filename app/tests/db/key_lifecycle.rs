@@ -1167,6 +1167,20 @@ async fn with_approval_required_a_new_key_waits_until_someone_else_approves_it()
         lifecycle::approve(&cx, &ga(&admin), &rolled.key_id).await.unwrap();
         let k = keys::update(&cx, &gu, &change(Some(BuiltinRole::Admin.id()), None)).await.unwrap();
         assert_eq!(k.status, "pending", "a role with more permissions");
+        // Saved as it was: nothing written, nothing audited.
+        let updates = |db: Db| async move {
+            let (n,): (i64,) =
+                sqlx::query_as("select count(*) from audit_events where action = 'api_key.updated'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            n
+        };
+        lifecycle::approve(&cx, &ga(&admin), &rolled.key_id).await.unwrap();
+        let before = updates(db.clone()).await;
+        let same = keys::update(&cx, &gu, &change(None, None)).await.unwrap();
+        assert_eq!((same.name.as_str(), same.status.as_str()), ("renamed", "active"));
+        assert_eq!(updates(db.clone()).await, before, "a save without a change is not audited");
     })
     .await;
 }

@@ -98,10 +98,17 @@ async fn conditions(db: &Db, f: &AuditFilter) -> Result<Conditions, AppError> {
         {
             return Err(AppError::validation(
                 "action",
-                "Enter an action such as api_key.created, or its start such as api_key.",
+                "Enter an action such as api_key.created, or its area such as api_key.",
             ));
         }
         equalities += 1;
+        // Every action names its area before a dot (`api_key.created`): an area alone
+        // (`api_key`, as typed) means all of its actions, as `api_key.` does.
+        let action = if action.contains('.') {
+            action
+        } else {
+            format!("{action}.")
+        };
         if action.ends_with('.') {
             // Every action under a prefix: a range on the index (the byte after '.' is
             // '/', and no action holds it).

@@ -939,6 +939,10 @@ pub async fn update(
         Some(n) => join(&dedup(n)?),
         None => key.networks.join("\n"),
     };
+    // Nothing changed (a form saved as it was): nothing to write, nothing to audit.
+    if name == key.name && role_id == key.role_id && split(&networks) == key.networks {
+        return Ok(key);
+    }
     // With approval required, a change that lets the key do more than what was
     // approved (a role with a permission the old one lacked, an allow-list that admits
     // an address the old one did not) sends it back to the approvers.

@@ -175,6 +175,11 @@ pub async fn security(State(state): State<AppState>, mut req: Request, next: Nex
         }
     };
 
+    // Every error under `/api/` in the REST contract's shape, those the router made
+    // itself included (`rest::in_contract_shape`).
+    if api && (res.status().is_client_error() || res.status().is_server_error()) {
+        res = crate::rest::in_contract_shape(res, request_id).await;
+    }
     let h = res.headers_mut();
     // At most one growth of the header map for everything added here (a JSON answer's
     // two headers and these four fit the map's first allocation).

@@ -71,7 +71,6 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route("/api/{*rest}", any(not_found))
-        .layer(axum::middleware::map_response(in_contract_shape))
 }
 
 /// Every error under `/api/` in the contract's shape: an answer that axum or an
@@ -79,7 +78,12 @@ pub fn router() -> Router<AppState> {
 /// not have: an empty 405) becomes
 /// `{"error":{"code","message","request_id"}}` with its status kept. Answers already
 /// in JSON (the handlers' own `ApiError`, the OpenAPI document) pass as they are.
-async fn in_contract_shape(res: axum::response::Response) -> axum::response::Response {
+/// Called by the security middleware for every `/api/` answer (a layer on the REST
+/// routes would be cloned and boxed on every request), which looks at the status first.
+pub(crate) async fn in_contract_shape(
+    res: axum::response::Response,
+    rid: crate::http::RequestId,
+) -> axum::response::Response {
     let status = res.status();
     let json = res
         .headers()
@@ -89,8 +93,8 @@ async fn in_contract_shape(res: axum::response::Response) -> axum::response::Res
     if !(status.is_client_error() || status.is_server_error()) || json {
         return res;
     }
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (code, message) = match status {
-        // (The route adds its `Allow` header to this answer after it.)
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed",
             "This path does not take that method: the Allow header lists those it takes."
@@ -120,12 +124,13 @@ async fn in_contract_shape(res: axum::response::Response) -> axum::response::Res
             },
         ),
     };
-    let rid = crate::http::REQUEST
-        .try_with(|r| r.id)
-        .unwrap_or_else(|_| crate::http::RequestId::random());
-    ApiError::new(status, code, message)
+    let mut out = ApiError::new(status, code, message)
         .with_request_id(rid.as_str())
-        .into_response()
+        .into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
 }
 
 /// The OpenAPI document (for `keyward routes` and the panel's API page).

@@ -317,3 +317,38 @@ async fn a_key_page_shows_its_usage_per_hour_and_day_with_its_refusals() {
     assert!(html.contains("ip_not_allowed 2"));
     assert!(html.contains("Show the hours as a table"));
 }
+
+#[tokio::test]
+async fn an_app_page_lists_its_keys_that_the_viewer_may_see() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let billing = make_app(&s, &owner, "Billing", "").await;
+    let other = make_app(&s, &owner, "Other", "").await;
+    let mine = make_key(&s, &owner, billing, 3).await;
+    let _elsewhere = make_key(&s, &owner, other, 3).await;
+    let keys: Value = post_fn(&s, Some(&owner), "/fn/keys/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_of = |secret: &str| {
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| secret.ends_with(k["last4"].as_str().unwrap()))
+            .unwrap()["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (this, that) = (id_of(&mine), id_of(&_elsewhere));
+    let html = overview::page(&s, &owner, &format!("/apps/{billing}")).await;
+    assert!(html.contains("id=\"app-keys-title\""), "{html}");
+    assert!(html.contains(&format!("href=\"/keys/{this}\"")), "{html}");
+    assert!(!html.contains(&that), "another app's key: {html}");
+    assert!(
+        html.contains(&format!("href=\"/keys?app={billing}\"")),
+        "{html}"
+    );
+}

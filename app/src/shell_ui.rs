@@ -185,7 +185,14 @@ pub fn LoadError(
 /// The outcome of a form's last submission: the error (also after a plain form post
 /// without JavaScript, which comes back with it in the URL) or a confirmation.
 #[component]
-pub fn ActionResult<S, F>(action: ServerAction<S>, ok: F) -> impl IntoView
+pub fn ActionResult<S, F>(
+    action: ServerAction<S>,
+    ok: F,
+    /// For forms sharing one action: whether its last submission was this form's
+    /// (`sent_here`); another form's outcome is not shown here.
+    #[prop(optional, into)]
+    here: Option<Signal<Option<bool>>>,
+) -> impl IntoView
 where
     S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
@@ -194,6 +201,9 @@ where
     let value = action.value();
     let node = rescue_focus();
     move || {
+        if here.is_some_and(|h| h.get() == Some(false)) {
+            return None;
+        }
         value.with(|v| match v {
             Some(Ok(out)) => Some(
                 view! { <p class="alert alert-ok" role="status" tabindex="-1" node_ref=node>{ok(out)}</p> }
@@ -584,6 +594,20 @@ where
 {
     action.value().with(|v| match v {
         Some(Err(AppError::Validation { field, message })) if fields.contains(&field.as_str()) => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+}
+
+/// [`refused_for`] for one field named at run time (a component's `id`).
+pub fn refused_for_field<S>(action: ServerAction<S>, field: &str) -> Option<String>
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    action.value().with(|v| match v {
+        Some(Err(AppError::Validation { field: f, message })) if f == field => {
             Some(message.clone())
         }
         _ => None,

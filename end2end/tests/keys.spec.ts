@@ -415,6 +415,19 @@ test.describe('in Istanbul', () => {
     await expect(page.getByRole('region', { name: 'Details' })).toContainText('198.51.100.0/24');
     await expect(page.getByRole('region', { name: 'History' })).toContainText('api_key.updated');
     await expect(page.getByRole('region', { name: 'History' })).toContainText('api_key.created');
+
+    // Rolled on its page: the secret shows there, and "I have copied it" opens the new
+    // key's page; the old key's history names its replacement.
+    await page.getByRole('button', { name: `Roll ${betaId}…` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: `Roll ${betaId}` }).click();
+    const newId = (await page.locator('#secret-title').textContent())!.replace('Your new key ', '').trim();
+    expect(newId).not.toBe(betaId);
+    await page.getByRole('link', { name: 'I have copied it: open the new key' }).click();
+    await expect(page).toHaveURL(new RegExp(`/keys/${newId}$`));
+    await expect(page.locator('#new-secret')).toHaveCount(0);
+    await page.getByRole('region', { name: 'Details' }).getByRole('link', { name: betaId }).click();
+    await expect(page).toHaveURL(new RegExp(`/keys/${betaId}$`));
+    await expect(page.getByRole('region', { name: 'History' })).toContainText(`replaced by ${newId}`);
     expect(errors).toEqual([]);
   });
 });

@@ -95,6 +95,9 @@ test('an invited user accepts, sets up an authenticator app and signs in with it
   await page.getByLabel('Password again').fill(userPassword);
   await page.getByRole('button', { name: 'Set password and sign in' }).click();
   await expect(page.getByRole('heading', { name: 'Account', level: 1 })).toBeVisible();
+  // A welcome says what to do first, beginning with the authenticator app.
+  await expect(page.getByRole('heading', { name: /^Welcome to Keyward, / })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'Set up an authenticator app' })).toBeVisible();
   // The link works once.
   await page.goto(link);
   await expect(page.getByRole('heading', { name: 'This invitation was already used' })).toBeVisible();
@@ -124,6 +127,15 @@ test('an invited user accepts, sets up an authenticator app and signs in with it
   await page.getByLabel('Code', { exact: true }).fill(code);
   await page.getByRole('button', { name: 'Verify' }).click();
   await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  // Back from the panel does not go back into a sign-in that has finished: it stays in
+  // the panel, and so does a fresh load of the second step.
+  await page.goBack();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await expect(page.getByText('This sign-in has expired')).toHaveCount(0);
+  await page.goto('/login/verify');
+  await expect(page).toHaveURL(/\/$/);
+  await page.goto('/login?next=%2Fkeys');
+  await expect(page).toHaveURL(/\/keys$/);
   await signOut(page);
 
   // The same code a second time is refused; a recovery code works, once.

@@ -30,8 +30,9 @@ pub fn AccountPage() -> impl IntoView {
     );
     view! {
         <Page title="Account" me data=move || Some(both(both(sessions.get()?, totp.get()?), phone.get()?))
-            render=move |_me, ((sessions, totp), phone)| view! {
+            render=move |me, ((sessions, totp), phone)| view! {
                 <h1>"Account"</h1>
+                <Welcome name=me.display_name.clone() authenticator=totp.enrolled/>
                 // Setting up an authenticator asks for the password again when it was
                 // last checked more than 10 minutes ago.
                 <SudoForm/>
@@ -40,6 +41,27 @@ pub fn AccountPage() -> impl IntoView {
                 <Sessions sessions end/>
                 <Password action=password/>
             }.into_any()/>
+    }
+}
+
+/// After accepting an invitation (`?welcome`): who they are now and what to do first.
+#[component]
+fn Welcome(name: String, authenticator: bool) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    move || {
+        query.with(|q| q.get("welcome").is_some()).then(|| {
+            view! {
+                <section class="alert alert-ok welcome" role="status" aria-labelledby="welcome-title">
+                    <h2 id="welcome-title">{format!("Welcome to Keyward, {name}")}</h2>
+                    <p>"Your account is ready and you are signed in."</p>
+                    <ol>
+                        {(!authenticator).then(|| view! { <li><a href="#totp-title">"Set up an authenticator app"</a>" below: sign-in then asks for its code."</li> })}
+                        <li>"Make the API keys you need on the "<a href="/keys">"Keys"</a>" page: each secret is shown once."</li>
+                        <li>"The "<a href="/">"overview"</a>" lists your keys, those expiring soon and what waits for you."</li>
+                    </ol>
+                </section>
+            }
+        })
     }
 }
 

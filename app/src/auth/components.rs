@@ -70,6 +70,25 @@ pub fn VerifyPage() -> impl IntoView {
     let resend = ServerAction::<Resend>::new();
     let pending = Resource::new(move || resend.version().get(), |_| super::get_pending());
     let query = use_query_map();
+    // No sign-in in progress because it finished: Back after signing in. Go on to the
+    // panel in place of this entry (the server does the same for a page load).
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if matches!(pending.get(), Some(Ok(None))) {
+            let navigate = navigate.clone();
+            leptos::task::spawn_local(async move {
+                if super::get_me().await.is_ok() {
+                    navigate(
+                        "/",
+                        leptos_router::NavigateOptions {
+                            replace: true,
+                            ..Default::default()
+                        },
+                    );
+                }
+            });
+        }
+    });
     let error = move || match verify.value().get() {
         Some(Err(e)) => Some(e.to_string()),
         _ => None,

@@ -1,7 +1,7 @@
 //! `/invite/{token}`: accepting an invitation. Public (the token is the credential);
 //! the panel network gate still applies. Expired, used and unknown links get a clear
 //! page; a valid one asks for a name and a password, then signs the new user in and
-//! sends them to /account, where they can set up an authenticator app.
+//! sends them to /account with a welcome, where they can set up an authenticator app.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -76,7 +76,7 @@ pub async fn accept_invite(
         )
         .await?;
         crate::auth::ssr::complete_sign_in(&ctx, user_id, now, "invitation").await?;
-        leptos_axum::redirect("/account");
+        leptos_axum::redirect("/account?welcome");
         Ok(())
     }
     .await

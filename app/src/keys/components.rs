@@ -72,7 +72,13 @@ pub fn KeysPage() -> impl IntoView {
 
 /// The secret of a key just made: shown once, with a copy button.
 #[component]
-fn SecretBox(s: NewSecret) -> impl IntoView {
+fn SecretBox(
+    s: NewSecret,
+    /// On a key's page: "I have copied it" opens the new key's page (a rolled key's
+    /// page is the old key's).
+    #[prop(optional)]
+    open_new: bool,
+) -> impl IntoView {
     let dismissed = RwSignal::new(false);
     let copied = RwSignal::new(false);
     #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
@@ -110,7 +116,10 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
             <p><code class="secret" id="new-secret">{s.secret.clone()}</code></p>
             <button type="button" class="btn" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
             " "
-            <button type="button" class="btn btn-primary" on:click=move |_| {
+            {open_new.then(|| view! {
+                <a class="btn btn-primary" href=format!("/keys/{}", s.key.key_id)>"I have copied it: open the new key"</a>
+            })}
+            <button type="button" class="btn btn-primary" hidden=open_new on:click=move |_| {
                 dismissed.set(true);
                 // The card goes: the keyboard moves on to the new key's row.
                 #[cfg(feature = "hydrate")]
@@ -135,10 +144,13 @@ fn SecretBox(s: NewSecret) -> impl IntoView {
 #[component]
 fn Secret(
     value: impl Fn() -> Option<Result<NewSecret, crate::error::AppError>> + Send + Sync + 'static,
+    /// See [`SecretBox`].
+    #[prop(optional)]
+    open_new: bool,
 ) -> impl IntoView {
     move || {
         value().map(|v| match v {
-            Ok(s) => view! { <SecretBox s/> }.into_any(),
+            Ok(s) => view! { <SecretBox s open_new/> }.into_any(),
             // Shown beside the page for when the form's dialog is closed; its dialog
             // shows it too, so it is hidden while a dialog is open (CSS).
             Err(e) => {
@@ -935,7 +947,9 @@ pub fn KeyDetailPage() -> impl IntoView {
         <Page title="API key" me data=move || data.get() render=move |_me, d| view! {
             <p><a href="/keys">"← API keys"</a></p>
             <h1>{d.key.name.clone()}</h1>
-            <Secret value=move || roll.value().get()/>
+            // The new key's secret, on the page of the key it replaces (not on its own
+            // page, where "I have copied it" leads).
+            <Secret value=move || roll.value().get().filter(|v| v.as_ref().map_or(true, |s| s.key.rolled_from.as_deref() == Some(key_id().as_str()))) open_new=true/>
             <ActionResult action=edit ok=|_: &()| "Key saved.".to_owned()/>
             <ActionResult action=revoke ok=|_: &()| "Key revoked.".to_owned()/>
             {(d.key.leak_flagged_at.is_some() && d.key.status == "active").then(|| view! {

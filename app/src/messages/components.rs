@@ -394,7 +394,17 @@ pub fn ApprovalsPage() -> impl IntoView {
                     {v.messages.map(|queue| view! {
                         <h2>"Messages"</h2>
                         <p class="muted">"Nothing is sent until it is approved here by someone other than its author. You approve exactly what is shown."</p>
-                        {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting."</p> })}
+                        {queue.is_empty().then(|| view! { <p class="muted">"No messages are waiting for you."</p> })}
+                        {(v.own_waiting > 0).then(|| {
+                            let n = v.own_waiting;
+                            let text = if n == 1 {
+                                "1 message of yours waits for someone else's approval: nobody approves their own. "
+                                    .to_owned()
+                            } else {
+                                format!("{n} messages of yours wait for someone else's approval: nobody approves their own. ")
+                            };
+                            view! { <p class="muted" id="own-waiting">{text}<a href="/messages">"See them under Messages"</a>"."</p> }
+                        })}
                         {queue.into_iter().map(|m| {
                             let title = format!("approval-{}", m.id);
                             let title2 = title.clone();

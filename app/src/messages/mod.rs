@@ -216,6 +216,8 @@ pub async fn reject_message(
 pub struct ApprovalsView {
     pub messages: Option<Vec<MessageInfo>>,
     pub keys: Option<Vec<model::keys::KeyInfo>>,
+    /// The viewer's own messages waiting for someone else (never in their queue).
+    pub own_waiting: i64,
 }
 
 #[server(prefix = "/fn", endpoint = "approvals/view")]
@@ -228,17 +230,24 @@ pub async fn load_approvals() -> Result<ApprovalsView, AppError> {
             return Err(AppError::Forbidden);
         }
         let (db, now) = (&ctx.state.db, ctx.state.clock.now());
-        let messages = if p.has(P::MessageApprove) {
-            Some(crate::core::messages::queue(db, now, &p).await?)
+        let (messages, own_waiting) = if p.has(P::MessageApprove) {
+            (
+                Some(crate::core::messages::queue(db, now, &p).await?),
+                crate::core::messages::own_waiting(db, now, &p).await?,
+            )
         } else {
-            None
+            (None, 0)
         };
         let keys = if p.has(P::ApiKeyApprove) {
             Some(crate::core::keys::lifecycle::queue(db, now, &p).await?)
         } else {
             None
         };
-        Ok(ApprovalsView { messages, keys })
+        Ok(ApprovalsView {
+            messages,
+            keys,
+            own_waiting,
+        })
     }
     .await
     .map_err(crate::error::reply)

@@ -1,6 +1,6 @@
 use super::{GeneralView, SaveAlerts, SaveChannel, SaveGeneral, SaveKeys, SaveMessages};
 use crate::auth::get_me;
-use crate::shell_ui::{ActionResult, Page};
+use crate::shell_ui::{invalid, ActionResult, FieldError, Page};
 use leptos::prelude::*;
 
 #[component]
@@ -98,6 +98,7 @@ fn Channels(
                         <div class="field"><label for=id("require_networks")>"IP allow-list"</label>
                             {yes_no("require_networks", p.require_networks, "required", "optional")}</div>
                         <SudoField id=format!("ch-{c}-sudo") needs=data.needs_password action=save_channel here=here/>
+                        <ActionResult action=save_channel ok=move |_: &()| format!("{label} policy saved.") here=here/>
                         <button type="submit" class="btn">{format!("Save the {label} policy")}</button>
                     </fieldset>
                 </ActionForm>
@@ -108,26 +109,41 @@ fn Channels(
         <section class="card" aria-labelledby="channels-settings-title">
             <h2 id="channels-settings-title">"Channels"</h2>
             <p class="muted">"Policies for channel keys (/channels). A change applies to keys made from then on; the count of active keys is checked at each creation. Revealable keys made while their channel was shown-once cannot be revealed."</p>
-            <ActionResult action=save_channel ok=|_: &()| "Channel policy saved.".to_owned()/>
             {forms}
         </section>
     }
 }
 
 #[component]
-fn NumberField(
+fn NumberField<S>(
+    action: ServerAction<S>,
     id: &'static str,
     label: &'static str,
     hint: &'static str,
     value: u32,
     min: u32,
     max: u32,
-) -> impl IntoView {
+) -> impl IntoView
+where
+    S: server_fn::ServerFn<Error = crate::error::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
     let hint_id = format!("{id}-hint");
+    let error_id = format!("{id}-error");
+    let refused = move || crate::shell_ui::refused_for_field(action, id);
+    let described = {
+        let (hint_id, error_id) = (hint_id.clone(), error_id.clone());
+        move || match refused() {
+            Some(_) => format!("{error_id} {hint_id}"),
+            None => hint_id.clone(),
+        }
+    };
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <input id=id name=id type="number" required min=min.to_string() max=max.to_string() value=value.to_string() aria-describedby=hint_id.clone()/>
+            <input id=id name=id type="number" required min=min.to_string() max=max.to_string() value=value.to_string()
+                aria-invalid=move || refused().map(|_| "true") aria-describedby=described/>
+            {move || refused().map(|message| view! { <p class="field-error" id=error_id.clone()>{message}</p> })}
             <p id=hint_id class="muted hint">{hint}</p>
         </div>
     }
@@ -177,6 +193,11 @@ where
     }
 }
 
+/// The General form's fields whose errors are shown beside them.
+const DOMAINS: &[&str] = &["allowed_domains"];
+const NETWORKS: &[&str] = &["panel_networks"];
+const FACTORS: &[&str] = &["second_factor", "accept_totp", "sms_code_from"];
+
 #[component]
 fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView {
     let s = data.settings;
@@ -194,7 +215,6 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
     view! {
         <section class="card" aria-labelledby="general-title">
             <h2 id="general-title">"General security"</h2>
-            <ActionResult action=save ok=|_: &()| "Settings saved.".to_owned()/>
             <ActionForm action=save>
                 <fieldset>
                     <legend>"Who may sign in"</legend>
@@ -220,30 +240,36 @@ fn General(data: GeneralView, save: ServerAction<SaveGeneral>) -> impl IntoView 
                                 {sms_numbers}
                             </select>
                             <p id="sms-from-hint" class="muted hint">"One of the sender numbers (Channels page)."</p></div>
+                        <FieldError action=save fields=FACTORS id="factors-error"/>
                     </fieldset>
                     <div class="field">
                         <label for="allowed_domains">"Allowed email domains"</label>
-                        <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-hint">{crate::shell_ui::textarea_text(&s.allowed_domains.join("\n"))}</textarea>
+                        <textarea id="allowed_domains" name="allowed_domains" rows="4" maxlength="20000" aria-describedby="domains-error domains-hint"
+                            aria-invalid=invalid(save, DOMAINS)>{crate::shell_ui::textarea_text(&s.allowed_domains.join("\n"))}</textarea>
+                        <FieldError action=save fields=DOMAINS id="domains-error"/>
                         <p id="domains-hint" class="muted hint">"One per line, e.g. example.com. Only these exact domains (not their subdomains) can be given accounts and sign in. Empty: any domain."</p>
                     </div>
                     <div class="field">
                         <label for="panel_networks">"Panel network allow-list"</label>
-                        <textarea id="panel_networks" name="panel_networks" rows="4" maxlength="20000" aria-describedby="networks-hint">{crate::shell_ui::textarea_text(&s.panel_networks.join("\n"))}</textarea>
+                        <textarea id="panel_networks" name="panel_networks" rows="4" maxlength="20000" aria-describedby="networks-error networks-hint"
+                            aria-invalid=invalid(save, NETWORKS)>{crate::shell_ui::textarea_text(&s.panel_networks.join("\n"))}</textarea>
+                        <FieldError action=save fields=NETWORKS id="networks-error"/>
                         <p id="networks-hint" class="muted hint">{format!("One IPv4 or IPv6 address or range per line, e.g. 10.0.0.0/8. Sign-in and every panel page are refused from anywhere else. Empty: any network. Your address is {you}.")}</p>
                     </div>
                 </fieldset>
                 <fieldset>
                     <legend>"Sessions"</legend>
-                    <NumberField id="session_idle_minutes" label="Idle timeout (minutes)" hint="A session ends after this long without a request." value=s.session_idle_minutes min=5 max=1440/>
-                    <NumberField id="session_absolute_hours" label="Absolute timeout (hours)" hint="A session ends this long after sign-in, however active." value=s.session_absolute_hours min=1 max=720/>
+                    <NumberField action=save id="session_idle_minutes" label="Idle timeout (minutes)" hint="A session ends after this long without a request." value=s.session_idle_minutes min=5 max=1440/>
+                    <NumberField action=save id="session_absolute_hours" label="Absolute timeout (hours)" hint="A session ends this long after sign-in, however active." value=s.session_absolute_hours min=1 max=720/>
                 </fieldset>
                 <fieldset>
                     <legend>"Sign-in throttling"</legend>
-                    <NumberField id="throttle_account_attempts" label="Free attempts per account and address" hint="Failed sign-ins to one account from one address before each further attempt must wait." value=s.throttle_account_attempts min=1 max=100/>
-                    <NumberField id="throttle_ip_attempts" label="Free attempts per address" hint="Failed sign-ins from one address, to any account, before delays start." value=s.throttle_ip_attempts min=1 max=10000/>
-                    <NumberField id="throttle_max_delay_secs" label="Longest delay (seconds)" hint="Delays double from 1 second up to this, then end on their own: nobody is locked out for good." value=s.throttle_max_delay_secs min=1 max=3600/>
+                    <NumberField action=save id="throttle_account_attempts" label="Free attempts per account and address" hint="Failed sign-ins to one account from one address before each further attempt must wait." value=s.throttle_account_attempts min=1 max=100/>
+                    <NumberField action=save id="throttle_ip_attempts" label="Free attempts per address" hint="Failed sign-ins from one address, to any account, before delays start." value=s.throttle_ip_attempts min=1 max=10000/>
+                    <NumberField action=save id="throttle_max_delay_secs" label="Longest delay (seconds)" hint="Delays double from 1 second up to this, then end on their own: nobody is locked out for good." value=s.throttle_max_delay_secs min=1 max=3600/>
                 </fieldset>
                 <SudoField id="sudo" needs=data.needs_password action=save/>
+                <ActionResult action=save ok=|_: &()| "Settings saved.".to_owned()/>
                 <button type="submit" class="btn btn-primary">"Save settings"</button>
             </ActionForm>
         </section>
@@ -261,10 +287,9 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="keys-settings-title">
             <h2 id="keys-settings-title">"Keys"</h2>
-            <ActionResult action=save_keys ok=|_: &()| "Key settings saved.".to_owned()/>
             <ActionForm action=save_keys>
-                <NumberField id="max_active_per_user_per_app" label="Active keys per user per app" hint="A user who reaches it must revoke a key to make another." value=k.max_active_per_user_per_app min=1 max=1000/>
-                <NumberField id="max_expiry_days" label="Longest expiry (days; 0 for no maximum)" hint="With a maximum, keys that never expire cannot be made." value=k.max_expiry_days min=0 max=3650/>
+                <NumberField action=save_keys id="max_active_per_user_per_app" label="Active keys per user per app" hint="A user who reaches it must revoke a key to make another." value=k.max_active_per_user_per_app min=1 max=1000/>
+                <NumberField action=save_keys id="max_expiry_days" label="Longest expiry (days; 0 for no maximum)" hint="With a maximum, keys that never expire cannot be made." value=k.max_expiry_days min=0 max=3650/>
                 <div class="field">
                     <label for="default_expiry">"Default expiry"</label>
                     <select id="default_expiry" name="default_expiry">
@@ -279,7 +304,7 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     </select>
                     <p id="leak_action-hint" class="muted hint">"Reports come from secret scanners (POST /api/v1/leaks). Either way its owner and the administrators are emailed."</p>
                 </div>
-                <NumberField id="disable_unused_days" label="Disable keys unused for (days; 0 for never)" hint="Counted from a key's last use, or from its creation if never used; at least 7. Its owner is emailed and can enable it again on its page." value=k.disable_unused_days min=0 max=3650/>
+                <NumberField action=save_keys id="disable_unused_days" label="Disable keys unused for (days; 0 for never)" hint="Counted from a key's last use, or from its creation if never used; at least 7. Its owner is emailed and can enable it again on its page." value=k.disable_unused_days min=0 max=3650/>
                 <div class="field">
                     <label for="require_approval">"New keys"</label>
                     <select id="require_approval" name="require_approval" aria-describedby="require_approval-hint">
@@ -289,6 +314,7 @@ fn Keys(data: GeneralView, save_keys: ServerAction<SaveKeys>) -> impl IntoView {
                     <p id="require_approval-hint" class="muted hint">"A key waiting for approval is refused (key_pending) until someone holding api.key.approve, other than its owner, approves it under Approvals. A rolled key's replacement works at once."</p>
                 </div>
                 <SudoField id="keys-sudo" needs=data.needs_password action=save_keys/>
+                <ActionResult action=save_keys ok=|_: &()| "Key settings saved.".to_owned()/>
                 <button type="submit" class="btn btn-primary">"Save key settings"</button>
             </ActionForm>
         </section>
@@ -326,7 +352,6 @@ fn Messages(data: GeneralView, save_messages: ServerAction<SaveMessages>) -> imp
         <section class="card" aria-labelledby="messages-settings-title">
             <h2 id="messages-settings-title">"Messages"</h2>
             <p class="muted">"With approval required, a message waits until someone other than its author approves it."</p>
-            <ActionResult action=save_messages ok=|_: &()| "Message settings saved.".to_owned()/>
             <ActionForm action=save_messages>
                 <div class="field">
                     <label for="approval_required">"Approval before sending"</label>
@@ -335,10 +360,11 @@ fn Messages(data: GeneralView, save_messages: ServerAction<SaveMessages>) -> imp
                         <option value="not_required" selected=!m.approval_required>"not required"</option>
                     </select>
                 </div>
-                <NumberField id="approvals_needed" label="Approvals needed (1 or 2 distinct approvers)" hint="Never the author; an edit voids the approvals given so far." value=m.approvals_needed min=1 max=2/>
-                <NumberField id="pending_expiry_hours" label="A pending message expires after (hours)" hint="An expired message is never sent; its author can write it again." value=m.pending_expiry_hours min=1 max=2160/>
+                <NumberField action=save_messages id="approvals_needed" label="Approvals needed (1 or 2 distinct approvers)" hint="Never the author; an edit voids the approvals given so far." value=m.approvals_needed min=1 max=2/>
+                <NumberField action=save_messages id="pending_expiry_hours" label="A pending message expires after (hours)" hint="An expired message is never sent; its author can write it again." value=m.pending_expiry_hours min=1 max=2160/>
                 {overrides}
                 <SudoField id="messages-sudo" needs=data.needs_password action=save_messages/>
+                <ActionResult action=save_messages ok=|_: &()| "Message settings saved.".to_owned()/>
                 <button type="submit" class="btn btn-primary">"Save message settings"</button>
             </ActionForm>
         </section>
@@ -352,13 +378,13 @@ fn Alerts(data: GeneralView, save_alerts: ServerAction<SaveAlerts>) -> impl Into
         <section class="card" aria-labelledby="alerts-settings-title">
             <h2 id="alerts-settings-title">"Alerts"</h2>
             <p class="muted">"Past a threshold within a window, one email goes to the key's owner (or the account) and to every Owner and Admin, and the overview lists it; at most once per key or account per window. 0 turns an alert off."</p>
-            <ActionResult action=save_alerts ok=|_: &()| "Alert settings saved.".to_owned()/>
             <ActionForm action=save_alerts>
-                <NumberField id="key_refusals" label="Refused requests of one key" hint="Revoked, expired, from an address not allowed, or lacking a permission." value=a.key_refusals min=0 max=1_000_000/>
-                <NumberField id="key_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.key_window_minutes min=1 max=1440/>
-                <NumberField id="sign_in_failures" label="Failed sign-in steps of one account" hint="Wrong passwords and wrong codes, from any address." value=a.sign_in_failures min=0 max=10_000/>
-                <NumberField id="sign_in_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.sign_in_window_minutes min=1 max=1440/>
+                <NumberField action=save_alerts id="key_refusals" label="Refused requests of one key" hint="Revoked, expired, from an address not allowed, or lacking a permission." value=a.key_refusals min=0 max=1_000_000/>
+                <NumberField action=save_alerts id="key_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.key_window_minutes min=1 max=1440/>
+                <NumberField action=save_alerts id="sign_in_failures" label="Failed sign-in steps of one account" hint="Wrong passwords and wrong codes, from any address." value=a.sign_in_failures min=0 max=10_000/>
+                <NumberField action=save_alerts id="sign_in_window_minutes" label="…within (minutes)" hint="1 to 1440." value=a.sign_in_window_minutes min=1 max=1440/>
                 <SudoField id="alerts-sudo" needs=data.needs_password action=save_alerts/>
+                <ActionResult action=save_alerts ok=|_: &()| "Alert settings saved.".to_owned()/>
                 <button type="submit" class="btn btn-primary">"Save alert settings"</button>
             </ActionForm>
         </section>

@@ -1023,20 +1023,31 @@ pub async fn history(
         Option<String>,
         String,
         String,
+        Option<String>,
     );
+    // A rolled key's history ends with the roll, which the audit log files under the
+    // replacement it made.
+    let replacement = key.replaced_by.clone().unwrap_or_default();
     let rows: Vec<Row> = sqlx::query_as(
-        "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.ip, e.outcome, e.details \
+        "select e.occurred_at, e.action, e.actor_type, e.actor_id, u.email, e.ip, e.outcome, e.details, e.target \
          from audit_events e left join users u on e.actor_type = 'user' and cast(u.id as text) = e.actor_id \
-         where e.target = $1 and e.action <> 'api_key.refused' order by e.seq desc limit $2",
+         where (e.target = $1 and e.action <> 'api_key.refused') \
+         or (e.target = $3 and e.action = 'api_key.rolled') order by e.seq desc limit $2",
     )
     .bind(&key.key_id)
     .bind(limit)
+    .bind(&replacement)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(at, action, actor_type, actor_id, email, ip, outcome, details)| {
+            |(at, action, actor_type, actor_id, email, ip, outcome, details, target)| {
+                // The roll, as this key saw it: it was replaced.
+                let details = match target {
+                    Some(t) if t != key.key_id => format!("replaced by {t}: {details}"),
+                    _ => details,
+                };
                 let own = actor_type == "user" && actor_id.as_deref() == Some(me.as_str());
                 let ip = ip.filter(|_| sees_addresses || own);
                 let actor = match (actor_type.as_str(), email, actor_id) {

@@ -500,6 +500,20 @@ pub async fn queue_head(
     ))
 }
 
+/// How many of `p`'s own messages wait for someone else's approval (the approvals
+/// page says so: its queue never lists them, since nobody approves their own).
+pub async fn own_waiting(db: &Db, now: i64, p: &Principal) -> Result<i64, AppError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "select count(*) from messages where status = 'pending_approval' and author_id = $1 \
+         and (expires_at is null or expires_at > $2)",
+    )
+    .bind(p.user_id())
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n)
+}
+
 /// Why `p` may not decide on `m` now, if they may not.
 fn decide_blocked(p: &Principal, m: &MessageInfo, now: i64) -> Option<&'static str> {
     if !matches!(p.subject, Subject::User(_)) {

@@ -1166,12 +1166,38 @@ pub async fn require_sign_in(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if !matches!(*req.method(), Method::GET | Method::HEAD) || is_public(req.uri().path()) {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path();
+    let sign_in_page = matches!(path, "/login" | "/login/verify");
+    if is_public(path) && !sign_in_page {
         return next.run(req).await;
     }
     let Some(session) = req.extensions().get::<tower_sessions::Session>().cloned() else {
         return next.run(req).await;
     };
+    if sign_in_page {
+        // Someone already signed in (Back after signing in, an old tab) goes on to the
+        // page they asked for, as GitHub does, not to a sign-in that no longer exists.
+        return match app::auth::ssr::current_user(&state, &session).await {
+            Ok(Some(_)) => {
+                let next = req
+                    .uri()
+                    .query()
+                    .and_then(|q| {
+                        form_urlencoded::parse(q.as_bytes())
+                            .find(|(k, _)| k == "next")
+                            .map(|(_, v)| v.into_owned())
+                    })
+                    .unwrap_or_default();
+                let to = app::core::identity::sign_in::return_path(&next).unwrap_or("/");
+                Redirect::to(to).into_response()
+            }
+            // Signed out, or the database is away: the sign-in page says what it can.
+            _ => next.run(req).await,
+        };
+    }
     match app::auth::ssr::current_user(&state, &session).await {
         // The page's server functions take the user found here (`SignedInNow`).
         Ok(Some(signed)) => {

@@ -296,6 +296,22 @@ impl Api {
         )
     }
 
+    /// 403 for a message of an app other than the key's: `channel_not_allowed` to a
+    /// channel key (its channel is its app's), else `insufficient_permissions`.
+    pub(super) fn other_app(&self, key: &VerifiedKey) -> ApiError {
+        if key.channel.is_some() {
+            return self.channel_not_allowed(&key.key_id);
+        }
+        self.forbidden_key(
+            &key.key_id,
+            "insufficient_permissions",
+            format!(
+                "This key belongs to app {} ({}): it writes and reads that app's messages only.",
+                key.app_id, key.app
+            ),
+        )
+    }
+
     /// A 403 to a known key after its verification, counted like every refusal: past
     /// the allowance, 429 (and counted as such).
     fn forbidden_key(

@@ -58,7 +58,7 @@ pub(super) struct Accepted {
 /// Writes a message. With approval required it waits for a person other than the
 /// key's owner to approve it in the panel: a key alone cannot send anything.
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages", security(("bearer" = [])), request_body = MessageBody,
-    description = "Writes a message as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 512 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
+    description = "Writes a message of the key's own app (another app: 403 insufficient_permissions) as the key's owner. Needs message.create. 202 with `pending_approval` when Settings > Messages require approval (nothing is sent until someone other than the owner approves it in the panel), else `queued`. The whole request is limited to KEYWARD_MAX_BODY_BYTES (default 512 KiB; larger: 413 payload_too_large) and the body field to 32 KiB.",
     responses((status = 202, description = "Accepted", body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub(super) async fn create_message(
     authed: Authed<CreateMessages>,
@@ -66,7 +66,10 @@ pub(super) async fn create_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
-    if !authed.key.may_write(b.app_id, &b.channel, &b.from) {
+    if !authed.key.serves_app(b.app_id) {
+        return Err(api.other_app(&authed.key));
+    }
+    if !authed.key.may_write(&b.channel, &b.from) {
         return Err(api.channel_not_allowed(&authed.key.key_id));
     }
     // Numbers in `to`, addresses in `recipients`: each only for its channel.
@@ -135,7 +138,7 @@ pub(super) async fn create_message(
 
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "msg_…", pattern = "^msg_[a-z2-7]{16}$", max_length = 20)),
-    description = "A message the key's owner wrote (any message with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
+    description = "A message of the key's own app that the key's owner wrote (any of the app's messages with message.approve): payload, status, approvals, delivery attempts. Needs message.create or message.approve.",
     responses((status = 200, description = "The message", body = app::messages::MessageInfo), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_message(
     Authed {
@@ -156,6 +159,10 @@ pub(super) async fn get_message(
             _ => Err(api.channel_not_allowed(&key.key_id)),
         };
     }
-    let m = m.map_err(|e| api.app_err(e))?;
-    Ok(Json(m))
+    // A REST key reads its own app's messages only; another app's is "not found".
+    match m {
+        Ok(m) if key.serves_app(m.app_id) => Ok(Json(m)),
+        Ok(_) => Err(api.app_err(AppError::NotFound)),
+        Err(e) => Err(api.app_err(e)),
+    }
 }

@@ -93,7 +93,17 @@ pub(crate) async fn in_contract_shape(
     if !(status.is_client_error() || status.is_server_error()) || json {
         return res;
     }
-    let allow = res.headers().get(header::ALLOW).cloned();
+    // What the answer said besides its body (`Allow`, `Retry-After`, …) stays; only
+    // the body and what describes it are replaced.
+    let mut kept = res.headers().clone();
+    for h in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+    ] {
+        kept.remove(h);
+    }
     let (code, message) = match status {
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed",
@@ -127,8 +137,10 @@ pub(crate) async fn in_contract_shape(
     let mut out = ApiError::new(status, code, message)
         .with_request_id(rid.as_str())
         .into_response();
-    if let Some(a) = allow {
-        out.headers_mut().insert(header::ALLOW, a);
+    for (name, value) in &kept {
+        if !out.headers().contains_key(name) {
+            out.headers_mut().append(name, value.clone());
+        }
     }
     out
 }
@@ -304,4 +316,50 @@ async fn not_found(api: Api) -> ApiError {
         "not_found",
         "There is no such endpoint.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error the router or a layer made in plain text becomes the contract's JSON,
+    /// and keeps what it said besides its body.
+    #[tokio::test]
+    async fn an_error_in_another_shape_keeps_its_headers() {
+        let plain = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::RETRY_AFTER, "7"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            "slow down",
+        )
+            .into_response();
+        let rid = crate::http::RequestId::random();
+        let out = in_contract_shape(plain, rid).await;
+        assert_eq!(out.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(out.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(out.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(out.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let body = axum::body::to_bytes(out.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "rate_limited");
+        assert_eq!(v["error"]["request_id"], rid.as_str());
+
+        let wrong_method = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET,HEAD")],
+            "",
+        )
+            .into_response();
+        let out = in_contract_shape(wrong_method, crate::http::RequestId::random()).await;
+        assert_eq!(out.headers()[header::ALLOW], "GET,HEAD");
+        assert_eq!(
+            out.headers().get_all(header::CONTENT_TYPE).iter().count(),
+            1
+        );
+    }
 }

@@ -178,6 +178,59 @@ async fn a_key_page_shows_its_history_to_who_may_see_the_key_and_edits_its_allow
     .await;
 }
 
+/// A roll is filed under the key it made; the rolled key's history shows it too, naming
+/// its replacement, so its page tells where it went.
+#[tokio::test]
+async fn a_rolled_keys_history_names_its_replacement() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app = make_app(&s, &owner, "Billing", "").await;
+    let secret = make_key(&s, &owner, app, DEVELOPER).await;
+    let me: Value = client()
+        .get(s.url("/api/v1/whoami"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old = me["key_id"].as_str().unwrap().to_owned();
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/keys/roll",
+        &pairs(&[("key_id", &old), ("grace", "3600")]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let new: Value = r.json().await.unwrap();
+    let new_id = new["key"]["key_id"].as_str().unwrap().to_owned();
+    let history = |id: String| {
+        let (s, owner) = (&s, owner.clone());
+        async move {
+            let r = post_fn(s, Some(&owner), "/fn/keys/get", &pairs(&[("key_id", &id)])).await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["history"].clone()
+        }
+    };
+    let h = history(old.clone()).await;
+    assert_eq!(h[0]["action"], "api_key.rolled", "{h}");
+    assert!(
+        h[0]["details"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("replaced by {new_id}")),
+        "{h}"
+    );
+    assert_eq!(h[1]["action"], "api_key.created", "{h}");
+    // The replacement's own history is unchanged: its making, as a roll.
+    let h = history(new_id.clone()).await;
+    assert_eq!(h.as_array().unwrap().len(), 1, "{h}");
+    assert_eq!(h[0]["action"], "api_key.rolled");
+    assert!(!h[0]["details"].as_str().unwrap().starts_with("replaced by"));
+}
+
 #[tokio::test]
 async fn a_key_page_shows_its_usage_per_hour_and_day_with_its_refusals() {
     let s = Server::start(&[]).await;

@@ -252,6 +252,17 @@ async fn a_key_alone_sends_nothing_and_parallel_approvals_deliver_once(db: &[(&s
         0,
         "the author is not asked to approve"
     );
+    // The author's approvals page: their message is not in their queue, and the page
+    // says it waits for someone else.
+    let r = post_fn(&s, Some(&dev), "/fn/approvals/view", &[]).await;
+    assert_eq!(r.status(), 200);
+    let view: Value = r.json().await.unwrap();
+    assert_eq!(view["messages"], json!([]), "{view}");
+    assert_eq!(view["own_waiting"], 1, "{view}");
+    let r = post_fn(&s, Some(&b), "/fn/approvals/view", &[]).await;
+    let view: Value = r.json().await.unwrap();
+    assert_eq!(view["messages"][0]["id"], id.as_str(), "{view}");
+    assert_eq!(view["own_waiting"], 0, "{view}");
 
     // Contract errors.
     let mut bad = message(app_id, "");
@@ -439,6 +450,86 @@ async fn an_approver_who_lost_the_permission_is_refused() {
         .await
         .unwrap();
     assert_eq!(approve(&s, &rev, id, hash).await.0, 403);
+}
+
+/// A key acts for its app: it writes and reads that app's messages only, even when its
+/// owner (here the Owner, with every permission) may write for every app in the panel.
+/// Another app's allow-list, numbers and webhooks are not the key's to use.
+#[tokio::test]
+async fn a_key_writes_and_reads_only_its_own_apps_messages() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let billing = make_app(&s, &owner, "Billing", "").await;
+    // Locked to an address nobody calls from: only the panel may write for it.
+    let locked = make_app(&s, &owner, "Locked", "192.0.2.1/32").await;
+    let key = make_key(&s, &owner, billing, 1).await;
+
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/messages",
+        Some(&key),
+        Some(message(locked, "Elsewhere")),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "insufficient_permissions"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("app {billing}")),
+        "{v}"
+    );
+
+    // The owner writes one for the locked app in the panel; the key cannot read it.
+    let r = post_fn(
+        &s,
+        Some(&owner),
+        "/fn/messages/create",
+        &pairs(&[
+            ("app_id", &locked.to_string()),
+            ("channel", "email"),
+            ("recipients", CUSTOMER),
+            ("subject", "Panel only"),
+            ("body", "Hello"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let other: Value = r.json().await.unwrap();
+    let (st, h, v) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/messages/{}", other["id"].as_str().unwrap()),
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (404, "not_found"),
+        "{v}"
+    );
+
+    // Its own app's: written and read.
+    let (st, _, v) = call(
+        &s,
+        "POST",
+        "/api/v1/messages",
+        Some(&key),
+        Some(message(billing, "Invoice")),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let m = get(&s, &key, v["id"].as_str().unwrap()).await;
+    assert_eq!(m["app_id"], billing);
 }
 
 #[tokio::test]

@@ -373,3 +373,31 @@ async fn sign_in_returns_to_the_page_asked_for_and_only_to_this_site() {
         "{html}"
     );
 }
+
+/// Someone signed in who comes back to a sign-in page (Back after signing in, an old
+/// tab) goes on to the panel, to the page the link named if it is this site's.
+#[tokio::test]
+async fn a_signed_in_visitor_to_the_sign_in_pages_goes_on_to_the_panel() {
+    let s = Server::start(&[]).await;
+    let cookie = s.sign_in().await;
+    for (path, to) in [
+        ("/login", "/"),
+        ("/login/verify", "/"),
+        ("/login?next=%2Fkeys%3Fq%3Da", "/keys?q=a"),
+        ("/login/verify?next=%2Fmessages%2F42", "/messages/42"),
+        ("/login?next=%2F%2Fevil.example%2F", "/"),
+        ("/login?next=https%3A%2F%2Fevil.example%2F", "/"),
+    ] {
+        let r = client()
+            .get(s.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], to, "{path}");
+    }
+    // Signed out, the page is drawn.
+    let r = client().get(s.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -21,3 +21,25 @@ test('a wrong password on one channel policy is shown beside that form only', as
   }
   expect(errors, errors.join('\n')).toEqual([]);
 });
+
+// A refused save of a long form says why beside the field and next to the button that
+// was pressed, not only at the top of the form, out of sight.
+test('a refused General save names the field beside it and answers by the button', async ({ page }) => {
+  await page.goto('/login');
+  await signInFromLoginPage(page);
+  await page.goto('/settings');
+  await expect(page.locator('html')).toHaveAttribute('data-hydrated', '');
+  const networks = page.getByLabel('Panel network allow-list');
+  await networks.fill('not a network');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.locator('#networks-error')).toContainText('not a network');
+  await expect(networks).toHaveAttribute('aria-invalid', 'true');
+  await expect(networks).toHaveValue('not a network');
+  const answer = page.locator('#general-title ~ form .alert-error');
+  await expect(answer).toBeInViewport();
+  // Fixed and saved: the error goes, the confirmation is where the button is.
+  await networks.fill('');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeInViewport();
+  await expect(page.locator('#networks-error')).toHaveCount(0);
+});

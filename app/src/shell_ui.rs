@@ -758,9 +758,10 @@ pub fn RowActions(
     /// This page with the row open (see above).
     href: String,
     open_rows: RwSignal<std::collections::BTreeSet<String>>,
-    /// The row's forms.
-    #[prop(into)]
-    body: ViewFn,
+    /// The row's forms, drawn inside the `<details>`; none when a [`RowPanel`] under the
+    /// row draws them (a wide table: the forms then never widen it).
+    #[prop(optional, into)]
+    body: Option<ViewFn>,
 ) -> impl IntoView {
     let name = label.unwrap_or_else(|| id.clone());
     let summary_label = format!("Manage {name}");
@@ -781,13 +782,19 @@ pub fn RowActions(
         open_rows.update(|o| {
             o.insert(id_link.clone());
         });
+        #[cfg(feature = "hydrate")]
+        let panel = format!("panel-{id_link}");
         request_animation_frame(move || {
             #[cfg(feature = "hydrate")]
-            if let Some(first) = body_ref.get().and_then(|b| {
-                b.query_selector("input:not([type=hidden]), select, textarea, button")
-                    .ok()
-                    .flatten()
-            }) {
+            if let Some(first) = document()
+                .get_element_by_id(&panel)
+                .or_else(|| body_ref.get().map(web_sys::Element::from))
+                .and_then(|b| {
+                    b.query_selector("input:not([type=hidden]), select, textarea, button")
+                        .ok()
+                        .flatten()
+                })
+            {
                 use leptos::wasm_bindgen::JsCast as _;
                 if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
                     let _ = first.focus();
@@ -797,7 +804,7 @@ pub fn RowActions(
     };
     let drawn = move || {
         if is_open.get() {
-            body.run()
+            body.as_ref().map_or_else(|| ().into_any(), |b| b.run())
         } else {
             view! { <a href=href.clone() aria-label=link_label.clone() on:click=open_here.clone()>{link_text.clone()}</a> }
                 .into_any()
@@ -824,6 +831,35 @@ pub fn RowActions(
             <summary aria-label=summary_label>"Manage"</summary>
             <div class="row-actions-body" node_ref=body_ref>{drawn}</div>
         </details>
+    }
+}
+
+/// The forms of a table row whose "Manage" ([`RowActions`] without a body) is open, in a
+/// row of their own under it that spans the table: an open row never widens the table,
+/// however wide its forms. Drawn only while open, as [`RowActions`]' body is.
+#[component]
+pub fn RowPanel(
+    /// The row's id, as given to its [`RowActions`].
+    id: String,
+    /// What the row is called (its forms' group is named "Manage …").
+    #[prop(optional)]
+    label: Option<String>,
+    /// How many columns the table has.
+    columns: usize,
+    open_rows: RwSignal<std::collections::BTreeSet<String>>,
+    #[prop(into)] body: ViewFn,
+) -> impl IntoView {
+    let name = label.unwrap_or_else(|| id.clone());
+    let id_open = id.clone();
+    let is_open = Memo::new(move |_| open_rows.with(|o| o.contains(&id_open)));
+    view! {
+        <tr class="row-panel" id=format!("panel-{id}") hidden=move || !is_open.get()>
+            <td colspan=columns.to_string()>
+                <div class="row-actions-body" role="group" aria-label=format!("Manage {name}")>
+                    {move || is_open.get().then(|| body.run())}
+                </div>
+            </td>
+        </tr>
     }
 }
 

@@ -79,14 +79,22 @@ test('a key made in the panel works against the REST API until it is revoked the
   // A closed row holds no form fields; opening its actions draws them.
   await expect(row.locator('input, select')).toHaveCount(0);
   await row.getByText('Manage').click();
-  await row.getByLabel('Name').fill('checkout service v2');
-  await row.getByRole('button', { name: 'Save' }).click();
+  // The forms open in a row of their own under the key's, across the table.
+  const panel = page.locator(`#panel-${me.key_id}`);
+  await expect(panel).toBeVisible();
+  await expect(page.getByRole('group', { name: `Manage ${me.key_id}` })).toBeVisible();
+  // An open row does not widen the table: at 1280 px nothing scrolls sideways.
+  const sideways = () => page.locator('.table-wrap').first().evaluate((w) => w.scrollWidth - w.clientWidth);
+  expect(page.viewportSize()!.width).toBe(1280);
+  expect(await sideways()).toBeLessThanOrEqual(0);
+  await panel.getByLabel('Name').fill('checkout service v2');
+  await panel.getByRole('button', { name: 'Save' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Key saved.' })).toBeVisible();
   row = page.getByRole('row').filter({ hasText: 'checkout service v2' });
   // The row's actions stay open after the edit (their state follows the key).
   await expect(row.locator('details')).toHaveAttribute('open', '');
   // Revoke asks first, in a modal dialog.
-  await row.getByRole('button', { name: `Revoke ${me.key_id}…` }).click();
+  await panel.getByRole('button', { name: `Revoke ${me.key_id}…` }).click();
   const dialog = page.getByRole('dialog', { name: `Revoke ${me.key_id}?` });
   await expect(dialog).toBeVisible();
   await dialog.getByPlaceholder('Reason').fill('end-to-end test');
@@ -148,7 +156,7 @@ test('a row opened before the page ran moves focus into its forms, and a row the
   // Followed now, the link opens the row where it is; focus goes to the row's first
   // field instead of falling to the page.
   await link.click();
-  await expect(row.getByLabel('Name')).toBeFocused();
+  await expect(page.locator(`#panel-${id}`).getByLabel('Name')).toBeFocused();
   await expect(page).toHaveURL(/\/keys$/);
   await page.unroute('**/*.wasm');
 
@@ -238,7 +246,7 @@ test.describe('without JavaScript', () => {
 
     // A row's own form refused: its "Manage" and its dialog come back open, with what
     // was typed, and the next form sent from that answer still knows its page.
-    await row.getByRole('button', { name: /^Revoke key_.*…$/ }).click();
+    await page.locator('tr.row-panel:not([hidden])').getByRole('button', { name: /^Revoke key_.*…$/ }).click();
     const revoke = page.getByRole('dialog', { name: /^Revoke key_/ });
     await revoke.getByLabel('Reason (kept in the audit log)').fill('rotating it');
     // (Sent without the box ticked, as a browser that ignores `required` would.)
@@ -392,7 +400,7 @@ test.describe('in Istanbul', () => {
     const alphaId = (await alpha.locator('code').first().textContent())!.trim();
     await beta.getByText('Manage').click();
     await alpha.getByText('Manage').click();
-    await alpha.getByRole('button', { name: /^Roll .*…$/ }).click();
+    await page.locator(`#panel-${alphaId}`).getByRole('button', { name: /^Roll .*…$/ }).click();
     await page.getByRole('dialog').getByRole('button', { name: /^Roll key_/ }).click();
     await expect(page.getByRole('row').filter({ hasText: 'alpha' })).toHaveCount(2);
     const rolledTo = (await page.locator('#secret-title').textContent())!.replace('Your new key ', '').trim();

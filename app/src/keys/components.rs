@@ -6,7 +6,7 @@ use super::{
 use crate::auth::get_me;
 use crate::shell_ui::{
     form_token, invalid, reset_on_success, sent_here, ActionResult, CancelButton, CopyButton,
-    DataTable, Dialog, FieldError, FormToken, Page, RowActions, When,
+    DataTable, Dialog, FieldError, FormToken, Page, RowActions, RowPanel, When,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -358,6 +358,9 @@ fn KeyRow(
         .into_any()
     };
     let row_id = k.key_id.clone();
+    let panel_id = k.key_id.clone();
+    // Name, key ID, app, role, created, last used, expires, status, actions; and owner.
+    let columns = 9 + usize::from(show_owner);
     view! {
         <tr id=format!("row-{}", k.key_id)>
             // `data-label`: the column's name, shown beside the value when a phone's
@@ -378,10 +381,11 @@ fn KeyRow(
             // JavaScript (a plain <details>).
             <td>
                 {manageable.then(|| view! {
-                    <RowActions id=row_id offer href=manage open_rows body/>
+                    <RowActions id=row_id offer href=manage open_rows/>
                 })}
             </td>
         </tr>
+        {manageable.then(|| view! { <RowPanel id=panel_id columns open_rows body/> })}
     }
 }
 

@@ -228,8 +228,8 @@ async fn an_sms_key_sends_only_from_its_number_and_each_recipient_gets_one_signe
         };
         assert_eq!(named, [expected], "{v}");
     }
-    // A REST key may send from any of the app's numbers, never from another's.
-    let rest = make_key(&s, &owner, app, 3).await;
+    // A REST key may send from any of its app's numbers, never from another app's.
+    let rest = make_key(&s, &owner, other, 3).await;
     let (st, _, v) = call(
         &s,
         "POST",

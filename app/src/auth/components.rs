@@ -164,7 +164,24 @@ pub fn VerifyPage() -> impl IntoView {
 #[component]
 pub fn SudoForm() -> impl IntoView {
     let action = ServerAction::<super::ConfirmPassword>::new();
-    let needed = Resource::new(move || action.version().get(), |_| super::needs_password());
+    // Asked again when the last check runs out: a page left open longer than that
+    // offers the form before its actions are refused for want of it.
+    let ran_out = RwSignal::new(0u32);
+    let left = Resource::new(
+        move || (action.version().get(), ran_out.get()),
+        |_| super::sudo_secs_left(),
+    );
+    Effect::new(move |_| {
+        if let Some(Ok(secs)) = left.get() {
+            if secs > 0 {
+                set_timeout(
+                    move || ran_out.update(|n| *n += 1),
+                    std::time::Duration::from_secs(secs.unsigned_abs()),
+                );
+            }
+        }
+    });
+    let needed = move || left.get().map(|l| l.map(|secs| secs == 0));
     let form = move || {
         view! {
             <section class="card sudo" aria-labelledby="sudo-title">
@@ -185,7 +202,7 @@ pub fn SudoForm() -> impl IntoView {
     };
     view! {
         <Suspense fallback=|| ()>
-            {move || needed.get().map(|n| match n {
+            {move || needed().map(|n| match n {
                 Ok(true) => Some(form()),
                 _ => None,
             })}

@@ -157,13 +157,14 @@ pub async fn confirm_password(password: String) -> Result<(), AppError> {
     .map_err(crate::error::reply)
 }
 
-/// True when sensitive actions need the password again now.
+/// For how many more seconds sensitive actions go ahead without the password (0: they
+/// need it now).
 #[server(prefix = "/fn", endpoint = "auth/sudo_status")]
-pub async fn needs_password() -> Result<bool, AppError> {
+pub async fn sudo_secs_left() -> Result<i64, AppError> {
     async {
         let ctx = ssr::RequestCtx::from_leptos().await?;
         ctx.signed_in().await?;
-        Ok(!ssr::sudo_is_fresh(&ctx).await?)
+        ssr::sudo_secs_left(&ctx).await
     }
     .await
     .map_err(crate::error::reply)

@@ -490,13 +490,19 @@ pub async fn current_user(
 
 /// True when this session's password check is recent enough for a sensitive action.
 pub async fn sudo_is_fresh(ctx: &RequestCtx) -> Result<bool, AppError> {
+    Ok(sudo_secs_left(ctx).await? > 0)
+}
+
+/// For how many more seconds this session's last password check allows a sensitive
+/// action (0: the password is needed now).
+pub async fn sudo_secs_left(ctx: &RequestCtx) -> Result<i64, AppError> {
     let at: i64 = ctx
         .session
         .get(SUDO_AT_KEY)
         .await
         .map_err(session_err)?
         .unwrap_or(0);
-    Ok(ctx.state.clock.now() - at <= SUDO_SECS)
+    Ok((at.saturating_add(SUDO_SECS) - ctx.state.clock.now() + 1).clamp(0, SUDO_SECS + 1))
 }
 
 /// Sudo mode for actions whose forms carry no password field: refused until the

@@ -242,7 +242,25 @@ async fn security_settings_ask_for_the_password_after_ten_minutes() {
             .status(),
         200
     );
+    // The pages' sudo form learns how long the check lasts, and asks again then.
+    let left = |s: &Server, cookie: String| {
+        let s = s.url("/fn/auth/sudo_status");
+        async move {
+            let r = client()
+                .post(s)
+                .header("cookie", cookie)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<i64>().await.unwrap()
+        }
+    };
+    let secs = left(&s, owner.clone()).await;
+    assert!((590..=601).contains(&secs), "{secs}");
     age_sudo(&s).await;
+    assert_eq!(left(&s, owner.clone()).await, 0);
     let r = post_fn(&s, Some(&owner), "/fn/settings/general", &[]).await;
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["needs_password"], true);

@@ -436,6 +436,8 @@ test.describe('in Istanbul', () => {
     await page.getByRole('region', { name: 'Details' }).getByRole('link', { name: betaId }).click();
     await expect(page).toHaveURL(new RegExp(`/keys/${betaId}$`));
     await expect(page.getByRole('region', { name: 'History' })).toContainText(`replaced by ${newId}`);
+    // Back on the old key's page, the secret is not shown again.
+    await expect(page.locator('#new-secret')).toHaveCount(0);
     expect(errors).toEqual([]);
   });
 });

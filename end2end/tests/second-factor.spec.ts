@@ -132,6 +132,10 @@ test('an invited user accepts, sets up an authenticator app and signs in with it
   await page.goBack();
   await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
   await expect(page.getByText('This sign-in has expired')).toHaveCount(0);
+  // Back once more, to the password step: the panel again, not the sign-in form.
+  await page.goBack();
+  await expect(page.getByRole('heading', { name: 'Overview', level: 1 })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Sign in' })).toHaveCount(0);
   await page.goto('/login/verify');
   await expect(page).toHaveURL(/\/$/);
   await page.goto('/login?next=%2Fkeys');

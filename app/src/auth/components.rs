@@ -3,9 +3,25 @@ use crate::shell_ui::PageTitle;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+/// On a sign-in page drawn in the browser (Back after signing in: the router draws it
+/// without asking the server): someone signed in is sent on as a page load would be,
+/// by asking the server for this address again in place of this history entry; it
+/// answers with the panel, or the same-site page `next` names (one rule, the server's).
+fn leave_if_signed_in() {
+    leptos::task::spawn_local(async {
+        if super::get_me().await.is_ok() {
+            let location = window().location();
+            if let Ok(here) = location.href() {
+                let _ = location.replace(&here);
+            }
+        }
+    });
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<Login>::new();
+    Effect::new(move |_| leave_if_signed_in());
     let query = use_query_map();
     // Without JavaScript a failed sign-in comes back as `?error=credentials`.
     let error = move || match action.value().get() {
@@ -70,23 +86,10 @@ pub fn VerifyPage() -> impl IntoView {
     let resend = ServerAction::<Resend>::new();
     let pending = Resource::new(move || resend.version().get(), |_| super::get_pending());
     let query = use_query_map();
-    // No sign-in in progress because it finished: Back after signing in. Go on to the
-    // panel in place of this entry (the server does the same for a page load).
-    let navigate = leptos_router::hooks::use_navigate();
+    // No sign-in in progress because it finished: Back after signing in.
     Effect::new(move |_| {
         if matches!(pending.get(), Some(Ok(None))) {
-            let navigate = navigate.clone();
-            leptos::task::spawn_local(async move {
-                if super::get_me().await.is_ok() {
-                    navigate(
-                        "/",
-                        leptos_router::NavigateOptions {
-                            replace: true,
-                            ..Default::default()
-                        },
-                    );
-                }
-            });
+            leave_if_signed_in();
         }
     });
     let error = move || match verify.value().get() {

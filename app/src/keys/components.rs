@@ -934,6 +934,15 @@ pub fn KeyDetailPage() -> impl IntoView {
     crate::shell_ui::close_on_success(revoke);
     crate::shell_ui::close_on_success(roll);
     crate::one_answer_at_a_time!(revoke, roll, edit, enable);
+    // The page stays when only its key changes (the new key's page, Back): a secret made
+    // here is shown this once, never again when the old key's page comes back.
+    Effect::new(move |shown: Option<String>| {
+        let now = key_id();
+        if shown.is_some_and(|k| k != now) {
+            roll.value().set(None);
+        }
+        now
+    });
     let me = Resource::new(|| (), |_| get_me());
     let data = Resource::new(
         move || {

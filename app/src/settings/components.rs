@@ -58,6 +58,19 @@ fn Channels(
             let p = data.channels.get(c).clone();
             let id = move |f: &str| format!("ch-{c}-{f}");
             let here = Signal::derive(move || sent.with(|s| s.as_ref().map(|s| s == c)));
+            // The server's word on one of this form's fields, beside it (only for the
+            // form that was sent: the four share one action).
+            let refused = move |field: &'static str| {
+                move || {
+                    (here.get() != Some(false))
+                        .then(|| crate::shell_ui::refused_for_field(save_channel, field))
+                        .flatten()
+                }
+            };
+            let field_error = move |field: &'static str| {
+                let error_id = id(&format!("{field}-error"));
+                move || refused(field)().map(|m| view! { <p class="field-error" id=error_id.clone()>{m}</p> })
+            };
             let yes_no = move |name: &'static str, value: bool, yes: &'static str, no: &'static str| {
                 view! {
                     <select id=id(name) name=name>
@@ -81,7 +94,9 @@ fn Channels(
                                 <option value="channel.key.manage" selected=p.create_permission == "channel.key.manage">"holders of channel.key.manage only"</option>
                             </select></div>
                         <div class="field"><label for=id("max_active")>"Active keys allowed"</label>
-                            <input id=id("max_active") name="max_active" type="number" required min="1" max="1000" value=p.max_active.to_string()/></div>
+                            <input id=id("max_active") name="max_active" type="number" required min="1" max="1000" value=p.max_active.to_string()
+                                aria-invalid=move || refused("max_active")().map(|_| "true") aria-describedby=move || refused("max_active")().map(|_| id("max_active-error"))/>
+                            {field_error("max_active")}</div>
                         <div class="field"><label for=id("per")>"Counted"</label>
                             <select id=id("per") name="per">
                                 <option value="user" selected=p.per == "user">"per user"</option>
@@ -94,7 +109,9 @@ fn Channels(
                         <div class="field"><label for=id("regenerate")>"Regenerating a key"</label>
                             {yes_no("regenerate", p.regenerate, "allowed", "not allowed")}</div>
                         <div class="field"><label for=id("max_expiry_days")>"Longest expiry (days; 0 for no maximum)"</label>
-                            <input id=id("max_expiry_days") name="max_expiry_days" type="number" required min="0" max="3650" value=p.max_expiry_days.to_string()/></div>
+                            <input id=id("max_expiry_days") name="max_expiry_days" type="number" required min="0" max="3650" value=p.max_expiry_days.to_string()
+                                aria-invalid=move || refused("max_expiry_days")().map(|_| "true") aria-describedby=move || refused("max_expiry_days")().map(|_| id("max_expiry_days-error"))/>
+                            {field_error("max_expiry_days")}</div>
                         <div class="field"><label for=id("require_networks")>"IP allow-list"</label>
                             {yes_no("require_networks", p.require_networks, "required", "optional")}</div>
                         <SudoField id=format!("ch-{c}-sudo") needs=data.needs_password action=save_channel here=here/>

@@ -255,9 +255,20 @@ pub async fn factors_of(
 /// for, carried as `next` through the sign-in forms): a path of this site only. Anything
 /// else — another origin (`https://…`, `//host`, `/\host`, which browsers read as
 /// `//host`), a control character, a sign-in page itself, more than 2,000 characters —
-/// gives `None`, and the caller sends the browser to the overview.
+/// gives `None`, and the caller sends the browser to the overview. The path must also be
+/// written plainly: no empty segment (`/a//b`) and no `.` or `..` segment, spelt with dots
+/// or `%2e` (a browser resolves `/.//host` to the path `//host`, and `/./login` is the
+/// sign-in page the prefixes below refuse).
 pub fn return_path(next: &str) -> Option<&str> {
-    let ok = next.starts_with('/')
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let segments = path.split('/').skip(1).count();
+    let plain = path.split('/').skip(1).enumerate().all(|(i, seg)| {
+        let dots = seg.to_ascii_lowercase().replace("%2e", ".");
+        // (Empty only at the end: `/`, `/keys/`.)
+        !(seg.is_empty() && i + 1 < segments) && dots != "." && dots != ".."
+    });
+    let ok = plain
+        && next.starts_with('/')
         && !next.starts_with("//")
         && !next.contains('\\')
         && next.len() <= 2000
@@ -632,10 +643,21 @@ mod tests {
             "/fn/auth/logout",
             "/api/v1/whoami",
             "javascript:alert(1)",
+            "/.//evil.example",
+            "/./login",
+            "/../fn/auth/logout",
+            "/keys/..",
+            "/keys/%2e%2e/login",
+            "/%2E/login",
+            "/keys//x",
         ] {
             assert_eq!(return_path(bad), None, "{bad:?}");
         }
         assert_eq!(return_path(&format!("/{}", "a".repeat(2000))), None);
+        // Dots inside a segment, a trailing slash and a query are plain enough.
+        for good in ["/", "/keys/", "/keys?q=a//b", "/audit?x=..", "/keys/v1.2"] {
+            assert_eq!(return_path(good), Some(good), "{good:?}");
+        }
     }
 
     #[test]

@@ -324,8 +324,28 @@ async fn bounded_body(limit: usize, rid: RequestId, req: Request) -> Result<Requ
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        // A body that stopped arriving (the server's pause limit, `serve.rs`) is not a
+        // large one: it is said so.
+        Err(e) if stalled(&e) => {
+            let message = "The request body stopped arriving: send it whole, without long pauses.";
+            Err(if api {
+                crate::rest::ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", message)
+                    .with_request_id(rid.as_str())
+                    .into_response()
+            } else {
+                (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
+            })
+        }
         Err(_) => Err(too_large()),
     }
+}
+
+/// Whether a body read failed for the body timeout (tower-http's, anywhere in its causes).
+fn stalled(e: &axum::Error) -> bool {
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 
 /// The panel network allow-list (Settings > General): every panel request — pages, the
@@ -1248,6 +1268,39 @@ mod tests {
         };
         let res = answer_within(Duration::from_millis(500), RequestId::random(), slow).await;
         assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// A body that stops arriving is refused as such (400), not as a large one (413).
+    #[tokio::test]
+    async fn a_stalled_body_is_not_called_too_large() {
+        let never = futures_util::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
+        let body = tower_http::timeout::TimeoutBody::new(
+            std::time::Duration::from_millis(20),
+            Body::from_stream(never),
+        );
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/messages")
+            .header(header::CONTENT_LENGTH, "100")
+            .body(Body::new(body))
+            .unwrap();
+        let res = bounded_body(1024, RequestId::random(), req)
+            .await
+            .unwrap_err();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "validation_failed");
+        // Over the limit: still 413.
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/messages")
+            .body(Body::from(vec![b'x'; 2048]))
+            .unwrap();
+        let res = bounded_body(1024, RequestId::random(), req)
+            .await
+            .unwrap_err();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     fn hm(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -9,7 +9,7 @@ use leptos_router::hooks::use_query_map;
 /// answers with the panel, or the same-site page `next` names (one rule, the server's).
 fn leave_if_signed_in() {
     leptos::task::spawn_local(async {
-        if super::get_me().await.is_ok() {
+        if super::is_signed_in().await == Ok(true) {
             let location = window().location();
             if let Ok(here) = location.href() {
                 let _ = location.replace(&here);

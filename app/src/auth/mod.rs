@@ -93,6 +93,18 @@ pub async fn get_me() -> Result<Me, AppError> {
         .map_err(crate::error::reply)
 }
 
+/// Whether this browser is signed in: `false` (not an error) for anyone else, so the
+/// sign-in pages can ask without a refusal in the browser's console.
+#[server(prefix = "/fn", endpoint = "auth/signed_in")]
+pub async fn is_signed_in() -> Result<bool, AppError> {
+    async {
+        let ctx = ssr::RequestCtx::from_leptos().await?;
+        Ok(ctx.signed_in().await.is_ok())
+    }
+    .await
+    .map_err(crate::error::reply)
+}
+
 /// What the second-step page shows: which code to ask for, and how else it may come.
 #[server(prefix = "/fn", endpoint = "auth/pending")]
 pub async fn get_pending() -> Result<Option<PendingStep>, AppError> {

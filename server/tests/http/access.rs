@@ -49,6 +49,7 @@ fn table(f: &Fixture) -> BTreeMap<&'static str, (Need, Form)> {
     t.insert("page GET /", (Need::SignedIn, none.clone()));
     t.insert("page GET /login/verify", (Need::Public, none.clone()));
     t.insert("fn POST /fn/auth/pending", (Need::Public, none.clone()));
+    t.insert("fn POST /fn/auth/signed_in", (Need::Public, none.clone()));
     t.insert("page GET /keys", (Need::Perm("api.key.view"), none.clone()));
     t.insert("page GET /apps", (Need::Perm("app.manage"), none.clone()));
     t.insert(

@@ -35,6 +35,8 @@ pub struct Principal {
     /// key whose role is Owner and whose owner is an Owner now.
     owner: bool,
     permissions: BTreeSet<Permission>,
+    /// A key acts for its app only (`acts_for_app`); a user for every app.
+    app: Option<i64>,
 }
 
 impl Principal {
@@ -45,6 +47,7 @@ impl Principal {
             role_id,
             owner: role_id == BuiltinRole::Owner.id(),
             permissions,
+            app: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl Principal {
         owner_role_id: i64,
         key_role_id: i64,
         permissions: BTreeSet<Permission>,
+        app_id: i64,
     ) -> Self {
         let owner_id_role = BuiltinRole::Owner.id();
         Self {
@@ -63,6 +67,30 @@ impl Principal {
             role_id: owner_role_id,
             owner: key_role_id == owner_id_role && owner_role_id == owner_id_role,
             permissions,
+            app: Some(app_id),
+        }
+    }
+
+    /// Whether this principal acts for app `app_id`: a user, for every app; a key, for
+    /// its own app only, whatever its owner may do in the panel. Another app's keys,
+    /// messages, sender numbers and webhooks are not a key's to use: that app's REST
+    /// allow-list says where calls for it come from.
+    pub fn acts_for_app(&self, app_id: i64) -> bool {
+        self.app.is_none_or(|own| own == app_id)
+    }
+
+    /// The one app a key acts for (`None`: a user, every app).
+    pub fn app_scope(&self) -> Option<i64> {
+        self.app
+    }
+
+    /// [`Self::acts_for_app`], as the refusal a write of another app's gets.
+    pub fn require_app(&self, app_id: i64) -> Result<(), AppError> {
+        match self.app {
+            Some(own) if own != app_id => Err(AppError::Refused(format!(
+                "This key belongs to app {own}: it acts for that app's keys and messages only."
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -240,9 +268,10 @@ pub fn may_edit_role(
 
 /// May `actor` see a key owned by `owner_id`: its owner with `api.key.view`, anyone
 /// with `api.key.view_all`.
-pub fn may_view_key(actor: &Principal, owner_id: Option<i64>) -> bool {
-    actor.has(Permission::ApiKeyViewAll)
-        || (actor.has(Permission::ApiKeyView) && owner_id == Some(actor.user_id()))
+pub fn may_view_key(actor: &Principal, owner_id: Option<i64>, app_id: i64) -> bool {
+    actor.acts_for_app(app_id)
+        && (actor.has(Permission::ApiKeyViewAll)
+            || (actor.has(Permission::ApiKeyView) && owner_id == Some(actor.user_id())))
 }
 
 /// Does a listing of keys show `p` everyone's keys, or only their own: REST keys with

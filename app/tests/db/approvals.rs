@@ -231,6 +231,7 @@ async fn authors_never_approve_their_own_and_approvers_need_the_permission_now()
             BuiltinRole::Owner.id(),
             BuiltinRole::Owner.id(),
             owner.permissions().clone(),
+            1,
         );
         let r = messages::approve(
             &st,
@@ -249,6 +250,7 @@ async fn authors_never_approve_their_own_and_approvers_need_the_permission_now()
             BuiltinRole::Approver.id(),
             BuiltinRole::Approver.id(),
             perms(&[Permission::MessageApprove]),
+            1,
         );
         let r = messages::approve(
             &st,

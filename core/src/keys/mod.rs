@@ -275,6 +275,10 @@ pub async fn list_page(
     if !crate::access::sees_every_key(p, channel_keys) {
         push(" and k.owner_id = ?", Arg::Int(p.user_id()));
     }
+    // A key lists its own app's keys only (`Principal::acts_for_app`).
+    if let Some(app) = p.app_scope() {
+        push(" and k.app_id = ?", Arg::Int(app));
+    }
     if let Some(app) = f.app_id {
         push(" and k.app_id = ?", Arg::Int(app));
     }
@@ -502,7 +506,7 @@ pub async fn visible_key(
     key_id: &str,
 ) -> Result<KeyInfo, AppError> {
     let key = find_key(db, now, key_id).await?.ok_or(AppError::NotFound)?;
-    if crate::access::may_view_key(p, key.owner_id) {
+    if crate::access::may_view_key(p, key.owner_id, key.app_id) {
         Ok(key)
     } else {
         Err(AppError::NotFound)
@@ -648,6 +652,7 @@ pub async fn create_key(
 ) -> Result<(KeyInfo, String), AppError> {
     let (db, now) = (&cx.st.db, cx.now);
     let p = grant.ensure(Permission::ApiKeyCreate)?;
+    p.require_app(k.app_id)?;
     let name = name_of("name", k.name)?;
     let env = k.environment;
     let nets = dedup(&k.networks)?;

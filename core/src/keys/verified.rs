@@ -170,20 +170,14 @@ impl VerifiedKey {
             self.owner_role_id?,
             role,
             self.permissions.clone(),
+            self.app_id,
         ))
-    }
-
-    /// Whether this key acts for app `app_id`: a key writes and reads the messages of
-    /// its own app only. Its app's allow-list guards it; another app's list, its sender
-    /// numbers and webhook URLs are not this key's to use.
-    pub fn serves_app(&self, app_id: i64) -> bool {
-        app_id == self.app_id
     }
 
     /// Whether this channel key may write a message of `channel` from `sender` (an
     /// SMS's number, else empty): only on its own channel with its `send` event, and an
     /// SMS key only from its own number. A REST key: always (its app is checked by
-    /// [`Self::serves_app`], its permissions decide the rest).
+    /// `Principal::acts_for_app`, its permissions decide the rest).
     pub fn may_write(&self, channel: &str, sender: &str) -> bool {
         if self.channel.is_none() {
             return true;

@@ -401,9 +401,10 @@ fn seen_by(p: &Principal, mut m: MessageInfo) -> MessageInfo {
     m
 }
 
-/// Who may see a message: its author, and everyone holding `message.approve`.
+/// Who may see a message: its author, and everyone holding `message.approve`; a key,
+/// only its own app's (`Principal::acts_for_app`).
 fn can_see(p: &Principal, m: &MessageInfo) -> bool {
-    m.author_id == p.user_id() || p.has(Permission::MessageApprove)
+    p.acts_for_app(m.app_id) && (m.author_id == p.user_id() || p.has(Permission::MessageApprove))
 }
 
 /// A message the principal may see, else `NotFound` (never "exists but hidden").
@@ -654,6 +655,7 @@ pub async fn create(
     d: &Draft<'_>,
 ) -> Result<MessageInfo, AppError> {
     let p = grant.ensure(Permission::MessageCreate)?;
+    p.require_app(d.app_id)?;
     let db = &st.db;
     let now = st.clock.now();
     let exists: Option<(i64,)> = sqlx::query_as("select id from apps where id = $1")

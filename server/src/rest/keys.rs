@@ -97,7 +97,7 @@ pub(super) struct OwnerRef {
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), params(KeyFilter),
-    description = "The caller's own keys (everyone's with api.key.view_all), newest first, filtered by the optional query parameters. Needs api.key.view. One page at a time: `next` is the key ID to pass as `after` for the following page (absent on the last page).",
+    description = "The keys of the calling key's app: its owner's own (everyone's with api.key.view_all), newest first, filtered by the optional query parameters. Needs api.key.view. One page at a time: `next` is the key ID to pass as `after` for the following page (absent on the last page).",
     responses((status = 200, description = "`{\"keys\": [Key], \"next\": \"key_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn list_keys(
     Authed { api, principal, .. }: Authed<ViewKeys>,
@@ -138,7 +138,7 @@ pub(super) struct CreateBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), request_body = CreateBody,
-    description = "Creates a key owned by the caller's owner. The secret is in this response only (Cache-Control: no-store). Needs api.key.create; the role never holds more than the caller's.",
+    description = "Creates a key of the calling key's own app (another app_id: 403 insufficient_permissions), owned by the caller's owner. The secret is in this response only (Cache-Control: no-store). Needs api.key.create; the role never holds more than the caller's.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`conflict`: the caller's owner already holds the most active keys Settings > Keys allow for this app", body = ErrorBody)))]
 pub(super) async fn create_key(
     authed: Authed<CreateKeys>,
@@ -177,7 +177,7 @@ pub(super) struct UpdateBody {
 
 #[utoipa::path(patch, path = "/api/v1/keys/{key_id}", tag = "keys", security(("bearer" = [])), request_body = UpdateBody,
     params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
-    description = "Renames a key, changes its role or replaces its own IP allow-list (an active key only: 409 otherwise). Needs api.key.update.",
+    description = "Renames a key of the calling key's app, changes its role or replaces its own IP allow-list (an active key only: 409 otherwise; another app's key: 404). Needs api.key.update.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn update_key(
     authed: Authed<UpdateKeys>,
@@ -213,7 +213,7 @@ pub(super) struct RevokeBody {
 
 #[utoipa::path(delete, path = "/api/v1/keys/{key_id}", tag = "keys", security(("bearer" = [])), request_body(content = RevokeBody, description = "Optional"),
     params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
-    description = "Revokes a key at once, for good. Needs api.key.delete.",
+    description = "Revokes a key of the calling key's app at once, for good (another app's key: 404). Needs api.key.delete.",
     responses((status = 200, description = "`{\"key\": Key}`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(super) async fn revoke_key(
     authed: Authed<DeleteKeys>,
@@ -246,7 +246,7 @@ pub(super) struct RollBody {
 
 #[utoipa::path(post, path = "/api/v1/keys/{key_id}/roll", tag = "keys", security(("bearer" = [])), request_body = RollBody,
     params(("key_id" = String, Path, description = "key_…", pattern = "^key_[a-z2-7]{16}$", max_length = 20)),
-    description = "Makes a new key with every setting of this one and a fresh expiry (the lifetime this one was given, counted from now, within the settings' maximum); this one keeps working for grace_seconds. Needs api.key.update.",
+    description = "Makes a new key with every setting of this one and a fresh expiry (the lifetime this one was given, counted from now, within the settings' maximum); this one keeps working for grace_seconds. A key of the calling key's app only (another app's: 404). Needs api.key.update.",
     responses((status = 201, description = "`{\"key\": Key, \"secret\": \"kw_…\"}`", body = Object), (status = 409, body = ErrorBody)))]
 pub(super) async fn roll_key(
     authed: Authed<UpdateKeys>,

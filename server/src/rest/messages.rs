@@ -66,7 +66,8 @@ pub(super) async fn create_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let (api, grant) = (&authed.api, authed.grant()?);
     let b = api.body(body)?;
-    if !authed.key.serves_app(b.app_id) {
+    // (The domain refuses it too; here the refusal names the key's app and is counted.)
+    if !authed.principal.acts_for_app(b.app_id) {
         return Err(api.other_app(&authed.key));
     }
     if !authed.key.may_write(&b.channel, &b.from) {
@@ -159,10 +160,7 @@ pub(super) async fn get_message(
             _ => Err(api.channel_not_allowed(&key.key_id)),
         };
     }
-    // A REST key reads its own app's messages only; another app's is "not found".
-    match m {
-        Ok(m) if key.serves_app(m.app_id) => Ok(Json(m)),
-        Ok(_) => Err(api.app_err(AppError::NotFound)),
-        Err(e) => Err(api.app_err(e)),
-    }
+    // (Another app's message is "not found" to a key: `Principal::acts_for_app`.)
+    let m = m.map_err(|e| api.app_err(e))?;
+    Ok(Json(m))
 }

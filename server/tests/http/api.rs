@@ -1180,3 +1180,107 @@ async fn errors_that_axum_makes_itself_are_in_the_contract_shape_too() {
         assert!(h["allow"].to_str().unwrap().contains(allow), "{h:?}");
     }
 }
+
+/// A key acts for its own app: another app's keys are neither listed, nor changed,
+/// rolled or revoked through it, and it makes keys for its app only, however much its
+/// owner (here the Owner) may do in the panel. That app's allow-list is not bypassed.
+#[tokio::test]
+async fn a_key_manages_only_its_own_apps_keys() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let billing = make_app(&s, &owner, "Billing", "").await;
+    let locked = make_app(&s, &owner, "Locked", "192.0.2.1/32").await;
+    let key = make_key(&s, &owner, billing, 1).await;
+    let _other_secret = make_key(&s, &owner, locked, 3).await;
+    let (_, _, v) = call(&s, "GET", "/api/v1/whoami", Some(&key), None, &[]).await;
+    let own_id = v["key_id"].as_str().unwrap().to_owned();
+    // The locked app's key, named by the panel (its allow-list keeps it from here).
+    let r = post_fn(&s, Some(&owner), "/fn/keys/list", &pairs(&[])).await;
+    let listed: Value = r.json().await.unwrap();
+    let other_id = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["app_id"] == locked)
+        .expect("the locked app's key")["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (st, _, v) = call(&s, "GET", "/api/v1/keys", Some(&key), None, &[]).await;
+    assert_eq!(st, 200, "{v}");
+    let ids: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [own_id.as_str()], "{v}");
+    let (_, _, v) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/keys?app_id={locked}"),
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(v["keys"], json!([]), "{v}");
+    for (method, path, body) in [
+        (
+            "PATCH",
+            format!("/api/v1/keys/{other_id}"),
+            Some(json!({ "name": "mine now" })),
+        ),
+        (
+            "POST",
+            format!("/api/v1/keys/{other_id}/roll"),
+            Some(json!({ "grace_seconds": 0 })),
+        ),
+        ("DELETE", format!("/api/v1/keys/{other_id}"), None),
+    ] {
+        let (st, h, v) = call(&s, method, &path, Some(&key), body, &[]).await;
+        assert_eq!(
+            (st, error_code(st, &h, &v).as_str()),
+            (404, "not_found"),
+            "{method} {path}: {v}"
+        );
+    }
+    let (st, h, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({ "name": "elsewhere", "app_id": locked, "environment": "live" })),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (st, error_code(st, &h, &v).as_str()),
+        (403, "insufficient_permissions"),
+        "{v}"
+    );
+    // Untouched: the locked app's key is still active, under its own name.
+    let r = post_fn(&s, Some(&owner), "/fn/keys/list", &pairs(&[])).await;
+    let listed: Value = r.json().await.unwrap();
+    let k = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == other_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(k["status"], "active", "{k}");
+    assert_ne!(k["name"], "mine now");
+    // Its own app: made.
+    let (st, _, v) = call(
+        &s,
+        "POST",
+        "/api/v1/keys",
+        Some(&key),
+        Some(json!({ "name": "sibling", "app_id": billing, "environment": "live" })),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+}

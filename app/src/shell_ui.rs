@@ -614,6 +614,37 @@ where
     })
 }
 
+/// After `action` is refused for a field, the keyboard moves to the field marked
+/// invalid (`aria-invalid`, set beside its error), so the user fixes it where it is
+/// instead of hunting for it from the button they pressed.
+pub fn focus_refused_field<S>(action: ServerAction<S>)
+where
+    S: server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        let refused = action
+            .value()
+            .with(|v| matches!(v, Some(Err(AppError::Validation { .. }))));
+        if refused {
+            request_animation_frame(move || {
+                #[cfg(feature = "hydrate")]
+                {
+                    use leptos::wasm_bindgen::JsCast as _;
+                    if let Some(el) = document()
+                        .query_selector("[aria-invalid=\"true\"]")
+                        .ok()
+                        .flatten()
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                    {
+                        let _ = el.focus();
+                    }
+                }
+            });
+        }
+    });
+}
+
 /// `aria-invalid` for an input standing for `fields` of `action`'s form.
 pub fn invalid<S>(
     action: ServerAction<S>,

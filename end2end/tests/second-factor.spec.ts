@@ -98,6 +98,11 @@ test('an invited user accepts, sets up an authenticator app and signs in with it
   // A welcome says what to do first, beginning with the authenticator app.
   await expect(page.getByRole('heading', { name: /^Welcome to Keyward, / })).toBeVisible();
   await expect(page.getByRole('link', { name: 'Set up an authenticator app' })).toBeVisible();
+  // Once: the address drops it, so a reload shows the plain page.
+  await expect(page).toHaveURL(/\/account$/);
+  await page.reload();
+  await expect(page.getByRole('heading', { name: 'Account', level: 1 })).toBeVisible();
+  await expect(page.getByRole('heading', { name: /^Welcome to Keyward, / })).toHaveCount(0);
   // The link works once.
   await page.goto(link);
   await expect(page.getByRole('heading', { name: 'This invitation was already used' })).toBeVisible();

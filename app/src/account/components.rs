@@ -48,10 +48,30 @@ pub fn AccountPage() -> impl IntoView {
 #[component]
 fn Welcome(name: String, authenticator: bool) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
+    // Shown once: the address drops `welcome` (a reload or a later visit shows the
+    // plain page), and the keyboard starts at the welcome.
+    let shown = query.with_untracked(|q| q.get("welcome").is_some());
+    let card = NodeRef::<leptos::html::Section>::new();
+    #[cfg(feature = "hydrate")]
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(el) = card.get() {
+            let _ = el.focus();
+            #[cfg(feature = "hydrate")]
+            navigate(
+                "/account",
+                leptos_router::NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+    });
     move || {
-        query.with(|q| q.get("welcome").is_some()).then(|| {
+        shown.then(|| {
             view! {
-                <section class="alert alert-ok welcome" role="status" aria-labelledby="welcome-title">
+                <section class="alert alert-ok welcome" role="status" aria-labelledby="welcome-title" tabindex="-1" node_ref=card>
                     <h2 id="welcome-title">{format!("Welcome to Keyward, {name}")}</h2>
                     <p>"Your account is ready and you are signed in."</p>
                     <ol>

@@ -10,6 +10,11 @@ pub fn SettingsPage() -> impl IntoView {
     let save_messages = ServerAction::<SaveMessages>::new();
     let save_alerts = ServerAction::<SaveAlerts>::new();
     let save_channel = ServerAction::<SaveChannel>::new();
+    crate::shell_ui::focus_refused_field(save);
+    crate::shell_ui::focus_refused_field(save_keys);
+    crate::shell_ui::focus_refused_field(save_messages);
+    crate::shell_ui::focus_refused_field(save_alerts);
+    crate::shell_ui::focus_refused_field(save_channel);
     // Which channel's form sent the last policy: noted here, above the forms, which are
     // drawn again when the answer comes (the four forms share one action).
     let channel_sent = RwSignal::new(None::<String>);

@@ -268,11 +268,27 @@ pub async fn list_page(
             true
         }
     };
+    // What the cursor may name: a key of this listing that `p` may see, like every row
+    // listed (else `after` would tell of keys `p` may not see: whether one exists, and
+    // by the sort, its name, expiry or last use). Integers from the principal, and the
+    // channel bound as `$1` above.
+    let sees_every = crate::access::sees_every_key(p, channel_keys);
+    let mut cursor_scope = if channel_keys {
+        String::from(" and c.kind = 'channel' and c.channel = $1")
+    } else {
+        String::from(" and c.kind = 'rest'")
+    };
+    if !sees_every {
+        cursor_scope.push_str(&format!(" and c.owner_id = {}", p.user_id()));
+    }
+    if let Some(app) = p.app_scope() {
+        cursor_scope.push_str(&format!(" and c.app_id = {app}"));
+    }
     let mut push = |clause: &str, arg: Arg| {
         args.push(arg);
         sql.push_str(&clause.replace('?', &format!("${}", args.len())));
     };
-    if !crate::access::sees_every_key(p, channel_keys) {
+    if !sees_every {
         push(" and k.owner_id = ?", Arg::Int(p.user_id()));
     }
     // A key lists its own app's keys only (`Principal::acts_for_app`).
@@ -343,9 +359,9 @@ pub async fn list_page(
         }
         // An unknown cursor continues from nowhere: an empty page.
         let clause = match by {
-            None => format!(" and k.id {cmp} coalesce((select c.id from api_keys c where c.key_id = ?), {})", if desc { "0" } else { "9223372036854775807" }),
+            None => format!(" and k.id {cmp} coalesce((select c.id from api_keys c where c.key_id = ?{cursor_scope}), {})", if desc { "0" } else { "9223372036854775807" }),
             Some(e) => format!(
-                " and exists (select 1 from api_keys c where c.key_id = ? and ({}, k.id) {cmp} ({}, c.id))",
+                " and exists (select 1 from api_keys c where c.key_id = ?{cursor_scope} and ({}, k.id) {cmp} ({}, c.id))",
                 e.replace('#', "k"),
                 e.replace('#', "c")
             ),

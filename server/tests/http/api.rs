@@ -1226,6 +1226,36 @@ async fn a_key_manages_only_its_own_apps_keys() {
     )
     .await;
     assert_eq!(v["keys"], json!([]), "{v}");
+    // Nor through the paging cursor: another app's key as `after` is an unknown one
+    // (before, the page told whether it existed and, by the sort, its name).
+    for sort in ["newest", "oldest", "name", "expires", "last_used"] {
+        let (st, _, v) = call(
+            &s,
+            "GET",
+            &format!("/api/v1/keys?sort={sort}&after={other_id}"),
+            Some(&key),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!((st, &v["keys"]), (200, &json!([])), "{sort}: {v}");
+    }
+    // The same for someone else's key in the key's own app, to a key without
+    // api.key.view_all (a Developer's).
+    let (_, dev) = make_user(&s, &owner, "dev@example.com", 3).await;
+    let dev_key = make_key(&s, &dev, billing, 3).await;
+    for sort in ["oldest", "name"] {
+        let (st, _, v) = call(
+            &s,
+            "GET",
+            &format!("/api/v1/keys?sort={sort}&after={own_id}"),
+            Some(&dev_key),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!((st, &v["keys"]), (200, &json!([])), "{sort}: {v}");
+    }
     for (method, path, body) in [
         (
             "PATCH",

@@ -93,7 +93,8 @@ const shot = async (page, path, name) => {
 };
 await owner.page.setViewportSize({ width: 1360, height: 860 });
 await shot(owner.page, '/', 'overview-desktop-light');
-await shot(owner.page, '/keys', 'keys-desktop-light');
+// One row's actions open: its forms in a row of their own under it.
+await shot(owner.page, `/keys?manage=${worker.key.key_id}`, 'keys-desktop-light');
 await shot(owner.page, '/approvals', 'approvals-desktop-light');
 await shot(owner.page, `/keys/${worker.key.key_id}`, 'key-page-desktop-light');
 await shot(owner.page, '/audit?verify=1', 'audit-desktop-light');

@@ -419,8 +419,8 @@ pub async fn visible(db: &Db, p: &Principal, message_id: &str) -> Result<Message
 pub const PAGE: i64 = 50;
 
 /// The messages the principal may see, newest first, a page at a time: at most
-/// [`PAGE`] older than the message `before` (none: the newest), and whether there are
-/// more.
+/// [`PAGE`] older than the message `before` (none, or one they may not see: the
+/// newest), and whether there are more.
 pub async fn list(
     db: &Db,
     p: &Principal,
@@ -437,7 +437,7 @@ pub async fn list(
     };
     let mut rows: Vec<Row> = sqlx::query_as(&format!(
         "{SELECT} where ($1 = -1 or m.author_id = $1) \
-         and m.id < coalesce((select id from messages where message_id = $2), {}) \
+         and m.id < coalesce((select id from messages where message_id = $2 and ($1 = -1 or author_id = $1)), {}) \
          order by m.id desc limit $3",
         i64::MAX
     ))

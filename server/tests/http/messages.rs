@@ -532,6 +532,66 @@ async fn a_key_writes_and_reads_only_its_own_apps_messages() {
     assert_eq!(m["app_id"], billing);
 }
 
+/// The messages list's `before` cursor names only a message the viewer may see: someone
+/// else's is an unknown cursor (the newest page), so the page tells nothing of it.
+#[tokio::test]
+async fn the_messages_cursor_tells_nothing_of_others_messages() {
+    let s = Server::start(&[]).await;
+    let owner = s.sign_in().await;
+    let app_id = make_app(&s, &owner, "Billing", "").await;
+    let (_, ann) = make_user(&s, &owner, "ann@example.com", 3).await;
+    let (_, bob) = make_user(&s, &owner, "bob@example.com", 3).await;
+    let write = |cookie: String, subject: &'static str| {
+        let s = &s;
+        async move {
+            let r = post_fn(
+                s,
+                Some(&cookie),
+                "/fn/messages/create",
+                &pairs(&[
+                    ("app_id", &app_id.to_string()),
+                    ("channel", "email"),
+                    ("recipients", CUSTOMER),
+                    ("subject", subject),
+                    ("body", "Hello"),
+                ]),
+            )
+            .await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    write(ann.clone(), "first").await;
+    let bobs = write(bob.clone(), "bob's").await;
+    write(ann.clone(), "second").await;
+    let list = |before: String| {
+        let (s, ann) = (&s, ann.clone());
+        async move {
+            let r = post_fn(
+                s,
+                Some(&ann),
+                "/fn/messages/list",
+                &pairs(&[("before", &before)]),
+            )
+            .await;
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            v["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["subject"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let unknown = list("msg_aaaaaaaaaaaaaaaa".to_owned()).await;
+    assert_eq!(unknown, ["second", "first"]);
+    assert_eq!(list(bobs).await, unknown);
+}
+
 #[tokio::test]
 async fn a_restart_in_the_middle_of_a_delivery_delivers_once_sqlite() {
     a_restart_in_the_middle_of_a_delivery_delivers_once(&[]).await;
